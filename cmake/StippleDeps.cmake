@@ -1,0 +1,8 @@
+# Every third-party dependency, found once. All come from Debian packages installed by
+# scripts/install-deps.sh.
+find_package(Threads REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json)
+find_package(GTest REQUIRED)
+find_package(benchmark REQUIRED)

@@ -1,0 +1,180 @@
+// TaskStore: the durable task records and the queue of every model, behind one interface that
+// the SQLite (embedded) and Redis (distributed) implementations both satisfy. The same contract
+// suite (task_store_contract.h) runs against each.
+//
+// Contract, for every implementation:
+//  - Thread-safe: any method may be called from any thread at any time.
+//  - Durable: when a mutating method returns OK, its effect survives a kill -9 of the process
+//    (and, for the SQLite store with sync=full, a power cut). Exception: Lease and Heartbeat are
+//    committed before they return (they survive a kill -9) but may reach stable storage only
+//    with the next durable write; losing one to a power cut is the same as a lapsed lease, which
+//    the protocol already handles, and fencing numbers are never reused even then.
+//  - Monotonic: a terminal task never changes state again (outputs may still expire).
+//  - Time comes from the injected Clock only, so tests drive leases and ttl without sleeping;
+//    Lease's `wait` is the one real-time wait (for a consumer blocked on an empty queue).
+//  - Fencing: every lease of a task gets a fencing number greater than any earlier lease of it.
+//    Heartbeat, Complete, Fail, Release and MarkCanceled must present the number of the task's
+//    current lease; otherwise they return kAborted ("lease lost") and change nothing, so a late
+//    result from a worker that lost its lease can never be recorded.
+//  - Errors: kNotFound (no such task), kAborted (stale lease), kFailedPrecondition (wrong state),
+//    kAlreadyExists (idempotency key reused with a different body), kInvalidArgument,
+//    kUnavailable (the backing store cannot be reached; retry), kDataLoss/kInternal otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "core/task.h"
+
+namespace stipple {
+
+// What Enqueue needs besides the normalized request.
+struct NewTask {
+  std::string id;      // from NewId("tsk"); the caller makes it so it can log it first
+  std::string tenant;
+  GenerationRequest request;  // normalized
+  std::string idempotency_key;   // empty: none
+  std::string request_fingerprint;  // RequestFingerprint(body), compared for idempotency
+  int max_attempts = 3;
+};
+
+struct EnqueueResult {
+  Task task;
+  bool created = true;  // false: the idempotency key matched an existing task, which is returned
+};
+
+struct LeaseRequest {
+  std::string worker_id;
+  std::vector<std::string> models;  // take tasks of these models only
+  int max_tasks = 1;                // lease up to this many at once (a batch)
+  Millis lease_duration{30'000};
+  // How long to block when nothing is available (real time, not the injected clock). Returns as
+  // soon as any task is leased, or empty when the wait ends.
+  Millis wait{0};
+};
+
+struct LeasedTask {
+  Task task;  // state running, with fencing, worker_id and lease_expires_at set
+};
+
+struct HeartbeatReply {
+  Timestamp lease_expires_at;
+  bool cancel_requested = false;  // the worker should stop at the next step and MarkCanceled
+};
+
+struct Completion {
+  std::string task_id;
+  uint64_t fencing = 0;
+  std::vector<TaskOutput> outputs;
+  Timestamp outputs_expire_at;
+};
+
+enum class FailureKind {
+  kPermanent,  // fail now, whatever attempts are left
+  kTransient,  // back to the queue (attempts stay counted) unless max_attempts is reached
+};
+
+struct Failure {
+  std::string task_id;
+  uint64_t fencing = 0;
+  TaskError error;
+  FailureKind kind = FailureKind::kPermanent;
+  Millis retry_after{0};  // transient: not leased again before now + retry_after
+};
+
+struct CancelResult {
+  Task task;
+  // The task was already terminal: nothing changed (API: 409 with the task).
+  bool already_terminal = false;
+};
+
+struct ListQuery {
+  std::string tenant;                  // empty: every tenant (admin)
+  std::optional<TaskState> state;      // filter
+  int limit = 20;                      // 1..100
+  std::string cursor;                  // from a previous page's next_cursor; empty: newest first
+};
+
+struct TaskPage {
+  std::vector<Task> tasks;   // newest first
+  std::string next_cursor;   // empty: no more
+};
+
+// What Reap changed; the caller publishes events and deletes expired outputs' bytes.
+struct ReapReport {
+  std::vector<Task> requeued;        // lapsed leases put back (attempts kept counted)
+  std::vector<Task> failed;          // lapsed past max_attempts → failed worker_lost
+  std::vector<Task> expired;         // ttl passed while queued
+  std::vector<Task> outputs_expired; // retention passed; delete their bytes
+  int idempotency_keys_dropped = 0;
+};
+
+struct QueueCounts {
+  std::string model;
+  int64_t queued[3] = {0, 0, 0};  // indexed by Priority
+  int64_t running = 0;
+  std::optional<Timestamp> oldest_queued_at;
+};
+
+class TaskStore {
+ public:
+  virtual ~TaskStore() = default;
+
+  // Adds a queued task. With an idempotency key already used by this tenant within 24 h: the same
+  // fingerprint returns the original task with created=false; another → kAlreadyExists.
+  virtual Result<EnqueueResult> Enqueue(const NewTask& task) = 0;
+
+  // The task with queue_position filled while queued. kNotFound if none.
+  virtual Result<Task> Get(const std::string& task_id) = 0;
+
+  // Leases up to max_tasks queued tasks of the given models, highest priority first, FIFO within
+  // a level (by id), skipping tasks whose not_before is in the future or whose ttl has passed.
+  // Each becomes running with attempts + 1, a new fencing number and lease_expires_at =
+  // now + lease_duration. Empty when nothing is available by the end of `wait`.
+  virtual Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) = 0;
+
+  // Extends the lease to now + lease_duration and records progress (not durable on its own).
+  virtual Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
+                                           Millis lease_duration,
+                                           std::optional<TaskProgress> progress) = 0;
+
+  // Running → succeeded, for each completion independently (one result per completion, in
+  // order); the batch shares one commit. kAborted for a stale fencing number.
+  virtual std::vector<Result<Task>> Complete(std::span<const Completion> completions) = 0;
+
+  // Running → failed (permanent, or transient with no attempts left) or → queued (transient).
+  virtual Result<Task> Fail(const Failure& failure) = 0;
+
+  // Running → queued without counting the attempt (a draining worker gives the task back).
+  virtual Result<Task> Release(const std::string& task_id, uint64_t fencing) = 0;
+
+  // Running with cancel_requested → canceled: the worker stopped at a step boundary.
+  virtual Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) = 0;
+
+  // Queued → canceled at once; running → cancel_requested = true (the worker sees it on its
+  // next heartbeat); terminal → unchanged with already_terminal = true.
+  virtual Result<CancelResult> Cancel(const std::string& task_id) = 0;
+
+  // The tasks of a tenant (or all), newest first, one page at a time.
+  virtual Result<TaskPage> List(const ListQuery& query) = 0;
+
+  // Housekeeping at the clock's now: lapsed leases, ttl expiry, output retention, old idempotency
+  // keys. Idempotent; the caller runs it periodically (about once a second).
+  virtual Result<ReapReport> Reap() = 0;
+
+  // Queue figures per model (models with nothing queued or running may be absent).
+  virtual Result<std::vector<QueueCounts>> Counts() = 0;
+
+  // Single-completion convenience.
+  Result<Task> Complete(const Completion& completion) {
+    return std::move(Complete(std::span<const Completion>(&completion, 1)).front());
+  }
+};
+
+}  // namespace stipple
