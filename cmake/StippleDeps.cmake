@@ -3,6 +3,6 @@
 find_package(Threads REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json)
+find_package(Boost 1.81 REQUIRED COMPONENTS json CONFIG)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)

@@ -94,6 +94,10 @@ Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body, con
 // keys in a fixed order. ParseGenerationRequest(ToJson(r)) == r.
 std::string GenerationRequestToJson(const GenerationRequest& request);
 
+// Reads back what GenerationRequestToJson wrote (a stored, already normalized request) without
+// checking it against a catalog: a task stays readable after its model is removed.
+Result<GenerationRequest> GenerationRequestFromJson(std::string_view json);
+
 // A stable digest (hex SHA-256) of a request body's meaning: the same JSON with other key order
 // or whitespace gives the same fingerprint. Used for idempotency keys (same key + same body).
 // The body must be valid JSON (call after a successful parse).

@@ -1,0 +1,65 @@
+// GenerationRequestFromJson: the reader for stored, normalized requests (see the header).
+#include <boost/json.hpp>
+
+#include "core/generation_request.h"
+
+namespace stipple {
+namespace {
+
+namespace json = boost::json;
+
+template <typename T>
+T IntOr(const json::object& o, std::string_view key, T fallback) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return fallback;
+  if (v->is_int64()) return static_cast<T>(v->get_int64());
+  if (v->is_uint64()) return static_cast<T>(v->get_uint64());
+  if (v->is_double()) return static_cast<T>(v->get_double());
+  return fallback;
+}
+
+std::string StringOr(const json::object& o, std::string_view key, std::string fallback = "") {
+  const json::value* v = o.if_contains(key);
+  return (v && v->is_string()) ? std::string(v->get_string()) : fallback;
+}
+
+}  // namespace
+
+Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec || !root.is_object()) return DataLossError("stored request is not a JSON object");
+  const json::object& o = root.get_object();
+  GenerationRequest r;
+  r.prompt = StringOr(o, "prompt");
+  r.negative_prompt = StringOr(o, "negative_prompt");
+  r.model = StringOr(o, "model");
+  r.width = IntOr<int>(o, "width", 0);
+  r.height = IntOr<int>(o, "height", 0);
+  r.steps = IntOr<int>(o, "steps", 0);
+  if (const json::value* g = o.if_contains("guidance_scale"); g && g->is_number()) {
+    r.guidance_scale = g->to_number<double>();
+  }
+  r.scheduler = StringOr(o, "scheduler");
+  r.seed = IntOr<uint32_t>(o, "seed", 0);
+  r.num_images = IntOr<int>(o, "num_images", 1);
+  r.priority = ParsePriority(StringOr(o, "priority", "normal")).value_or(Priority::kNormal);
+  if (const json::value* t = o.if_contains("ttl_s"); t && t->is_number()) r.ttl_s = IntOr<int>(o, "ttl_s", 0);
+  r.timeout_s = IntOr<int>(o, "timeout_s", RequestLimits::kDefaultTimeoutS);
+  if (const json::value* w = o.if_contains("webhook"); w && w->is_object()) {
+    WebhookSpec spec;
+    spec.url = StringOr(w->get_object(), "url");
+    if (const json::value* ev = w->get_object().if_contains("events"); ev && ev->is_array()) {
+      for (const json::value& e : ev->get_array()) {
+        if (e.is_string()) spec.events.emplace_back(e.get_string());
+      }
+    }
+    r.webhook = std::move(spec);
+  }
+  if (const json::value* m = o.if_contains("metadata"); m && m->is_object()) {
+    r.metadata_json = json::serialize(*m);
+  }
+  return r;
+}
+
+}  // namespace stipple

@@ -1,0 +1,329 @@
+// SqliteTaskStore: opening and recovery, the reader pool, enqueue, lease and the read paths.
+// The other transitions are in sqlite_transitions.cc.
+#include "store/sqlite/sqlite_task_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/id.h"
+#include "store/sqlite/task_rows.h"
+#include "store/transitions.h"
+
+namespace stipple {
+
+using sqlite::Connection;
+using sqlite::Durability;
+using sqlite::ScopedStatement;
+using sqlite::WriteContext;
+
+// A read connection borrowed from the pool for one call.
+class SqliteTaskStore::ReadLease {
+ public:
+  explicit ReadLease(SqliteTaskStore* store) : store_(store) {}
+  ~ReadLease() {
+    if (conn_) store_->ReturnReader(std::move(conn_));
+  }
+  Status Acquire() {
+    ASSIGN_OR_RETURN(conn_, store_->AcquireReader());
+    return Status::Ok();
+  }
+  Connection& db() { return *conn_; }
+
+ private:
+  SqliteTaskStore* store_;
+  std::unique_ptr<Connection> conn_;
+};
+
+namespace {
+
+constexpr char kBumpEpoch[] =
+    "INSERT INTO meta(key, value) VALUES('epoch', 1) "
+    "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value";
+
+constexpr char kFindIdempotency[] =
+    "SELECT task_id, fingerprint FROM idempotency WHERE tenant=?1 AND key=?2 AND expires_at>?3";
+constexpr char kPutIdempotency[] =
+    "INSERT OR REPLACE INTO idempotency(tenant, key, task_id, fingerprint, expires_at) "
+    "VALUES(?1, ?2, ?3, ?4, ?5)";
+
+constexpr char kLeaseCandidates[] =
+    "SELECT priority, id FROM tasks WHERE state=0 AND model=?1 "
+    "AND (not_before IS NULL OR not_before<=?2) AND (expires_at IS NULL OR expires_at>?2) "
+    "ORDER BY priority, id LIMIT ?3";
+
+constexpr char kListTenant[] = "SELECT " STIPPLE_TASK_COLUMNS
+                               " FROM tasks WHERE tenant=?1 AND id<?2 ORDER BY id DESC LIMIT ?3";
+constexpr char kListTenantState[] =
+    "SELECT " STIPPLE_TASK_COLUMNS
+    " FROM tasks WHERE tenant=?1 AND state=?4 AND id<?2 ORDER BY id DESC LIMIT ?3";
+constexpr char kListAll[] =
+    "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE id<?2 ORDER BY id DESC LIMIT ?3";
+constexpr char kListAllState[] =
+    "SELECT " STIPPLE_TASK_COLUMNS
+    " FROM tasks WHERE state=?4 AND id<?2 ORDER BY id DESC LIMIT ?3";
+
+constexpr char kCountQueued[] =
+    "SELECT model, priority, COUNT(*), MIN(created_at) FROM tasks WHERE state=0 GROUP BY model, priority";
+constexpr char kCountRunning[] = "SELECT model, COUNT(*) FROM tasks WHERE state=1 GROUP BY model";
+
+Status ConfigureConnection(Connection& db) {
+  RETURN_IF_ERROR(db.Exec("PRAGMA busy_timeout=5000"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=OFF"));
+  return db.Exec("PRAGMA temp_store=MEMORY");
+}
+
+Result<int> LockDatabase(const std::string& path) {
+  std::string lock_path = path + "-lock";
+  int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) return UnavailableError("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return UnavailableError("task store " + path + " is in use by another process");
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const SqliteTaskStoreOptions& options) {
+  ASSIGN_OR_RETURN(int lock_fd, LockDatabase(options.path));
+  auto fail = [&](const Status& s) {
+    ::close(lock_fd);
+    return s.WithContext("open task store " + options.path);
+  };
+  auto db = Connection::Open(options.path);
+  if (!db.ok()) return fail(db.status());
+  Connection& conn = **db;
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
+    if (Status s = conn.Exec(sql); !s.ok()) return fail(s);
+  }
+  if (Status s = ConfigureConnection(conn); !s.ok()) return fail(s);
+  if (Status s = sqlite::CreateSchema(conn); !s.ok()) return fail(s);
+  int64_t epoch = 0;
+  {
+    auto stmt = conn.Prepare(kBumpEpoch);
+    if (!stmt.ok()) return fail(stmt.status());
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return fail(row.status());
+    epoch = (*stmt)->Int(0);
+  }
+  auto store = std::unique_ptr<SqliteTaskStore>(new SqliteTaskStore(options, lock_fd, epoch));
+  store->writer_ = std::make_unique<sqlite::GroupCommitter>(
+      std::move(*db),
+      sqlite::GroupCommitter::Options{options.group_commit, options.max_batch, options.sync_full},
+      [s = store.get()] { s->OnWorkAdded(); });
+  RETURN_IF_ERROR(store->RecoverLeasesOfEarlierEpochs());
+  return store;
+}
+
+SqliteTaskStore::SqliteTaskStore(SqliteTaskStoreOptions options, int lock_fd, int64_t epoch)
+    : options_(std::move(options)), lock_fd_(lock_fd), epoch_(epoch) {}
+
+SqliteTaskStore::~SqliteTaskStore() {
+  writer_.reset();  // drains pending writes
+  readers_.clear();
+  ::close(lock_fd_);  // releases the flock
+}
+
+Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (!readers_.empty()) {
+      auto conn = std::move(readers_.back());
+      readers_.pop_back();
+      return conn;
+    }
+  }
+  ASSIGN_OR_RETURN(auto conn, Connection::Open(options_.path));
+  RETURN_IF_ERROR(ConfigureConnection(*conn));
+  RETURN_IF_ERROR(conn->Exec("PRAGMA query_only=ON"));
+  return conn;
+}
+
+void SqliteTaskStore::ReturnReader(std::unique_ptr<Connection> conn) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  if (static_cast<int>(readers_.size()) < options_.read_connections) readers_.push_back(std::move(conn));
+}
+
+void SqliteTaskStore::OnWorkAdded() {
+  {
+    std::lock_guard<std::mutex> lock(work_mu_);
+    ++work_generation_;
+  }
+  work_cv_.notify_all();
+}
+
+Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
+  if (!IsValidId(nt.id, "tsk")) return InvalidArgumentError("task id '" + nt.id + "' is not a task id");
+  if (nt.tenant.empty()) return InvalidArgumentError("task has no tenant");
+  if (nt.max_attempts < 1) return InvalidArgumentError("max_attempts must be at least 1");
+  Timestamp now = Now();
+  EnqueueResult out;
+  Task& t = out.task;
+  t.id = nt.id;
+  t.tenant = nt.tenant;
+  t.request = nt.request;
+  t.idempotency_key = nt.idempotency_key;
+  t.created_at = now;
+  if (nt.request.ttl_s) t.expires_at = now + std::chrono::seconds(*nt.request.ttl_s);
+  t.max_attempts = nt.max_attempts;
+
+  Status s = Write(
+      [&](WriteContext& ctx) -> Status {
+        if (!nt.idempotency_key.empty()) {
+          ASSIGN_OR_RETURN(ScopedStatement find, ctx.db.Prepare(kFindIdempotency));
+          find->Bind(1, nt.tenant).Bind(2, nt.idempotency_key).Bind(3, ToUnixMillis(now));
+          ASSIGN_OR_RETURN(bool found, find->Step());
+          if (found) {
+            if (find->Text(1) != nt.request_fingerprint) {
+              return AlreadyExistsError("Idempotency-Key '" + nt.idempotency_key +
+                                        "' was already used with a different request");
+            }
+            ASSIGN_OR_RETURN(out.task, sqlite::LoadTask(ctx.db, find->Text(0)));
+            out.created = false;
+            return Status::Ok();
+          }
+          ASSIGN_OR_RETURN(ScopedStatement put, ctx.db.Prepare(kPutIdempotency));
+          put->Bind(1, nt.tenant).Bind(2, nt.idempotency_key).Bind(3, nt.id).Bind(4, nt.request_fingerprint);
+          put->Bind(5, ToUnixMillis(now + options_.idempotency_ttl));
+          RETURN_IF_ERROR(put->Run());
+        }
+        RETURN_IF_ERROR(sqlite::InsertTask(ctx.db, t));
+        ctx.work_added = true;
+        return Status::Ok();
+      },
+      Durability::kSync);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<Task> SqliteTaskStore::Get(const std::string& task_id) {
+  ReadLease reader(this);
+  RETURN_IF_ERROR(reader.Acquire());
+  ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(reader.db(), task_id));
+  if (t.state == TaskState::kQueued) {
+    ASSIGN_OR_RETURN(t.queue_position, sqlite::QueuePosition(reader.db(), t));
+  }
+  return t;
+}
+
+Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) {
+  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
+  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
+  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
+  if (req.lease_duration <= Millis(0)) return InvalidArgumentError("lease_duration must be positive");
+  auto deadline = std::chrono::steady_clock::now() + req.wait;
+
+  while (true) {
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lock(work_mu_);
+      generation = work_generation_;
+    }
+    std::vector<LeasedTask> leased;
+    Status s = Write(
+        [&](WriteContext& ctx) -> Status {
+          Timestamp now = Now();
+          std::vector<std::pair<int64_t, std::string>> candidates;
+          for (const std::string& model : req.models) {
+            ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kLeaseCandidates));
+            q->Bind(1, model).Bind(2, ToUnixMillis(now)).Bind(3, static_cast<int64_t>(req.max_tasks));
+            while (true) {
+              ASSIGN_OR_RETURN(bool row, q->Step());
+              if (!row) break;
+              candidates.emplace_back(q->Int(0), q->Text(1));
+            }
+          }
+          std::sort(candidates.begin(), candidates.end());
+          if (static_cast<int>(candidates.size()) > req.max_tasks) candidates.resize(static_cast<size_t>(req.max_tasks));
+          for (const auto& c : candidates) {
+            ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, c.second));
+            transitions::Lease(t, req.worker_id, NextFencing(), now, req.lease_duration);
+            RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
+            leased.push_back(LeasedTask{std::move(t)});
+          }
+          return Status::Ok();
+        },
+        Durability::kLazy);
+    if (!s.ok()) return s;
+    if (!leased.empty() || req.wait <= Millis(0)) return leased;
+
+    std::unique_lock<std::mutex> lock(work_mu_);
+    if (!work_cv_.wait_until(lock, deadline, [&] { return work_generation_ != generation; })) {
+      return leased;  // the wait ran out with nothing to lease
+    }
+  }
+}
+
+Result<TaskPage> SqliteTaskStore::List(const ListQuery& q) {
+  if (q.limit < 1 || q.limit > 100) {
+    return InvalidArgumentError("invalid list query", {{"limit", "must be between 1 and 100"}});
+  }
+  if (!q.cursor.empty() && !IsValidId(q.cursor, "tsk")) {
+    return InvalidArgumentError("invalid list query", {{"cursor", "is not a cursor from a previous page"}});
+  }
+  ReadLease reader(this);
+  RETURN_IF_ERROR(reader.Acquire());
+  const char* sql = q.tenant.empty() ? (q.state ? kListAllState : kListAll)
+                                     : (q.state ? kListTenantState : kListTenant);
+  ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(sql));
+  s->Bind(1, q.tenant).Bind(2, q.cursor.empty() ? std::string("~") : q.cursor);
+  s->Bind(3, static_cast<int64_t>(q.limit) + 1);
+  if (q.state) s->Bind(4, static_cast<int64_t>(*q.state));
+  TaskPage page;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Task t, sqlite::ReadTask(*s));
+    page.tasks.push_back(std::move(t));
+  }
+  if (static_cast<int>(page.tasks.size()) > q.limit) {
+    page.tasks.pop_back();
+    page.next_cursor = page.tasks.back().id;
+  }
+  for (Task& t : page.tasks) {
+    if (t.state == TaskState::kQueued) {
+      ASSIGN_OR_RETURN(t.queue_position, sqlite::QueuePosition(reader.db(), t));
+    }
+  }
+  return page;
+}
+
+Result<std::vector<QueueCounts>> SqliteTaskStore::Counts() {
+  ReadLease reader(this);
+  RETURN_IF_ERROR(reader.Acquire());
+  std::vector<QueueCounts> out;
+  auto entry = [&](const std::string& model) -> QueueCounts& {
+    for (auto& c : out) {
+      if (c.model == model) return c;
+    }
+    out.push_back(QueueCounts{model});
+    return out.back();
+  };
+  {
+    ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(kCountQueued));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      QueueCounts& c = entry(s->Text(0));
+      int64_t priority = std::clamp<int64_t>(s->Int(1), 0, 2);
+      c.queued[priority] = s->Int(2);
+      Timestamp oldest = FromUnixMillis(s->Int(3));
+      if (!c.oldest_queued_at || oldest < *c.oldest_queued_at) c.oldest_queued_at = oldest;
+    }
+  }
+  ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(kCountRunning));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    entry(s->Text(0)).running = s->Int(1);
+  }
+  return out;
+}
+
+}  // namespace stipple

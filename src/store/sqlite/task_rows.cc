@@ -1,0 +1,241 @@
+#include "store/sqlite/task_rows.h"
+
+#include <boost/json.hpp>
+
+namespace stipple::sqlite {
+namespace {
+
+namespace json = boost::json;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+  id                TEXT PRIMARY KEY,   -- ULID: sorts by creation time
+  tenant            TEXT NOT NULL,
+  model             TEXT NOT NULL,
+  priority          INTEGER NOT NULL,   -- 0 high, 1 normal, 2 low
+  state             INTEGER NOT NULL,   -- TaskState
+  request           TEXT NOT NULL,      -- normalized request, JSON
+  idempotency_key   TEXT,
+  created_at        INTEGER NOT NULL,   -- Unix ms, as every time column
+  started_at        INTEGER,
+  completed_at      INTEGER,
+  expires_at        INTEGER,
+  attempts          INTEGER NOT NULL,
+  max_attempts      INTEGER NOT NULL,
+  cancel_requested  INTEGER NOT NULL,
+  error_code        TEXT,
+  error_message     TEXT,
+  outputs           TEXT,               -- JSON array of TaskOutput
+  outputs_expire_at INTEGER,
+  outputs_expired   INTEGER NOT NULL,
+  progress_step     INTEGER,
+  progress_steps    INTEGER,
+  worker_id         TEXT,
+  fencing           INTEGER NOT NULL,
+  lease_expires_at  INTEGER,
+  not_before        INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(model, priority, id, created_at) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS tasks_leases ON tasks(lease_expires_at) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks(expires_at) WHERE state = 0 AND expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_retention ON tasks(outputs_expire_at)
+  WHERE outputs_expired = 0 AND outputs_expire_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_tenant ON tasks(tenant, id);
+CREATE INDEX IF NOT EXISTS tasks_tenant_state ON tasks(tenant, state, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+  tenant      TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  task_id     TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
+)sql";
+
+std::optional<int64_t> OptMillis(const std::optional<Timestamp>& t) {
+  if (!t) return std::nullopt;
+  return ToUnixMillis(*t);
+}
+
+std::optional<Timestamp> OptTime(const Statement& row, int column) {
+  auto v = row.OptInt(column);
+  if (!v) return std::nullopt;
+  return FromUnixMillis(*v);
+}
+
+std::string OutputsToJson(const std::vector<TaskOutput>& outputs) {
+  json::array a;
+  for (const auto& o : outputs) {
+    a.push_back(json::object{{"index", o.index},          {"content_type", o.content_type},
+                             {"width", o.width},          {"height", o.height},
+                             {"seed", o.seed},            {"size_bytes", o.size_bytes},
+                             {"etag", o.etag}});
+  }
+  return json::serialize(a);
+}
+
+Result<std::vector<TaskOutput>> OutputsFromJson(std::string_view text) {
+  std::vector<TaskOutput> outputs;
+  if (text.empty()) return outputs;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_array()) return DataLossError("stored outputs are not a JSON array");
+  for (const json::value& e : v.get_array()) {
+    if (!e.is_object()) return DataLossError("stored output is not an object");
+    const json::object& o = e.get_object();
+    TaskOutput out;
+    auto num = [&](std::string_view k) -> int64_t {
+      const json::value* x = o.if_contains(k);
+      return x && x->is_number() ? x->to_number<int64_t>() : 0;
+    };
+    out.index = static_cast<int>(num("index"));
+    out.width = static_cast<int>(num("width"));
+    out.height = static_cast<int>(num("height"));
+    out.seed = static_cast<uint32_t>(num("seed"));
+    out.size_bytes = num("size_bytes");
+    if (const json::value* ct = o.if_contains("content_type"); ct && ct->is_string()) {
+      out.content_type = std::string(ct->get_string());
+    }
+    if (const json::value* et = o.if_contains("etag"); et && et->is_string()) out.etag = std::string(et->get_string());
+    outputs.push_back(std::move(out));
+  }
+  return outputs;
+}
+
+// Binds the mutable columns as ?2..?19 in the order of kUpdate/kInsert below.
+void BindMutable(Statement& s, const Task& t) {
+  s.Bind(2, static_cast<int64_t>(t.state));
+  s.Bind(3, OptMillis(t.started_at));
+  s.Bind(4, OptMillis(t.completed_at));
+  s.Bind(5, static_cast<int64_t>(t.attempts));
+  s.Bind(6, static_cast<int64_t>(t.cancel_requested));
+  if (t.error) {
+    s.Bind(7, t.error->code).Bind(8, t.error->message);
+  } else {
+    s.BindNull(7).BindNull(8);
+  }
+  if (t.outputs.empty()) {
+    s.BindNull(9);
+  } else {
+    s.Bind(9, OutputsToJson(t.outputs));
+  }
+  s.Bind(10, OptMillis(t.outputs_expire_at));
+  s.Bind(11, static_cast<int64_t>(t.outputs_expired));
+  if (t.progress) {
+    s.Bind(12, static_cast<int64_t>(t.progress->step)).Bind(13, static_cast<int64_t>(t.progress->steps));
+  } else {
+    s.BindNull(12).BindNull(13);
+  }
+  if (t.worker_id.empty()) {
+    s.BindNull(14);
+  } else {
+    s.Bind(14, t.worker_id);
+  }
+  s.Bind(15, static_cast<int64_t>(t.fencing));
+  s.Bind(16, OptMillis(t.lease_expires_at));
+  s.Bind(17, OptMillis(t.not_before));
+}
+
+constexpr char kUpdate[] =
+    "UPDATE tasks SET state=?2, started_at=?3, completed_at=?4, attempts=?5, cancel_requested=?6, "
+    "error_code=?7, error_message=?8, outputs=?9, outputs_expire_at=?10, outputs_expired=?11, "
+    "progress_step=?12, progress_steps=?13, worker_id=?14, fencing=?15, lease_expires_at=?16, "
+    "not_before=?17 WHERE id=?1";
+
+constexpr char kInsert[] =
+    "INSERT INTO tasks (id, state, started_at, completed_at, attempts, cancel_requested, "
+    "error_code, error_message, outputs, outputs_expire_at, outputs_expired, progress_step, "
+    "progress_steps, worker_id, fencing, lease_expires_at, not_before, tenant, model, priority, "
+    "request, idempotency_key, created_at, expires_at, max_attempts) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
+    "?25)";
+
+constexpr char kSelectById[] = "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE id=?1";
+
+constexpr char kQueuePosition[] =
+    "SELECT (SELECT COUNT(*) FROM tasks WHERE state=0 AND model=?1 AND priority<?2) + "
+    "(SELECT COUNT(*) FROM tasks WHERE state=0 AND model=?1 AND priority=?2 AND id<?3)";
+
+}  // namespace
+
+Status CreateSchema(Connection& db) { return db.Exec(kSchema); }
+
+Result<Task> ReadTask(const Statement& row) {
+  Task t;
+  t.id = row.Text(0);
+  t.tenant = row.Text(1);
+  int64_t state = row.Int(2);
+  if (state < 0 || state > static_cast<int64_t>(TaskState::kExpired)) {
+    return DataLossError("task " + t.id + " has an unknown state " + std::to_string(state));
+  }
+  t.state = static_cast<TaskState>(state);
+  ASSIGN_OR_RETURN(t.request, GenerationRequestFromJson(row.Text(3)));
+  t.idempotency_key = row.Text(4);
+  t.created_at = FromUnixMillis(row.Int(5));
+  t.started_at = OptTime(row, 6);
+  t.completed_at = OptTime(row, 7);
+  t.expires_at = OptTime(row, 8);
+  t.attempts = static_cast<int>(row.Int(9));
+  t.max_attempts = static_cast<int>(row.Int(10));
+  t.cancel_requested = row.Int(11) != 0;
+  if (!row.IsNull(12)) t.error = TaskError{row.Text(12), row.Text(13)};
+  ASSIGN_OR_RETURN(t.outputs, OutputsFromJson(row.Text(14)));
+  t.outputs_expire_at = OptTime(row, 15);
+  t.outputs_expired = row.Int(16) != 0;
+  if (!row.IsNull(17)) {
+    t.progress = TaskProgress{static_cast<int>(row.Int(17)), static_cast<int>(row.Int(18))};
+  }
+  t.worker_id = row.Text(19);
+  t.fencing = static_cast<uint64_t>(row.Int(20));
+  t.lease_expires_at = OptTime(row, 21);
+  t.not_before = OptTime(row, 22);
+  return t;
+}
+
+Result<Task> LoadTask(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kSelectById));
+  s->Bind(1, id);
+  ASSIGN_OR_RETURN(bool found, s->Step());
+  if (!found) return NotFoundError("no task " + id);
+  return ReadTask(*s);
+}
+
+Status InsertTask(Connection& db, const Task& t) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kInsert));
+  s->Bind(1, t.id);
+  BindMutable(*s, t);
+  s->Bind(18, t.tenant).Bind(19, t.request.model).Bind(20, static_cast<int64_t>(t.request.priority));
+  s->Bind(21, GenerationRequestToJson(t.request));
+  if (t.idempotency_key.empty()) {
+    s->BindNull(22);
+  } else {
+    s->Bind(22, t.idempotency_key);
+  }
+  s->Bind(23, ToUnixMillis(t.created_at)).Bind(24, OptMillis(t.expires_at));
+  s->Bind(25, static_cast<int64_t>(t.max_attempts));
+  return s->Run();
+}
+
+Status UpdateTask(Connection& db, const Task& t) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kUpdate));
+  s->Bind(1, t.id);
+  BindMutable(*s, t);
+  RETURN_IF_ERROR(s->Run());
+  if (db.Changes() != 1) return NotFoundError("no task " + t.id);
+  return Status::Ok();
+}
+
+Result<int64_t> QueuePosition(Connection& db, const Task& t) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kQueuePosition));
+  s->Bind(1, t.request.model).Bind(2, static_cast<int64_t>(t.request.priority)).Bind(3, t.id);
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  if (!row) return InternalError("queue position query returned no row");
+  return s->Int(0);
+}
+
+}  // namespace stipple::sqlite

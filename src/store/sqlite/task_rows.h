@@ -1,0 +1,32 @@
+// The SQLite store's schema and the mapping between a Task and its row.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/task.h"
+#include "store/sqlite/sqlite_db.h"
+
+namespace stipple::sqlite {
+
+// Creates the tables and indexes if missing (idempotent).
+Status CreateSchema(Connection& db);
+
+// The task with this id; kNotFound if none.
+Result<Task> LoadTask(Connection& db, const std::string& id);
+Status InsertTask(Connection& db, const Task& task);
+// Writes every mutable column of `task` (state, lease, outputs, ...).
+Status UpdateTask(Connection& db, const Task& task);
+
+// Queued tasks of the same model ahead of `task` (higher priority, or same priority and older).
+Result<int64_t> QueuePosition(Connection& db, const Task& task);
+
+// The SELECT list for ReadTask, and the reader of one row selected with it.
+#define STIPPLE_TASK_COLUMNS                                                                      \
+  "id, tenant, state, request, idempotency_key, created_at, started_at, completed_at, "           \
+  "expires_at, attempts, max_attempts, cancel_requested, error_code, error_message, outputs, "    \
+  "outputs_expire_at, outputs_expired, progress_step, progress_steps, worker_id, fencing, "       \
+  "lease_expires_at, not_before"
+Result<Task> ReadTask(const Statement& row);
+
+}  // namespace stipple::sqlite

@@ -1,0 +1,53 @@
+// The TaskStore contract suite: every behaviour task_store.h promises, as value-parameterized
+// tests. An implementation runs the very same cases by providing a harness factory and adding one
+// line to its test file:
+//
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, TaskStoreContract, ::testing::Values(&MakeSqliteHarness));
+//
+// Time is the harness's ManualClock, so lease expiry and ttl are tested without sleeping.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "store/task_store.h"
+
+namespace stipple {
+
+// Owns one fresh, empty store that reads time from `clock`.
+class TaskStoreHarness {
+ public:
+  virtual ~TaskStoreHarness() = default;
+  virtual TaskStore& store() = 0;
+  ManualClock clock;
+};
+
+using TaskStoreHarnessFactory = std::unique_ptr<TaskStoreHarness> (*)();
+
+class TaskStoreContract : public ::testing::TestWithParam<TaskStoreHarnessFactory> {
+ protected:
+  void SetUp() override { harness_ = GetParam()(); }
+  void TearDown() override { harness_.reset(); }
+
+  TaskStore& store() { return harness_->store(); }
+  ManualClock& clock() { return harness_->clock; }
+
+  // Enqueues a task and returns it (fails the test on error).
+  Task Enqueue(const std::string& tenant = "acme", const std::string& model = "shapes-32",
+               Priority priority = Priority::kNormal, std::optional<int> ttl_s = std::nullopt);
+  // Leases exactly one task of `model`, failing the test if there is none.
+  Task LeaseOne(const std::string& model = "shapes-32", Millis lease = Millis(30'000),
+                const std::string& worker = "worker-1");
+
+  std::unique_ptr<TaskStoreHarness> harness_;
+};
+
+// A normalized request for tests of the store (the store does not validate requests).
+GenerationRequest TestRequest(const std::string& model = "shapes-32",
+                              Priority priority = Priority::kNormal,
+                              std::string prompt = "a red circle");
+NewTask TestNewTask(const std::string& tenant, const GenerationRequest& request);
+
+}  // namespace stipple

@@ -1,0 +1,105 @@
+#include "store/transitions.h"
+
+#include <cassert>
+
+namespace stipple::transitions {
+namespace {
+
+void Enter(Task& task, TaskState to, Timestamp now) {
+  assert(IsAllowedTransition(task.state, to));
+  task.state = to;
+  if (IsTerminal(to)) task.completed_at = now;
+  if (to != TaskState::kRunning) {
+    task.lease_expires_at.reset();
+    task.worker_id.clear();
+  }
+}
+
+}  // namespace
+
+Status CheckLease(const Task& task, uint64_t fencing) {
+  if (task.state != TaskState::kRunning || task.fencing != fencing) {
+    return AbortedError("lease lost: task " + task.id + " is " + std::string(TaskStateName(task.state)) +
+                        (task.state == TaskState::kRunning ? " under a newer lease" : ""));
+  }
+  return Status::Ok();
+}
+
+bool IsLeasable(const Task& task, Timestamp now) {
+  return task.state == TaskState::kQueued && (!task.not_before || *task.not_before <= now) &&
+         (!task.expires_at || *task.expires_at > now);
+}
+
+void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now, Millis duration) {
+  Enter(task, TaskState::kRunning, now);
+  task.attempts += 1;
+  task.worker_id = worker_id;
+  task.fencing = fencing;
+  task.lease_expires_at = now + duration;
+  task.not_before.reset();
+  task.progress.reset();
+  if (!task.started_at) task.started_at = now;
+}
+
+void LapseLease(Task& task, Timestamp now) {
+  if (task.cancel_requested) {
+    Enter(task, TaskState::kCanceled, now);
+  } else if (task.attempts >= task.max_attempts) {
+    Enter(task, TaskState::kFailed, now);
+    task.error = TaskError{"worker_lost", "the worker running this task was lost " +
+                                              std::to_string(task.attempts) + " time(s); giving up"};
+  } else {
+    Enter(task, TaskState::kQueued, now);
+  }
+}
+
+void Complete(Task& task, const Completion& completion, Timestamp now) {
+  Enter(task, TaskState::kSucceeded, now);
+  task.outputs = completion.outputs;
+  task.outputs_expire_at = completion.outputs_expire_at;
+  task.error.reset();
+  if (task.progress) task.progress->step = task.progress->steps;
+}
+
+void Fail(Task& task, const Failure& failure, Timestamp now) {
+  bool retry = failure.kind == FailureKind::kTransient && task.attempts < task.max_attempts &&
+               !task.cancel_requested;
+  if (retry) {
+    Enter(task, TaskState::kQueued, now);
+    task.not_before = now + failure.retry_after;
+  } else {
+    Enter(task, TaskState::kFailed, now);
+    task.error = failure.error;
+  }
+}
+
+void Release(Task& task, Timestamp now) {
+  if (task.cancel_requested) {
+    Enter(task, TaskState::kCanceled, now);
+    return;
+  }
+  Enter(task, TaskState::kQueued, now);
+  task.attempts -= 1;
+}
+
+void MarkCanceled(Task& task, Timestamp now) { Enter(task, TaskState::kCanceled, now); }
+
+bool Cancel(Task& task, Timestamp now) {
+  if (task.state == TaskState::kQueued) {
+    task.cancel_requested = true;
+    Enter(task, TaskState::kCanceled, now);
+    return true;
+  }
+  if (task.state == TaskState::kRunning && !task.cancel_requested) {
+    task.cancel_requested = true;
+    return true;
+  }
+  return false;
+}
+
+void Expire(Task& task, Timestamp now) {
+  Enter(task, TaskState::kExpired, now);
+  task.error = TaskError{"expired", "no worker started the task within its ttl_s"};
+}
+
+}  // namespace stipple::transitions
