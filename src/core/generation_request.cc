@@ -1,0 +1,317 @@
+#include "core/generation_request.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/json/parse.hpp>
+#include <exception>
+#include <limits>
+
+#include "common/id.h"
+#include "core/json.h"
+#include "core/request_fields.h"
+
+namespace stipple {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::array<std::string_view, 15> kFields = {
+    "prompt",   "negative_prompt", "model",     "width",   "height",
+    "steps",    "guidance_scale",  "scheduler", "seed",    "num_images",
+    "priority", "ttl_s",           "timeout_s", "webhook", "metadata"};
+constexpr std::array<std::string_view, 3> kWebhookEvents = {"started", "progress", "completed"};
+
+using Errors = std::vector<FieldError>;
+using request_fields::CountCodePoints;
+using request_fields::Find;
+using request_fields::IsHttpUrl;
+using request_fields::ReadInteger;
+using request_fields::ReadNumber;
+using request_fields::ReadString;
+
+std::string Join(const auto& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> ReadWebhookEvents(const json::value* v, Errors& errors) {
+  const std::string field = "webhook.events";
+  if (v == nullptr) return std::vector<std::string>{"completed"};
+  if (!v->is_array()) {
+    errors.push_back({field, "must be an array"});
+    return std::nullopt;
+  }
+  if (v->get_array().empty()) {
+    errors.push_back({field, "must not be empty"});
+    return std::nullopt;
+  }
+  std::vector<std::string> events;
+  for (const json::value& element : v->get_array()) {
+    std::string event = element.is_string() ? std::string(element.get_string()) : "";
+    if (std::find(kWebhookEvents.begin(), kWebhookEvents.end(), event) == kWebhookEvents.end()) {
+      errors.push_back({field, "must contain only " + Join(kWebhookEvents)});
+      return std::nullopt;
+    }
+    if (std::find(events.begin(), events.end(), event) != events.end()) {
+      errors.push_back({field, "must not repeat an event"});
+      return std::nullopt;
+    }
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+std::optional<WebhookSpec> ReadWebhook(const json::value* v, Errors& errors) {
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_object()) {
+    errors.push_back({"webhook", "must be an object"});
+    return std::nullopt;
+  }
+  const json::object& object = v->get_object();
+  size_t errors_before = errors.size();
+  for (const auto& member : object) {
+    if (member.key() != "url" && member.key() != "events") {
+      errors.push_back({"webhook." + std::string(member.key()), "unknown field"});
+    }
+  }
+  WebhookSpec spec;
+  const json::value* url = Find(object, "url");
+  if (url == nullptr) {
+    errors.push_back({"webhook.url", "is required"});
+  } else if (std::optional<std::string> s = ReadString(url, "webhook.url", errors)) {
+    if (s->size() > RequestLimits::kMaxWebhookUrlBytes) {
+      errors.push_back(
+          {"webhook.url",
+           "must be at most " + std::to_string(RequestLimits::kMaxWebhookUrlBytes) + " bytes"});
+    } else if (!IsHttpUrl(*s)) {
+      errors.push_back({"webhook.url", "must be an http or https URL with a host"});
+    } else {
+      spec.url = std::move(*s);
+    }
+  }
+  std::optional<std::vector<std::string>> events =
+      ReadWebhookEvents(Find(object, "events"), errors);
+  if (events) spec.events = std::move(*events);
+  if (errors.size() != errors_before) return std::nullopt;
+  return spec;
+}
+
+std::optional<std::string> ReadMetadata(const json::value* v, Errors& errors) {
+  if (v == nullptr) return std::string("{}");
+  if (!v->is_object()) {
+    errors.push_back({"metadata", "must be an object"});
+    return std::nullopt;
+  }
+  std::string text = WriteJson(*v);
+  if (text.size() > RequestLimits::kMaxMetadataBytes) {
+    errors.push_back({"metadata", "must be at most " +
+                                      std::to_string(RequestLimits::kMaxMetadataBytes) +
+                                      " bytes as compact JSON"});
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::vector<std::pair<int, int>> AllowedSizes(const ModelLimits& model) {
+  std::vector<std::pair<int, int>> sizes = {{model.width, model.height}};
+  for (const auto& size : model.sizes) {
+    if (std::find(sizes.begin(), sizes.end(), size) == sizes.end()) sizes.push_back(size);
+  }
+  return sizes;
+}
+
+// Checks (width, height) against the model's sizes; a missing one defaults to the native size.
+// The error names the field(s) the client gave that cannot be part of an allowed size.
+void CheckSize(const ModelLimits& model, std::optional<int64_t> width,
+               std::optional<int64_t> height, Errors& errors) {
+  int64_t w = width.value_or(model.width);
+  int64_t h = height.value_or(model.height);
+  std::vector<std::pair<int, int>> sizes = AllowedSizes(model);
+  auto allowed = [&](auto pred) { return std::any_of(sizes.begin(), sizes.end(), pred); };
+  if (allowed([&](const auto& s) { return s.first == w && s.second == h; })) return;
+  std::vector<std::string> names;
+  for (const auto& s : sizes)
+    names.push_back(std::to_string(s.first) + "x" + std::to_string(s.second));
+  std::string message = std::to_string(w) + "x" + std::to_string(h) +
+                        " is not an allowed size for model " + model.name +
+                        "; allowed: " + Join(names);
+  bool width_fits = !width || allowed([&](const auto& s) { return s.first == w; });
+  bool height_fits = !height || allowed([&](const auto& s) { return s.second == h; });
+  if (width && (!width_fits || height_fits)) errors.push_back({"width", message});
+  if (height && (!height_fits || width_fits)) errors.push_back({"height", message});
+}
+
+Result<GenerationRequest> Parse(std::string_view body, const ModelCatalog& catalog,
+                                const SeedSource& seeds) {
+  boost::system::error_code ec;
+  json::value root = json::parse(body, ec);
+  if (ec)
+    return InvalidArgumentError("invalid request",
+                                {{"body", "is not valid JSON: " + ec.message()}});
+  if (!root.is_object())
+    return InvalidArgumentError("invalid request", {{"body", "must be a JSON object"}});
+  const json::object& o = root.get_object();
+
+  Errors errors;
+  for (const auto& member : o) {
+    if (std::find(kFields.begin(), kFields.end(), member.key()) == kFields.end()) {
+      errors.push_back({std::string(member.key()), "unknown field"});
+    }
+  }
+
+  GenerationRequest r;
+  const json::value* prompt = Find(o, "prompt");
+  if (prompt == nullptr) errors.push_back({"prompt", "is required"});
+  if (std::optional<std::string> s = ReadString(prompt, "prompt", errors)) {
+    size_t n = CountCodePoints(*s);
+    if (n == 0) {
+      errors.push_back({"prompt", "must not be empty"});
+    } else if (n > RequestLimits::kMaxPromptChars) {
+      errors.push_back(
+          {"prompt",
+           "must be at most " + std::to_string(RequestLimits::kMaxPromptChars) + " characters"});
+    }
+    r.prompt = std::move(*s);
+  }
+  if (std::optional<std::string> s =
+          ReadString(Find(o, "negative_prompt"), "negative_prompt", errors)) {
+    if (CountCodePoints(*s) > RequestLimits::kMaxPromptChars) {
+      errors.push_back(
+          {"negative_prompt",
+           "must be at most " + std::to_string(RequestLimits::kMaxPromptChars) + " characters"});
+    }
+    r.negative_prompt = std::move(*s);
+  }
+
+  // The model first: the size, steps and scheduler are checked against it.
+  const ModelLimits* model = nullptr;
+  if (const json::value* v = Find(o, "model")) {
+    if (std::optional<std::string> name = ReadString(v, "model", errors)) {
+      model = catalog.Find(*name);
+      if (model == nullptr) {
+        std::vector<std::string> names;
+        for (const ModelLimits& m : catalog.models) names.push_back(m.name);
+        errors.push_back({"model", names.empty() ? "unknown model; no models are available"
+                                                 : "unknown model; available: " + Join(names)});
+      }
+    }
+  } else {
+    model = catalog.Default();
+    if (model == nullptr) errors.push_back({"model", "no models are available"});
+  }
+
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  size_t errors_before_size = errors.size();
+  std::optional<int64_t> width = ReadInteger(Find(o, "width"), "width", kMin, kMax, errors);
+  std::optional<int64_t> height = ReadInteger(Find(o, "height"), "height", kMin, kMax, errors);
+  if (model != nullptr && errors.size() == errors_before_size)
+    CheckSize(*model, width, height, errors);
+
+  int max_steps =
+      std::min(RequestLimits::kMaxSteps, model ? model->max_steps : RequestLimits::kMaxSteps);
+  std::optional<int64_t> steps = ReadInteger(Find(o, "steps"), "steps", 1, max_steps, errors);
+  std::optional<double> guidance = ReadNumber(Find(o, "guidance_scale"), "guidance_scale", 0,
+                                              RequestLimits::kMaxGuidanceScale, errors);
+  std::optional<std::string> scheduler = ReadString(Find(o, "scheduler"), "scheduler", errors);
+  if (scheduler && model != nullptr &&
+      std::find(model->schedulers.begin(), model->schedulers.end(), *scheduler) ==
+          model->schedulers.end()) {
+    errors.push_back({"scheduler", "must be one of: " + Join(model->schedulers)});
+  }
+  std::optional<int64_t> seed =
+      ReadInteger(Find(o, "seed"), "seed", 0, RequestLimits::kMaxSeed, errors);
+  std::optional<int64_t> num_images =
+      ReadInteger(Find(o, "num_images"), "num_images", 1, RequestLimits::kMaxNumImages, errors);
+  if (std::optional<std::string> s = ReadString(Find(o, "priority"), "priority", errors)) {
+    std::optional<Priority> priority = ParsePriority(*s);
+    if (priority) {
+      r.priority = *priority;
+    } else {
+      errors.push_back({"priority", "must be one of: high, normal, low"});
+    }
+  }
+  std::optional<int64_t> ttl_s =
+      ReadInteger(Find(o, "ttl_s"), "ttl_s", 1, RequestLimits::kMaxTtlS, errors);
+  std::optional<int64_t> timeout_s =
+      ReadInteger(Find(o, "timeout_s"), "timeout_s", 1, RequestLimits::kMaxTimeoutS, errors);
+  r.webhook = ReadWebhook(Find(o, "webhook"), errors);
+  std::optional<std::string> metadata = ReadMetadata(Find(o, "metadata"), errors);
+
+  if (!errors.empty()) return InvalidArgumentError("invalid request", std::move(errors));
+
+  r.model = model->name;
+  r.width = static_cast<int>(width.value_or(model->width));
+  r.height = static_cast<int>(height.value_or(model->height));
+  r.steps = static_cast<int>(steps.value_or(model->default_steps));
+  r.guidance_scale = guidance.value_or(model->default_guidance_scale);
+  r.scheduler = scheduler.value_or(model->default_scheduler);
+  r.seed = seed ? static_cast<uint32_t>(*seed) : seeds();
+  r.num_images = static_cast<int>(num_images.value_or(1));
+  if (ttl_s) r.ttl_s = static_cast<int>(*ttl_s);
+  r.timeout_s = static_cast<int>(timeout_s.value_or(RequestLimits::kDefaultTimeoutS));
+  r.metadata_json = std::move(*metadata);
+  return r;
+}
+
+}  // namespace
+
+const ModelLimits* ModelCatalog::Find(std::string_view name) const {
+  for (const ModelLimits& model : models) {
+    if (model.name == name) return &model;
+  }
+  return nullptr;
+}
+
+SeedSource RandomSeedSource() {
+  return [] {
+    uint32_t seed = 0;
+    FillRandom(&seed, sizeof seed);
+    return seed;
+  };
+}
+
+Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body,
+                                                 const ModelCatalog& catalog,
+                                                 const SeedSource& seeds) {
+  try {
+    return Parse(json_body, catalog, seeds);
+  } catch (const std::exception& e) {  // allocation failure; Boost.JSON is used without throwing
+    return InternalError(std::string("parsing the request: ") + e.what());
+  }
+}
+
+std::string GenerationRequestToJson(const GenerationRequest& request) {
+  return WriteJson(GenerationRequestToJsonObject(request));
+}
+
+std::string RequestFingerprint(std::string_view json_body) {
+  std::string canonical;
+  boost::system::error_code ec;
+  try {
+    json::value root = json::parse(json_body, ec);
+    canonical = ec ? std::string(json_body) : WriteCanonicalJson(root);
+  } catch (const std::exception&) {
+    canonical = std::string(json_body);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+}  // namespace stipple
