@@ -2,6 +2,7 @@
 #include <boost/json.hpp>
 
 #include "core/generation_request.h"
+#include "core/json.h"
 
 namespace stipple {
 namespace {
@@ -57,7 +58,7 @@ Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
     r.webhook = std::move(spec);
   }
   if (const json::value* m = o.if_contains("metadata"); m && m->is_object()) {
-    r.metadata_json = json::serialize(*m);
+    r.metadata_json = WriteJson(*m);
   }
   return r;
 }

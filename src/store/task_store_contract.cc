@@ -513,12 +513,15 @@ TEST_P(TaskStoreContract, ListIsNewestFirstPerTenantOnePageAtATime) {
 }
 
 TEST_P(TaskStoreContract, ListFiltersByState) {
-  Enqueue();
-  Task running = Enqueue();
-  ASSERT_EQ(LeaseOne().id, store().List({.tenant = "acme", .limit = 10})->tasks.back().id);
+  Task first = Enqueue();
+  Task second = Enqueue();
+  ASSERT_EQ(LeaseOne().id, first.id);
   auto queued = store().List({.tenant = "acme", .state = TaskState::kQueued});
   ASSERT_EQ(queued->tasks.size(), 1u);
-  EXPECT_EQ(queued->tasks[0].id, running.id);
+  EXPECT_EQ(queued->tasks[0].id, second.id);
+  auto running = store().List({.tenant = "acme", .state = TaskState::kRunning});
+  ASSERT_EQ(running->tasks.size(), 1u);
+  EXPECT_EQ(running->tasks[0].id, first.id);
 }
 
 TEST_P(TaskStoreContract, ListWithoutTenantShowsEveryTenant) {

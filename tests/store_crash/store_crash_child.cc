@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   Report('R', "ready");
 
   std::vector<std::thread> threads;
-  for (int p = 0; p < 4; ++p) {
+  for (int p = 0; p < 16; ++p) {
     threads.emplace_back([&] {
       while (true) {
         stipple::NewTask nt;

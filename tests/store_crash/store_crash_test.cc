@@ -51,8 +51,11 @@ Acks RunAndKill(const std::string& db, int run_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(run_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n > 0) out.append(buf, static_cast<size_t>(n));
-    else usleep(1000);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else {
+      usleep(1000);
+    }
   }
   kill(pid, SIGKILL);
   int status = 0;
@@ -124,7 +127,9 @@ TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
     for (const auto& [id, task] : all) {
       ASSERT_TRUE(intended_so_far.count(id)) << "a task nobody enqueued: " << id;
       ASSERT_NE(task.state, TaskState::kRunning) << "a lease of the dead process survived: " << id;
-      if (task.state == TaskState::kSucceeded) ASSERT_EQ(task.outputs.size(), 1u) << id;
+      if (task.state == TaskState::kSucceeded) {
+        ASSERT_EQ(task.outputs.size(), 1u) << id;
+      }
     }
     std::printf("round %d: killed after %d ms; %zu enqueues and %zu completions acknowledged, %zu tasks stored\n",
                 round, run_ms, acks.enqueued.size(), acks.completed.size(), all.size());

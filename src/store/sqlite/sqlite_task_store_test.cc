@@ -87,7 +87,7 @@ TEST_F(SqliteTaskStoreTest, FencingNumbersAreNeverReusedAfterReopening) {
   uint64_t before;
   {
     auto store = Open();
-    store->Enqueue(TestNewTask("acme", TestRequest()));
+    ASSERT_TRUE(store->Enqueue(TestNewTask("acme", TestRequest())).ok());
     before = store->Lease({.worker_id = "w", .models = {"shapes-32"}})->front().task.fencing;
   }
   auto store = Open();
