@@ -32,7 +32,9 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
   int y, mo, d, h, mi, s;
   char rest[16] = {0};
   std::string copy(text.substr(0, 40));
-  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &y, &mo, &d, &h, &mi, &s, rest) < 6) {
+  int fields =
+      std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &y, &mo, &d, &h, &mi, &s, rest);
+  if (fields < 6) {
     return InvalidArgumentError("not an RFC 3339 UTC time: " + copy);
   }
   int millis = 0;

@@ -39,7 +39,8 @@ class SystemClock final : public Clock {
 // A clock that moves only when told to. For tests and simulations.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(Timestamp start = FromUnixMillis(1'800'000'000'000)) : now_ms_(ToUnixMillis(start)) {}
+  explicit ManualClock(Timestamp start = FromUnixMillis(1'800'000'000'000))
+      : now_ms_(ToUnixMillis(start)) {}
   Timestamp Now() const override { return FromUnixMillis(now_ms_.load()); }
   void Advance(Millis d) { now_ms_ += d.count(); }
   void Set(Timestamp t) { now_ms_ = ToUnixMillis(t); }

@@ -18,7 +18,8 @@ std::string Trim(std::string_view s) {
 }
 
 std::string Unquote(std::string s) {
-  if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\''))) {
+  if (s.size() >= 2 &&
+      ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\''))) {
     return s.substr(1, s.size() - 2);
   }
   return s;
@@ -26,7 +27,9 @@ std::string Unquote(std::string s) {
 
 std::string NormalizeKey(std::string_view key) {
   std::string out;
-  for (char c : key) out += (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : key) {
+    out += (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   return out;
 }
 
@@ -87,7 +90,9 @@ Environment ProcessEnvironment() {
 
 std::string EnvironmentName(std::string_view option_name) {
   std::string out = "STIPPLE_";
-  for (char c : option_name) out += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char c : option_name) {
+    out += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
   return out;
 }
 
@@ -103,7 +108,8 @@ Status Config::Set(const OptionSpec& spec, std::string value, ConfigSource sourc
     if (value.empty()) value = "true";
     auto b = ParseBool(value);
     if (!b.ok()) {
-      return InvalidArgumentError("option --" + spec.name + " (" + std::string(ConfigSourceName(source)) +
+      return InvalidArgumentError("option --" + spec.name + " (" +
+                                  std::string(ConfigSourceName(source)) +
                                   "): " + b.status().message());
     }
     v.values = {*b ? "true" : "false"};
@@ -123,7 +129,9 @@ Result<Config> Config::Load(std::span<const OptionSpec> specs, std::span<const s
                             const Environment& env) {
   Config config;
   for (const auto& spec : specs) {
-    if (!spec.default_value.empty()) RETURN_IF_ERROR(config.Set(spec, spec.default_value, ConfigSource::kDefault));
+    if (!spec.default_value.empty()) {
+      RETURN_IF_ERROR(config.Set(spec, spec.default_value, ConfigSource::kDefault));
+    }
   }
 
   // First pass over the flags: collect them (so --config is known before the file is read).
@@ -172,7 +180,9 @@ Result<Config> Config::Load(std::span<const OptionSpec> specs, std::span<const s
       continue;
     }
     if (!has_value && spec->kind != OptionKind::kFlag) {
-      if (i + 1 >= args.size()) return InvalidArgumentError("option --" + spec->name + " needs a " + spec->value_name);
+      if (i + 1 >= args.size()) {
+        return InvalidArgumentError("option --" + spec->name + " needs a " + spec->value_name);
+      }
       value = args[++i];
     }
     flags.push_back({spec, value});
@@ -203,7 +213,9 @@ Result<Config> Config::Load(std::span<const OptionSpec> specs, std::span<const s
       RETURN_IF_ERROR(config.Set(spec, it->second, ConfigSource::kEnvironment));
     }
   }
-  for (auto& f : flags) RETURN_IF_ERROR(config.Set(*f.spec, std::move(f.value), ConfigSource::kFlag));
+  for (auto& f : flags) {
+    RETURN_IF_ERROR(config.Set(*f.spec, std::move(f.value), ConfigSource::kFlag));
+  }
   return config;
 }
 
@@ -229,7 +241,8 @@ Result<int64_t> Config::GetInt(std::string_view name) const {
   long long n = std::strtoll(s.c_str(), &end, 10);
   if (s.empty() || *end != '\0' || errno == ERANGE) {
     return InvalidArgumentError("option --" + std::string(name) + " (" +
-                                std::string(ConfigSourceName(v->source)) + "): not an integer: '" + s + "'");
+                                std::string(ConfigSourceName(v->source)) + "): not an integer: '" +
+                                s + "'");
   }
   return static_cast<int64_t>(n);
 }
@@ -242,7 +255,8 @@ Result<double> Config::GetDouble(std::string_view name) const {
   double d = std::strtod(s.c_str(), &end);
   if (s.empty() || *end != '\0') {
     return InvalidArgumentError("option --" + std::string(name) + " (" +
-                                std::string(ConfigSourceName(v->source)) + "): not a number: '" + s + "'");
+                                std::string(ConfigSourceName(v->source)) + "): not a number: '" +
+                                s + "'");
   }
   return d;
 }
@@ -264,7 +278,8 @@ ConfigSource Config::SourceOf(std::string_view name) const {
 }
 
 std::string Config::Help(std::string_view usage, std::span<const OptionSpec> specs) {
-  std::string out = "usage: " + std::string(usage) + "\n\noptions (flag · environment · default):\n";
+  std::string out =
+      "usage: " + std::string(usage) + "\n\noptions (flag · environment · default):\n";
   for (const auto& s : specs) {
     std::string flag = "  ";
     flag += s.short_name ? std::string("-") + s.short_name + ", " : "    ";
@@ -278,9 +293,10 @@ std::string Config::Help(std::string_view usage, std::span<const OptionSpec> spe
     if (s.kind == OptionKind::kList) out += " · repeatable";
     out += "\n";
   }
-  out += "  --config FILE                   read options from FILE ('name = value' lines)\n"
-         "                                  STIPPLE_CONFIG\n"
-         "  -h, --help                      this text\n";
+  out +=
+      "  --config FILE                   read options from FILE ('name = value' lines)\n"
+      "                                  STIPPLE_CONFIG\n"
+      "  -h, --help                      this text\n";
   return out;
 }
 

@@ -33,7 +33,7 @@ struct OptionSpec {
   std::string default_value;  // "" means unset
   std::string help;
   OptionKind kind = OptionKind::kValue;
-  char short_name = 0;        // e.g. 'o' for -o
+  char short_name = 0;  // e.g. 'o' for -o
   std::string value_name = "VALUE";
 };
 

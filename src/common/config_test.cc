@@ -17,7 +17,7 @@ const std::vector<OptionSpec> kSpecs = {
     {.name = "output", .help = "file", .short_name = 'o'},
 };
 
-Result<Config> LoadArgs(std::vector<std::string> args, Environment env = {}) {
+Result<Config> LoadArgs(const std::vector<std::string>& args, const Environment& env = {}) {
   return Config::Load(kSpecs, args, env);
 }
 
@@ -91,9 +91,7 @@ TEST(Config, BadIntegerNamesTheOptionAndItsSource) {
   EXPECT_NE(n.status().message().find("--workers (environment)"), std::string::npos);
 }
 
-TEST(Config, MissingValueIsAnError) {
-  EXPECT_FALSE(LoadArgs({"--listen"}).ok());
-}
+TEST(Config, MissingValueIsAnError) { EXPECT_FALSE(LoadArgs({"--listen"}).ok()); }
 
 TEST(Config, HelpIsRequestedAndListsEnvironmentNames) {
   EXPECT_TRUE(LoadArgs({"--help"})->help_requested());

@@ -51,7 +51,8 @@ std::string IdGenerator::Next(std::string_view prefix) {
     last_random_ = rnd;
   }
   // 128 bits: 48-bit time, 80-bit random; encode 26 chars of 5 bits (the top 2 bits are zero).
-  unsigned __int128 v = static_cast<unsigned __int128>(static_cast<uint64_t>(ms) & 0xFFFFFFFFFFFFull) << 80;
+  unsigned __int128 v =
+      static_cast<unsigned __int128>(static_cast<uint64_t>(ms) & 0xFFFFFFFFFFFFull) << 80;
   for (size_t i = 0; i < 10; ++i) v |= static_cast<unsigned __int128>(rnd[i]) << (8 * (9 - i));
   std::string out(prefix);
   out += '_';

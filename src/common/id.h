@@ -26,7 +26,7 @@ class IdGenerator {
  private:
   const Clock* clock_;
   std::mutex mu_;
-  int64_t last_ms_ = -1;                 // GUARDED_BY(mu_)
+  int64_t last_ms_ = -1;                   // GUARDED_BY(mu_)
   std::array<uint8_t, 10> last_random_{};  // GUARDED_BY(mu_)
 };
 

@@ -40,6 +40,7 @@ TEST(Id, SortsByCreationTimeEvenWithinOneMillisecond) {
 TEST(Id, UniqueAcrossThreads) {
   std::vector<std::vector<std::string>> per_thread(4);
   std::vector<std::thread> threads;
+  threads.reserve(per_thread.size());
   for (auto& out : per_thread) {
     threads.emplace_back([&out] {
       for (int i = 0; i < 5000; ++i) out.push_back(NewId("tsk"));

@@ -75,9 +75,13 @@ bool ParseLogLevel(std::string_view text, LogLevel* out) {
 }
 
 bool ParseLogFormat(std::string_view text, LogFormat* out) {
-  if (text == "human") *out = LogFormat::kHuman;
-  else if (text == "json") *out = LogFormat::kJson;
-  else return false;
+  if (text == "human") {
+    *out = LogFormat::kHuman;
+  } else if (text == "json") {
+    *out = LogFormat::kJson;
+  } else {
+    return false;
+  }
   return true;
 }
 

@@ -30,7 +30,8 @@ std::string_view StatusCodeName(StatusCode code) {
 
 Status::Status(StatusCode code, std::string message, std::vector<FieldError> field_errors) {
   if (code != StatusCode::kOk) {
-    state_ = std::make_shared<const State>(State{code, std::move(message), std::move(field_errors)});
+    state_ =
+        std::make_shared<const State>(State{code, std::move(message), std::move(field_errors)});
   }
 }
 
@@ -69,7 +70,9 @@ Status InvalidArgumentError(std::string m, std::vector<FieldError> f) {
   return Status(StatusCode::kInvalidArgument, std::move(m), std::move(f));
 }
 Status NotFoundError(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
-Status AlreadyExistsError(std::string m) { return Status(StatusCode::kAlreadyExists, std::move(m)); }
+Status AlreadyExistsError(std::string m) {
+  return Status(StatusCode::kAlreadyExists, std::move(m));
+}
 Status FailedPreconditionError(std::string m) {
   return Status(StatusCode::kFailedPrecondition, std::move(m));
 }

@@ -22,19 +22,19 @@ enum class StatusCode {
   kOk = 0,
   kCancelled = 1,
   kUnknown = 2,
-  kInvalidArgument = 3,    // the caller's input is wrong; field_errors name the fields
-  kDeadlineExceeded = 4,   // a wait or an attempt ran out of time
-  kNotFound = 5,           // no such task / output / key (also: another tenant's task)
-  kAlreadyExists = 6,      // e.g. an idempotency key reused with a different body
+  kInvalidArgument = 3,   // the caller's input is wrong; field_errors name the fields
+  kDeadlineExceeded = 4,  // a wait or an attempt ran out of time
+  kNotFound = 5,          // no such task / output / key (also: another tenant's task)
+  kAlreadyExists = 6,     // e.g. an idempotency key reused with a different body
   kPermissionDenied = 7,
-  kResourceExhausted = 8,  // queue full, quota, rate limit
-  kFailedPrecondition = 9, // the object is in the wrong state (e.g. task already terminal)
-  kAborted = 10,           // a lease was lost: the fencing number no longer matches
+  kResourceExhausted = 8,   // queue full, quota, rate limit
+  kFailedPrecondition = 9,  // the object is in the wrong state (e.g. task already terminal)
+  kAborted = 10,            // a lease was lost: the fencing number no longer matches
   kOutOfRange = 11,
   kUnimplemented = 12,
-  kInternal = 13,          // a bug or a broken invariant
-  kUnavailable = 14,       // store down, draining: retry later
-  kDataLoss = 15,          // corrupt or truncated data
+  kInternal = 13,     // a bug or a broken invariant
+  kUnavailable = 14,  // store down, draining: retry later
+  kDataLoss = 15,     // corrupt or truncated data
   kUnauthenticated = 16,
 };
 
@@ -91,7 +91,7 @@ Status UnimplementedError(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) status_ = InternalError("Result constructed from an OK status");
   }
@@ -143,11 +143,11 @@ const Status& AsStatus(const Result<T>& r) {
 #define STIPPLE_CONCAT(a, b) STIPPLE_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` (a Status or a Result) from the calling function if it is an error.
-#define RETURN_IF_ERROR(expr)                                                       \
-  do {                                                                              \
-    const auto& stipple_status_or_result_ = (expr);                                 \
-    if (!::stipple::internal::AsStatus(stipple_status_or_result_).ok())             \
-      return ::stipple::internal::AsStatus(stipple_status_or_result_);              \
+#define RETURN_IF_ERROR(expr)                                           \
+  do {                                                                  \
+    const auto& stipple_status_or_result_ = (expr);                     \
+    if (!::stipple::internal::AsStatus(stipple_status_or_result_).ok()) \
+      return ::stipple::internal::AsStatus(stipple_status_or_result_);  \
   } while (false)
 
 // ASSIGN_OR_RETURN(auto x, F()): declares/assigns x from a Result, or returns its error.

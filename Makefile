@@ -1,0 +1,85 @@
+# stipple's entry points. Every target sets itself up first: scripts/install-deps.sh installs
+# what is missing and is a fast no-op when everything is present.
+#
+#   make serve [ARGS="--listen 127.0.0.1:8080"]   build, then run `stipple serve`
+#   make test [SANITIZE=address|thread]           build, then run every test
+#   make bench                                    build, then run every benchmark
+#   make build | lint | format | clean
+#
+# Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
+# TEST_TIMEOUT (seconds per test), BUILD_TYPE (default RelWithDebInfo: -O2 with debug info),
+# LINT_DIRS (what lint and format cover).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS ?= 2
+TEST_TIMEOUT ?= 300
+BUILD_TYPE ?= RelWithDebInfo
+SANITIZE ?=
+ARGS ?=
+
+ifeq ($(SANITIZE),)
+  BUILD_DIR := build
+else ifeq ($(SANITIZE),address)
+  BUILD_DIR := build-asan
+  # ASan + UBSan: stop at the first error, with a stack trace.
+  export ASAN_OPTIONS ?= halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1
+  export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+else ifeq ($(SANITIZE),thread)
+  BUILD_DIR := build-tsan
+  export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
+else
+  $(error SANITIZE must be empty, 'address' or 'thread', not '$(SANITIZE)')
+endif
+
+# Our C++ sources: what lint checks and format rewrites (narrow it with LINT_DIRS="src/common").
+LINT_DIRS ?= src apps bench tests tools
+SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
+            \( -name '*.cc' -o -name '*.h' \) -print | sort)
+# What clang-tidy compiles; it checks our headers through them.
+TIDY_SOURCES = $(filter %.cc,$(SOURCES))
+
+.PHONY: deps configure build test bench serve lint format clean
+
+deps:
+	@scripts/install-deps.sh
+
+# Configures once; afterwards Ninja re-runs CMake by itself when a CMakeLists.txt changes.
+configure: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then \
+	  cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DSTIPPLE_SANITIZE=$(SANITIZE) -Wno-dev; \
+	fi
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(CTEST_JOBS) --timeout $(TEST_TIMEOUT) \
+	  --no-tests=error
+
+# Runs each benchmark listed by bench/CMakeLists.txt (stipple_bench) in turn; they are not tests.
+bench: build
+	@while read -r exe; do \
+	  echo "== $$(basename "$$exe")"; \
+	  "$$exe" || exit 1; \
+	  echo; \
+	done < $(BUILD_DIR)/bench/benchmarks.txt
+
+serve: build
+	exec ./$(BUILD_DIR)/apps/stipple/stipple serve $(ARGS)
+
+lint: configure
+	clang-format --dry-run -Werror $(SOURCES)
+	@echo "clang-format: $(words $(SOURCES)) files ok"
+	@printf '%s\n' $(TIDY_SOURCES) | xargs -P $(JOBS) -n 1 \
+	  clang-tidy -p $(BUILD_DIR) --quiet 2> >(grep -v -E '^[0-9]+ warnings? generated\.$$' >&2)
+	@echo "clang-tidy: $(words $(TIDY_SOURCES)) files ok"
+
+format: deps
+	clang-format -i $(SOURCES)
+
+clean:
+	rm -rf build build-asan build-tsan
