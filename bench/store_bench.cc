@@ -54,7 +54,8 @@ struct ThroughputResult {
 std::unique_ptr<SqliteTaskStore> OpenStore(const std::filesystem::path& dir, bool group_commit) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto s = SqliteTaskStore::Open({.path = (dir / "tasks.db").string(), .group_commit = group_commit});
+  auto s =
+      SqliteTaskStore::Open({.path = (dir / "tasks.db").string(), .group_commit = group_commit});
   if (!s.ok()) {
     std::fprintf(stderr, "open: %s\n", s.status().ToString().c_str());
     std::exit(1);
@@ -62,7 +63,8 @@ std::unique_ptr<SqliteTaskStore> OpenStore(const std::filesystem::path& dir, boo
   return std::move(*s);
 }
 
-ThroughputResult MeasureThroughput(const std::filesystem::path& dir, bool group_commit, Millis duration) {
+ThroughputResult MeasureThroughput(const std::filesystem::path& dir, bool group_commit,
+                                   Millis duration) {
   auto store = OpenStore(dir, group_commit);
   std::atomic<bool> stop{false};
   std::atomic<int64_t> enqueued{0}, leased{0}, completed{0};
@@ -86,13 +88,18 @@ ThroughputResult MeasureThroughput(const std::filesystem::path& dir, bool group_
   }
   std::thread consumer([&] {
     while (!stop.load(std::memory_order_relaxed)) {
-      auto batch = store->Lease({.worker_id = "bench", .models = {"shapes-32"}, .max_tasks = 256,
-                                 .lease_duration = Millis(60'000), .wait = Millis(20)});
+      auto batch = store->Lease({.worker_id = "bench",
+                                 .models = {"shapes-32"},
+                                 .max_tasks = 256,
+                                 .lease_duration = Millis(60'000),
+                                 .wait = Millis(20)});
       if (!batch.ok()) std::abort();
       leased += static_cast<int64_t>(batch->size());
       std::vector<Completion> done;
       for (const LeasedTask& l : *batch) {
-        done.push_back({l.task.id, l.task.fencing, {TaskOutput{.width = 32, .height = 32}},
+        done.push_back({l.task.id,
+                        l.task.fencing,
+                        {TaskOutput{.width = 32, .height = 32}},
                         SystemClock::Get()->Now()});
       }
       if (done.empty()) continue;
@@ -116,7 +123,8 @@ ThroughputResult MeasureThroughput(const std::filesystem::path& dir, bool group_
   ThroughputResult r;
   r.transitions_per_s = static_cast<double>(transitions) / seconds;
   int64_t fsyncs = stats.synced_commits - stats_before.synced_commits;
-  r.transitions_per_fsync = fsyncs > 0 ? static_cast<double>(transitions) / static_cast<double>(fsyncs) : 0;
+  r.transitions_per_fsync =
+      fsyncs > 0 ? static_cast<double>(transitions) / static_cast<double>(fsyncs) : 0;
   r.commit_p50 = bench::P50(latencies);
   r.commit_p99 = bench::P99(latencies);
   r.tasks_completed = completed;
@@ -140,7 +148,8 @@ HandoffResult MeasureHandoff(const std::filesystem::path& dir, int samples) {
     std::atomic<bool> waiting{false};
     std::thread consumer([&] {
       waiting = true;
-      auto got = store->Lease({.worker_id = "bench", .models = {"shapes-32"}, .wait = Millis(5000)});
+      auto got =
+          store->Lease({.worker_id = "bench", .models = {"shapes-32"}, .wait = Millis(5000)});
       leased_at = Clock::now();
       if (!got.ok() || got->size() != 1) std::abort();
     });
@@ -166,8 +175,9 @@ double MillisOf(nanoseconds d) { return std::chrono::duration<double, std::milli
 int main() {
   using namespace stipple;  // NOLINT(google-build-using-namespace): a benchmark's main
   auto dir = std::filesystem::temp_directory_path() / ("stipple-store-bench-" + NewId("tmp"));
-  std::printf("store_bench: SqliteTaskStore in %s, synchronous=FULL, %d producer threads, 1 consumer\n",
-              dir.c_str(), kProducers);
+  std::printf(
+      "store_bench: SqliteTaskStore in %s, synchronous=FULL, %d producer threads, 1 consumer\n",
+      dir.c_str(), kProducers);
 
   ThroughputResult naive = MeasureThroughput(dir, /*group_commit=*/false, Millis(3000));
   ThroughputResult group = MeasureThroughput(dir, /*group_commit=*/true, Millis(5000));
@@ -175,8 +185,10 @@ int main() {
   std::filesystem::remove_all(dir);
 
   bench::BenchReport report("store_bench");
-  report.Add("durable_transitions_per_s", group.transitions_per_s, "transitions/s", naive.transitions_per_s);
-  report.Add("transitions_per_fsync", group.transitions_per_fsync, "transitions", naive.transitions_per_fsync);
+  report.Add("durable_transitions_per_s", group.transitions_per_s, "transitions/s",
+             naive.transitions_per_s);
+  report.Add("transitions_per_fsync", group.transitions_per_fsync, "transitions",
+             naive.transitions_per_fsync);
   report.Add("commit_latency_p50", MillisOf(group.commit_p50), "ms", MillisOf(naive.commit_p50));
   report.Add("commit_latency_p99", MillisOf(group.commit_p99), "ms", MillisOf(naive.commit_p99));
   report.Add("enqueue_ack_to_lease_p50", Micros(handoff.ack_to_lease_p50), "us");

@@ -24,7 +24,7 @@ namespace stipple {
 // What one model allows and defaults to. The engine fills this from the model's model.json.
 struct ModelLimits {
   std::string name;
-  int width = 32;   // native size: the default
+  int width = 32;  // native size: the default
   int height = 32;
   std::vector<std::pair<int, int>> sizes;  // every allowed (width, height); empty: only native
   int max_steps = 150;
@@ -43,15 +43,15 @@ struct ModelCatalog {
 
 // Request-wide limits and defaults that are the server's to choose (documented in docs/api.md).
 struct RequestLimits {
-  static constexpr int kMaxPromptChars = 1000;      // Unicode code points
+  static constexpr int kMaxPromptChars = 1000;  // Unicode code points
   static constexpr int kMaxSteps = 150;
   static constexpr double kMaxGuidanceScale = 30.0;
   static constexpr int kMaxNumImages = 8;
-  static constexpr int64_t kMaxSeed = 4294967295;   // 2^32 - 1
+  static constexpr int64_t kMaxSeed = 4294967295;  // 2^32 - 1
   static constexpr int kMaxTtlS = 7 * 24 * 3600;
   static constexpr int kMaxTimeoutS = 3600;
   static constexpr int kDefaultTimeoutS = 300;
-  static constexpr size_t kMaxMetadataBytes = 4096; // serialized, compact JSON
+  static constexpr size_t kMaxMetadataBytes = 4096;  // serialized, compact JSON
   static constexpr size_t kMaxWebhookUrlBytes = 2048;
 };
 
@@ -87,7 +87,8 @@ using SeedSource = std::function<uint32_t()>;
 SeedSource RandomSeedSource();
 
 // Parses, validates and normalizes a JSON request body (see the file comment).
-Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body, const ModelCatalog& catalog,
+Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body,
+                                                 const ModelCatalog& catalog,
                                                  const SeedSource& seeds);
 
 // The normalized request as a JSON object with every field present (API.md's "request"),

@@ -45,7 +45,8 @@ Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
   r.seed = IntOr<uint32_t>(o, "seed", 0);
   r.num_images = IntOr<int>(o, "num_images", 1);
   r.priority = ParsePriority(StringOr(o, "priority", "normal")).value_or(Priority::kNormal);
-  if (const json::value* t = o.if_contains("ttl_s"); t && t->is_number()) r.ttl_s = IntOr<int>(o, "ttl_s", 0);
+  if (const json::value* t = o.if_contains("ttl_s"); t && t->is_number())
+    r.ttl_s = IntOr<int>(o, "ttl_s", 0);
   r.timeout_s = IntOr<int>(o, "timeout_s", RequestLimits::kDefaultTimeoutS);
   if (const json::value* w = o.if_contains("webhook"); w && w->is_object()) {
     WebhookSpec spec;

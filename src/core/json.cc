@@ -27,9 +27,7 @@ void AppendDouble(double d, std::string& out) {
 
 void Append(const json::value& value, bool sort_keys, std::string& out) {
   switch (value.kind()) {
-    case json::kind::double_:
-      AppendDouble(value.get_double(), out);
-      return;
+    case json::kind::double_: AppendDouble(value.get_double(), out); return;
     case json::kind::array: {
       out += '[';
       bool first = true;

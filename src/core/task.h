@@ -44,7 +44,7 @@ struct Task {
   std::string id;      // "tsk_" + ULID
   std::string tenant;  // owner; another tenant never sees it
   TaskState state = TaskState::kQueued;
-  GenerationRequest request;  // normalized; request.model and request.priority route it
+  GenerationRequest request;    // normalized; request.model and request.priority route it
   std::string idempotency_key;  // empty when none
 
   Timestamp created_at;
@@ -52,14 +52,14 @@ struct Task {
   std::optional<Timestamp> completed_at;  // entered a terminal state
   std::optional<Timestamp> expires_at;    // created_at + ttl_s: expire if not started by then
 
-  int attempts = 0;      // leases that counted (a drained worker's release does not)
+  int attempts = 0;  // leases that counted (a drained worker's release does not)
   int max_attempts = 3;
   bool cancel_requested = false;
-  std::optional<TaskError> error;            // when failed (also expired/canceled: why)
-  std::vector<TaskOutput> outputs;           // when succeeded
+  std::optional<TaskError> error;   // when failed (also expired/canceled: why)
+  std::vector<TaskOutput> outputs;  // when succeeded
   std::optional<Timestamp> outputs_expire_at;
-  bool outputs_expired = false;              // retention passed; the bytes are gone
-  std::optional<TaskProgress> progress;      // last reported by the worker
+  bool outputs_expired = false;          // retention passed; the bytes are gone
+  std::optional<TaskProgress> progress;  // last reported by the worker
 
   // While queued: tasks ahead of it in its model's queue (higher priority, or same priority and
   // older). Filled by TaskStore::Get; not stored.

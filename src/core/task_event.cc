@@ -10,22 +10,14 @@ namespace json = boost::json;
 
 std::string_view TaskEventTypeName(TaskEventType type) {
   switch (type) {
-    case TaskEventType::kQueued:
-      return "queued";
-    case TaskEventType::kStarted:
-      return "started";
-    case TaskEventType::kProgress:
-      return "progress";
-    case TaskEventType::kRetrying:
-      return "retrying";
-    case TaskEventType::kSucceeded:
-      return "succeeded";
-    case TaskEventType::kFailed:
-      return "failed";
-    case TaskEventType::kCanceled:
-      return "canceled";
-    case TaskEventType::kExpired:
-      return "expired";
+    case TaskEventType::kQueued: return "queued";
+    case TaskEventType::kStarted: return "started";
+    case TaskEventType::kProgress: return "progress";
+    case TaskEventType::kRetrying: return "retrying";
+    case TaskEventType::kSucceeded: return "succeeded";
+    case TaskEventType::kFailed: return "failed";
+    case TaskEventType::kCanceled: return "canceled";
+    case TaskEventType::kExpired: return "expired";
   }
   return "queued";
 }
@@ -47,18 +39,12 @@ bool IsTerminalEvent(TaskEventType type) {
 
 TaskEventType TerminalEventType(TaskState state) {
   switch (state) {
-    case TaskState::kQueued:
-      return TaskEventType::kQueued;
-    case TaskState::kRunning:
-      return TaskEventType::kStarted;
-    case TaskState::kSucceeded:
-      return TaskEventType::kSucceeded;
-    case TaskState::kFailed:
-      return TaskEventType::kFailed;
-    case TaskState::kCanceled:
-      return TaskEventType::kCanceled;
-    case TaskState::kExpired:
-      return TaskEventType::kExpired;
+    case TaskState::kQueued: return TaskEventType::kQueued;
+    case TaskState::kRunning: return TaskEventType::kStarted;
+    case TaskState::kSucceeded: return TaskEventType::kSucceeded;
+    case TaskState::kFailed: return TaskEventType::kFailed;
+    case TaskState::kCanceled: return TaskEventType::kCanceled;
+    case TaskState::kExpired: return TaskEventType::kExpired;
   }
   return TaskEventType::kFailed;
 }
@@ -70,8 +56,7 @@ std::string TaskEventToJson(const TaskEvent& event) {
   o["seq"] = event.seq;
   o["time"] = FormatRfc3339(event.time);
   switch (event.type) {
-    case TaskEventType::kQueued:
-      break;
+    case TaskEventType::kQueued: break;
     case TaskEventType::kStarted:
       o["attempt"] = event.attempt;
       o["worker"] = event.worker_id;
@@ -81,9 +66,7 @@ std::string TaskEventToJson(const TaskEvent& event) {
       o["steps"] = event.progress ? json::value(event.progress->steps) : json::value(nullptr);
       if (!event.preview_png.empty()) o["preview"] = Base64Encode(event.preview_png);
       break;
-    case TaskEventType::kRetrying:
-      o["attempt"] = event.attempt;
-      break;
+    case TaskEventType::kRetrying: o["attempt"] = event.attempt; break;
     case TaskEventType::kSucceeded:
     case TaskEventType::kFailed:
     case TaskEventType::kCanceled:

@@ -15,8 +15,8 @@ std::string_view TaskStateName(TaskState state) {
 }
 
 std::optional<TaskState> ParseTaskState(std::string_view name) {
-  for (TaskState s : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
-                      TaskState::kCanceled, TaskState::kExpired}) {
+  for (TaskState s : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded,
+                      TaskState::kFailed, TaskState::kCanceled, TaskState::kExpired}) {
     if (TaskStateName(s) == name) return s;
   }
   return std::nullopt;
@@ -33,8 +33,7 @@ bool IsAllowedTransition(TaskState from, TaskState to) {
     case TaskState::kRunning:
       return to == TaskState::kQueued || to == TaskState::kSucceeded || to == TaskState::kFailed ||
              to == TaskState::kCanceled;
-    default:
-      return false;  // terminal
+    default: return false;  // terminal
   }
 }
 

@@ -14,7 +14,14 @@
 
 namespace stipple {
 
-enum class TaskState { kQueued = 0, kRunning = 1, kSucceeded = 2, kFailed = 3, kCanceled = 4, kExpired = 5 };
+enum class TaskState {
+  kQueued = 0,
+  kRunning = 1,
+  kSucceeded = 2,
+  kFailed = 3,
+  kCanceled = 4,
+  kExpired = 5
+};
 
 std::string_view TaskStateName(TaskState state);  // "queued", "running", ...
 std::optional<TaskState> ParseTaskState(std::string_view name);

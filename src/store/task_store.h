@@ -36,10 +36,10 @@ namespace stipple {
 
 // What Enqueue needs besides the normalized request.
 struct NewTask {
-  std::string id;      // from NewId("tsk"); the caller makes it so it can log it first
+  std::string id;  // from NewId("tsk"); the caller makes it so it can log it first
   std::string tenant;
-  GenerationRequest request;  // normalized
-  std::string idempotency_key;   // empty: none
+  GenerationRequest request;        // normalized
+  std::string idempotency_key;      // empty: none
   std::string request_fingerprint;  // RequestFingerprint(body), compared for idempotency
   int max_attempts = 3;
 };
@@ -95,23 +95,23 @@ struct CancelResult {
 };
 
 struct ListQuery {
-  std::string tenant;                  // empty: every tenant (admin)
-  std::optional<TaskState> state;      // filter
-  int limit = 20;                      // 1..100
-  std::string cursor;                  // from a previous page's next_cursor; empty: newest first
+  std::string tenant;              // empty: every tenant (admin)
+  std::optional<TaskState> state;  // filter
+  int limit = 20;                  // 1..100
+  std::string cursor;              // from a previous page's next_cursor; empty: newest first
 };
 
 struct TaskPage {
-  std::vector<Task> tasks;   // newest first
-  std::string next_cursor;   // empty: no more
+  std::vector<Task> tasks;  // newest first
+  std::string next_cursor;  // empty: no more
 };
 
 // What Reap changed; the caller publishes events and deletes expired outputs' bytes.
 struct ReapReport {
-  std::vector<Task> requeued;        // lapsed leases put back (attempts kept counted)
-  std::vector<Task> failed;          // lapsed past max_attempts → failed worker_lost
-  std::vector<Task> expired;         // ttl passed while queued
-  std::vector<Task> outputs_expired; // retention passed; delete their bytes
+  std::vector<Task> requeued;         // lapsed leases put back (attempts kept counted)
+  std::vector<Task> failed;           // lapsed past max_attempts → failed worker_lost
+  std::vector<Task> expired;          // ttl passed while queued
+  std::vector<Task> outputs_expired;  // retention passed; delete their bytes
   int idempotency_keys_dropped = 0;
 };
 

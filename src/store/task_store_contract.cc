@@ -35,8 +35,8 @@ NewTask TestNewTask(const std::string& tenant, const GenerationRequest& request)
   return t;
 }
 
-Task TaskStoreContract::Enqueue(const std::string& tenant, const std::string& model, Priority priority,
-                                std::optional<int> ttl_s) {
+Task TaskStoreContract::Enqueue(const std::string& tenant, const std::string& model,
+                                Priority priority, std::optional<int> ttl_s) {
   GenerationRequest r = TestRequest(model, priority);
   r.ttl_s = ttl_s;
   auto res = store().Enqueue(TestNewTask(tenant, r));
@@ -44,8 +44,10 @@ Task TaskStoreContract::Enqueue(const std::string& tenant, const std::string& mo
   return res.ok() ? res->task : Task{};
 }
 
-Task TaskStoreContract::LeaseOne(const std::string& model, Millis lease, const std::string& worker) {
-  auto res = store().Lease({.worker_id = worker, .models = {model}, .max_tasks = 1, .lease_duration = lease});
+Task TaskStoreContract::LeaseOne(const std::string& model, Millis lease,
+                                 const std::string& worker) {
+  auto res = store().Lease(
+      {.worker_id = worker, .models = {model}, .max_tasks = 1, .lease_duration = lease});
   EXPECT_TRUE(res.ok()) << res.status().ToString();
   if (!res.ok() || res->size() != 1) {
     ADD_FAILURE() << "expected to lease one task";
@@ -192,7 +194,8 @@ TEST_P(TaskStoreContract, ConcurrentLeasesNeverHandOutATaskTwice) {
   for (int w = 0; w < 4; ++w) {
     workers.emplace_back([&, w] {
       while (true) {
-        auto got = store().Lease({.worker_id = "w" + std::to_string(w), .models = {"shapes-32"}, .max_tasks = 3});
+        auto got = store().Lease(
+            {.worker_id = "w" + std::to_string(w), .models = {"shapes-32"}, .max_tasks = 3});
         if (!got.ok() || got->empty()) return;
         std::lock_guard<std::mutex> lock(mu);
         for (auto& l : *got) seen.insert(l.task.id);
@@ -263,9 +266,12 @@ TEST_P(TaskStoreContract, StaleLeaseCannotCompleteHeartbeatOrFail) {
   clock().Advance(Millis(1001));
   ASSERT_TRUE(store().Reap().ok());
   Task second = LeaseOne();
-  EXPECT_EQ(store().Complete(CompletionFor(first, clock().Now())).status().code(), StatusCode::kAborted);
-  EXPECT_EQ(store().Heartbeat(first.id, first.fencing, Millis(1000), {}).status().code(), StatusCode::kAborted);
-  EXPECT_EQ(store().Fail(FailureFor(first, FailureKind::kPermanent)).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(store().Complete(CompletionFor(first, clock().Now())).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(store().Heartbeat(first.id, first.fencing, Millis(1000), {}).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(store().Fail(FailureFor(first, FailureKind::kPermanent)).status().code(),
+            StatusCode::kAborted);
   EXPECT_EQ(store().Release(first.id, first.fencing).status().code(), StatusCode::kAborted);
   auto now = store().Get(second.id);
   EXPECT_EQ(now->state, TaskState::kRunning);
@@ -277,7 +283,8 @@ TEST_P(TaskStoreContract, CompletionAfterTheLeaseLapsedIsRefused) {
   Task t = LeaseOne("shapes-32", Millis(1000));
   clock().Advance(Millis(1001));
   ASSERT_TRUE(store().Reap().ok());
-  EXPECT_EQ(store().Complete(CompletionFor(t, clock().Now())).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(store().Complete(CompletionFor(t, clock().Now())).status().code(),
+            StatusCode::kAborted);
   EXPECT_EQ(store().Get(t.id)->state, TaskState::kQueued);
 }
 
@@ -318,8 +325,10 @@ TEST_P(TaskStoreContract, TerminalTaskNeverChangesState) {
   Enqueue();
   Task t = LeaseOne();
   ASSERT_TRUE(store().Complete(CompletionFor(t, clock().Now())).ok());
-  EXPECT_EQ(store().Complete(CompletionFor(t, clock().Now())).status().code(), StatusCode::kAborted);
-  EXPECT_EQ(store().Fail(FailureFor(t, FailureKind::kPermanent)).status().code(), StatusCode::kAborted);
+  EXPECT_EQ(store().Complete(CompletionFor(t, clock().Now())).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(store().Fail(FailureFor(t, FailureKind::kPermanent)).status().code(),
+            StatusCode::kAborted);
   auto cancel = store().Cancel(t.id);
   ASSERT_TRUE(cancel.ok());
   EXPECT_TRUE(cancel->already_terminal);
@@ -470,7 +479,8 @@ TEST_P(TaskStoreContract, SameIdempotencyKeyAndBodyReturnTheOriginalTask) {
 
 TEST_P(TaskStoreContract, SameIdempotencyKeyWithAnotherBodyConflicts) {
   ASSERT_TRUE(store().Enqueue(Keyed("acme", "k1", "a red circle")).ok());
-  EXPECT_EQ(store().Enqueue(Keyed("acme", "k1", "a blue square")).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store().Enqueue(Keyed("acme", "k1", "a blue square")).status().code(),
+            StatusCode::kAlreadyExists);
 }
 
 TEST_P(TaskStoreContract, IdempotencyKeysBelongToOneTenant) {

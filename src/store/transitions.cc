@@ -19,7 +19,8 @@ void Enter(Task& task, TaskState to, Timestamp now) {
 
 Status CheckLease(const Task& task, uint64_t fencing) {
   if (task.state != TaskState::kRunning || task.fencing != fencing) {
-    return AbortedError("lease lost: task " + task.id + " is " + std::string(TaskStateName(task.state)) +
+    return AbortedError("lease lost: task " + task.id + " is " +
+                        std::string(TaskStateName(task.state)) +
                         (task.state == TaskState::kRunning ? " under a newer lease" : ""));
   }
   return Status::Ok();
@@ -30,7 +31,8 @@ bool IsLeasable(const Task& task, Timestamp now) {
          (!task.expires_at || *task.expires_at > now);
 }
 
-void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now, Millis duration) {
+void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
+           Millis duration) {
   Enter(task, TaskState::kRunning, now);
   task.attempts += 1;
   task.worker_id = worker_id;
@@ -46,8 +48,9 @@ void LapseLease(Task& task, Timestamp now) {
     Enter(task, TaskState::kCanceled, now);
   } else if (task.attempts >= task.max_attempts) {
     Enter(task, TaskState::kFailed, now);
-    task.error = TaskError{"worker_lost", "the worker running this task was lost " +
-                                              std::to_string(task.attempts) + " time(s); giving up"};
+    task.error =
+        TaskError{"worker_lost", "the worker running this task was lost " +
+                                     std::to_string(task.attempts) + " time(s); giving up"};
   } else {
     Enter(task, TaskState::kQueued, now);
   }

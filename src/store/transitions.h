@@ -18,7 +18,8 @@ Status CheckLease(const Task& task, uint64_t fencing);
 bool IsLeasable(const Task& task, Timestamp now);
 
 // queued → running under a new lease; counts an attempt.
-void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now, Millis duration);
+void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
+           Millis duration);
 
 // The lease lapsed (or its holder died): running → queued with the attempt kept counted;
 // → failed "worker_lost" when no attempt is left; → canceled when a cancel was requested.

@@ -64,8 +64,11 @@ int main(int argc, char** argv) {
   }
   threads.emplace_back([&] {
     while (true) {
-      auto leased = store.Lease({.worker_id = "crash-worker", .models = {"shapes-32"}, .max_tasks = 16,
-                                 .lease_duration = stipple::Millis(60'000), .wait = stipple::Millis(100)});
+      auto leased = store.Lease({.worker_id = "crash-worker",
+                                 .models = {"shapes-32"},
+                                 .max_tasks = 16,
+                                 .lease_duration = stipple::Millis(60'000),
+                                 .wait = stipple::Millis(100)});
       if (!leased.ok()) _exit(5);
       std::vector<stipple::Completion> done;
       for (auto& l : *leased) {

@@ -98,7 +98,8 @@ std::map<std::string, Task> AllTasks(TaskStore& store) {
 }
 
 TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / ("stipple-crash-" + NewId("tmp"));
+  std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("stipple-crash-" + NewId("tmp"));
   std::filesystem::create_directories(dir);
   std::string db = (dir / "tasks.db").string();
   std::mt19937 rng(std::random_device{}());
@@ -131,8 +132,10 @@ TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
         ASSERT_EQ(task.outputs.size(), 1u) << id;
       }
     }
-    std::printf("round %d: killed after %d ms; %zu enqueues and %zu completions acknowledged, %zu tasks stored\n",
-                round, run_ms, acks.enqueued.size(), acks.completed.size(), all.size());
+    std::printf(
+        "round %d: killed after %d ms; %zu enqueues and %zu completions acknowledged, %zu tasks "
+        "stored\n",
+        round, run_ms, acks.enqueued.size(), acks.completed.size(), all.size());
   }
   std::filesystem::remove_all(dir);
 }

@@ -10,15 +10,11 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-      return UnavailableError(msg);
-    case SQLITE_CONSTRAINT:
-      return AlreadyExistsError(msg);
+    case SQLITE_READONLY: return UnavailableError(msg);
+    case SQLITE_CONSTRAINT: return AlreadyExistsError(msg);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return DataLossError(msg);
-    default:
-      return InternalError(msg);
+    case SQLITE_NOTADB: return DataLossError(msg);
+    default: return InternalError(msg);
   }
 }
 
@@ -69,13 +65,14 @@ std::optional<int64_t> Statement::OptInt(int column) const {
 std::string Statement::Text(int column) const {
   const unsigned char* p = sqlite3_column_text(stmt_, column);
   if (!p) return std::string();
-  return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  return std::string(reinterpret_cast<const char*>(p),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Status s = SqliteError(db, rc, "open " + path);
     sqlite3_close(db);
@@ -110,7 +107,8 @@ Result<ScopedStatement> Connection::Prepare(const char* sql) {
   }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, std::string("prepare ") + std::string(sql).substr(0, 60));
+  if (rc != SQLITE_OK)
+    return SqliteError(db_, rc, std::string("prepare ") + std::string(sql).substr(0, 60));
   auto owned = std::make_unique<Statement>(db_, stmt);
   Statement* raw = owned.get();
   cache_.emplace(sql, std::move(owned));

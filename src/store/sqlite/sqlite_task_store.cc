@@ -64,11 +64,11 @@ constexpr char kListTenantState[] =
 constexpr char kListAll[] =
     "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE id<?2 ORDER BY id DESC LIMIT ?3";
 constexpr char kListAllState[] =
-    "SELECT " STIPPLE_TASK_COLUMNS
-    " FROM tasks WHERE state=?4 AND id<?2 ORDER BY id DESC LIMIT ?3";
+    "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=?4 AND id<?2 ORDER BY id DESC LIMIT ?3";
 
 constexpr char kCountQueued[] =
-    "SELECT model, priority, COUNT(*), MIN(created_at) FROM tasks WHERE state=0 GROUP BY model, priority";
+    "SELECT model, priority, COUNT(*), MIN(created_at) FROM tasks WHERE state=0 GROUP BY model, "
+    "priority";
 constexpr char kCountRunning[] = "SELECT model, COUNT(*) FROM tasks WHERE state=1 GROUP BY model";
 
 Status ConfigureConnection(Connection& db) {
@@ -90,7 +90,8 @@ Result<int> LockDatabase(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const SqliteTaskStoreOptions& options) {
+Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
+    const SqliteTaskStoreOptions& options) {
   ASSIGN_OR_RETURN(int lock_fd, LockDatabase(options.path));
   auto fail = [&](const Status& s) {
     ::close(lock_fd);
@@ -147,7 +148,8 @@ Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {
 
 void SqliteTaskStore::ReturnReader(std::unique_ptr<Connection> conn) {
   std::lock_guard<std::mutex> lock(readers_mu_);
-  if (static_cast<int>(readers_.size()) < options_.read_connections) readers_.push_back(std::move(conn));
+  if (static_cast<int>(readers_.size()) < options_.read_connections)
+    readers_.push_back(std::move(conn));
 }
 
 void SqliteTaskStore::OnWorkAdded() {
@@ -159,7 +161,8 @@ void SqliteTaskStore::OnWorkAdded() {
 }
 
 Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
-  if (!IsValidId(nt.id, "tsk")) return InvalidArgumentError("task id '" + nt.id + "' is not a task id");
+  if (!IsValidId(nt.id, "tsk"))
+    return InvalidArgumentError("task id '" + nt.id + "' is not a task id");
   if (nt.tenant.empty()) return InvalidArgumentError("task has no tenant");
   if (nt.max_attempts < 1) return InvalidArgumentError("max_attempts must be at least 1");
   Timestamp now = Now();
@@ -189,7 +192,10 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
             return Status::Ok();
           }
           ASSIGN_OR_RETURN(ScopedStatement put, ctx.db.Prepare(kPutIdempotency));
-          put->Bind(1, nt.tenant).Bind(2, nt.idempotency_key).Bind(3, nt.id).Bind(4, nt.request_fingerprint);
+          put->Bind(1, nt.tenant)
+              .Bind(2, nt.idempotency_key)
+              .Bind(3, nt.id)
+              .Bind(4, nt.request_fingerprint);
           put->Bind(5, ToUnixMillis(now + options_.idempotency_ttl));
           RETURN_IF_ERROR(put->Run());
         }
@@ -216,7 +222,8 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
   if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
   if (req.models.empty()) return InvalidArgumentError("lease request names no model");
   if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  if (req.lease_duration <= Millis(0)) return InvalidArgumentError("lease_duration must be positive");
+  if (req.lease_duration <= Millis(0))
+    return InvalidArgumentError("lease_duration must be positive");
   auto deadline = std::chrono::steady_clock::now() + req.wait;
 
   while (true) {
@@ -232,7 +239,9 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
           std::vector<std::pair<int64_t, std::string>> candidates;
           for (const std::string& model : req.models) {
             ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kLeaseCandidates));
-            q->Bind(1, model).Bind(2, ToUnixMillis(now)).Bind(3, static_cast<int64_t>(req.max_tasks));
+            q->Bind(1, model)
+                .Bind(2, ToUnixMillis(now))
+                .Bind(3, static_cast<int64_t>(req.max_tasks));
             while (true) {
               ASSIGN_OR_RETURN(bool row, q->Step());
               if (!row) break;
@@ -240,7 +249,8 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
             }
           }
           std::sort(candidates.begin(), candidates.end());
-          if (static_cast<int>(candidates.size()) > req.max_tasks) candidates.resize(static_cast<size_t>(req.max_tasks));
+          if (static_cast<int>(candidates.size()) > req.max_tasks)
+            candidates.resize(static_cast<size_t>(req.max_tasks));
           for (const auto& c : candidates) {
             ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, c.second));
             transitions::Lease(t, req.worker_id, NextFencing(), now, req.lease_duration);
@@ -265,7 +275,8 @@ Result<TaskPage> SqliteTaskStore::List(const ListQuery& q) {
     return InvalidArgumentError("invalid list query", {{"limit", "must be between 1 and 100"}});
   }
   if (!q.cursor.empty() && !IsValidId(q.cursor, "tsk")) {
-    return InvalidArgumentError("invalid list query", {{"cursor", "is not a cursor from a previous page"}});
+    return InvalidArgumentError("invalid list query",
+                                {{"cursor", "is not a cursor from a previous page"}});
   }
   ReadLease reader(this);
   RETURN_IF_ERROR(reader.Acquire());

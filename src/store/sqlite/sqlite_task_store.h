@@ -45,7 +45,8 @@ class SqliteTaskStore final : public TaskStore {
   Result<EnqueueResult> Enqueue(const NewTask& task) override;
   Result<Task> Get(const std::string& task_id) override;
   Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) override;
-  Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing, Millis lease_duration,
+  Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
+                                   Millis lease_duration,
                                    std::optional<TaskProgress> progress) override;
   std::vector<Result<Task>> Complete(std::span<const Completion> completions) override;
   using TaskStore::Complete;

@@ -49,7 +49,8 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, TaskStoreContract, ::testing::Values(&MakeSqlit
 class SqliteTaskStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteTaskStore> Open(bool group_commit = true) {
-    auto s = SqliteTaskStore::Open({.path = dir_.File("tasks.db"), .clock = &clock_, .group_commit = group_commit});
+    auto s = SqliteTaskStore::Open(
+        {.path = dir_.File("tasks.db"), .clock = &clock_, .group_commit = group_commit});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -108,7 +109,8 @@ TEST_F(SqliteTaskStoreTest, ConcurrentTransitionsShareCommits) {
   std::vector<std::thread> producers;
   for (int p = 0; p < 16; ++p) {
     producers.emplace_back([&] {
-      for (int i = 0; i < 20; ++i) ASSERT_TRUE(store->Enqueue(TestNewTask("acme", TestRequest())).ok());
+      for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE(store->Enqueue(TestNewTask("acme", TestRequest())).ok());
     });
   }
   for (auto& t : producers) t.join();

@@ -18,19 +18,20 @@ namespace {
 constexpr int kReapBatch = 1000;  // rows of each kind per Reap call, to bound one transaction
 
 constexpr char kRunning[] = "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=1";
-constexpr char kLapsed[] = "SELECT " STIPPLE_TASK_COLUMNS
-                           " FROM tasks WHERE state=1 AND lease_expires_at<=?1 LIMIT ?2";
+constexpr char kLapsed[] =
+    "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=1 AND lease_expires_at<=?1 LIMIT ?2";
 constexpr char kTtlPassed[] =
     "SELECT " STIPPLE_TASK_COLUMNS
     " FROM tasks WHERE state=0 AND expires_at IS NOT NULL AND expires_at<=?1 LIMIT ?2";
-constexpr char kRetentionPassed[] =
-    "SELECT " STIPPLE_TASK_COLUMNS
-    " FROM tasks WHERE outputs_expired=0 AND outputs_expire_at IS NOT NULL AND outputs_expire_at<=?1 "
-    "LIMIT ?2";
+constexpr char kRetentionPassed[] = "SELECT " STIPPLE_TASK_COLUMNS
+                                    " FROM tasks WHERE outputs_expired=0 AND outputs_expire_at IS "
+                                    "NOT NULL AND outputs_expire_at<=?1 "
+                                    "LIMIT ?2";
 constexpr char kDropIdempotency[] = "DELETE FROM idempotency WHERE expires_at<=?1";
 
 // Runs a SELECT of task rows to completion (so the rows can then be updated).
-Result<std::vector<Task>> SelectTasks(sqlite::Connection& db, const char* sql, std::optional<int64_t> now) {
+Result<std::vector<Task>> SelectTasks(sqlite::Connection& db, const char* sql,
+                                      std::optional<int64_t> now) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(sql));
   if (now) s->Bind(1, *now).Bind(2, static_cast<int64_t>(kReapBatch));
   std::vector<Task> tasks;
@@ -47,7 +48,8 @@ Result<std::vector<Task>> SelectTasks(sqlite::Connection& db, const char* sql, s
 
 // Loads one task, lets `apply` change it and saves it, durably. `apply` returning an error
 // changes nothing.
-Result<Task> SqliteTaskStore::Transition(const std::string& task_id, const std::function<Status(Task&)>& apply) {
+Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
+                                         const std::function<Status(Task&)>& apply) {
   Task out;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
@@ -130,7 +132,8 @@ Result<Task> SqliteTaskStore::Release(const std::string& task_id, uint64_t fenci
 Result<Task> SqliteTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
   return Transition(task_id, [&](Task& t) {
     RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-    if (!t.cancel_requested) return FailedPreconditionError("task " + task_id + " has no cancel request");
+    if (!t.cancel_requested)
+      return FailedPreconditionError("task " + task_id + " has no cancel request");
     transitions::MarkCanceled(t, Now());
     return Status::Ok();
   });

@@ -71,9 +71,12 @@ std::optional<Timestamp> OptTime(const Statement& row, int column) {
 std::string OutputsToJson(const std::vector<TaskOutput>& outputs) {
   json::array a;
   for (const auto& o : outputs) {
-    a.push_back(json::object{{"index", o.index},          {"content_type", o.content_type},
-                             {"width", o.width},          {"height", o.height},
-                             {"seed", o.seed},            {"size_bytes", o.size_bytes},
+    a.push_back(json::object{{"index", o.index},
+                             {"content_type", o.content_type},
+                             {"width", o.width},
+                             {"height", o.height},
+                             {"seed", o.seed},
+                             {"size_bytes", o.size_bytes},
                              {"etag", o.etag}});
   }
   return json::serialize(a);
@@ -101,7 +104,8 @@ Result<std::vector<TaskOutput>> OutputsFromJson(std::string_view text) {
     if (const json::value* ct = o.if_contains("content_type"); ct && ct->is_string()) {
       out.content_type = std::string(ct->get_string());
     }
-    if (const json::value* et = o.if_contains("etag"); et && et->is_string()) out.etag = std::string(et->get_string());
+    if (const json::value* et = o.if_contains("etag"); et && et->is_string())
+      out.etag = std::string(et->get_string());
     outputs.push_back(std::move(out));
   }
   return outputs;
@@ -127,7 +131,8 @@ void BindMutable(Statement& s, const Task& t) {
   s.Bind(10, OptMillis(t.outputs_expire_at));
   s.Bind(11, static_cast<int64_t>(t.outputs_expired));
   if (t.progress) {
-    s.Bind(12, static_cast<int64_t>(t.progress->step)).Bind(13, static_cast<int64_t>(t.progress->steps));
+    s.Bind(12, static_cast<int64_t>(t.progress->step))
+        .Bind(13, static_cast<int64_t>(t.progress->steps));
   } else {
     s.BindNull(12).BindNull(13);
   }
@@ -209,7 +214,9 @@ Status InsertTask(Connection& db, const Task& t) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kInsert));
   s->Bind(1, t.id);
   BindMutable(*s, t);
-  s->Bind(18, t.tenant).Bind(19, t.request.model).Bind(20, static_cast<int64_t>(t.request.priority));
+  s->Bind(18, t.tenant)
+      .Bind(19, t.request.model)
+      .Bind(20, static_cast<int64_t>(t.request.priority));
   s->Bind(21, GenerationRequestToJson(t.request));
   if (t.idempotency_key.empty()) {
     s->BindNull(22);

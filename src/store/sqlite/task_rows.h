@@ -22,10 +22,10 @@ Status UpdateTask(Connection& db, const Task& task);
 Result<int64_t> QueuePosition(Connection& db, const Task& task);
 
 // The SELECT list for ReadTask, and the reader of one row selected with it.
-#define STIPPLE_TASK_COLUMNS                                                                      \
-  "id, tenant, state, request, idempotency_key, created_at, started_at, completed_at, "           \
-  "expires_at, attempts, max_attempts, cancel_requested, error_code, error_message, outputs, "    \
-  "outputs_expire_at, outputs_expired, progress_step, progress_steps, worker_id, fencing, "       \
+#define STIPPLE_TASK_COLUMNS                                                                   \
+  "id, tenant, state, request, idempotency_key, created_at, started_at, completed_at, "        \
+  "expires_at, attempts, max_attempts, cancel_requested, error_code, error_message, outputs, " \
+  "outputs_expire_at, outputs_expired, progress_step, progress_steps, worker_id, fencing, "    \
   "lease_expires_at, not_before"
 Result<Task> ReadTask(const Statement& row);
 
