@@ -53,11 +53,15 @@ struct LeaseRequest {
   std::string worker_id;
   std::vector<std::string> models;  // take tasks of these models only
   int max_tasks = 1;                // lease up to this many at once (a batch)
-  Millis lease_duration{30'000};
-  // How long to block when nothing is available (real time, not the injected clock). Returns as
-  // soon as any task is leased, or empty when the wait ends.
+  Millis lease_duration{30'000};    // 1 ms .. kMaxLeaseDuration
+  // How long to block when nothing is available (real time, not the injected clock; at most
+  // kMaxLeaseWait). Returns as soon as any task is leased — also one whose retry backoff ends
+  // during the wait — or empty when the wait ends.
   Millis wait{0};
 };
+
+inline constexpr Millis kMaxLeaseDuration{24LL * 3600 * 1000};
+inline constexpr Millis kMaxLeaseWait{3600LL * 1000};
 
 struct LeasedTask {
   Task task;  // state running, with fencing, worker_id and lease_expires_at set
@@ -110,6 +114,7 @@ struct TaskPage {
 struct ReapReport {
   std::vector<Task> requeued;         // lapsed leases put back (attempts kept counted)
   std::vector<Task> failed;           // lapsed past max_attempts → failed worker_lost
+  std::vector<Task> canceled;         // lapsed while a cancel was requested → canceled
   std::vector<Task> expired;          // ttl passed while queued
   std::vector<Task> outputs_expired;  // retention passed; delete their bytes
   int idempotency_keys_dropped = 0;
@@ -134,12 +139,13 @@ class TaskStore {
   virtual Result<Task> Get(const std::string& task_id) = 0;
 
   // Leases up to max_tasks queued tasks of the given models, highest priority first, FIFO within
-  // a level (by id), skipping tasks whose not_before is in the future or whose ttl has passed.
+  // a level (by id), skipping tasks whose not_before is in the future or whose ttl passed before
+  // they ever started (ttl bounds the wait for a first start; a retried task is not expired).
   // Each becomes running with attempts + 1, a new fencing number and lease_expires_at =
   // now + lease_duration. Empty when nothing is available by the end of `wait`.
   virtual Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) = 0;
 
-  // Extends the lease to now + lease_duration and records progress (not durable on its own).
+  // Extends the lease to now + lease_duration (1 ms .. kMaxLeaseDuration) and records progress.
   virtual Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
                                            Millis lease_duration,
                                            std::optional<TaskProgress> progress) = 0;
@@ -164,8 +170,9 @@ class TaskStore {
   // The tasks of a tenant (or all), newest first, one page at a time.
   virtual Result<TaskPage> List(const ListQuery& query) = 0;
 
-  // Housekeeping at the clock's now: lapsed leases, ttl expiry, output retention, old idempotency
-  // keys. Idempotent; the caller runs it periodically (about once a second).
+  // Housekeeping at the clock's now: lapsed leases, ttl expiry of never-started tasks, output
+  // retention, old idempotency keys. Each task appears in at most one list of the report.
+  // Idempotent; the caller runs it periodically (about once a second).
   virtual Result<ReapReport> Reap() = 0;
 
   // Queue figures per model (models with nothing queued or running may be absent).

@@ -494,10 +494,18 @@ TEST_P(TaskStoreContract, IdempotencyKeysBelongToOneTenant) {
 TEST_P(TaskStoreContract, IdempotencyKeyIsForgottenAfterADay) {
   auto a = store().Enqueue(Keyed("acme", "k1", "a red circle"));
   clock().Advance(Millis(24LL * 3600 * 1000));
-  ASSERT_GE(store().Reap()->idempotency_keys_dropped, 0);
+  EXPECT_EQ(store().Reap()->idempotency_keys_dropped, 1);
   auto b = store().Enqueue(Keyed("acme", "k1", "a blue square"));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_TRUE(b->created);
+}
+
+TEST_P(TaskStoreContract, IdempotencyKeyStillConflictsJustBeforeADay) {
+  ASSERT_TRUE(store().Enqueue(Keyed("acme", "k1", "a red circle")).ok());
+  clock().Advance(Millis(24LL * 3600 * 1000 - 1));
+  ASSERT_TRUE(store().Reap().ok());
+  EXPECT_EQ(store().Enqueue(Keyed("acme", "k1", "a blue square")).status().code(),
+            StatusCode::kAlreadyExists);
 }
 
 // ---- listing and counts ----
@@ -566,6 +574,136 @@ TEST_P(TaskStoreContract, CountsReportQueuedPerPriorityRunningAndTheOldest) {
   EXPECT_EQ(c.queued[2], 1);
   EXPECT_EQ(c.running, 1);
   EXPECT_EQ(c.oldest_queued_at, oldest.created_at);
+}
+
+// ---- edge cases ----
+
+TEST_P(TaskStoreContract, EnqueueRejectsAMalformedIdAnEmptyTenantOrNoAttempts) {
+  NewTask bad_id = TestNewTask("acme", TestRequest());
+  bad_id.id = "task-1";
+  EXPECT_EQ(store().Enqueue(bad_id).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().Enqueue(TestNewTask("", TestRequest())).status().code(),
+            StatusCode::kInvalidArgument);
+  NewTask no_attempts = TestNewTask("acme", TestRequest());
+  no_attempts.max_attempts = 0;
+  EXPECT_EQ(store().Enqueue(no_attempts).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(TaskStoreContract, LeaseNamingAModelTwiceHandsOutEachTaskOnce) {
+  Enqueue();
+  auto got =
+      store().Lease({.worker_id = "w", .models = {"shapes-32", "shapes-32"}, .max_tasks = 2});
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->front().task.attempts, 1);
+}
+
+TEST_P(TaskStoreContract, LeaseAcrossModelsTakesTheHighestPriorityFirst) {
+  Enqueue("acme", "shapes-32", Priority::kLow);
+  Task high = Enqueue("acme", "other-model", Priority::kHigh);
+  auto got = store().Lease({.worker_id = "w", .models = {"shapes-32", "other-model"}});
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->front().task.id, high.id);
+}
+
+TEST_P(TaskStoreContract, LeaseAndHeartbeatRejectNonPositiveDurations) {
+  Enqueue();
+  EXPECT_EQ(store()
+                .Lease({.worker_id = "w", .models = {"shapes-32"}, .lease_duration = Millis(0)})
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  Task t = LeaseOne();
+  EXPECT_EQ(store().Heartbeat(t.id, t.fencing, Millis(-1), {}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_P(TaskStoreContract, WaitingLeaseWakesWhenATaskIsReleased) {
+  Enqueue();
+  Task t = LeaseOne();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(Millis(50));
+    ASSERT_TRUE(store().Release(t.id, t.fencing).ok());
+  });
+  auto got = store().Lease({.worker_id = "w2", .models = {"shapes-32"}, .wait = Millis(10'000)});
+  releaser.join();
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ(got->front().task.id, t.id);
+}
+
+TEST_P(TaskStoreContract, WaitingLeaseTakesATaskWhoseRetryBackoffEndsDuringTheWait) {
+  Enqueue();
+  Task t = LeaseOne();
+  ASSERT_TRUE(store().Fail(FailureFor(t, FailureKind::kTransient, Millis(100))).ok());
+  std::thread time_passes([&] {
+    std::this_thread::sleep_for(Millis(20));
+    clock().Advance(Millis(100));
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto got = store().Lease({.worker_id = "w", .models = {"shapes-32"}, .wait = Millis(10'000)});
+  time_passes.join();
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, Millis(5'000));
+}
+
+TEST_P(TaskStoreContract, MarkCanceledWithAStaleFencingIsAborted) {
+  Enqueue();
+  Task t = LeaseOne();
+  ASSERT_TRUE(store().Cancel(t.id).ok());
+  EXPECT_EQ(store().MarkCanceled(t.id, t.fencing + 1).status().code(), StatusCode::kAborted);
+}
+
+TEST_P(TaskStoreContract, TransientFailureOfACancelRequestedTaskCancelsIt) {
+  Enqueue();
+  Task t = LeaseOne();
+  ASSERT_TRUE(store().Cancel(t.id).ok());
+  auto failed = store().Fail(FailureFor(t, FailureKind::kTransient));
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, TaskState::kCanceled);
+}
+
+TEST_P(TaskStoreContract, RetriedTaskIsNotExpiredByItsTtl) {
+  Task queued = Enqueue("acme", "shapes-32", Priority::kNormal, 60);
+  LeaseOne("shapes-32", Millis(120'000));
+  clock().Advance(Millis(120'001));  // past the ttl and the lease
+  auto report = store().Reap();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->requeued.size(), 1u);
+  EXPECT_TRUE(report->expired.empty());
+  EXPECT_EQ(store().Get(queued.id)->state, TaskState::kQueued);
+  EXPECT_EQ(LeaseOne().id, queued.id);
+}
+
+TEST_P(TaskStoreContract, ReapReportsEachTaskUnderWhatHappenedToIt) {
+  Enqueue();
+  Enqueue();
+  Task canceled = LeaseOne("shapes-32", Millis(1000));
+  Task requeued = LeaseOne("shapes-32", Millis(1000));
+  ASSERT_TRUE(store().Cancel(canceled.id).ok());
+  clock().Advance(Millis(1001));
+  auto report = store().Reap();
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->canceled.size(), 1u);
+  EXPECT_EQ(report->canceled[0].id, canceled.id);
+  ASSERT_EQ(report->requeued.size(), 1u);
+  EXPECT_EQ(report->requeued[0].id, requeued.id);
+  EXPECT_TRUE(report->failed.empty());
+}
+
+TEST_P(TaskStoreContract, ListAcrossTenantsWithAStateFilterPagesThroughEverything) {
+  for (int i = 0; i < 3; ++i) Enqueue("acme");
+  for (int i = 0; i < 2; ++i) Enqueue("globex");
+  std::set<std::string> seen;
+  std::string cursor;
+  do {
+    auto page = store().List({.state = TaskState::kQueued, .limit = 2, .cursor = cursor});
+    ASSERT_TRUE(page.ok());
+    for (const Task& t : page->tasks) EXPECT_TRUE(seen.insert(t.id).second);
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  EXPECT_EQ(seen.size(), 5u);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ Status CheckLease(const Task& task, uint64_t fencing) {
 
 bool IsLeasable(const Task& task, Timestamp now) {
   return task.state == TaskState::kQueued && (!task.not_before || *task.not_before <= now) &&
-         (!task.expires_at || *task.expires_at > now);
+         (task.started_at || !task.expires_at || *task.expires_at > now);
 }
 
 void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
@@ -65,9 +65,11 @@ void Complete(Task& task, const Completion& completion, Timestamp now) {
 }
 
 void Fail(Task& task, const Failure& failure, Timestamp now) {
-  bool retry = failure.kind == FailureKind::kTransient && task.attempts < task.max_attempts &&
-               !task.cancel_requested;
-  if (retry) {
+  if (failure.kind == FailureKind::kTransient && task.cancel_requested) {
+    Enter(task, TaskState::kCanceled, now);  // the retry would only be canceled
+    return;
+  }
+  if (failure.kind == FailureKind::kTransient && task.attempts < task.max_attempts) {
     Enter(task, TaskState::kQueued, now);
     task.not_before = now + failure.retry_after;
   } else {

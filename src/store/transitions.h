@@ -14,7 +14,8 @@ namespace stipple::transitions {
 // kAborted unless the task is running under the lease with this fencing number.
 Status CheckLease(const Task& task, uint64_t fencing);
 
-// Whether a queued task may be leased at `now` (not_before passed, ttl not passed).
+// Whether a queued task may be leased at `now`: not_before passed, and the ttl not passed unless
+// the task already started once (ttl bounds the wait for a first start, not a retry).
 bool IsLeasable(const Task& task, Timestamp now);
 
 // queued → running under a new lease; counts an attempt.
@@ -28,7 +29,7 @@ void LapseLease(Task& task, Timestamp now);
 void Complete(Task& task, const Completion& completion, Timestamp now);
 
 // Permanent, or transient without attempts left → failed; transient otherwise → queued with
-// not_before = now + retry_after.
+// not_before = now + retry_after (→ canceled instead when a cancel was requested).
 void Fail(Task& task, const Failure& failure, Timestamp now);
 
 // running → queued without counting the attempt; → canceled if a cancel was requested.
@@ -41,7 +42,7 @@ void MarkCanceled(Task& task, Timestamp now);
 // Returns whether the task changed.
 bool Cancel(Task& task, Timestamp now);
 
-// queued past its ttl → expired.
+// queued past its ttl, never started → expired.
 void Expire(Task& task, Timestamp now);
 
 }  // namespace stipple::transitions

@@ -2,6 +2,7 @@
 // on a SqliteTaskStore and reports on stdout, one line per event and one write() per line:
 //   I <id>            about to enqueue (intent)
 //   E <id>            enqueue acknowledged
+//   L <fencing>       a lease was handed out with this fencing number
 //   C <id>            completion acknowledged
 // It runs until it is killed.
 #include <unistd.h>
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
   Report('R', "ready");
 
   std::vector<std::thread> threads;
-  for (int p = 0; p < 16; ++p) {
+  for (int p = 0; p < 8; ++p) {
     threads.emplace_back([&] {
       while (true) {
         stipple::NewTask nt;
@@ -66,12 +67,13 @@ int main(int argc, char** argv) {
     while (true) {
       auto leased = store.Lease({.worker_id = "crash-worker",
                                  .models = {"shapes-32"},
-                                 .max_tasks = 16,
+                                 .max_tasks = 64,
                                  .lease_duration = stipple::Millis(60'000),
                                  .wait = stipple::Millis(100)});
       if (!leased.ok()) _exit(5);
       std::vector<stipple::Completion> done;
       for (auto& l : *leased) {
+        Report('L', std::to_string(l.task.fencing));
         stipple::TaskOutput out;
         out.width = out.height = 32;
         out.size_bytes = 1;

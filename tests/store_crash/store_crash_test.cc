@@ -1,13 +1,15 @@
 // Kills a process that is writing to a SqliteTaskStore at full speed (SIGKILL at a random moment)
 // and checks, after reopening, that every acknowledged enqueue and completion is there and that
-// no task was lost, invented or duplicated. Several rounds on the same database, so recovery
-// after a crash is itself crashed into.
+// no task was lost, invented or duplicated, that no lease of the dead process survived, and that
+// fencing numbers handed out after the crash are greater than any handed out before it. Several
+// rounds on the same database, each starting from what the previous crash left.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -23,6 +25,7 @@ namespace {
 
 struct Acks {
   std::set<std::string> intended, enqueued, completed;
+  uint64_t max_fencing = 0;
 };
 
 // Runs the child until it has been up for `run_ms`, kills it with SIGKILL and returns every line
@@ -78,6 +81,7 @@ Acks RunAndKill(const std::string& db, int run_ms) {
     if (line[0] == 'I') acks.intended.insert(id);
     if (line[0] == 'E') acks.enqueued.insert(id);
     if (line[0] == 'C') acks.completed.insert(id);
+    if (line[0] == 'L') acks.max_fencing = std::max<uint64_t>(acks.max_fencing, std::stoull(id));
   }
   return acks;
 }
@@ -131,6 +135,13 @@ TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
       if (task.state == TaskState::kSucceeded) {
         ASSERT_EQ(task.outputs.size(), 1u) << id;
       }
+    }
+    // A lease after the crash never reuses a fencing number of the dead process.
+    auto next = (*opened)->Lease({.worker_id = "checker", .models = {"shapes-32"}});
+    ASSERT_TRUE(next.ok());
+    if (!next->empty()) {
+      EXPECT_GT(next->front().task.fencing, acks.max_fencing);
+      ASSERT_TRUE((*opened)->Release(next->front().task.id, next->front().task.fencing).ok());
     }
     std::printf(
         "round %d: killed after %d ms; %zu enqueues and %zu completions acknowledged, %zu tasks "

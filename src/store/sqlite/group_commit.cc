@@ -2,12 +2,16 @@
 
 namespace stipple::sqlite {
 
+// One caller's operation. The caller waits on `cv` under `mu` (its own mutex, so answering a
+// batch never holds the queue's lock); the writer touches it for the last time while holding
+// `mu`, after which the caller may return and destroy it.
 struct GroupCommitter::Pending {
   Operation op;
   Durability durability;
   Status status;
-  bool done = false;
-  std::condition_variable cv;  // waits on mu_
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // GUARDED_BY(mu)
 };
 
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options,
@@ -29,14 +33,17 @@ Status GroupCommitter::Run(Operation op, Durability durability) {
   Pending p{std::move(op), durability};
   if (!options_.batching) {
     std::lock_guard<std::mutex> direct(direct_mu_);
-    std::deque<Pending*> one{&p};
+    std::vector<Pending*> one{&p};
     RunBatch(one);
     return p.status;
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return UnavailableError("task store is closing");
-  queue_.push_back(&p);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return UnavailableError("task store is closing");
+    queue_.push_back(&p);
+  }
   cv_.notify_one();
+  std::unique_lock<std::mutex> lock(p.mu);
   p.cv.wait(lock, [&] { return p.done; });
   return p.status;
 }
@@ -47,19 +54,20 @@ GroupCommitStats GroupCommitter::stats() const {
 }
 
 void GroupCommitter::Loop() {
-  std::deque<Pending*> batch;
-  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<Pending*> batch;
   while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, nothing left
-    while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
-      batch.push_back(queue_.front());
-      queue_.pop_front();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
     }
-    lock.unlock();
     RunBatch(batch);
-    lock.lock();
     for (Pending* p : batch) {
+      std::lock_guard<std::mutex> lock(p->mu);
       p->done = true;
       p->cv.notify_one();
     }
@@ -67,14 +75,15 @@ void GroupCommitter::Loop() {
   }
 }
 
-void GroupCommitter::RunBatch(std::deque<Pending*>& batch) {
-  bool sync = false;
-  for (Pending* p : batch) sync |= (p->durability == Durability::kSync);
-  sync &= options_.sync_full;
-
+void GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
   auto fail_all = [&](const Status& s) {
     for (Pending* p : batch) p->status = s;
   };
+  // The naive mode is the baseline "one transaction and one fsync per transition": every
+  // operation is synced whatever it asked for.
+  bool sync = !options_.batching;
+  for (Pending* p : batch) sync |= (p->durability == Durability::kSync);
+  sync &= options_.sync_full;
   if (sync != current_sync_) {
     Status s = db_->Exec(sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (!s.ok()) return fail_all(s);
@@ -84,27 +93,36 @@ void GroupCommitter::RunBatch(std::deque<Pending*>& batch) {
   if (!begin.ok()) return fail_all(begin);
 
   WriteContext ctx{*db_};
-  for (Pending* p : batch) {
-    if (batch.size() == 1) {
-      p->status = p->op(ctx);  // alone: the transaction itself is its savepoint
-      continue;
-    }
-    Status s = db_->Run("SAVEPOINT op");
-    if (s.ok()) {
-      bool added_before = ctx.work_added;
-      s = p->op(ctx);
-      if (!s.ok()) {
-        ctx.work_added = added_before;
-        Status undo = db_->Run("ROLLBACK TO op");
-        if (!undo.ok()) s = undo;
+  bool alone = batch.size() == 1;  // the transaction itself is its savepoint
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Pending* p = batch[i];
+    bool added_before = ctx.work_added;
+    Status s = alone ? Status::Ok() : db_->Run("SAVEPOINT op");
+    if (s.ok()) s = p->op(ctx);
+    if (!s.ok()) ctx.work_added = added_before;
+    if (sqlite3_get_autocommit(db_->raw())) {
+      // Some errors (I/O, full disk, out of memory) make SQLite roll back the whole transaction:
+      // nothing of this batch was written, and what follows must not run outside a transaction.
+      Status lost = s.ok() ? UnavailableError("the transaction was rolled back") : s;
+      for (size_t j = 0; j < batch.size(); ++j) {
+        batch[j]->status = (j == i) ? lost : lost.WithContext("batch rolled back");
       }
-      Status release = db_->Run("RELEASE op");
-      if (s.ok() && !release.ok()) s = release;
+      return;
+    }
+    if (!alone) {
+      // A failed operation is undone back to its savepoint; either way the savepoint is then
+      // released. If that fails, the batch's state is unknown: roll all of it back.
+      Status end = s.ok() ? Status::Ok() : db_->Run("ROLLBACK TO op");
+      if (end.ok()) end = db_->Run("RELEASE op");
+      if (!end.ok()) {
+        (void)db_->Run("ROLLBACK");
+        return fail_all(end.WithContext("batch rolled back"));
+      }
     }
     p->status = s;
   }
 
-  bool single_failed = batch.size() == 1 && !batch.front()->status.ok();
+  bool single_failed = alone && !batch.front()->status.ok();
   Status commit = db_->Run(single_failed ? "ROLLBACK" : "COMMIT");
   if (!commit.ok()) {
     (void)db_->Run("ROLLBACK");

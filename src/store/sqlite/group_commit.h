@@ -13,7 +13,7 @@
 // stable by the next fsync). A batch is synced if any operation in it asks for kSync.
 //
 // With Options::batching off, each operation runs as its own transaction on the caller's thread
-// (under a mutex) — the naive baseline the benchmarks compare against.
+// (under a mutex) and every commit is synced — the naive baseline the benchmarks compare against.
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "store/sqlite/sqlite_db.h"
@@ -65,7 +66,7 @@ class GroupCommitter {
  private:
   struct Pending;
   void Loop();
-  void RunBatch(std::deque<Pending*>& batch);
+  void RunBatch(std::vector<Pending*>& batch);
   Status Commit(bool sync);
 
   std::unique_ptr<Connection> db_;

@@ -21,15 +21,20 @@ using sqlite::Durability;
 using sqlite::ScopedStatement;
 using sqlite::WriteContext;
 
-// A read connection borrowed from the pool for one call.
+// A read connection borrowed from the pool for one call, inside one read transaction so that
+// everything the call reads comes from the same snapshot.
 class SqliteTaskStore::ReadLease {
  public:
   explicit ReadLease(SqliteTaskStore* store) : store_(store) {}
   ~ReadLease() {
-    if (conn_) store_->ReturnReader(std::move(conn_));
+    if (!conn_) return;
+    if (in_transaction_ && !conn_->Run("COMMIT").ok()) return;  // drop a connection in doubt
+    store_->ReturnReader(std::move(conn_));
   }
   Status Acquire() {
     ASSIGN_OR_RETURN(conn_, store_->AcquireReader());
+    RETURN_IF_ERROR(conn_->Run("BEGIN"));
+    in_transaction_ = true;
     return Status::Ok();
   }
   Connection& db() { return *conn_; }
@@ -37,6 +42,7 @@ class SqliteTaskStore::ReadLease {
  private:
   SqliteTaskStore* store_;
   std::unique_ptr<Connection> conn_;
+  bool in_transaction_ = false;
 };
 
 namespace {
@@ -53,8 +59,12 @@ constexpr char kPutIdempotency[] =
 
 constexpr char kLeaseCandidates[] =
     "SELECT priority, id FROM tasks WHERE state=0 AND model=?1 "
-    "AND (not_before IS NULL OR not_before<=?2) AND (expires_at IS NULL OR expires_at>?2) "
+    "AND (not_before IS NULL OR not_before<=?2) "
+    "AND (expires_at IS NULL OR expires_at>?2 OR started_at IS NOT NULL) "
     "ORDER BY priority, id LIMIT ?3";
+
+constexpr char kNextReady[] =
+    "SELECT MIN(not_before) FROM tasks WHERE state=0 AND model=?1 AND not_before>?2";
 
 constexpr char kListTenant[] = "SELECT " STIPPLE_TASK_COLUMNS
                                " FROM tasks WHERE tenant=?1 AND id<?2 ORDER BY id DESC LIMIT ?3";
@@ -152,6 +162,23 @@ void SqliteTaskStore::ReturnReader(std::unique_ptr<Connection> conn) {
     readers_.push_back(std::move(conn));
 }
 
+Result<uint64_t> SqliteTaskStore::NextFencing() {
+  uint64_t n = ++fencing_counter_;
+  if (n >= (uint64_t{1} << 32)) {
+    return UnavailableError(
+        "this opening of the task store has used all its fencing numbers; reopen it");
+  }
+  return (static_cast<uint64_t>(epoch_) << 32) + n;
+}
+
+Status SqliteTaskStore::CheckLeaseDuration(Millis duration) {
+  if (duration <= Millis(0) || duration > kMaxLeaseDuration) {
+    return InvalidArgumentError("lease duration must be between 1 and " +
+                                std::to_string(kMaxLeaseDuration.count()) + " ms");
+  }
+  return Status::Ok();
+}
+
 void SqliteTaskStore::OnWorkAdded() {
   {
     std::lock_guard<std::mutex> lock(work_mu_);
@@ -222,8 +249,14 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
   if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
   if (req.models.empty()) return InvalidArgumentError("lease request names no model");
   if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  if (req.lease_duration <= Millis(0))
-    return InvalidArgumentError("lease_duration must be positive");
+  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
+  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
+    return InvalidArgumentError("wait must be between 0 and " +
+                                std::to_string(kMaxLeaseWait.count()) + " ms");
+  }
+  std::vector<std::string> models = req.models;  // each model once, or a task could be taken twice
+  std::sort(models.begin(), models.end());
+  models.erase(std::unique(models.begin(), models.end()), models.end());
   auto deadline = std::chrono::steady_clock::now() + req.wait;
 
   while (true) {
@@ -233,11 +266,12 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
       generation = work_generation_;
     }
     std::vector<LeasedTask> leased;
+    std::optional<Timestamp> next_ready;  // the earliest retry backoff still running
     Status s = Write(
         [&](WriteContext& ctx) -> Status {
           Timestamp now = Now();
           std::vector<std::pair<int64_t, std::string>> candidates;
-          for (const std::string& model : req.models) {
+          for (const std::string& model : models) {
             ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kLeaseCandidates));
             q->Bind(1, model)
                 .Bind(2, ToUnixMillis(now))
@@ -249,24 +283,39 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
             }
           }
           std::sort(candidates.begin(), candidates.end());
-          if (static_cast<int>(candidates.size()) > req.max_tasks)
+          if (static_cast<int>(candidates.size()) > req.max_tasks) {
             candidates.resize(static_cast<size_t>(req.max_tasks));
+          }
           for (const auto& c : candidates) {
             ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, c.second));
-            transitions::Lease(t, req.worker_id, NextFencing(), now, req.lease_duration);
+            if (!transitions::IsLeasable(t, now)) continue;
+            ASSIGN_OR_RETURN(uint64_t fencing, NextFencing());
+            transitions::Lease(t, req.worker_id, fencing, now, req.lease_duration);
             RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
             leased.push_back(LeasedTask{std::move(t)});
+          }
+          if (!leased.empty() || req.wait <= Millis(0)) return Status::Ok();
+          for (const std::string& model : models) {
+            ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kNextReady));
+            q->Bind(1, model).Bind(2, ToUnixMillis(now));
+            ASSIGN_OR_RETURN(bool row, q->Step());
+            if (!row || q->IsNull(0)) continue;
+            Timestamp ready = FromUnixMillis(q->Int(0));
+            if (!next_ready || ready < *next_ready) next_ready = ready;
           }
           return Status::Ok();
         },
         Durability::kLazy);
     if (!s.ok()) return s;
-    if (!leased.empty() || req.wait <= Millis(0)) return leased;
+    auto steady_now = std::chrono::steady_clock::now();
+    if (!leased.empty() || steady_now >= deadline) return leased;
 
+    // Sleep until work is added, a backoff ends or the wait runs out; then look again (also once
+    // more at the deadline, so a task that became ready just then is not missed).
+    auto wake = deadline;
+    if (next_ready) wake = std::min(wake, steady_now + std::max(Millis(1), *next_ready - Now()));
     std::unique_lock<std::mutex> lock(work_mu_);
-    if (!work_cv_.wait_until(lock, deadline, [&] { return work_generation_ != generation; })) {
-      return leased;  // the wait ran out with nothing to lease
-    }
+    work_cv_.wait_until(lock, wake, [&] { return work_generation_ != generation; });
   }
 }
 

@@ -74,13 +74,15 @@ class SqliteTaskStore final : public TaskStore {
   Status RecoverLeasesOfEarlierEpochs();
   Result<Task> Transition(const std::string& task_id, const std::function<Status(Task&)>& apply);
   void OnWorkAdded();
-  uint64_t NextFencing() { return (static_cast<uint64_t>(epoch_) << 32) + ++fencing_counter_; }
+  // (epoch << 32) + a per-opening counter: unique across openings, increasing within one.
+  Result<uint64_t> NextFencing();
+  static Status CheckLeaseDuration(Millis duration);
   Timestamp Now() const { return options_.clock->Now(); }
 
   const SqliteTaskStoreOptions options_;
   const int lock_fd_;
   const int64_t epoch_;
-  std::atomic<uint32_t> fencing_counter_{0};
+  std::atomic<uint64_t> fencing_counter_{0};
   std::unique_ptr<sqlite::GroupCommitter> writer_;
 
   std::mutex readers_mu_;

@@ -20,9 +20,10 @@ constexpr int kReapBatch = 1000;  // rows of each kind per Reap call, to bound o
 constexpr char kRunning[] = "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=1";
 constexpr char kLapsed[] =
     "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=1 AND lease_expires_at<=?1 LIMIT ?2";
-constexpr char kTtlPassed[] =
-    "SELECT " STIPPLE_TASK_COLUMNS
-    " FROM tasks WHERE state=0 AND expires_at IS NOT NULL AND expires_at<=?1 LIMIT ?2";
+constexpr char kTtlPassed[] = "SELECT " STIPPLE_TASK_COLUMNS
+                              " FROM tasks WHERE state=0 AND expires_at IS NOT NULL AND started_at "
+                              "IS NULL AND expires_at<=?1 "
+                              "LIMIT ?2";
 constexpr char kRetentionPassed[] = "SELECT " STIPPLE_TASK_COLUMNS
                                     " FROM tasks WHERE outputs_expired=0 AND outputs_expire_at IS "
                                     "NOT NULL AND outputs_expire_at<=?1 "
@@ -68,6 +69,7 @@ Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
 Result<HeartbeatReply> SqliteTaskStore::Heartbeat(const std::string& task_id, uint64_t fencing,
                                                   Millis lease_duration,
                                                   std::optional<TaskProgress> progress) {
+  RETURN_IF_ERROR(CheckLeaseDuration(lease_duration));
   HeartbeatReply reply;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
@@ -161,8 +163,14 @@ Result<ReapReport> SqliteTaskStore::Reap() {
         for (Task& t : lapsed) {
           transitions::LapseLease(t, now);
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-          if (t.state == TaskState::kQueued) ctx.work_added = true;
-          (t.state == TaskState::kQueued ? report.requeued : report.failed).push_back(std::move(t));
+          if (t.state == TaskState::kQueued) {
+            ctx.work_added = true;
+            report.requeued.push_back(std::move(t));
+          } else if (t.state == TaskState::kCanceled) {
+            report.canceled.push_back(std::move(t));
+          } else {
+            report.failed.push_back(std::move(t));
+          }
         }
         ASSIGN_OR_RETURN(auto stale, SelectTasks(ctx.db, kTtlPassed, now_ms));
         for (Task& t : stale) {

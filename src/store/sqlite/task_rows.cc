@@ -41,11 +41,13 @@ CREATE TABLE IF NOT EXISTS tasks (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(model, priority, id, created_at) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS tasks_leases ON tasks(lease_expires_at) WHERE state = 1;
-CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks(expires_at) WHERE state = 0 AND expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_ttl ON tasks(expires_at)
+  WHERE state = 0 AND expires_at IS NOT NULL AND started_at IS NULL;
 CREATE INDEX IF NOT EXISTS tasks_retention ON tasks(outputs_expire_at)
   WHERE outputs_expired = 0 AND outputs_expire_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_tenant ON tasks(tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_tenant_state ON tasks(tenant, state, id);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, id);
 CREATE TABLE IF NOT EXISTS idempotency (
   tenant      TEXT NOT NULL,
   key         TEXT NOT NULL,
