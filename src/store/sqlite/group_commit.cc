@@ -1,5 +1,7 @@
 #include "store/sqlite/group_commit.h"
 
+#include <pthread.h>
+
 namespace stipple::sqlite {
 
 // One caller's operation. The caller waits on `cv` under `mu` (its own mutex, so answering a
@@ -17,7 +19,12 @@ struct GroupCommitter::Pending {
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options,
                                WorkAddedCallback on_work_added)
     : db_(std::move(db)), options_(options), on_work_added_(std::move(on_work_added)) {
-  if (options_.batching) thread_ = std::thread([this] { Loop(); });
+  if (options_.batching) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "stipple-commit");
+      Loop();
+    });
+  }
 }
 
 GroupCommitter::~GroupCommitter() {

@@ -203,6 +203,7 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
   if (nt.request.ttl_s) t.expires_at = now + std::chrono::seconds(*nt.request.ttl_s);
   t.max_attempts = nt.max_attempts;
 
+  std::string request_json = GenerationRequestToJson(t.request);  // off the writer thread
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
         if (!nt.idempotency_key.empty()) {
@@ -226,7 +227,7 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
           put->Bind(5, ToUnixMillis(now + options_.idempotency_ttl));
           RETURN_IF_ERROR(put->Run());
         }
-        RETURN_IF_ERROR(sqlite::InsertTask(ctx.db, t));
+        RETURN_IF_ERROR(sqlite::InsertTask(ctx.db, t, request_json));
         ctx.work_added = true;
         return Status::Ok();
       },
@@ -265,7 +266,7 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
       std::lock_guard<std::mutex> lock(work_mu_);
       generation = work_generation_;
     }
-    std::vector<LeasedTask> leased;
+    std::vector<sqlite::TaskRow> leased;
     std::optional<Timestamp> next_ready;  // the earliest retry backoff still running
     Status s = Write(
         [&](WriteContext& ctx) -> Status {
@@ -287,12 +288,12 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
             candidates.resize(static_cast<size_t>(req.max_tasks));
           }
           for (const auto& c : candidates) {
-            ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, c.second));
-            if (!transitions::IsLeasable(t, now)) continue;
+            ASSIGN_OR_RETURN(sqlite::TaskRow row, sqlite::LoadTaskRow(ctx.db, c.second));
+            if (!transitions::IsLeasable(row.task, now)) continue;
             ASSIGN_OR_RETURN(uint64_t fencing, NextFencing());
-            transitions::Lease(t, req.worker_id, fencing, now, req.lease_duration);
-            RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-            leased.push_back(LeasedTask{std::move(t)});
+            transitions::Lease(row.task, req.worker_id, fencing, now, req.lease_duration);
+            RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
+            leased.push_back(std::move(row));
           }
           if (!leased.empty() || req.wait <= Millis(0)) return Status::Ok();
           for (const std::string& model : models) {
@@ -308,7 +309,14 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
         Durability::kLazy);
     if (!s.ok()) return s;
     auto steady_now = std::chrono::steady_clock::now();
-    if (!leased.empty() || steady_now >= deadline) return leased;
+    if (!leased.empty() || steady_now >= deadline) {
+      std::vector<LeasedTask> out;
+      for (sqlite::TaskRow& row : leased) {
+        ASSIGN_OR_RETURN(Task t, std::move(row).Finish());
+        out.push_back(LeasedTask{std::move(t)});
+      }
+      return out;
+    }
 
     // Sleep until work is added, a backoff ends or the wait runs out; then look again (also once
     // more at the deadline, so a task that became ready just then is not missed).

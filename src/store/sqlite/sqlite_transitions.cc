@@ -11,6 +11,7 @@ namespace stipple {
 
 using sqlite::Durability;
 using sqlite::ScopedStatement;
+using sqlite::TaskRow;
 using sqlite::WriteContext;
 
 namespace {
@@ -31,15 +32,25 @@ constexpr char kRetentionPassed[] = "SELECT " STIPPLE_TASK_COLUMNS
 constexpr char kDropIdempotency[] = "DELETE FROM idempotency WHERE expires_at<=?1";
 
 // Runs a SELECT of task rows to completion (so the rows can then be updated).
-Result<std::vector<Task>> SelectTasks(sqlite::Connection& db, const char* sql,
-                                      std::optional<int64_t> now) {
+Result<std::vector<TaskRow>> SelectTasks(sqlite::Connection& db, const char* sql,
+                                         std::optional<int64_t> now) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(sql));
   if (now) s->Bind(1, *now).Bind(2, static_cast<int64_t>(kReapBatch));
-  std::vector<Task> tasks;
+  std::vector<TaskRow> rows;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(Task t, sqlite::ReadTask(*s));
+    ASSIGN_OR_RETURN(TaskRow r, sqlite::ReadTaskRow(*s));
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// Finishes rows read by a write operation into tasks (parsing their requests).
+Result<std::vector<Task>> FinishAll(std::vector<TaskRow>& rows) {
+  std::vector<Task> tasks;
+  for (TaskRow& r : rows) {
+    ASSIGN_OR_RETURN(Task t, std::move(r).Finish());
     tasks.push_back(std::move(t));
   }
   return tasks;
@@ -51,19 +62,19 @@ Result<std::vector<Task>> SelectTasks(sqlite::Connection& db, const char* sql,
 // changes nothing.
 Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
                                          const std::function<Status(Task&)>& apply) {
-  Task out;
+  TaskRow out;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
-        ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, task_id));
-        RETURN_IF_ERROR(apply(t));
-        RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-        if (t.state == TaskState::kQueued) ctx.work_added = true;
-        out = std::move(t);
+        ASSIGN_OR_RETURN(TaskRow row, sqlite::LoadTaskRow(ctx.db, task_id));
+        RETURN_IF_ERROR(apply(row.task));
+        RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
+        if (row.task.state == TaskState::kQueued) ctx.work_added = true;
+        out = std::move(row);
         return Status::Ok();
       },
       Durability::kSync);
   if (!s.ok()) return s;
-  return out;
+  return std::move(out).Finish();
 }
 
 Result<HeartbeatReply> SqliteTaskStore::Heartbeat(const std::string& task_id, uint64_t fencing,
@@ -73,7 +84,8 @@ Result<HeartbeatReply> SqliteTaskStore::Heartbeat(const std::string& task_id, ui
   HeartbeatReply reply;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
-        ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(ctx.db, task_id));
+        ASSIGN_OR_RETURN(TaskRow row, sqlite::LoadTaskRow(ctx.db, task_id));
+        Task& t = row.task;
         RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
         t.lease_expires_at = Now() + lease_duration;
         if (progress) t.progress = progress;
@@ -88,30 +100,38 @@ Result<HeartbeatReply> SqliteTaskStore::Heartbeat(const std::string& task_id, ui
 }
 
 std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> completions) {
-  std::vector<Result<Task>> results;
+  std::vector<Result<TaskRow>> rows;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
-        results.clear();
+        rows.clear();
         Timestamp now = Now();
         for (const Completion& c : completions) {
-          auto loaded = sqlite::LoadTask(ctx.db, c.task_id);
+          auto loaded = sqlite::LoadTaskRow(ctx.db, c.task_id);
           if (!loaded.ok()) {
-            results.emplace_back(loaded.status());
+            rows.emplace_back(loaded.status());
             continue;
           }
-          Task& t = *loaded;
+          Task& t = loaded->task;
           if (Status lease = transitions::CheckLease(t, c.fencing); !lease.ok()) {
-            results.emplace_back(lease);
+            rows.emplace_back(lease);
             continue;
           }
           transitions::Complete(t, c, now);
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));  // a SQL error fails the whole batch
-          results.emplace_back(std::move(t));
+          rows.emplace_back(std::move(*loaded));
         }
         return Status::Ok();
       },
       Durability::kSync);
   if (!s.ok()) return std::vector<Result<Task>>(completions.size(), Result<Task>(s));
+  std::vector<Result<Task>> results;
+  for (auto& row : rows) {
+    if (row.ok()) {
+      results.push_back(std::move(*row).Finish());
+    } else {
+      results.emplace_back(row.status());
+    }
+  }
   return results;
 }
 
@@ -153,45 +173,50 @@ Result<CancelResult> SqliteTaskStore::Cancel(const std::string& task_id) {
 }
 
 Result<ReapReport> SqliteTaskStore::Reap() {
-  ReapReport report;
+  // Rows by what happened to them; finished into the report after the write.
+  std::vector<TaskRow> requeued, failed, canceled, expired, outputs_expired;
+  int dropped = 0;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
-        report = ReapReport{};
+        for (auto* v : {&requeued, &failed, &canceled, &expired, &outputs_expired}) v->clear();
         Timestamp now = Now();
         int64_t now_ms = ToUnixMillis(now);
         ASSIGN_OR_RETURN(auto lapsed, SelectTasks(ctx.db, kLapsed, now_ms));
-        for (Task& t : lapsed) {
-          transitions::LapseLease(t, now);
-          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-          if (t.state == TaskState::kQueued) {
-            ctx.work_added = true;
-            report.requeued.push_back(std::move(t));
-          } else if (t.state == TaskState::kCanceled) {
-            report.canceled.push_back(std::move(t));
-          } else {
-            report.failed.push_back(std::move(t));
-          }
+        for (TaskRow& r : lapsed) {
+          transitions::LapseLease(r.task, now);
+          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
+          if (r.task.state == TaskState::kQueued) ctx.work_added = true;
+          TaskState state = r.task.state;
+          (state == TaskState::kQueued     ? requeued
+           : state == TaskState::kCanceled ? canceled
+                                           : failed)
+              .push_back(std::move(r));
         }
-        ASSIGN_OR_RETURN(auto stale, SelectTasks(ctx.db, kTtlPassed, now_ms));
-        for (Task& t : stale) {
-          transitions::Expire(t, now);
-          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-          report.expired.push_back(std::move(t));
+        ASSIGN_OR_RETURN(expired, SelectTasks(ctx.db, kTtlPassed, now_ms));
+        for (TaskRow& r : expired) {
+          transitions::Expire(r.task, now);
+          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
         }
-        ASSIGN_OR_RETURN(auto retained, SelectTasks(ctx.db, kRetentionPassed, now_ms));
-        for (Task& t : retained) {
-          t.outputs_expired = true;
-          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
-          report.outputs_expired.push_back(std::move(t));
+        ASSIGN_OR_RETURN(outputs_expired, SelectTasks(ctx.db, kRetentionPassed, now_ms));
+        for (TaskRow& r : outputs_expired) {
+          r.task.outputs_expired = true;
+          RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
         }
         ASSIGN_OR_RETURN(ScopedStatement drop, ctx.db.Prepare(kDropIdempotency));
         drop->Bind(1, now_ms);
         RETURN_IF_ERROR(drop->Run());
-        report.idempotency_keys_dropped = static_cast<int>(ctx.db.Changes());
+        dropped = static_cast<int>(ctx.db.Changes());
         return Status::Ok();
       },
       Durability::kSync);
   if (!s.ok()) return s;
+  ReapReport report;
+  ASSIGN_OR_RETURN(report.requeued, FinishAll(requeued));
+  ASSIGN_OR_RETURN(report.failed, FinishAll(failed));
+  ASSIGN_OR_RETURN(report.canceled, FinishAll(canceled));
+  ASSIGN_OR_RETURN(report.expired, FinishAll(expired));
+  ASSIGN_OR_RETURN(report.outputs_expired, FinishAll(outputs_expired));
+  report.idempotency_keys_dropped = dropped;
   return report;
 }
 
@@ -200,7 +225,8 @@ Status SqliteTaskStore::RecoverLeasesOfEarlierEpochs() {
       [&](WriteContext& ctx) -> Status {
         Timestamp now = Now();
         ASSIGN_OR_RETURN(auto running, SelectTasks(ctx.db, kRunning, std::nullopt));
-        for (Task& t : running) {
+        for (TaskRow& r : running) {
+          Task& t = r.task;
           if (static_cast<int64_t>(t.fencing >> 32) >= epoch_) continue;
           transitions::LapseLease(t, now);  // its holder died with the earlier process
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));

@@ -172,8 +172,19 @@ constexpr char kQueuePosition[] =
 
 Status CreateSchema(Connection& db) { return db.Exec(kSchema); }
 
+Result<Task> TaskRow::Finish() && {
+  ASSIGN_OR_RETURN(task.request, GenerationRequestFromJson(request_json));
+  return std::move(task);
+}
+
 Result<Task> ReadTask(const Statement& row) {
-  Task t;
+  ASSIGN_OR_RETURN(TaskRow r, ReadTaskRow(row));
+  return std::move(r).Finish();
+}
+
+Result<TaskRow> ReadTaskRow(const Statement& row) {
+  TaskRow r;
+  Task& t = r.task;
   t.id = row.Text(0);
   t.tenant = row.Text(1);
   int64_t state = row.Int(2);
@@ -181,7 +192,7 @@ Result<Task> ReadTask(const Statement& row) {
     return DataLossError("task " + t.id + " has an unknown state " + std::to_string(state));
   }
   t.state = static_cast<TaskState>(state);
-  ASSIGN_OR_RETURN(t.request, GenerationRequestFromJson(row.Text(3)));
+  r.request_json = row.Text(3);
   t.idempotency_key = row.Text(4);
   t.created_at = FromUnixMillis(row.Int(5));
   t.started_at = OptTime(row, 6);
@@ -201,25 +212,30 @@ Result<Task> ReadTask(const Statement& row) {
   t.fencing = static_cast<uint64_t>(row.Int(20));
   t.lease_expires_at = OptTime(row, 21);
   t.not_before = OptTime(row, 22);
-  return t;
+  return r;
 }
 
-Result<Task> LoadTask(Connection& db, const std::string& id) {
+Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kSelectById));
   s->Bind(1, id);
   ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return NotFoundError("no task " + id);
-  return ReadTask(*s);
+  return ReadTaskRow(*s);
 }
 
-Status InsertTask(Connection& db, const Task& t) {
+Result<Task> LoadTask(Connection& db, const std::string& id) {
+  ASSIGN_OR_RETURN(TaskRow r, LoadTaskRow(db, id));
+  return std::move(r).Finish();
+}
+
+Status InsertTask(Connection& db, const Task& t, std::string_view request_json) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kInsert));
   s->Bind(1, t.id);
   BindMutable(*s, t);
   s->Bind(18, t.tenant)
       .Bind(19, t.request.model)
       .Bind(20, static_cast<int64_t>(t.request.priority));
-  s->Bind(21, GenerationRequestToJson(t.request));
+  s->Bind(21, request_json);
   if (t.idempotency_key.empty()) {
     s->BindNull(22);
   } else {

@@ -12,9 +12,20 @@ namespace stipple::sqlite {
 // Creates the tables and indexes if missing (idempotent).
 Status CreateSchema(Connection& db);
 
+// A task as read inside a write operation: every column is decoded except the request, which
+// stays JSON text so that the one writer thread does not spend its time parsing it. Finish()
+// parses it, on the caller's thread, once the write has returned.
+struct TaskRow {
+  Task task;  // task.request is empty until Finish()
+  std::string request_json;
+  Result<Task> Finish() &&;
+};
+
 // The task with this id; kNotFound if none.
 Result<Task> LoadTask(Connection& db, const std::string& id);
-Status InsertTask(Connection& db, const Task& task);
+Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id);
+// `request_json` is GenerationRequestToJson(task.request), made by the caller off the writer.
+Status InsertTask(Connection& db, const Task& task, std::string_view request_json);
 // Writes every mutable column of `task` (state, lease, outputs, ...).
 Status UpdateTask(Connection& db, const Task& task);
 
@@ -28,5 +39,6 @@ Result<int64_t> QueuePosition(Connection& db, const Task& task);
   "outputs_expire_at, outputs_expired, progress_step, progress_steps, worker_id, fencing, "    \
   "lease_expires_at, not_before"
 Result<Task> ReadTask(const Statement& row);
+Result<TaskRow> ReadTaskRow(const Statement& row);
 
 }  // namespace stipple::sqlite
