@@ -648,6 +648,29 @@ TEST_P(TaskStoreContract, WaitingLeaseTakesATaskWhoseRetryBackoffEndsDuringTheWa
   EXPECT_LT(std::chrono::steady_clock::now() - start, Millis(5'000));
 }
 
+TEST_P(TaskStoreContract, TwoWaitingLeasesAreHandedOneNewTaskEach) {
+  std::atomic<int> got{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&, i] {
+      auto r = store().Lease(
+          {.worker_id = "w" + std::to_string(i), .models = {"shapes-32"}, .wait = Millis(10'000)});
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->size(), 1u);
+      got++;
+    });
+  }
+  std::this_thread::sleep_for(Millis(50));
+  Task first = Enqueue();
+  std::this_thread::sleep_for(Millis(50));
+  Task second = Enqueue();
+  for (auto& w : waiters) w.join();
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(store().Get(first.id)->state, TaskState::kRunning);
+  EXPECT_EQ(store().Get(second.id)->state, TaskState::kRunning);
+  EXPECT_EQ(store().Get(first.id)->attempts, 1);
+}
+
 TEST_P(TaskStoreContract, MarkCanceledWithAStaleFencingIsAborted) {
   Enqueue();
   Task t = LeaseOne();

@@ -16,9 +16,8 @@ struct GroupCommitter::Pending {
   bool done = false;  // GUARDED_BY(mu)
 };
 
-GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options,
-                               WorkAddedCallback on_work_added)
-    : db_(std::move(db)), options_(options), on_work_added_(std::move(on_work_added)) {
+GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options, WorkHooks* hooks)
+    : db_(std::move(db)), options_(options), hooks_(hooks) {
   if (options_.batching) {
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "stipple-commit");
@@ -130,13 +129,30 @@ void GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
   }
 
   bool single_failed = alone && !batch.front()->status.ok();
+  bool hooked = hooks_ && ctx.work_added && !single_failed;
+  bool hook_ok = false;
+  if (hooked) {
+    // The hook's changes are undone alone if it fails; the batch commits either way.
+    Status s = db_->Run("SAVEPOINT hook");
+    if (s.ok()) {
+      hook_ok = hooks_->BeforeCommit(ctx).ok();
+      if (!hook_ok && !sqlite3_get_autocommit(db_->raw())) s = db_->Run("ROLLBACK TO hook");
+    }
+    if (s.ok() && !sqlite3_get_autocommit(db_->raw())) s = db_->Run("RELEASE hook");
+    if (!s.ok() || sqlite3_get_autocommit(db_->raw())) {
+      if (!sqlite3_get_autocommit(db_->raw())) (void)db_->Run("ROLLBACK");
+      hooks_->AfterCommit(false);
+      return fail_all(s.ok() ? UnavailableError("the transaction was rolled back") : s);
+    }
+  }
   Status commit = db_->Run(single_failed ? "ROLLBACK" : "COMMIT");
   if (!commit.ok()) {
     (void)db_->Run("ROLLBACK");
+    if (hooked) hooks_->AfterCommit(false);
     if (!single_failed) fail_all(commit.WithContext("commit"));
     return;
   }
-  if (ctx.work_added && on_work_added_ && !single_failed) on_work_added_();
+  if (hooked) hooks_->AfterCommit(hook_ok);
   std::lock_guard<std::mutex> lock(mu_);  // RunBatch runs without mu_ held, in either mode
   stats_.commits += 1;
   stats_.synced_commits += sync ? 1 : 0;

@@ -53,9 +53,20 @@ class GroupCommitter {
   };
   using Operation = std::function<Status(WriteContext&)>;
   // Called (on the writer thread, outside any lock) after a commit that added work.
-  using WorkAddedCallback = std::function<void()>;
 
-  GroupCommitter(std::unique_ptr<Connection> db, Options options, WorkAddedCallback on_work_added);
+  // What the owner of the committer hears about each batch that made work leasable, on the
+  // writer thread: BeforeCommit runs inside the batch's transaction after its operations (its
+  // changes commit with them, or are undone alone if it fails); AfterCommit runs after the
+  // commit or the rollback, outside any lock of the committer.
+  class WorkHooks {
+   public:
+    virtual ~WorkHooks() = default;
+    virtual Status BeforeCommit(WriteContext& ctx) = 0;
+    virtual void AfterCommit(bool committed) = 0;
+  };
+
+  // `hooks` may be null; it must outlive the committer.
+  GroupCommitter(std::unique_ptr<Connection> db, Options options, WorkHooks* hooks);
   ~GroupCommitter();  // finishes queued operations, then stops the thread
 
   // Runs `op` in a transaction and returns its status once committed (or the commit's error).
@@ -71,7 +82,7 @@ class GroupCommitter {
 
   std::unique_ptr<Connection> db_;
   const Options options_;
-  const WorkAddedCallback on_work_added_;
+  WorkHooks* const hooks_;
   bool current_sync_ = true;  // the connection's synchronous setting; writer thread only
 
   mutable std::mutex mu_;

@@ -1,5 +1,5 @@
-// SqliteTaskStore: opening and recovery, the reader pool, enqueue, lease and the read paths.
-// The other transitions are in sqlite_transitions.cc.
+// SqliteTaskStore: opening, the reader pool, enqueue and the read paths. Leasing is in
+// sqlite_lease.cc, the other transitions and recovery in sqlite_transitions.cc.
 #include "store/sqlite/sqlite_task_store.h"
 
 #include <fcntl.h>
@@ -56,15 +56,6 @@ constexpr char kFindIdempotency[] =
 constexpr char kPutIdempotency[] =
     "INSERT OR REPLACE INTO idempotency(tenant, key, task_id, fingerprint, expires_at) "
     "VALUES(?1, ?2, ?3, ?4, ?5)";
-
-constexpr char kLeaseCandidates[] =
-    "SELECT priority, id FROM tasks WHERE state=0 AND model=?1 "
-    "AND (not_before IS NULL OR not_before<=?2) "
-    "AND (expires_at IS NULL OR expires_at>?2 OR started_at IS NOT NULL) "
-    "ORDER BY priority, id LIMIT ?3";
-
-constexpr char kNextReady[] =
-    "SELECT MIN(not_before) FROM tasks WHERE state=0 AND model=?1 AND not_before>?2";
 
 constexpr char kListTenant[] = "SELECT " STIPPLE_TASK_COLUMNS
                                " FROM tasks WHERE tenant=?1 AND id<?2 ORDER BY id DESC LIMIT ?3";
@@ -127,7 +118,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   store->writer_ = std::make_unique<sqlite::GroupCommitter>(
       std::move(*db),
       sqlite::GroupCommitter::Options{options.group_commit, options.max_batch, options.sync_full},
-      [s = store.get()] { s->OnWorkAdded(); });
+      static_cast<sqlite::GroupCommitter::WorkHooks*>(store.get()));
   RETURN_IF_ERROR(store->RecoverLeasesOfEarlierEpochs());
   return store;
 }
@@ -177,14 +168,6 @@ Status SqliteTaskStore::CheckLeaseDuration(Millis duration) {
                                 std::to_string(kMaxLeaseDuration.count()) + " ms");
   }
   return Status::Ok();
-}
-
-void SqliteTaskStore::OnWorkAdded() {
-  {
-    std::lock_guard<std::mutex> lock(work_mu_);
-    ++work_generation_;
-  }
-  work_cv_.notify_all();
 }
 
 Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
@@ -244,87 +227,6 @@ Result<Task> SqliteTaskStore::Get(const std::string& task_id) {
     ASSIGN_OR_RETURN(t.queue_position, sqlite::QueuePosition(reader.db(), t));
   }
   return t;
-}
-
-Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) {
-  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
-  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
-  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
-  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
-    return InvalidArgumentError("wait must be between 0 and " +
-                                std::to_string(kMaxLeaseWait.count()) + " ms");
-  }
-  std::vector<std::string> models = req.models;  // each model once, or a task could be taken twice
-  std::sort(models.begin(), models.end());
-  models.erase(std::unique(models.begin(), models.end()), models.end());
-  auto deadline = std::chrono::steady_clock::now() + req.wait;
-
-  while (true) {
-    uint64_t generation;
-    {
-      std::lock_guard<std::mutex> lock(work_mu_);
-      generation = work_generation_;
-    }
-    std::vector<sqlite::TaskRow> leased;
-    std::optional<Timestamp> next_ready;  // the earliest retry backoff still running
-    Status s = Write(
-        [&](WriteContext& ctx) -> Status {
-          Timestamp now = Now();
-          std::vector<std::pair<int64_t, std::string>> candidates;
-          for (const std::string& model : models) {
-            ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kLeaseCandidates));
-            q->Bind(1, model)
-                .Bind(2, ToUnixMillis(now))
-                .Bind(3, static_cast<int64_t>(req.max_tasks));
-            while (true) {
-              ASSIGN_OR_RETURN(bool row, q->Step());
-              if (!row) break;
-              candidates.emplace_back(q->Int(0), q->Text(1));
-            }
-          }
-          std::sort(candidates.begin(), candidates.end());
-          if (static_cast<int>(candidates.size()) > req.max_tasks) {
-            candidates.resize(static_cast<size_t>(req.max_tasks));
-          }
-          for (const auto& c : candidates) {
-            ASSIGN_OR_RETURN(sqlite::TaskRow row, sqlite::LoadTaskRow(ctx.db, c.second));
-            if (!transitions::IsLeasable(row.task, now)) continue;
-            ASSIGN_OR_RETURN(uint64_t fencing, NextFencing());
-            transitions::Lease(row.task, req.worker_id, fencing, now, req.lease_duration);
-            RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
-            leased.push_back(std::move(row));
-          }
-          if (!leased.empty() || req.wait <= Millis(0)) return Status::Ok();
-          for (const std::string& model : models) {
-            ASSIGN_OR_RETURN(ScopedStatement q, ctx.db.Prepare(kNextReady));
-            q->Bind(1, model).Bind(2, ToUnixMillis(now));
-            ASSIGN_OR_RETURN(bool row, q->Step());
-            if (!row || q->IsNull(0)) continue;
-            Timestamp ready = FromUnixMillis(q->Int(0));
-            if (!next_ready || ready < *next_ready) next_ready = ready;
-          }
-          return Status::Ok();
-        },
-        Durability::kLazy);
-    if (!s.ok()) return s;
-    auto steady_now = std::chrono::steady_clock::now();
-    if (!leased.empty() || steady_now >= deadline) {
-      std::vector<LeasedTask> out;
-      for (sqlite::TaskRow& row : leased) {
-        ASSIGN_OR_RETURN(Task t, std::move(row).Finish());
-        out.push_back(LeasedTask{std::move(t)});
-      }
-      return out;
-    }
-
-    // Sleep until work is added, a backoff ends or the wait runs out; then look again (also once
-    // more at the deadline, so a task that became ready just then is not missed).
-    auto wake = deadline;
-    if (next_ready) wake = std::min(wake, steady_now + std::max(Millis(1), *next_ready - Now()));
-    std::unique_lock<std::mutex> lock(work_mu_);
-    work_cv_.wait_until(lock, wake, [&] { return work_generation_ != generation; });
-  }
 }
 
 Result<TaskPage> SqliteTaskStore::List(const ListQuery& q) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "store/sqlite/group_commit.h"
+#include "store/sqlite/task_rows.h"
 #include "store/task_store.h"
 
 namespace stipple {
@@ -37,7 +38,7 @@ struct SqliteTaskStoreOptions {
   int read_connections = 4;  // kept open for reuse; more are opened under load
 };
 
-class SqliteTaskStore final : public TaskStore {
+class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::WorkHooks {
  public:
   static Result<std::unique_ptr<SqliteTaskStore>> Open(const SqliteTaskStoreOptions& options);
   ~SqliteTaskStore() override;
@@ -73,7 +74,26 @@ class SqliteTaskStore final : public TaskStore {
   void ReturnReader(std::unique_ptr<sqlite::Connection> conn);
   Status RecoverLeasesOfEarlierEpochs();
   Result<Task> Transition(const std::string& task_id, const std::function<Status(Task&)>& apply);
-  void OnWorkAdded();
+  // A Lease call blocked waiting for work. A batch that adds work leases for waiting calls in the
+  // same transaction (BeforeCommit) and hands the tasks over once it has committed (AfterCommit):
+  // the waiter has its task as soon as the enqueue is acknowledged, with no second transaction.
+  struct LeaseWaiter {
+    enum class State { kWaiting, kClaimed, kServed };
+    const LeaseRequest* request;
+    const std::vector<std::string>* models;  // deduplicated
+    State state = State::kWaiting;           // GUARDED_BY(work_mu_)
+    std::vector<sqlite::TaskRow> rows;       // kServed: what was leased for it
+  };
+  // Leases for `request` inside a write operation (nothing if no task is leasable).
+  Result<std::vector<sqlite::TaskRow>> LeaseRows(sqlite::WriteContext& ctx,
+                                                 const LeaseRequest& request,
+                                                 const std::vector<std::string>& models,
+                                                 Timestamp now);
+  // The earliest not_before still ahead among the queued tasks of `models`.
+  Result<std::optional<Timestamp>> NextReady(sqlite::WriteContext& ctx,
+                                             const std::vector<std::string>& models, Timestamp now);
+  Status BeforeCommit(sqlite::WriteContext& ctx) override;
+  void AfterCommit(bool handoffs_committed) override;
   // (epoch << 32) + a per-opening counter: unique across openings, increasing within one.
   Result<uint64_t> NextFencing();
   static Status CheckLeaseDuration(Millis duration);
@@ -91,7 +111,10 @@ class SqliteTaskStore final : public TaskStore {
   // Wakes Lease calls waiting for work; work_generation_ changes on every commit that added work.
   std::mutex work_mu_;
   std::condition_variable work_cv_;
-  uint64_t work_generation_ = 0;  // GUARDED_BY(work_mu_)
+  uint64_t work_generation_ = 0;       // GUARDED_BY(work_mu_)
+  std::vector<LeaseWaiter*> waiters_;  // GUARDED_BY(work_mu_), oldest first
+  // Leases made for waiters by the batch being committed; writer thread only.
+  std::vector<std::pair<LeaseWaiter*, std::vector<sqlite::TaskRow>>> handoffs_;
 };
 
 }  // namespace stipple
