@@ -101,7 +101,9 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   auto db = Connection::Open(options.path);
   if (!db.ok()) return fail(db.status());
   Connection& conn = **db;
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
+  // Checkpoints run on their own thread (Checkpointer), never in the middle of a batch.
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA wal_autocheckpoint=0"}) {
     if (Status s = conn.Exec(sql); !s.ok()) return fail(s);
   }
   if (Status s = ConfigureConnection(conn); !s.ok()) return fail(s);
@@ -120,6 +122,10 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
       sqlite::GroupCommitter::Options{options.group_commit, options.max_batch, options.sync_full},
       static_cast<sqlite::GroupCommitter::WorkHooks*>(store.get()));
   RETURN_IF_ERROR(store->RecoverLeasesOfEarlierEpochs());
+  ASSIGN_OR_RETURN(auto checkpoint_db, Connection::Open(options.path));
+  RETURN_IF_ERROR(ConfigureConnection(*checkpoint_db));
+  store->checkpointer_ =
+      std::make_unique<sqlite::Checkpointer>(std::move(checkpoint_db), options.checkpoint_interval);
   return store;
 }
 
@@ -127,6 +133,7 @@ SqliteTaskStore::SqliteTaskStore(SqliteTaskStoreOptions options, int lock_fd, in
     : options_(std::move(options)), lock_fd_(lock_fd), epoch_(epoch) {}
 
 SqliteTaskStore::~SqliteTaskStore() {
+  checkpointer_.reset();
   writer_.reset();  // drains pending writes
   readers_.clear();
   ::close(lock_fd_);  // releases the flock

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit.h"
 #include "store/sqlite/task_rows.h"
 #include "store/task_store.h"
@@ -35,7 +36,8 @@ struct SqliteTaskStoreOptions {
   bool group_commit = true;
   int max_batch = 1024;
   Millis idempotency_ttl{24 * 3600 * 1000};
-  int read_connections = 4;  // kept open for reuse; more are opened under load
+  int read_connections = 4;         // kept open for reuse; more are opened under load
+  Millis checkpoint_interval{100};  // how often the WAL is copied back into the database
 };
 
 class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::WorkHooks {
@@ -104,6 +106,7 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   const int64_t epoch_;
   std::atomic<uint64_t> fencing_counter_{0};
   std::unique_ptr<sqlite::GroupCommitter> writer_;
+  std::unique_ptr<sqlite::Checkpointer> checkpointer_;
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::Connection>> readers_;  // GUARDED_BY(readers_mu_)
