@@ -2,7 +2,7 @@
 // tests. An implementation runs the very same cases by providing a harness factory and adding one
 // line to its test file:
 //
-//   INSTANTIATE_TEST_SUITE_P(Sqlite, TaskStoreContract, ::testing::Values(&MakeSqliteHarness));
+//   INSTANTIATE_TASK_STORE_CONTRACT(Sqlite, &MakeSqliteHarness);
 //
 // Time is the harness's ManualClock, so lease expiry and ttl are tested without sleeping.
 #pragma once
@@ -51,3 +51,9 @@ GenerationRequest TestRequest(const std::string& model = "shapes-32",
 NewTask TestNewTask(const std::string& tenant, const GenerationRequest& request);
 
 }  // namespace stipple
+
+// Runs the whole contract suite against the stores that `factory` makes; the tests are named
+// NAME/TaskStoreContract.Behaviour/store.
+#define INSTANTIATE_TASK_STORE_CONTRACT(NAME, factory)                          \
+  INSTANTIATE_TEST_SUITE_P(NAME, TaskStoreContract, ::testing::Values(factory), \
+                           [](const auto&) { return std::string("store"); })

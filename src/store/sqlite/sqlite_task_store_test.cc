@@ -42,7 +42,7 @@ class SqliteHarness : public TaskStoreHarness {
 
 std::unique_ptr<TaskStoreHarness> MakeSqliteHarness() { return std::make_unique<SqliteHarness>(); }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, TaskStoreContract, ::testing::Values(&MakeSqliteHarness));
+INSTANTIATE_TASK_STORE_CONTRACT(Sqlite, &MakeSqliteHarness);
 
 // ---- what only the SQLite store promises ----
 
