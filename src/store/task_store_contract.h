@@ -49,6 +49,10 @@ GenerationRequest TestRequest(const std::string& model = "shapes-32",
                               Priority priority = Priority::kNormal,
                               std::string prompt = "a red circle");
 NewTask TestNewTask(const std::string& tenant, const GenerationRequest& request);
+// A completion of `t`'s current lease with one 32×32 output kept until `expire`.
+Completion CompletionFor(const Task& t, Timestamp expire);
+// A failure of `t`'s current lease with code engine_error.
+Failure FailureFor(const Task& t, FailureKind kind, Millis retry_after = Millis(0));
 
 }  // namespace stipple
 
