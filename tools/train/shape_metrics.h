@@ -25,7 +25,7 @@ struct MeasureOptions {
   int min_area = 12;            // pixels; fewer is noise, not a shape
   double triangle_taper = 0.1;  // above: triangle
   double triangle_fill = 0.7;   // fill ratio below: triangle
-  double square_fill = 0.88;    // fill ratio at or above: square, else circle
+  double square_fill = 0.89;    // fill ratio at or above: square, else circle
   double big_extent = 13.0;     // extent in pixels at or above: big
   double center_offset = 3.0;   // centre offset in pixels below (on both axes): center
 };
