@@ -97,7 +97,7 @@ std::string GenerationRequestToJson(const GenerationRequest& request);
 
 // Reads back what GenerationRequestToJson wrote (a stored, already normalized request) without
 // checking it against a catalog: a task stays readable after its model is removed.
-Result<GenerationRequest> GenerationRequestFromJson(std::string_view json);
+Result<GenerationRequest> GenerationRequestFromJson(std::string_view text);
 
 // A stable digest (hex SHA-256) of a request body's meaning: the same JSON with other key order
 // or whitespace gives the same fingerprint. Used for idempotency keys (same key + same body).

@@ -19,9 +19,9 @@ T IntOr(const json::object& o, std::string_view key, T fallback) {
   return fallback;
 }
 
-std::string StringOr(const json::object& o, std::string_view key, std::string fallback = "") {
+std::string StringOr(const json::object& o, std::string_view key, std::string_view fallback = "") {
   const json::value* v = o.if_contains(key);
-  return (v && v->is_string()) ? std::string(v->get_string()) : fallback;
+  return (v && v->is_string()) ? std::string(v->get_string()) : std::string(fallback);
 }
 
 }  // namespace

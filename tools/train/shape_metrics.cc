@@ -37,7 +37,8 @@ double Distance(Rgb p, Rgb q) {
 }
 
 uint8_t Median(std::vector<uint8_t> values) {
-  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2),
+                   values.end());
   return values[values.size() / 2];
 }
 
@@ -84,10 +85,11 @@ int KeepLargestComponent(std::vector<uint8_t>& mask, int width, int height) {
 double MeanOfLargest(std::vector<double> values, size_t k) {
   k = std::min(k, values.size());
   if (k == 0) return 0.0;
-  std::partial_sort(values.begin(), values.begin() + k, values.end(), std::greater<>());
+  std::partial_sort(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end(),
+                    std::greater<>());
   double sum = 0.0;
   for (size_t i = 0; i < k; ++i) sum += values[i];
-  return sum / k;
+  return sum / static_cast<double>(k);
 }
 
 // How much wider the shape is below its vertical centroid than above it: the row widths one
@@ -96,16 +98,22 @@ double MeanOfLargest(std::vector<double> values, size_t k) {
 // a thin apex or add a stray row, unlike the box's edges.
 double Taper(std::span<const double> widths) {
   double mass = 0.0, first = 0.0;
-  for (size_t i = 0; i < widths.size(); ++i) mass += widths[i], first += i * widths[i];
+  for (size_t i = 0; i < widths.size(); ++i) {
+    mass += widths[i];
+    first += static_cast<double>(i) * widths[i];
+  }
   if (mass <= 0.0) return 0.0;
   const double centre = first / mass;
   double second = 0.0;
-  for (size_t i = 0; i < widths.size(); ++i) second += (i - centre) * (i - centre) * widths[i];
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const double d = static_cast<double>(i) - centre;
+    second += d * d * widths[i];
+  }
   const double spread = std::sqrt(std::max(second / mass, 0.25));
   auto width_at = [&](double y) {
-    const double clamped = std::clamp(y, 0.0, widths.size() - 1.0);
+    const double clamped = std::clamp(y, 0.0, static_cast<double>(widths.size()) - 1.0);
     const size_t i = std::min(static_cast<size_t>(clamped), widths.size() - 2);
-    const double f = clamped - i;
+    const double f = clamped - static_cast<double>(i);
     return widths[i] * (1 - f) + widths[i + 1] * f;
   };
   const double upper = width_at(centre - spread), lower = width_at(centre + spread);
@@ -153,7 +161,8 @@ Measurement Measure(const Image& image, const MeasureOptions& options) {
   std::vector<double> blob;
   for (size_t i = 0; i < mask.size(); ++i)
     if (mask[i]) blob.push_back(distance[i]);
-  std::nth_element(blob.begin(), blob.begin() + blob.size() / 2, blob.end());
+  std::nth_element(blob.begin(), blob.begin() + static_cast<std::ptrdiff_t>(blob.size() / 2),
+                   blob.end());
   const double core = blob[blob.size() / 2];
   double sum[3] = {0, 0, 0};
   int count = 0;

@@ -45,7 +45,7 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   static Result<std::unique_ptr<SqliteTaskStore>> Open(const SqliteTaskStoreOptions& options);
   ~SqliteTaskStore() override;
 
-  Result<EnqueueResult> Enqueue(const NewTask& task) override;
+  Result<EnqueueResult> Enqueue(const NewTask& nt) override;
   Result<Task> Get(const std::string& task_id) override;
   Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) override;
   Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
