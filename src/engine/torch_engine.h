@@ -14,7 +14,8 @@ namespace stipple {
 struct TorchEngineOptions {
   // "cpu", "cuda" or "cuda:N". CUDA needs a CUDA build of libtorch and a visible GPU.
   std::string device = "cpu";
-  // Intra-op threads for libtorch (a process-wide setting). 0: every core.
+  // Intra-op threads for libtorch. 0: every core. libtorch's setting is process-wide; the engine
+  // applies its own at load and at the start of every Generate call.
   int threads = 0;
   // A progress event carries a preview PNG every this many steps (step % k == 0, the last step
   // included when it falls on k). 0: no previews.

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 #include <new>
@@ -48,8 +49,8 @@ Result<torch::Device> ParseDevice(const std::string& text) {
 
 class LoadedTorchEngine final : public Engine {
  public:
-  explicit LoadedTorchEngine(std::unique_ptr<DiffusionPipeline> pipeline)
-      : pipeline_(std::move(pipeline)), limits_(pipeline_->config().Limits()) {}
+  LoadedTorchEngine(std::unique_ptr<DiffusionPipeline> pipeline, int threads)
+      : pipeline_(std::move(pipeline)), limits_(pipeline_->config().Limits()), threads_(threads) {}
 
   ModelLimits limits() const override { return limits_; }
 
@@ -60,6 +61,8 @@ class LoadedTorchEngine final : public Engine {
     {
       std::lock_guard<std::mutex> lock(mu_);
       try {
+        // Process-wide in libtorch: set on every call so engines with other settings coexist.
+        at::set_num_threads(threads_);
         return pipeline_->Run(jobs, admitted, progress);
       } catch (const c10::Error& e) {
         failure = InternalError(std::string("engine: libtorch: ") + e.what_without_backtrace());
@@ -78,6 +81,7 @@ class LoadedTorchEngine final : public Engine {
   std::mutex mu_;  // one batch at a time on the model
   std::unique_ptr<DiffusionPipeline> pipeline_;
   const ModelLimits limits_;
+  const int threads_;
 };
 
 Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
@@ -97,8 +101,10 @@ Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
   ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
   ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensorsFile((dir / config.weights).string()));
 
-  at::set_num_threads(options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
   DiffusionModel model(config);
   RETURN_IF_ERROR(torch_engine::LoadWeights(*model, weights, config.weights));
   model->to(device);
@@ -109,7 +115,7 @@ Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
   auto pipeline =
       std::make_unique<DiffusionPipeline>(std::move(config), std::move(model), std::move(tokenizer),
                                           std::move(schedule), pipeline_options);
-  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline)));
+  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
 }
 
 }  // namespace

@@ -184,6 +184,21 @@ TEST_F(TorchEngineTest, ProgressCountsEveryStepOfEveryJobWithAPreviewEveryKSteps
   }
 }
 
+TEST_F(TorchEngineTest, ThreadCountDoesNotChangeTheBytes) {
+  TorchEngineOptions options;
+  options.threads = 1;
+  Result<std::unique_ptr<Engine>> one_thread = TorchEngine::Load(*dir_, options);
+  ASSERT_TRUE(one_thread.ok()) << one_thread.status().ToString();
+  std::vector<EngineJob> jobs = {{Request("a red circle", 3, "euler_a"), nullptr},
+                                 {Request("a blue square", 4, "euler_a"), nullptr}};
+  auto single = (*one_thread)->Generate(jobs, nullptr);
+  auto multi = engine_->Generate(jobs, nullptr);  // two threads
+  for (size_t j = 0; j < 2; ++j) {
+    ASSERT_TRUE(single[j].ok() && multi[j].ok());
+    EXPECT_EQ(single[j]->at(0).png, multi[j]->at(0).png) << j;
+  }
+}
+
 TEST_F(TorchEngineTest, IncompatibleJobIsInvalidArgumentAndTheOthersRun) {
   GenerationRequest other_steps = Request("a red circle", 1);
   other_steps.steps = 3;
