@@ -12,8 +12,9 @@
 
 namespace stipple {
 
-// "tiny-test": 8x8 RGB (16x16 also allowed), a two-level UNet with attention, a one-layer text
-// encoder over a 20-word vocabulary; default 4 DDIM steps.
+// "tiny-test": 8x8 RGB (16x16 also allowed), a two-level UNet (4 and 8 channels) with
+// attention, a one-layer text encoder over a 20-word vocabulary (about 16k parameters in all);
+// beta_end 0.001; default 4 DDIM steps.
 ModelConfig TinyModelFixtureConfig();
 std::vector<std::string> TinyModelFixtureVocabulary();
 

@@ -252,10 +252,12 @@ TEST_F(TorchEngineLoadTest, MissingTensorIsNamed) {
 }
 
 TEST_F(TorchEngineLoadTest, WrongShapeIsNamedWithBothShapes) {
-  RewriteWeights([](SafetensorsFile& f) { f.tensors["unet.conv_in.bias"] = {{4}, {1, 2, 3, 4}}; });
+  RewriteWeights([](SafetensorsFile& f) {
+    f.tensors["unet.conv_in.bias"] = {{5}, {1, 2, 3, 4, 5}};
+  });
   Status s = Load();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("'unet.conv_in.bias' is [4], the model needs [8]"), std::string::npos)
+  EXPECT_NE(s.message().find("'unet.conv_in.bias' is [5], the model needs [4]"), std::string::npos)
       << s.ToString();
 }
 
