@@ -120,6 +120,16 @@ TEST_F(TorchEngineTest, EachJobInABatchGivesTheBytesItGivesAlone) {
   }
 }
 
+TEST_F(TorchEngineTest, NegativePromptAndGuidanceScaleChangeTheImage) {
+  GenerationRequest base = Request("a red circle", 5);
+  GenerationRequest other_negative = base;
+  other_negative.negative_prompt = "a blue square";
+  GenerationRequest other_guidance = base;
+  other_guidance.guidance_scale = 9.0;
+  EXPECT_NE(RunAlone(base), RunAlone(other_negative));
+  EXPECT_NE(RunAlone(base), RunAlone(other_guidance));
+}
+
 TEST_F(TorchEngineTest, ImageIOfAJobUsesSeedPlusI) {
   GenerationRequest r = Request("a red circle", 40, "euler_a");
   r.num_images = 3;
