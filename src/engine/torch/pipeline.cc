@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -186,7 +187,10 @@ std::vector<std::string> ImagesToPng(const torch::Tensor& images) {
   for (int64_t b = 0; b < rgb.size(0); ++b) {
     torch::Tensor image = rgb[b];
     std::span<const uint8_t> bytes(image.data_ptr<uint8_t>(), image.numel());
-    out.push_back(EncodePngRgb8(bytes, width, height).value());
+    Result<std::string> png = EncodePngRgb8(bytes, width, height);
+    // Not expected (the size is right by construction); the engine turns this into kInternal.
+    if (!png.ok()) throw std::runtime_error(png.status().ToString());
+    out.push_back(std::move(png).value());
   }
   return out;
 }

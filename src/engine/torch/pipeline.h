@@ -31,7 +31,7 @@ class DiffusionPipeline {
   const ModelConfig& config() const { return config_; }
 
   // Runs the jobs whose `admitted` status is OK (see Engine::Generate); the others get that
-  // status. May throw c10::Error (the caller turns it into a Status).
+  // status. May throw c10::Error or std::exception (the caller turns them into a Status).
   std::vector<Result<std::vector<GeneratedImage>>> Run(std::span<const EngineJob> jobs,
                                                        const std::vector<Status>& admitted,
                                                        const ProgressSink& progress);
@@ -52,7 +52,8 @@ class DiffusionPipeline {
   PipelineOptions options_;
 };
 
-// Images in [-1, 1], (B, C, H, W) → one RGB8 PNG each (values clamped; NaN as 0).
+// Images in [-1, 1], (B, C, H, W) → one RGB8 PNG each (values clamped; NaN as 0). Throws
+// std::runtime_error if encoding fails.
 std::vector<std::string> ImagesToPng(const torch::Tensor& images);
 
 }  // namespace stipple::torch_engine

@@ -64,6 +64,9 @@ class LoadedTorchEngine final : public Engine {
         // Process-wide in libtorch: set on every call so engines with other settings coexist.
         at::set_num_threads(threads_);
         return pipeline_->Run(jobs, admitted, progress);
+      } catch (const c10::OutOfMemoryError& e) {
+        failure = ResourceExhaustedError(std::string("engine: out of device memory: ") +
+                                         e.what_without_backtrace());
       } catch (const c10::Error& e) {
         failure = InternalError(std::string("engine: libtorch: ") + e.what_without_backtrace());
       } catch (const std::bad_alloc&) {
