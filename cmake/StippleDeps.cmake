@@ -7,3 +7,10 @@ find_package(OpenSSL REQUIRED)
 find_package(Boost 1.81 REQUIRED COMPONENTS json CONFIG)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
+# libspng for PNG encoding (the engine's outputs and previews).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
+# libtorch (Debian's CPU build, or the official CUDA build on GPU hosts). Its imported target
+# `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
+# its headers.
+find_package(Torch REQUIRED)

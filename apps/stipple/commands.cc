@@ -37,6 +37,7 @@ std::span<const Command> Commands() {
   static constexpr Command kCommands[] = {
       {"help", "list the commands, or show the options of one: help [COMMAND]", RunHelp},
       {"version", "print the version", RunVersion},
+      {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
   };
   return kCommands;
 }

@@ -31,5 +31,6 @@ std::string_view Version();
 // The commands.
 int RunHelp(std::span<const std::string> args);
 int RunVersion(std::span<const std::string> args);
+int RunGenerate(std::span<const std::string> args);  // generate_local.cc
 
 }  // namespace stipple::app

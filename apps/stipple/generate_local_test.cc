@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "common_options.h"
+#include "engine/torch/tiny_model_fixture.h"
+
+namespace stipple::app {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::internal::CaptureStderr;
+using ::testing::internal::CaptureStdout;
+using ::testing::internal::GetCapturedStderr;
+using ::testing::internal::GetCapturedStdout;
+
+class GenerateLocal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("stipple_generate_test_" + std::to_string(::getpid()));
+    ASSERT_TRUE(WriteTinyModelFixture((dir_ / "model").string()).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  int Run(std::vector<std::string> extra) {
+    std::vector<std::string> args = {
+        "generate",  "--local", "a red circle", "--model-dir", (dir_ / "model").string(),
+        "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCommandLine(args);
+  }
+
+  static std::string Read(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(GenerateLocal, WritesThePngAndPrintsItsSeed) {
+  CaptureStdout();
+  ASSERT_EQ(Run({"-o", (dir_ / "out.png").string(), "--seed", "5", "--steps", "3"}), kExitOk);
+  EXPECT_NE(GetCapturedStdout().find("8x8  seed 5"), std::string::npos);
+  EXPECT_EQ(Read(dir_ / "out.png").substr(1, 3), "PNG");
+}
+
+TEST_F(GenerateLocal, SameSeedWritesTheSameBytes) {
+  CaptureStdout();
+  ASSERT_EQ(Run({"-o", (dir_ / "a.png").string(), "--seed", "9", "--scheduler", "euler_a"}),
+            kExitOk);
+  ASSERT_EQ(Run({"-o", (dir_ / "b.png").string(), "--seed", "9", "--scheduler", "euler_a"}),
+            kExitOk);
+  GetCapturedStdout();
+  EXPECT_EQ(Read(dir_ / "a.png"), Read(dir_ / "b.png"));
+}
+
+TEST_F(GenerateLocal, SeveralImagesGetNumberedFiles) {
+  CaptureStdout();
+  ASSERT_EQ(Run({"-o", (dir_ / "out.png").string(), "--n", "2", "--seed", "1"}), kExitOk);
+  GetCapturedStdout();
+  EXPECT_TRUE(fs::exists(dir_ / "out-0.png"));
+  EXPECT_TRUE(fs::exists(dir_ / "out-1.png"));
+}
+
+TEST_F(GenerateLocal, InvalidSettingIsAUsageErrorNamingTheField) {
+  CaptureStderr();
+  EXPECT_EQ(Run({"-o", (dir_ / "out.png").string(), "--steps", "0"}), kExitUsage);
+  EXPECT_NE(GetCapturedStderr().find("steps"), std::string::npos);
+}
+
+TEST_F(GenerateLocal, WithoutLocalIsAUsageError) {
+  CaptureStderr();
+  EXPECT_EQ(RunCommandLine(std::vector<std::string>{"generate", "a red circle", "-o",
+                                                    (dir_ / "x.png").string()}),
+            kExitUsage);
+  EXPECT_NE(GetCapturedStderr().find("--local is required"), std::string::npos);
+}
+
+TEST_F(GenerateLocal, MissingModelDirectoryFails) {
+  CaptureStderr();
+  EXPECT_EQ(RunCommandLine(std::vector<std::string>{"generate", "--local", "a red circle", "-o",
+                                                    (dir_ / "x.png").string(), "--model-dir",
+                                                    "/nonexistent"}),
+            kExitFailure);
+  EXPECT_NE(GetCapturedStderr().find("NOT_FOUND"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stipple::app

@@ -1,0 +1,62 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace stipple {
+namespace {
+
+bool SizeAllowed(const ModelLimits& limits, int width, int height) {
+  if (width == limits.width && height == limits.height) return true;
+  return std::find(limits.sizes.begin(), limits.sizes.end(), std::pair{width, height}) !=
+         limits.sizes.end();
+}
+
+Status CheckOne(const GenerationRequest& r, const ModelLimits& limits) {
+  if (!r.model.empty() && r.model != limits.name) {
+    return InvalidArgumentError("model '" + r.model + "' is not loaded (this engine runs '" +
+                                limits.name + "')");
+  }
+  if (!SizeAllowed(limits, r.width, r.height)) {
+    return InvalidArgumentError("size " + std::to_string(r.width) + "x" + std::to_string(r.height) +
+                                " is not allowed by model '" + limits.name + "'");
+  }
+  if (r.steps < 1 || r.steps > limits.max_steps) {
+    return InvalidArgumentError("steps must be 1.." + std::to_string(limits.max_steps));
+  }
+  if (std::find(limits.schedulers.begin(), limits.schedulers.end(), r.scheduler) ==
+      limits.schedulers.end()) {
+    return InvalidArgumentError("unknown scheduler '" + r.scheduler + "'");
+  }
+  if (r.num_images < 1 || r.num_images > RequestLimits::kMaxNumImages) {
+    return InvalidArgumentError("num_images must be 1.." +
+                                std::to_string(RequestLimits::kMaxNumImages));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits) {
+  std::vector<Status> out;
+  out.reserve(jobs.size());
+  const GenerationRequest* first = nullptr;
+  for (const EngineJob& job : jobs) {
+    Status status = CheckOne(job.request, limits);
+    if (status.ok() && first != nullptr) {
+      const GenerationRequest& r = job.request;
+      if (r.width != first->width || r.height != first->height || r.steps != first->steps ||
+          r.scheduler != first->scheduler) {
+        status = InvalidArgumentError(
+            "job is not compatible with the batch (width, height, steps and scheduler must match "
+            "the first job)");
+      }
+    }
+    if (status.ok() && first == nullptr) first = &job.request;
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+}  // namespace stipple

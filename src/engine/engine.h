@@ -1,0 +1,79 @@
+// Engine: turns normalized generation requests into PNG images with one loaded model.
+//
+// Contract:
+// - One Engine holds one model (its weights, tokenizer and configuration), loaded by a factory
+//   such as TorchEngine::Load, and owns it for its whole life. limits() describes that model so
+//   the server can build its ModelCatalog and validate requests before they reach the engine.
+// - Generate runs a batch of compatible jobs: the same model, width, height, steps and scheduler
+//   (prompt, negative prompt, seed, guidance scale and num_images may differ per job). It returns
+//   exactly one result per job, in order. A job that is not compatible with the first job, or not
+//   allowed by limits(), gets kInvalidArgument and the others still run.
+// - Determinism: a job's images depend only on its request (prompt, negative prompt, settings,
+//   seed), the model and the build/device — not on the other jobs in the batch nor on the
+//   thread count. Image i of a job uses seed + i (mod 2^32) and is reported with that seed.
+// - Progress: `progress` (may be empty) is called on the calling thread after every denoising
+//   step of every running job, with the job's index in `jobs`; every few steps (an engine option)
+//   the event carries a small preview PNG of the job's current estimate of the clean image.
+//   The sink must not call back into the engine.
+// - Cancellation: each job's CancelToken (may be null) is checked before every step. A cancelled
+//   job returns kCancelled and leaves the batch; the others go on and produce exactly the bytes
+//   they would have produced without it. The engine reads the tokens only during the call.
+// - Errors: kInvalidArgument (incompatible or invalid job), kCancelled, kInternal or
+//   kResourceExhausted (the numerics library failed, e.g. out of memory). The engine never throws.
+// - Thread-safety: Generate may be called from several threads; calls on one Engine are
+//   serialized internally (a model runs one batch at a time; batch instead). limits() is const
+//   and safe from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/generation_request.h"
+#include "engine/cancel_token.h"
+
+namespace stipple {
+
+struct EngineJob {
+  GenerationRequest request;            // normalized (ParseGenerationRequest)
+  const CancelToken* cancel = nullptr;  // optional; owned by the caller
+};
+
+struct ProgressEvent {
+  size_t job_index = 0;     // index into the `jobs` given to Generate
+  int step = 0;             // steps done so far, 1..steps
+  int steps = 0;            // the job's total
+  std::string preview_png;  // empty except every few steps
+};
+
+using ProgressSink = std::function<void(const ProgressEvent&)>;
+
+struct GeneratedImage {
+  std::string png;  // RGB8 PNG bytes
+  int width = 0;
+  int height = 0;
+  uint32_t seed = 0;  // the seed this image was drawn with (request seed + its index)
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // What the loaded model allows and defaults to.
+  virtual ModelLimits limits() const = 0;
+
+  // One result per job (see the file comment): the job's num_images images, or its error.
+  virtual std::vector<Result<std::vector<GeneratedImage>>> Generate(
+      std::span<const EngineJob> jobs, const ProgressSink& progress) = 0;
+};
+
+// Checks a batch against the model: returns, per job, OK or the kInvalidArgument that job gets
+// (size not allowed, steps out of range, unknown scheduler, other model, or incompatible with
+// the first valid job). Shared by every Engine implementation.
+std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits);
+
+}  // namespace stipple

@@ -1,0 +1,48 @@
+// The project's own reader and writer of the safetensors format: an 8-byte little-endian header
+// length N, N bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ...,
+// "__metadata__": {string: string}}, then the tensor bytes (offsets relative to their start).
+//
+// Torch-free: tensors come back as float buffers with their shapes. F32, F16 and BF16 are read
+// (the last two widened to float); the writer writes F32.
+//
+// Errors, never a crash nor an exception:
+//   kNotFound         the file does not exist
+//   kDataLoss         the bytes are not a well-formed file: header length beyond the file, header
+//                     not JSON or not the expected shape, offsets out of range or not matching
+//                     the shape, data truncated
+//   kInvalidArgument  a well-formed file this reader cannot use (a dtype other than F32/F16/BF16)
+//   kUnavailable      the file exists but cannot be read
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace stipple {
+
+struct FloatTensor {
+  std::vector<int64_t> shape;  // empty: a scalar
+  std::vector<float> values;   // row-major, product(shape) values
+
+  int64_t NumElements() const;
+};
+
+struct SafetensorsFile {
+  std::map<std::string, FloatTensor> tensors;
+  std::map<std::string, std::string> metadata;  // "__metadata__"
+};
+
+// Parses a whole file's bytes. `name` is used in error messages.
+Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name = "");
+Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path);
+
+// The bytes of a file holding `file`'s tensors as F32 (names in sorted order, 8-byte-aligned
+// data). kInvalidArgument if a tensor's values do not match its shape.
+Result<std::string> SerializeSafetensors(const SafetensorsFile& file);
+Status WriteSafetensorsFile(const std::string& path, const SafetensorsFile& file);
+
+}  // namespace stipple

@@ -1,0 +1,139 @@
+#include "engine/safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace stipple {
+namespace {
+
+std::string WithHeader(const std::string& json, const std::string& data) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((json.size() >> (8 * i)) & 0xff);
+  return out + json + data;
+}
+
+std::string F32Bytes(std::initializer_list<float> values) {
+  std::string out;
+  for (float f : values) out.append(reinterpret_cast<const char*>(&f), 4);  // little-endian host
+  return out;
+}
+
+SafetensorsFile TwoTensors() {
+  SafetensorsFile file;
+  file.tensors["a.weight"] = {{2, 3}, {1, 2, 3, 4, 5, 6}};
+  file.tensors["b"] = {{}, {-0.5f}};
+  file.metadata["format"] = "pt";
+  return file;
+}
+
+TEST(Safetensors, WrittenFileReadsBackTheSameTensors) {
+  Result<std::string> bytes = SerializeSafetensors(TwoTensors());
+  ASSERT_TRUE(bytes.ok());
+  Result<SafetensorsFile> file = ParseSafetensors(*bytes);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->tensors.at("a.weight").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(file->tensors.at("a.weight").values, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(file->tensors.at("b").values, (std::vector<float>{-0.5f}));
+  EXPECT_EQ(file->metadata.at("format"), "pt");
+}
+
+TEST(Safetensors, FileRoundTripsThroughDisk) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "stipple_safetensors_test.safetensors").string();
+  ASSERT_TRUE(WriteSafetensorsFile(path, TwoTensors()).ok());
+  Result<SafetensorsFile> file = ReadSafetensorsFile(path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->tensors.size(), 2u);
+  std::remove(path.c_str());
+}
+
+TEST(Safetensors, ReadsF16AndBf16AsFloat) {
+  // F16 0x3c00 = 1.0, 0xc000 = -2.0, 0x0001 = 2^-24; BF16 0x3fc0 = 1.5.
+  std::string data = std::string("\x00\x3c\x00\xc0\x01\x00", 6) + std::string("\xc0\x3f", 2);
+  Result<SafetensorsFile> file =
+      ParseSafetensors(WithHeader(R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},)"
+                                  R"("b":{"dtype":"BF16","shape":[1],"data_offsets":[6,8]}})",
+                                  data));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->tensors.at("h").values, (std::vector<float>{1.0f, -2.0f, 5.9604645e-08f}));
+  EXPECT_EQ(file->tensors.at("b").values, (std::vector<float>{1.5f}));
+}
+
+TEST(Safetensors, MissingFileIsNotFound) {
+  EXPECT_EQ(ReadSafetensorsFile("/nonexistent/dir/w.safetensors").status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST(Safetensors, FileShorterThanItsLengthFieldIsDataLoss) {
+  EXPECT_EQ(ParseSafetensors("abc").status().code(), StatusCode::kDataLoss);
+}
+
+TEST(Safetensors, HeaderLengthBeyondTheFileIsDataLoss) {
+  std::string bytes = WithHeader("{}", "");
+  bytes[0] = 100;
+  Result<SafetensorsFile> file = ParseSafetensors(bytes);
+  EXPECT_EQ(file.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(file.status().message().find("header length"), std::string::npos);
+}
+
+TEST(Safetensors, HeaderThatIsNotJsonIsDataLoss) {
+  Result<SafetensorsFile> file = ParseSafetensors(WithHeader("{not json", ""));
+  EXPECT_EQ(file.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(file.status().message().find("not JSON"), std::string::npos);
+}
+
+TEST(Safetensors, UnsupportedDtypeIsInvalidArgumentNamingIt) {
+  Result<SafetensorsFile> file = ParseSafetensors(WithHeader(
+      R"({"t":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0')));
+  EXPECT_EQ(file.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(file.status().message().find("I64"), std::string::npos);
+}
+
+TEST(Safetensors, OffsetsThatDoNotMatchTheShapeAreDataLoss) {
+  Result<SafetensorsFile> file = ParseSafetensors(
+      WithHeader(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", F32Bytes({1, 2})));
+  EXPECT_EQ(file.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(file.status().message().find("'t'"), std::string::npos);
+}
+
+TEST(Safetensors, OffsetsBeyondTheDataAreDataLoss) {
+  Result<SafetensorsFile> file = ParseSafetensors(
+      WithHeader(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", F32Bytes({1, 2})));
+  EXPECT_EQ(file.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(file.status().message().find("truncated"), std::string::npos);
+}
+
+TEST(Safetensors, TruncatedFileIsDataLoss) {
+  std::string bytes = SerializeSafetensors(TwoTensors()).value();
+  bytes.resize(bytes.size() - 3);
+  EXPECT_EQ(ParseSafetensors(bytes).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(Safetensors, NegativeDimensionIsDataLoss) {
+  EXPECT_EQ(
+      ParseSafetensors(WithHeader(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", ""))
+          .status()
+          .code(),
+      StatusCode::kDataLoss);
+}
+
+TEST(Safetensors, EntryWithoutDtypeIsDataLoss) {
+  EXPECT_EQ(
+      ParseSafetensors(WithHeader(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", F32Bytes({1})))
+          .status()
+          .code(),
+      StatusCode::kDataLoss);
+}
+
+TEST(Safetensors, ValuesNotMatchingTheShapeAreRefusedByTheWriter) {
+  SafetensorsFile file;
+  file.tensors["t"] = {{2, 2}, {1, 2, 3}};
+  EXPECT_EQ(SerializeSafetensors(file).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace stipple

@@ -1,0 +1,198 @@
+#include "engine/torch/pipeline.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "engine/png.h"
+
+namespace stipple::torch_engine {
+
+// The images still running, one row each, and their per-image state. Rows of one job are
+// contiguous and in image order.
+struct DiffusionPipeline::Batch {
+  std::vector<size_t> job;         // the job each row belongs to
+  std::vector<int> index_in_job;   // image i of that job
+  std::vector<uint32_t> seed;      // request seed + i
+  std::vector<at::Generator> rng;  // the row's own noise source, seeded from `seed`
+  torch::Tensor x, prev_x0, cond, uncond, guidance;
+
+  size_t rows() const { return job.size(); }
+
+  // Keeps only `rows` (ascending).
+  void Keep(const std::vector<int64_t>& rows) {
+    auto pick = [&](auto& v) {
+      std::decay_t<decltype(v)> kept;
+      for (int64_t r : rows) kept.push_back(v[r]);
+      v = std::move(kept);
+    };
+    pick(job);
+    pick(index_in_job);
+    pick(seed);
+    pick(rng);
+    torch::Tensor index = torch::tensor(rows, torch::kLong).to(x.device());
+    for (torch::Tensor* t : {&x, &prev_x0, &cond, &uncond, &guidance}) {
+      *t = t->index_select(0, index);
+    }
+  }
+
+  // One standard normal draw per row from the row's own generator, so a row's noise does not
+  // depend on the other rows. Drawn on the CPU: the same on every device.
+  torch::Tensor Noise(c10::IntArrayRef image_shape) {
+    std::vector<torch::Tensor> draws;
+    for (at::Generator& g : rng) draws.push_back(torch::randn(image_shape, g, torch::kFloat));
+    return torch::stack(draws);
+  }
+};
+
+DiffusionPipeline::DiffusionPipeline(ModelConfig config, DiffusionModel model,
+                                     std::unique_ptr<Tokenizer> tokenizer, NoiseSchedule schedule,
+                                     PipelineOptions options)
+    : config_(std::move(config)),
+      model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      schedule_(std::move(schedule)),
+      options_(options) {}
+
+torch::Tensor DiffusionPipeline::EncodeText(const std::vector<std::string>& texts) {
+  std::vector<torch::Tensor> rows;
+  for (const std::string& text : texts) {
+    std::vector<int32_t> ids = tokenizer_->Encode(text);
+    rows.push_back(torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong));
+  }
+  return model_->text_encoder(torch::stack(rows).to(options_.device));
+}
+
+void DiffusionPipeline::DropCancelled(std::span<const EngineJob> jobs, int step, int steps,
+                                      Batch& batch,
+                                      std::vector<Result<std::vector<GeneratedImage>>>& results) {
+  std::vector<int64_t> keep;
+  for (size_t r = 0; r < batch.rows(); ++r) {
+    const CancelToken* token = jobs[batch.job[r]].cancel;
+    if (token != nullptr && token->cancelled()) {
+      results[batch.job[r]] =
+          Status(StatusCode::kCancelled,
+                 "cancelled after step " + std::to_string(step) + " of " + std::to_string(steps));
+    } else {
+      keep.push_back(static_cast<int64_t>(r));
+    }
+  }
+  if (keep.size() != batch.rows()) batch.Keep(keep);
+}
+
+void DiffusionPipeline::ReportProgress(int step, int steps, const Batch& batch,
+                                       const torch::Tensor& x0, const ProgressSink& progress) {
+  if (!progress) return;
+  const bool preview = options_.preview_every > 0 && step % options_.preview_every == 0;
+  for (size_t r = 0; r < batch.rows(); ++r) {
+    if (batch.index_in_job[r] != 0) continue;  // one event per job; its first image previews
+    ProgressEvent event{batch.job[r], step, steps, ""};
+    if (preview) event.preview_png = ImagesToPng(x0.slice(0, r, r + 1)).front();
+    progress(event);
+  }
+}
+
+std::vector<Result<std::vector<GeneratedImage>>> DiffusionPipeline::Run(
+    std::span<const EngineJob> jobs, const std::vector<Status>& admitted,
+    const ProgressSink& progress) {
+  std::vector<Result<std::vector<GeneratedImage>>> results;
+  const GenerationRequest* first = nullptr;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (admitted[j].ok()) {
+      results.emplace_back(std::vector<GeneratedImage>{});
+      if (first == nullptr) first = &jobs[j].request;
+    } else {
+      results.emplace_back(admitted[j]);
+    }
+  }
+  if (first == nullptr) return results;
+  const int steps = first->steps, width = first->width, height = first->height;
+  Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, schedule_);
+  Result<SamplingPlan> plan =
+      scheduler.ok() ? (*scheduler)->Plan(steps) : Result<SamplingPlan>(scheduler.status());
+  if (!plan.ok()) {
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (admitted[j].ok()) results[j] = plan.status();
+    }
+    return results;
+  }
+
+  c10::InferenceMode inference;
+  const std::vector<int64_t> image_shape = {config_.channels, height, width};
+  Batch batch;
+  std::vector<std::string> texts, negative_texts;
+  std::vector<float> guidance;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    if (!admitted[j].ok()) continue;
+    const GenerationRequest& r = jobs[j].request;
+    for (int i = 0; i < r.num_images; ++i) {
+      batch.job.push_back(j);
+      batch.index_in_job.push_back(i);
+      batch.seed.push_back(r.seed + static_cast<uint32_t>(i));  // wraps mod 2^32
+      batch.rng.push_back(at::detail::createCPUGenerator(batch.seed.back()));
+      texts.push_back(r.prompt);
+      negative_texts.push_back(r.negative_prompt);
+      guidance.push_back(static_cast<float>(r.guidance_scale));
+    }
+  }
+  batch.x = (batch.Noise(image_shape) * plan->init_noise_scale).to(options_.device);
+  batch.prev_x0 = torch::zeros_like(batch.x);
+  batch.guidance = torch::tensor(guidance).view({-1, 1, 1, 1}).to(options_.device);
+  texts.insert(texts.end(), negative_texts.begin(), negative_texts.end());
+  std::vector<torch::Tensor> text_states = EncodeText(texts).chunk(2);
+  batch.cond = text_states[0];
+  batch.uncond = text_states[1];
+
+  for (int s = 0; s < steps; ++s) {
+    DropCancelled(jobs, s, steps, batch, results);
+    if (batch.rows() == 0) break;
+    const SchedulerStep& step = plan->steps[s];
+    torch::Tensor input = batch.x * step.input_scale;
+    torch::Tensor both = model_->unet(
+        torch::cat({input, input}),
+        torch::full({2 * static_cast<int64_t>(batch.rows())}, step.timestep,
+                    torch::TensorOptions().dtype(torch::kFloat).device(options_.device)),
+        torch::cat({batch.cond, batch.uncond}));
+    std::vector<torch::Tensor> halves = both.chunk(2);
+    torch::Tensor eps = halves[1] + batch.guidance * (halves[0] - halves[1]);
+    torch::Tensor x0 = batch.x * step.x0_from_x + eps * step.x0_from_eps;
+    torch::Tensor next =
+        batch.x * step.next_from_x + eps * step.next_from_eps + x0 * step.next_from_x0;
+    if (step.next_from_prev_x0 != 0) next = next + batch.prev_x0 * step.next_from_prev_x0;
+    if (step.next_from_noise != 0) {
+      next = next + batch.Noise(image_shape).to(options_.device) * step.next_from_noise;
+    }
+    batch.prev_x0 = x0;
+    batch.x = next;
+    ReportProgress(s + 1, steps, batch, x0, progress);
+  }
+
+  std::vector<std::string> pngs = batch.rows() ? ImagesToPng(batch.x) : std::vector<std::string>{};
+  for (size_t r = 0; r < batch.rows(); ++r) {
+    results[batch.job[r]]->push_back({std::move(pngs[r]), width, height, batch.seed[r]});
+  }
+  return results;
+}
+
+std::vector<std::string> ImagesToPng(const torch::Tensor& images) {
+  torch::Tensor rgb = images.detach().to(torch::kCPU, torch::kFloat);
+  if (rgb.size(1) == 1) rgb = rgb.repeat({1, 3, 1, 1});
+  rgb = rgb.slice(1, 0, 3).nan_to_num(0);
+  rgb = ((rgb + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8);
+  rgb = rgb.permute({0, 2, 3, 1}).contiguous();  // (B, H, W, 3)
+  std::vector<std::string> out;
+  const int height = static_cast<int>(rgb.size(1)), width = static_cast<int>(rgb.size(2));
+  for (int64_t b = 0; b < rgb.size(0); ++b) {
+    torch::Tensor image = rgb[b];
+    std::span<const uint8_t> bytes(image.data_ptr<uint8_t>(), image.numel());
+    Result<std::string> png = EncodePngRgb8(bytes, width, height);
+    // Not expected (the size is right by construction); the engine turns this into kInternal.
+    if (!png.ok()) throw std::runtime_error(png.status().ToString());
+    out.push_back(std::move(png).value());
+  }
+  return out;
+}
+
+}  // namespace stipple::torch_engine

@@ -1,0 +1,141 @@
+#include "engine/torch_engine.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "engine/schedulers.h"
+#include "engine/tokenizer.h"
+#include "engine/torch/diffusion_model.h"
+#include "engine/torch/pipeline.h"
+#include "engine/torch/weights.h"
+
+namespace stipple {
+namespace {
+
+using torch_engine::DiffusionModel;
+using torch_engine::DiffusionPipeline;
+
+Result<torch::Device> ParseDevice(const std::string& text) {
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (text != "cuda") {
+      const std::string digits = text.substr(5);
+      if (digits.empty() || digits.size() > 3 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        return InvalidArgumentError("device '" + text + "': expected cpu, cuda or cuda:N");
+      }
+      index = std::stoi(digits);
+    }
+    if (!torch::cuda::is_available()) {
+      return FailedPreconditionError("device '" + text +
+                                     "': CUDA is not available (no GPU, or a CPU-only libtorch)");
+    }
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      return InvalidArgumentError("device '" + text + "': there are only " +
+                                  std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  return InvalidArgumentError("device '" + text + "': expected cpu, cuda or cuda:N");
+}
+
+class LoadedTorchEngine final : public Engine {
+ public:
+  LoadedTorchEngine(std::unique_ptr<DiffusionPipeline> pipeline, int threads)
+      : pipeline_(std::move(pipeline)), limits_(pipeline_->config().Limits()), threads_(threads) {}
+
+  ModelLimits limits() const override { return limits_; }
+
+  std::vector<Result<std::vector<GeneratedImage>>> Generate(std::span<const EngineJob> jobs,
+                                                            const ProgressSink& progress) override {
+    std::vector<Status> admitted = CheckEngineJobs(jobs, limits_);
+    Status failure;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      try {
+        // Process-wide in libtorch: set on every call so engines with other settings coexist.
+        at::set_num_threads(threads_);
+        return pipeline_->Run(jobs, admitted, progress);
+      } catch (const c10::OutOfMemoryError& e) {
+        failure = ResourceExhaustedError(std::string("engine: out of device memory: ") +
+                                         e.what_without_backtrace());
+      } catch (const c10::Error& e) {
+        failure = InternalError(std::string("engine: libtorch: ") + e.what_without_backtrace());
+      } catch (const std::bad_alloc&) {
+        failure = ResourceExhaustedError("engine: out of memory");
+      } catch (const std::exception& e) {
+        failure = InternalError(std::string("engine: ") + e.what());
+      }
+    }
+    std::vector<Result<std::vector<GeneratedImage>>> results;
+    for (const Status& status : admitted) results.emplace_back(status.ok() ? failure : status);
+    return results;
+  }
+
+ private:
+  std::mutex mu_;  // one batch at a time on the model
+  std::unique_ptr<DiffusionPipeline> pipeline_;
+  const ModelLimits limits_;
+  const int threads_;
+};
+
+Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
+                                            const TorchEngineOptions& options) {
+  const std::filesystem::path dir(model_dir);
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
+  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  ASSIGN_OR_RETURN(std::unique_ptr<WordTokenizer> tokenizer,
+                   WordTokenizer::LoadVocabularyFile((dir / config.text_encoder.vocab).string(),
+                                                     config.text_encoder.max_tokens));
+  if (tokenizer->vocab_size() != config.text_encoder.vocab_size) {
+    return InvalidArgumentError("vocabulary " + config.text_encoder.vocab + " has " +
+                                std::to_string(tokenizer->vocab_size()) +
+                                " tokens; model.json text_encoder.vocab_size is " +
+                                std::to_string(config.text_encoder.vocab_size));
+  }
+  ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
+  ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensorsFile((dir / config.weights).string()));
+
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  DiffusionModel model(config);
+  RETURN_IF_ERROR(torch_engine::LoadWeights(*model, weights, config.weights));
+  model->to(device);
+  model->eval();
+  torch_engine::PipelineOptions pipeline_options;
+  pipeline_options.device = device;
+  pipeline_options.preview_every = options.preview_every;
+  auto pipeline =
+      std::make_unique<DiffusionPipeline>(std::move(config), std::move(model), std::move(tokenizer),
+                                          std::move(schedule), pipeline_options);
+  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> TorchEngine::Load(const std::string& model_dir,
+                                                  const TorchEngineOptions& options) {
+  if (options.preview_every < 0) return InvalidArgumentError("preview_every must be >= 0");
+  if (options.threads < 0) return InvalidArgumentError("threads must be >= 0");
+  try {
+    return LoadOrThrow(model_dir, options);
+  } catch (const c10::Error& e) {
+    return InternalError("loading " + model_dir + ": libtorch: " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhaustedError("loading " + model_dir + ": out of memory");
+  } catch (const std::exception& e) {
+    return InternalError("loading " + model_dir + ": " + e.what());
+  }
+}
+
+}  // namespace stipple
