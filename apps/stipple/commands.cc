@@ -38,6 +38,7 @@ std::span<const Command> Commands() {
       {"help", "list the commands, or show the options of one: help [COMMAND]", RunHelp},
       {"version", "print the version", RunVersion},
       {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
+      {"train", "train the shipped shapes-32 model (resumable)", RunTrain},
   };
   return kCommands;
 }

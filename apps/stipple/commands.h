@@ -32,5 +32,6 @@ std::string_view Version();
 int RunHelp(std::span<const std::string> args);
 int RunVersion(std::span<const std::string> args);
 int RunGenerate(std::span<const std::string> args);  // generate_local.cc
+int RunTrain(std::span<const std::string> args);     // train.cc
 
 }  // namespace stipple::app

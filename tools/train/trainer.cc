@@ -1,0 +1,229 @@
+#include "trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "common/log.h"
+#include "engine/model_config.h"
+#include "engine/safetensors.h"
+#include "engine/schedulers.h"
+#include "engine/tokenizer.h"
+#include "engine/torch/diffusion_model.h"
+#include "engine/torch/weights.h"
+#include "shapes_dataset.h"
+
+namespace stipple::shapes {
+namespace {
+
+namespace fs = std::filesystem;
+using torch_engine::DiffusionModel;
+
+ModelConfig ShapesModelConfig(int vocab_size) {
+  ModelConfig c;
+  c.name = "shapes-32";
+  c.width = c.height = kImageSize;
+  c.channels = 3;
+  c.unet.base_channels = 32;
+  c.unet.channel_mult = {1, 2, 2};
+  c.unet.res_blocks = 1;
+  c.unet.attention_levels = {1, 2};
+  c.unet.heads = 4;
+  c.unet.norm_groups = 8;
+  c.unet.time_embed_dim = 128;
+  c.text_encoder.vocab_size = vocab_size;
+  c.text_encoder.dim = 64;
+  c.text_encoder.layers = 2;
+  c.text_encoder.heads = 4;
+  c.text_encoder.max_tokens = 16;
+  return c;
+}
+
+Status WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return UnavailableError("cannot write " + path.string());
+  return Status::Ok();
+}
+
+// The step a checkpoint was written at; 0 when there is none.
+int64_t CheckpointStep(const fs::path& dir) {
+  std::ifstream in(dir / "step.txt");
+  int64_t step = 0;
+  in >> step;
+  return in ? step : 0;
+}
+
+// The batch of samples [first, first + n) as image tensors in [-1, 1] and token ids.
+void MakeBatch(const ShapeSampler& sampler, uint64_t first, int n, const Tokenizer& tokenizer,
+               double uncond_probability, std::mt19937_64& rng, torch::Tensor* images,
+               torch::Tensor* tokens) {
+  const int length = tokenizer.max_length();
+  std::vector<float> pixels(static_cast<size_t>(n) * 3 * kImageSize * kImageSize);
+  std::vector<int64_t> ids(static_cast<size_t>(n) * static_cast<size_t>(length));
+  std::bernoulli_distribution drop(uncond_probability);
+  const size_t plane = static_cast<size_t>(kImageSize) * kImageSize;
+  for (int i = 0; i < n; ++i) {
+    ShapeSample s = sampler.At(first + static_cast<uint64_t>(i));
+    for (size_t p = 0; p < plane; ++p) {
+      for (size_t c = 0; c < 3; ++c) {
+        pixels[static_cast<size_t>(i) * 3 * plane + c * plane + p] =
+            static_cast<float>(s.image.rgb[p * 3 + c]) / 127.5f - 1.0f;
+      }
+    }
+    std::vector<int32_t> encoded = tokenizer.Encode(drop(rng) ? std::string() : s.caption);
+    for (int k = 0; k < length; ++k)
+      ids[static_cast<size_t>(i * length + k)] = encoded[static_cast<size_t>(k)];
+  }
+  *images = torch::from_blob(pixels.data(), {n, 3, kImageSize, kImageSize}).clone();
+  *tokens = torch::from_blob(ids.data(), {n, length}, torch::kInt64).clone();
+}
+
+}  // namespace
+
+Status InitializeShapesModelDir(const std::string& model_dir) {
+  fs::path dir(model_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return UnavailableError("cannot create " + model_dir + ": " + ec.message());
+  std::vector<std::string> vocab = {"<pad>", "<bos>", "<eos>", "<unk>"};
+  for (const std::string& w : CaptionVocabulary()) vocab.push_back(w);
+  if (!fs::exists(dir / "vocab.txt")) {
+    std::string text;
+    for (const std::string& w : vocab) text += w + "\n";
+    RETURN_IF_ERROR(WriteText(dir / "vocab.txt", text));
+  }
+  if (!fs::exists(dir / "model.json")) {
+    RETURN_IF_ERROR(WriteText(
+        dir / "model.json", ModelConfigToJson(ShapesModelConfig(static_cast<int>(vocab.size())))));
+  }
+  return Status::Ok();
+}
+
+Status Train(const TrainOptions& options) {
+  RETURN_IF_ERROR(InitializeShapesModelDir(options.model_dir));
+  fs::path dir(options.model_dir);
+  fs::path checkpoint = dir / "checkpoint";
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
+  ASSIGN_OR_RETURN(auto tokenizer,
+                   WordTokenizer::LoadVocabularyFile((dir / config.text_encoder.vocab).string(),
+                                                     config.text_encoder.max_tokens));
+  ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
+  try {
+    torch::manual_seed(options.seed);
+    if (options.threads > 0) torch::set_num_threads(options.threads);
+    torch::Device device(options.device);
+    DiffusionModel model(config);
+    DiffusionModel ema(config);
+    model->to(device);
+    ema->to(device);
+    torch::optim::AdamW optimizer(
+        model->parameters(), torch::optim::AdamWOptions(options.learning_rate).weight_decay(0));
+
+    int64_t step = CheckpointStep(checkpoint);
+    if (step > 0) {
+      ASSIGN_OR_RETURN(auto raw,
+                       ReadSafetensorsFile((checkpoint / "weights.safetensors").string()));
+      RETURN_IF_ERROR(torch_engine::LoadWeights(*model, raw, "checkpoint weights"));
+      ASSIGN_OR_RETURN(auto averaged,
+                       ReadSafetensorsFile((checkpoint / "ema.safetensors").string()));
+      RETURN_IF_ERROR(torch_engine::LoadWeights(*ema, averaged, "checkpoint averages"));
+      torch::load(optimizer, (checkpoint / "optimizer.pt").string());
+      LogInfo("resuming training", {{"step", std::to_string(step)}});
+    } else {
+      torch::NoGradGuard no_grad;
+      auto from = model->parameters();
+      auto to = ema->parameters();
+      for (size_t i = 0; i < from.size(); ++i) to[i].copy_(from[i]);
+    }
+    int64_t parameters = 0;
+    for (const auto& p : model->parameters()) parameters += p.numel();
+    LogInfo("training", {{"model_dir", options.model_dir},
+                         {"parameters", std::to_string(parameters)},
+                         {"from_step", std::to_string(step)},
+                         {"to_step", std::to_string(options.steps)}});
+
+    auto alphas = torch::tensor(std::vector<double>(schedule.alphas_cumprod.begin(),
+                                                    schedule.alphas_cumprod.end()))
+                      .to(torch::kFloat32)
+                      .to(device);
+    ShapeSampler sampler(options.seed);
+    std::mt19937_64 rng(options.seed * 7919 + static_cast<uint64_t>(step));
+    std::ofstream loss_log(dir / "loss.csv", std::ios::app);
+
+    auto save = [&]() -> Status {
+      fs::create_directories(checkpoint);
+      RETURN_IF_ERROR(WriteSafetensorsFile((checkpoint / "weights.safetensors").string(),
+                                           torch_engine::ExportWeights(*model)));
+      SafetensorsFile averaged = torch_engine::ExportWeights(*ema);
+      RETURN_IF_ERROR(WriteSafetensorsFile((checkpoint / "ema.safetensors").string(), averaged));
+      torch::save(optimizer, (checkpoint / "optimizer.pt").string());
+      RETURN_IF_ERROR(WriteText(checkpoint / "step.txt", std::to_string(step) + "\n"));
+      return WriteSafetensorsFile((dir / config.weights).string(), averaged);
+    };
+
+    auto run_start = std::chrono::steady_clock::now();
+    auto report_start = run_start;
+    double loss_sum = 0;
+    int loss_count = 0;
+    const int timesteps = schedule.train_timesteps();
+    while (step < options.steps) {
+      torch::Tensor x0, tokens;
+      MakeBatch(sampler, static_cast<uint64_t>(step) * static_cast<uint64_t>(options.batch_size),
+                options.batch_size, *tokenizer, options.uncond_probability, rng, &x0, &tokens);
+      x0 = x0.to(device);
+      tokens = tokens.to(device);
+      auto t = torch::randint(0, timesteps, {options.batch_size}, torch::kInt64).to(device);
+      auto noise = torch::randn_like(x0);
+      auto a = alphas.index_select(0, t).view({-1, 1, 1, 1});
+      auto xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+      auto context = model->text_encoder->forward(tokens);
+      auto predicted = model->unet->forward(xt, t.to(torch::kFloat32), context);
+      auto loss = torch::mse_loss(predicted, noise);
+
+      double lr = options.learning_rate *
+                  std::min(1.0, static_cast<double>(step + 1) / std::max(1, options.warmup_steps));
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      }
+      optimizer.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+      optimizer.step();
+      {
+        torch::NoGradGuard no_grad;
+        auto from = model->parameters();
+        auto to = ema->parameters();
+        for (size_t i = 0; i < from.size(); ++i)
+          to[i].mul_(options.ema_decay).add_(from[i], 1 - options.ema_decay);
+      }
+      ++step;
+      loss_sum += loss.item<double>();
+      ++loss_count;
+
+      if (step % options.log_every == 0 || step == options.steps) {
+        auto now = std::chrono::steady_clock::now();
+        double window = std::chrono::duration<double>(now - report_start).count();
+        TrainProgress p{step, options.steps, loss_sum / loss_count,
+                        loss_count * options.batch_size / std::max(window, 1e-9),
+                        std::chrono::duration<double>(now - run_start).count()};
+        loss_log << step << "," << p.loss << "\n";
+        loss_log.flush();
+        if (options.on_progress) options.on_progress(p);
+        loss_sum = 0;
+        loss_count = 0;
+        report_start = now;
+      }
+      if (step % options.checkpoint_every == 0 || step == options.steps) RETURN_IF_ERROR(save());
+    }
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return InternalError(std::string("training failed: ") + e.what());
+  }
+}
+
+}  // namespace stipple::shapes
