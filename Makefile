@@ -38,8 +38,10 @@ endif
 LINT_DIRS ?= src apps bench tests tools
 SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
             \( -name '*.cc' -o -name '*.h' \) -print | sort)
-# What clang-tidy compiles; it checks our headers through them.
-TIDY_SOURCES = $(filter %.cc,$(SOURCES))
+# What clang-tidy compiles; it checks our headers through them. Not src/engine/torch: clang cannot
+# parse libtorch 1.13's headers in C++20 mode with libstdc++ 12 (c10::IValue is incomplete inside
+# a std::vector), so those files are checked by GCC's -Wall -Wextra -Werror only.
+TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 .PHONY: deps configure build test bench serve lint format clean
 

@@ -79,7 +79,7 @@ class ObjectReader {
     return v->if_object();
   }
   const json::value* Get(const char* key, bool required) {
-    known_.push_back(key);
+    known_.emplace_back(key);
     const json::value* v = object_.if_contains(key);
     if (v == nullptr && required) Error(key, "is required");
     return v;

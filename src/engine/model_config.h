@@ -77,7 +77,7 @@ struct ModelConfig {
   ModelLimits Limits() const;
 };
 
-Result<ModelConfig> ParseModelConfig(std::string_view json);
+Result<ModelConfig> ParseModelConfig(std::string_view text);
 // Reads and parses `path`; kNotFound when it does not exist.
 Result<ModelConfig> LoadModelConfig(const std::string& path);
 // model.json text for `config` (ParseModelConfig reads it back equal).

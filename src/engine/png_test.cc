@@ -35,7 +35,7 @@ Decoded Decode(const std::string& png) {
 
 TEST(Png, EncodedImageDecodesToTheSamePixels) {
   const int w = 5, h = 3;
-  std::vector<uint8_t> rgb(w * h * 3);
+  std::vector<uint8_t> rgb(static_cast<size_t>(w) * h * 3);
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 37 % 256);
   Result<std::string> png = EncodePngRgb8(rgb, w, h);
   ASSERT_TRUE(png.ok()) << png.status().ToString();
@@ -49,7 +49,7 @@ TEST(Png, EncodedImageDecodesToTheSamePixels) {
 }
 
 TEST(Png, SamePixelsGiveSameBytes) {
-  std::vector<uint8_t> rgb(4 * 4 * 3, 200);
+  std::vector<uint8_t> rgb(size_t{4} * 4 * 3, 200);
   EXPECT_EQ(EncodePngRgb8(rgb, 4, 4).value(), EncodePngRgb8(rgb, 4, 4).value());
 }
 
