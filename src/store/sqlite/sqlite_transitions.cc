@@ -66,7 +66,12 @@ Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
         ASSIGN_OR_RETURN(TaskRow row, sqlite::LoadTaskRow(ctx.db, task_id));
+        const Task before = row.task;
         RETURN_IF_ERROR(apply(row.task));
+        if (row.task == before) {  // e.g. cancel of a finished task: nothing to write
+          out = std::move(row);
+          return Status::Ok();
+        }
         RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
         if (row.task.state == TaskState::kQueued) ctx.work_added = true;
         out = std::move(row);
