@@ -40,6 +40,12 @@ class ObjectReader {
     }
     *out = v->to_number<double>();
   }
+  void Bool(const char* key, bool* out, bool required = true) {
+    const json::value* v = Get(key, required);
+    if (v == nullptr) return;
+    if (!v->is_bool()) return Error(key, "must be true or false");
+    *out = v->as_bool();
+  }
   void String(const char* key, std::initializer_list<const char*> allowed, std::string* out,
               bool required = true) {
     const json::value* v = Get(key, required);
@@ -112,6 +118,7 @@ void ReadUNet(const json::object& o, std::vector<FieldError>* errors, UNetConfig
   r.Int("heads", 1, 256, &unet->heads);
   r.Int("norm_groups", 1, 1024, &unet->norm_groups);
   r.Int("time_embed_dim", 1, 16384, &unet->time_embed_dim);
+  r.Bool("pooled_text", &unet->pooled_text, /*required=*/false);
   r.RejectUnknownKeys();
   for (int level : unet->attention_levels) {
     if (level >= static_cast<int>(unet->channel_mult.size())) {
@@ -267,7 +274,8 @@ std::string ModelConfigToJson(const ModelConfig& c) {
                   {"attention_levels", ints(c.unet.attention_levels)},
                   {"heads", c.unet.heads},
                   {"norm_groups", c.unet.norm_groups},
-                  {"time_embed_dim", c.unet.time_embed_dim}};
+                  {"time_embed_dim", c.unet.time_embed_dim},
+                  {"pooled_text", c.unet.pooled_text}};
   const TextEncoderConfig& t = c.text_encoder;
   root["text_encoder"] = {
       {"tokenizer", t.tokenizer}, {"vocab", t.vocab}, {"vocab_size", t.vocab_size}, {"dim", t.dim},

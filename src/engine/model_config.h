@@ -9,7 +9,8 @@
 //     "sizes": [[32, 32]],                  // optional: every allowed size; default: native only
 //     "weights": "model.safetensors",       // optional, this default; relative to the dir
 //     "unet": {"base_channels": 32, "channel_mult": [1, 2], "res_blocks": 1,
-//              "attention_levels": [1], "heads": 4, "norm_groups": 8, "time_embed_dim": 128},
+//              "attention_levels": [1], "heads": 4, "norm_groups": 8, "time_embed_dim": 128,
+//              "pooled_text": false},              // optional, this default
 //     "text_encoder": {"tokenizer": "word", "vocab": "vocab.txt", "vocab_size": 64, "dim": 64,
 //                      "layers": 2, "heads": 4, "max_tokens": 16},
 //     "scheduler": {"train_timesteps": 1000, "beta_schedule": "linear" | "scaled_linear",
@@ -39,6 +40,9 @@ struct UNetConfig {
   int heads = 4;
   int norm_groups = 8;
   int time_embed_dim = 128;
+  // Also condition every ResNet block on the text: the text encoder's first (<bos>) state,
+  // projected and added to the timestep embedding — as SDXL adds its pooled text embedding.
+  bool pooled_text = false;
 };
 
 struct TextEncoderConfig {

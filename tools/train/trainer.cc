@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "common/log.h"
 #include "engine/model_config.h"
@@ -30,7 +31,8 @@ ModelConfig ShapesModelConfig(int vocab_size) {
   c.unet.base_channels = 32;
   c.unet.channel_mult = {1, 2, 2};
   c.unet.res_blocks = 1;
-  c.unet.attention_levels = {1, 2};
+  c.unet.attention_levels = {2};  // 8×8; attention at 16×16 would triple a step's cost
+  c.unet.pooled_text = true;
   c.unet.heads = 4;
   c.unet.norm_groups = 8;
   c.unet.time_embed_dim = 128;
@@ -115,7 +117,10 @@ Status Train(const TrainOptions& options) {
   ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
   try {
     torch::manual_seed(options.seed);
-    if (options.threads > 0) torch::set_num_threads(options.threads);
+    // libtorch's own default here is one thread; 0 means every core.
+    torch::set_num_threads(options.threads > 0
+                               ? options.threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
     torch::Device device(options.device);
     DiffusionModel model(config);
     DiffusionModel ema(config);

@@ -43,6 +43,7 @@ UNetImpl::UNetImpl(const UNetConfig& c, int64_t image_channels, int64_t context_
   };
   time_fc1 = register_module("time_fc1", torch::nn::Linear(c.base_channels, temb));
   time_fc2 = register_module("time_fc2", torch::nn::Linear(temb, temb));
+  if (c.pooled_text) text_proj = register_module("text_proj", torch::nn::Linear(context_dim, temb));
   conv_in = register_module("conv_in", Conv3x3(image_channels, c.base_channels));
   register_module("down", down);
   register_module("up", up);
@@ -90,6 +91,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& tim
                                 const torch::Tensor& context) {
   torch::Tensor temb = SinusoidalTimestepEmbedding(timesteps, base_channels);
   temb = time_fc2(torch::silu(time_fc1(temb)));
+  if (text_proj) temb = temb + text_proj(context.select(1, 0));
 
   torch::Tensor h = conv_in(x);
   std::vector<torch::Tensor> skips = {h};

@@ -3,6 +3,7 @@
 // a stride-2 conv between levels) whose outputs are kept as skips, a middle block (ResNet,
 // transformer, ResNet), an up path that concatenates the skips (res_blocks + 1 blocks per level,
 // nearest upsampling + conv between levels), and GroupNorm → SiLU → conv out. Predicts epsilon.
+// With pooled_text, the context's first token state, projected, is added to the time embedding.
 #pragma once
 
 #include <torch/torch.h>
@@ -35,6 +36,7 @@ struct UNetImpl : torch::nn::Module {
 
   int64_t base_channels;
   torch::nn::Linear time_fc1{nullptr}, time_fc2{nullptr};
+  torch::nn::Linear text_proj{nullptr};  // with pooled_text only
   torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down{torch::nn::ModuleList()}, up{torch::nn::ModuleList()};
   std::vector<UNetLevel> down_list, up_list;

@@ -1,0 +1,161 @@
+// TaskService and WorkSource: the one narrow API between the frontends and the core.
+//
+// TaskService is what a client-facing frontend sees (the HTTP gateway, in-process clients):
+// submit, read, cancel, list, wait for the end, follow events, fetch outputs. WorkSource is what
+// a worker sees: lease, heartbeat, progress, complete, fail, release. In-process workers call a
+// WorkSource directly; the worker-protocol endpoint of the gateway forwards a remote worker's
+// messages to one; the remote worker's client implements WorkSource over the connection. Nothing
+// above these interfaces knows which task store, event bus or result store is behind them.
+//
+// (ARCHITECTURE.md names TaskService as part of src/core; it lives here, one level above
+// src/store, because it speaks in the store's types — NewTask, LeaseRequest, Completion — and
+// src/core must not depend on src/store.)
+//
+// Contract, for every implementation:
+//  - Thread-safe: any method may be called from any thread.
+//  - Tenancy: methods taking `tenant` treat another tenant's task exactly as a missing one
+//    (kNotFound). An empty tenant is the admin's view: every task.
+//  - Callbacks (WhenTerminal, Subscribe) run on an internal thread, never inline under a lock
+//    the caller could hold, and must not block: they hand the value to the caller's own executor
+//    (an Asio strand, a queue). A handle's destructor unsubscribes; after it returns the
+//    callback is not running and will not run again.
+//  - Errors: those of TaskStore (kNotFound, kAborted "lease lost", kAlreadyExists idempotency
+//    conflict, kFailedPrecondition, kInvalidArgument, kUnavailable), plus kResourceExhausted
+//    from admission (queue full) with a retry hint, and kUnavailable while draining.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "core/task.h"
+#include "core/task_event.h"
+#include "store/task_store.h"
+
+namespace stipple {
+
+// Unsubscribes (or stops waiting) when destroyed. Move-only, owned by the caller.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+// An output's bytes as stored.
+struct OutputBlob {
+  std::string bytes;
+  std::string content_type = "image/png";
+  std::string etag;  // quoted, strong
+};
+
+// Figures behind /v1/queue and the queue metrics.
+struct QueueSnapshot {
+  std::vector<QueueCounts> per_model;
+  int workers_online = 0;
+  int workers_busy = 0;
+  double throughput_per_min = 0;  // tasks finished in the last minute(s), per minute
+  double mean_run_s = 0;          // recent mean time from start to end of successful tasks
+};
+
+class TaskService {
+ public:
+  virtual ~TaskService() = default;
+
+  // Admits and enqueues a task (durable when this returns OK) and publishes its `queued` event.
+  // Idempotent replay returns the original task with created = false.
+  virtual Result<EnqueueResult> Submit(const NewTask& task) = 0;
+
+  virtual Result<Task> Get(const std::string& tenant, const std::string& task_id) = 0;
+
+  // API.md's cancel: queued → canceled now; running → cancel_requested (the worker stops at its
+  // next step); already terminal → already_terminal = true.
+  virtual Result<CancelResult> Cancel(const std::string& tenant, const std::string& task_id) = 0;
+
+  virtual Result<TaskPage> List(const ListQuery& query) = 0;
+
+  // Calls `done` once, with the task as it ended, when the task reaches a terminal state — at
+  // once (on the service's thread) when it already has. No thread waits: the caller keeps the
+  // handle and drops it when its own deadline passes. kNotFound when there is no such task.
+  virtual Result<std::unique_ptr<Subscription>> WhenTerminal(
+      const std::string& tenant, const std::string& task_id,
+      std::function<void(const Task&)> done) = 0;
+
+  // The task's events with seq > after_seq: the ones still held (state changes and the
+  // terminal event are always held; progress may be thinned), then live ones, in seq order,
+  // each once. A task that is already terminal delivers its terminal event and nothing more.
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(
+      const std::string& tenant, const std::string& task_id, int64_t after_seq,
+      std::function<void(const TaskEvent&)> on_event) = 0;
+
+  // Live events of every task of `tenant` (empty: all tenants), from now on.
+  virtual std::unique_ptr<Subscription> SubscribeAll(
+      const std::string& tenant, std::function<void(const TaskEvent&)> on_event) = 0;
+
+  // Output `index` of a succeeded task. kNotFound: no such task or output; kFailedPrecondition:
+  // the task has not succeeded; kOutOfRange: the outputs expired (the gateway answers 410).
+  virtual Result<OutputBlob> Output(const std::string& tenant, const std::string& task_id,
+                                    int index) = 0;
+
+  // The latest preview of a running task; kNotFound when there is none yet.
+  virtual Result<std::string> Preview(const std::string& tenant, const std::string& task_id) = 0;
+
+  virtual Result<QueueSnapshot> Queue() = 0;
+
+  // OK while the store answers and tasks are accepted; kUnavailable while draining or degraded.
+  virtual Status Ready() = 0;
+};
+
+// A generated image on its way to the result store.
+struct OutputImage {
+  std::string png;
+  int width = 0;
+  int height = 0;
+  uint32_t seed = 0;
+};
+
+// A worker as the registry sees it (the data behind /v1/queue and the worker metrics).
+struct WorkerInfo {
+  std::string id;
+  std::string host;
+  std::string device;               // "cpu", "cuda:0"
+  std::vector<std::string> models;  // it takes tasks of these only
+  int max_batch = 1;
+};
+
+class WorkSource {
+ public:
+  virtual ~WorkSource() = default;
+
+  // Announces a worker (idempotent by id) and forgets it.
+  virtual Status Register(const WorkerInfo& worker) = 0;
+  virtual void Unregister(const std::string& worker_id) = 0;
+
+  // TaskStore::Lease, publishing each leased task's `started` event.
+  virtual Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) = 0;
+
+  // TaskStore::Heartbeat; the reply says whether a cancel was requested.
+  virtual Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
+                                           Millis lease_duration,
+                                           std::optional<TaskProgress> progress) = 0;
+
+  // Not durable: publishes a `progress` event (and keeps the preview for GET .../preview).
+  // kAborted when the fencing number is not the task's current lease.
+  virtual Status Progress(const std::string& task_id, uint64_t fencing, TaskProgress progress,
+                          std::string preview_png) = 0;
+
+  // Stores the images (atomically, checksummed) and completes the task with `fencing`. A stale
+  // lease → kAborted, and the images just stored are deleted: never a second result.
+  virtual Result<Task> Complete(const std::string& task_id, uint64_t fencing,
+                                std::vector<OutputImage> images) = 0;
+
+  virtual Result<Task> Fail(const Failure& failure) = 0;
+  virtual Result<Task> Release(const std::string& task_id, uint64_t fencing) = 0;
+  virtual Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) = 0;
+};
+
+}  // namespace stipple
