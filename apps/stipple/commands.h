@@ -33,5 +33,6 @@ int RunHelp(std::span<const std::string> args);
 int RunVersion(std::span<const std::string> args);
 int RunGenerate(std::span<const std::string> args);  // generate_local.cc
 int RunTrain(std::span<const std::string> args);     // train.cc
+int RunEval(std::span<const std::string> args);      // eval.cc
 
 }  // namespace stipple::app

@@ -51,4 +51,33 @@ Result<std::string> EncodePngRgb8(std::span<const uint8_t> rgb, int width, int h
   return out;
 }
 
+Result<DecodedPng> DecodePngRgb8(std::string_view png, int64_t max_pixels) {
+  std::unique_ptr<spng_ctx, SpngContextDeleter> ctx(spng_ctx_new(0));
+  if (!ctx) return InternalError("png: cannot create a decoder");
+  auto invalid = [](const char* what, int code) {
+    return InvalidArgumentError(std::string("png: ") + what + ": " + spng_strerror(code));
+  };
+  if (int rc = spng_set_png_buffer(ctx.get(), png.data(), png.size()); rc != 0) {
+    return invalid("buffer", rc);
+  }
+  spng_ihdr ihdr = {};
+  if (int rc = spng_get_ihdr(ctx.get(), &ihdr); rc != 0) return invalid("header", rc);
+  if (static_cast<int64_t>(ihdr.width) * ihdr.height > max_pixels) {
+    return InvalidArgumentError("png: " + std::to_string(ihdr.width) + "x" +
+                                std::to_string(ihdr.height) + " is over the pixel limit");
+  }
+  size_t size = 0;
+  if (int rc = spng_decoded_image_size(ctx.get(), SPNG_FMT_RGB8, &size); rc != 0) {
+    return invalid("size", rc);
+  }
+  DecodedPng out;
+  out.width = static_cast<int>(ihdr.width);
+  out.height = static_cast<int>(ihdr.height);
+  out.rgb.resize(size);
+  if (int rc = spng_decode_image(ctx.get(), out.rgb.data(), size, SPNG_FMT_RGB8, 0); rc != 0) {
+    return invalid("decode", rc);
+  }
+  return out;
+}
+
 }  // namespace stipple

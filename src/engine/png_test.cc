@@ -59,5 +59,27 @@ TEST(Png, WrongBufferLengthIsInvalidArgument) {
   EXPECT_EQ(EncodePngRgb8(rgb, 0, 4).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(Png, DecodeGivesBackTheEncodedPixels) {
+  std::vector<uint8_t> rgb(size_t{6} * 2 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 11);
+  Result<DecodedPng> decoded = DecodePngRgb8(EncodePngRgb8(rgb, 6, 2).value());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->width, 6);
+  EXPECT_EQ(decoded->height, 2);
+  EXPECT_EQ(decoded->rgb, rgb);
+}
+
+TEST(Png, DecodeOfGarbageOrTruncatedBytesIsInvalidArgument) {
+  EXPECT_EQ(DecodePngRgb8("not a png").status().code(), StatusCode::kInvalidArgument);
+  std::string png = EncodePngRgb8(std::vector<uint8_t>(size_t{4} * 4 * 3, 9), 4, 4).value();
+  EXPECT_EQ(DecodePngRgb8(png.substr(0, png.size() / 2)).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(Png, DecodeRefusesImagesOverThePixelLimit) {
+  std::string png = EncodePngRgb8(std::vector<uint8_t>(size_t{4} * 4 * 3, 9), 4, 4).value();
+  EXPECT_EQ(DecodePngRgb8(png, 15).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace stipple

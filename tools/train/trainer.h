@@ -6,7 +6,9 @@
 // Resumable: every `checkpoint_every` steps it writes <model_dir>/checkpoint/ (the raw and the
 // averaged weights, the optimizer state, the step) and the averaged weights to the model's
 // weights file, so the model is usable while it trains; a new run on the same directory goes on
-// from the last checkpoint. Torch-free header: the app links it without torch's headers.
+// from the last checkpoint. Every log report appends "step,loss" to <model_dir>/loss.csv; every
+// checkpoint (and the end of a run) redraws <model_dir>/loss.png from it. Torch-free header: the
+// app links it without torch's headers.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +33,7 @@ struct TrainOptions {
   int batch_size = 32;
   double learning_rate = 5e-4;
   int warmup_steps = 200;
-  double ema_decay = 0.999;
+  double ema_decay = 0.999;  // reached after a warm-up: min(ema_decay, (1 + step) / (10 + step))
   double uncond_probability = 0.1;  // captions replaced by "" so guidance has an unconditional
   uint64_t seed = 1;                // the dataset's and the noise's
   int threads = 0;                  // 0: every core

@@ -98,6 +98,23 @@ std::vector<Result<std::vector<GeneratedImage>>> DiffusionPipeline::Run(
     std::span<const EngineJob> jobs, const std::vector<Status>& admitted,
     const ProgressSink& progress) {
   std::vector<Result<std::vector<GeneratedImage>>> results;
+  Samples samples = Sample(jobs, admitted, progress, &results);
+  if (samples.job.empty()) return results;
+  c10::InferenceMode inference;
+  std::vector<std::string> pngs = ImagesToPng(samples.images);
+  const int width = static_cast<int>(samples.images.size(3));
+  const int height = static_cast<int>(samples.images.size(2));
+  for (size_t r = 0; r < samples.job.size(); ++r) {
+    results[samples.job[r]]->push_back({std::move(pngs[r]), width, height, samples.seed[r]});
+  }
+  return results;
+}
+
+DiffusionPipeline::Samples DiffusionPipeline::Sample(
+    std::span<const EngineJob> jobs, const std::vector<Status>& admitted,
+    const ProgressSink& progress, std::vector<Result<std::vector<GeneratedImage>>>* results_out) {
+  std::vector<Result<std::vector<GeneratedImage>>>& results = *results_out;
+  results.clear();
   const GenerationRequest* first = nullptr;
   for (size_t j = 0; j < jobs.size(); ++j) {
     if (admitted[j].ok()) {
@@ -107,7 +124,7 @@ std::vector<Result<std::vector<GeneratedImage>>> DiffusionPipeline::Run(
       results.emplace_back(admitted[j]);
     }
   }
-  if (first == nullptr) return results;
+  if (first == nullptr) return {};
   const int steps = first->steps, width = first->width, height = first->height;
   Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, schedule_);
   Result<SamplingPlan> plan =
@@ -116,7 +133,7 @@ std::vector<Result<std::vector<GeneratedImage>>> DiffusionPipeline::Run(
     for (size_t j = 0; j < jobs.size(); ++j) {
       if (admitted[j].ok()) results[j] = plan.status();
     }
-    return results;
+    return {};
   }
 
   c10::InferenceMode inference;
@@ -169,11 +186,8 @@ std::vector<Result<std::vector<GeneratedImage>>> DiffusionPipeline::Run(
     ReportProgress(s + 1, steps, batch, x0, progress);
   }
 
-  std::vector<std::string> pngs = batch.rows() ? ImagesToPng(batch.x) : std::vector<std::string>{};
-  for (size_t r = 0; r < batch.rows(); ++r) {
-    results[batch.job[r]]->push_back({std::move(pngs[r]), width, height, batch.seed[r]});
-  }
-  return results;
+  if (batch.rows() == 0) return {};
+  return {std::move(batch.job), std::move(batch.index_in_job), std::move(batch.seed), batch.x};
 }
 
 std::vector<std::string> ImagesToPng(const torch::Tensor& images) {

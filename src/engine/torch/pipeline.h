@@ -15,6 +15,7 @@
 #include "engine/schedulers.h"
 #include "engine/tokenizer.h"
 #include "engine/torch/diffusion_model.h"
+#include "engine/torch_engine.h"
 
 namespace stipple::torch_engine {
 
@@ -36,6 +37,20 @@ class DiffusionPipeline {
                                                        const std::vector<Status>& admitted,
                                                        const ProgressSink& progress);
 
+  // The images that finished, before PNG encoding: row r is image index_in_job[r] of job job[r].
+  struct Samples {
+    std::vector<size_t> job;
+    std::vector<int> index_in_job;
+    std::vector<uint32_t> seed;
+    torch::Tensor images;  // (rows, C, H, W) in [-1, 1], on the pipeline's device
+  };
+  // Run without the encoding: `results` gets one entry per job — the status of a job that was
+  // not admitted, failed or was cancelled, an empty image list otherwise. Also what parity
+  // checks against other implementations compare (the PNG rounds to 1/255).
+  Samples Sample(std::span<const EngineJob> jobs, const std::vector<Status>& admitted,
+                 const ProgressSink& progress,
+                 std::vector<Result<std::vector<GeneratedImage>>>* results);
+
  private:
   struct Batch;  // the running images and their per-image state (pipeline.cc)
 
@@ -51,6 +66,12 @@ class DiffusionPipeline {
   NoiseSchedule schedule_;
   PipelineOptions options_;
 };
+
+// Loads a model directory into a pipeline (what TorchEngine::Load does before wrapping it).
+// Sets libtorch's thread count. Errors as TorchEngine::Load; may also throw c10::Error.
+Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model_dir,
+                                                        const TorchEngineOptions& options,
+                                                        int* threads_used);
 
 // Images in [-1, 1], (B, C, H, W) → one RGB8 PNG each (values clamped; NaN as 0). Throws
 // std::runtime_error if encoding fails.

@@ -89,6 +89,36 @@ class LoadedTorchEngine final : public Engine {
 
 Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
                                             const TorchEngineOptions& options) {
+  int threads = 0;
+  ASSIGN_OR_RETURN(std::unique_ptr<DiffusionPipeline> pipeline,
+                   torch_engine::LoadPipeline(model_dir, options, &threads));
+  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> TorchEngine::Load(const std::string& model_dir,
+                                                  const TorchEngineOptions& options) {
+  if (options.preview_every < 0) return InvalidArgumentError("preview_every must be >= 0");
+  if (options.threads < 0) return InvalidArgumentError("threads must be >= 0");
+  try {
+    return LoadOrThrow(model_dir, options);
+  } catch (const c10::Error& e) {
+    return InternalError("loading " + model_dir + ": libtorch: " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhaustedError("loading " + model_dir + ": out of memory");
+  } catch (const std::exception& e) {
+    return InternalError("loading " + model_dir + ": " + e.what());
+  }
+}
+
+}  // namespace stipple
+
+namespace stipple::torch_engine {
+
+Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model_dir,
+                                                        const TorchEngineOptions& options,
+                                                        int* threads_used) {
   const std::filesystem::path dir(model_dir);
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
@@ -115,27 +145,10 @@ Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
   torch_engine::PipelineOptions pipeline_options;
   pipeline_options.device = device;
   pipeline_options.preview_every = options.preview_every;
-  auto pipeline =
-      std::make_unique<DiffusionPipeline>(std::move(config), std::move(model), std::move(tokenizer),
-                                          std::move(schedule), pipeline_options);
-  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
+  *threads_used = threads;
+  return std::make_unique<DiffusionPipeline>(std::move(config), std::move(model),
+                                             std::move(tokenizer), std::move(schedule),
+                                             pipeline_options);
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Engine>> TorchEngine::Load(const std::string& model_dir,
-                                                  const TorchEngineOptions& options) {
-  if (options.preview_every < 0) return InvalidArgumentError("preview_every must be >= 0");
-  if (options.threads < 0) return InvalidArgumentError("threads must be >= 0");
-  try {
-    return LoadOrThrow(model_dir, options);
-  } catch (const c10::Error& e) {
-    return InternalError("loading " + model_dir + ": libtorch: " + e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return ResourceExhaustedError("loading " + model_dir + ": out of memory");
-  } catch (const std::exception& e) {
-    return InternalError("loading " + model_dir + ": " + e.what());
-  }
-}
-
-}  // namespace stipple
+}  // namespace stipple::torch_engine
