@@ -65,9 +65,8 @@ void InMemoryEventBus::Hold(TaskHistory& history, TaskEvent event) {
     if (options_.progress_kept <= 0) return;
     if (history.progress_held == options_.progress_kept) {
       // Thin: the oldest progress event goes; state events are never dropped.
-      auto oldest = std::find_if(history.events.begin(), history.events.end(), [](const auto& e) {
-        return e.type == TaskEventType::kProgress;
-      });
+      auto oldest = std::find_if(history.events.begin(), history.events.end(),
+                                 [](const auto& e) { return e.type == TaskEventType::kProgress; });
       history.events.erase(oldest);
       --history.progress_held;
     }

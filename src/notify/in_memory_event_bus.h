@@ -29,10 +29,10 @@
 namespace stipple {
 
 struct InMemoryEventBusOptions {
-  const Clock* clock = SystemClock::Get();  // times terminal_retention
-  int progress_kept = 32;                   // progress events held per task, newest first kept
+  const Clock* clock = SystemClock::Get();    // times terminal_retention
+  int progress_kept = 32;                     // progress events held per task, newest first kept
   Millis terminal_retention{10 * 60 * 1000};  // a finished task's history stays this long
-  size_t max_backlog = 4096;  // per subscriber; past it progress events are dropped
+  size_t max_backlog = 4096;                  // per subscriber; past it progress events are dropped
 };
 
 class InMemoryEventBus final : public EventBus {
@@ -71,7 +71,7 @@ class InMemoryEventBus final : public EventBus {
 
   void Enqueue(const std::shared_ptr<Subscriber>& sub, const TaskEvent& event);  // mu_ held
   void Schedule(const std::shared_ptr<Subscriber>& sub);                         // mu_ held
-  void Hold(TaskHistory& history, TaskEvent event);                             // mu_ held
+  void Hold(TaskHistory& history, TaskEvent event);                              // mu_ held
   void DropExpiredHistories();                                                   // mu_ held
   std::unique_ptr<Subscription> Register(std::shared_ptr<Subscriber> sub);       // mu_ held
   void Unsubscribe(const std::shared_ptr<Subscriber>& sub);
@@ -79,8 +79,8 @@ class InMemoryEventBus final : public EventBus {
 
   const InMemoryEventBusOptions options_;
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;     // ready_ gained a subscriber, or stopping
-  std::condition_variable idle_cv_;     // a subscriber's callback returned
+  std::condition_variable work_cv_;  // ready_ gained a subscriber, or stopping
+  std::condition_variable idle_cv_;  // a subscriber's callback returned
   std::unordered_map<std::string, TaskHistory> histories_;  // GUARDED_BY(mu_)
   std::deque<std::pair<Timestamp, std::string>> ended_;     // GUARDED_BY(mu_), end time order
   std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_task_;  // GUARDED_BY(mu_)

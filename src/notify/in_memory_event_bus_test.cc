@@ -105,7 +105,8 @@ TEST(InMemoryEventBus, ProgressIsThinnedToTheNewestButStateEventsAreKept) {
   InMemoryEventBus bus({.progress_kept = 2});
   bus.Publish("acme", Event("a", TaskEventType::kQueued));
   bus.Publish("acme", Event("a", TaskEventType::kStarted));
-  for (int step = 1; step <= 5; ++step) bus.Publish("acme", Event("a", TaskEventType::kProgress, step));
+  for (int step = 1; step <= 5; ++step)
+    bus.Publish("acme", Event("a", TaskEventType::kProgress, step));
   bus.Publish("acme", Event("a", TaskEventType::kSucceeded));
   EXPECT_EQ(Seqs(bus.History("a")), (std::vector<int64_t>{1, 2, 6, 7, 8}));
 }

@@ -171,7 +171,8 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
   const std::string path = PathOf(task_id, fencing, index);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+    if (errno == ENOENT)
+      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
     return ErrnoError("open", path, errno);
   }
   struct stat st {};

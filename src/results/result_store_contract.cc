@@ -132,8 +132,8 @@ TEST_P(ResultStoreContract, ReadersNeverSeeAPartialRecord) {
   threads.emplace_back([&] {
     while (!stop) {
       auto got = store().Get(id, kLease, 0);
-      if (!got.ok() || (got->bytes != payloads[0] && got->bytes != payloads[1] &&
-                        got->bytes != payloads[2])) {
+      if (!got.ok() ||
+          (got->bytes != payloads[0] && got->bytes != payloads[1] && got->bytes != payloads[2])) {
         ++bad;
       }
     }

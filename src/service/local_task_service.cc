@@ -128,8 +128,7 @@ Result<CancelResult> LocalTaskService::Cancel(const std::string& tenant,
 Result<TaskPage> LocalTaskService::List(const ListQuery& query) { return store_.List(query); }
 
 Result<std::unique_ptr<Subscription>> LocalTaskService::WhenTerminal(
-    const std::string& tenant, const std::string& task_id,
-    std::function<void(const Task&)> done) {
+    const std::string& tenant, const std::string& task_id, std::function<void(const Task&)> done) {
   ASSIGN_OR_RETURN(Task task, Get(tenant, task_id));
   // Two sources may offer the end (the live event, the late check below); `done` runs once.
   auto fired = std::make_shared<std::atomic<bool>>(false);

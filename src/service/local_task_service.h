@@ -42,10 +42,10 @@ struct LocalTaskServiceOptions {
   const Clock* clock = SystemClock::Get();  // the store's clock: event times, output retention
   // Submit refuses once this many tasks (all models, all priorities) are queued; 0: no limit.
   int64_t max_queue = 10'000;
-  Millis queue_full_retry_after{5'000};  // the hint sent with a queue-full refusal
+  Millis queue_full_retry_after{5'000};         // the hint sent with a queue-full refusal
   Millis output_retention{24LL * 3600 * 1000};  // outputs_expire_at = completion + this
   Millis reap_interval{1'000};                  // housekeeping period (real time)
-  bool housekeeping_thread = true;  // false: nothing runs by itself; call Housekeep() (tests)
+  bool housekeeping_thread = true;     // false: nothing runs by itself; call Housekeep() (tests)
   Millis stats_window{5 * 60 * 1000};  // throughput and mean run time cover this much history
 };
 
@@ -105,8 +105,8 @@ class LocalTaskService final : public TaskService, public WorkSource {
   // What has been published for a live task (see the header comment).
   struct Ledger {
     std::string tenant;
-    uint64_t fencing = 0;  // of the last lease whose `started` was published; 0: none
-    int attempt = 0;       // that lease's attempt
+    uint64_t fencing = 0;        // of the last lease whose `started` was published; 0: none
+    int attempt = 0;             // that lease's attempt
     bool back_in_queue = false;  // its `retrying` was published
   };
   struct Worker {
@@ -137,7 +137,7 @@ class LocalTaskService final : public TaskService, public WorkSource {
   void WorkerSeen(const std::string& worker_id, const std::vector<LeasedTask>& leased = {});
   // The lease `fencing` of the task ended, whatever the way (a newer lease is left alone).
   void TaskLeft(const std::string& task_id, uint64_t fencing);
-  void Finish(const Task& task);              // statistics of a task that ended
+  void Finish(const Task& task);  // statistics of a task that ended
   void HousekeepingLoop();
 
   TaskStore& store_;
@@ -152,10 +152,11 @@ class LocalTaskService final : public TaskService, public WorkSource {
   std::unordered_map<std::string, std::string> previews_;  // GUARDED_BY(previews_mu_)
 
   std::mutex workers_mu_;
-  std::map<std::string, Worker> workers_;                          // GUARDED_BY(workers_mu_)
+  std::map<std::string, Worker> workers_;  // GUARDED_BY(workers_mu_)
   // task id → (worker, fencing) of the leases handed out here.
-  std::unordered_map<std::string, std::pair<std::string, uint64_t>> task_worker_;  // GUARDED_BY(workers_mu_)
-  std::deque<Finished> finished_;                                  // GUARDED_BY(workers_mu_)
+  std::unordered_map<std::string, std::pair<std::string, uint64_t>>
+      task_worker_;                // GUARDED_BY(workers_mu_)
+  std::deque<Finished> finished_;  // GUARDED_BY(workers_mu_)
 
   std::mutex state_mu_;
   std::condition_variable state_cv_;  // draining or stopping

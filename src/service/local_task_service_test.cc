@@ -127,9 +127,11 @@ TEST_F(LocalTaskServiceTest, LifecyclePublishesEventsInOrderNumberedFromOne) {
   auto got = events.Wait(5);
   using T = TaskEventType;
   EXPECT_EQ(TypesAndSeqs(got),
-            (std::vector<std::pair<TaskEventType, int64_t>>{
-                {T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}, {T::kProgress, 4},
-                {T::kSucceeded, 5}}));
+            (std::vector<std::pair<TaskEventType, int64_t>>{{T::kQueued, 1},
+                                                            {T::kStarted, 2},
+                                                            {T::kProgress, 3},
+                                                            {T::kProgress, 4},
+                                                            {T::kSucceeded, 5}}));
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[1].worker_id, "worker-1");
   EXPECT_EQ(got[1].attempt, 1);
@@ -227,16 +229,14 @@ TEST_F(LocalTaskServiceTest, AnotherTenantsTaskIsNotFoundEverywhere) {
   auto nothing = [](const auto&) {};
   EXPECT_EQ(service_->Get("globex", t.id).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(service_->Cancel("globex", t.id).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(service_->Subscribe("globex", t.id, 0, nothing).status().code(),
-            StatusCode::kNotFound);
-  EXPECT_EQ(service_->WhenTerminal("globex", t.id, nothing).status().code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(service_->Subscribe("globex", t.id, 0, nothing).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->WhenTerminal("globex", t.id, nothing).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(service_->Output("globex", t.id, 0).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(service_->Preview("globex", t.id).status().code(), StatusCode::kNotFound);
   // The same answer as for an id that does not exist at all.
   EXPECT_EQ(service_->Get("globex", t.id).status().message(), "no task " + t.id);
   EXPECT_TRUE(service_->Get("acme", t.id).ok());
-  EXPECT_TRUE(service_->Get("", t.id).ok());  // the admin's view
+  EXPECT_TRUE(service_->Get("", t.id).ok());                          // the admin's view
   EXPECT_EQ(service_->Get("acme", t.id)->state, TaskState::kQueued);  // Cancel changed nothing
 }
 
@@ -277,9 +277,9 @@ TEST_F(LocalTaskServiceTest, ReaperRequeuesALapsedLeaseAndPublishesRetrying) {
   LeaseOne("worker-2");
   auto got = events.Wait(4);
   using T = TaskEventType;
-  EXPECT_EQ(TypesAndSeqs(got), (std::vector<std::pair<TaskEventType, int64_t>>{
-                                   {T::kQueued, 1}, {T::kStarted, 2}, {T::kRetrying, 3},
-                                   {T::kStarted, 4}}));
+  EXPECT_EQ(TypesAndSeqs(got),
+            (std::vector<std::pair<TaskEventType, int64_t>>{
+                {T::kQueued, 1}, {T::kStarted, 2}, {T::kRetrying, 3}, {T::kStarted, 4}}));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[2].attempt, 1);
   EXPECT_EQ(got[3].attempt, 2);
@@ -295,9 +295,9 @@ TEST_F(LocalTaskServiceTest, ANewLeaseSeenBeforeTheLostOnesRetryingStillFollowsI
   LeaseOne("worker-2");
   ASSERT_TRUE(service_->Housekeep().ok());
   using T = TaskEventType;
-  EXPECT_EQ(TypesAndSeqs(events.Wait(4)), (std::vector<std::pair<TaskEventType, int64_t>>{
-                                              {T::kQueued, 1}, {T::kStarted, 2},
-                                              {T::kRetrying, 3}, {T::kStarted, 4}}));
+  EXPECT_EQ(TypesAndSeqs(events.Wait(4)),
+            (std::vector<std::pair<TaskEventType, int64_t>>{
+                {T::kQueued, 1}, {T::kStarted, 2}, {T::kRetrying, 3}, {T::kStarted, 4}}));
 }
 
 TEST_F(LocalTaskServiceTest, ProgressUnderALostLeaseIsAbortedAndPreviewIsKept) {
@@ -306,8 +306,7 @@ TEST_F(LocalTaskServiceTest, ProgressUnderALostLeaseIsAbortedAndPreviewIsKept) {
   EXPECT_EQ(service_->Preview("acme", t.id).status().code(), StatusCode::kNotFound);
   ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {4, 20}, "tiny png").ok());
   EXPECT_EQ(*service_->Preview("acme", t.id), "tiny png");
-  EXPECT_EQ(service_->Progress(t.id, leased.fencing + 1, {5, 20}, "").code(),
-            StatusCode::kAborted);
+  EXPECT_EQ(service_->Progress(t.id, leased.fencing + 1, {5, 20}, "").code(), StatusCode::kAborted);
 }
 
 TEST_F(LocalTaskServiceTest, FullQueueRefusesSubmitsWithARetryHint) {
@@ -333,8 +332,9 @@ TEST_F(LocalTaskServiceTest, DrainingRefusesSubmitsAndLeasesNothing) {
 }
 
 TEST_F(LocalTaskServiceTest, QueueReportsCountsAndWorkersWithTheirTasks) {
-  ASSERT_TRUE(service_->Register({.id = "worker-1", .host = "h", .device = "cpu",
-                                  .models = {"shapes-32"}}).ok());
+  ASSERT_TRUE(
+      service_->Register({.id = "worker-1", .host = "h", .device = "cpu", .models = {"shapes-32"}})
+          .ok());
   ASSERT_TRUE(service_->Register({.id = "worker-2", .models = {"shapes-32"}}).ok());
   Task t = Submit();
   Submit();
@@ -401,9 +401,10 @@ TEST_F(LocalTaskServiceTest, ReleasedTaskIsRetryingAndPermanentFailureIsFailed) 
   EXPECT_EQ(bus_->History(t.id).back().type, TaskEventType::kRetrying);
   Task second = LeaseOne();
   EXPECT_EQ(second.attempts, 1);  // a release does not count the attempt
-  ASSERT_TRUE(service_->Fail({t.id, second.fencing, TaskError{"engine_error", "boom"},
-                              FailureKind::kPermanent})
-                  .ok());
+  ASSERT_TRUE(
+      service_
+          ->Fail({t.id, second.fencing, TaskError{"engine_error", "boom"}, FailureKind::kPermanent})
+          .ok());
   auto end = bus_->TerminalEvent(t.id);
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->type, TaskEventType::kFailed);

@@ -198,7 +198,7 @@ Result<QueueSnapshot> LocalTaskService::Queue() {
     status.device = w.info.device;
     status.models = w.info.models;
     status.current_tasks.assign(w.tasks.begin(), w.tasks.end());
-    status.state = draining        ? WorkerState::kDraining
+    status.state = draining          ? WorkerState::kDraining
                    : w.tasks.empty() ? WorkerState::kIdle
                                      : WorkerState::kBusy;
     status.last_seen = w.last_seen;

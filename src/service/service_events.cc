@@ -33,8 +33,9 @@ std::vector<TaskEvent> RebuildHistory(const Task& task) {
     }
   }
   if (IsTerminal(task.state)) {
-    TaskEvent end = At(task, TerminalEventType(task.state), task.completed_at.value_or(task.created_at),
-                       static_cast<int64_t>(events.size()) + 1);
+    TaskEvent end =
+        At(task, TerminalEventType(task.state), task.completed_at.value_or(task.created_at),
+           static_cast<int64_t>(events.size()) + 1);
     end.task = task;
     events.push_back(end);
   }

@@ -80,8 +80,8 @@ struct QueueSnapshot {
   int workers_online = 0;
   int workers_busy = 0;
   std::vector<WorkerStatus> workers;  // registered workers, by id
-  double throughput_per_min = 0;  // tasks finished in the last minute(s), per minute
-  double mean_run_s = 0;          // recent mean time from start to end of successful tasks
+  double throughput_per_min = 0;      // tasks finished in the last minute(s), per minute
+  double mean_run_s = 0;              // recent mean time from start to end of successful tasks
 };
 
 class TaskService {
@@ -101,8 +101,9 @@ class TaskService {
   virtual Result<TaskPage> List(const ListQuery& query) = 0;
 
   // Calls `done` once, with the task as it ended, when the task reaches a terminal state — at
-  // once (on the service's delivery thread, never inline) when it already has. No thread waits: the caller keeps the
-  // handle and drops it when its own deadline passes. kNotFound when there is no such task.
+  // once (on the service's delivery thread, never inline) when it already has. No thread waits: the
+  // caller keeps the handle and drops it when its own deadline passes. kNotFound when there is no
+  // such task.
   virtual Result<std::unique_ptr<Subscription>> WhenTerminal(
       const std::string& tenant, const std::string& task_id,
       std::function<void(const Task&)> done) = 0;
