@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <map>
+#include <thread>
 #include <mutex>
 
 #include "common/id.h"
@@ -409,6 +411,63 @@ TEST_F(LocalTaskServiceTest, ReleasedTaskIsRetryingAndPermanentFailureIsFailed) 
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->type, TaskEventType::kFailed);
   EXPECT_EQ(end->task->error->code, "engine_error");
+}
+
+// Workers lease, report progress and complete while tasks are submitted: every task's events,
+// as an all-task subscriber sees them, are numbered 1..n without gaps, start with `queued` and
+// end with exactly one terminal event.
+TEST_F(LocalTaskServiceTest, ConcurrentWorkersKeepEachTasksEventsNumberedAndInOrder) {
+  constexpr int kTasks = 40;
+  std::mutex mu;
+  std::map<std::string, std::vector<TaskEvent>> seen;
+  auto all = service_->SubscribeAll("", [&](const TaskEvent& e) {
+    std::lock_guard lock(mu);
+    seen[e.task_id].push_back(e);
+  });
+  std::atomic<int> completed{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      const std::string id = "worker-" + std::to_string(w);
+      while (completed < kTasks) {
+        auto leased = service_->Lease({.worker_id = id,
+                                       .models = {"shapes-32"},
+                                       .max_tasks = 2,
+                                       .wait = Millis(20)});
+        if (!leased.ok()) continue;
+        for (const LeasedTask& lt : *leased) {
+          (void)service_->Progress(lt.task.id, lt.task.fencing, {1, 2}, "");
+          if (service_->Complete(lt.task.id, lt.task.fencing, {OutputImage{"png", 32, 32, 1}})
+                  .ok()) {
+            ++completed;
+          }
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kTasks; ++i) Submit(i % 2 == 0 ? "acme" : "globex");
+  for (auto& t : workers) t.join();
+  // Let the delivery thread hand over the last events.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      int ended = 0;
+      for (const auto& [id, events] : seen) ended += IsTerminalEvent(events.back().type);
+      if (ended == kTasks) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  all.reset();
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kTasks));
+  for (const auto& [id, events] : seen) {
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.front().type, TaskEventType::kQueued) << id;
+    EXPECT_EQ(events.back().type, TaskEventType::kSucceeded) << id;
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(events[i].seq, static_cast<int64_t>(i) + 1) << id;
+      EXPECT_EQ(IsTerminalEvent(events[i].type), i + 1 == events.size()) << id;
+    }
+  }
 }
 
 }  // namespace

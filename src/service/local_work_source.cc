@@ -88,6 +88,9 @@ Result<std::vector<LeasedTask>> LocalTaskService::Lease(const LeaseRequest& requ
       return std::vector<LeasedTask>{};
     }
   }
+  if (request.worker_id.empty()) {
+    return InvalidArgumentError("a lease needs the worker's id", {{"worker_id", "empty"}});
+  }
   WorkerSeen(request.worker_id);
   ASSIGN_OR_RETURN(std::vector<LeasedTask> leased, store_.Lease(request));
   WorkerSeen(request.worker_id, leased);

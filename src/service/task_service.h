@@ -60,7 +60,7 @@ struct OutputBlob {
   std::string etag;  // quoted, strong
 };
 
-// Figures behind /v1/queue and the queue metrics.
+// A worker's state in the registry: draining once the service drains.
 enum class WorkerState { kIdle, kBusy, kDraining };
 std::string_view WorkerStateName(WorkerState state);  // "idle", "busy", "draining"
 
@@ -75,6 +75,7 @@ struct WorkerStatus {
   std::optional<Timestamp> last_seen;      // its last lease call or heartbeat
 };
 
+// Figures behind /v1/queue and the queue metrics.
 struct QueueSnapshot {
   std::vector<QueueCounts> per_model;
   int workers_online = 0;
