@@ -8,7 +8,7 @@
 //  - Events: every transition it makes (and every one the housekeeper's Reap reports) is
 //    published once the store has committed it. Per task the events are numbered by the bus in
 //    publication order, and the service keeps that order equal to the order of the transitions:
-//    it remembers, per live task, what it has published (EventLedger), so when the `started` of
+//    it remembers, per live task, what it has published (its Ledger), so when the `started` of
 //    a new lease would come before the `retrying` of the lease it replaced (the housekeeper's
 //    Reap and a waiting worker's lease finish at the same moment), the `retrying` is published
 //    first and the late one is dropped; likewise a `queued` is always first.
