@@ -18,7 +18,9 @@
 //  - Callbacks (WhenTerminal, Subscribe) run on an internal thread, never inline under a lock
 //    the caller could hold, and must not block: they hand the value to the caller's own executor
 //    (an Asio strand, a queue). A handle's destructor unsubscribes; after it returns the
-//    callback is not running and will not run again.
+//    callback is not running and will not run again. Exception: a handle destroyed inside its
+//    own callback returns at once (no further call follows). Do not destroy a handle while
+//    holding a lock its callback takes. Handles must be destroyed before the service.
 //  - Errors: those of TaskStore (kNotFound, kAborted "lease lost", kAlreadyExists idempotency
 //    conflict, kFailedPrecondition, kInvalidArgument, kUnavailable), plus kResourceExhausted
 //    from admission (queue full) with a retry hint, and kUnavailable while draining.
@@ -30,21 +32,26 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "core/subscription.h"
 #include "core/task.h"
 #include "core/task_event.h"
 #include "store/task_store.h"
 
 namespace stipple {
 
-// Unsubscribes (or stops waiting) when destroyed. Move-only, owned by the caller.
-class Subscription {
- public:
-  virtual ~Subscription() = default;
-};
+// Subscription (core/subscription.h): unsubscribes (or stops waiting) when destroyed; owned by
+// the caller through a unique_ptr.
+
+// Admission's answer when the queue is full: kResourceExhausted whose message ends with
+// "retry after N s", and the hint read back (the gateway's Retry-After). RetryAfterHint answers
+// nullopt for a status that carries no hint.
+Status QueueFullError(int64_t queued, int64_t max_queue, Millis retry_after);
+std::optional<Millis> RetryAfterHint(const Status& status);
 
 // An output's bytes as stored.
 struct OutputBlob {
@@ -53,13 +60,29 @@ struct OutputBlob {
   std::string etag;  // quoted, strong
 };
 
+// A worker's state in the registry: draining once the service drains.
+enum class WorkerState { kIdle, kBusy, kDraining };
+std::string_view WorkerStateName(WorkerState state);  // "idle", "busy", "draining"
+
+// One registered worker as the registry sees it now.
+struct WorkerStatus {
+  std::string id;
+  std::string host;
+  std::string device;
+  std::vector<std::string> models;
+  WorkerState state = WorkerState::kIdle;
+  std::vector<std::string> current_tasks;  // ids of the tasks it holds leases on
+  std::optional<Timestamp> last_seen;      // its last lease call or heartbeat
+};
+
 // Figures behind /v1/queue and the queue metrics.
 struct QueueSnapshot {
   std::vector<QueueCounts> per_model;
   int workers_online = 0;
   int workers_busy = 0;
-  double throughput_per_min = 0;  // tasks finished in the last minute(s), per minute
-  double mean_run_s = 0;          // recent mean time from start to end of successful tasks
+  std::vector<WorkerStatus> workers;  // registered workers, by id
+  double throughput_per_min = 0;      // tasks finished in the last minute(s), per minute
+  double mean_run_s = 0;              // recent mean time from start to end of successful tasks
 };
 
 class TaskService {
@@ -79,15 +102,18 @@ class TaskService {
   virtual Result<TaskPage> List(const ListQuery& query) = 0;
 
   // Calls `done` once, with the task as it ended, when the task reaches a terminal state — at
-  // once (on the service's thread) when it already has. No thread waits: the caller keeps the
-  // handle and drops it when its own deadline passes. kNotFound when there is no such task.
+  // once (on the service's delivery thread, never inline) when it already has. No thread waits: the
+  // caller keeps the handle and drops it when its own deadline passes. kNotFound when there is no
+  // such task.
   virtual Result<std::unique_ptr<Subscription>> WhenTerminal(
       const std::string& tenant, const std::string& task_id,
       std::function<void(const Task&)> done) = 0;
 
   // The task's events with seq > after_seq: the ones still held (state changes and the
   // terminal event are always held; progress may be thinned), then live ones, in seq order,
-  // each once. A task that is already terminal delivers its terminal event and nothing more.
+  // each once. The terminal event is delivered even when its seq is not above after_seq (a
+  // resumed stream always learns the end). A task that is already terminal delivers its
+  // terminal event and nothing more.
   virtual Result<std::unique_ptr<Subscription>> Subscribe(
       const std::string& tenant, const std::string& task_id, int64_t after_seq,
       std::function<void(const TaskEvent&)> on_event) = 0;

@@ -1,0 +1,104 @@
+#include "results/fs_result_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/id.h"
+#include "results/result_store_contract.h"
+
+namespace stipple {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the test's temp dir, removed afterwards.
+class TempDir {
+ public:
+  TempDir() : path_(fs::path(::testing::TempDir()) / ("stipple-results-" + NewId("tmp"))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+class FsHarness : public ResultStoreHarness {
+ public:
+  FsHarness() {
+    auto s = FsResultStore::Open({.dir = dir_.path() + "/outputs"});
+    if (!s.ok()) ADD_FAILURE() << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  ResultStore& store() override { return *store_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<FsResultStore> store_;
+};
+
+std::unique_ptr<ResultStoreHarness> MakeFsHarness() { return std::make_unique<FsHarness>(); }
+
+INSTANTIATE_RESULT_STORE_CONTRACT(Fs, &MakeFsHarness);
+
+// ---- what only the filesystem store promises ----
+
+class FsResultStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = FsResultStore::Open({.dir = dir_.path()});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  TempDir dir_;
+  std::unique_ptr<FsResultStore> store_;
+};
+
+TEST_F(FsResultStoreTest, FlippedByteIsDataLoss) {
+  std::string id = NewId("tsk");
+  ASSERT_TRUE(store_->Put(id, 1, 0, "hello, pixels").ok());
+  std::string path = store_->PathOf(id, 1, 0);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(-1, std::ios::end);
+  f.put('X');
+  f.close();
+  EXPECT_EQ(store_->Get(id, 1, 0).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(FsResultStoreTest, TruncatedFileIsDataLoss) {
+  std::string id = NewId("tsk");
+  ASSERT_TRUE(store_->Put(id, 1, 0, "hello, pixels").ok());
+  std::string path = store_->PathOf(id, 1, 0);
+  fs::resize_file(path, fs::file_size(path) - 3);
+  EXPECT_EQ(store_->Get(id, 1, 0).status().code(), StatusCode::kDataLoss);
+  fs::resize_file(path, 10);  // shorter than the header
+  EXPECT_EQ(store_->Get(id, 1, 0).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(FsResultStoreTest, OpenRemovesTempFilesLeftByACrash) {
+  std::string id = NewId("tsk");
+  ASSERT_TRUE(store_->Put(id, 1, 0, "kept").ok());
+  fs::path temp = fs::path(dir_.path()) / id / ".tmp-half-written";
+  std::ofstream(temp) << "partial";
+  auto reopened = FsResultStore::Open({.dir = dir_.path()});
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ((*reopened)->Get(id, 1, 0)->bytes, "kept");
+}
+
+TEST_F(FsResultStoreTest, NoTempFileRemainsAfterPut) {
+  std::string id = NewId("tsk");
+  ASSERT_TRUE(store_->Put(id, 1, 0, "x").ok());
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(dir_.path()) / id)) {
+    ++files;
+    EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-"));
+  }
+  EXPECT_EQ(files, 1);
+}
+
+}  // namespace
+}  // namespace stipple

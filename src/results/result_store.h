@@ -1,0 +1,77 @@
+// ResultStore: where the images of finished tasks live, keyed by (task id, lease, index). The
+// embedded deployment keeps them as files in the data dir (FsResultStore); the distributed one
+// will keep them in Redis or an S3-compatible store, and every implementation passes the same
+// contract suite (result_store_contract.h).
+//
+// Why the key has the lease's fencing number: a worker that lost its lease may still upload its
+// images. Were outputs keyed by (task, index) alone, its upload would overwrite the images of the
+// worker that holds the lease now, and deleting its upload after the refused completion would
+// delete theirs. With the fencing number in the key, each lease writes only its own outputs, the
+// task record names the lease that completed it (Task::fencing), and a stale upload is removed
+// by DeleteLease without touching anything else.
+//
+// Contract, for every implementation:
+//  - Thread-safe: any method may be called from any thread at any time.
+//  - Atomic: Put either stores the whole record or nothing. A concurrent or later Get sees the
+//    previous record, no record, or the complete new one — never a partial one. Putting the same
+//    key again replaces the record atomically (the last Put wins).
+//  - Durable: when Put returns OK the record survives a crash of the process (and, with
+//    sync on, of the machine).
+//  - Verified: Put records the SHA-256 of the bytes; Get checks it and answers kDataLoss when
+//    the stored bytes do not match (corrupt or truncated), never the wrong bytes.
+//  - Expiry is the caller's: nothing is deleted by the store on its own. The service deletes a
+//    task's outputs when TaskStore::Reap reports their retention passed (outputs_expired).
+//  - Errors: kNotFound (no such record), kDataLoss (checksum or format mismatch),
+//    kInvalidArgument (a task id that is not a safe key, a negative index), kUnavailable (the
+//    backing store cannot be reached; retry), kInternal otherwise.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace stipple {
+
+// What Put stored: enough to fill TaskOutput's size and etag.
+struct StoredOutput {
+  int64_t size_bytes = 0;
+  std::string sha256_hex;  // 64 lowercase hex digits of the bytes' SHA-256
+  std::string etag;        // the strong HTTP validator: the hex digest in double quotes
+  bool operator==(const StoredOutput&) const = default;
+};
+
+struct OutputBytes {
+  StoredOutput record;
+  std::string bytes;
+};
+
+class ResultStore {
+ public:
+  virtual ~ResultStore() = default;
+
+  // Stores output `index` of `task_id` made under the lease with fencing number `fencing`.
+  virtual Result<StoredOutput> Put(const std::string& task_id, uint64_t fencing, int index,
+                                   std::string_view bytes) = 0;
+
+  // The bytes, verified against the checksum recorded by Put.
+  virtual Result<OutputBytes> Get(const std::string& task_id, uint64_t fencing, int index) = 0;
+
+  // Removes every output of one lease of the task (a refused, stale completion). OK when there
+  // is none.
+  virtual Status DeleteLease(const std::string& task_id, uint64_t fencing) = 0;
+
+  // Removes every output of the task, whatever the lease (retention passed). OK when none.
+  virtual Status Delete(const std::string& task_id) = 0;
+};
+
+// The SHA-256 of `bytes` as 64 lowercase hex digits, and the etag made from it.
+std::string Sha256Hex(std::string_view bytes);
+std::string EtagForSha256(std::string_view sha256_hex);
+
+// True when `task_id` can be used as a key by every implementation: 1..128 characters of
+// [A-Za-z0-9_-] (task ids are "tsk_" + a ULID).
+bool IsValidOutputKey(std::string_view task_id);
+
+}  // namespace stipple

@@ -1,0 +1,474 @@
+#include "service/local_task_service.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <thread>
+#include <mutex>
+
+#include "common/id.h"
+#include "notify/in_memory_event_bus.h"
+#include "results/fs_result_store.h"
+#include "store/sqlite/sqlite_task_store.h"
+
+namespace stipple {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// Collects delivered events; Wait blocks (real time, bounded) until `n` have arrived.
+class Collector {
+ public:
+  std::function<void(const TaskEvent&)> Callback() {
+    return [this](const TaskEvent& e) {
+      std::lock_guard lock(mu_);
+      events_.push_back(e);
+      cv_.notify_all();
+    };
+  }
+  std::vector<TaskEvent> Wait(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, 5s, [&] { return events_.size() >= n; });
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<TaskEvent> events_;
+};
+
+std::vector<std::pair<TaskEventType, int64_t>> TypesAndSeqs(const std::vector<TaskEvent>& events) {
+  std::vector<std::pair<TaskEventType, int64_t>> out;
+  for (const auto& e : events) out.emplace_back(e.type, e.seq);
+  return out;
+}
+
+class LocalTaskServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+
+  void Start(LocalTaskServiceOptions options) {
+    fs::create_directories(dir_);
+    auto store = SqliteTaskStore::Open(
+        {.path = (dir_ / "tasks.db").string(), .clock = &clock_, .sync_full = false});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    auto results = FsResultStore::Open({.dir = (dir_ / "outputs").string(), .sync = false});
+    ASSERT_TRUE(results.ok()) << results.status().ToString();
+    results_ = std::move(*results);
+    bus_ = std::make_unique<InMemoryEventBus>(InMemoryEventBusOptions{.clock = &clock_});
+    options.clock = &clock_;
+    options.housekeeping_thread = false;
+    service_ = std::make_unique<LocalTaskService>(*store_, *bus_, *results_, options);
+  }
+  void TearDown() override {
+    service_.reset();
+    bus_.reset();
+    results_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  NewTask MakeTask(const std::string& tenant = "acme") {
+    NewTask t;
+    t.id = NewId("tsk");
+    t.tenant = tenant;
+    t.request.prompt = "a red circle";
+    t.request.model = "shapes-32";
+    t.request.width = 32;
+    t.request.height = 32;
+    t.request.steps = 20;
+    t.request.scheduler = "ddim";
+    t.request.seed = 42;
+    t.request_fingerprint = t.id;
+    return t;
+  }
+  Task Submit(const std::string& tenant = "acme") {
+    auto r = service_->Submit(MakeTask(tenant));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->task : Task{};
+  }
+  Task LeaseOne(const std::string& worker = "worker-1", Millis lease = Millis(30'000)) {
+    auto r = service_->Lease(
+        {.worker_id = worker, .models = {"shapes-32"}, .max_tasks = 1, .lease_duration = lease});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok() || r->size() != 1) {
+      ADD_FAILURE() << "expected one leased task";
+      return Task{};
+    }
+    return r->front().task;
+  }
+  Result<Task> CompleteWith(const Task& leased, std::string png) {
+    return service_->Complete(leased.id, leased.fencing, {OutputImage{std::move(png), 32, 32, 42}});
+  }
+
+  fs::path dir_ = fs::path(::testing::TempDir()) / ("stipple-service-" + NewId("tmp"));
+  ManualClock clock_;
+  std::unique_ptr<SqliteTaskStore> store_;
+  std::unique_ptr<FsResultStore> results_;
+  std::unique_ptr<InMemoryEventBus> bus_;
+  std::unique_ptr<LocalTaskService> service_;
+};
+
+TEST_F(LocalTaskServiceTest, LifecyclePublishesEventsInOrderNumberedFromOne) {
+  Task t = Submit();
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  ASSERT_TRUE(sub.ok());
+  Task leased = LeaseOne();
+  ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {10, 20}, "").ok());
+  ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {20, 20}, "preview").ok());
+  auto done = CompleteWith(leased, "png bytes");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  auto got = events.Wait(5);
+  using T = TaskEventType;
+  EXPECT_EQ(TypesAndSeqs(got),
+            (std::vector<std::pair<TaskEventType, int64_t>>{{T::kQueued, 1},
+                                                            {T::kStarted, 2},
+                                                            {T::kProgress, 3},
+                                                            {T::kProgress, 4},
+                                                            {T::kSucceeded, 5}}));
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[1].worker_id, "worker-1");
+  EXPECT_EQ(got[1].attempt, 1);
+  ASSERT_TRUE(got[4].task.has_value());
+  EXPECT_EQ(got[4].task->state, TaskState::kSucceeded);
+}
+
+TEST_F(LocalTaskServiceTest, CompletedOutputIsServedWithItsChecksumEtag) {
+  Task t = Submit();
+  Task leased = LeaseOne();
+  auto done = CompleteWith(leased, "png bytes");
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->outputs.size(), 1u);
+  EXPECT_EQ(done->outputs[0].size_bytes, 9);
+  auto blob = service_->Output("acme", t.id, 0);
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  EXPECT_EQ(blob->bytes, "png bytes");
+  EXPECT_EQ(blob->etag, EtagForSha256(Sha256Hex("png bytes")));
+  EXPECT_EQ(blob->etag, done->outputs[0].etag);
+  EXPECT_EQ(service_->Output("acme", t.id, 1).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(LocalTaskServiceTest, OutputOfAnUnfinishedTaskIsFailedPrecondition) {
+  Task t = Submit();
+  EXPECT_EQ(service_->Output("acme", t.id, 0).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LocalTaskServiceTest, WhenTerminalFiresOnTheTerminalEvent) {
+  Task t = Submit();
+  std::promise<Task> ended;
+  auto wait = service_->WhenTerminal("acme", t.id, [&](const Task& end) { ended.set_value(end); });
+  ASSERT_TRUE(wait.ok());
+  auto future = ended.get_future();
+  Task leased = LeaseOne();
+  EXPECT_EQ(future.wait_for(50ms), std::future_status::timeout);
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(future.get().state, TaskState::kSucceeded);
+}
+
+TEST_F(LocalTaskServiceTest, WhenTerminalFiresAtOnceForAnEndedTask) {
+  Task t = Submit();
+  ASSERT_TRUE(service_->Cancel("acme", t.id).ok());
+  std::promise<Task> ended;
+  auto wait = service_->WhenTerminal("acme", t.id, [&](const Task& end) { ended.set_value(end); });
+  ASSERT_TRUE(wait.ok());
+  auto future = ended.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(future.get().state, TaskState::kCanceled);
+}
+
+TEST_F(LocalTaskServiceTest, SubscribeReplaysEventsAfterTheGivenSeqThenLiveOnes) {
+  Task t = Submit();
+  Task leased = LeaseOne();
+  ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {5, 20}, "").ok());
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 2, events.Callback());
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  using T = TaskEventType;
+  EXPECT_EQ(TypesAndSeqs(events.Wait(2)), (std::vector<std::pair<TaskEventType, int64_t>>{
+                                              {T::kProgress, 3}, {T::kSucceeded, 4}}));
+}
+
+TEST_F(LocalTaskServiceTest, SubscribingToAnEndedTaskDeliversOnlyTheTerminalEvent) {
+  Task t = Submit();
+  ASSERT_TRUE(CompleteWith(LeaseOne(), "png").ok());
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  ASSERT_TRUE(sub.ok());
+  auto got = events.Wait(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, TaskEventType::kSucceeded);
+  EXPECT_EQ(got[0].seq, 3);
+}
+
+TEST_F(LocalTaskServiceTest, TerminalEventOfATaskFromBeforeARestartIsRebuiltFromItsRecord) {
+  // Made and finished through the store alone: the bus has never heard of it.
+  auto made = store_->Enqueue(MakeTask());
+  ASSERT_TRUE(made.ok());
+  ASSERT_TRUE(store_->Cancel(made->task.id).ok());
+  Collector events;
+  auto sub = service_->Subscribe("acme", made->task.id, 40, events.Callback());
+  ASSERT_TRUE(sub.ok());
+  auto got = events.Wait(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, TaskEventType::kCanceled);
+  EXPECT_EQ(got[0].seq, 2);  // queued, canceled
+  ASSERT_TRUE(got[0].task.has_value());
+  EXPECT_EQ(got[0].task->id, made->task.id);
+}
+
+TEST_F(LocalTaskServiceTest, AnotherTenantsTaskIsNotFoundEverywhere) {
+  Task t = Submit("acme");
+  auto nothing = [](const auto&) {};
+  EXPECT_EQ(service_->Get("globex", t.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Cancel("globex", t.id).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Subscribe("globex", t.id, 0, nothing).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->WhenTerminal("globex", t.id, nothing).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Output("globex", t.id, 0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Preview("globex", t.id).status().code(), StatusCode::kNotFound);
+  // The same answer as for an id that does not exist at all.
+  EXPECT_EQ(service_->Get("globex", t.id).status().message(), "no task " + t.id);
+  EXPECT_TRUE(service_->Get("acme", t.id).ok());
+  EXPECT_TRUE(service_->Get("", t.id).ok());                          // the admin's view
+  EXPECT_EQ(service_->Get("acme", t.id)->state, TaskState::kQueued);  // Cancel changed nothing
+}
+
+TEST_F(LocalTaskServiceTest, SubscribeAllDeliversOnlyTheTenantsTasks) {
+  Collector acme;
+  auto sub = service_->SubscribeAll("acme", acme.Callback());
+  Submit("globex");
+  Task mine = Submit("acme");
+  acme.Wait(1);
+  std::this_thread::sleep_for(20ms);  // room for a wrong delivery to show up
+  auto got = acme.Wait(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].task_id, mine.id);
+}
+
+TEST_F(LocalTaskServiceTest, StaleCompletionIsRefusedAndItsFilesDeleted) {
+  Task t = Submit();
+  Task first = LeaseOne("worker-1", Millis(1'000));
+  clock_.Advance(Millis(2'000));
+  ASSERT_TRUE(service_->Housekeep().ok());
+  Task second = LeaseOne("worker-2");
+  ASSERT_GT(second.fencing, first.fencing);
+  auto late = CompleteWith(first, "stale image");
+  EXPECT_EQ(late.status().code(), StatusCode::kAborted);
+  EXPECT_EQ(results_->Get(t.id, first.fencing, 0).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(CompleteWith(second, "current image").ok());
+  EXPECT_EQ(service_->Output("acme", t.id, 0)->bytes, "current image");
+}
+
+TEST_F(LocalTaskServiceTest, ReaperRequeuesALapsedLeaseAndPublishesRetrying) {
+  Task t = Submit();
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  LeaseOne("worker-1", Millis(1'000));
+  clock_.Advance(Millis(1'001));
+  ASSERT_TRUE(service_->Housekeep().ok());
+  EXPECT_EQ(service_->Get("acme", t.id)->state, TaskState::kQueued);
+  LeaseOne("worker-2");
+  auto got = events.Wait(4);
+  using T = TaskEventType;
+  EXPECT_EQ(TypesAndSeqs(got),
+            (std::vector<std::pair<TaskEventType, int64_t>>{
+                {T::kQueued, 1}, {T::kStarted, 2}, {T::kRetrying, 3}, {T::kStarted, 4}}));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[2].attempt, 1);
+  EXPECT_EQ(got[3].attempt, 2);
+}
+
+TEST_F(LocalTaskServiceTest, ANewLeaseSeenBeforeTheLostOnesRetryingStillFollowsIt) {
+  Task t = Submit();
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  LeaseOne("worker-1", Millis(1'000));
+  clock_.Advance(Millis(1'001));
+  ASSERT_TRUE(store_->Reap().ok());  // the requeue is committed but not yet published
+  LeaseOne("worker-2");
+  ASSERT_TRUE(service_->Housekeep().ok());
+  using T = TaskEventType;
+  EXPECT_EQ(TypesAndSeqs(events.Wait(4)),
+            (std::vector<std::pair<TaskEventType, int64_t>>{
+                {T::kQueued, 1}, {T::kStarted, 2}, {T::kRetrying, 3}, {T::kStarted, 4}}));
+}
+
+TEST_F(LocalTaskServiceTest, ProgressUnderALostLeaseIsAbortedAndPreviewIsKept) {
+  Task t = Submit();
+  Task leased = LeaseOne();
+  EXPECT_EQ(service_->Preview("acme", t.id).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {4, 20}, "tiny png").ok());
+  EXPECT_EQ(*service_->Preview("acme", t.id), "tiny png");
+  EXPECT_EQ(service_->Progress(t.id, leased.fencing + 1, {5, 20}, "").code(), StatusCode::kAborted);
+}
+
+TEST_F(LocalTaskServiceTest, FullQueueRefusesSubmitsWithARetryHint) {
+  TearDown();
+  Start({.max_queue = 2, .queue_full_retry_after = Millis(7'000)});
+  Submit();
+  Submit();
+  auto refused = service_->Submit(MakeTask());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryAfterHint(refused.status()), Millis(7'000));
+  LeaseOne();  // one fewer queued: room again
+  EXPECT_TRUE(service_->Submit(MakeTask()).ok());
+}
+
+TEST_F(LocalTaskServiceTest, DrainingRefusesSubmitsAndLeasesNothing) {
+  Submit();
+  service_->Drain();
+  EXPECT_EQ(service_->Submit(MakeTask()).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(service_->Ready().code(), StatusCode::kUnavailable);
+  auto leased = service_->Lease({.worker_id = "w", .models = {"shapes-32"}});
+  ASSERT_TRUE(leased.ok());
+  EXPECT_TRUE(leased->empty());
+}
+
+TEST_F(LocalTaskServiceTest, QueueReportsCountsAndWorkersWithTheirTasks) {
+  ASSERT_TRUE(
+      service_->Register({.id = "worker-1", .host = "h", .device = "cpu", .models = {"shapes-32"}})
+          .ok());
+  ASSERT_TRUE(service_->Register({.id = "worker-2", .models = {"shapes-32"}}).ok());
+  Task t = Submit();
+  Submit();
+  LeaseOne("worker-1");
+  auto q = service_->Queue();
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->workers_online, 2);
+  EXPECT_EQ(q->workers_busy, 1);
+  ASSERT_EQ(q->workers.size(), 2u);
+  EXPECT_EQ(q->workers[0].state, WorkerState::kBusy);
+  EXPECT_EQ(q->workers[0].current_tasks, std::vector<std::string>{t.id});
+  EXPECT_EQ(q->workers[1].state, WorkerState::kIdle);
+  ASSERT_EQ(q->per_model.size(), 1u);
+  EXPECT_EQ(q->per_model[0].queued[static_cast<int>(Priority::kNormal)], 1);
+  EXPECT_EQ(q->per_model[0].running, 1);
+}
+
+TEST_F(LocalTaskServiceTest, ExpiredOutputsAreDeletedByHousekeeping) {
+  Task t = Submit();
+  Task leased = LeaseOne();
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  clock_.Advance(LocalTaskServiceOptions{}.output_retention + Millis(1));
+  ASSERT_TRUE(service_->Housekeep().ok());
+  EXPECT_EQ(service_->Output("acme", t.id, 0).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(results_->Get(t.id, leased.fencing, 0).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(LocalTaskServiceTest, HousekeepingThreadReapsWithoutBeingAsked) {
+  service_.reset();
+  service_ = std::make_unique<LocalTaskService>(
+      *store_, *bus_, *results_,
+      LocalTaskServiceOptions{.clock = &clock_, .reap_interval = Millis(10)});
+  Task t = Submit();
+  Collector events;
+  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  LeaseOne("worker-1", Millis(1'000));
+  clock_.Advance(Millis(1'001));
+  auto got = events.Wait(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].type, TaskEventType::kRetrying);
+}
+
+TEST_F(LocalTaskServiceTest, CancelOfARunningTaskEndsWhenTheWorkerStops) {
+  Task t = Submit();
+  Task leased = LeaseOne();
+  auto canceled = service_->Cancel("acme", t.id);
+  ASSERT_TRUE(canceled.ok());
+  EXPECT_EQ(canceled->task.state, TaskState::kRunning);
+  EXPECT_TRUE(canceled->task.cancel_requested);
+  auto beat = service_->Heartbeat(t.id, leased.fencing, Millis(30'000), TaskProgress{3, 20});
+  ASSERT_TRUE(beat.ok());
+  EXPECT_TRUE(beat->cancel_requested);
+  ASSERT_TRUE(service_->MarkCanceled(t.id, leased.fencing).ok());
+  EXPECT_EQ(bus_->TerminalEvent(t.id)->type, TaskEventType::kCanceled);
+  auto q = service_->Queue();
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->workers_busy, 0);
+}
+
+TEST_F(LocalTaskServiceTest, ReleasedTaskIsRetryingAndPermanentFailureIsFailed) {
+  Task t = Submit();
+  Task first = LeaseOne();
+  ASSERT_TRUE(service_->Release(t.id, first.fencing).ok());
+  EXPECT_EQ(bus_->History(t.id).back().type, TaskEventType::kRetrying);
+  Task second = LeaseOne();
+  EXPECT_EQ(second.attempts, 1);  // a release does not count the attempt
+  ASSERT_TRUE(
+      service_
+          ->Fail({t.id, second.fencing, TaskError{"engine_error", "boom"}, FailureKind::kPermanent})
+          .ok());
+  auto end = bus_->TerminalEvent(t.id);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->type, TaskEventType::kFailed);
+  EXPECT_EQ(end->task->error->code, "engine_error");
+}
+
+// Workers lease, report progress and complete while tasks are submitted: every task's events,
+// as an all-task subscriber sees them, are numbered 1..n without gaps, start with `queued` and
+// end with exactly one terminal event.
+TEST_F(LocalTaskServiceTest, ConcurrentWorkersKeepEachTasksEventsNumberedAndInOrder) {
+  constexpr int kTasks = 40;
+  std::mutex mu;
+  std::map<std::string, std::vector<TaskEvent>> seen;
+  auto all = service_->SubscribeAll("", [&](const TaskEvent& e) {
+    std::lock_guard lock(mu);
+    seen[e.task_id].push_back(e);
+  });
+  std::atomic<int> completed{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      const std::string id = "worker-" + std::to_string(w);
+      while (completed < kTasks) {
+        auto leased = service_->Lease({.worker_id = id,
+                                       .models = {"shapes-32"},
+                                       .max_tasks = 2,
+                                       .wait = Millis(20)});
+        if (!leased.ok()) continue;
+        for (const LeasedTask& lt : *leased) {
+          (void)service_->Progress(lt.task.id, lt.task.fencing, {1, 2}, "");
+          if (service_->Complete(lt.task.id, lt.task.fencing, {OutputImage{"png", 32, 32, 1}})
+                  .ok()) {
+            ++completed;
+          }
+        }
+      }
+    });
+  }
+  for (int i = 0; i < kTasks; ++i) Submit(i % 2 == 0 ? "acme" : "globex");
+  for (auto& t : workers) t.join();
+  // Let the delivery thread hand over the last events.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      int ended = 0;
+      for (const auto& [id, events] : seen) ended += IsTerminalEvent(events.back().type);
+      if (ended == kTasks) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  all.reset();
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kTasks));
+  for (const auto& [id, events] : seen) {
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.front().type, TaskEventType::kQueued) << id;
+    EXPECT_EQ(events.back().type, TaskEventType::kSucceeded) << id;
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(events[i].seq, static_cast<int64_t>(i) + 1) << id;
+      EXPECT_EQ(IsTerminalEvent(events[i].type), i + 1 == events.size()) << id;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stipple
