@@ -17,8 +17,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
 
   Status Start(const std::string& tenant, const std::string& task_id, int64_t after_seq) {
     auto self = shared_from_this();
-    Result<std::unique_ptr<Subscription>> sub = ctx_.service.Subscribe(
-        tenant, task_id, after_seq, [self](const TaskEvent& event) {
+    Result<std::unique_ptr<Subscription>> sub =
+        ctx_.service.Subscribe(tenant, task_id, after_seq, [self](const TaskEvent& event) {
           self->exchange_->Post([self, event] { self->Send(event); });
         });
     if (!sub.ok()) return sub.status();

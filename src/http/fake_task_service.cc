@@ -138,11 +138,11 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::WhenTerminal(
   sub->terminal_only = true;
   sub->on_terminal = std::move(done);
   if (IsTerminal(it->second.state)) {
-    RunOnCallbackThread([mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal,
-                         t = it->second] {
-      std::lock_guard l(*mu);
-      if (*alive) fn(t);
-    });
+    RunOnCallbackThread(
+        [mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal, t = it->second] {
+          std::lock_guard l(*mu);
+          if (*alive) fn(t);
+        });
   }
   subs_.push_back(sub);
   // The handle owns the Sub through a shared_ptr wrapper.
@@ -186,8 +186,8 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::Subscribe(
   return std::unique_ptr<Subscription>(std::move(handle));
 }
 
-std::unique_ptr<Subscription> FakeTaskService::SubscribeAll(
-    const std::string&, std::function<void(const TaskEvent&)>) {
+std::unique_ptr<Subscription> FakeTaskService::SubscribeAll(const std::string&,
+                                                            std::function<void(const TaskEvent&)>) {
   return std::make_unique<Sub>();  // not used by the gateway's REST/SSE handlers
 }
 
@@ -197,11 +197,11 @@ Result<OutputBlob> FakeTaskService::Output(const std::string& tenant, const std:
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   const Task& t = it->second;
-  if (t.state != TaskState::kSucceeded) return FailedPreconditionError("the task has not succeeded");
+  if (t.state != TaskState::kSucceeded)
+    return FailedPreconditionError("the task has not succeeded");
   if (t.outputs_expired) return Status(StatusCode::kOutOfRange, "the outputs expired");
   if (index >= static_cast<int>(t.outputs.size())) return NotFoundError("no such output");
-  return OutputBlob{"png:" + id + ":" + std::to_string(index), "image/png",
-                    t.outputs[index].etag};
+  return OutputBlob{"png:" + id + ":" + std::to_string(index), "image/png", t.outputs[index].etag};
 }
 
 Result<std::string> FakeTaskService::Preview(const std::string& tenant, const std::string& id) {
@@ -235,11 +235,11 @@ void FakeTaskService::Publish(const std::string& id, TaskEvent e) {
     if (!sub || sub->task_id != id) continue;
     if (sub->terminal_only) {
       if (!IsTerminalEvent(e.type)) continue;
-      RunOnCallbackThread([mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal,
-                           t = tasks_[id]] {
-        std::lock_guard l(*mu);
-        if (*alive) fn(t);
-      });
+      RunOnCallbackThread(
+          [mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal, t = tasks_[id]] {
+            std::lock_guard l(*mu);
+            if (*alive) fn(t);
+          });
     } else {
       RunOnCallbackThread([mu = sub->call_mu, alive = sub->alive, fn = sub->on_event, e] {
         std::lock_guard l(*mu);

@@ -95,13 +95,17 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
   RouteTable::Match match = routes_.Find(request.method, request.path);
   if (match.route == nullptr) {
     if (match.allowed.empty()) {
-      return exchange->Respond(ProblemResponse(
-          {404, "not_found", "not found", "no route for " + request.path, {}, {}}));
+      return exchange->Respond(
+          ProblemResponse({404, "not_found", "not found", "no route for " + request.path, {}, {}}));
     }
     std::string allow;
     for (const std::string& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
-    HttpResponse r = ProblemResponse({405, "method_not_allowed", "method not allowed",
-                                      request.method + " is not allowed here; use " + allow, {}, {}});
+    HttpResponse r = ProblemResponse({405,
+                                      "method_not_allowed",
+                                      "method not allowed",
+                                      request.method + " is not allowed here; use " + allow,
+                                      {},
+                                      {}});
     r.headers.Set("Allow", allow);
     return exchange->Respond(std::move(r));
   }
@@ -113,7 +117,8 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
     for (const ParamSpec& p : route.query) declared = declared || p.name == name;
     if (!declared) return exchange->Respond(BadField(name, "unknown query parameter"));
   }
-  bool needs_key = route.needs_key || (route.pattern == "/metrics" && context_.options.metrics_need_key);
+  bool needs_key =
+      route.needs_key || (route.pattern == "/metrics" && context_.options.metrics_need_key);
   if (needs_key) {
     std::shared_ptr<const ApiKeys> keys;
     {

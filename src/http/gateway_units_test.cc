@@ -56,11 +56,11 @@ TEST(ApiKeys, NoKeysMeansOpenAsDefaultTenant) {
 }
 
 TEST(PreferWait, ParsesWaitForms) {
-  EXPECT_EQ(*ParsePreferWait(std::nullopt, 60, 300), std::nullopt);
+  EXPECT_FALSE(ParsePreferWait(std::nullopt, 60, 300)->has_value());
   EXPECT_EQ(*ParsePreferWait("wait", 60, 300), 60);
   EXPECT_EQ(*ParsePreferWait("wait=5", 60, 300), 5);
   EXPECT_EQ(*ParsePreferWait("respond-async, wait=7", 60, 300), 7);
-  EXPECT_EQ(*ParsePreferWait("return=minimal", 60, 300), std::nullopt);
+  EXPECT_FALSE(ParsePreferWait("return=minimal", 60, 300)->has_value());
   EXPECT_FALSE(ParsePreferWait("wait=0", 60, 300).ok());
   EXPECT_FALSE(ParsePreferWait("wait=301", 60, 300).ok());
   EXPECT_FALSE(ParsePreferWait("wait=", 60, 300).ok());

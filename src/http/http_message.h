@@ -39,9 +39,9 @@ struct Principal {
 };
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as sent: "/v1/tasks?limit=5"
-  std::string path;    // target without the query
+  std::string method;                                      // "GET", "POST", ...
+  std::string target;                                      // as sent: "/v1/tasks?limit=5"
+  std::string path;                                        // target without the query
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
   HttpHeaders headers;
   std::string body;

@@ -133,8 +133,7 @@ StreamReader::~StreamReader() {
   impl_->socket.close(ignored);
 }
 
-std::string StreamReader::ReadUntil(const std::string& needle,
-                                    std::chrono::milliseconds timeout) {
+std::string StreamReader::ReadUntil(const std::string& needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (impl_->seen.find(needle) == std::string::npos && !impl_->closed) {
     auto left = deadline - std::chrono::steady_clock::now();

@@ -49,7 +49,8 @@ void HttpMetrics::CountRequest(const std::string& route, const std::string& meth
 
 std::string HttpMetrics::Render(const QueueFigures* queue) const {
   std::string out;
-  Family(out, "stipple_http_requests_total", "counter", "HTTP requests answered, by route and code.");
+  Family(out, "stipple_http_requests_total", "counter",
+         "HTTP requests answered, by route and code.");
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, count] : requests_) {

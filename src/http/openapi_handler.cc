@@ -111,22 +111,22 @@ json::object Operation(const Route& route) {
   for (const ParamSpec& p : route.headers) add(p, "header");
   if (!params.empty()) op["parameters"] = std::move(params);
   if (!route.request_schema.empty()) {
-    op["requestBody"] = json::object{
-        {"required", true},
-        {"content", {{"application/json", {{"schema", Ref(route.request_schema)}}}}}};
+    op["requestBody"] =
+        json::object{{"required", true},
+                     {"content", {{"application/json", {{"schema", Ref(route.request_schema)}}}}}};
   }
   json::object responses;
   for (const ResponseSpec& r : route.responses) {
     json::object response{{"description", r.description}};
     if (!r.content_type.empty()) {
       json::object media;
-      media["schema"] = r.schema.empty()
-                            ? (r.content_type == "image/png"
-                                   ? json::object{{"type", "string"}, {"format", "binary"}}
-                                   : json::object{{"type", r.content_type == "application/json"
-                                                               ? "object"
-                                                               : "string"}})
-                            : Ref(r.schema);
+      media["schema"] =
+          r.schema.empty()
+              ? (r.content_type == "image/png"
+                     ? json::object{{"type", "string"}, {"format", "binary"}}
+                     : json::object{{"type",
+                                     r.content_type == "application/json" ? "object" : "string"}})
+              : Ref(r.schema);
       response["content"] = json::object{{r.content_type, std::move(media)}};
     }
     responses[std::to_string(r.status)] = std::move(response);
@@ -142,7 +142,8 @@ std::string BuildOpenApi(const RouteTable& routes) {
   json::object paths;
   for (const Route& route : routes.routes()) {
     std::string method;
-    for (char c : route.method) method += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : route.method)
+      method += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     json::value& entry = paths[route.pattern];
     if (!entry.is_object()) entry.emplace_object();
     entry.get_object()[method] = Operation(route);
@@ -151,9 +152,9 @@ std::string BuildOpenApi(const RouteTable& routes) {
   doc["openapi"] = "3.0.3";
   doc["info"] = json::object{{"title", "stipple"}, {"version", "1"}};
   doc["paths"] = std::move(paths);
-  doc["components"] = json::object{
-      {"schemas", json::parse(kSchemas)},
-      {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
+  doc["components"] =
+      json::object{{"schemas", json::parse(kSchemas)},
+                   {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
   return WriteJson(doc);
 }
 

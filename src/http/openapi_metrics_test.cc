@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <cctype>
 #include <regex>
 #include <sstream>
 
@@ -21,7 +22,7 @@ TEST(OpenApi, DescribesEveryRouteOfTheTable) {
   EXPECT_EQ(doc["openapi"], "3.0.3");
   json::object& paths = doc["paths"].as_object();
   size_t operations = 0;
-  for (const auto& [path, item] : paths) operations += item.as_object().size();
+  for (const auto& entry : paths) operations += entry.value().as_object().size();
   EXPECT_EQ(operations, s.server->gateway().routes().routes().size());
   for (const Route& route : s.server->gateway().routes().routes()) {
     std::string method;
@@ -29,7 +30,7 @@ TEST(OpenApi, DescribesEveryRouteOfTheTable) {
     ASSERT_TRUE(paths.contains(route.pattern)) << route.pattern;
     ASSERT_TRUE(paths[route.pattern].as_object().contains(method)) << route.pattern;
     json::object& op = paths[route.pattern].as_object()[method].as_object();
-    EXPECT_EQ(op["operationId"], route.operation_id);
+    EXPECT_EQ(op["operationId"].as_string(), route.operation_id);
     EXPECT_EQ(op["responses"].as_object().size(), route.responses.size()) << route.pattern;
   }
 }
@@ -79,15 +80,18 @@ TEST(Metrics, ParsesLineByLineAsPrometheusText) {
     }
   }
   EXPECT_GT(samples, 5);
-  EXPECT_THAT(r.body, ::testing::HasSubstr(
-                          R"(stipple_http_requests_total{route="/v1/tasks",method="POST",code="202"} 1)"));
-  EXPECT_THAT(r.body, ::testing::HasSubstr(
-                          R"(stipple_http_requests_total{route="unmatched",method="GET",code="404"} 1)"));
   EXPECT_THAT(r.body,
-              ::testing::HasSubstr(R"(stipple_queue_depth{model="shapes-32",priority="normal"} 3)"));
+              ::testing::HasSubstr(
+                  R"(stipple_http_requests_total{route="/v1/tasks",method="POST",code="202"} 1)"));
+  EXPECT_THAT(r.body,
+              ::testing::HasSubstr(
+                  R"(stipple_http_requests_total{route="unmatched",method="GET",code="404"} 1)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(
+                          R"(stipple_queue_depth{model="shapes-32",priority="normal"} 3)"));
   EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_http_sync_waiters 0"));
   EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_http_sse_subscribers 0"));
-  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_queue_oldest_age_seconds{model="shapes-32"} )"));
+  EXPECT_THAT(r.body,
+              ::testing::HasSubstr(R"(stipple_queue_oldest_age_seconds{model="shapes-32"} )"));
 }
 
 }  // namespace

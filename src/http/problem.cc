@@ -83,8 +83,8 @@ HttpResponse ProblemResponse(const Problem& problem) {
 
 HttpResponse BadField(std::string field, std::string message) {
   std::string detail = field + ": " + message;
-  return ErrorResponse(InvalidArgumentError(
-      std::move(detail), {FieldError{std::move(field), std::move(message)}}));
+  return ErrorResponse(
+      InvalidArgumentError(std::move(detail), {FieldError{std::move(field), std::move(message)}}));
 }
 
 HttpResponse JsonResponse(int status, std::string json_text) {

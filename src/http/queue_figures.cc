@@ -66,7 +66,8 @@ std::string QueueFiguresToJson(const QueueFigures& f) {
   for (const ModelQueueFigures& m : f.models) {
     models.push_back(json::object{
         {"model", m.model},
-        {"queued", json::object{{"high", m.queued[0]}, {"normal", m.queued[1]}, {"low", m.queued[2]}}},
+        {"queued",
+         json::object{{"high", m.queued[0]}, {"normal", m.queued[1]}, {"low", m.queued[2]}}},
         {"running", m.running},
         {"oldest_queued_age_s",
          m.oldest_queued_age_s ? json::value(*m.oldest_queued_age_s) : json::value(nullptr)}});

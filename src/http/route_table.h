@@ -27,7 +27,7 @@ struct ResponseSpec {
   int status = 200;
   std::string description;
   std::string content_type = "application/json";  // "" for no body
-  std::string schema;  // a component schema name ("Task"); "" for none
+  std::string schema;                             // a component schema name ("Task"); "" for none
 };
 
 struct Route {

@@ -32,24 +32,25 @@ size_t ServerCore::SessionCount() {
 
 struct HttpServer::Impl {
   Impl(TaskService& service, ModelCatalog models, HttpServerOptions options)
-      : core(service, std::move(models), std::move(options)), acceptor(net::make_strand(core.ioc)) {}
+      : core(service, std::move(models), std::move(options)),
+        acceptor(net::make_strand(core.ioc)) {}
 
   void Accept() {
-    acceptor.async_accept(net::make_strand(core.ioc), [this](beast::error_code ec,
-                                                             tcp::socket socket) {
-      if (ec) {
-        if (!core.stopping && ec != net::error::operation_aborted) {
-          LogWarn("accept failed", {{"error", ec.message()}});
-          Accept();
-        }
-        return;
-      }
-      if (core.stopping) return;
-      auto session = std::make_shared<Session>(std::move(socket), core);
-      core.Register(session);
-      session->Run();
-      Accept();
-    });
+    acceptor.async_accept(net::make_strand(core.ioc),
+                          [this](beast::error_code ec, tcp::socket socket) {
+                            if (ec) {
+                              if (!core.stopping && ec != net::error::operation_aborted) {
+                                LogWarn("accept failed", {{"error", ec.message()}});
+                                Accept();
+                              }
+                              return;
+                            }
+                            if (core.stopping) return;
+                            auto session = std::make_shared<Session>(std::move(socket), core);
+                            core.Register(session);
+                            session->Run();
+                            Accept();
+                          });
   }
 
   ServerCore core;
@@ -84,15 +85,18 @@ Status HttpServer::Start() {
                             ec.message());
   };
   if (d.acceptor.open(endpoint.protocol(), ec); ec) return fail("cannot open");
-  if (d.acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) return fail("cannot set up");
+  if (d.acceptor.set_option(net::socket_base::reuse_address(true), ec); ec)
+    return fail("cannot set up");
   if (d.acceptor.bind(endpoint, ec); ec) return fail("cannot bind");
-  if (d.acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("cannot listen on");
+  if (d.acceptor.listen(net::socket_base::max_listen_connections, ec); ec)
+    return fail("cannot listen on");
   d.port = d.acceptor.local_endpoint(ec).port();
   d.started = true;
   d.work.emplace(d.core.ioc.get_executor());
   d.Accept();
-  int threads = o.io_threads > 0 ? o.io_threads
-                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int threads = o.io_threads > 0
+                    ? o.io_threads
+                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) d.threads.emplace_back([&d] { d.core.ioc.run(); });
   LogInfo("http server listening", {{"address", host + ":" + std::to_string(d.port)},
                                     {"io_threads", std::to_string(threads)}});

@@ -27,9 +27,9 @@
 namespace stipple::http {
 
 struct HttpServerOptions {
-  std::string host = "127.0.0.1";  // an IP address, or "localhost"
-  uint16_t port = 8080;            // 0: any free port (see HttpServer::port)
-  int io_threads = 0;              // 0: one per core
+  std::string host = "127.0.0.1";       // an IP address, or "localhost"
+  uint16_t port = 8080;                 // 0: any free port (see HttpServer::port)
+  int io_threads = 0;                   // 0: one per core
   size_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
   size_t max_body_bytes = 1024 * 1024;  // over it: 413
   // A request must arrive whole within read_timeout of its first read; a kept-alive connection

@@ -68,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadRequest();
   void OnHeader(beast::error_code ec);
+  void ReadBody();
   void OnBody(beast::error_code ec);
   // 413/431 and other problems found before the gateway saw the request; closes afterwards.
   void RejectRequest(int status, const char* type, const char* title, const char* field,

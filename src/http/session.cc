@@ -134,10 +134,9 @@ void Session::ReadRequest() {
   parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
   parser_->body_limit(core_.options.max_body_bytes);
   stream_.expires_after(first_request_ ? core_.options.read_timeout : core_.options.idle_timeout);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->OnHeader(ec);
-                           });
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 void Session::OnHeader(beast::error_code ec) {
@@ -151,15 +150,29 @@ void Session::OnHeader(beast::error_code ec) {
   first_request_ = false;
   started_ = std::chrono::steady_clock::now();
   stream_.expires_after(core_.options.read_timeout);
+  if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+    // The client waits for this before it sends the body (curl does for bodies over 1 KiB).
+    auto interim = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+    net::async_write(stream_, net::buffer(*interim),
+                     [self = shared_from_this(), interim](beast::error_code e, size_t) {
+                       if (e) return self->Close();
+                       self->ReadBody();
+                     });
+    return;
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code e, size_t) { self->OnBody(e); });
 }
 
 void Session::OnBody(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
-    return RejectRequest(413, "payload_too_large", "request body too large", "body",
-                         "the body must be at most " +
-                             std::to_string(core_.options.max_body_bytes) + " bytes");
+    return RejectRequest(
+        413, "payload_too_large", "request body too large", "body",
+        "the body must be at most " + std::to_string(core_.options.max_body_bytes) + " bytes");
   }
   if (ec) return Close();
   bhttp::request<bhttp::string_body>& message = parser_->get();
@@ -198,6 +211,8 @@ void Session::RejectRequest(int status, const char* type, const char* title, con
   keep_alive_ = false;  // the rest of the request was not read
   HttpResponse response = ProblemResponse({status, type, title, message, {{field, message}}, {}});
   bhttp::response<bhttp::string_body> out;
+  out.version(version_);
+  out.keep_alive(false);
   core_.gateway.metrics().CountRequest("unmatched", method_, status);
   LogContext log_context({{"request_id", request_id}});
   LogInfo("request refused", {{"status", std::to_string(status)}, {"reason", message}});
@@ -224,6 +239,7 @@ void Session::SendResponse(const SessionExchange& exchange, const HttpResponse& 
   if (closed_) return;
   bhttp::response<bhttp::string_body> out;
   bool keep = keep_alive_ && !core_.stopping;
+  out.version(version_);  // before keep_alive: what it writes depends on the version
   out.keep_alive(keep);
   std::string bytes = Serialize(out, response, exchange.request_id());
   core_.gateway.metrics().CountRequest(exchange.route(), exchange.method(), response.status);
@@ -286,8 +302,9 @@ void Session::Enqueue(std::string bytes) {
 void Session::WriteNext() {
   writing_ = true;
   stream_.expires_after(core_.options.write_timeout);
-  net::async_write(stream_, net::buffer(out_.front()),
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  net::async_write(
+      stream_, net::buffer(out_.front()),
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void Session::OnWrite(beast::error_code ec) {

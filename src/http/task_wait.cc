@@ -32,10 +32,9 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     std::weak_ptr<Waiter> weak = weak_from_this();
     auto self = shared_from_this();
     // The service calls back on its own thread: hop onto the exchange's strand.
-    Result<std::unique_ptr<Subscription>> sub =
-        ctx_.service.WhenTerminal(tenant, task_id, [self](const Task& task) {
-          self->exchange_->Post([self, task] { self->Finish(task); });
-        });
+    Result<std::unique_ptr<Subscription>> sub = ctx_.service.WhenTerminal(
+        tenant, task_id,
+        [self](const Task& task) { self->exchange_->Post([self, task] { self->Finish(task); }); });
     if (!sub.ok()) {
       done_ = true;
       --ctx_.metrics.sync_waiters;

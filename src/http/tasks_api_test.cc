@@ -130,16 +130,18 @@ TEST(TasksApi, CancelAnswers200ThenConflictWithTheTask) {
 
 TEST(TasksApi, ListPagesNewestFirst) {
   TestServer s;
-  std::string a = s.CreateTask(), b = s.CreateTask(), c = s.CreateTask();
+  std::string a = s.CreateTask();
+  s.CreateTask();
+  std::string c = s.CreateTask();
   TestResponse page = s.Send("GET", "/v1/tasks?limit=2");
   ASSERT_EQ(page.status, 200);
   json::object body = Body(page);
   ASSERT_EQ(body["data"].as_array().size(), 2u);
-  EXPECT_EQ(body["data"].as_array()[0].as_object()["id"], c);
+  EXPECT_EQ(body["data"].as_array()[0].as_object()["id"].as_string(), c);
   std::string cursor(body["next_cursor"].as_string());
   TestResponse next = s.Send("GET", "/v1/tasks?limit=2&cursor=" + cursor);
   ASSERT_EQ(Body(next)["data"].as_array().size(), 1u);
-  EXPECT_EQ(Body(next)["data"].as_array()[0].as_object()["id"], a);
+  EXPECT_EQ(Body(next)["data"].as_array()[0].as_object()["id"].as_string(), a);
   EXPECT_TRUE(Body(next)["next_cursor"].is_null());
 }
 
@@ -155,8 +157,7 @@ TEST(TasksApi, OutputHasETagAndHonoursIfNoneMatch) {
   EXPECT_EQ(r.headers.Get("Content-Length").value_or(""), std::to_string(r.body.size()));
   std::string etag(r.headers.Get("ETag").value_or(""));
   ASSERT_FALSE(etag.empty());
-  TestResponse cached =
-      s.Send("GET", "/v1/tasks/" + id + "/outputs/0", {{"If-None-Match", etag}});
+  TestResponse cached = s.Send("GET", "/v1/tasks/" + id + "/outputs/0", {{"If-None-Match", etag}});
   EXPECT_EQ(cached.status, 304);
   EXPECT_TRUE(cached.body.empty());
   EXPECT_EQ(s.Send("GET", "/v1/tasks/" + id + "/outputs/1").status, 404);
@@ -250,7 +251,7 @@ TEST(TasksApi, QueueReportsFiguresAndDesiredWorkers) {
   EXPECT_EQ(body["queued"].as_object()["normal"], 5);
   EXPECT_EQ(body["running"], 2);
   EXPECT_EQ(body["estimated_wait_s"].to_number<double>(), 30.0);  // 6 queued * 10 s / 2 workers
-  EXPECT_EQ(body["desired_workers"], 3);                         // ceil(8 * 10 / 30)
+  EXPECT_EQ(body["desired_workers"], 3);                          // ceil(8 * 10 / 30)
 }
 
 TEST(TasksApi, ReadyzIs503WithRetryAfterWhenTheServiceIsNotReady) {

@@ -40,30 +40,32 @@ std::string Applied(int wait_s) { return "wait=" + std::to_string(wait_s); }
 void AnswerAfterWait(HandlerContext& ctx, ExchangePtr exchange, const std::string& tenant,
                      const std::string& task_id, int wait_s, int final_status) {
   HandlerContext* c = &ctx;
-  AnswerWhenTerminal(
-      ctx, exchange, tenant, task_id, wait_s,
-      [c, tenant, task_id, wait_s, final_status](const std::optional<Task>& ended) {
-        HttpResponse r;
-        if (ended) {
-          r = TaskResponse(200, *ended);
-        } else {
-          Result<Task> now = c->service.Get(tenant, task_id);
-          if (!now.ok()) return ErrorResponse(now.status(), c->options.retry_after_s);
-          r = TaskResponse(IsTerminal(now->state) ? 200 : final_status, *now);
-        }
-        r.headers.Set("Preference-Applied", Applied(wait_s));
-        return r;
-      });
+  AnswerWhenTerminal(ctx, exchange, tenant, task_id, wait_s,
+                     [c, tenant, task_id, wait_s, final_status](const std::optional<Task>& ended) {
+                       HttpResponse r;
+                       if (ended) {
+                         r = TaskResponse(200, *ended);
+                       } else {
+                         Result<Task> now = c->service.Get(tenant, task_id);
+                         if (!now.ok())
+                           return ErrorResponse(now.status(), c->options.retry_after_s);
+                         r = TaskResponse(IsTerminal(now->state) ? 200 : final_status, *now);
+                       }
+                       r.headers.Set("Preference-Applied", Applied(wait_s));
+                       return r;
+                     });
 }
 
 }  // namespace
 
 void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   if (!IsJsonContentType(request.headers.Get("Content-Type"))) {
-    return exchange->Respond(ProblemResponse(
-        {415, "unsupported_media_type", "unsupported media type",
-         "the body must be application/json",
-         {{"Content-Type", "must be application/json"}}, {}}));
+    return exchange->Respond(ProblemResponse({415,
+                                              "unsupported_media_type",
+                                              "unsupported media type",
+                                              "the body must be application/json",
+                                              {{"Content-Type", "must be application/json"}},
+                                              {}}));
   }
   std::string idempotency_key;
   if (auto key = request.headers.Get("Idempotency-Key")) {
@@ -73,9 +75,8 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
     }
     idempotency_key = std::string(*key);
   }
-  Result<std::optional<int>> wait =
-      ParsePreferWait(request.headers.Get("Prefer"), ctx.options.default_wait_s,
-                      ctx.options.max_wait_s);
+  Result<std::optional<int>> wait = ParsePreferWait(
+      request.headers.Get("Prefer"), ctx.options.default_wait_s, ctx.options.max_wait_s);
   if (!wait.ok()) return exchange->Respond(ErrorResponse(wait.status()));
   Result<GenerationRequest> parsed =
       ParseGenerationRequest(request.body, ctx.models, ctx.options.seeds);
@@ -106,9 +107,8 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
 void GetTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   const std::string& id = request.path_params["id"];
   if (Status s = CheckTaskId(id); !s.ok()) return exchange->Respond(ErrorResponse(s));
-  Result<std::optional<int>> wait =
-      ParsePreferWait(request.headers.Get("Prefer"), ctx.options.default_wait_s,
-                      ctx.options.max_wait_s);
+  Result<std::optional<int>> wait = ParsePreferWait(
+      request.headers.Get("Prefer"), ctx.options.default_wait_s, ctx.options.max_wait_s);
   if (!wait.ok()) return exchange->Respond(ErrorResponse(wait.status()));
   std::string tenant = HandlerContext::ViewTenant(request.principal);
   Result<Task> task = ctx.service.Get(tenant, id);
@@ -171,7 +171,8 @@ void CancelTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   if (!result.ok()) {
     return exchange->Respond(ErrorResponse(result.status(), ctx.options.retry_after_s));
   }
-  LogInfo("task cancel", {{"task_id", id}, {"already_terminal", result->already_terminal ? "true" : "false"}});
+  LogInfo("task cancel",
+          {{"task_id", id}, {"already_terminal", result->already_terminal ? "true" : "false"}});
   exchange->Respond(TaskResponse(result->already_terminal ? 409 : 200, result->task));
 }
 
