@@ -207,7 +207,9 @@ TEST_P(BadInputTest, AnswersAProblemNamingTheFieldAndSubmitsNothing) {
     }
     EXPECT_TRUE(named) << r.body;
   }
-  if (c.status == 405) EXPECT_TRUE(r.headers.Has("Allow"));
+  if (c.status == 405) {
+    EXPECT_TRUE(r.headers.Has("Allow"));
+  }
   EXPECT_EQ(s.service.submitted().size(), submitted);
 }
 

@@ -94,6 +94,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   std::chrono::steady_clock::time_point started_;
   std::weak_ptr<SessionExchange> current_;
+  struct AccessLog {
+    std::string request_id;
+    int status = 0;
+  };
+  std::optional<AccessLog> access_log_;  // of the response being written
   // Writing.
   std::deque<std::string> out_;
   size_t out_bytes_ = 0;

@@ -243,16 +243,9 @@ void Session::SendResponse(const SessionExchange& exchange, const HttpResponse& 
   out.keep_alive(keep);
   std::string bytes = Serialize(out, response, exchange.request_id());
   core_.gateway.metrics().CountRequest(exchange.route(), exchange.method(), response.status);
-  {
-    LogContext log_context({{"request_id", exchange.request_id()}});
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - started_)
-                  .count();
-    LogInfo("http", {{"method", method_},
-                     {"target", target_},
-                     {"status", std::to_string(response.status)},
-                     {"ms", std::to_string(ms)}});
-  }
+  // Logged once written, from the write's completion: there the thread has no log context yet,
+  // so the request id appears once.
+  access_log_ = AccessLog{exchange.request_id(), response.status};
   current_.reset();
   if (keep) {
     read_when_drained_ = true;
@@ -316,6 +309,17 @@ void Session::OnWrite(beast::error_code ec) {
   out_bytes_ -= out_.front().size();
   out_.pop_front();
   if (!out_.empty()) return WriteNext();
+  if (access_log_) {
+    LogContext log_context({{"request_id", access_log_->request_id}});
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started_)
+                  .count();
+    LogInfo("http", {{"method", method_},
+                     {"target", target_},
+                     {"status", std::to_string(access_log_->status)},
+                     {"ms", std::to_string(ms)}});
+    access_log_.reset();
+  }
   stream_.expires_never();
   if (close_when_drained_) return linger_ ? LingerClose() : Close();
   if (read_when_drained_) {
