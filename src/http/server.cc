@@ -6,28 +6,28 @@
 
 namespace stipple::http {
 
-void ServerCore::Register(const std::shared_ptr<Session>& session) {
+void ServerCore::Register(const std::shared_ptr<Connection>& connection) {
   std::lock_guard lock(mu);
-  sessions[session.get()] = session;
+  connections[connection.get()] = connection;
 }
 
-void ServerCore::Unregister(const Session* session) {
+void ServerCore::Unregister(const Connection* connection) {
   std::lock_guard lock(mu);
-  sessions.erase(session);
+  connections.erase(connection);
 }
 
-std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
-  std::vector<std::shared_ptr<Session>> live;
+std::vector<std::shared_ptr<Connection>> ServerCore::LiveConnections() {
+  std::vector<std::shared_ptr<Connection>> live;
   std::lock_guard lock(mu);
-  for (auto& [key, weak] : sessions) {
+  for (auto& [key, weak] : connections) {
     if (auto s = weak.lock()) live.push_back(std::move(s));
   }
-  return live;  // released outside the lock: a last reference runs ~Session, which locks mu
+  return live;  // released outside the lock: a last reference runs ~Connection, which locks mu
 }
 
-size_t ServerCore::SessionCount() {
+size_t ServerCore::ConnectionCount() {
   std::lock_guard lock(mu);
-  return sessions.size();
+  return connections.size();
 }
 
 struct HttpServer::Impl {
@@ -46,9 +46,9 @@ struct HttpServer::Impl {
                               return;
                             }
                             if (core.stopping) return;
-                            auto session = std::make_shared<Session>(std::move(socket), core);
-                            core.Register(session);
-                            session->Run();
+                            auto connection = std::make_shared<Connection>(std::move(socket), core);
+                            core.Register(connection);
+                            connection->Run();
                             Accept();
                           });
   }
@@ -113,11 +113,11 @@ void HttpServer::Stop() {
     beast::error_code ignored;
     d.acceptor.close(ignored);
   });
-  for (const std::shared_ptr<Session>& session : d.core.LiveSessions()) {
-    net::post(session->executor(), [session] { session->Shutdown(); });
+  for (const std::shared_ptr<Connection>& connection : d.core.LiveConnections()) {
+    net::post(connection->executor(), [connection] { connection->Shutdown(); });
   }
   auto deadline = std::chrono::steady_clock::now() + d.core.options.stop_grace;
-  while (d.core.SessionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (d.core.ConnectionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   d.work.reset();

@@ -1,4 +1,4 @@
-// Internals of HttpServer shared by server.cc and session.cc; Beast and Asio live here only.
+// Internals of HttpServer shared by server.cc and connection.cc; Beast and Asio live here only.
 #pragma once
 
 #include <array>
@@ -21,7 +21,7 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-class Session;
+class Connection;
 
 // What every connection shares: the options, the gateway, the registry of live connections (for
 // Stop) and the io_context. Declared so that the io_context is destroyed first: handlers it
@@ -30,36 +30,36 @@ struct ServerCore {
   ServerCore(TaskService& service, ModelCatalog models, HttpServerOptions opts)
       : options(std::move(opts)), gateway(service, std::move(models), options.gateway) {}
 
-  void Register(const std::shared_ptr<Session>& session);
-  void Unregister(const Session* session);
-  std::vector<std::shared_ptr<Session>> LiveSessions();
-  size_t SessionCount();
+  void Register(const std::shared_ptr<Connection>& connection);
+  void Unregister(const Connection* connection);
+  std::vector<std::shared_ptr<Connection>> LiveConnections();
+  size_t ConnectionCount();
 
   HttpServerOptions options;
   Gateway gateway;
   std::atomic<bool> stopping{false};
   std::mutex mu;
-  std::map<const Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+  std::map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
   net::io_context ioc;
 };
 
-class SessionExchange;
+class ConnectionExchange;
 
 // One connection: reads a request, hands it to the gateway, writes the answer (or a stream),
 // then reads the next one while keep-alive holds. Everything runs on the connection's strand.
-class Session : public std::enable_shared_from_this<Session> {
+class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Session(tcp::socket socket, ServerCore& core);
-  ~Session();
+  Connection(tcp::socket socket, ServerCore& core);
+  ~Connection();
 
   void Run();
   // Server stopping: close when idle, abort what waits (on the strand).
   void Shutdown();
 
-  // Used by SessionExchange, on the strand.
+  // Used by ConnectionExchange, on the strand.
   net::any_io_executor executor() { return stream_.get_executor(); }
-  void SendResponse(const SessionExchange& exchange, const HttpResponse& response);
-  void SendStreamHead(const SessionExchange& exchange, const HttpResponse& head);
+  void SendResponse(const ConnectionExchange& exchange, const HttpResponse& response);
+  void SendStreamHead(const ConnectionExchange& exchange, const HttpResponse& head);
   void WriteStream(std::string bytes);
   void CloseWhenDrained();
 
@@ -93,7 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string method_;
   std::string target_;
   std::chrono::steady_clock::time_point started_;
-  std::weak_ptr<SessionExchange> current_;
+  std::weak_ptr<ConnectionExchange> current_;
   struct AccessLog {
     std::string request_id;
     int status = 0;

@@ -1,4 +1,4 @@
-// One HTTP connection (Session) and its Exchange.
+// One HTTP connection (Connection) and its Exchange.
 #include <sstream>
 
 #include "common/id.h"
@@ -11,10 +11,11 @@ namespace stipple::http {
 namespace bhttp = beast::http;
 
 // The Exchange of one request; every method carries its work onto the connection's strand.
-class SessionExchange : public Exchange, public std::enable_shared_from_this<SessionExchange> {
+class ConnectionExchange : public Exchange,
+                           public std::enable_shared_from_this<ConnectionExchange> {
  public:
-  SessionExchange(std::shared_ptr<Session> session, std::string method)
-      : session_(std::move(session)), method_(std::move(method)) {}
+  ConnectionExchange(std::shared_ptr<Connection> connection, std::string method)
+      : connection_(std::move(connection)), method_(std::move(method)) {}
 
   const std::string& method() const { return method_; }
 
@@ -23,7 +24,7 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
       if (self->answered_) return;
       self->answered_ = true;
       self->abort_hooks_.clear();
-      self->session_->SendResponse(*self, r);
+      self->connection_->SendResponse(*self, r);
     });
   }
 
@@ -31,13 +32,13 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
     OnStrand([self = shared_from_this(), h = std::move(head)]() mutable {
       if (self->answered_) return;
       self->answered_ = self->streaming_ = true;
-      self->session_->SendStreamHead(*self, h);
+      self->connection_->SendStreamHead(*self, h);
     });
   }
 
   void Write(std::string bytes) override {
     OnStrand([self = shared_from_this(), b = std::move(bytes)]() mutable {
-      if (self->streaming_ && !self->ended_) self->session_->WriteStream(std::move(b));
+      if (self->streaming_ && !self->ended_) self->connection_->WriteStream(std::move(b));
     });
   }
 
@@ -46,12 +47,12 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
       if (!self->streaming_ || self->ended_) return;
       self->ended_ = true;
       self->abort_hooks_.clear();
-      self->session_->CloseWhenDrained();
+      self->connection_->CloseWhenDrained();
     });
   }
 
   void Post(std::function<void()> fn) override {
-    net::post(session_->executor(), [self = shared_from_this(), fn = std::move(fn)] {
+    net::post(connection_->executor(), [self = shared_from_this(), fn = std::move(fn)] {
       LogContext log_context({{"request_id", self->request_id()}});
       fn();
     });
@@ -59,7 +60,7 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
 
   std::unique_ptr<TimerHandle> After(std::chrono::milliseconds delay,
                                      std::function<void()> fn) override {
-    auto timer = std::make_shared<net::steady_timer>(session_->executor());
+    auto timer = std::make_shared<net::steady_timer>(connection_->executor());
     timer->expires_after(delay);
     timer->async_wait([self = shared_from_this(), fn = std::move(fn)](beast::error_code ec) {
       if (ec) return;  // canceled
@@ -99,10 +100,10 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
 
   template <typename Fn>
   void OnStrand(Fn&& fn) {
-    net::dispatch(session_->executor(), std::forward<Fn>(fn));
+    net::dispatch(connection_->executor(), std::forward<Fn>(fn));
   }
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<Connection> connection_;
   std::string method_;
   bool answered_ = false;
   bool streaming_ = false;
@@ -110,15 +111,16 @@ class SessionExchange : public Exchange, public std::enable_shared_from_this<Ses
   std::vector<std::function<void()>> abort_hooks_;
 };
 
-Session::Session(tcp::socket socket, ServerCore& core) : stream_(std::move(socket)), core_(core) {}
+Connection::Connection(tcp::socket socket, ServerCore& core)
+    : stream_(std::move(socket)), core_(core) {}
 
-Session::~Session() { core_.Unregister(this); }
+Connection::~Connection() { core_.Unregister(this); }
 
-void Session::Run() {
+void Connection::Run() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
 }
 
-void Session::Shutdown() {
+void Connection::Shutdown() {
   if (closed_) return;
   if (auto exchange = current_.lock()) {
     exchange->Abort();  // its answer goes out with Connection: close
@@ -127,7 +129,7 @@ void Session::Shutdown() {
   }
 }
 
-void Session::ReadRequest() {
+void Connection::ReadRequest() {
   if (closed_) return;
   if (core_.stopping) return Close();
   parser_.emplace();
@@ -139,7 +141,7 @@ void Session::ReadRequest() {
       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
-void Session::OnHeader(beast::error_code ec) {
+void Connection::OnHeader(beast::error_code ec) {
   if (ec == bhttp::error::header_limit) {
     return RejectRequest(431, "header_too_large", "request header fields too large", "headers",
                          "the request line and headers must fit in " +
@@ -163,12 +165,12 @@ void Session::OnHeader(beast::error_code ec) {
   ReadBody();
 }
 
-void Session::ReadBody() {
+void Connection::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code e, size_t) { self->OnBody(e); });
 }
 
-void Session::OnBody(beast::error_code ec) {
+void Connection::OnBody(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
     return RejectRequest(
         413, "payload_too_large", "request body too large", "body",
@@ -189,13 +191,13 @@ void Session::OnBody(beast::error_code ec) {
   target_ = request.target;
   parser_.reset();
   stream_.expires_never();  // a handler may hold the request (sync wait, stream)
-  auto exchange = std::make_shared<SessionExchange>(shared_from_this(), request.method);
+  auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
   current_ = exchange;
   core_.gateway.Handle(std::move(request), std::move(exchange));
 }
 
-void Session::RejectRequest(int status, const char* type, const char* title, const char* field,
-                            const std::string& message) {
+void Connection::RejectRequest(int status, const char* type, const char* title, const char* field,
+                               const std::string& message) {
   std::string request_id;
   if (parser_ && parser_->is_header_done()) {
     auto& header = parser_->get();
@@ -221,8 +223,8 @@ void Session::RejectRequest(int status, const char* type, const char* title, con
   Enqueue(Serialize(out, response, request_id));
 }
 
-std::string Session::Serialize(bhttp::response<bhttp::string_body>& out, const HttpResponse& from,
-                               const std::string& request_id) {
+std::string Connection::Serialize(bhttp::response<bhttp::string_body>& out,
+                                  const HttpResponse& from, const std::string& request_id) {
   out.version(version_);
   out.result(static_cast<unsigned>(from.status));
   for (const auto& [name, value] : from.headers.fields()) out.insert(name, value);
@@ -235,7 +237,7 @@ std::string Session::Serialize(bhttp::response<bhttp::string_body>& out, const H
   return text.str();
 }
 
-void Session::SendResponse(const SessionExchange& exchange, const HttpResponse& response) {
+void Connection::SendResponse(const ConnectionExchange& exchange, const HttpResponse& response) {
   if (closed_) return;
   bhttp::response<bhttp::string_body> out;
   bool keep = keep_alive_ && !core_.stopping;
@@ -255,7 +257,7 @@ void Session::SendResponse(const SessionExchange& exchange, const HttpResponse& 
   Enqueue(std::move(bytes));
 }
 
-void Session::SendStreamHead(const SessionExchange& exchange, const HttpResponse& head) {
+void Connection::SendStreamHead(const ConnectionExchange& exchange, const HttpResponse& head) {
   if (closed_) return;
   bhttp::response<bhttp::string_body> out;
   out.version(version_);
@@ -270,7 +272,7 @@ void Session::SendStreamHead(const SessionExchange& exchange, const HttpResponse
   Enqueue(text.str());
 }
 
-void Session::WriteStream(std::string bytes) {
+void Connection::WriteStream(std::string bytes) {
   if (closed_) return;
   if (out_bytes_ + bytes.size() > core_.options.max_stream_backlog_bytes) {
     LogWarn("stream client too slow; closing");
@@ -280,19 +282,19 @@ void Session::WriteStream(std::string bytes) {
   Enqueue(std::move(bytes));
 }
 
-void Session::CloseWhenDrained() {
+void Connection::CloseWhenDrained() {
   close_when_drained_ = true;
   if (!writing_) Close();
 }
 
-void Session::Enqueue(std::string bytes) {
+void Connection::Enqueue(std::string bytes) {
   if (closed_) return;
   out_bytes_ += bytes.size();
   out_.push_back(std::move(bytes));
   if (!writing_) WriteNext();
 }
 
-void Session::WriteNext() {
+void Connection::WriteNext() {
   writing_ = true;
   stream_.expires_after(core_.options.write_timeout);
   net::async_write(
@@ -300,7 +302,7 @@ void Session::WriteNext() {
       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
-void Session::OnWrite(beast::error_code ec) {
+void Connection::OnWrite(beast::error_code ec) {
   writing_ = false;
   if (ec) {
     if (auto exchange = current_.lock()) exchange->Abort();  // the client went away
@@ -328,7 +330,7 @@ void Session::OnWrite(beast::error_code ec) {
   }
 }
 
-void Session::LingerClose() {
+void Connection::LingerClose() {
   if (!lingering_) {  // one deadline for the whole drain
     lingering_ = true;
     beast::error_code ignored;
@@ -342,7 +344,7 @@ void Session::LingerClose() {
                           });
 }
 
-void Session::Close() {
+void Connection::Close() {
   if (closed_) return;
   closed_ = true;
   beast::error_code ignored;
