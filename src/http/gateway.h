@@ -1,0 +1,97 @@
+// The gateway: the HTTP API of API.md on top of a TaskService, independent of the transport.
+// The server (server.h) parses requests off sockets and hands each one to Gateway::Handle;
+// tests may call Handle directly with their own Exchange.
+//
+// Handle, per request: X-Request-Id (validated, echoed, generated when absent, put in the log
+// context), the route table (404, 405 with Allow), undeclared query parameters (400), the API
+// key (401), the per-key rate limit (429), then the route's handler.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/clock.h"
+#include "core/generation_request.h"
+#include "http/api_keys.h"
+#include "http/http_message.h"
+#include "http/metrics.h"
+#include "http/rate_limiter.h"
+#include "http/route_table.h"
+#include "service/task_service.h"
+
+namespace stipple::http {
+
+struct GatewayOptions {
+  // Prefer: wait (and wait=N, 1..max_wait_s).
+  int default_wait_s = 60;
+  int max_wait_s = 300;
+  // Keep-alive comment interval of an SSE stream.
+  std::chrono::milliseconds sse_keepalive{15'000};
+  // Retry-After of 429 and 503 answers.
+  int retry_after_s = 5;
+  // NewTask::max_attempts of every submitted task.
+  int max_attempts = 3;
+  // desired_workers: the backlog should clear within this many seconds (docs/http.md).
+  double target_wait_s = 30;
+  // Per API key; 0 disables. Open servers (no keys) are not limited.
+  double rate_limit_per_s = 0;
+  double rate_limit_burst = 20;
+  // Whether /metrics needs an API key (when keys are configured).
+  bool metrics_need_key = false;
+  const Clock* clock = SystemClock::Get();
+  SeedSource seeds = RandomSeedSource();
+};
+
+// What handlers share. Owned by the Gateway; handlers get a reference.
+struct HandlerContext {
+  TaskService& service;
+  ModelCatalog models;
+  GatewayOptions options;
+  HttpMetrics metrics;
+  std::atomic<bool> draining{false};
+  const RouteTable* routes = nullptr;  // for /openapi.json
+
+  // The tenant whose tasks the caller may see: every tenant ("") for an admin key.
+  static std::string ViewTenant(const Principal& p) { return p.admin ? "" : p.tenant; }
+};
+
+class Gateway {
+ public:
+  Gateway(TaskService& service, ModelCatalog models, GatewayOptions options);
+
+  // Call on the exchange's strand (the server does).
+  void Handle(HttpRequest request, std::shared_ptr<Exchange> exchange);
+
+  // Replaces the API keys (e.g. on SIGHUP); requests already authenticated are unaffected.
+  void SetApiKeys(ApiKeys keys);
+  // /readyz answers 503 from now on (the server calls this when it starts stopping).
+  void SetDraining() { context_.draining = true; }
+
+  const RouteTable& routes() const { return routes_; }
+  HttpMetrics& metrics() { return context_.metrics; }
+
+ private:
+  HandlerContext context_;
+  RouteTable routes_;
+  RateLimiter rate_limiter_;
+  std::mutex keys_mu_;
+  std::shared_ptr<const ApiKeys> keys_;  // GUARDED_BY(keys_mu_)
+};
+
+// The route table of API.md with every handler bound to `context` (routes.cc). Other front
+// doors (the WebSocket, the OpenAI-compatible endpoint, the worker protocol) add their routes
+// to the table returned here.
+RouteTable BuildRouteTable(HandlerContext& context);
+
+// X-Request-Id: 1..128 printable ASCII characters.
+bool IsValidRequestId(std::string_view id);
+
+// Splits a request target into path and percent-decoded query parameters; false when the
+// percent-encoding is broken.
+bool ParseTarget(std::string_view target, std::string* path,
+                 std::vector<std::pair<std::string, std::string>>* query);
+
+}  // namespace stipple::http

@@ -1,0 +1,110 @@
+// The gateway's view of one HTTP exchange, free of Beast and Asio: a parsed request, a response
+// to send, and the Exchange through which a handler answers — at once, later (a sync wait), or
+// as a stream (Server-Sent Events). Handler files include only this, so they compile fast and
+// can be tested without sockets.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace stipple::http {
+
+// Header fields in arrival order; names compare case-insensitively.
+class HttpHeaders {
+ public:
+  // The first value of `name`, if present.
+  std::optional<std::string_view> Get(std::string_view name) const;
+  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  // Replaces every value of `name` by one.
+  void Set(std::string name, std::string value);
+  void Add(std::string name, std::string value);
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+// Who is calling, as authentication established it.
+struct Principal {
+  std::string tenant = "default";
+  bool admin = false;
+  std::string key_id;  // a short, non-secret label of the key (rate limiting, logs); "" when open
+};
+
+struct HttpRequest {
+  std::string method;                                      // "GET", "POST", ...
+  std::string target;                                      // as sent: "/v1/tasks?limit=5"
+  std::string path;                                        // target without the query
+  std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
+  HttpHeaders headers;
+  std::string body;
+
+  // Filled by the gateway before the handler runs.
+  std::map<std::string, std::string, std::less<>> path_params;  // {id}, {index}
+  std::string request_id;
+  Principal principal;
+
+  // The first value of a query parameter.
+  std::optional<std::string_view> Query(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  HttpHeaders headers;  // Content-Type among them; Content-Length is computed when sent
+  std::string body;
+};
+
+// Cancels a pending timer when destroyed (its callback then never runs).
+class TimerHandle {
+ public:
+  virtual ~TimerHandle() = default;
+};
+
+// One request's reply channel. Every method is safe to call from any thread (a TaskService
+// callback thread included); work is carried over to the connection's strand, so callbacks
+// given to Post/After/OnAbort run one at a time, never concurrently with each other or with the
+// handler that started them. The handler is itself called on that strand.
+//
+// Exactly one of Respond or StartStream takes effect; later calls are ignored. A handler that
+// keeps the exchange (shared_ptr) keeps the connection open until it answers.
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+
+  virtual void Respond(HttpResponse response) = 0;
+
+  // Sends `head` (no Content-Length: the body ends when the connection closes), then each
+  // Write's bytes in order; EndStream closes the connection once everything is written.
+  virtual void StartStream(HttpResponse head) = 0;
+  virtual void Write(std::string bytes) = 0;
+  virtual void EndStream() = 0;
+
+  // Runs `fn` on the strand, with the request's log context.
+  virtual void Post(std::function<void()> fn) = 0;
+  // Runs `fn` on the strand after `delay`, unless the handle is destroyed first.
+  virtual std::unique_ptr<TimerHandle> After(std::chrono::milliseconds delay,
+                                             std::function<void()> fn) = 0;
+  // `fn` runs once on the strand if the exchange is abandoned before it ends: the server is
+  // stopping or a stream write failed (the client went away). Register before waiting.
+  virtual void OnAbort(std::function<void()> fn) = 0;
+
+  // Set by the gateway: the request id (echoed as X-Request-Id and put in every log line of the
+  // request) and the matched route pattern (the metrics label).
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+  const std::string& request_id() const { return request_id_; }
+  void set_route(std::string route) { route_ = std::move(route); }
+  const std::string& route() const { return route_; }
+
+ private:
+  std::string request_id_;
+  std::string route_ = "unmatched";
+};
+
+}  // namespace stipple::http

@@ -1,0 +1,37 @@
+// /v1/models: the models given to the server, the first being the default.
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "core/json.h"
+#include "http/handlers.h"
+#include "http/problem.h"
+
+namespace stipple::http {
+
+void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
+  namespace json = boost::json;
+  json::array data;
+  for (const ModelLimits& m : ctx.models.models) {
+    json::array sizes;
+    sizes.push_back(json::array{m.width, m.height});
+    for (const auto& [w, h] : m.sizes) {
+      if (w != m.width || h != m.height) sizes.push_back(json::array{w, h});
+    }
+    json::array schedulers;
+    for (const std::string& s : m.schedulers) schedulers.push_back(json::value(s));
+    data.push_back(json::object{{"id", m.name},
+                                {"object", "model"},
+                                {"width", m.width},
+                                {"height", m.height},
+                                {"sizes", std::move(sizes)},
+                                {"max_steps", m.max_steps},
+                                {"schedulers", std::move(schedulers)},
+                                {"default_steps", m.default_steps},
+                                {"default_guidance_scale", m.default_guidance_scale},
+                                {"default_scheduler", m.default_scheduler},
+                                {"default", &m == ctx.models.Default()}});
+  }
+  exchange->Respond(JsonResponse(200, WriteJson(json::object{{"object", "list"}, {"data", data}})));
+}
+
+}  // namespace stipple::http

@@ -1,0 +1,73 @@
+// HttpServer: the stipple gateway over HTTP/1.1 (Boost.Beast), asynchronous on a pool of I/O
+// threads. Every request goes to a Gateway (gateway.h) built from the given TaskService and
+// models; nothing here knows what is behind the TaskService.
+//
+//   http::HttpServerOptions options;           // listen address, threads, limits, timeouts
+//   options.port = 8080;
+//   http::HttpServer server(service, catalog, options);
+//   server.gateway().SetApiKeys(*http::ApiKeys::Load(path));   // optional; none: open
+//   RETURN_IF_ERROR(server.Start());            // binds and serves; port() is the bound port
+//   ...
+//   server.Stop();                              // graceful: see Stop
+//
+// The TaskService must outlive the server. This header keeps Beast and Asio out of its users.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "core/generation_request.h"
+#include "http/gateway.h"
+#include "service/task_service.h"
+
+namespace stipple::http {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";       // an IP address, or "localhost"
+  uint16_t port = 8080;                 // 0: any free port (see HttpServer::port)
+  int io_threads = 0;                   // 0: one per core
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
+  size_t max_body_bytes = 1024 * 1024;  // over it: 413
+  // A request must arrive whole within read_timeout of its first read; a kept-alive connection
+  // may stay idle between requests for idle_timeout; a write (a response, an SSE frame) must
+  // drain within write_timeout. Past any of them the connection is closed.
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  // Stop: how long answered-but-unfinished connections get before the threads stop.
+  std::chrono::milliseconds stop_grace{5'000};
+  // An SSE client this far behind is dropped.
+  size_t max_stream_backlog_bytes = 1024 * 1024;
+  GatewayOptions gateway;
+};
+
+class HttpServer {
+ public:
+  HttpServer(TaskService& service, ModelCatalog models, HttpServerOptions options);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts the I/O threads. kUnavailable when the address cannot be bound,
+  // kInvalidArgument for a bad host. Call once.
+  Status Start();
+  // The bound port (after Start).
+  uint16_t port() const;
+
+  // Graceful stop: /readyz turns 503, no new connections are accepted, idle connections close,
+  // requests being handled get their answer (sync waits answer 202 at once, SSE streams end),
+  // then after at most stop_grace the I/O threads stop. Idempotent; also run by the destructor.
+  void Stop();
+
+  Gateway& gateway();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stipple::http
