@@ -115,12 +115,6 @@ void Worker::Drain(Millis grace) {
   cv_.notify_all();
   LogInfo("worker draining", {{"worker_id", info_.id}, {"grace_ms", std::to_string(grace.count())}});
 
-  // Tasks leased ahead never started: give them back at once so another worker takes them.
-  for (auto& task : not_started) {
-    ReportOnce(*task, "release", [&] { return source_->Release(task->task.id, task->task.fencing).status(); });
-    Forget(*task);
-  }
-
   // Let the running batch finish within the grace; past it, stop it at its next step (its
   // tasks are then released by the runner).
   {
@@ -131,6 +125,14 @@ void Worker::Drain(Millis grace) {
     }
   }
   if (leaser_.joinable()) leaser_.join();
+  // Tasks leased ahead never started: give them back (no attempt counted). Only now, with the
+  // leaser gone: released earlier, its Lease call still blocking might take them right back.
+  // Their leases stay renewed meanwhile.
+  for (auto& task : not_started) {
+    ReportOnce(*task, "release",
+               [&] { return source_->Release(task->task.id, task->task.fencing).status(); });
+    Forget(*task);
+  }
   if (runner_.joinable()) runner_.join();
   {
     std::lock_guard<std::mutex> lock(mu_);

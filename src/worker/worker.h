@@ -112,10 +112,11 @@ class Worker {
   // started before.
   Status Start();
 
-  // Stops leasing; gives back (Release, no attempt counted) tasks leased but not started; lets
-  // the running batch finish for up to `grace`, then cancels it at its next step and releases
-  // its tasks; unregisters and returns once every thread has ended. Takes at most about
-  // grace + one engine step, or lease_wait when the leaser is blocked in an idle Lease call.
+  // Stops leasing; lets the running batch finish for up to `grace`, then cancels it at its next
+  // step; gives back (Release, no attempt counted) what did not finish and what was leased but
+  // never started; unregisters and returns once every thread has ended. Releases wait for the
+  // leaser's last Lease call to return, so a draining worker never re-leases what it gave
+  // back. Takes about max(grace + one engine step, lease_wait) at most.
   void Drain(Millis grace);
 
   WorkerState state() const { return state_.load(std::memory_order_acquire); }

@@ -166,10 +166,16 @@ void Worker::FinishStopped(HeldTask& task) {
       LogInfo("task timed out", {{"task_id", id}});
       break;
     }
-    case StopReason::kDrain:
+    case StopReason::kDrain: {
+      // Released only once the leaser has ended, so a Lease call still blocking cannot take the
+      // task straight back (the lease is renewed meanwhile).
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return leaser_done_; });
+      lock.unlock();
       ReportOnce(task, "release", [&] { return source_->Release(id, fencing).status(); });
       LogInfo("task released (drain)", {{"task_id", id}});
       break;
+    }
     case StopReason::kLeaseLost:
       LogWarn("lease lost; the task's work is dropped", {{"task_id", id}});
       break;

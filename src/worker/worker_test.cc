@@ -40,9 +40,9 @@ TEST_F(WorkerTest, CompletesATaskWithItsImagesUnderItsFencingNumber) {
 }
 
 TEST_F(WorkerTest, HeartbeatsKeepTheLeaseThroughAnEngineStepLongerThanTheLease) {
-  MakeEngine({.step_delay = milliseconds(300)});  // each step outlasts the 100 ms lease
+  MakeEngine({.step_delay = milliseconds(450)});  // each step outlasts the 200 ms lease
   WorkerOptions options = Options();
-  options.lease_duration = Millis(100);
+  options.lease_duration = Millis(200);
   options.heartbeat_interval = Millis(20);
   std::string id = source_.Enqueue(TestRequest("slow", 2));
   StartWorker(options);
