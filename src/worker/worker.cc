@@ -30,14 +30,10 @@ bool AnyHighPriority(const std::vector<LeasedTask>& tasks) {
 
 std::string_view WorkerStateName(WorkerState state) {
   switch (state) {
-    case WorkerState::kIdle:
-      return "idle";
-    case WorkerState::kBusy:
-      return "busy";
-    case WorkerState::kDraining:
-      return "draining";
-    case WorkerState::kStopped:
-      return "stopped";
+    case WorkerState::kIdle: return "idle";
+    case WorkerState::kBusy: return "busy";
+    case WorkerState::kDraining: return "draining";
+    case WorkerState::kStopped: return "stopped";
   }
   return "unknown";
 }
@@ -95,8 +91,8 @@ Status Worker::Start() {
   heartbeats_ = std::thread([this] { HeartbeatLoop(); });
   runner_ = std::thread([this] { RunLoop(); });
   leaser_ = std::thread([this] { LeaseLoop(); });
-  LogInfo("worker started", {{"worker_id", info_.id},
-                             {"max_batch", std::to_string(options_.max_batch)}});
+  LogInfo("worker started",
+          {{"worker_id", info_.id}, {"max_batch", std::to_string(options_.max_batch)}});
   return Status::Ok();
 }
 
@@ -112,15 +108,16 @@ void Worker::Drain(Millis grace) {
     ready_.clear();
   }
   SetState(WorkerState::kDraining);
-  cv_.notify_all();
-  LogInfo("worker draining", {{"worker_id", info_.id}, {"grace_ms", std::to_string(grace.count())}});
+  leaser_cv_.notify_all();
+  LogInfo("worker draining",
+          {{"worker_id", info_.id}, {"grace_ms", std::to_string(grace.count())}});
 
   // Let the running batch finish within the grace; past it, stop it at its next step (its
   // tasks are then released by the runner).
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto deadline = std::chrono::steady_clock::now() + grace;
-    if (!cv_.wait_until(lock, deadline, [&] { return running_.empty(); })) {
+    if (!drain_cv_.wait_until(lock, deadline, [&] { return running_.empty(); })) {
       for (auto& task : running_) RequestStop(*task, StopReason::kDrain);
     }
   }
@@ -138,7 +135,7 @@ void Worker::Drain(Millis grace) {
     std::lock_guard<std::mutex> lock(mu_);
     stop_heartbeats_ = true;
   }
-  cv_.notify_all();
+  heartbeat_cv_.notify_all();
   if (heartbeats_.joinable()) heartbeats_.join();
   source_->Unregister(info_.id);
   SetState(WorkerState::kStopped);
@@ -154,7 +151,7 @@ bool Worker::Draining() {
 // most the running batch plus one lease round (max_batch tasks) ahead of it.
 bool Worker::WaitForPrefetchRoom() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return draining_ || ready_.empty(); });
+  leaser_cv_.wait(lock, [&] { return draining_ || ready_.empty(); });
   return !draining_;
 }
 
@@ -165,7 +162,8 @@ void Worker::LeaseLoop() {
       LogWarn("lease failed; backing off",
               {{"worker_id", info_.id}, {"error", leased.status().ToString()}});
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::min(options_.lease_wait, Millis(1'000)), [&] { return draining_; });
+      leaser_cv_.wait_for(lock, std::min(options_.lease_wait, Millis(1'000)),
+                          [&] { return draining_; });
       continue;
     }
     QueueBatches(std::move(leased).value());
@@ -174,7 +172,7 @@ void Worker::LeaseLoop() {
     std::lock_guard<std::mutex> lock(mu_);
     leaser_done_ = true;
   }
-  cv_.notify_all();
+  runner_cv_.notify_all();
 }
 
 // One blocking lease, then — unless a high-priority task came — more leases for up to
@@ -227,7 +225,8 @@ void Worker::QueueBatches(std::vector<LeasedTask> leased) {
   }
   if (draining) {  // leased while Drain began: hand back untouched
     for (auto& task : held) {
-      ReportOnce(*task, "release", [&] { return source_->Release(task->task.id, task->task.fencing).status(); });
+      ReportOnce(*task, "release",
+                 [&] { return source_->Release(task->task.id, task->task.fencing).status(); });
     }
     return;
   }
@@ -236,7 +235,7 @@ void Worker::QueueBatches(std::vector<LeasedTask> leased) {
                              {"task_id", task->task.id},
                              {"fencing", std::to_string(task->task.fencing)}});
   }
-  cv_.notify_all();
+  runner_cv_.notify_all();
 }
 
 // Renews every held task's lease on its own schedule, so a long engine step never lets a lease
@@ -244,7 +243,7 @@ void Worker::QueueBatches(std::vector<LeasedTask> leased) {
 void Worker::HeartbeatLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait_for(lock, options_.heartbeat_interval, [&] { return stop_heartbeats_; });
+    heartbeat_cv_.wait_for(lock, options_.heartbeat_interval, [&] { return stop_heartbeats_; });
     if (stop_heartbeats_) return;
     std::vector<std::shared_ptr<HeldTask>> tasks;
     tasks.reserve(held_.size());
@@ -254,8 +253,8 @@ void Worker::HeartbeatLoop() {
       std::optional<TaskProgress> progress;
       const int step = task->step.load();
       if (step > 0) progress = TaskProgress{step, task->task.request.steps};
-      Result<HeartbeatReply> reply = source_->Heartbeat(task->task.id, task->task.fencing,
-                                                        options_.lease_duration, progress);
+      Result<HeartbeatReply> reply =
+          source_->Heartbeat(task->task.id, task->task.fencing, options_.lease_duration, progress);
       if (reply.ok()) {
         if (reply->cancel_requested) RequestStop(*task, StopReason::kCancelRequested);
         continue;
@@ -272,8 +271,8 @@ void Worker::HeartbeatLoop() {
                 {{"task_id", task->task.id}, {"error", reply.status().ToString()}});
         RequestStop(*task, StopReason::kLeaseLost);
       } else {  // kUnavailable and the like: the lease still has time; the next beat retries
-        LogWarn("heartbeat failed", {{"task_id", task->task.id},
-                                     {"error", reply.status().ToString()}});
+        LogWarn("heartbeat failed",
+                {{"task_id", task->task.id}, {"error", reply.status().ToString()}});
       }
     }
     lock.lock();

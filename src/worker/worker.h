@@ -152,8 +152,7 @@ class Worker {
   void RunBatch(Batch batch);
   void Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& result);
   void FinishStopped(HeldTask& task);
-  void ReportOnce(const HeldTask& task, std::string_view what,
-                  const std::function<Status()>& call);
+  void ReportOnce(const HeldTask& task, std::string_view what, const std::function<Status()>& call);
   Engine* EngineFor(const std::string& model) const;
 
   static void RequestStop(HeldTask& task, StopReason reason);
@@ -168,7 +167,11 @@ class Worker {
   std::atomic<WorkerState> state_{WorkerState::kStopped};
 
   std::mutex mu_;
-  std::condition_variable cv_;                             // any change below
+  // One condition variable per waiter, so a change wakes only the thread that waits for it.
+  std::condition_variable leaser_cv_;                      // ready_ emptied, or draining_
+  std::condition_variable runner_cv_;                      // ready_ filled, or leaser_done_
+  std::condition_variable drain_cv_;                       // running_ emptied
+  std::condition_variable heartbeat_cv_;                   // stop_heartbeats_
   std::map<std::string, std::shared_ptr<HeldTask>> held_;  // GUARDED_BY(mu_): by task id
   std::deque<Batch> ready_;                                // GUARDED_BY(mu_): leased, not started
   Batch running_;                                          // GUARDED_BY(mu_)

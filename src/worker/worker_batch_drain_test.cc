@@ -1,7 +1,10 @@
 // Dynamic batching, prefetch and drain against the test doubles.
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 
+#include "worker/shutdown_signal.h"
+#include "worker/worker_pool.h"
 #include "worker/worker_test_fixture.h"
 
 namespace stipple {
@@ -97,9 +100,7 @@ TEST_F(WorkerTest, PrefetchHoldsAtMostOneBatchBeyondTheRunningOne) {
   WorkerOptions options = Options();
   options.max_batch = 1;
   std::atomic<int> most_held{0};
-  engine_->SetOnStep([&](int) {
-    most_held = std::max(most_held.load(), source_.running());
-  });
+  engine_->SetOnStep([&](int) { most_held = std::max(most_held.load(), source_.running()); });
   StartWorker(options);
   ASSERT_TRUE(source_.WaitForTerminal(ids, kWait));
   EXPECT_EQ(most_held.load(), 2);  // the running task and the next one, already leased
@@ -169,6 +170,31 @@ TEST_F(WorkerTest, ACancelSeenWhilePrefetchedMarksCanceledWithoutRunning) {
   ASSERT_TRUE(source_.WaitForTerminal({first, waiting}, kWait));
   EXPECT_EQ(source_.Get(waiting).state, TaskState::kCanceled);
   EXPECT_TRUE(source_.progress(waiting).empty());
+}
+
+TEST_F(WorkerTest, APoolRunsItsWorkersAndDrainsThemTogether) {
+  MakeEngine();
+  WorkerPoolOptions options{.workers = 3, .worker = Options()};
+  WorkerPool pool(&source_, {engine_.get()}, options);
+  ASSERT_TRUE(pool.Start().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(source_.Enqueue(TestRequest("t" + std::to_string(i))));
+  ASSERT_TRUE(source_.WaitForTerminal(ids, kWait));
+  std::vector<std::string> registered;
+  for (const WorkerInfo& info : source_.registered()) registered.push_back(info.id);
+  EXPECT_EQ(Sorted(registered), Sorted({"wkr_test-0", "wkr_test-1", "wkr_test-2"}));
+  pool.Drain(Millis(1'000));
+  EXPECT_EQ(pool.states(), std::vector<WorkerState>(3, WorkerState::kStopped));
+  EXPECT_EQ(source_.unregistered().size(), 3u);
+}
+
+TEST(ShutdownSignal, ASignalWakesWait) {
+  ASSERT_TRUE(ShutdownSignal::Install().ok());
+  std::thread raiser([] { ::raise(SIGTERM); });
+  EXPECT_EQ(ShutdownSignal::Wait(), SIGTERM);
+  raiser.join();
+  std::signal(SIGTERM, SIG_DFL);  // leave the test runner killable as before
+  std::signal(SIGINT, SIG_DFL);
 }
 
 }  // namespace

@@ -24,13 +24,13 @@ void Worker::RunLoop() {
     Batch batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !ready_.empty() || leaser_done_; });
+      runner_cv_.wait(lock, [&] { return !ready_.empty() || leaser_done_; });
       if (ready_.empty()) break;  // the leaser has ended and nothing is left to run
       batch = std::move(ready_.front());
       ready_.pop_front();
       running_ = batch;
     }
-    cv_.notify_all();  // room for the leaser to prefetch the next batch
+    leaser_cv_.notify_one();  // room for the leaser to prefetch the next batch
     SetBusy(true);
     RunBatch(std::move(batch));
     bool nothing_waiting = false;
@@ -39,7 +39,7 @@ void Worker::RunLoop() {
       running_.clear();
       nothing_waiting = ready_.empty();
     }
-    cv_.notify_all();  // Drain may be waiting for the running batch
+    drain_cv_.notify_all();  // Drain may be waiting for the running batch
     if (nothing_waiting) SetBusy(false);
   }
 }
@@ -120,9 +120,8 @@ void Worker::Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& r
     for (const GeneratedImage& image : *result) {
       images.push_back({image.png, image.width, image.height, image.seed});
     }
-    ReportOnce(task, "complete",
-               [&] { return source_->Complete(id, fencing, images).status(); });
-    LogInfo("task succeeded", {{"task_id", id}, {"worker_id", info_.id}});
+    ReportOnce(task, "complete", [&] { return source_->Complete(id, fencing, images).status(); });
+    LogDebug("task succeeded", {{"task_id", id}, {"worker_id", info_.id}});
   } else if (result.status().code() == StatusCode::kCancelled) {
     FinishStopped(task);
     return;
@@ -134,8 +133,8 @@ void Worker::Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& r
     failure.kind = classified.kind;
     failure.error = classified.error;
     if (failure.kind == FailureKind::kTransient) {
-      failure.retry_after = RetryBackoff(task.task.attempts, options_.retry_backoff_base,
-                                         options_.retry_backoff_max);
+      failure.retry_after =
+          RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
     }
     ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
     LogInfo("task failed", {{"task_id", id},
@@ -170,7 +169,7 @@ void Worker::FinishStopped(HeldTask& task) {
       // Released only once the leaser has ended, so a Lease call still blocking cannot take the
       // task straight back (the lease is renewed meanwhile).
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return leaser_done_; });
+      runner_cv_.wait(lock, [&] { return leaser_done_; });
       lock.unlock();
       ReportOnce(task, "release", [&] { return source_->Release(id, fencing).status(); });
       LogInfo("task released (drain)", {{"task_id", id}});
@@ -185,8 +184,8 @@ void Worker::FinishStopped(HeldTask& task) {
       failure.fencing = fencing;
       failure.kind = FailureKind::kTransient;
       failure.error = {"engine_error", "the engine cancelled the job unasked"};
-      failure.retry_after = RetryBackoff(task.task.attempts, options_.retry_backoff_base,
-                                         options_.retry_backoff_max);
+      failure.retry_after =
+          RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
       ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
       break;
     }
@@ -201,14 +200,15 @@ void Worker::ReportOnce(const HeldTask& task, std::string_view what,
     Status status = call();
     if (status.ok()) return;
     if (status.code() == StatusCode::kAborted) {
-      LogWarn("lease lost before the report was recorded; dropped, not retried",
-              {{"task_id", task.task.id}, {"report", std::string(what)},
-               {"error", status.ToString()}});
+      LogWarn(
+          "lease lost before the report was recorded; dropped, not retried",
+          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
       return;
     }
     if (status.code() != StatusCode::kUnavailable || attempt == kReportTries) {
-      LogError("report failed", {{"task_id", task.task.id}, {"report", std::string(what)},
-                                 {"error", status.ToString()}});
+      LogError(
+          "report failed",
+          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
       return;
     }
     std::this_thread::sleep_for(pause);

@@ -41,6 +41,16 @@ void InMemoryTestWorkSource::StealLease(const std::string& task_id) {
   record.lease_expires = std::chrono::steady_clock::now() + std::chrono::hours(1);
 }
 
+void InMemoryTestWorkSource::SetOnProgress(
+    std::function<void(const std::string&, int)> on_progress) {
+  on_progress_ = std::move(on_progress);
+}
+
+std::vector<OutputImage> InMemoryTestWorkSource::images(const std::string& task_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tasks_.at(task_id).images;
+}
+
 Task InMemoryTestWorkSource::Get(const std::string& task_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return tasks_.at(task_id).task;
@@ -208,6 +218,7 @@ Result<InMemoryTestWorkSource::Record*> InMemoryTestWorkSource::Holder(const std
 
 void InMemoryTestWorkSource::Finish(Record& record, TaskState state) {
   record.task.state = state;
+  if (IsTerminal(state)) ++terminal_;
   cv_.notify_all();
 }
 
@@ -227,11 +238,14 @@ Result<HeartbeatReply> InMemoryTestWorkSource::Heartbeat(const std::string& task
 
 Status InMemoryTestWorkSource::Progress(const std::string& task_id, uint64_t fencing,
                                         TaskProgress progress, std::string preview_png) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
-  record->last_step = progress.step;
-  progress_.push_back({task_id, progress.step, progress.steps, !preview_png.empty()});
-  cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
+    record->last_step = progress.step;
+    progress_.push_back({task_id, progress.step, progress.steps, !preview_png.empty()});
+    cv_.notify_all();
+  }
+  if (on_progress_) on_progress_(task_id, progress.step);
   return Status::Ok();
 }
 

@@ -38,7 +38,12 @@ class InMemoryTestWorkSource final : public WorkSource {
   // later report of the current holder gets kAborted.
   void StealLease(const std::string& task_id);
 
+  // Called after each recorded Progress, on the caller's thread (the worker's runner, inside
+  // the engine's step loop) and outside the lock: a hook that blocks makes a long step.
+  void SetOnProgress(std::function<void(const std::string& task_id, int step)> on_progress);
+
   Task Get(const std::string& task_id) const;
+  std::vector<OutputImage> images(const std::string& task_id) const;  // as completed
   // Blocks until `predicate` (called under the lock with this object) holds or `timeout` passes.
   bool WaitFor(const std::function<bool(const InMemoryTestWorkSource&)>& predicate,
                std::chrono::milliseconds timeout) const;
@@ -53,6 +58,7 @@ class InMemoryTestWorkSource final : public WorkSource {
   int running() const;
   int RunningLocked() const;
   bool IsTerminalLocked(const std::string& task_id) const;
+  int TerminalCountLocked() const { return terminal_; }  // tasks that reached a terminal state
   int ProgressCountLocked(const std::string& task_id) const;
   std::vector<ProgressRecord> progress(const std::string& task_id) const;
   std::vector<Failure> failures() const;
@@ -97,14 +103,15 @@ class InMemoryTestWorkSource final : public WorkSource {
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::map<std::string, Record> tasks_;  // GUARDED_BY(mu_)
-  int64_t next_seq_ = 0;                 // GUARDED_BY(mu_)
-  uint64_t next_fencing_ = 0;            // GUARDED_BY(mu_)
-  int lapses_ = 0;                       // GUARDED_BY(mu_)
-  std::vector<ProgressRecord> progress_;  // GUARDED_BY(mu_)
-  std::vector<Failure> failures_;         // GUARDED_BY(mu_)
-  std::vector<std::string> releases_;     // GUARDED_BY(mu_)
-  std::vector<WorkerInfo> registered_;    // GUARDED_BY(mu_)
+  std::map<std::string, Record> tasks_;    // GUARDED_BY(mu_)
+  int64_t next_seq_ = 0;                   // GUARDED_BY(mu_)
+  uint64_t next_fencing_ = 0;              // GUARDED_BY(mu_)
+  int lapses_ = 0;                         // GUARDED_BY(mu_)
+  int terminal_ = 0;                       // GUARDED_BY(mu_)
+  std::vector<ProgressRecord> progress_;   // GUARDED_BY(mu_)
+  std::vector<Failure> failures_;          // GUARDED_BY(mu_)
+  std::vector<std::string> releases_;      // GUARDED_BY(mu_)
+  std::vector<WorkerInfo> registered_;     // GUARDED_BY(mu_)
   std::vector<std::string> unregistered_;  // GUARDED_BY(mu_)
 };
 
@@ -137,8 +144,8 @@ class TestDoubleEngine final : public Engine {
   std::vector<Call> calls() const;
 
   ModelLimits limits() const override;
-  std::vector<Result<std::vector<GeneratedImage>>> Generate(
-      std::span<const EngineJob> jobs, const ProgressSink& progress) override;
+  std::vector<Result<std::vector<GeneratedImage>>> Generate(std::span<const EngineJob> jobs,
+                                                            const ProgressSink& progress) override;
 
  private:
   TestDoubleEngineOptions options_;

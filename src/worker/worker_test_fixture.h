@@ -65,8 +65,8 @@ class WorkerTest : public ::testing::Test {
 
   Worker& StartWorker(WorkerOptions options) {
     if (!engine_) MakeEngine();
-    worker_ = std::make_unique<Worker>(&source_, std::vector<Engine*>{engine_.get()},
-                                       std::move(options));
+    worker_ =
+        std::make_unique<Worker>(&source_, std::vector<Engine*>{engine_.get()}, std::move(options));
     Status started = worker_->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     return *worker_;
