@@ -37,6 +37,8 @@ std::span<const Command> Commands() {
   static constexpr Command kCommands[] = {
       {"help", "list the commands, or show the options of one: help [COMMAND]", RunHelp},
       {"version", "print the version", RunVersion},
+      {"serve", "the all-in-one server: HTTP API, task store, workers on the bundled model",
+       RunServe},
       {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
       {"train", "train the shipped shapes-32 model (resumable)", RunTrain},
       {"eval", "measure how well a model follows prompts (colour, shape, size, position)",

@@ -34,5 +34,6 @@ int RunVersion(std::span<const std::string> args);
 int RunGenerate(std::span<const std::string> args);  // generate_local.cc
 int RunTrain(std::span<const std::string> args);     // train.cc
 int RunEval(std::span<const std::string> args);      // eval.cc
+int RunServe(std::span<const std::string> args);     // serve.cc
 
 }  // namespace stipple::app

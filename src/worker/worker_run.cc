@@ -1,0 +1,219 @@
+// The Worker's runner: one batch at a time through the engine, then one report per task.
+#include <chrono>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "common/log.h"
+#include "worker/batching.h"
+#include "worker/worker.h"
+
+namespace stipple {
+namespace {
+
+// A kUnavailable reply is retried this many times in all, with a short doubling pause: the
+// fencing number makes a repeated report harmless. Past that the lease lapses and the store
+// requeues the task, which is the protocol's answer to a worker that cannot be heard.
+constexpr int kReportTries = 4;
+constexpr Millis kReportRetryPause{50};
+
+}  // namespace
+
+void Worker::RunLoop() {
+  while (true) {
+    Batch batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      runner_cv_.wait(lock, [&] { return !ready_.empty() || leaser_done_; });
+      if (ready_.empty()) break;  // the leaser has ended and nothing is left to run
+      batch = std::move(ready_.front());
+      ready_.pop_front();
+      running_ = batch;
+    }
+    leaser_cv_.notify_one();  // room for the leaser to prefetch the next batch
+    SetBusy(true);
+    RunBatch(std::move(batch));
+    bool nothing_waiting = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.clear();
+      nothing_waiting = ready_.empty();
+    }
+    drain_cv_.notify_all();  // Drain may be waiting for the running batch
+    if (nothing_waiting) SetBusy(false);
+  }
+}
+
+void Worker::SetBusy(bool busy) {
+  WorkerRunState from = busy ? WorkerRunState::kIdle : WorkerRunState::kBusy;
+  const WorkerRunState to = busy ? WorkerRunState::kBusy : WorkerRunState::kIdle;
+  if (state_.compare_exchange_strong(from, to) && options_.on_state_change) {
+    options_.on_state_change(to);
+  }
+}
+
+Engine* Worker::EngineFor(const std::string& model) const {
+  auto it = engines_.find(model);
+  return it == engines_.end() ? nullptr : it->second;
+}
+
+void Worker::RunBatch(Batch batch) {
+  // Tasks stopped while they waited (cancel seen by a heartbeat, lease lost) never start.
+  Batch live;
+  for (auto& task : batch) {
+    if (task->stop.load() != StopReason::kNone) {
+      FinishStopped(*task);
+    } else {
+      live.push_back(std::move(task));
+    }
+  }
+  if (live.empty()) return;
+
+  Engine* engine = EngineFor(live.front()->task.request.model);
+  std::vector<EngineJob> jobs;
+  std::vector<Timestamp> deadlines;
+  const Timestamp start = options_.clock->Now();
+  for (const auto& task : live) {
+    jobs.push_back({task->task.request, &task->cancel});
+    // timeout_s bounds this attempt from the moment the engine takes it, not from the lease:
+    // time spent prefetched is the worker's choice, not the request's.
+    deadlines.push_back(start + std::chrono::seconds(task->task.request.timeout_s));
+  }
+  if (engine == nullptr) {  // leased only for our models, so a store bug; say so, do not retry
+    for (auto& task : live) {
+      Finish(*task, InvalidArgumentError("model '" + task->task.request.model +
+                                         "' is not loaded by this worker"));
+    }
+    return;
+  }
+
+  ProgressSink sink = [&](const ProgressEvent& event) {
+    if (event.job_index >= live.size()) return;
+    HeldTask& task = *live[event.job_index];
+    task.step.store(event.step);
+    std::string preview;
+    if (options_.preview_every > 0 && event.step % options_.preview_every == 0) {
+      preview = event.preview_png;
+    }
+    Status published = source_->Progress(task.task.id, task.task.fencing,
+                                         TaskProgress{event.step, event.steps}, std::move(preview));
+    if (published.code() == StatusCode::kAborted) RequestStop(task, StopReason::kLeaseLost);
+    if (options_.clock->Now() >= deadlines[event.job_index]) {
+      RequestStop(task, StopReason::kTimeout);
+    }
+  };
+  std::vector<Result<std::vector<GeneratedImage>>> results = engine->Generate(jobs, sink);
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (i < results.size()) {
+      Finish(*live[i], results[i]);
+    } else {
+      Finish(*live[i], InternalError("the engine returned no result for this job"));
+    }
+  }
+}
+
+void Worker::Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& result) {
+  const std::string& id = task.task.id;
+  const uint64_t fencing = task.task.fencing;
+  if (result.ok()) {
+    std::vector<OutputImage> images;
+    for (const GeneratedImage& image : *result) {
+      images.push_back({image.png, image.width, image.height, image.seed});
+    }
+    ReportOnce(task, "complete", [&] { return source_->Complete(id, fencing, images).status(); });
+    LogDebug("task succeeded", {{"task_id", id}, {"worker_id", info_.id}});
+  } else if (result.status().code() == StatusCode::kCancelled) {
+    FinishStopped(task);
+    return;
+  } else {
+    EngineFailure classified = ClassifyEngineError(result.status());
+    Failure failure;
+    failure.task_id = id;
+    failure.fencing = fencing;
+    failure.kind = classified.kind;
+    failure.error = classified.error;
+    if (failure.kind == FailureKind::kTransient) {
+      failure.retry_after =
+          RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
+    }
+    ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
+    LogInfo("task failed", {{"task_id", id},
+                            {"code", failure.error.code},
+                            {"transient", failure.kind == FailureKind::kTransient ? "yes" : "no"},
+                            {"error", result.status().ToString()}});
+  }
+  Forget(task);
+}
+
+void Worker::FinishStopped(HeldTask& task) {
+  const std::string& id = task.task.id;
+  const uint64_t fencing = task.task.fencing;
+  switch (task.stop.load()) {
+    case StopReason::kCancelRequested:
+      ReportOnce(task, "mark canceled",
+                 [&] { return source_->MarkCanceled(id, fencing).status(); });
+      LogInfo("task canceled", {{"task_id", id}});
+      break;
+    case StopReason::kTimeout: {
+      Failure failure;
+      failure.task_id = id;
+      failure.fencing = fencing;
+      failure.kind = FailureKind::kPermanent;  // the same request would only time out again
+      failure.error = {"timeout", "the attempt ran longer than the request's timeout_s (" +
+                                      std::to_string(task.task.request.timeout_s) + " s)"};
+      ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
+      LogInfo("task timed out", {{"task_id", id}});
+      break;
+    }
+    case StopReason::kDrain: {
+      // Released only once the leaser has ended, so a Lease call still blocking cannot take the
+      // task straight back (the lease is renewed meanwhile).
+      std::unique_lock<std::mutex> lock(mu_);
+      runner_cv_.wait(lock, [&] { return leaser_done_; });
+      lock.unlock();
+      ReportOnce(task, "release", [&] { return source_->Release(id, fencing).status(); });
+      LogInfo("task released (drain)", {{"task_id", id}});
+      break;
+    }
+    case StopReason::kLeaseLost:
+      LogWarn("lease lost; the task's work is dropped", {{"task_id", id}});
+      break;
+    case StopReason::kNone: {  // the engine cancelled a job nobody stopped: an engine bug
+      Failure failure;
+      failure.task_id = id;
+      failure.fencing = fencing;
+      failure.kind = FailureKind::kTransient;
+      failure.error = {"engine_error", "the engine cancelled the job unasked"};
+      failure.retry_after =
+          RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
+      ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
+      break;
+    }
+  }
+  Forget(task);
+}
+
+void Worker::ReportOnce(const HeldTask& task, std::string_view what,
+                        const std::function<Status()>& call) {
+  Millis pause = kReportRetryPause;
+  for (int attempt = 1;; ++attempt) {
+    Status status = call();
+    if (status.ok()) return;
+    if (status.code() == StatusCode::kAborted) {
+      LogWarn(
+          "lease lost before the report was recorded; dropped, not retried",
+          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
+      return;
+    }
+    if (status.code() != StatusCode::kUnavailable || attempt == kReportTries) {
+      LogError(
+          "report failed",
+          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
+      return;
+    }
+    std::this_thread::sleep_for(pause);
+    pause *= 2;
+  }
+}
+
+}  // namespace stipple
