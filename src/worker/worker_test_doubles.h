@@ -113,6 +113,8 @@ class InMemoryTestWorkSource final : public WorkSource {
   std::vector<std::string> releases_;      // GUARDED_BY(mu_)
   std::vector<WorkerInfo> registered_;     // GUARDED_BY(mu_)
   std::vector<std::string> unregistered_;  // GUARDED_BY(mu_)
+  // Set before the worker starts; called outside the lock.
+  std::function<void(const std::string&, int)> on_progress_;
 };
 
 struct TestDoubleEngineOptions {
