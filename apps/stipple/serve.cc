@@ -153,8 +153,9 @@ int Serve(const Settings& s) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(s.data_dir, ec);
-  if (ec) return Fail(kExitFailure, UnavailableError("cannot create " + s.data_dir + ": " +
-                                                     ec.message()));
+  if (ec)
+    return Fail(kExitFailure,
+                UnavailableError("cannot create " + s.data_dir + ": " + ec.message()));
   if (Status st = ShutdownSignal::Install(); !st.ok()) return Fail(kExitFailure, st);
 
   TorchEngineOptions engine_options;
@@ -195,8 +196,8 @@ int Serve(const Settings& s) {
     options.max_batch = static_cast<int>(s.max_batch);
     options.batch_window = Millis(s.batch_window_ms);
     options.lease_duration = Millis(s.lease_s * 1000);
-    workers.push_back(std::make_unique<Worker>(&service, std::vector<Engine*>{engine->get()},
-                                               options));
+    workers.push_back(
+        std::make_unique<Worker>(&service, std::vector<Engine*>{engine->get()}, options));
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
@@ -208,7 +209,7 @@ int Serve(const Settings& s) {
 
   const int signo = ShutdownSignal::Wait();
   LogInfo("draining", {{"signal", std::to_string(signo)}});
-  service.Drain();  // /readyz 503, new tasks refused, nothing more leased
+  service.Drain();                  // /readyz 503, new tasks refused, nothing more leased
   std::vector<std::thread> drains;  // in parallel: each may wait out the whole grace
   for (auto& w : workers) {
     drains.emplace_back([&w, &s] { w->Drain(Millis(s.drain_grace_s * 1000)); });

@@ -1,0 +1,159 @@
+// `stipple serve` as a user runs it: the real binary, the bundled model, a data directory, real
+// HTTP. A synchronous request returns the image; the task and its image survive a restart; a
+// server killed with SIGKILL in the middle of a task loses nothing — on restart the task runs
+// again (its lease belonged to the dead process) and completes exactly once; SIGTERM drains and
+// exits 0.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/http_test_support.h"
+
+namespace stipple {
+namespace {
+
+namespace fs = std::filesystem;
+using http::testing::TestClient;
+using http::testing::TestResponse;
+
+// One `stipple serve` child process on a free port.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<std::string> args = {STIPPLE_BINARY, "serve",  "--listen",    "127.0.0.1:0",
+                                       "--data-dir",   data_dir, "--model-dir", STIPPLE_MODEL_DIR,
+                                       "--threads",    "1",      "--log-level", "warn"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(STIPPLE_BINARY, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    // The first stdout line: "stipple serving http://127.0.0.1:PORT  (...)".
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(fds[0]);
+    const size_t at = line.find("http://127.0.0.1:");
+    if (at != std::string::npos) port_ = static_cast<uint16_t>(std::stoi(line.substr(at + 17)));
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) Stop(SIGKILL);
+  }
+
+  uint16_t port() const { return port_; }
+
+  // Sends `signo` and returns the exit status (128 + signal when killed), or -1 after 60 s.
+  int Stop(int signo) {
+    kill(pid_, signo);
+    for (int i = 0; i < 600; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+boost::json::object Json(const TestResponse& r) { return boost::json::parse(r.body).as_object(); }
+
+std::string TempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+const std::vector<std::pair<std::string, std::string>> kJson = {
+    {"Content-Type", "application/json"}};
+
+TEST(ServeE2e, SyncRequestReturnsTheImageAndBothSurviveARestart) {
+  const std::string data = TempDir("stipple-serve-e2e");
+  std::string id, etag;
+  {
+    ServeProcess serve(data);
+    ASSERT_NE(serve.port(), 0) << "the server did not print its address";
+    TestClient client(serve.port());
+    auto headers = kJson;
+    headers.push_back({"Prefer", "wait=60"});
+    TestResponse created =
+        client.Send("POST", "/v1/tasks", headers, R"({"prompt":"a big red circle","seed":5})");
+    ASSERT_EQ(created.status, 200) << created.body;
+    boost::json::object task = Json(created);
+    EXPECT_EQ(task.at("status").as_string(), "succeeded");
+    id = std::string(task.at("id").as_string());
+    TestResponse image = client.Send("GET", "/v1/tasks/" + id + "/outputs/0");
+    ASSERT_EQ(image.status, 200);
+    EXPECT_EQ(image.body.substr(1, 3), "PNG");
+    etag = std::string(image.headers.Get("ETag").value_or(""));
+    EXPECT_EQ(serve.Stop(SIGTERM), 0);
+  }
+  ServeProcess again(data);
+  TestClient client(again.port());
+  TestResponse task = client.Send("GET", "/v1/tasks/" + id);
+  ASSERT_EQ(task.status, 200);
+  EXPECT_EQ(Json(task).at("status").as_string(), "succeeded");
+  TestResponse image = client.Send("GET", "/v1/tasks/" + id + "/outputs/0");
+  ASSERT_EQ(image.status, 200);
+  EXPECT_EQ(image.headers.Get("ETag").value_or(""), etag);
+  EXPECT_EQ(again.Stop(SIGTERM), 0);
+  fs::remove_all(data);
+}
+
+TEST(ServeE2e, AServerKilledMidTaskLosesNothingAndTheTaskCompletesOnceAfterRestart) {
+  const std::string data = TempDir("stipple-serve-kill");
+  std::string id;
+  {
+    ServeProcess serve(data);
+    TestClient client(serve.port());
+    TestResponse created =
+        client.Send("POST", "/v1/tasks", kJson,
+                    R"({"prompt":"a small blue square","steps":100,"num_images":8,"seed":9})");
+    ASSERT_EQ(created.status, 202) << created.body;
+    id = std::string(Json(created).at("id").as_string());
+    for (int i = 0; i < 200; ++i) {  // until it is running
+      if (Json(client.Send("GET", "/v1/tasks/" + id)).at("status").as_string() == "running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(serve.Stop(SIGKILL), 128 + SIGKILL);
+  }
+  ServeProcess again(data);
+  TestClient client(again.port());
+  TestResponse done = client.Send("GET", "/v1/tasks/" + id, {{"Prefer", "wait=120"}});
+  ASSERT_EQ(done.status, 200);
+  boost::json::object task = Json(done);
+  EXPECT_EQ(task.at("status").as_string(), "succeeded");
+  EXPECT_EQ(task.at("attempts").as_int64(), 2);  // the killed attempt counted
+  EXPECT_EQ(task.at("outputs").as_array().size(), 8u);
+  TestResponse listed = client.Send("GET", "/v1/tasks?limit=100");
+  EXPECT_EQ(Json(listed).at("data").as_array().size(), 1u);  // nothing invented
+  EXPECT_EQ(again.Stop(SIGTERM), 0);
+  fs::remove_all(data);
+}
+
+}  // namespace
+}  // namespace stipple
