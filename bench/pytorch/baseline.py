@@ -92,6 +92,8 @@ class Pipeline:
             eps_cond, eps_uncond = both.chunk(2)
             eps = eps_uncond + g * (eps_cond - eps_uncond)
             x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)
+            if c["scheduler"].get("clip_sample"):
+                x0 = x0.clamp(-1, 1)
             x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
         return ((x + 1) / 2).clamp(0, 1)
 

@@ -157,6 +157,7 @@ void ReadScheduler(const json::object& o, std::vector<FieldError>* errors, Model
            &c->default_guidance_scale);
   r.String("default", {"ddim", "ddpm", "euler_a", "dpmpp_2m"}, &c->default_scheduler);
   r.Int("max_steps", 1, RequestLimits::kMaxSteps, &c->max_steps);
+  r.Bool("clip_sample", &c->clip_sample, /*required=*/false);
   r.RejectUnknownKeys();
   if (c->default_steps > c->max_steps) r.Error("default_steps", "must not exceed max_steps");
   if (c->max_steps > c->noise.train_timesteps) {
@@ -287,7 +288,8 @@ std::string ModelConfigToJson(const ModelConfig& c) {
                        {"default_steps", c.default_steps},
                        {"default_guidance_scale", c.default_guidance_scale},
                        {"default", c.default_scheduler},
-                       {"max_steps", c.max_steps}};
+                       {"max_steps", c.max_steps},
+                       {"clip_sample", c.clip_sample}};
   return WriteJson(root);
 }
 

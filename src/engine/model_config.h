@@ -15,7 +15,8 @@
 //                      "layers": 2, "heads": 4, "max_tokens": 16},
 //     "scheduler": {"train_timesteps": 1000, "beta_schedule": "linear" | "scaled_linear",
 //                   "beta_start": 0.0001, "beta_end": 0.02, "default_steps": 20,
-//                   "default_guidance_scale": 4.0, "default": "ddim", "max_steps": 150}
+//                   "default_guidance_scale": 4.0, "default": "ddim", "max_steps": 150,
+//                   "clip_sample": false}     // optional, this default
 //   }
 // attention_levels are indices into channel_mult; the middle block always has attention.
 // Errors are kInvalidArgument with a FieldError per bad key ("unet.heads"), and the first named
@@ -76,6 +77,11 @@ struct ModelConfig {
   double default_guidance_scale = 4.0;
   std::string default_scheduler = "ddim";
   int max_steps = 150;
+  // Clamp the estimate of the clean image to [-1, 1] at every step before the scheduler steps
+  // from it (diffusers' clip_sample, the usual setting of pixel-space models): an estimate that
+  // overshoots early in sampling then cannot blow the image out. Schedulers that step from the
+  // noise estimate alone (euler_a) are unaffected.
+  bool clip_sample = false;
 
   // The limits a ModelCatalog entry for this model holds.
   ModelLimits Limits() const;

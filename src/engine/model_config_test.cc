@@ -41,6 +41,25 @@ TEST(ModelConfig, WrittenJsonParsesBackToTheSameConfig) {
   EXPECT_EQ(c->weights, "model.safetensors");
 }
 
+TEST(ModelConfig, OptionalSwitchesDefaultToOffAndRoundTrip) {
+  std::string json = ModelConfigToJson(Sample());
+  Result<ModelConfig> off = ParseModelConfig(
+      Replace(Replace(json, ",\"pooled_text\":false", ""), ",\"clip_sample\":false", ""));
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->unet.pooled_text);
+  EXPECT_FALSE(off->clip_sample);
+  ModelConfig on = Sample();
+  on.unet.pooled_text = true;
+  on.clip_sample = true;
+  Result<ModelConfig> parsed = ParseModelConfig(ModelConfigToJson(on));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->unet.pooled_text);
+  EXPECT_TRUE(parsed->clip_sample);
+  Result<ModelConfig> bad =
+      ParseModelConfig(Replace(json, "\"clip_sample\":false", "\"clip_sample\":1"));
+  EXPECT_TRUE(HasFieldError(bad.status(), "scheduler.clip_sample")) << bad.status().ToString();
+}
+
 TEST(ModelConfig, LimitsCarryTheModelsDefaultsAndSizes) {
   ModelConfig c = Sample();
   c.default_steps = 25;

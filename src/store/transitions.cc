@@ -61,7 +61,8 @@ void Complete(Task& task, const Completion& completion, Timestamp now) {
   task.outputs = completion.outputs;
   task.outputs_expire_at = completion.outputs_expire_at;
   task.error.reset();
-  if (task.progress) task.progress->step = task.progress->steps;
+  // A succeeded task ran every step, whether or not a heartbeat reported any of them.
+  task.progress = TaskProgress{task.request.steps, task.request.steps};
 }
 
 void Fail(Task& task, const Failure& failure, Timestamp now) {

@@ -75,5 +75,13 @@ TEST(Transitions, LeasableOnlyWhenQueuedPastNotBeforeAndWithinTtl) {
   EXPECT_FALSE(transitions::IsLeasable(t, FromUnixMillis(300)));
 }
 
+TEST(Transitions, CompleteReportsEveryStepDoneEvenWithoutAHeartbeat) {
+  Task t = Running();
+  t.request.steps = 20;
+  transitions::Complete(t, Completion{"tsk_1", 7, {}, FromUnixMillis(9000)}, FromUnixMillis(400));
+  ASSERT_TRUE(t.progress.has_value());
+  EXPECT_EQ(*t.progress, (TaskProgress{20, 20}));
+}
+
 }  // namespace
 }  // namespace stipple

@@ -35,6 +35,7 @@ ModelConfig ShapesModelConfig(int vocab_size) {
   c.unet.res_blocks = 1;
   c.unet.attention_levels = {2};  // 8×8; attention at 16×16 would triple a step's cost
   c.unet.pooled_text = true;
+  c.clip_sample = true;
   c.unet.heads = 4;
   c.unet.norm_groups = 8;
   c.unet.time_embed_dim = 128;

@@ -175,6 +175,7 @@ DiffusionPipeline::Samples DiffusionPipeline::Sample(
     std::vector<torch::Tensor> halves = both.chunk(2);
     torch::Tensor eps = halves[1] + batch.guidance * (halves[0] - halves[1]);
     torch::Tensor x0 = batch.x * step.x0_from_x + eps * step.x0_from_eps;
+    if (config_.clip_sample) x0 = x0.clamp(-1, 1);
     torch::Tensor next =
         batch.x * step.next_from_x + eps * step.next_from_eps + x0 * step.next_from_x0;
     if (step.next_from_prev_x0 != 0) next = next + batch.prev_x0 * step.next_from_prev_x0;
