@@ -41,8 +41,7 @@ std::span<const Command> Commands() {
        RunServe},
       {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
       {"train", "train the shipped shapes-32 model (resumable)", RunTrain},
-      {"eval", "measure how well a model follows prompts (colour, shape, size, position)",
-       RunEval},
+      {"eval", "measure how well a model follows prompts (colour, shape, size, position)", RunEval},
   };
   return kCommands;
 }

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <future>
 #include <map>
-#include <thread>
 #include <mutex>
+#include <thread>
 
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
@@ -430,10 +430,8 @@ TEST_F(LocalTaskServiceTest, ConcurrentWorkersKeepEachTasksEventsNumberedAndInOr
     workers.emplace_back([&, w] {
       const std::string id = "worker-" + std::to_string(w);
       while (completed < kTasks) {
-        auto leased = service_->Lease({.worker_id = id,
-                                       .models = {"shapes-32"},
-                                       .max_tasks = 2,
-                                       .wait = Millis(20)});
+        auto leased = service_->Lease(
+            {.worker_id = id, .models = {"shapes-32"}, .max_tasks = 2, .wait = Millis(20)});
         if (!leased.ok()) continue;
         for (const LeasedTask& lt : *leased) {
           (void)service_->Progress(lt.task.id, lt.task.fencing, {1, 2}, "");

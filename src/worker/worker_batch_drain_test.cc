@@ -124,8 +124,9 @@ TEST_F(WorkerTest, DrainLetsTheRunningBatchFinishThenReturns) {
   EXPECT_EQ(worker_->state(), WorkerRunState::kStopped);
   EXPECT_EQ(source_.unregistered(), std::vector<std::string>{"wkr_test"});
   std::lock_guard<std::mutex> lock(states_mu);
-  EXPECT_EQ(states, (std::vector<WorkerRunState>{WorkerRunState::kIdle, WorkerRunState::kBusy,
-                                              WorkerRunState::kDraining, WorkerRunState::kStopped}));
+  EXPECT_EQ(states,
+            (std::vector<WorkerRunState>{WorkerRunState::kIdle, WorkerRunState::kBusy,
+                                         WorkerRunState::kDraining, WorkerRunState::kStopped}));
 }
 
 TEST_F(WorkerTest, DrainWithAShortGraceStopsTheRunningTaskAndReleasesIt) {
