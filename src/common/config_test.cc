@@ -21,8 +21,10 @@ Result<Config> LoadArgs(const std::vector<std::string>& args, const Environment&
   return Config::Load(kSpecs, args, env);
 }
 
+// One file per test: ctest runs the tests of this binary in parallel processes.
 std::string WriteFile(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/stipple_config_test.conf";
+  std::string path = ::testing::TempDir() + "/stipple_config_test_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".conf";
   std::ofstream(path) << text;
   return path;
 }
