@@ -4,7 +4,10 @@
 // (bench/pytorch/baseline.py on Debian's python3-torch, the same safetensors), whose final images
 // from the same seeds must match ours within 1e-3 (parity).
 //
-//   engine_bench [MODEL_DIR]     default: the repository's models/shapes-32
+//   engine_bench [--device cpu|cuda[:N]] [MODEL_DIR]     default: cpu, the repository's
+//                                                      models/shapes-32
+//
+// On a GPU (--device cuda) both sides run there; noise is still drawn on the CPU, so parity holds.
 //
 // It links the pipeline itself (not only the Engine interface) for the parity check: the PNG
 // rounds to 1/255, so the comparison is made on the float images before encoding.
@@ -14,6 +17,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -81,12 +85,15 @@ double Median(std::vector<double> v) {
 }
 
 // Runs the Python baseline; returns its JSON report (empty object when it could not run).
-boost::json::object RunBaseline(const std::string& model_dir, const std::string& parity_file,
-                                int threads) {
-  const std::string command =
-      "/usr/bin/python3 " STIPPLE_SOURCE_DIR "/bench/pytorch/baseline.py --model-dir '" +
-      model_dir + "' --threads " + std::to_string(threads) + " --parity-out '" + parity_file +
-      "' --parity-seed " + std::to_string(kParitySeed);
+// STIPPLE_BENCH_PYTHON names the interpreter (default /usr/bin/python3, Debian's python3-torch).
+boost::json::object RunBaseline(const std::string& model_dir, const std::string& device,
+                                const std::string& parity_file, int threads) {
+  const char* python = std::getenv("STIPPLE_BENCH_PYTHON");
+  const std::string command = std::string(python != nullptr ? python : "/usr/bin/python3") +
+                              " " STIPPLE_SOURCE_DIR "/bench/pytorch/baseline.py --model-dir '" +
+                              model_dir + "' --device '" + device + "' --threads " +
+                              std::to_string(threads) + " --parity-out '" + parity_file +
+                              "' --parity-seed " + std::to_string(kParitySeed);
   std::FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {};
   std::string out;
@@ -99,9 +106,11 @@ boost::json::object RunBaseline(const std::string& model_dir, const std::string&
 }
 
 // Our final images of the parity jobs in [0, 1], (N, 3, H, W) flattened.
-std::vector<float> OurParityImages(const std::string& model_dir, const ModelLimits& limits) {
+std::vector<float> OurParityImages(const std::string& model_dir, const std::string& device,
+                                   const ModelLimits& limits) {
   int threads = 0;
-  auto pipeline = torch_engine::LoadPipeline(model_dir, {.preview_every = 0}, &threads);
+  auto pipeline =
+      torch_engine::LoadPipeline(model_dir, {.device = device, .preview_every = 0}, &threads);
   if (!pipeline.ok()) return {};
   std::vector<EngineJob> jobs = Jobs(limits, kParityImages, kParitySeed);
   std::vector<Status> admitted(jobs.size());
@@ -117,8 +126,8 @@ double Number(const boost::json::object& o, const char* batch, const char* key) 
   return b != nullptr ? b->as_object().at(key).to_number<double>() : 0.0;
 }
 
-int Run(const std::string& model_dir) {
-  auto loaded = TorchEngine::Load(model_dir, {.threads = 0, .preview_every = 0});
+int Run(const std::string& model_dir, const std::string& device) {
+  auto loaded = TorchEngine::Load(model_dir, {.device = device, .threads = 0, .preview_every = 0});
   if (!loaded.ok()) {
     std::fprintf(stderr, "engine_bench: %s\n", loaded.status().ToString().c_str());
     return 1;
@@ -130,7 +139,7 @@ int Run(const std::string& model_dir) {
 
   std::fprintf(stderr, "engine_bench: PyTorch-eager baseline...\n");
   const std::string parity_file = "/tmp/stipple_engine_bench_parity.f32";
-  boost::json::object baseline = RunBaseline(model_dir, parity_file, threads);
+  boost::json::object baseline = RunBaseline(model_dir, device, parity_file, threads);
 
   bench::BenchReport report("engine_bench");
   std::fprintf(stderr, "engine_bench: stipple...\n");
@@ -166,7 +175,7 @@ int Run(const std::string& model_dir) {
   report.Add("progress_cancel_overhead_per_step",
              100 * (Median(checked) - Median(plain)) / kSteps / step_s, "% of a step");
 
-  std::vector<float> ours = OurParityImages(model_dir, limits);
+  std::vector<float> ours = OurParityImages(model_dir, device, limits);
   std::ifstream in(parity_file, std::ios::binary);
   std::vector<float> theirs(ours.size());
   in.read(reinterpret_cast<char*>(theirs.data()),
@@ -183,8 +192,10 @@ int Run(const std::string& model_dir) {
   if (baseline.empty()) {
     std::printf("baseline: did not run (needs /usr/bin/python3 with python3-torch)\n");
   } else {
-    std::printf("baseline: PyTorch %s eager, %d threads; stipple: libtorch, %d threads\n",
-                baseline.at("torch").as_string().c_str(), threads, threads);
+    std::printf(
+        "baseline: PyTorch %s eager, %d threads; stipple: libtorch %s, %d threads; "
+        "device %s\n",
+        baseline.at("torch").as_string().c_str(), threads, TORCH_VERSION, threads, device.c_str());
   }
   std::printf("parity (%d images, seeds %u..): max |stipple - pytorch| = %.2e in [0,1]: %s\n",
               kParityImages, kParitySeed, max_diff,
@@ -196,5 +207,18 @@ int Run(const std::string& model_dir) {
 }  // namespace stipple
 
 int main(int argc, char** argv) {
-  return stipple::Run(argc > 1 ? argv[1] : STIPPLE_SOURCE_DIR "/models/shapes-32");
+  std::string device = "cpu";
+  std::string model_dir = STIPPLE_SOURCE_DIR "/models/shapes-32";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--device" && i + 1 < argc) {
+      device = argv[++i];
+    } else if (arg.rfind("--", 0) == 0) {
+      std::fprintf(stderr, "usage: engine_bench [--device cpu|cuda[:N]] [MODEL_DIR]\n");
+      return 2;
+    } else {
+      model_dir = arg;
+    }
+  }
+  return stipple::Run(model_dir, device);
 }

@@ -14,3 +14,8 @@ pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
 # `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
 # its headers.
 find_package(Torch REQUIRED)
+# Official libtorch builds (the CUDA zip, PyTorch's wheels) are made with a toolchain that leaves
+# some std::filesystem functions exported from libtorch.so, broken for outside callers. Naming
+# libstdc++ first makes the dynamic linker take every std:: symbol from libstdc++ itself
+# (without this, std::filesystem::remove_all in our programs jumped to a null pointer).
+string(APPEND CMAKE_EXE_LINKER_FLAGS " -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")

@@ -64,8 +64,9 @@ def alphas_cumprod(s):
 
 
 class Pipeline:
-    def __init__(self, model_dir):
-        self.model = stipple_model.load_model(model_dir)
+    def __init__(self, model_dir, device):
+        self.device = torch.device(device)
+        self.model = stipple_model.load_model(model_dir).to(self.device)
         c = self.model.config
         self.config = c
         self.tokenizer = WordTokenizer(os.path.join(model_dir, c["text_encoder"]["vocab"]),
@@ -76,26 +77,27 @@ class Pipeline:
     def __call__(self, prompts, seeds, steps, guidance):
         c = self.config
         b = len(prompts)
-        ids = torch.tensor([self.tokenizer.encode(p) for p in prompts + [""] * b])
+        d = self.device
+        ids = torch.tensor([self.tokenizer.encode(p) for p in prompts + [""] * b], device=d)
         cond, uncond = self.model.text_encoder(ids).chunk(2)
         context = torch.cat([cond, uncond])
         x = torch.stack([torch.randn((c["channels"], c["height"], c["width"]),
-                                     generator=torch.Generator().manual_seed(s)) for s in seeds])
-        g = torch.full((b, 1, 1, 1), float(guidance))
+                                     generator=torch.Generator().manual_seed(s)) for s in seeds]).to(d)
+        g = torch.full((b, 1, 1, 1), float(guidance), device=d)
         T = c["scheduler"]["train_timesteps"]
         ratio = T // steps
         for i in range(steps):
             t = (steps - 1 - i) * ratio
             a = self.alphas[t]
             a_prev = self.alphas[t - ratio] if t - ratio >= 0 else 1.0
-            both = self.model.unet(torch.cat([x, x]), torch.full((2 * b,), float(t)), context)
+            both = self.model.unet(torch.cat([x, x]), torch.full((2 * b,), float(t), device=d), context)
             eps_cond, eps_uncond = both.chunk(2)
             eps = eps_uncond + g * (eps_cond - eps_uncond)
             x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)
             if c["scheduler"].get("clip_sample"):
                 x0 = x0.clamp(-1, 1)
             x = math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
-        return ((x + 1) / 2).clamp(0, 1)
+        return ((x + 1) / 2).clamp(0, 1).cpu()  # on the host, as a caller needs it
 
 
 def main():
@@ -107,11 +109,13 @@ def main():
     ap.add_argument("--seconds", type=float, default=6.0, help="time spent per batch size")
     ap.add_argument("--parity-out")
     ap.add_argument("--parity-seed", type=int, default=1234)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = Pipeline(args.model_dir)
+    pipe = Pipeline(args.model_dir, args.device)
     guidance = pipe.config["scheduler"]["default_guidance_scale"]
-    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "batches": {}}
+    report = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+              "device": str(pipe.device), "batches": {}}
     pipe(PROMPTS[:1], [1], args.steps, guidance)  # warm-up
     for b in [int(v) for v in args.batches.split(",")]:
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(b)]

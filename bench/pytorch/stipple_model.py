@@ -78,7 +78,8 @@ class TextEncoder(nn.Module):
 
 def timestep_embedding(t, dim):
     half = dim // 2
-    exponent = torch.arange(half, dtype=torch.float32) * (-math.log(10000.0) / half)
+    exponent = torch.arange(half, dtype=torch.float32, device=t.device)
+    exponent = exponent * (-math.log(10000.0) / half)
     angles = t.float().unsqueeze(1) * exponent.exp().unsqueeze(0)
     emb = torch.cat([angles.cos(), angles.sin()], 1)
     return F.pad(emb, (0, 1)) if dim % 2 else emb
