@@ -43,7 +43,7 @@ struct RedisClientOptions {
   RedisUrl url;
   Millis connect_timeout{1000};
   Millis command_timeout{5000};
-  int max_idle = 8;  // connections kept open between calls
+  int max_idle = 64;  // connections kept open between calls (beyond it they are closed)
 };
 
 // One reply, owning its hiredis object.

@@ -57,17 +57,77 @@ Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uin
   return HeartbeatReply{*t.lease_expires_at, t.cancel_requested};
 }
 
+// A batch in two round trips: every task loaded in one pipeline, every compare-and-set in another.
+// A completion whose task changed in between (or a server that lost the script) goes through the
+// one-at-a-time path, which reloads and retries.
 std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> completions) {
-  std::vector<Result<Task>> results;
-  results.reserve(completions.size());
-  for (const Completion& c : completions) {
-    results.push_back(Transition(c.task_id, [&](Task& t) {
+  const Timestamp now = Now();
+  auto one = [&](const Completion& c) {
+    return Transition(c.task_id, [&](Task& t) {
       RETURN_IF_ERROR(transitions::CheckLease(t, c.fencing));
       transitions::Complete(t, c, Now());
       return Status::Ok();
-    }));
+    });
+  };
+  std::vector<std::vector<std::string>> loads;
+  for (const Completion& c : completions) {
+    loads.push_back({"HGETALL", options_.key_prefix + "task:" + c.task_id});
   }
-  return results;
+  std::vector<Result<Reply>> loaded = client_.Pipeline(loads);
+  std::vector<std::optional<Result<Task>>> results(completions.size());
+  std::vector<Task> done(completions.size());
+  std::vector<size_t> saving;
+  std::vector<std::vector<std::string>> saves;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const Completion& c = completions[i];
+    if (!loaded[i].ok()) {
+      results[i].emplace(loaded[i].status());
+      continue;
+    }
+    if ((*loaded[i])->type == REDIS_REPLY_ARRAY && (*loaded[i])->elements == 0) {
+      results[i].emplace(NotFoundError("no task " + c.task_id));
+      continue;
+    }
+    auto stored = redis::TaskFromHash(**loaded[i]);
+    if (!stored.ok()) {
+      results[i].emplace(stored.status());
+      continue;
+    }
+    if (Status lease = transitions::CheckLease(stored->task, c.fencing); !lease.ok()) {
+      results[i].emplace(lease);
+      continue;
+    }
+    transitions::Complete(stored->task, c, now);
+    std::vector<std::string> args = {"EVALSHA",
+                                     redis::scripts::Save().sha1(),
+                                     "0",
+                                     options_.key_prefix,
+                                     c.task_id,
+                                     std::to_string(stored->version),
+                                     std::to_string(options_.task_retention.count())};
+    for (auto& [name, value] : redis::TaskToFields(stored->task)) {
+      args.push_back(std::move(name));
+      args.push_back(std::move(value));
+    }
+    done[i] = std::move(stored->task);
+    saving.push_back(i);
+    saves.push_back(std::move(args));
+  }
+  std::vector<Result<Reply>> saved = client_.Pipeline(saves);
+  for (size_t k = 0; k < saving.size(); ++k) {
+    size_t i = saving[k];
+    if (saved[k].ok() && redis::ReplyInt(**saved[k]) == 1) {
+      results[i].emplace(std::move(done[i]));
+    } else if (!saved[k].ok() && saved[k].status().code() == StatusCode::kUnavailable) {
+      results[i].emplace(saved[k].status());
+    } else {
+      results[i].emplace(one(completions[i]));  // changed meanwhile, or NOSCRIPT: one at a time
+    }
+  }
+  std::vector<Result<Task>> out;
+  out.reserve(completions.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
 }
 
 Result<Task> RedisTaskStore::Fail(const Failure& failure) {
