@@ -140,8 +140,8 @@ Result<std::unique_ptr<RedisClient::Connection>> RedisClient::Connect() {
       redisConnectWithTimeout(u.host.c_str(), u.port, ToTimeval(options_.connect_timeout)));
   if (conn->ctx == nullptr) return UnavailableError("Redis: out of memory for a connection");
   if (conn->ctx->err) {
-    return UnavailableError("cannot connect to Redis at " + u.Redacted() + ": " +
-                            conn->ctx->errstr);
+    // The address stays out of the message: it may reach API clients in a 503.
+    return UnavailableError(std::string("cannot connect to Redis: ") + conn->ctx->errstr);
   }
   redisEnableKeepAlive(conn->ctx);
   redisSetTimeout(conn->ctx, ToTimeval(options_.command_timeout));
@@ -197,7 +197,7 @@ Result<Reply> RedisClient::Run(Connection& conn, const std::vector<std::string>&
   auto* raw = static_cast<redisReply*>(
       redisCommandArgv(conn.ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
   if (raw == nullptr) {
-    return UnavailableError("Redis at " + options_.url.Redacted() + ": " +
+    return UnavailableError(std::string("Redis: ") +
                             (conn.ctx->err ? conn.ctx->errstr : "no reply"));
   }
   Reply reply(raw);
@@ -247,8 +247,7 @@ std::vector<Result<Reply>> RedisClient::Pipeline(
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-      Status s = UnavailableError("Redis at " + options_.url.Redacted() + ": " +
-                                  (c->err ? c->errstr : "no reply"));
+      Status s = UnavailableError(std::string("Redis: ") + (c->err ? c->errstr : "no reply"));
       while (out.size() < commands.size()) out.emplace_back(s);
       break;
     }
