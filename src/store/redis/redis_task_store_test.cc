@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -109,6 +110,61 @@ TEST(RedisTaskStore, TwoStoresOnOneRedisShareTasksAndQueue) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ(gateway_a->Get(got->front().task.id)->state, TaskState::kRunning);
+}
+
+// Gateways reap the same Redis at the same time: each lapsed lease is changed, and reported, by
+// exactly one of them.
+TEST(RedisTaskStore, ConcurrentReapsOnSeveralGatewaysReportEachLapsedLeaseOnce) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  std::vector<std::unique_ptr<RedisTaskStore>> gateways;
+  for (int i = 0; i < 3; ++i) gateways.push_back(OpenStore(*server, &clock));
+  constexpr int kTasks = 60;
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(gateways[0]->Enqueue(TestNewTask("acme", TestRequest())).ok());
+  }
+  auto leased = gateways[1]->Lease({.worker_id = "w",
+                                    .models = {"shapes-32"},
+                                    .max_tasks = kTasks,
+                                    .lease_duration = Millis(1000)});
+  ASSERT_EQ(leased->size(), static_cast<size_t>(kTasks));
+  clock.Advance(Millis(1001));
+  std::atomic<int> requeued{0};
+  std::vector<std::thread> reapers;
+  for (auto& g : gateways) {
+    reapers.emplace_back([&, store = g.get()] {
+      auto report = store->Reap();
+      ASSERT_TRUE(report.ok()) << report.status().ToString();
+      requeued += static_cast<int>(report->requeued.size());
+    });
+  }
+  for (auto& t : reapers) t.join();
+  EXPECT_EQ(requeued.load(), kTasks);
+  auto again = gateways[2]->Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = 100});
+  ASSERT_EQ(again->size(), static_cast<size_t>(kTasks));
+  for (const LeasedTask& l : *again) EXPECT_EQ(l.task.attempts, 2);
+}
+
+// A heartbeat and a cancel racing from two gateways: neither is lost.
+TEST(RedisTaskStore, ConcurrentTransitionsOfOneTaskFromTwoGatewaysAreBothApplied) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  auto a = OpenStore(*server, &clock);
+  auto b = OpenStore(*server, &clock);
+  ASSERT_TRUE(a->Enqueue(TestNewTask("acme", TestRequest())).ok());
+  Task t = a->Lease({.worker_id = "w", .models = {"shapes-32"}})->front().task;
+  std::thread heartbeats([&] {
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(a->Heartbeat(t.id, t.fencing, Millis(30'000), TaskProgress{i, 50}).ok());
+    }
+  });
+  ASSERT_TRUE(b->Cancel(t.id).ok());
+  heartbeats.join();
+  auto got = a->Get(t.id);
+  EXPECT_TRUE(got->cancel_requested);
+  EXPECT_EQ(got->progress, (TaskProgress{49, 50}));
 }
 
 TEST(RedisTaskStore, KeyPrefixesKeepStoresApart) {
