@@ -18,7 +18,9 @@
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
+#include "results/redis/redis_result_store.h"
 #include "service/local_task_service.h"
+#include "store/redis/redis_task_store.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/shutdown_signal.h"
 #include "worker/worker.h"
@@ -83,6 +85,16 @@ const OptionSpec kServeOptions[] = {
      .default_value = "0",
      .help = "requests per second per API key (token bucket, burst 20); 0: unlimited",
      .value_name = "RATE"},
+    {.name = "store",
+     .default_value = "sqlite",
+     .help =
+         "task store: sqlite (tasks.db in --data-dir) or redis://[[user:]password@]HOST:PORT/DB",
+     .value_name = "STORE"},
+    {.name = "results",
+     .default_value = "files",
+     .help =
+         "result store: files (outputs/ in --data-dir) or redis://[[user:]password@]HOST:PORT/DB",
+     .value_name = "STORE"},
 };
 
 constexpr const char* kUsage = "stipple serve [OPTIONS]";
@@ -126,6 +138,7 @@ struct Settings {
       threads, io_threads;
   double rate_limit = 0;
   std::string device;
+  std::string store, results;  // "sqlite" / "files", or a redis:// URL
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -146,7 +159,44 @@ Result<Settings> ReadSettings(const Config& config) {
   ASSIGN_OR_RETURN(s.io_threads, IntOption(config, "io-threads", 0, 1024));
   ASSIGN_OR_RETURN(s.rate_limit, config.GetDouble("rate-limit"));
   if (s.rate_limit < 0) return InvalidArgumentError("--rate-limit must be >= 0");
+  s.store = config.GetString("store");
+  if (s.store != "sqlite") {
+    Result<redis::RedisUrl> url = redis::ParseRedisUrl(s.store);
+    if (!url.ok()) return InvalidArgumentError("--store: " + url.status().message());
+  }
+  s.results = config.GetString("results");
+  if (s.results != "files") {
+    Result<redis::RedisUrl> url = redis::ParseRedisUrl(s.results);
+    if (!url.ok()) return InvalidArgumentError("--results: " + url.status().message());
+  }
   return s;
+}
+
+// The task store --store names: SQLite in the data dir, or a Redis server shared by gateways.
+Result<std::unique_ptr<TaskStore>> OpenTaskStore(const Settings& s) {
+  if (s.store == "sqlite") {
+    SqliteTaskStoreOptions options;
+    options.path = (std::filesystem::path(s.data_dir) / "tasks.db").string();
+    ASSIGN_OR_RETURN(auto store, SqliteTaskStore::Open(options));
+    return std::unique_ptr<TaskStore>(std::move(store));
+  }
+  RedisTaskStoreOptions options;
+  options.url = s.store;
+  ASSIGN_OR_RETURN(auto store, RedisTaskStore::Open(options));
+  return std::unique_ptr<TaskStore>(std::move(store));
+}
+
+Result<std::unique_ptr<ResultStore>> OpenResultStore(const Settings& s) {
+  if (s.results == "files") {
+    ASSIGN_OR_RETURN(
+        auto results,
+        FsResultStore::Open({.dir = (std::filesystem::path(s.data_dir) / "outputs").string()}));
+    return std::unique_ptr<ResultStore>(std::move(results));
+  }
+  RedisResultStoreOptions options;
+  options.url = s.results;
+  ASSIGN_OR_RETURN(auto results, RedisResultStore::Open(options));
+  return std::unique_ptr<ResultStore>(std::move(results));
 }
 
 int Serve(const Settings& s) {
@@ -164,12 +214,9 @@ int Serve(const Settings& s) {
   Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(s.model_dir, engine_options);
   if (!engine.ok()) return Fail(kExitFailure, engine.status());
 
-  SqliteTaskStoreOptions store_options;
-  store_options.path = (fs::path(s.data_dir) / "tasks.db").string();
-  Result<std::unique_ptr<SqliteTaskStore>> store = SqliteTaskStore::Open(store_options);
+  Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s);
   if (!store.ok()) return Fail(kExitFailure, store.status());
-  Result<std::unique_ptr<FsResultStore>> results =
-      FsResultStore::Open({.dir = (fs::path(s.data_dir) / "outputs").string()});
+  Result<std::unique_ptr<ResultStore>> results = OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
   InMemoryEventBus bus;
   LocalTaskServiceOptions service_options;
@@ -201,9 +248,12 @@ int Serve(const Settings& s) {
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
+  std::string where = s.data_dir;  // the data dir, or the Redis servers (without credentials)
+  if (s.store != "sqlite") where = "tasks on " + redis::ParseRedisUrl(s.store)->Redacted();
+  if (s.results != "files") where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
   std::printf("stipple serving http://%s:%u  (model %s, %lld worker%s, data in %s%s)\n",
               s.listen.host.c_str(), server.port(), (*engine)->limits().name.c_str(),
-              static_cast<long long>(s.workers), s.workers == 1 ? "" : "s", s.data_dir.c_str(),
+              static_cast<long long>(s.workers), s.workers == 1 ? "" : "s", where.c_str(),
               s.api_keys.empty() ? ", open: no API keys" : "");
   std::fflush(stdout);
 

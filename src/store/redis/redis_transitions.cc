@@ -1,0 +1,248 @@
+// RedisTaskStore: the transitions of a leased or queued task, and housekeeping. Each loads the
+// task, applies a rule from store/transitions.h and saves it with the compare-and-set script.
+#include <functional>
+
+#include "store/redis/redis_scripts.h"
+#include "store/redis/redis_task_store.h"
+#include "store/transitions.h"
+
+namespace stipple {
+
+using redis::Reply;
+
+namespace {
+
+constexpr int kReapBatch = 1000;        // tasks of each kind per Reap call
+constexpr int kMaxSaveConflicts = 100;  // compare-and-set retries before giving up
+
+}  // namespace
+
+Result<Task> RedisTaskStore::Transition(const std::string& task_id,
+                                        const std::function<Status(Task&)>& apply, bool* changed) {
+  if (changed) *changed = false;
+  for (int attempt = 0; attempt < kMaxSaveConflicts; ++attempt) {
+    ASSIGN_OR_RETURN(redis::StoredTask stored, Load(task_id));
+    const Task before = stored.task;
+    RETURN_IF_ERROR(apply(stored.task));
+    if (stored.task == before) return std::move(stored.task);  // nothing to write
+    std::vector<std::string> args = {options_.key_prefix, task_id, std::to_string(stored.version),
+                                     std::to_string(options_.task_retention.count())};
+    for (auto& [name, value] : redis::TaskToFields(stored.task)) {
+      args.push_back(std::move(name));
+      args.push_back(std::move(value));
+    }
+    ASSIGN_OR_RETURN(Reply r, client_.Eval(redis::scripts::Save(), args));
+    if (redis::ReplyInt(*r) == 1) {
+      if (changed) *changed = true;
+      return std::move(stored.task);
+    }
+    // Another call changed the task between our load and our save: load it again.
+  }
+  return UnavailableError("task " + task_id + " kept changing under concurrent updates; retry");
+}
+
+Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uint64_t fencing,
+                                                 Millis lease_duration,
+                                                 std::optional<TaskProgress> progress) {
+  if (lease_duration <= Millis(0) || lease_duration > kMaxLeaseDuration) {
+    return InvalidArgumentError("lease duration must be between 1 and " +
+                                std::to_string(kMaxLeaseDuration.count()) + " ms");
+  }
+  ASSIGN_OR_RETURN(Task t, Transition(task_id, [&](Task& t) {
+                     RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
+                     t.lease_expires_at = Now() + lease_duration;
+                     if (progress) t.progress = progress;
+                     return Status::Ok();
+                   }));
+  return HeartbeatReply{*t.lease_expires_at, t.cancel_requested};
+}
+
+// A batch in two round trips: every task loaded in one pipeline, every compare-and-set in another.
+// A completion whose task changed in between (or a server that lost the script) goes through the
+// one-at-a-time path, which reloads and retries.
+std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> completions) {
+  const Timestamp now = Now();
+  auto one = [&](const Completion& c) {
+    return Transition(c.task_id, [&](Task& t) {
+      RETURN_IF_ERROR(transitions::CheckLease(t, c.fencing));
+      transitions::Complete(t, c, Now());
+      return Status::Ok();
+    });
+  };
+  std::vector<std::vector<std::string>> loads;
+  for (const Completion& c : completions) {
+    loads.push_back({"HGETALL", options_.key_prefix + "task:" + c.task_id});
+  }
+  std::vector<Result<Reply>> loaded = client_.Pipeline(loads);
+  std::vector<std::optional<Result<Task>>> results(completions.size());
+  std::vector<Task> done(completions.size());
+  std::vector<size_t> saving;
+  std::vector<std::vector<std::string>> saves;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const Completion& c = completions[i];
+    if (!loaded[i].ok()) {
+      results[i].emplace(loaded[i].status());
+      continue;
+    }
+    if ((*loaded[i])->type == REDIS_REPLY_ARRAY && (*loaded[i])->elements == 0) {
+      results[i].emplace(NotFoundError("no task " + c.task_id));
+      continue;
+    }
+    auto stored = redis::TaskFromHash(**loaded[i]);
+    if (!stored.ok()) {
+      results[i].emplace(stored.status());
+      continue;
+    }
+    if (Status lease = transitions::CheckLease(stored->task, c.fencing); !lease.ok()) {
+      results[i].emplace(lease);
+      continue;
+    }
+    transitions::Complete(stored->task, c, now);
+    std::vector<std::string> args = {"EVALSHA",
+                                     redis::scripts::Save().sha1(),
+                                     "0",
+                                     options_.key_prefix,
+                                     c.task_id,
+                                     std::to_string(stored->version),
+                                     std::to_string(options_.task_retention.count())};
+    for (auto& [name, value] : redis::TaskToFields(stored->task)) {
+      args.push_back(std::move(name));
+      args.push_back(std::move(value));
+    }
+    done[i] = std::move(stored->task);
+    saving.push_back(i);
+    saves.push_back(std::move(args));
+  }
+  std::vector<Result<Reply>> saved = client_.Pipeline(saves);
+  for (size_t k = 0; k < saving.size(); ++k) {
+    size_t i = saving[k];
+    if (saved[k].ok() && redis::ReplyInt(**saved[k]) == 1) {
+      results[i].emplace(std::move(done[i]));
+    } else if (!saved[k].ok() && saved[k].status().code() == StatusCode::kUnavailable) {
+      results[i].emplace(saved[k].status());
+    } else {
+      results[i].emplace(one(completions[i]));  // changed meanwhile, or NOSCRIPT: one at a time
+    }
+  }
+  std::vector<Result<Task>> out;
+  out.reserve(completions.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
+}
+
+Result<Task> RedisTaskStore::Fail(const Failure& failure) {
+  return Transition(failure.task_id, [&](Task& t) {
+    RETURN_IF_ERROR(transitions::CheckLease(t, failure.fencing));
+    transitions::Fail(t, failure, Now());
+    return Status::Ok();
+  });
+}
+
+Result<Task> RedisTaskStore::Release(const std::string& task_id, uint64_t fencing) {
+  return Transition(task_id, [&](Task& t) {
+    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
+    transitions::Release(t, Now());
+    return Status::Ok();
+  });
+}
+
+Result<Task> RedisTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
+  return Transition(task_id, [&](Task& t) {
+    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
+    if (!t.cancel_requested)
+      return FailedPreconditionError("task " + task_id + " has no cancel request");
+    transitions::MarkCanceled(t, Now());
+    return Status::Ok();
+  });
+}
+
+Result<CancelResult> RedisTaskStore::Cancel(const std::string& task_id) {
+  bool terminal = false;
+  auto task = Transition(task_id, [&](Task& t) {
+    terminal = IsTerminal(t.state);
+    transitions::Cancel(t, Now());
+    return Status::Ok();
+  });
+  if (!task.ok()) return task.status();
+  return CancelResult{std::move(*task), terminal};
+}
+
+Result<std::vector<std::string>> RedisTaskStore::DueIds(const std::string& index, Timestamp now,
+                                                        int limit) {
+  ASSIGN_OR_RETURN(Reply r, client_.Command({"ZRANGEBYSCORE", options_.key_prefix + index, "-inf",
+                                             std::to_string(ToUnixMillis(now)), "LIMIT", "0",
+                                             std::to_string(limit)}));
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < r->elements; ++i) ids.push_back(redis::ReplyString(*r->element[i]));
+  return ids;
+}
+
+Result<ReapReport> RedisTaskStore::Reap() {
+  ReapReport report;
+  const Timestamp now = Now();
+  // Another gateway may reap the same task at the same time: the compare-and-set lets exactly one
+  // of them change it, and only the one that changed it reports it. A task that no longer
+  // qualifies when loaded (heartbeat, completion in between) is left as it is.
+  ASSIGN_OR_RETURN(auto lapsed, DueIds("leases", now, kReapBatch));
+  for (const std::string& id : lapsed) {
+    bool changed = false;
+    auto t = Transition(
+        id,
+        [&](Task& t) {
+          if (t.state == TaskState::kRunning && t.lease_expires_at && *t.lease_expires_at <= now) {
+            transitions::LapseLease(t, now);
+          }
+          return Status::Ok();
+        },
+        &changed);
+    if (!t.ok() && t.status().code() == StatusCode::kNotFound) continue;
+    if (!t.ok()) return t.status();
+    if (!changed) continue;
+    (t->state == TaskState::kQueued     ? report.requeued
+     : t->state == TaskState::kCanceled ? report.canceled
+                                        : report.failed)
+        .push_back(std::move(*t));
+  }
+  ASSIGN_OR_RETURN(auto ttl_passed, DueIds("ttl", now, kReapBatch));
+  for (const std::string& id : ttl_passed) {
+    bool changed = false;
+    auto t = Transition(
+        id,
+        [&](Task& t) {
+          if (t.state == TaskState::kQueued && !t.started_at && t.expires_at &&
+              *t.expires_at <= now) {
+            transitions::Expire(t, now);
+          }
+          return Status::Ok();
+        },
+        &changed);
+    if (!t.ok() && t.status().code() == StatusCode::kNotFound) continue;
+    if (!t.ok()) return t.status();
+    if (changed) report.expired.push_back(std::move(*t));
+  }
+  ASSIGN_OR_RETURN(auto retention_passed, DueIds("retention", now, kReapBatch));
+  for (const std::string& id : retention_passed) {
+    bool changed = false;
+    auto t = Transition(
+        id,
+        [&](Task& t) {
+          if (!t.outputs_expired && t.outputs_expire_at && *t.outputs_expire_at <= now) {
+            t.outputs_expired = true;
+          }
+          return Status::Ok();
+        },
+        &changed);
+    if (!t.ok() && t.status().code() == StatusCode::kNotFound) continue;
+    if (!t.ok()) return t.status();
+    if (changed) report.outputs_expired.push_back(std::move(*t));
+  }
+  ASSIGN_OR_RETURN(Reply r, client_.Eval(redis::scripts::Housekeeping(),
+                                         {options_.key_prefix, std::to_string(ToUnixMillis(now)),
+                                          std::to_string(kReapBatch)}));
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+    report.idempotency_keys_dropped = static_cast<int>(redis::ReplyInt(*r->element[0]));
+  }
+  return report;
+}
+
+}  // namespace stipple
