@@ -523,7 +523,6 @@ function showCurrent(id, moveFocus) {
   if (!TERMINAL.has(task.status)) followEvents(id);
   else stopFollow();
   if (moveFocus) {
-    $('current-heading').setAttribute('tabindex', '-1');
     $('current-heading').focus();
     $('current').scrollIntoView({ block: 'nearest' });
   }
