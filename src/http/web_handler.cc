@@ -12,7 +12,7 @@ constexpr const char* kPagePolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-void Serve(const WebAsset& asset, const HttpRequest& request, ExchangePtr exchange) {
+void Serve(const WebAsset& asset, const HttpRequest& request, Exchange& exchange) {
   HttpResponse r;
   r.headers.Set("ETag", std::string(asset.etag));
   // Revalidate every time (a cheap 304): a new build's page is picked up at once.
@@ -25,11 +25,11 @@ void Serve(const WebAsset& asset, const HttpRequest& request, ExchangePtr exchan
   auto if_none_match = request.headers.Get("If-None-Match");
   if (if_none_match && IfNoneMatchHits(*if_none_match, asset.etag)) {
     r.status = 304;
-    return exchange->Respond(std::move(r));
+    return exchange.Respond(std::move(r));
   }
   r.headers.Set("Content-Type", std::string(asset.content_type));
   r.body = std::string(asset.bytes);
-  exchange->Respond(std::move(r));
+  exchange.Respond(std::move(r));
 }
 
 }  // namespace
@@ -46,7 +46,7 @@ void GetWebPage(HandlerContext&, HttpRequest& request, ExchangePtr exchange) {
   if (page == nullptr) {
     return exchange->Respond(ErrorResponse(NotFoundError("this build has no web page")));
   }
-  Serve(*page, request, std::move(exchange));
+  Serve(*page, request, *exchange);
 }
 
 void GetWebAsset(HandlerContext&, HttpRequest& request, ExchangePtr exchange) {
@@ -55,7 +55,7 @@ void GetWebAsset(HandlerContext&, HttpRequest& request, ExchangePtr exchange) {
   if (asset == nullptr) {
     return exchange->Respond(ErrorResponse(NotFoundError("no such asset: " + name)));
   }
-  Serve(*asset, request, std::move(exchange));
+  Serve(*asset, request, *exchange);
 }
 
 }  // namespace stipple::http
