@@ -57,11 +57,12 @@ function readStoredKey() {
 // ---- talking to the server --------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(message, { status = 0, fields = [], kind = 'api' } = {}) {
+  constructor(message, { status = 0, fields = [], kind = 'api', retryAfter = 0 } = {}) {
     super(message);
     this.status = status;
     this.fields = fields;
     this.kind = kind;
+    this.retryAfter = retryAfter;  // seconds, from Retry-After (429, 503)
   }
 }
 
@@ -118,7 +119,8 @@ function problemError(res, body, what) {
     case 503: message = `The server is not taking tasks right now (${detail}).${later}`; break;
     default: message = `The server had a problem (${res.status}: ${detail}).`;
   }
-  return new ApiError(what ? `${what}. ${message}` : message, { status: res.status, fields });
+  return new ApiError(what ? `${what}. ${message}` : message,
+                      { status: res.status, fields, retryAfter: retry > 0 ? retry : 0 });
 }
 
 // ---- errors -----------------------------------------------------------------------------------
@@ -670,6 +672,9 @@ async function tick() {
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) showError(failed.reason);
     else if (state.errorKind === 'connection') hideError();
+    // Rate limited or draining: ask again only when the server says to.
+    const wait = Math.max(0, ...results.map((r) => (r.status === 'rejected' && r.reason.retryAfter) || 0));
+    if (wait) return schedule(wait * 1000);
   }
   const active = [...state.tasks.values()].some((t) => !TERMINAL.has(t.status));
   schedule(active ? 2000 : 10000);
