@@ -5,21 +5,16 @@
 // field as `Authorization: Bearer` when one is set; that is why images are fetched as blobs
 // and events are read with fetch() streaming rather than <img src> and EventSource, which
 // cannot send headers.
-'use strict';
+import { ApiError, api, problemError, readEvents, readJson, session, FIELD_LABELS } from './api.js';
+import { el, errorText, seconds, settingsLine, settingsList, statusText, stepText, when } from './view.js';
 
 const KEY_STORAGE = 'stipple.apiKey';
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
 const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2, expired: 2 };
 const PAGE_SIZE = 24;
-const FIELD_LABELS = {
-  prompt: 'Prompt', negative_prompt: 'Negative prompt', model: 'Model', width: 'Size',
-  height: 'Size', steps: 'Steps', guidance_scale: 'Guidance', scheduler: 'Scheduler',
-  seed: 'Seed', num_images: 'Images', priority: 'Priority',
-};
 const FIELD_INPUTS = { width: 'size', height: 'size' };
 
 const state = {
-  key: readStoredKey(),
   keyRequired: false,
   ready: false,            // the models loaded: the key (if any) works
   models: [],
@@ -38,89 +33,8 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === 'text') node.textContent = value;
-    else if (name === 'onclick') node.addEventListener('click', value);
-    else node.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
 function readStoredKey() {
   try { return localStorage.getItem(KEY_STORAGE) || ''; } catch { return ''; }
-}
-
-// ---- talking to the server --------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(message, { status = 0, fields = [], kind = 'api', retryAfter = 0 } = {}) {
-    super(message);
-    this.status = status;
-    this.fields = fields;
-    this.kind = kind;
-    this.retryAfter = retryAfter;  // seconds, from Retry-After (429, 503)
-  }
-}
-
-// fetch() with the API key. Network failures become an ApiError in plain words.
-async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers);
-  if (state.key) headers.Authorization = 'Bearer ' + state.key;
-  let res;
-  try {
-    res = await fetch(path, Object.assign({}, options, { headers }));
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError('Cannot reach the stipple server. Is it still running? The page retries by itself.',
-                       { kind: 'connection' });
-  }
-  if (res.status === 401) needKey();
-  return res;
-}
-
-async function readJson(res) {
-  try { return await res.json(); } catch { return null; }
-}
-
-function seconds(s) {
-  if (s === null || s === undefined || !isFinite(s)) return '';
-  if (s < 1) return 'under a second';
-  if (s < 90) return Math.round(s) + ' s';
-  return Math.round(s / 60) + ' min';
-}
-
-// A problem+json answer (RFC 9457) as an ApiError in plain words.
-function problemError(res, body, what) {
-  const detail = body && (body.detail || body.title) ? (body.detail || body.title) : res.statusText;
-  const retry = Number(res.headers.get('Retry-After'));
-  const later = retry > 0 ? ` Try again in ${seconds(retry)}.` : ' Try again later.';
-  const fields = (body && Array.isArray(body.errors)) ? body.errors : [];
-  let message;
-  switch (res.status) {
-    case 400:
-      message = fields.length
-        ? fields.map((f) => `${FIELD_LABELS[f.field] || f.field}: ${f.message}`).join('\n')
-        : `The server did not accept the request: ${detail}.`;
-      break;
-    case 401:
-      message = state.key ? 'The server did not accept this API key. Check it and enter it again.'
-                          : 'This server needs an API key. Enter it in the API key field.';
-      break;
-    case 403: message = `Your API key may not do this (${detail}).`; break;
-    case 404: message = `Not found: ${detail}. It may belong to another key or be gone.`; break;
-    case 409: message = `Not possible now: ${detail}.`; break;
-    case 410: message = 'The images of this task have expired and were deleted.'; break;
-    case 413: message = 'The request is too large.'; break;
-    case 429: message = `The server is busy (${detail}).${later}`; break;
-    case 503: message = `The server is not taking tasks right now (${detail}).${later}`; break;
-    default: message = `The server had a problem (${res.status}: ${detail}).`;
-  }
-  return new ApiError(what ? `${what}. ${message}` : message,
-                      { status: res.status, fields, retryAfter: retry > 0 ? retry : 0 });
 }
 
 // ---- errors -----------------------------------------------------------------------------------
@@ -163,7 +77,7 @@ function needKey() {
 }
 
 async function useKey(key) {
-  state.key = key;
+  session.key = key;
   try {
     if (key) localStorage.setItem(KEY_STORAGE, key); else localStorage.removeItem(KEY_STORAGE);
   } catch { /* storage off: the key lasts until the page closes */ }
@@ -288,70 +202,6 @@ function mergeTask(task) {
   renderCard(task);
   if (state.current === task.id) renderCurrent(task);
   return task;
-}
-
-function statusText(task) {
-  const eta = task.eta_s !== null && task.eta_s !== undefined ? `, about ${seconds(task.eta_s)} left` : '';
-  switch (task.status) {
-    case 'queued': {
-      const ahead = task.queue_position;
-      const where = ahead === null || ahead === undefined ? ''
-        : ahead === 0 ? ', next in line' : `, ${ahead} task${ahead === 1 ? '' : 's'} ahead`;
-      return `Queued${where}${eta}`;
-    }
-    case 'running':
-      if (task.cancel_requested) return 'Running, cancel requested: it stops after the current step';
-      return `Running${task.attempts > 1 ? ` (attempt ${task.attempts})` : ''}${eta}`;
-    case 'succeeded': {
-      const took = task.started_at && task.completed_at
-        ? ` in ${seconds((Date.parse(task.completed_at) - Date.parse(task.started_at)) / 1000)}` : '';
-      return `Done${took}`;
-    }
-    case 'failed': return 'Failed';
-    case 'canceled': return 'Canceled';
-    case 'expired': return 'Expired: no worker started it within its time to live';
-    default: return task.status;
-  }
-}
-
-function errorText(task) {
-  if (task.status !== 'failed' || !task.error) return '';
-  return `${task.error.message || 'the task failed'} (${task.error.code})`;
-}
-
-function stepText(task) {
-  const p = task.progress;
-  if (!p || !p.steps) return task.status === 'queued' ? 'waiting' : '';
-  return `step ${p.step} / ${p.steps}`;
-}
-
-function settingsList(task) {
-  const r = task.request || {};
-  const rows = [
-    ['Model', r.model], ['Size', `${r.width}×${r.height}`], ['Steps', r.steps],
-    ['Guidance', r.guidance_scale], ['Scheduler', r.scheduler], ['Seed', r.seed],
-    ['Images', r.num_images], ['Priority', r.priority],
-  ];
-  if (r.negative_prompt) rows.push(['Negative', r.negative_prompt]);
-  const dl = el('dl', { class: 'settings' });
-  for (const [name, value] of rows) {
-    if (value === undefined || value === null) continue;
-    dl.append(el('dt', { text: name }), el('dd', { text: String(value) }));
-  }
-  return dl;
-}
-
-function settingsLine(task) {
-  const r = task.request || {};
-  const parts = [`${r.steps} steps`, r.scheduler, `guidance ${r.guidance_scale}`, `seed ${r.seed}`];
-  if (r.num_images > 1) parts.push(`${r.num_images} images`);
-  return parts.join(' · ');
-}
-
-function when(iso) {
-  const t = new Date(iso);
-  if (isNaN(t)) return '';
-  return t.toDateString() === new Date().toDateString() ? t.toLocaleTimeString() : t.toLocaleString();
 }
 
 // An output image as an object URL (fetched once, with the key).
@@ -577,34 +427,10 @@ async function followEvents(id) {
       if (lastId) headers['Last-Event-ID'] = String(lastId);
       const res = await api(`v1/tasks/${encodeURIComponent(id)}/events`, { headers, signal: controller.signal });
       if (!res.ok) throw problemError(res, await readJson(res), 'The live progress stopped');
-      const reader = res.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let type = 'message';
-          let data = '';
-          for (const line of frame.split('\n')) {
-            if (line.startsWith(':')) continue;  // keep-alive
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'event') type = val;
-            else if (field === 'id') lastId = Number(val) || lastId;
-            else if (field === 'data') data += (data ? '\n' : '') + val;
-          }
-          if (!data) continue;
-          let parsed;
-          try { parsed = JSON.parse(data); } catch { continue; }
-          if (applyEvent(id, type, parsed)) ended = true;
-        }
-      }
+      await readEvents(res, (type, data, seq) => {
+        if (seq) lastId = seq;
+        if (applyEvent(id, type, data)) ended = true;
+      });
       if (state.errorKind === 'connection') hideError();
     } catch (e) {
       if (controller.signal.aborted) break;
@@ -713,6 +539,8 @@ async function start() {
 }
 
 function init() {
+  session.key = readStoredKey();
+  session.onUnauthorized = needKey;
   $('task-form').addEventListener('submit', submitTask);
   $('prompt').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
@@ -740,9 +568,9 @@ function init() {
   $('refresh').addEventListener('click', () => schedule(0));
   $('more').addEventListener('click', loadMore);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) schedule(0); });
-  $('api-key').value = state.key;
+  $('api-key').value = session.key;
   // A stored key may be changed or forgotten from the header even when it works.
-  $('key-toggle').hidden = !state.key;
+  $('key-toggle').hidden = !session.key;
   start();
 }
 
