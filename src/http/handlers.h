@@ -29,6 +29,9 @@ void Healthz(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 void Readyz(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // metrics_handler.cc
 void GetMetrics(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
+// web_handler.cc: the web page (GET /) and its files (GET /assets/{name})
+void GetWebPage(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
+void GetWebAsset(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // openapi_handler.cc
 void GetOpenApi(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // The OpenAPI 3.0 document of `routes`.
@@ -50,6 +53,10 @@ Result<std::optional<int>> ParsePreferWait(std::optional<std::string_view> heade
 void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, const std::string& tenant,
                         const std::string& task_id, int wait_s,
                         std::function<HttpResponse(const std::optional<Task>&)> answer);
+
+// Whether an If-None-Match header value ("*" or a list of entity tags, compared weakly,
+// RFC 9110 §13.1.2) matches `etag`: the answer is then 304 (outputs_handler.cc).
+bool IfNoneMatchHits(std::string_view header, std::string_view etag);
 
 // 200/202/409 with the task as the body.
 HttpResponse TaskResponse(int status, const Task& task);

@@ -12,8 +12,9 @@ std::string_view StripWeak(std::string_view tag) {
   return tag;
 }
 
-// If-None-Match (RFC 9110 §13.1.2): "*" or a list of entity tags, compared weakly.
-bool NoneMatch(std::string_view header, std::string_view etag) {
+}  // namespace
+
+bool IfNoneMatchHits(std::string_view header, std::string_view etag) {
   while (!header.empty()) {
     size_t comma = header.find(',');
     std::string_view tag = header.substr(0, comma);
@@ -24,8 +25,6 @@ bool NoneMatch(std::string_view header, std::string_view etag) {
   }
   return false;
 }
-
-}  // namespace
 
 void GetOutput(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   const std::string& id = request.path_params["id"];
@@ -46,7 +45,7 @@ void GetOutput(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) 
   r.headers.Set("Cache-Control", "private, max-age=86400, immutable");
   if (!blob->etag.empty()) r.headers.Set("ETag", blob->etag);
   auto if_none_match = request.headers.Get("If-None-Match");
-  if (if_none_match && !blob->etag.empty() && NoneMatch(*if_none_match, blob->etag)) {
+  if (if_none_match && !blob->etag.empty() && IfNoneMatchHits(*if_none_match, blob->etag)) {
     r.status = 304;
     return exchange->Respond(std::move(r));
   }

@@ -185,6 +185,30 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "",
          {{200, "OpenAPI 3.0", "application/json", ""}},
          bind(GetOpenApi)});
+  t.Add({"GET",
+         "/",
+         "webPage",
+         "The web page (docs/web.md)",
+         "web",
+         false,
+         {},
+         {{"If-None-Match", "string", "an ETag from an earlier answer"}},
+         "",
+         {{200, "The page", "text/html", ""}, {304, "Not modified", "", ""}},
+         bind(GetWebPage)});
+  t.Add({"GET",
+         "/assets/{name}",
+         "webAsset",
+         "A file of the web page (script, style sheet)",
+         "web",
+         false,
+         {},
+         {{"If-None-Match", "string", "an ETag from an earlier answer"}},
+         "",
+         {{200, "The file (its own Content-Type)", "*/*", ""},
+          {304, "Not modified", "", ""},
+          Problem(404, "No such file")},
+         bind(GetWebAsset)});
   return t;
 }
 

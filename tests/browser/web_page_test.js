@@ -1,0 +1,300 @@
+// The web page in a real browser: Debian's Chromium, headless, driven by playwright-core,
+// against the real `stipple serve` on the bundled model (a free port, a temporary data dir).
+//
+//   node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys]
+//                         [--url URL]   (a fresh server already running, instead of starting one)
+//
+// open: load the page; a bad setting is refused in plain words and creates nothing; submit a
+//   prompt from the keyboard and see live progress with previews, then the final image, and
+//   download it; submit a long second task and cancel it; reload and find both in the gallery.
+// keys: the server has an API key file: the page asks for a key, keeps it in the browser's
+//   storage, and then makes an image (events and images are fetched with the key).
+// Screenshots of every stage go to --artifacts. Exit status 0 on success.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+let chromium;
+try {
+  ({ chromium } = require('playwright-core'));
+} catch {
+  console.error('playwright-core is missing: run scripts/install-deps.sh (npm install in tests/)');
+  process.exit(1);
+}
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+for (const need of ['stipple', 'model-dir', 'artifacts']) {
+  if (!args[need]) {
+    console.error(`usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys]`);
+    process.exit(2);
+  }
+}
+const scenario = args.scenario || 'open';
+const artifacts = path.join(args.artifacts, scenario);
+fs.rmSync(artifacts, { recursive: true, force: true });
+fs.mkdirSync(artifacts, { recursive: true });
+
+// Generous: a loaded 2-core machine runs this too. Nothing here asserts a duration.
+const WAIT = 120_000;
+
+function log(...parts) {
+  console.log(`[web_page_test ${scenario}]`, ...parts);
+}
+
+// `stipple serve` on a free port; resolves with {process, url} once it prints its address.
+function startServer(dataDir, extra) {
+  const child = spawn(args.stipple, [
+    'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--model-dir', args['model-dir'],
+    '--threads', '1', '--workers', '1', '--log-level', 'warn', ...extra,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('stipple serve did not print its address')), WAIT);
+    child.on('exit', (code) => reject(new Error(`stipple serve exited early (${code})`)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = line.match(/http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ process: child, url: `http://127.0.0.1:${m[1]}/` });
+      }
+    });
+  });
+}
+
+function stopServer(server) {
+  if (!server || !server.process || server.process.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.process.removeAllListeners('exit');
+    server.process.on('exit', resolve);
+    server.process.kill('SIGTERM');
+    setTimeout(() => server.process.kill('SIGKILL'), 30_000).unref();
+  });
+}
+
+async function shot(page, name) {
+  const file = path.join(artifacts, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  log('screenshot', file);
+}
+
+// Every state the page showed for the current task, recorded in the page as it happens (a task
+// on a fast machine may pass through its steps between two polls of the test).
+function recordProgress(page) {
+  return page.evaluate(() => {
+    window.__seen = { steps: [], previews: 0, statuses: [] };
+    const note = () => {
+      const step = document.getElementById('current-step').textContent;
+      if (step && window.__seen.steps.at(-1) !== step) window.__seen.steps.push(step);
+      const status = document.getElementById('current').dataset.status;
+      if (status && window.__seen.statuses.at(-1) !== status) window.__seen.statuses.push(status);
+      if (document.querySelector('#current-images img.preview[src^="data:image/png"]')) window.__seen.previews++;
+    };
+    new MutationObserver(note).observe(document.getElementById('current'),
+      { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+}
+
+// Waits until every <img> matched by `selector` has loaded a 32×32 picture.
+async function waitForImages(page, selector, count) {
+  await page.waitForFunction(([sel, n]) => {
+    const imgs = [...document.querySelectorAll(sel)];
+    return imgs.length >= n && imgs.every((i) => i.complete && i.naturalWidth === 32 && i.naturalHeight === 32);
+  }, [selector, count], { timeout: WAIT });
+}
+
+async function checkServedFiles(base) {
+  const page = await fetch(base);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  const etag = page.headers.get('etag');
+  assert.ok(etag, 'the page has an ETag');
+  assert.equal((await fetch(base, { headers: { 'If-None-Match': etag } })).status, 304);
+  const js = await fetch(new URL('assets/app.js', base));
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  const css = await fetch(new URL('assets/style.css', base));
+  assert.match(css.headers.get('content-type'), /^text\/css/);
+  assert.equal((await fetch(new URL('assets/nope.js', base))).status, 404);
+}
+
+async function openScenario(page, base) {
+  await page.goto(base);
+  await page.waitForSelector('#model option', { state: 'attached', timeout: WAIT });
+  await page.waitForSelector('#gallery-empty:not([hidden])', { timeout: WAIT });
+  await page.waitForFunction(() => /Queue: \d+ waiting/.test(document.getElementById('queue').textContent),
+                             null, { timeout: WAIT });
+  await shot(page, '01-loaded');
+
+  // A setting out of range: the server's answer, in plain words, naming the field; no task.
+  await page.fill('#prompt', 'a big red circle on the left');
+  await page.fill('#steps', '500');
+  await page.click('#submit');
+  await page.waitForSelector('#error:not([hidden])', { timeout: WAIT });
+  assert.match(await page.textContent('#error-text'), /Steps: must be between 1 and 150/);
+  assert.equal(await page.getAttribute('#steps', 'aria-invalid'), 'true');
+  await shot(page, '02-bad-setting');
+  assert.equal(await page.locator('#gallery .card').count(), 0);
+
+  // First task, from the keyboard: settings, then Ctrl+Enter in the prompt.
+  await page.fill('#steps', '60');
+  await page.fill('#seed', '7');
+  await recordProgress(page);
+  await page.focus('#prompt');
+  await page.keyboard.press('Control+Enter');
+  await page.waitForSelector('#current[data-id]', { timeout: WAIT });
+  assert.equal(await page.isHidden('#error'), true, 'the error went away');
+  const first = await page.getAttribute('#current', 'data-id');
+  assert.match(first, /^tsk_/);
+  log('first task', first);
+  // A screenshot while it runs, when the page is fast enough to show one.
+  try {
+    await page.waitForSelector('#current[data-status="running"] #current-images img.preview', { timeout: 20_000 });
+    await shot(page, '03-progress');
+  } catch {
+    log('the first task finished before a mid-run screenshot could be taken');
+  }
+  await page.waitForSelector('#current[data-status="succeeded"]', { timeout: WAIT });
+  await waitForImages(page, '#current-images img.output', 1);
+  const seen = await page.evaluate(() => window.__seen);
+  log('the page showed', JSON.stringify(seen));
+  assert.ok(seen.steps.some((s) => /^step ([1-9]|[1-5]\d) \/ 60$/.test(s)),
+            'progress between the first and the last step was shown');
+  assert.ok(seen.previews > 0, 'a preview image was shown');
+  assert.equal(await page.textContent('#current-step'), 'step 60 / 60');
+  assert.match(await page.textContent('#current-prompt'), /a big red circle on the left/);
+  assert.match(await page.textContent('#current-settings'), /Seed\s*7/);
+  const rendering = await page.$eval('#current-images img.output', (img) => getComputedStyle(img).imageRendering);
+  assert.equal(rendering, 'pixelated');
+  const width = await page.$eval('#current-images img.output', (img) => img.getBoundingClientRect().width);
+  assert.ok(width >= 128, `the 32×32 image is shown scaled up (${width} px)`);
+  await shot(page, '04-done');
+
+  // Download the image.
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: WAIT }),
+    page.click('#current-actions button.download'),
+  ]);
+  const saved = path.join(artifacts, download.suggestedFilename());
+  await download.saveAs(saved);
+  assert.equal(fs.readFileSync(saved).subarray(1, 4).toString(), 'PNG');
+  assert.equal(download.suggestedFilename(), `stipple-${first}-0.png`);
+
+  // Second task: long (one worker, many steps and images), then cancel it.
+  await page.fill('#prompt', 'a small blue square at the top');
+  await page.fill('#steps', '150');
+  await page.fill('#num_images', '8');
+  await page.fill('#seed', '');
+  await page.click('#submit');
+  await page.waitForFunction((id) => {
+    const c = document.getElementById('current');
+    return c.dataset.id !== id && ['queued', 'running'].includes(c.dataset.status);
+  }, first, { timeout: WAIT });
+  const second = await page.getAttribute('#current', 'data-id');
+  log('second task', second);
+  await page.waitForSelector(`.card[data-id="${second}"] button.cancel`, { timeout: WAIT });
+  await shot(page, '05-second-task');
+  await page.focus('#current-actions button.cancel');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#current[data-status="canceled"]', { timeout: WAIT });
+  await page.waitForSelector(`.card[data-id="${second}"][data-status="canceled"]`, { timeout: WAIT });
+  assert.equal(await page.locator('#current-actions button.cancel').count(), 0);
+  await shot(page, '06-canceled');
+
+  // Reload: both are in the gallery, the first with its image.
+  await page.reload();
+  await page.waitForSelector(`.card[data-id="${first}"][data-status="succeeded"]`, { timeout: WAIT });
+  await page.waitForSelector(`.card[data-id="${second}"][data-status="canceled"]`, { timeout: WAIT });
+  await waitForImages(page, `.card[data-id="${first}"] img.output`, 1);
+  assert.equal(await page.locator('#gallery .card').count(), 2);
+  assert.match(await page.textContent(`.card[data-id="${first}"] .prompt`), /a big red circle/);
+  assert.match(await page.textContent(`.card[data-id="${first}"] .settings-line`), /60 steps.*seed 7/);
+  assert.match(await page.textContent(`.card[data-id="${second}"] .badge`), /canceled/);
+  // Newest first.
+  const order = await page.$$eval('#gallery .card', (cards) => cards.map((c) => c.dataset.id));
+  assert.deepEqual(order, [second, first]);
+  await shot(page, '07-reloaded');
+}
+
+async function keysScenario(page, base) {
+  await page.goto(base);
+  await page.waitForSelector('#key-panel:not([hidden])', { timeout: WAIT });
+  assert.match(await page.textContent('#error-text'), /needs an API key/);
+  await shot(page, '01-key-asked');
+  await page.fill('#api-key', 'wrong-key');
+  await page.press('#api-key', 'Enter');
+  await page.waitForFunction(() => /did not accept this API key/.test(document.getElementById('error-text').textContent),
+                             null, { timeout: WAIT });
+  await page.fill('#api-key', 'sk-browser-test');
+  await page.press('#api-key', 'Enter');
+  await page.waitForSelector('#model option', { state: 'attached', timeout: WAIT });
+  await page.waitForSelector('#key-panel', { state: 'hidden', timeout: WAIT });
+  assert.equal(await page.evaluate(() => localStorage.getItem('stipple.apiKey')), 'sk-browser-test');
+  // Not an admin key: the queue figures say so instead of failing.
+  await page.waitForFunction(() => /admin key/.test(document.getElementById('queue').textContent),
+                             null, { timeout: WAIT });
+  await recordProgress(page);
+  await page.fill('#prompt', 'a green triangle in the middle');
+  await page.fill('#steps', '12');
+  await page.click('#submit');
+  await page.waitForSelector('#current[data-status="succeeded"]', { timeout: WAIT });
+  await waitForImages(page, '#current-images img.output', 1);
+  const seen = await page.evaluate(() => window.__seen);
+  log('the page showed', JSON.stringify(seen));
+  assert.ok(seen.steps.some((s) => / \/ 12$/.test(s)), 'progress came through the keyed event stream');
+  // The key is remembered: a reload needs no typing.
+  await page.reload();
+  const card = '#gallery .card[data-status="succeeded"]';
+  await page.waitForSelector(card, { timeout: WAIT });
+  await waitForImages(page, `${card} img.output`, 1);
+  assert.equal(await page.isHidden('#key-panel'), true);
+  await shot(page, '02-keyed-image');
+}
+
+async function main() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `stipple-web-${scenario}-`));
+  let server;
+  let browser;
+  let page;
+  const pageErrors = [];
+  try {
+    const extra = [];
+    if (scenario === 'keys') {
+      const keys = path.join(dataDir, 'keys.txt');
+      fs.writeFileSync(keys, 'browser sk-browser-test\n');
+      extra.push('--api-keys', keys);
+    }
+    // --url: a server already running (while working on the page); it must be fresh and open.
+    server = args.url ? { url: args.url, process: null } : await startServer(path.join(dataDir, 'data'), extra);
+    log('server', server.url);
+    if (scenario === 'open' && !args.url) await checkServedFiles(server.url);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
+    page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => {
+      // The browser logs every non-2xx answer; the page handles those itself.
+      if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+    });
+    if (scenario === 'open') await openScenario(page, server.url);
+    else if (scenario === 'keys') await keysScenario(page, server.url);
+    else throw new Error(`unknown scenario ${scenario}`);
+    assert.deepEqual(pageErrors, [], 'no script errors in the page');
+    log('PASS');
+  } catch (e) {
+    console.error(`[web_page_test ${scenario}] FAIL:`, e && e.stack ? e.stack : e);
+    if (pageErrors.length) console.error('page errors:', pageErrors);
+    if (page) await shot(page, 'failure').catch(() => {});
+    process.exitCode = 1;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await stopServer(server);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main();
