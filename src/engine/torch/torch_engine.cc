@@ -61,8 +61,9 @@ class LoadedTorchEngine final : public Engine {
     {
       std::lock_guard<std::mutex> lock(mu_);
       try {
-        // Process-wide in libtorch: set on every call so engines with other settings coexist.
-        at::set_num_threads(threads_);
+        // Process-wide in libtorch: set on every call so engines with other settings coexist,
+        // but only when it differs — each set also rebuilds libtorch's pthreadpool.
+        if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
         return pipeline_->Run(jobs, admitted, progress);
       } catch (const c10::OutOfMemoryError& e) {
         failure = ResourceExhaustedError(std::string("engine: out of device memory: ") +
