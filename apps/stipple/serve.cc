@@ -146,7 +146,8 @@ struct Settings {
   std::vector<std::string> worker_tokens;
   int64_t worker_processes = 0;
   std::string worker_command;
-  bool gateway_only = false;  // `stipple gateway`: no workers, no engine
+  bool gateway_only = false;          // `stipple gateway`: no workers, no engine
+  std::string log_level, log_format;  // handed on to worker processes
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -174,6 +175,8 @@ Result<Settings> ReadSettings(const Config& config) {
   }
   ASSIGN_OR_RETURN(s.worker_processes, IntOption(config, "worker-processes", 0, 64));
   if (config.Has("worker-command")) s.worker_command = config.GetString("worker-command");
+  s.log_level = config.GetString("log-level");
+  s.log_format = config.GetString("log-format");
   return s;
 }
 
@@ -198,7 +201,9 @@ Result<WorkerSupervisorOptions> SupervisorOptions(const Settings& s, uint16_t po
       "--max-batch",     std::to_string(s.max_batch),
       "--lease-s",       std::to_string(s.lease_s),
       "--drain-grace-s", std::to_string(s.drain_grace_s),
-      "--threads",       std::to_string(s.threads)};
+      "--threads",       std::to_string(s.threads),
+      "--log-level",     s.log_level,
+      "--log-format",    s.log_format};
   o.command.insert(o.command.end(), flags.begin(), flags.end());
   o.processes = static_cast<int>(s.worker_processes);
   o.stop_timeout = Millis((s.drain_grace_s + 15) * 1000);
@@ -287,7 +292,16 @@ int Serve(const Settings& s) {
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
-  std::unique_ptr<WorkerSupervisor> supervisor;
+  const int64_t worker_count =
+      s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
+  const char* worker_kind = s.worker_processes > 0 ? "worker process" : "worker";
+  std::printf("stipple %s http://%s:%u  (model %s, %lld %s%s, data in %s%s)\n",
+              s.gateway_only ? "gateway serving" : "serving", s.listen.host.c_str(), server.port(),
+              limits.name.c_str(), static_cast<long long>(worker_count), worker_kind,
+              worker_count == 1 ? "" : (s.worker_processes > 0 ? "es" : "s"), s.data_dir.c_str(),
+              s.api_keys.empty() ? ", open: no API keys" : "");
+  std::fflush(stdout);
+  std::unique_ptr<WorkerSupervisor> supervisor;  // after the line above: it is the first
   if (!process_token.empty()) {
     Result<WorkerSupervisorOptions> options = SupervisorOptions(s, server.port());
     if (!options.ok()) return Fail(kExitUsage, options.status());
@@ -295,14 +309,6 @@ int Serve(const Settings& s) {
     supervisor = std::make_unique<WorkerSupervisor>(std::move(options).value());
     if (Status st = supervisor->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
-  const int64_t worker_count =
-      s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
-  std::printf("stipple %s http://%s:%u  (model %s, %lld worker%s%s, data in %s%s)\n",
-              s.gateway_only ? "gateway serving" : "serving", s.listen.host.c_str(), server.port(),
-              limits.name.c_str(), static_cast<long long>(worker_count),
-              worker_count == 1 ? "" : "s", s.worker_processes > 0 ? " processes" : "",
-              s.data_dir.c_str(), s.api_keys.empty() ? ", open: no API keys" : "");
-  std::fflush(stdout);
 
   const int signo = ShutdownSignal::Wait();
   LogInfo("draining", {{"signal", std::to_string(signo)}});

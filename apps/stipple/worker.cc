@@ -75,7 +75,7 @@ Result<WorkerProcessOptions> ReadOptions(const Config& config) {
   if (config.Has("worker-id")) o.worker.worker_id = config.GetString("worker-id");
   ASSIGN_OR_RETURN(int64_t max_batch, Bounded(config, "max-batch", 1, 64));
   ASSIGN_OR_RETURN(int64_t window, Bounded(config, "batch-window-ms", 0, 10'000));
-  ASSIGN_OR_RETURN(int64_t lease_s, Bounded(config, "lease-s", 2, 86'400));
+  ASSIGN_OR_RETURN(int64_t lease_s, Bounded(config, "lease-s", 1, 86'400));
   ASSIGN_OR_RETURN(int64_t grace_s, Bounded(config, "drain-grace-s", 0, 86'400));
   o.worker.max_batch = static_cast<int>(max_batch);
   o.worker.batch_window = Millis(window);

@@ -13,8 +13,8 @@
 // Per worker the endpoint keeps a session: the hello (re-sent after a gateway restart, on a 409
 // hello_required), the replies not yet acknowledged (a report resent after a reconnect gets its
 // first reply, it is not applied twice), and the last time it was heard from; a worker silent
-// for `silence` is unregistered. Reports of one worker are applied one exchange at a time, in
-// sequence order.
+// for `silence` is unregistered (a live one is heard from every heartbeat, or waits in an ask).
+// Reports of one worker are applied one exchange at a time, in sequence order.
 //
 // Threads: reports are applied on the connection's strand (like every handler's service call).
 // A held ask waits in WorkSource::Lease on a thread of its own — one per idle worker, never an
@@ -22,22 +22,14 @@
 // asked again, or the server is stopping) are released, without counting an attempt.
 #pragma once
 
-#include <array>
-#include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <list>
-#include <map>
+#include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "http/http_message.h"
+#include "common/clock.h"
 #include "http/route_table.h"
 #include "service/task_service.h"
-#include "service/worker_wire.h"
 
 namespace stipple::http {
 
@@ -46,8 +38,9 @@ struct WorkerProtocolOptions {
   std::vector<std::string> tokens;
   // The longest a lease ask is held.
   Millis max_hold{30'000};
-  // A worker not heard from for this long (and not waiting in a held ask) is unregistered.
-  Millis silence{60'000};
+  // A worker not heard from for this long (and not waiting in a held ask) is unregistered; for
+  // a worker with long leases (whose heartbeats come every lease / 10), a fifth of its lease.
+  Millis silence{15'000};
   // Replies kept per worker for resent reports, beyond those it acknowledged.
   size_t max_unacked_replies = 4096;
 };
@@ -72,41 +65,8 @@ class WorkerProtocol {
   int held_asks() const;
 
  private:
-  struct Session {
-    std::mutex mu;  // serializes this worker's exchanges
-    bool hello = false;
-    int64_t last_seq = 0;                             // GUARDED_BY(mu)
-    std::map<int64_t, wire::MessageReply> replies;    // GUARDED_BY(mu): unacknowledged
-    uint64_t generation = 0;                          // GUARDED_BY(sessions_mu_): exchanges seen
-    int held = 0;                                     // GUARDED_BY(sessions_mu_)
-    std::chrono::steady_clock::time_point last_seen;  // GUARDED_BY(sessions_mu_)
-  };
-  struct HeldAsk;
-
-  void Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange);
-  bool Authorized(const HttpRequest& request) const;
-  wire::MessageReply Apply(const wire::WorkerMessage& message);
-  void Hold(std::shared_ptr<Session> session, uint64_t generation, std::string worker_id,
-            LeaseRequest request, wire::ExchangeResponse response,
-            std::shared_ptr<Exchange> exchange);
-  void ReleaseAll(const std::vector<LeasedTask>& tasks);
-  void JanitorLoop();
-  void ReapThreads();  // mu_ held
-
-  WorkSource& source_;
-  const WorkerProtocolOptions options_;
-  std::vector<std::array<uint8_t, 32>> token_digests_;
-
-  std::mutex sessions_mu_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;                  // GUARDED_BY(mu_)
-  int held_ = 0;                           // GUARDED_BY(mu_)
-  std::list<std::thread> threads_;         // GUARDED_BY(mu_)
-  std::vector<std::thread::id> finished_;  // GUARDED_BY(mu_)
-  std::thread janitor_;
+  class Impl;  // worker_protocol_handler.cc
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace stipple::http

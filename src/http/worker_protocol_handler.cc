@@ -3,10 +3,18 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "common/log.h"
 #include "http/problem.h"
 #include "http/worker_protocol.h"
+#include "service/worker_wire.h"
 
 namespace stipple::http {
 namespace {
@@ -27,19 +35,74 @@ HttpResponse Answer(const wire::ExchangeResponse& response) {
 
 }  // namespace
 
+class WorkerProtocol::Impl {
+ public:
+  Impl(WorkSource& source, WorkerProtocolOptions options);
+  ~Impl();
+  void Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange);
+  void Stop();
+  int held_asks() const;
+
+ private:
+  struct Session {
+    std::mutex mu;                                    // serializes this worker's exchanges
+    bool hello = false;                               // GUARDED_BY(mu)
+    int64_t last_seq = 0;                             // GUARDED_BY(mu)
+    std::map<int64_t, wire::MessageReply> replies;    // GUARDED_BY(mu): unacknowledged
+    uint64_t generation = 0;                          // GUARDED_BY(sessions_mu_): exchanges seen
+    int held = 0;                                     // GUARDED_BY(sessions_mu_)
+    std::chrono::steady_clock::time_point last_seen;  // GUARDED_BY(sessions_mu_)
+    Millis longest_lease{0};                          // GUARDED_BY(sessions_mu_)
+  };
+  struct HeldAsk;
+
+  bool Authorized(const HttpRequest& request) const;
+  wire::MessageReply Apply(const wire::WorkerMessage& message);
+  void Hold(std::shared_ptr<Session> session, uint64_t generation, std::string worker_id,
+            LeaseRequest request, wire::ExchangeResponse response,
+            std::shared_ptr<Exchange> exchange);
+  void ReleaseAll(const std::vector<LeasedTask>& tasks);
+  void JanitorLoop();
+  void ReapThreads();  // mu_ held
+
+  WorkSource& source_;
+  const WorkerProtocolOptions options_;
+  std::vector<std::array<uint8_t, 32>> token_digests_;
+
+  std::mutex sessions_mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                  // GUARDED_BY(mu_)
+  int held_ = 0;                           // GUARDED_BY(mu_)
+  std::list<std::thread> threads_;         // GUARDED_BY(mu_)
+  std::vector<std::thread::id> finished_;  // GUARDED_BY(mu_)
+  std::thread janitor_;
+};
+
 // One held lease ask's answer state; touched on the exchange's strand only.
-struct WorkerProtocol::HeldAsk {
+struct WorkerProtocol::Impl::HeldAsk {
   bool answered = false;
   wire::ExchangeResponse response;  // the replies, waiting for the leases
 };
 
 WorkerProtocol::WorkerProtocol(WorkSource& source, WorkerProtocolOptions options)
+    : impl_(std::make_unique<Impl>(source, std::move(options))) {}
+
+WorkerProtocol::~WorkerProtocol() = default;  // ~Impl stops and joins
+
+void WorkerProtocol::Stop() { impl_->Stop(); }
+
+int WorkerProtocol::held_asks() const { return impl_->held_asks(); }
+
+WorkerProtocol::Impl::Impl(WorkSource& source, WorkerProtocolOptions options)
     : source_(source), options_(std::move(options)) {
   for (const std::string& token : options_.tokens) token_digests_.push_back(Sha256(token));
   janitor_ = std::thread([this] { JanitorLoop(); });
 }
 
-WorkerProtocol::~WorkerProtocol() {
+WorkerProtocol::Impl::~Impl() {
   Stop();
   if (janitor_.joinable()) janitor_.join();
   std::list<std::thread> threads;
@@ -50,7 +113,7 @@ WorkerProtocol::~WorkerProtocol() {
   for (std::thread& t : threads) t.join();
 }
 
-void WorkerProtocol::Stop() {
+void WorkerProtocol::Impl::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -58,7 +121,7 @@ void WorkerProtocol::Stop() {
   cv_.notify_all();
 }
 
-int WorkerProtocol::held_asks() const {
+int WorkerProtocol::Impl::held_asks() const {
   std::lock_guard lock(mu_);
   return held_;
 }
@@ -80,12 +143,12 @@ void WorkerProtocol::AddRoutes(RouteTable& routes) {
         ResponseSpec{401, "Missing or unknown worker token", "application/problem+json", "Problem"},
         ResponseSpec{409, "hello_required: send the hello again", "application/problem+json",
                      "Problem"}},
-       [this](HttpRequest& request, std::shared_ptr<Exchange> exchange) {
-         Handle(request, std::move(exchange));
+       [impl = impl_.get()](HttpRequest& request, std::shared_ptr<Exchange> exchange) {
+         impl->Handle(request, std::move(exchange));
        }});
 }
 
-bool WorkerProtocol::Authorized(const HttpRequest& request) const {
+bool WorkerProtocol::Impl::Authorized(const HttpRequest& request) const {
   std::optional<std::string_view> header = request.headers.Get("Authorization");
   if (!header || token_digests_.empty()) return false;
   std::string_view value = *header;
@@ -99,7 +162,7 @@ bool WorkerProtocol::Authorized(const HttpRequest& request) const {
   return match;
 }
 
-void WorkerProtocol::Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange) {
+void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange) {
   if (!Authorized(request)) {
     HttpResponse r = Refuse(401, "unauthenticated", "missing or unknown worker token",
                             token_digests_.empty()
@@ -121,6 +184,12 @@ void WorkerProtocol::Handle(HttpRequest& request, std::shared_ptr<Exchange> exch
     session = s;
     generation = ++s->generation;  // a held ask of an older exchange is superseded
     s->last_seen = std::chrono::steady_clock::now();
+  }
+  {
+    Millis lease = req.lease ? req.lease->lease_duration : Millis(0);
+    for (const wire::WorkerMessage& m : req.messages) lease = std::max(lease, m.lease_duration);
+    std::lock_guard lock(sessions_mu_);
+    session->longest_lease = std::max(session->longest_lease, lease);
   }
   wire::ExchangeResponse response;
   {
@@ -189,7 +258,7 @@ void WorkerProtocol::Handle(HttpRequest& request, std::shared_ptr<Exchange> exch
        std::move(exchange));
 }
 
-wire::MessageReply WorkerProtocol::Apply(const wire::WorkerMessage& m) {
+wire::MessageReply WorkerProtocol::Impl::Apply(const wire::WorkerMessage& m) {
   wire::MessageReply reply;
   reply.seq = m.seq;
   auto take = [&reply](const Result<Task>& r) {
@@ -227,9 +296,10 @@ wire::MessageReply WorkerProtocol::Apply(const wire::WorkerMessage& m) {
   return reply;
 }
 
-void WorkerProtocol::Hold(std::shared_ptr<Session> session, uint64_t generation,
-                          std::string worker_id, LeaseRequest request,
-                          wire::ExchangeResponse response, std::shared_ptr<Exchange> exchange) {
+void WorkerProtocol::Impl::Hold(std::shared_ptr<Session> session, uint64_t generation,
+                                std::string worker_id, LeaseRequest request,
+                                wire::ExchangeResponse response,
+                                std::shared_ptr<Exchange> exchange) {
   auto held = std::make_shared<HeldAsk>();
   held->response = std::move(response);
   // The server stops: answer with the replies alone (what is leased later is released).
@@ -304,7 +374,7 @@ void WorkerProtocol::Hold(std::shared_ptr<Session> session, uint64_t generation,
   });
 }
 
-void WorkerProtocol::ReleaseAll(const std::vector<LeasedTask>& tasks) {
+void WorkerProtocol::Impl::ReleaseAll(const std::vector<LeasedTask>& tasks) {
   for (const LeasedTask& t : tasks) {
     Result<Task> released = source_.Release(t.task.id, t.task.fencing);
     if (!released.ok()) {
@@ -314,7 +384,7 @@ void WorkerProtocol::ReleaseAll(const std::vector<LeasedTask>& tasks) {
   }
 }
 
-void WorkerProtocol::ReapThreads() {
+void WorkerProtocol::Impl::ReapThreads() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     auto done = std::find(finished_.begin(), finished_.end(), it->get_id());
     if (done == finished_.end()) {
@@ -327,7 +397,7 @@ void WorkerProtocol::ReapThreads() {
   }
 }
 
-void WorkerProtocol::JanitorLoop() {
+void WorkerProtocol::Impl::JanitorLoop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
@@ -336,10 +406,11 @@ void WorkerProtocol::JanitorLoop() {
     lock.unlock();
     std::vector<std::string> silent;
     {
-      const auto cutoff = std::chrono::steady_clock::now() - options_.silence;
+      const auto now = std::chrono::steady_clock::now();
       std::lock_guard sessions_lock(sessions_mu_);
       for (auto it = sessions_.begin(); it != sessions_.end();) {
-        if (it->second->held == 0 && it->second->last_seen < cutoff) {
+        const Millis silence = std::max(options_.silence, it->second->longest_lease / 5);
+        if (it->second->held == 0 && it->second->last_seen < now - silence) {
           silent.push_back(it->first);
           it = sessions_.erase(it);
         } else {

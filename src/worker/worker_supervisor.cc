@@ -38,8 +38,13 @@ Result<pid_t> WorkerSupervisor::Spawn() {
   std::vector<char*> envp;
   for (const std::string& e : envp_) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // The worker's stdout goes to our stderr: our stdout is for what this process prints.
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data());
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  ::posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     return InternalError("cannot start worker process " + options_.command[0] + ": " +
                          std::strerror(rc));

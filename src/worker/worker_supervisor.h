@@ -23,7 +23,7 @@ namespace stipple {
 
 struct WorkerSupervisorOptions {
   // argv of one worker process (argv[0] a path); its environment is this process's plus `env`
-  // plus STIPPLE_SUPERVISOR_PID.
+  // plus STIPPLE_SUPERVISOR_PID; its stdout is this process's stderr.
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env;
   int processes = 1;
