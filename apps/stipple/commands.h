@@ -35,5 +35,7 @@ int RunGenerate(std::span<const std::string> args);  // generate_local.cc
 int RunTrain(std::span<const std::string> args);     // train.cc
 int RunEval(std::span<const std::string> args);      // eval.cc
 int RunServe(std::span<const std::string> args);     // serve.cc
+int RunGateway(std::span<const std::string> args);   // serve.cc
+int RunWorker(std::span<const std::string> args);    // worker.cc
 
 }  // namespace stipple::app

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "commands.h"
 #include "common/log.h"
 #include "common_options.h"
+#include "engine/model_config.h"
 #include "engine/torch_engine.h"
 #include "http/api_keys.h"
 #include "http/server.h"
@@ -24,6 +27,7 @@
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/shutdown_signal.h"
 #include "worker/worker.h"
+#include "worker/worker_supervisor.h"
 
 namespace stipple::app {
 namespace {
@@ -95,6 +99,19 @@ const OptionSpec kServeOptions[] = {
      .help =
          "result store: files (outputs/ in --data-dir) or redis://[[user:]password@]HOST:PORT/DB",
      .value_name = "STORE"},
+    {.name = "worker-token",
+     .help = "a token worker processes may present (stipple worker --token); repeatable",
+     .kind = OptionKind::kList,
+     .value_name = "TOKEN"},
+    {.name = "worker-processes",
+     .default_value = "0",
+     .help = "run N supervised worker processes instead of in-process workers (restarted if "
+             "they die)",
+     .value_name = "N"},
+    {.name = "worker-command",
+     .help = "the program (and its first arguments) a worker process runs; default: this "
+             "binary's worker command",
+     .value_name = "'PATH [ARG...]'"},
 };
 
 constexpr const char* kUsage = "stipple serve [OPTIONS]";
@@ -139,6 +156,11 @@ struct Settings {
   double rate_limit = 0;
   std::string device;
   std::string store, results;  // "sqlite" / "files", or a redis:// URL
+  std::vector<std::string> worker_tokens;
+  int64_t worker_processes = 0;
+  std::string worker_command;
+  bool gateway_only = false;          // `stipple gateway`: no workers, no engine
+  std::string log_level, log_format;  // handed on to worker processes
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -148,7 +170,7 @@ Result<Settings> ReadSettings(const Config& config) {
   s.model_dir = config.GetString("model-dir");
   if (config.Has("api-keys")) s.api_keys = config.GetString("api-keys");
   s.device = config.GetString("device");
-  ASSIGN_OR_RETURN(s.workers, IntOption(config, "workers", 1, 64));
+  ASSIGN_OR_RETURN(s.workers, IntOption(config, "workers", 0, 64));
   ASSIGN_OR_RETURN(s.max_batch, IntOption(config, "max-batch", 1, 64));
   ASSIGN_OR_RETURN(s.batch_window_ms, IntOption(config, "batch-window-ms", 0, 10'000));
   ASSIGN_OR_RETURN(s.max_queue, IntOption(config, "max-queue", 0, 100'000'000));
@@ -169,6 +191,15 @@ Result<Settings> ReadSettings(const Config& config) {
     Result<redis::RedisUrl> url = redis::ParseRedisUrl(s.results);
     if (!url.ok()) return InvalidArgumentError("--results: " + url.status().message());
   }
+  s.worker_tokens = config.GetList("worker-token");
+  for (const std::string& token : s.worker_tokens) {
+    if (token.size() < 16)
+      return InvalidArgumentError("--worker-token must be 16 characters or more");
+  }
+  ASSIGN_OR_RETURN(s.worker_processes, IntOption(config, "worker-processes", 0, 64));
+  if (config.Has("worker-command")) s.worker_command = config.GetString("worker-command");
+  s.log_level = config.GetString("log-level");
+  s.log_format = config.GetString("log-format");
   return s;
 }
 
@@ -199,6 +230,36 @@ Result<std::unique_ptr<ResultStore>> OpenResultStore(const Settings& s) {
   return std::unique_ptr<ResultStore>(std::move(results));
 }
 
+// One worker process's command line: --worker-command (or this binary's `worker`) plus the
+// gateway and the model settings of this server.
+Result<WorkerSupervisorOptions> SupervisorOptions(const Settings& s, uint16_t port) {
+  WorkerSupervisorOptions o;
+  if (s.worker_command.empty()) {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return InternalError("cannot find this program's path: " + ec.message());
+    o.command = {self.string(), "worker"};
+  } else {
+    std::istringstream words(s.worker_command);
+    for (std::string word; words >> word;) o.command.push_back(word);
+  }
+  const std::string host = s.listen.host == "0.0.0.0" ? "127.0.0.1" : s.listen.host;
+  const std::vector<std::string> flags = {
+      "--gateway",       "http://" + host + ":" + std::to_string(port),
+      "--model-dir",     s.model_dir,
+      "--device",        s.device,
+      "--max-batch",     std::to_string(s.max_batch),
+      "--lease-s",       std::to_string(s.lease_s),
+      "--drain-grace-s", std::to_string(s.drain_grace_s),
+      "--threads",       std::to_string(s.threads),
+      "--log-level",     s.log_level,
+      "--log-format",    s.log_format};
+  o.command.insert(o.command.end(), flags.begin(), flags.end());
+  o.processes = static_cast<int>(s.worker_processes);
+  o.stop_timeout = Millis((s.drain_grace_s + 15) * 1000);
+  return o;
+}
+
 int Serve(const Settings& s) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -208,11 +269,24 @@ int Serve(const Settings& s) {
                 UnavailableError("cannot create " + s.data_dir + ": " + ec.message()));
   if (Status st = ShutdownSignal::Install(); !st.ok()) return Fail(kExitFailure, st);
 
-  TorchEngineOptions engine_options;
-  engine_options.device = s.device;
-  engine_options.threads = static_cast<int>(s.threads);
-  Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(s.model_dir, engine_options);
-  if (!engine.ok()) return Fail(kExitFailure, engine.status());
+  // In-process workers need the engine here; a gateway, or a server whose workers are
+  // processes, reads only the model's limits (no libtorch in the API process).
+  const bool in_process = !s.gateway_only && s.worker_processes == 0 && s.workers > 0;
+  std::unique_ptr<Engine> engine;
+  ModelLimits limits;
+  if (in_process) {
+    TorchEngineOptions engine_options;
+    engine_options.device = s.device;
+    engine_options.threads = static_cast<int>(s.threads);
+    Result<std::unique_ptr<Engine>> loaded = TorchEngine::Load(s.model_dir, engine_options);
+    if (!loaded.ok()) return Fail(kExitFailure, loaded.status());
+    engine = std::move(loaded).value();
+    limits = engine->limits();
+  } else {
+    Result<ModelConfig> model = LoadModelConfig((fs::path(s.model_dir) / "model.json").string());
+    if (!model.ok()) return Fail(kExitFailure, model.status());
+    limits = model->Limits();
+  }
 
   Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s);
   if (!store.ok()) return Fail(kExitFailure, store.status());
@@ -229,33 +303,62 @@ int Serve(const Settings& s) {
   http_options.io_threads = static_cast<int>(s.io_threads);
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
-  http::HttpServer server(service, ModelCatalog{{(*engine)->limits()}}, http_options);
+  http::HttpServer server(service, ModelCatalog{{limits}}, http_options);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());
     server.gateway().SetApiKeys(std::move(*keys));
   }
 
+  // Worker processes reach the service through the worker protocol, with a token of their own.
+  std::vector<std::string> worker_tokens = s.worker_tokens;
+  std::string process_token;
+  if (!s.gateway_only && s.worker_processes > 0) {
+    std::random_device random;
+    char hex[65];
+    for (int i = 0; i < 64; ++i) hex[i] = "0123456789abcdef"[random() % 16];
+    hex[64] = 0;
+    process_token = hex;
+    worker_tokens.push_back(process_token);
+  }
+  if (!worker_tokens.empty()) {
+    http::WorkerProtocolOptions protocol;
+    protocol.tokens = worker_tokens;
+    server.gateway().EnableWorkerProtocol(service, protocol);
+  }
+
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int64_t i = 0; i < s.workers; ++i) {
+  for (int64_t i = 0; in_process && i < s.workers; ++i) {
     WorkerOptions options;
     options.device = s.device;
     options.max_batch = static_cast<int>(s.max_batch);
     options.batch_window = Millis(s.batch_window_ms);
     options.lease_duration = Millis(s.lease_s * 1000);
     workers.push_back(
-        std::make_unique<Worker>(&service, std::vector<Engine*>{engine->get()}, options));
+        std::make_unique<Worker>(&service, std::vector<Engine*>{engine.get()}, options));
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
   std::string where = s.data_dir;  // the data dir, or the Redis servers (without credentials)
   if (s.store != "sqlite") where = "tasks on " + redis::ParseRedisUrl(s.store)->Redacted();
   if (s.results != "files") where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
-  std::printf("stipple serving http://%s:%u  (model %s, %lld worker%s, data in %s%s)\n",
-              s.listen.host.c_str(), server.port(), (*engine)->limits().name.c_str(),
-              static_cast<long long>(s.workers), s.workers == 1 ? "" : "s", where.c_str(),
+  const int64_t worker_count =
+      s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
+  const char* worker_kind = s.worker_processes > 0 ? "worker process" : "worker";
+  std::printf("stipple %s http://%s:%u  (model %s, %lld %s%s, data in %s%s)\n",
+              s.gateway_only ? "gateway serving" : "serving", s.listen.host.c_str(), server.port(),
+              limits.name.c_str(), static_cast<long long>(worker_count), worker_kind,
+              worker_count == 1 ? "" : (s.worker_processes > 0 ? "es" : "s"), where.c_str(),
               s.api_keys.empty() ? ", open: no API keys" : "");
   std::fflush(stdout);
+  std::unique_ptr<WorkerSupervisor> supervisor;  // after the line above: it is the first
+  if (!process_token.empty()) {
+    Result<WorkerSupervisorOptions> options = SupervisorOptions(s, server.port());
+    if (!options.ok()) return Fail(kExitUsage, options.status());
+    options->env = {{"STIPPLE_TOKEN", process_token}};
+    supervisor = std::make_unique<WorkerSupervisor>(std::move(options).value());
+    if (Status st = supervisor->Start(); !st.ok()) return Fail(kExitFailure, st);
+  }
 
   const int signo = ShutdownSignal::Wait();
   LogInfo("draining", {{"signal", std::to_string(signo)}});
@@ -264,6 +367,7 @@ int Serve(const Settings& s) {
   for (auto& w : workers) {
     drains.emplace_back([&w, &s] { w->Drain(Millis(s.drain_grace_s * 1000)); });
   }
+  if (supervisor) drains.emplace_back([&supervisor] { supervisor->Stop(); });  // SIGTERM: drain
   for (std::thread& t : drains) t.join();
   server.Stop();  // waiting sync requests answer (202 if their task is not done)
   service.Stop();
@@ -271,10 +375,9 @@ int Serve(const Settings& s) {
   return kExitOk;
 }
 
-}  // namespace
-
-int RunServe(std::span<const std::string> args) {
-  ParsedOptions parsed = ParseCommandOptions(kUsage, kServeOptions, args);
+int RunServeOrGateway(std::span<const std::string> args, bool gateway_only) {
+  ParsedOptions parsed =
+      ParseCommandOptions(gateway_only ? "stipple gateway [OPTIONS]" : kUsage, kServeOptions, args);
   if (!parsed.config) return parsed.exit_code;
   if (!parsed.config->positional().empty()) {
     return Fail(kExitUsage,
@@ -282,7 +385,14 @@ int RunServe(std::span<const std::string> args) {
   }
   Result<Settings> settings = ReadSettings(*parsed.config);
   if (!settings.ok()) return Fail(kExitUsage, settings.status());
+  settings->gateway_only = gateway_only;
   return Serve(*settings);
 }
+
+}  // namespace
+
+int RunServe(std::span<const std::string> args) { return RunServeOrGateway(args, false); }
+
+int RunGateway(std::span<const std::string> args) { return RunServeOrGateway(args, true); }
 
 }  // namespace stipple::app

@@ -79,6 +79,11 @@ void Gateway::SetApiKeys(ApiKeys keys) {
   keys_ = std::move(fresh);
 }
 
+void Gateway::EnableWorkerProtocol(WorkSource& source, WorkerProtocolOptions options) {
+  worker_protocol_ = std::make_unique<WorkerProtocol>(source, std::move(options));
+  worker_protocol_->AddRoutes(routes_);
+}
+
 void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
   std::optional<std::string_view> given_id = request.headers.Get("X-Request-Id");
   bool bad_id = given_id && !IsValidRequestId(*given_id);

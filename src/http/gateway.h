@@ -20,6 +20,7 @@
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
 #include "http/route_table.h"
+#include "http/worker_protocol.h"
 #include "service/task_service.h"
 
 namespace stipple::http {
@@ -68,7 +69,15 @@ class Gateway {
   // Replaces the API keys (e.g. on SIGHUP); requests already authenticated are unaffected.
   void SetApiKeys(ApiKeys keys);
   // /readyz answers 503 from now on (the server calls this when it starts stopping).
-  void SetDraining() { context_.draining = true; }
+  // Held worker-protocol asks answer nothing more.
+  void SetDraining() {
+    context_.draining = true;
+    if (worker_protocol_) worker_protocol_->Stop();
+  }
+
+  // Serves the worker protocol (POST /v1/worker/exchange, worker_protocol.h) over `source`.
+  // Call before the server starts; `source` must outlive the gateway.
+  void EnableWorkerProtocol(WorkSource& source, WorkerProtocolOptions options);
 
   const RouteTable& routes() const { return routes_; }
   HttpMetrics& metrics() { return context_.metrics; }
@@ -79,6 +88,7 @@ class Gateway {
   RateLimiter rate_limiter_;
   std::mutex keys_mu_;
   std::shared_ptr<const ApiKeys> keys_;  // GUARDED_BY(keys_mu_)
+  std::unique_ptr<WorkerProtocol> worker_protocol_;
 };
 
 // The route table of API.md with every handler bound to `context` (routes.cc). Other front

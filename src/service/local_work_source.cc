@@ -139,6 +139,12 @@ Result<Task> LocalTaskService::Complete(const std::string& task_id, uint64_t fen
                         options_.clock->Now() + options_.output_retention};
   Result<Task> done = store_.Complete(completion);
   if (!done.ok()) {
+    // A completion sent again (its first reply was lost) finds the task succeeded under this
+    // very lease: the images just put are the same ones; answer as the first time did.
+    if (Result<Task> current = store_.Get(task_id);
+        current.ok() && current->state == TaskState::kSucceeded && current->fencing == fencing) {
+      return current;
+    }
     if (CompletionCertainlyRefused(done.status().code())) {
       // Never a second result: the images of a refused completion go.
       Status deleted = results_.DeleteLease(task_id, fencing);

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +60,7 @@ class ServeProcess {
   }
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
   // Sends `signo` and returns the exit status (128 + signal when killed), or -1 after 60 s.
   int Stop(int signo) {
@@ -152,6 +154,40 @@ TEST(ServeE2e, AServerKilledMidTaskLosesNothingAndTheTaskCompletesOnceAfterResta
   TestResponse listed = client.Send("GET", "/v1/tasks?limit=100");
   EXPECT_EQ(Json(listed).at("data").as_array().size(), 1u);  // nothing invented
   EXPECT_EQ(again.Stop(SIGTERM), 0);
+  fs::remove_all(data);
+}
+
+// A child process of `pid` (any of its threads may have started it); -1 when none.
+pid_t ChildOf(pid_t pid) {
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream children(task.path() / "children");
+    pid_t child = -1;
+    if (children >> child) return child;
+  }
+  return -1;
+}
+
+TEST(ServeE2e, AWorkerProcessKilledIsRestartedAndTheApiKeepsServing) {
+  const std::string data = TempDir("stipple-serve-procs");
+  ServeProcess serve(data, {"--worker-processes", "1", "--lease-s", "5"});
+  ASSERT_NE(serve.port(), 0) << "the server did not print its address";
+  TestClient client(serve.port());
+  auto headers = kJson;
+  headers.push_back({"Prefer", "wait=120"});
+  TestResponse first =
+      client.Send("POST", "/v1/tasks", headers, R"({"prompt":"a big red circle","seed":5})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(Json(first).at("status").as_string(), "succeeded");
+  const pid_t worker = ChildOf(serve.pid());
+  ASSERT_GT(worker, 0) << "the worker process";
+  ASSERT_EQ(kill(worker, SIGKILL), 0);
+  EXPECT_EQ(client.Send("GET", "/healthz").status, 200);
+  TestResponse second =
+      client.Send("POST", "/v1/tasks", headers, R"({"prompt":"a small blue square","seed":6})");
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(Json(second).at("status").as_string(), "succeeded") << "served by the restarted one";
+  EXPECT_NE(ChildOf(serve.pid()), worker);
+  EXPECT_EQ(serve.Stop(SIGTERM), 0);
   fs::remove_all(data);
 }
 

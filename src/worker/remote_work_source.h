@@ -1,0 +1,132 @@
+// RemoteWorkSource: the WorkSource of a worker process — the worker protocol's client
+// (docs/worker-protocol.md). A Worker runs on it exactly as it runs on the task service in
+// process; every call travels to a gateway's POST /v1/worker/exchange over one keep-alive
+// connection, owned by one connection thread that batches whatever the Worker's threads have to
+// say into the next exchange.
+//
+//  - Register sends the hello (id, host, device, models, max batch); it is sent again whenever a
+//    gateway answers hello_required (it restarted, or forgot a silent worker).
+//  - Lease is an ask carried by an exchange. While the worker holds no task, the ask is
+//    long-polled: the gateway answers the moment a task is leased for it (pushed on enqueue) or
+//    when the ask's wait ends. While it holds tasks, an ask rides on the exchanges its reports
+//    cause, and is re-sent alone at most every busy_ask_interval, so a held answer never delays
+//    a completion.
+//  - Heartbeat, Complete, Fail, Release and MarkCanceled block until their reply. Progress does
+//    not: it is queued (an unsent progress of the same task is replaced by the newer one) and
+//    returns the last known state of the lease (kAborted once a reply said it was lost).
+//  - Every report is numbered; one whose exchange failed is re-sent after reconnecting, and the
+//    gateway answers a report it already applied with its first reply. So a disconnect shorter
+//    than the lease loses nothing: heartbeats resume, the task stays this worker's. A report
+//    gets kUnavailable only when no reply came within report_timeout (heartbeats:
+//    heartbeat_timeout); the Worker then handles it as an unreachable store.
+//  - Reconnects back off from reconnect_min to reconnect_max (doubling, with jitter).
+//
+// Thread-safe; the destructor stops the connection thread and answers pending calls with
+// kUnavailable.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "service/task_service.h"
+#include "service/worker_wire.h"
+#include "worker/gateway_connection.h"
+
+namespace stipple {
+
+struct RemoteWorkSourceOptions {
+  std::string gateway_url;  // http://HOST:PORT
+  std::string token;        // a worker token of that gateway
+  Millis reconnect_min{100};
+  Millis reconnect_max{5'000};
+  Millis report_timeout{30'000};
+  Millis heartbeat_timeout{5'000};
+  Millis busy_ask_interval{100};
+  // An exchange's HTTP deadline beyond its held wait.
+  Millis request_timeout{30'000};
+};
+
+class RemoteWorkSource final : public WorkSource {
+ public:
+  // kInvalidArgument for a bad gateway URL or an empty token. Connects on the first call.
+  static Result<std::unique_ptr<RemoteWorkSource>> Create(RemoteWorkSourceOptions options);
+  ~RemoteWorkSource() override;
+
+  Status Register(const WorkerInfo& worker) override;
+  void Unregister(const std::string& worker_id) override;
+  Result<std::vector<LeasedTask>> Lease(const LeaseRequest& request) override;
+  Result<HeartbeatReply> Heartbeat(const std::string& task_id, uint64_t fencing,
+                                   Millis lease_duration,
+                                   std::optional<TaskProgress> progress) override;
+  Status Progress(const std::string& task_id, uint64_t fencing, TaskProgress progress,
+                  std::string preview_png) override;
+  // The returned Task has only id, state and fencing set.
+  Result<Task> Complete(const std::string& task_id, uint64_t fencing,
+                        std::vector<OutputImage> images) override;
+  Result<Task> Fail(const Failure& failure) override;
+  Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
+  Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
+
+  int exchanges() const;   // answered exchanges so far
+  int reconnects() const;  // connects after the first
+
+ private:
+  using Steady = std::chrono::steady_clock;
+  enum class CallKind { kMessage, kAsk, kHello, kGoodbye };
+  struct Call {
+    CallKind kind = CallKind::kMessage;
+    wire::WorkerMessage message;
+    wire::LeaseAsk ask;
+    Steady::time_point give_up;  // kUnavailable (an ask: empty) after this
+    Steady::time_point ask_end;  // kAsk: when its wait ends
+    bool wait_for_reply = true;  // false: Progress
+    bool in_flight = false;      // in the exchange being sent
+    bool done = false;
+    Status status;
+    wire::MessageReply reply;
+    std::vector<LeasedTask> leased;
+  };
+  using CallPtr = std::shared_ptr<Call>;
+
+  explicit RemoteWorkSource(RemoteWorkSourceOptions options, GatewayAddress address);
+
+  // Queues `call` and waits for it to be answered.
+  void Submit(const CallPtr& call);
+  Result<Task> Report(wire::WorkerMessage message);
+  void ConnectionLoop();
+  // mu_ held. Whether an exchange should go now; sets *wake to when to look again otherwise.
+  bool Due(Steady::time_point now, Steady::time_point* wake) const;
+  // mu_ held.
+  void Finish(const CallPtr& call, Status status);
+  void GiveUpLate(Steady::time_point now);
+  void Answer(const wire::ExchangeResponse& response, const std::vector<CallPtr>& sent,
+              Steady::time_point now);
+  void NoteLost(const std::string& task_id, uint64_t fencing, const Status& status);
+
+  const RemoteWorkSourceOptions options_;
+  GatewayConnection connection_;  // the connection thread's only
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_cv_;       // the connection thread
+  std::condition_variable done_cv_;       // callers
+  bool stopping_ = false;                 // GUARDED_BY(mu_)
+  std::optional<WorkerInfo> hello_;       // GUARDED_BY(mu_)
+  bool hello_needed_ = false;             // GUARDED_BY(mu_)
+  std::deque<CallPtr> calls_;             // GUARDED_BY(mu_): unanswered, in order
+  int64_t next_seq_ = 1;                  // GUARDED_BY(mu_)
+  int64_t acked_ = 0;                     // GUARDED_BY(mu_)
+  std::map<std::string, uint64_t> held_;  // GUARDED_BY(mu_): task → fencing
+  std::map<std::string, uint64_t> lost_;  // GUARDED_BY(mu_): lost leases
+  Steady::time_point next_busy_ask_{};    // GUARDED_BY(mu_)
+  int exchanges_ = 0;                     // GUARDED_BY(mu_)
+  int connects_ = 0;                      // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace stipple

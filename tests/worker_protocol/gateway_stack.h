@@ -1,0 +1,100 @@
+// The worker-protocol tests' gateway: a real LocalTaskService (SQLite store, file results,
+// in-memory events) behind a real HttpServer on a free loopback port, with the worker protocol
+// enabled for the token kWorkerToken. Leases lapse in real time (short ones in these tests).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/id.h"
+#include "http/server.h"
+#include "notify/in_memory_event_bus.h"
+#include "results/fs_result_store.h"
+#include "service/local_task_service.h"
+#include "store/sqlite/sqlite_task_store.h"
+#include "worker/worker_test_fixture.h"
+
+namespace stipple::testing {
+
+inline constexpr const char* kWorkerToken = "worker-secret-1";
+
+class GatewayStack {
+ public:
+  explicit GatewayStack(const std::string& name) {
+    dir_ = std::filesystem::temp_directory_path() /
+           (name + "-" + std::to_string(::getpid()) + "-" + NewId("d"));
+    std::filesystem::create_directories(dir_);
+    store_ =
+        SqliteTaskStore::Open({.path = (dir_ / "tasks.db").string(), .sync_full = false}).value();
+    results_ = FsResultStore::Open({.dir = (dir_ / "outputs").string(), .sync = false}).value();
+    LocalTaskServiceOptions options;
+    options.reap_interval = Millis(50);
+    service_ = std::make_unique<LocalTaskService>(*store_, bus_, *results_, options);
+    StartServer(0);
+  }
+  ~GatewayStack() {
+    server_.reset();
+    service_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Stops the gateway (every connection closes) and starts a fresh one on the same port over
+  // the same service: to the workers, a gateway restart.
+  void RestartServer() {
+    const uint16_t port = server_->port();
+    server_.reset();
+    StartServer(port);
+  }
+
+  std::string Submit(const std::string& prompt, int steps = 2, int max_attempts = 3) {
+    NewTask t;
+    t.id = NewId("tsk");
+    t.tenant = "acme";
+    t.request = TestRequest(prompt, steps);
+    t.max_attempts = max_attempts;
+    Result<EnqueueResult> r = service_->Submit(t);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return t.id;
+  }
+  Task Get(const std::string& id) { return service_->Get("", id).value(); }
+  // Polls the task (every 10 ms) until `predicate` holds; false after `timeout`.
+  template <typename Predicate>
+  bool WaitTask(const std::string& id, Predicate predicate,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(30'000)) {
+    return Eventually([&] { return predicate(Get(id)); }, timeout);
+  }
+  bool WaitState(const std::string& id, TaskState state,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(30'000)) {
+    return WaitTask(
+        id, [&](const Task& t) { return t.state == state; }, timeout);
+  }
+
+  LocalTaskService& service() { return *service_; }
+  uint16_t port() const { return server_->port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+
+ private:
+  void StartServer(uint16_t port) {
+    http::HttpServerOptions options;
+    options.port = port;
+    options.io_threads = 2;
+    options.stop_grace = std::chrono::milliseconds(2'000);
+    ModelLimits limits = TestDoubleEngine().limits();
+    server_ = std::make_unique<http::HttpServer>(*service_, ModelCatalog{{limits}}, options);
+    http::WorkerProtocolOptions protocol;
+    protocol.tokens = {kWorkerToken};
+    server_->gateway().EnableWorkerProtocol(*service_, protocol);
+    Status started = server_->Start();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteTaskStore> store_;
+  std::unique_ptr<FsResultStore> results_;
+  InMemoryEventBus bus_;
+  std::unique_ptr<LocalTaskService> service_;
+  std::unique_ptr<http::HttpServer> server_;
+};
+
+}  // namespace stipple::testing
