@@ -59,6 +59,7 @@ class ServeProcess {
   }
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
   // Sends `signo` and returns the exit status (128 + signal when killed), or -1 after 60 s.
   int Stop(int signo) {
@@ -152,6 +153,44 @@ TEST(ServeE2e, AServerKilledMidTaskLosesNothingAndTheTaskCompletesOnceAfterResta
   TestResponse listed = client.Send("GET", "/v1/tasks?limit=100");
   EXPECT_EQ(Json(listed).at("data").as_array().size(), 1u);  // nothing invented
   EXPECT_EQ(again.Stop(SIGTERM), 0);
+  fs::remove_all(data);
+}
+
+TEST(ServeE2e, SighupReloadsTheApiKeysFile) {
+  const std::string data = TempDir("stipple-serve-sighup");
+  const std::string keys = data + "/keys.txt";
+  auto write_keys = [&](const std::string& text) {
+    const std::string tmp = keys + ".new";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    fs::rename(tmp, keys);  // whole, never half-written
+  };
+  write_keys("alice key-a\n");
+  ServeProcess serve(data + "/data", {"--api-keys", keys});
+  ASSERT_NE(serve.port(), 0);
+  auto status_with = [&](const std::string& key) {
+    return TestClient(serve.port())
+        .Send("GET", "/v1/models", {{"Authorization", "Bearer " + key}})
+        .status;
+  };
+  EXPECT_EQ(status_with("key-a"), 200);
+  EXPECT_EQ(status_with("key-b"), 401);
+  write_keys("bob key-b\n");
+  ASSERT_EQ(kill(serve.pid(), SIGHUP), 0);
+  int b = 0;
+  for (int i = 0; i < 300 && (b = status_with("key-b")) != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(b, 200);
+  EXPECT_EQ(status_with("key-a"), 401);
+  // A file that no longer parses keeps the keys in force.
+  write_keys("bob\n");
+  ASSERT_EQ(kill(serve.pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(status_with("key-b"), 200);
+  EXPECT_EQ(serve.Stop(SIGTERM), 0);
   fs::remove_all(data);
 }
 
