@@ -225,6 +225,25 @@ TEST(WebSocket, AuthenticatesByHeaderOrBearerSubprotocolAndKeepsTenantsApart) {
   EXPECT_EQ(header.Read()["type"], "queued");
 }
 
+TEST(WebSocket, SubmitsTakeTokensOfTheKeysRateLimit) {
+  HttpServerOptions options = TestOptions();
+  options.gateway.rate_limit_per_s = 0.001;
+  options.gateway.rate_limit_burst = 2;  // the upgrade request takes one
+  TestServer s(options);
+  s.server->gateway().SetApiKeys(ApiKeys::Parse("alice key-a\n").value());
+  WsClient ws(s.port(), {{"Authorization", "Bearer key-a"}});
+  ASSERT_TRUE(ws.open());
+  ws.Send(R"({"op":"submit","request":{"prompt":"a"}})");
+  EXPECT_EQ(ws.Read()["type"], "submitted");
+  EXPECT_EQ(ws.Read()["type"], "queued");
+  ws.Send(R"({"op":"submit","request":{"prompt":"a"}})");
+  json::object refused = ws.Read();
+  EXPECT_EQ(refused["code"], "too_many_requests");
+  EXPECT_EQ(refused["status"], 429);
+  EXPECT_GE(refused["retry_after_s"].to_number<int>(), 1);
+  EXPECT_EQ(s.service.submitted().size(), 1u);
+}
+
 TEST(WebSocket, APlainRequestAnswers426) {
   TestServer s;
   TestResponse r = s.Send("GET", "/v1/ws");
