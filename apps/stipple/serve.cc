@@ -3,6 +3,7 @@
 // process over one data directory. SIGTERM/SIGINT drain it: /readyz turns 503 and new tasks are
 // refused, running tasks finish (within --drain-grace-s; then they are given back to the queue,
 // which the next start resumes), waiting sync requests get their answer or a 202, and it exits 0.
+// SIGHUP reloads the API keys file.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "http/api_keys.h"
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
+#include "reload_signal.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
 #include "service/local_task_service.h"
@@ -112,6 +114,10 @@ const OptionSpec kServeOptions[] = {
      .help = "the program (and its first arguments) a worker process runs; default: this "
              "binary's worker command",
      .value_name = "'PATH [ARG...]'"},
+    {.name = "tenant-max-queued",
+     .default_value = "0",
+     .help = "queued tasks one tenant may have; more get 429 with Retry-After; 0: no quota",
+     .value_name = "N"},
 };
 
 constexpr const char* kUsage = "stipple serve [OPTIONS]";
@@ -161,6 +167,7 @@ struct Settings {
   std::string worker_command;
   bool gateway_only = false;          // `stipple gateway`: no workers, no engine
   std::string log_level, log_format;  // handed on to worker processes
+  int64_t tenant_max_queued = 0;
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -200,6 +207,7 @@ Result<Settings> ReadSettings(const Config& config) {
   if (config.Has("worker-command")) s.worker_command = config.GetString("worker-command");
   s.log_level = config.GetString("log-level");
   s.log_format = config.GetString("log-format");
+  ASSIGN_OR_RETURN(s.tenant_max_queued, IntOption(config, "tenant-max-queued", 0, 100'000'000));
   return s;
 }
 
@@ -303,12 +311,26 @@ int Serve(const Settings& s) {
   http_options.io_threads = static_cast<int>(s.io_threads);
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
+  http_options.gateway.tenant_max_queued = s.tenant_max_queued;
   http::HttpServer server(service, ModelCatalog{{limits}}, http_options);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());
     server.gateway().SetApiKeys(std::move(*keys));
   }
+  // SIGHUP reloads the keys file; a file that no longer parses leaves the old keys in place.
+  Result<std::unique_ptr<ReloadSignal>> reload = ReloadSignal::Install([&server, &s] {
+    if (s.api_keys.empty()) return LogInfo("SIGHUP: no API keys file to reload", {});
+    Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
+    if (!keys.ok()) {
+      return LogWarn("SIGHUP: API keys not reloaded; the old ones stay",
+                     {{"error", keys.status().ToString()}});
+    }
+    const size_t count = keys->size();
+    server.gateway().SetApiKeys(std::move(*keys));
+    LogInfo("SIGHUP: API keys reloaded", {{"keys", std::to_string(count)}});
+  });
+  if (!reload.ok()) return Fail(kExitFailure, reload.status());
 
   // Worker processes reach the service through the worker protocol, with a token of their own.
   std::vector<std::string> worker_tokens = s.worker_tokens;

@@ -51,6 +51,15 @@ class ConnectionExchange : public Exchange,
     });
   }
 
+  void AcceptWebSocket(HttpHeaders headers, WebSocketSessionFactory factory) override {
+    OnStrand([self = shared_from_this(), h = std::move(headers), f = std::move(factory)]() mutable {
+      if (self->answered_) return;
+      self->answered_ = true;
+      self->abort_hooks_.clear();
+      self->connection_->UpgradeToWebSocket(*self, std::move(h), std::move(f));
+    });
+  }
+
   void Post(std::function<void()> fn) override {
     net::post(connection_->executor(), [self = shared_from_this(), fn = std::move(fn)] {
       LogContext log_context({{"request_id", self->request_id()}});
@@ -121,6 +130,10 @@ void Connection::Run() {
 }
 
 void Connection::Shutdown() {
+  if (upgraded_) {
+    if (auto link = websocket_.lock()) link->Shutdown();
+    return;
+  }
   if (closed_) return;
   if (auto exchange = current_.lock()) {
     exchange->Abort();  // its answer goes out with Connection: close
@@ -189,6 +202,8 @@ void Connection::OnBody(beast::error_code ec) {
   version_ = message.version();
   method_ = request.method;
   target_ = request.target;
+  upgrade_request_.reset();
+  if (beast::websocket::is_upgrade(message)) upgrade_request_.emplace(std::move(message));
   parser_.reset();
   stream_.expires_never();  // a handler may hold the request (sync wait, stream)
   auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
@@ -282,6 +297,24 @@ void Connection::WriteStream(std::string bytes) {
   Enqueue(std::move(bytes));
 }
 
+void Connection::UpgradeToWebSocket(const ConnectionExchange& exchange, HttpHeaders headers,
+                                    WebSocketSessionFactory factory) {
+  if (closed_) return;
+  if (core_.stopping) {
+    return SendResponse(exchange, ErrorResponse(UnavailableError("the server is stopping")));
+  }
+  if (!upgrade_request_) return SendResponse(exchange, UpgradeRequired());
+  current_.reset();
+  upgraded_ = true;
+  stream_.expires_never();
+  auto link = std::make_shared<WebSocketLink>(std::move(stream_), core_, shared_from_this(),
+                                              exchange.route(), exchange.method());
+  websocket_ = link;
+  link->Accept(std::move(*upgrade_request_), std::move(headers), std::move(factory),
+               exchange.request_id());
+  upgrade_request_.reset();
+}
+
 void Connection::CloseWhenDrained() {
   close_when_drained_ = true;
   if (!writing_) Close();
@@ -347,6 +380,7 @@ void Connection::LingerClose() {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  if (upgraded_) return;  // the WebSocketLink owns the socket
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.close();

@@ -34,6 +34,27 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
+// A browser cannot set Authorization on a WebSocket; it may offer the key as the subprotocol
+// "bearer.KEY" instead (next to "stipple.v1", the one the server agrees to). "Bearer KEY", or
+// "" when the upgrade carries no such offer.
+std::string WebSocketBearer(const HttpRequest& request) {
+  std::optional<std::string_view> upgrade = request.headers.Get("Upgrade");
+  std::optional<std::string_view> offers = request.headers.Get("Sec-WebSocket-Protocol");
+  if (!upgrade || !offers) return "";
+  std::string_view rest = *offers;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.size() > 7 && item.substr(0, 7) == "bearer.") {
+      return "Bearer " + std::string(item.substr(7));
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 bool IsValidRequestId(std::string_view id) {
@@ -71,6 +92,7 @@ Gateway::Gateway(TaskService& service, ModelCatalog models, GatewayOptions optio
       keys_(std::make_shared<const ApiKeys>()) {
   routes_ = BuildRouteTable(context_);
   context_.routes = &routes_;
+  context_.rate_limiter = &rate_limiter_;
 }
 
 void Gateway::SetApiKeys(ApiKeys keys) {
@@ -116,6 +138,7 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
   }
   const Route& route = *match.route;
   exchange->set_route(route.pattern);
+  if (route.openai_errors) exchange = WithOpenAiErrors(std::move(exchange));
   request.path_params = std::move(match.params);
   for (const auto& [name, value] : request.query) {
     bool declared = false;
@@ -130,7 +153,12 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
       std::lock_guard lock(keys_mu_);
       keys = keys_;
     }
-    Result<Principal> principal = keys->Authenticate(request.headers.Get("Authorization"));
+    std::optional<std::string_view> authorization = request.headers.Get("Authorization");
+    std::string from_protocol;
+    if (!authorization && !(from_protocol = WebSocketBearer(request)).empty()) {
+      authorization = from_protocol;
+    }
+    Result<Principal> principal = keys->Authenticate(authorization);
     if (!principal.ok()) return exchange->Respond(ErrorResponse(principal.status()));
     request.principal = std::move(principal).value();
     if (!request.principal.key_id.empty()) {

@@ -42,6 +42,9 @@ struct GatewayOptions {
   double rate_limit_burst = 20;
   // Whether /metrics needs an API key (when keys are configured).
   bool metrics_need_key = false;
+  // Queued tasks one tenant may have; a submission beyond it answers 429 with a Retry-After
+  // estimated from the tenant's oldest queued task (docs/http.md). 0: no quota.
+  int64_t tenant_max_queued = 0;
   const Clock* clock = SystemClock::Get();
   SeedSource seeds = RandomSeedSource();
 };
@@ -53,7 +56,9 @@ struct HandlerContext {
   GatewayOptions options;
   HttpMetrics metrics;
   std::atomic<bool> draining{false};
-  const RouteTable* routes = nullptr;  // for /openapi.json
+  const RouteTable* routes = nullptr;   // for /openapi.json
+  RateLimiter* rate_limiter = nullptr;  // the per-key limit, for messages past the request
+  ServiceRateCache rates;               // for eta_s and Retry-After estimates
 
   // The tenant whose tasks the caller may see: every tenant ("") for an admin key.
   static std::string ViewTenant(const Principal& p) { return p.admin ? "" : p.tenant; }
@@ -95,6 +100,10 @@ class Gateway {
 // doors (the WebSocket, the OpenAI-compatible endpoint, the worker protocol) add their routes
 // to the table returned here.
 RouteTable BuildRouteTable(HandlerContext& context);
+
+// `exchange` with its problem+json answers rewritten in OpenAI's error shape, for routes with
+// Route::openai_errors (openai_handler.cc).
+std::shared_ptr<Exchange> WithOpenAiErrors(std::shared_ptr<Exchange> exchange);
 
 // X-Request-Id: 1..128 printable ASCII characters.
 bool IsValidRequestId(std::string_view id);

@@ -32,6 +32,10 @@ void GetMetrics(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
 // web_handler.cc: the web page (GET /) and its files (GET /assets/{name})
 void GetWebPage(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 void GetWebAsset(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
+// websocket_handler.cc: GET /v1/ws.
+void AddWebSocketRoutes(RouteTable& table, HandlerContext& ctx);
+// openai_handler.cc: POST /v1/images/generations.
+void AddOpenAiRoutes(RouteTable& table, HandlerContext& ctx);
 // openapi_handler.cc
 void GetOpenApi(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // The OpenAPI 3.0 document of `routes`.
@@ -58,7 +62,22 @@ void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, const std::st
 // RFC 9110 §13.1.2) matches `etag`: the answer is then 304 (outputs_handler.cc).
 bool IfNoneMatchHits(std::string_view header, std::string_view etag);
 
-// 200/202/409 with the task as the body.
-HttpResponse TaskResponse(int status, const Task& task);
+// 200/202/409 with the task as the body (eta_s: TaskEta's estimate).
+HttpResponse TaskResponse(int status, const Task& task, std::optional<double> eta_s = std::nullopt);
+
+// The task's eta_s from the recent service rate; nullopt when unknown or terminal.
+std::optional<double> TaskEta(HandlerContext& ctx, const Task& task);
+
+// Admission, shared by every front door that creates tasks (POST /v1/tasks, the WebSocket's
+// submit, the OpenAI-compatible endpoint; tasks_handler.cc): validates `body` (a
+// GenerationRequest's JSON text) against the catalog, checks the tenant's queued-task quota
+// (kResourceExhausted with a retry hint), and submits as `principal`'s tenant. The rate limit
+// is the caller's (the gateway takes a token per request).
+Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal,
+                                 const std::string& body, std::string idempotency_key = "");
+
+// The Retry-After, in seconds, of a refusal: the status's own hint (RetryAfterHint), else the
+// configured default.
+int RetryAfterS(const HandlerContext& ctx, const Status& status);
 
 }  // namespace stipple::http

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "http/problem.h"
+
 namespace stipple::http {
 namespace {
 
@@ -37,5 +39,7 @@ std::optional<std::string_view> HttpRequest::Query(std::string_view name) const 
   }
   return std::nullopt;
 }
+
+void Exchange::AcceptWebSocket(HttpHeaders, WebSocketSessionFactory) { Respond(UpgradeRequired()); }
 
 }  // namespace stipple::http

@@ -1,7 +1,7 @@
 // The gateway's view of one HTTP exchange, free of Beast and Asio: a parsed request, a response
 // to send, and the Exchange through which a handler answers — at once, later (a sync wait), or
-// as a stream (Server-Sent Events). Handler files include only this, so they compile fast and
-// can be tested without sockets.
+// as a stream (Server-Sent Events), or by taking the connection over as a WebSocket. Handler
+// files include only this, so they compile fast and can be tested without sockets.
 #pragma once
 
 #include <chrono>
@@ -67,6 +67,37 @@ class TimerHandle {
   virtual ~TimerHandle() = default;
 };
 
+// The sending side of an accepted WebSocket, handed to its session. Every method is safe to call
+// from any thread; the work runs on the connection's strand (where the session's calls run).
+class WebSocketChannel {
+ public:
+  virtual ~WebSocketChannel() = default;
+  // Queues one text frame. Ignored once the socket is closing or closed. A client that falls
+  // HttpServerOptions::max_stream_backlog_bytes behind is disconnected.
+  virtual void Send(std::string text) = 0;
+  // Sends the queued frames, then a close frame with `code` (RFC 6455: 1000 normal, 1001 going
+  // away, 1008 policy violation, ...) and `reason`, and closes. Idempotent.
+  virtual void Close(int code, std::string reason) = 0;
+  // Runs `fn` on the strand, one at a time with the session's calls; dropped when the connection
+  // is gone.
+  virtual void Post(std::function<void()> fn) = 0;
+};
+
+// The handler's side of an accepted WebSocket. The server calls it on the connection's strand,
+// one call at a time: OnMessage for every complete message, then OnClose exactly once when the
+// connection ends (either side closed it, it failed, or the server is stopping); nothing
+// follows OnClose, and the server drops its reference then.
+class WebSocketSession {
+ public:
+  virtual ~WebSocketSession() = default;
+  virtual void OnMessage(std::string message, bool binary) = 0;
+  virtual void OnClose() = 0;
+};
+
+// Makes the session of a socket once its handshake has completed (called on the strand).
+using WebSocketSessionFactory =
+    std::function<std::shared_ptr<WebSocketSession>(std::shared_ptr<WebSocketChannel>)>;
+
 // One request's reply channel. Every method is safe to call from any thread (a TaskService
 // callback thread included); work is carried over to the connection's strand, so callbacks
 // given to Post/After/OnAbort run one at a time, never concurrently with each other or with the
@@ -85,6 +116,13 @@ class Exchange {
   virtual void StartStream(HttpResponse head) = 0;
   virtual void Write(std::string bytes) = 0;
   virtual void EndStream() = 0;
+
+  // Takes the connection over as a WebSocket (RFC 6455): answers 101 Switching Protocols with
+  // `headers` added (Sec-WebSocket-Protocol, when one was agreed), then calls `factory` on the
+  // strand with the socket's channel. A request that is no valid upgrade is answered 426
+  // (Upgrade: websocket) instead, and `factory` is never called; so is a failed handshake.
+  // Counts as the exchange's answer. The default (an exchange with no socket) answers 426.
+  virtual void AcceptWebSocket(HttpHeaders headers, WebSocketSessionFactory factory);
 
   // Runs `fn` on the strand, with the request's log context.
   virtual void Post(std::function<void()> fn) = 0;

@@ -66,6 +66,11 @@ std::string HttpMetrics::Render(const QueueFigures* queue) const {
   out += "stipple_http_sse_subscribers " + std::to_string(sse_subscribers.load()) + "\n";
   Family(out, "stipple_http_rate_limited_total", "counter", "Requests refused by the rate limit.");
   out += "stipple_http_rate_limited_total " + std::to_string(rate_limited.load()) + "\n";
+  Family(out, "stipple_http_ws_connections", "gauge", "Open WebSockets (/v1/ws).");
+  out += "stipple_http_ws_connections " + std::to_string(ws_connections.load()) + "\n";
+  Family(out, "stipple_http_ws_subscribers", "gauge",
+         "Subscriptions held by open WebSockets (one per task, one per tenant feed).");
+  out += "stipple_http_ws_subscribers " + std::to_string(ws_subscriptions.load()) + "\n";
   if (queue == nullptr) return out;
 
   Family(out, "stipple_queue_depth", "gauge", "Queued tasks by model and priority.");

@@ -22,6 +22,9 @@ class HttpMetrics {
   std::atomic<int64_t> sync_waiters{0};
   std::atomic<int64_t> sse_subscribers{0};
   std::atomic<int64_t> rate_limited{0};
+  // Open WebSockets (/v1/ws), and their task subscriptions (a task, or a tenant's whole feed).
+  std::atomic<int64_t> ws_connections{0};
+  std::atomic<int64_t> ws_subscriptions{0};
 
   // The exposition: the gateway's figures, plus the queue's when `queue` is given.
   std::string Render(const QueueFigures* queue) const;

@@ -78,7 +78,28 @@ constexpr const char* kSchemas = R"({
   "throughput_per_min": {"type": "number"}, "mean_run_s": {"type": "number"},
   "estimated_wait_s": {"type": "number", "nullable": true},
   "desired_workers": {"type": "integer"},
-  "models": {"type": "array", "items": {"type": "object"}}}}
+  "models": {"type": "array", "items": {"type": "object"}}}},
+"OpenAiImageRequest": {"type": "object", "required": ["prompt"], "additionalProperties": false,
+ "properties": {
+  "prompt": {"type": "string", "minLength": 1, "maxLength": 1000},
+  "model": {"type": "string"}, "n": {"type": "integer", "minimum": 1, "maximum": 8},
+  "size": {"type": "string", "description": "WIDTHxHEIGHT, or auto"},
+  "response_format": {"type": "string", "enum": ["b64_json", "url"]},
+  "user": {"type": "string", "maxLength": 256},
+  "steps": {"type": "integer", "minimum": 1, "maximum": 150},
+  "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+  "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
+  "negative_prompt": {"type": "string", "maxLength": 1000},
+  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler_a", "dpmpp_2m"]}}},
+"OpenAiImages": {"type": "object", "required": ["created", "data"], "properties": {
+  "created": {"type": "integer"},
+  "data": {"type": "array", "items": {"type": "object", "properties": {
+    "b64_json": {"type": "string"}, "url": {"type": "string"}}}}}},
+"OpenAiError": {"type": "object", "required": ["error"], "properties": {
+  "error": {"type": "object", "required": ["message", "type"], "properties": {
+    "message": {"type": "string"}, "type": {"type": "string"},
+    "param": {"type": "string", "nullable": true},
+    "code": {"type": "string", "nullable": true}}}}}
 })";
 
 json::object Ref(const std::string& schema) {

@@ -87,6 +87,17 @@ HttpResponse BadField(std::string field, std::string message) {
       InvalidArgumentError(std::move(detail), {FieldError{std::move(field), std::move(message)}}));
 }
 
+HttpResponse UpgradeRequired() {
+  HttpResponse r = ProblemResponse({426,
+                                    "upgrade_required",
+                                    "upgrade required",
+                                    "this route speaks WebSocket only: send a WebSocket upgrade",
+                                    {{"Upgrade", "must be websocket"}},
+                                    {}});
+  r.headers.Set("Upgrade", "websocket");
+  return r;
+}
+
 HttpResponse JsonResponse(int status, std::string json_text) {
   HttpResponse r;
   r.status = status;

@@ -38,6 +38,10 @@ inline HttpResponse ErrorResponse(const Status& status, int retry_after_s = 1) {
 // A 400 invalid_request naming one field.
 HttpResponse BadField(std::string field, std::string message);
 
+// 426 upgrade_required with Upgrade: websocket (field Upgrade): the answer to a plain request
+// on a WebSocket route.
+HttpResponse UpgradeRequired();
+
 // 200 (or `status`) with a JSON body.
 HttpResponse JsonResponse(int status, std::string json_text);
 

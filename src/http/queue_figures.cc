@@ -8,6 +8,42 @@
 
 namespace stipple::http {
 
+ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot) {
+  ServiceRate rate;
+  rate.mean_run_s = snapshot.mean_run_s;
+  if (snapshot.workers_online > 0 && snapshot.mean_run_s > 0) {
+    rate.tasks_per_s =
+        std::max(snapshot.throughput_per_min / 60.0, snapshot.workers_online / snapshot.mean_run_s);
+  }
+  return rate;
+}
+
+std::optional<double> EstimateTaskEta(const Task& task, const ServiceRate& rate, Timestamp now) {
+  if (rate.tasks_per_s <= 0 || rate.mean_run_s <= 0) return std::nullopt;
+  if (task.state == TaskState::kQueued) {
+    double ahead = static_cast<double>(task.queue_position.value_or(0));
+    return ahead / rate.tasks_per_s + rate.mean_run_s;
+  }
+  if (task.state != TaskState::kRunning) return std::nullopt;
+  double done = 0;
+  if (task.progress && task.progress->steps > 0) {
+    done = std::clamp(static_cast<double>(task.progress->step) / task.progress->steps, 0.0, 1.0);
+  } else if (task.started_at) {
+    double elapsed = std::chrono::duration<double>(now - *task.started_at).count();
+    done = std::clamp(elapsed / rate.mean_run_s, 0.0, 1.0);
+  }
+  return rate.mean_run_s * (1 - done);
+}
+
+ServiceRate ServiceRateCache::Get(TaskService& service, Timestamp now) {
+  std::lock_guard lock(mu_);
+  if (taken_ && now >= *taken_ && now - *taken_ < max_age_) return rate_;
+  Result<QueueSnapshot> snapshot = service.Queue();
+  rate_ = snapshot.ok() ? ComputeServiceRate(*snapshot) : ServiceRate{};
+  taken_ = now;
+  return rate_;
+}
+
 QueueFigures ComputeQueueFigures(const QueueSnapshot& snapshot, Timestamp now,
                                  double target_wait_s) {
   QueueFigures f;
@@ -32,8 +68,8 @@ QueueFigures ComputeQueueFigures(const QueueSnapshot& snapshot, Timestamp now,
     f.models.push_back(std::move(m));
   }
   int64_t queued = f.queued[0] + f.queued[1] + f.queued[2];
-  if (f.workers_online > 0 && f.mean_run_s > 0) {
-    f.estimated_wait_s = static_cast<double>(queued) * f.mean_run_s / f.workers_online;
+  if (ServiceRate rate = ComputeServiceRate(snapshot); rate.tasks_per_s > 0) {
+    f.estimated_wait_s = static_cast<double>(queued) / rate.tasks_per_s;
   }
   // desired_workers (docs/http.md): enough workers to finish everything queued or running
   // within target_wait_s at the recent mean run time; with no run time known yet, one worker per

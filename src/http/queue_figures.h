@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,8 +29,39 @@ struct QueueFigures {
   std::optional<double> oldest_queued_age_s;
   double throughput_per_min = 0;
   double mean_run_s = 0;
-  std::optional<double> estimated_wait_s;  // none while no worker is online
+  std::optional<double> estimated_wait_s;  // queued / tasks_per_s; none while that is unknown
   int desired_workers = 0;
+};
+
+// How fast the workers get through tasks, for the estimates (estimated_wait_s, a task's eta_s,
+// the Retry-After of a tenant over its quota). tasks_per_s is the larger of the recent
+// throughput and workers_online / mean_run_s: the throughput alone undercounts a lightly loaded
+// server, the run time alone ignores batching. 0 means unknown (no worker, or no run yet).
+struct ServiceRate {
+  double tasks_per_s = 0;
+  double mean_run_s = 0;
+};
+ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot);
+
+// A task's eta_s (API.md, "The task"): while queued, queue_position / tasks_per_s + mean_run_s
+// (the tasks ahead are taken, then it runs); while running, the part of mean_run_s its progress
+// has not covered (by steps when it reported progress, else by the time since it started).
+// nullopt when the rate is unknown, and for a terminal task.
+std::optional<double> EstimateTaskEta(const Task& task, const ServiceRate& rate, Timestamp now);
+
+// TaskService::Queue read at most once per `max_age`, for per-request estimates. Thread-safe.
+class ServiceRateCache {
+ public:
+  ServiceRateCache() = default;  // refreshes at most once a second
+  explicit ServiceRateCache(Millis max_age) : max_age_(max_age) {}
+  // The cached rate, refreshed when older than max_age; unknown when Queue fails.
+  ServiceRate Get(TaskService& service, Timestamp now);
+
+ private:
+  const Millis max_age_{1000};
+  std::mutex mu_;
+  ServiceRate rate_;                // GUARDED_BY(mu_)
+  std::optional<Timestamp> taken_;  // GUARDED_BY(mu_)
 };
 
 // `target_wait_s`: how long the backlog may take to clear (GatewayOptions).

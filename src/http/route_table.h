@@ -42,6 +42,9 @@ struct Route {
   std::string request_schema;  // the JSON body's component schema; "" when there is no body
   std::vector<ResponseSpec> responses;
   Handler handler;
+  // Errors in OpenAI's shape instead of problem+json (the OpenAI-compatible endpoint), the
+  // gateway's own (401, 429) included.
+  bool openai_errors = false;
 };
 
 class RouteTable {

@@ -116,8 +116,10 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
           Problem(400, "Bad Last-Event-ID"),
           Problem(404, "No such task")},
          bind(StreamEvents)});
-  // GET /v1/ws (WebSocket) and POST /v1/images/generations (OpenAI-compatible) join the table
-  // here, added by their own files through RouteTable::Add.
+  // GET /v1/ws (WebSocket) and POST /v1/images/generations (OpenAI-compatible), from their own
+  // files.
+  AddWebSocketRoutes(t, ctx);
+  AddOpenAiRoutes(t, ctx);
   t.Add({"GET",
          "/v1/models",
          "listModels",

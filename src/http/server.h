@@ -40,8 +40,11 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   // Stop: how long answered-but-unfinished connections get before the threads stop.
   std::chrono::milliseconds stop_grace{5'000};
-  // An SSE client this far behind is dropped.
+  // An SSE or WebSocket client this far behind is dropped.
   size_t max_stream_backlog_bytes = 1024 * 1024;
+  // A WebSocket is pinged after half of this without a frame from the client, and closed after
+  // all of it.
+  std::chrono::milliseconds websocket_idle_timeout{60'000};
   GatewayOptions gateway;
 };
 

@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <deque>
 #include <map>
 #include <memory>
@@ -44,6 +45,7 @@ struct ServerCore {
 };
 
 class ConnectionExchange;
+class WebSocketLink;
 
 // One connection: reads a request, hands it to the gateway, writes the answer (or a stream),
 // then reads the next one while keep-alive holds. Everything runs on the connection's strand.
@@ -62,6 +64,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SendStreamHead(const ConnectionExchange& exchange, const HttpResponse& head);
   void WriteStream(std::string bytes);
   void CloseWhenDrained();
+  // Hands the socket over to a WebSocketLink (the request must be an upgrade, else 426).
+  void UpgradeToWebSocket(const ConnectionExchange& exchange, HttpHeaders headers,
+                          WebSocketSessionFactory factory);
 
  private:
   using Parser = beast::http::request_parser<beast::http::string_body>;
@@ -109,6 +114,58 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool linger_ = false;
   bool lingering_ = false;
   std::array<char, 4096> discard_{};
+  // WebSocket: the upgrade request (kept for the handshake) and, once upgraded, the link that
+  // owns the socket; stream_ is then moved-from and must not be touched.
+  std::optional<beast::http::request<beast::http::string_body>> upgrade_request_;
+  std::weak_ptr<WebSocketLink> websocket_;
+  bool upgraded_ = false;
+};
+
+// A connection taken over as a WebSocket (websocket_link.cc): the handshake, a read loop that
+// hands each message to the session, a write queue, close, and graceful stop. Holds its
+// Connection (so the server's registry counts it until it ends); everything runs on the
+// connection's strand.
+class WebSocketLink : public std::enable_shared_from_this<WebSocketLink> {
+ public:
+  WebSocketLink(beast::tcp_stream stream, ServerCore& core, std::shared_ptr<Connection> owner,
+                std::string route, std::string method);
+  ~WebSocketLink();
+
+  // Completes the handshake (101 with `headers`), then makes the session with `factory`.
+  void Accept(beast::http::request<beast::http::string_body> request, HttpHeaders headers,
+              WebSocketSessionFactory factory, const std::string& request_id);
+  // Server stopping: close with 1001.
+  void Shutdown() { Close(1001, "server stopping"); }
+
+  // The channel's work, on the strand.
+  net::any_io_executor executor() { return ws_.get_executor(); }
+  void Send(std::string text);
+  void Close(int code, std::string reason);
+
+ private:
+  void Read();
+  void OnRead(beast::error_code ec);
+  void WriteNext();
+  void OnWrite(beast::error_code ec);
+  void StartClose();
+  void Abandon();  // drops the TCP connection; the pending operations then fail
+  void Finish();   // once: the session's OnClose, the gauge, the owner released
+
+  beast::websocket::stream<beast::tcp_stream> ws_;
+  ServerCore& core_;
+  std::shared_ptr<Connection> owner_;
+  std::string route_, method_;
+  beast::http::request<beast::http::string_body> request_;  // the upgrade, during the handshake
+  std::shared_ptr<WebSocketSession> session_;
+  beast::flat_buffer read_buffer_;
+  std::deque<std::string> out_;
+  size_t out_bytes_ = 0;
+  bool writing_ = false;
+  bool accepted_ = false;
+  bool close_requested_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  beast::websocket::close_reason close_reason_;
 };
 
 }  // namespace stipple::http

@@ -116,8 +116,8 @@ void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, const std::st
   if (!started.ok()) exchange->Respond(ErrorResponse(started, ctx.options.retry_after_s));
 }
 
-HttpResponse TaskResponse(int status, const Task& task) {
-  HttpResponse r = JsonResponse(status, TaskToJson(task));
+HttpResponse TaskResponse(int status, const Task& task, std::optional<double> eta_s) {
+  HttpResponse r = JsonResponse(status, TaskToJson(task, eta_s));
   if (status == 202) r.headers.Set("Location", TaskUrl(task.id));
   return r;
 }

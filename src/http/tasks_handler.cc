@@ -1,8 +1,10 @@
 // /v1/tasks: create (async or sync), read (with long poll), list, cancel.
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 
 #include "common/id.h"
 #include "common/log.h"
@@ -34,6 +36,39 @@ bool IsValidIdempotencyKey(std::string_view key) {
 
 std::string Applied(int wait_s) { return "wait=" + std::to_string(wait_s); }
 
+// The tenant's queued-task quota (GatewayOptions::tenant_max_queued): counts its queued tasks
+// (a page of up to 100 per List call, stopping at the quota) and refuses at the quota, with a
+// retry hint of when its oldest queued task should have started.
+Status CheckTenantQuota(HandlerContext& ctx, const std::string& tenant) {
+  const int64_t quota = ctx.options.tenant_max_queued;
+  if (quota <= 0) return Status::Ok();
+  ListQuery query;
+  query.tenant = tenant;
+  query.state = TaskState::kQueued;
+  int64_t queued = 0;
+  std::string oldest;
+  do {
+    query.limit = static_cast<int>(std::min<int64_t>(100, quota - queued));
+    ASSIGN_OR_RETURN(TaskPage page, ctx.service.List(query));
+    queued += static_cast<int64_t>(page.tasks.size());
+    if (!page.tasks.empty()) oldest = page.tasks.back().id;  // newest first
+    query.cursor = page.next_cursor;
+  } while (queued < quota && !query.cursor.empty());
+  if (queued < quota) return Status::Ok();
+  int64_t retry_s = ctx.options.retry_after_s;
+  ServiceRate rate = ctx.rates.Get(ctx.service, ctx.options.clock->Now());
+  if (rate.tasks_per_s > 0) {
+    Result<Task> task = ctx.service.Get(tenant, oldest);
+    int64_t ahead = task.ok() && task->queue_position ? *task->queue_position : 0;
+    retry_s = std::clamp<int64_t>(
+        static_cast<int64_t>(std::ceil(static_cast<double>(ahead + 1) / rate.tasks_per_s)), 1,
+        3600);
+  }
+  return ResourceExhaustedError("tenant " + tenant + " has " + std::to_string(queued) +
+                                " queued tasks, its quota of " + std::to_string(quota) +
+                                "; retry after " + std::to_string(retry_s) + " s");
+}
+
 // Answers with the task now, or once it ends within `wait_s`: 200 when it ended, else 202 with
 // the task as it is then (`final_status` is the answer for a task still going when the wait
 // ends: 202 for a create, 200 for a long poll).
@@ -49,7 +84,8 @@ void AnswerAfterWait(HandlerContext& ctx, ExchangePtr exchange, const std::strin
                          Result<Task> now = c->service.Get(tenant, task_id);
                          if (!now.ok())
                            return ErrorResponse(now.status(), c->options.retry_after_s);
-                         r = TaskResponse(IsTerminal(now->state) ? 200 : final_status, *now);
+                         r = TaskResponse(IsTerminal(now->state) ? 200 : final_status, *now,
+                                          TaskEta(*c, *now));
                        }
                        r.headers.Set("Preference-Applied", Applied(wait_s));
                        return r;
@@ -78,30 +114,54 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   Result<std::optional<int>> wait = ParsePreferWait(
       request.headers.Get("Prefer"), ctx.options.default_wait_s, ctx.options.max_wait_s);
   if (!wait.ok()) return exchange->Respond(ErrorResponse(wait.status()));
-  Result<GenerationRequest> parsed =
-      ParseGenerationRequest(request.body, ctx.models, ctx.options.seeds);
-  if (!parsed.ok()) return exchange->Respond(ErrorResponse(parsed.status()));
-
-  NewTask task;
-  task.id = NewId("tsk");
-  task.tenant = request.principal.tenant;
-  task.request = std::move(parsed).value();
-  task.idempotency_key = std::move(idempotency_key);
-  task.request_fingerprint = RequestFingerprint(request.body);
-  task.max_attempts = ctx.options.max_attempts;
-  Result<EnqueueResult> submitted = ctx.service.Submit(task);
+  Result<EnqueueResult> submitted =
+      SubmitTask(ctx, request.principal, request.body, std::move(idempotency_key));
   if (!submitted.ok()) {
-    LogInfo("task refused", {{"reason", submitted.status().ToString()}});
-    return exchange->Respond(ErrorResponse(submitted.status(), ctx.options.retry_after_s));
+    return exchange->Respond(
+        ErrorResponse(submitted.status(), RetryAfterS(ctx, submitted.status())));
   }
   const Task& created = submitted->task;
-  LogInfo(submitted->created ? "task created" : "task replayed (idempotency key)",
-          {{"task_id", created.id}, {"model", created.request.model}});
   if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
   if (*wait) {
     return AnswerAfterWait(ctx, exchange, request.principal.tenant, created.id, **wait, 202);
   }
-  exchange->Respond(TaskResponse(202, created));
+  exchange->Respond(TaskResponse(202, created, TaskEta(ctx, created)));
+}
+
+Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal,
+                                 const std::string& body, std::string idempotency_key) {
+  ASSIGN_OR_RETURN(GenerationRequest parsed,
+                   ParseGenerationRequest(body, ctx.models, ctx.options.seeds));
+  NewTask task;
+  task.id = NewId("tsk");
+  task.tenant = principal.tenant;
+  task.request = std::move(parsed);
+  task.idempotency_key = std::move(idempotency_key);
+  task.request_fingerprint = RequestFingerprint(body);
+  task.max_attempts = ctx.options.max_attempts;
+  Status admitted = CheckTenantQuota(ctx, task.tenant);
+  Result<EnqueueResult> submitted =
+      admitted.ok() ? ctx.service.Submit(task) : Result<EnqueueResult>(admitted);
+  if (!submitted.ok()) {
+    LogInfo("task refused", {{"reason", submitted.status().ToString()}});
+    return submitted.status();
+  }
+  LogInfo(submitted->created ? "task created" : "task replayed (idempotency key)",
+          {{"task_id", submitted->task.id}, {"model", submitted->task.request.model}});
+  return submitted;
+}
+
+int RetryAfterS(const HandlerContext& ctx, const Status& status) {
+  if (std::optional<Millis> hint = RetryAfterHint(status)) {
+    return static_cast<int>(std::max<int64_t>(1, (hint->count() + 999) / 1000));
+  }
+  return ctx.options.retry_after_s;
+}
+
+std::optional<double> TaskEta(HandlerContext& ctx, const Task& task) {
+  if (IsTerminal(task.state)) return std::nullopt;
+  Timestamp now = ctx.options.clock->Now();
+  return EstimateTaskEta(task, ctx.rates.Get(ctx.service, now), now);
 }
 
 void GetTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
@@ -116,7 +176,7 @@ void GetTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   if (*wait && !IsTerminal(task->state)) {
     return AnswerAfterWait(ctx, exchange, tenant, id, **wait, 200);
   }
-  exchange->Respond(TaskResponse(200, *task));
+  exchange->Respond(TaskResponse(200, *task, TaskEta(ctx, *task)));
 }
 
 void ListTasks(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
@@ -155,7 +215,7 @@ void ListTasks(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) 
     return exchange->Respond(ErrorResponse(s, ctx.options.retry_after_s));
   }
   boost::json::array data;
-  for (const Task& task : page->tasks) data.push_back(TaskToJsonObject(task));
+  for (const Task& task : page->tasks) data.push_back(TaskToJsonObject(task, TaskEta(ctx, task)));
   boost::json::object body;
   body["data"] = std::move(data);
   body["next_cursor"] = page->next_cursor.empty() ? boost::json::value(nullptr)
@@ -173,7 +233,8 @@ void CancelTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   }
   LogInfo("task cancel",
           {{"task_id", id}, {"already_terminal", result->already_terminal ? "true" : "false"}});
-  exchange->Respond(TaskResponse(result->already_terminal ? 409 : 200, result->task));
+  exchange->Respond(
+      TaskResponse(result->already_terminal ? 409 : 200, result->task, TaskEta(ctx, result->task)));
 }
 
 }  // namespace stipple::http

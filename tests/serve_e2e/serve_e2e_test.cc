@@ -187,6 +187,42 @@ TEST(ServeE2e, AWorkerProcessKilledIsRestartedAndTheApiKeepsServing) {
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(Json(second).at("status").as_string(), "succeeded") << "served by the restarted one";
   EXPECT_NE(ChildOf(serve.pid()), worker);
+}
+
+TEST(ServeE2e, SighupReloadsTheApiKeysFile) {
+  const std::string data = TempDir("stipple-serve-sighup");
+  const std::string keys = data + "/keys.txt";
+  auto write_keys = [&](const std::string& text) {
+    const std::string tmp = keys + ".new";
+    FILE* f = std::fopen(tmp.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    fs::rename(tmp, keys);  // whole, never half-written
+  };
+  write_keys("alice key-a\n");
+  ServeProcess serve(data + "/data", {"--api-keys", keys});
+  ASSERT_NE(serve.port(), 0);
+  auto status_with = [&](const std::string& key) {
+    return TestClient(serve.port())
+        .Send("GET", "/v1/models", {{"Authorization", "Bearer " + key}})
+        .status;
+  };
+  EXPECT_EQ(status_with("key-a"), 200);
+  EXPECT_EQ(status_with("key-b"), 401);
+  write_keys("bob key-b\n");
+  ASSERT_EQ(kill(serve.pid(), SIGHUP), 0);
+  int b = 0;
+  for (int i = 0; i < 300 && (b = status_with("key-b")) != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(b, 200);
+  EXPECT_EQ(status_with("key-a"), 401);
+  // A file that no longer parses keeps the keys in force.
+  write_keys("bob\n");
+  ASSERT_EQ(kill(serve.pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(status_with("key-b"), 200);
   EXPECT_EQ(serve.Stop(SIGTERM), 0);
   fs::remove_all(data);
 }
