@@ -13,7 +13,7 @@ void GetMetrics(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
   // Without the queue's figures the gateway's own are still worth scraping.
   HttpResponse r;
   r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-  r.body = ctx.metrics.Render(figures ? &*figures : nullptr);
+  r.body = ctx.metrics.Render(snapshot.ok() ? &*snapshot : nullptr, figures ? &*figures : nullptr);
   exchange->Respond(std::move(r));
 }
 
