@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "core/generation_request.h"
 #include "http/api_keys.h"
+#include "http/blocking_calls.h"
 #include "http/http_message.h"
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
@@ -41,6 +42,9 @@ struct GatewayOptions {
   double rate_limit_burst = 20;
   // Whether /metrics needs an API key (when keys are configured).
   bool metrics_need_key = false;
+  // Threads that run Submit (it blocks until the task is durable) off the I/O threads: this
+  // many submits can share one commit of the store (blocking_calls.h).
+  int submit_threads = 64;
   const Clock* clock = SystemClock::Get();
   SeedSource seeds = RandomSeedSource();
 };
@@ -52,7 +56,8 @@ struct HandlerContext {
   GatewayOptions options;
   HttpMetrics metrics;
   std::atomic<bool> draining{false};
-  const RouteTable* routes = nullptr;  // for /openapi.json
+  const RouteTable* routes = nullptr;             // for /openapi.json
+  std::unique_ptr<BlockingCalls> blocking_calls;  // set by the Gateway; runs Submit
 
   // The tenant whose tasks the caller may see: every tenant ("") for an admin key.
   static std::string ViewTenant(const Principal& p) { return p.admin ? "" : p.tenant; }
@@ -69,6 +74,9 @@ class Gateway {
   void SetApiKeys(ApiKeys keys);
   // /readyz answers 503 from now on (the server calls this when it starts stopping).
   void SetDraining() { context_.draining = true; }
+  // Runs the Submit calls already queued, then stops their threads; later ones run on the
+  // caller's thread. The server calls this while stopping, before its I/O threads stop.
+  void FinishBlockingCalls() { context_.blocking_calls->Finish(); }
 
   const RouteTable& routes() const { return routes_; }
   HttpMetrics& metrics() { return context_.metrics; }

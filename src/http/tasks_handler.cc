@@ -89,19 +89,23 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   task.idempotency_key = std::move(idempotency_key);
   task.request_fingerprint = RequestFingerprint(request.body);
   task.max_attempts = ctx.options.max_attempts;
-  Result<EnqueueResult> submitted = ctx.service.Submit(task);
-  if (!submitted.ok()) {
-    LogInfo("task refused", {{"reason", submitted.status().ToString()}});
-    return exchange->Respond(ErrorResponse(submitted.status(), ctx.options.retry_after_s));
-  }
-  const Task& created = submitted->task;
-  LogInfo(submitted->created ? "task created" : "task replayed (idempotency key)",
-          {{"task_id", created.id}, {"model", created.request.model}});
-  if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
-  if (*wait) {
-    return AnswerAfterWait(ctx, exchange, request.principal.tenant, created.id, **wait, 202);
-  }
-  exchange->Respond(TaskResponse(202, created));
+  // Submit returns once the task is durable: off the I/O thread, answered on the strand.
+  ctx.blocking_calls->Run(
+      [&ctx, exchange, task = std::move(task), wait = *wait, tenant = request.principal.tenant] {
+        auto submitted = std::make_shared<Result<EnqueueResult>>(ctx.service.Submit(task));
+        exchange->Post([&ctx, exchange, submitted, wait, tenant] {
+          if (!submitted->ok()) {
+            LogInfo("task refused", {{"reason", submitted->status().ToString()}});
+            return exchange->Respond(ErrorResponse(submitted->status(), ctx.options.retry_after_s));
+          }
+          const Task& created = (*submitted)->task;
+          LogInfo((*submitted)->created ? "task created" : "task replayed (idempotency key)",
+                  {{"task_id", created.id}, {"model", created.request.model}});
+          if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
+          if (wait) return AnswerAfterWait(ctx, exchange, tenant, created.id, *wait, 202);
+          exchange->Respond(TaskResponse(202, created));
+        });
+      });
 }
 
 void GetTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
