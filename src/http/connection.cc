@@ -190,6 +190,9 @@ void Connection::OnBody(beast::error_code ec) {
   method_ = request.method;
   target_ = request.target;
   parser_.reset();
+  // A held request (sync wait, stream) keeps no read buffer: the next request, if any, gets a
+  // fresh one (a pipelined one is still in it, and keeps it).
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
   stream_.expires_never();  // a handler may hold the request (sync wait, stream)
   auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
   current_ = exchange;
@@ -336,6 +339,7 @@ void Connection::LingerClose() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(std::chrono::milliseconds(1000));
+    discard_.resize(4096);
   }
   stream_.async_read_some(net::buffer(discard_),
                           [self = shared_from_this()](beast::error_code ec, size_t) {

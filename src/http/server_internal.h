@@ -108,7 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool linger_ = false;
   bool lingering_ = false;
-  std::array<char, 4096> discard_{};
+  std::string discard_;  // LingerClose's read buffer, sized only when a connection lingers
 };
 
 }  // namespace stipple::http
