@@ -8,7 +8,7 @@
 // without its in-process workers, so tasks stay queued and the engine takes no CPU. Neither side
 // runs a worker.
 //
-// Figures: acknowledged (2xx) submits per second (closed loop, 32 connections), checked
+// Figures: acknowledged (2xx) submits per second (closed loop, 128 connections), checked
 // afterwards against the tasks actually queued (every acknowledged task present); the p50/p99
 // latency of submits at half that rate (open loop, h2load --rps); status reads per second, of the
 // task at the head of the queue and of one behind the benchmark's whole backlog (the task's
@@ -37,7 +37,7 @@ constexpr const char* kBody =
     R"("negative_prompt":"blurry, noisy","model":"shapes-32","width":32,"height":32,"steps":20,)"
     R"("guidance_scale":4.0,"scheduler":"ddim","seed":42,"num_images":1,"priority":"normal",)"
     R"("metadata":{"user":"bench-user-0001","run":"gateway_submit_bench"}})";
-constexpr int kClients = 32;
+constexpr int kClients = 128;
 constexpr int kHalfRateClients = 16;
 
 // The baseline: redis-server and uvicorn as child processes.
