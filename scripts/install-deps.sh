@@ -19,6 +19,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3-torch python3-numpy
   chromium
+  nghttp2-client python3-prometheus-client
+  python3-fastapi python3-uvicorn python3-celery python3-redis
 )
 
 missing=()

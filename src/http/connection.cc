@@ -205,6 +205,9 @@ void Connection::OnBody(beast::error_code ec) {
   upgrade_request_.reset();
   if (beast::websocket::is_upgrade(message)) upgrade_request_.emplace(std::move(message));
   parser_.reset();
+  // A held request (sync wait, stream) keeps no read buffer: the next request, if any, gets a
+  // fresh one (a pipelined one is still in it, and keeps it).
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
   stream_.expires_never();  // a handler may hold the request (sync wait, stream)
   auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
   current_ = exchange;
@@ -369,6 +372,7 @@ void Connection::LingerClose() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(std::chrono::milliseconds(1000));
+    discard_.resize(4096);
   }
   stream_.async_read_some(net::buffer(discard_),
                           [self = shared_from_this()](beast::error_code ec, size_t) {

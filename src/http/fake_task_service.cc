@@ -56,6 +56,17 @@ bool FakeTaskService::Visible(const std::string& tenant, const Task& task) const
   return tenant.empty() || task.tenant == tenant;
 }
 
+std::unique_ptr<Subscription> FakeTaskService::Track(std::shared_ptr<Sub> sub) {
+  subs_.push_back(sub);
+  // The handle owns the Sub; subs_ only watches it, so dropping the handle unsubscribes.
+  struct Handle : Subscription {
+    std::shared_ptr<Sub> sub;
+  };
+  auto handle = std::make_unique<Handle>();
+  handle->sub = std::move(sub);
+  return handle;
+}
+
 Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
   std::lock_guard lock(mu_);
   ++submit_calls_;
@@ -144,14 +155,7 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::WhenTerminal(
           if (*alive) fn(t);
         });
   }
-  subs_.push_back(sub);
-  // The handle owns the Sub through a shared_ptr wrapper.
-  struct Handle : Subscription {
-    std::shared_ptr<Sub> sub;
-  };
-  auto handle = std::make_unique<Handle>();
-  handle->sub = std::move(sub);
-  return std::unique_ptr<Subscription>(std::move(handle));
+  return Track(std::move(sub));
 }
 
 Result<std::unique_ptr<Subscription>> FakeTaskService::Subscribe(
@@ -177,13 +181,7 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::Subscribe(
       if (*alive) fn(e);
     }
   });
-  subs_.push_back(sub);
-  struct Handle : Subscription {
-    std::shared_ptr<Sub> sub;
-  };
-  auto handle = std::make_unique<Handle>();
-  handle->sub = std::move(sub);
-  return std::unique_ptr<Subscription>(std::move(handle));
+  return Track(std::move(sub));
 }
 
 std::unique_ptr<Subscription> FakeTaskService::SubscribeAll(const std::string&,

@@ -90,6 +90,7 @@ Gateway::Gateway(TaskService& service, ModelCatalog models, GatewayOptions optio
     : context_{service, std::move(models), std::move(options)},
       rate_limiter_(context_.options.rate_limit_per_s, context_.options.rate_limit_burst),
       keys_(std::make_shared<const ApiKeys>()) {
+  context_.blocking_calls = std::make_unique<BlockingCalls>(context_.options.submit_threads);
   routes_ = BuildRouteTable(context_);
   context_.routes = &routes_;
   context_.rate_limiter = &rate_limiter_;

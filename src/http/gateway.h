@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "core/generation_request.h"
 #include "http/api_keys.h"
+#include "http/blocking_calls.h"
 #include "http/http_message.h"
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
@@ -45,6 +46,9 @@ struct GatewayOptions {
   // Queued tasks one tenant may have; a submission beyond it answers 429 with a Retry-After
   // estimated from the tenant's oldest queued task (docs/http.md). 0: no quota.
   int64_t tenant_max_queued = 0;
+  // Threads that run Submit (it blocks until the task is durable) off the I/O threads: this
+  // many submits can share one commit of the store (blocking_calls.h).
+  int submit_threads = 64;
   const Clock* clock = SystemClock::Get();
   SeedSource seeds = RandomSeedSource();
 };
@@ -59,6 +63,7 @@ struct HandlerContext {
   const RouteTable* routes = nullptr;   // for /openapi.json
   RateLimiter* rate_limiter = nullptr;  // the per-key limit, for messages past the request
   ServiceRateCache rates;               // for eta_s and Retry-After estimates
+  std::unique_ptr<BlockingCalls> blocking_calls;  // set by the Gateway; runs Submit
 
   // The tenant whose tasks the caller may see: every tenant ("") for an admin key.
   static std::string ViewTenant(const Principal& p) { return p.admin ? "" : p.tenant; }
@@ -82,6 +87,10 @@ class Gateway {
 
   // Serves the worker protocol (POST /v1/worker/exchange, worker_protocol.h) over `source`.
   // Call before the server starts; `source` must outlive the gateway.
+  // Runs the Submit calls already queued, then stops their threads; later ones run on the
+  // caller's thread. The server calls this while stopping, before its I/O threads stop.
+  void FinishBlockingCalls() { context_.blocking_calls->Finish(); }
+
   void EnableWorkerProtocol(WorkSource& source, WorkerProtocolOptions options);
 
   const RouteTable& routes() const { return routes_; }

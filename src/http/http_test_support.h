@@ -64,6 +64,8 @@ class FakeTaskService : public TaskService {
  private:
   struct Sub;
   void Publish(const std::string& task_id, TaskEvent event);  // mu_ held
+  // mu_ held. Watches `sub` (for Publish) and returns the caller's handle that owns it.
+  std::unique_ptr<Subscription> Track(std::shared_ptr<Sub> sub);
   void Finish(const std::string& task_id, TaskState state);
   void RunOnCallbackThread(std::function<void()> fn);
   bool Visible(const std::string& tenant, const Task& task) const;

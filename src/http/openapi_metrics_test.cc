@@ -55,7 +55,12 @@ TEST(Metrics, ParsesLineByLineAsPrometheusText) {
   c.queued[1] = 3;
   c.oldest_queued_at = SystemClock::Get()->Now() - Millis(5000);
   snap.per_model = {c};
+  snap.workers = {WorkerStatus{.id = "w1", .state = WorkerState::kBusy},
+                  WorkerStatus{.id = "w2", .state = WorkerState::kIdle}};
+  snap.totals.ended[TaskState::kSucceeded] = 4;
+  snap.totals.run.Observe(3.0);
   s.service.set_queue(snap);
+  s.server->gateway().metrics().WebhookDeliveryCounter()("delivered");
   s.CreateTask();
   s.Send("GET", "/v1/nope");
   TestResponse r = s.Send("GET", "/metrics");
@@ -92,6 +97,22 @@ TEST(Metrics, ParsesLineByLineAsPrometheusText) {
   EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_http_sse_subscribers 0"));
   EXPECT_THAT(r.body,
               ::testing::HasSubstr(R"(stipple_queue_oldest_age_seconds{model="shapes-32"} )"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_workers{state="busy"} 1)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_workers{state="idle"} 1)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_workers{state="draining"} 0)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_tasks_ended_total{status="succeeded"} 4)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_tasks_ended_total{status="expired"} 0)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_task_run_seconds_bucket{le="2.5"} 0)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_task_run_seconds_bucket{le="5"} 1)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr(R"(stipple_task_run_seconds_bucket{le="+Inf"} 1)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_task_run_seconds_count 1"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_task_queue_wait_seconds_count 0"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_http_ws_subscribers 0"));
+  EXPECT_THAT(r.body,
+              ::testing::HasSubstr(R"(stipple_webhook_deliveries_total{result="delivered"} 1)"));
+  EXPECT_THAT(r.body,
+              ::testing::HasSubstr(R"(stipple_webhook_deliveries_total{result="gave_up"} 0)"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("stipple_desired_workers "));
 }
 
 }  // namespace

@@ -120,6 +120,9 @@ void HttpServer::Stop() {
   while (d.core.ConnectionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  // Queued submits answer (their answers are posted to strands that still run), then the I/O
+  // threads stop.
+  d.core.gateway.FinishBlockingCalls();
   d.work.reset();
   d.core.ioc.stop();
   for (std::thread& t : d.threads) t.join();

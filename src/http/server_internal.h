@@ -113,7 +113,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool linger_ = false;
   bool lingering_ = false;
-  std::array<char, 4096> discard_{};
+  std::string discard_;  // LingerClose's read buffer, sized only when a connection lingers
   // WebSocket: the upgrade request (kept for the handshake) and, once upgraded, the link that
   // owns the socket; stream_ is then moved-from and must not be touched.
   std::optional<beast::http::request<beast::http::string_body>> upgrade_request_;

@@ -114,18 +114,24 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   Result<std::optional<int>> wait = ParsePreferWait(
       request.headers.Get("Prefer"), ctx.options.default_wait_s, ctx.options.max_wait_s);
   if (!wait.ok()) return exchange->Respond(ErrorResponse(wait.status()));
-  Result<EnqueueResult> submitted =
-      SubmitTask(ctx, request.principal, request.body, std::move(idempotency_key));
-  if (!submitted.ok()) {
-    return exchange->Respond(
-        ErrorResponse(submitted.status(), RetryAfterS(ctx, submitted.status())));
-  }
-  const Task& created = submitted->task;
-  if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
-  if (*wait) {
-    return AnswerAfterWait(ctx, exchange, request.principal.tenant, created.id, **wait, 202);
-  }
-  exchange->Respond(TaskResponse(202, created, TaskEta(ctx, created)));
+  // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
+  // on the strand.
+  ctx.blocking_calls->Run([&ctx, exchange, principal = request.principal, body = request.body,
+                           key = std::move(idempotency_key), wait = *wait]() mutable {
+    LogContext log_context({{"request_id", exchange->request_id()}});
+    auto submitted =
+        std::make_shared<Result<EnqueueResult>>(SubmitTask(ctx, principal, body, std::move(key)));
+    exchange->Post([&ctx, exchange, submitted, wait, tenant = principal.tenant] {
+      if (!submitted->ok()) {
+        return exchange->Respond(
+            ErrorResponse(submitted->status(), RetryAfterS(ctx, submitted->status())));
+      }
+      const Task& created = (*submitted)->task;
+      if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
+      if (wait) return AnswerAfterWait(ctx, exchange, tenant, created.id, *wait, 202);
+      exchange->Respond(TaskResponse(202, created, TaskEta(ctx, created)));
+    });
+  });
 }
 
 Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal,

@@ -107,7 +107,11 @@ Result<EnqueueResult> LocalTaskService::Submit(const NewTask& task) {
     }
   }
   ASSIGN_OR_RETURN(EnqueueResult result, store_.Enqueue(task));
-  if (result.created) PublishQueued(result.task);
+  if (result.created) {
+    PublishQueued(result.task);
+    std::lock_guard lock(workers_mu_);
+    ++totals_.submitted;
+  }
   return result;
 }
 

@@ -18,7 +18,8 @@
 //  - Outputs: Complete stores the images under the lease's fencing number before completing;
 //    when the store refuses the completion (stale lease, task no longer running) they are
 //    deleted again. Expired outputs are deleted by the housekeeper.
-//  - A worker registry behind Queue(), and recent throughput and run times.
+//  - A worker registry behind Queue(), recent throughput and run times, and the task totals
+//    (counters by final state, wait/run/end-to-end histograms) of the tasks it submitted and ended.
 //  - Housekeeping: a thread calls TaskStore::Reap every reap_interval (real time).
 #pragma once
 
@@ -137,7 +138,7 @@ class LocalTaskService final : public TaskService, public WorkSource {
   void WorkerSeen(const std::string& worker_id, const std::vector<LeasedTask>& leased = {});
   // The lease `fencing` of the task ended, whatever the way (a newer lease is left alone).
   void TaskLeft(const std::string& task_id, uint64_t fencing);
-  void Finish(const Task& task);  // statistics of a task that ended
+  void Finish(const Task& task);  // statistics and totals of a task that ended
   void HousekeepingLoop();
 
   TaskStore& store_;
@@ -157,6 +158,7 @@ class LocalTaskService final : public TaskService, public WorkSource {
   std::unordered_map<std::string, std::pair<std::string, uint64_t>>
       task_worker_;                // GUARDED_BY(workers_mu_)
   std::deque<Finished> finished_;  // GUARDED_BY(workers_mu_)
+  TaskTotals totals_;              // GUARDED_BY(workers_mu_)
 
   std::mutex state_mu_;
   std::condition_variable state_cv_;  // draining or stopping

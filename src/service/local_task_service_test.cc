@@ -354,6 +354,28 @@ TEST_F(LocalTaskServiceTest, QueueReportsCountsAndWorkersWithTheirTasks) {
   EXPECT_EQ(q->per_model[0].running, 1);
 }
 
+TEST_F(LocalTaskServiceTest, QueueTotalsCountEndsByStateAndTimeWaitRunAndEndToEnd) {
+  Task canceled = Submit();
+  ASSERT_TRUE(service_->Cancel("", canceled.id).ok());
+  Submit();
+  clock_.Advance(2'000ms);  // waits 2 s in the queue
+  Task leased = LeaseOne();
+  clock_.Advance(3'000ms);  // runs 3 s
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  auto q = service_->Queue();
+  ASSERT_TRUE(q.ok());
+  const TaskTotals& t = q->totals;
+  EXPECT_EQ(t.submitted, 2);
+  EXPECT_EQ(t.ended.at(TaskState::kSucceeded), 1);
+  EXPECT_EQ(t.ended.at(TaskState::kCanceled), 1);
+  EXPECT_EQ(t.end_to_end.count, 2u);  // every end
+  EXPECT_DOUBLE_EQ(t.end_to_end.sum, 5.0);
+  EXPECT_EQ(t.queue_wait.count, 1u);  // only the task that started
+  EXPECT_DOUBLE_EQ(t.queue_wait.sum, 2.0);
+  EXPECT_DOUBLE_EQ(t.run.sum, 3.0);
+  EXPECT_EQ(t.run.buckets[9], 1u);  // (2.5, 5]
+}
+
 TEST_F(LocalTaskServiceTest, ExpiredOutputsAreDeletedByHousekeeping) {
   Task t = Submit();
   Task leased = LeaseOne();

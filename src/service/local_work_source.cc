@@ -66,12 +66,20 @@ void LocalTaskService::TaskLeft(const std::string& task_id, uint64_t fencing) {
 }
 
 void LocalTaskService::Finish(const Task& task) {
+  auto seconds = [](Timestamp from, Timestamp to) {
+    return std::chrono::duration<double>(to - from).count();
+  };
+  const Timestamp end = task.completed_at.value_or(options_.clock->Now());
+  std::lock_guard lock(workers_mu_);
+  ++totals_.ended[task.state];
+  totals_.end_to_end.Observe(seconds(task.created_at, end));
   if (!task.started_at) return;  // never ran: not part of the run figures
+  totals_.queue_wait.Observe(seconds(task.created_at, *task.started_at));
+  totals_.run.Observe(seconds(*task.started_at, end));
   std::optional<double> run_s;
   if (task.state == TaskState::kSucceeded && task.completed_at) {
-    run_s = std::chrono::duration<double>(*task.completed_at - *task.started_at).count();
+    run_s = seconds(*task.started_at, *task.completed_at);
   }
-  std::lock_guard lock(workers_mu_);
   finished_.push_back({options_.clock->Now(), run_s});
   while (!finished_.empty() && finished_.front().at + options_.stats_window < finished_.back().at) {
     finished_.pop_front();
@@ -215,6 +223,7 @@ Result<QueueSnapshot> LocalTaskService::Queue() {
     snap.workers.push_back(std::move(status));
   }
   snap.workers_online = static_cast<int>(workers_.size());
+  snap.totals = totals_;
   int finished = 0;
   int succeeded = 0;
   double run_total = 0;

@@ -28,6 +28,15 @@ std::optional<Millis> RetryAfterHint(const Status& status) {
   return Millis(seconds * 1000);
 }
 
+void DurationHistogram::Observe(double seconds) {
+  seconds = std::max(0.0, seconds);
+  size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  ++buckets[i];
+  ++count;
+  sum += seconds;
+}
+
 std::string_view WorkerStateName(WorkerState state) {
   switch (state) {
     case WorkerState::kIdle: return "idle";

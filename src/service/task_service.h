@@ -26,8 +26,10 @@
 //    from admission (queue full) with a retry hint, and kUnavailable while draining.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -75,6 +77,29 @@ struct WorkerStatus {
   std::optional<Timestamp> last_seen;      // its last lease call or heartbeat
 };
 
+// Durations in seconds counted into fixed buckets (the /metrics histograms). Bucket i counts the
+// observations in (kBounds[i-1], kBounds[i]]; the last bucket those above every bound.
+struct DurationHistogram {
+  static constexpr std::array<double, 17> kBounds = {
+      0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600};
+  std::array<uint64_t, kBounds.size() + 1> buckets{};
+  uint64_t count = 0;
+  double sum = 0;
+
+  void Observe(double seconds);  // a negative duration (clock skew) counts as 0
+};
+
+// What a service saw of its tasks since it started: the task counters and histograms of
+// /metrics. Each process counts the tasks it submitted and the ends it recorded, so the sum
+// over the gateways of a deployment counts every task once.
+struct TaskTotals {
+  int64_t submitted = 0;               // created by Submit (idempotent replays not counted)
+  std::map<TaskState, int64_t> ended;  // by terminal state
+  DurationHistogram queue_wait;  // created → first start, of tasks that ended after starting
+  DurationHistogram run;         // first start → end, of the same tasks
+  DurationHistogram end_to_end;  // created → end, of every task that ended
+};
+
 // Figures behind /v1/queue and the queue metrics.
 struct QueueSnapshot {
   std::vector<QueueCounts> per_model;
@@ -83,6 +108,7 @@ struct QueueSnapshot {
   std::vector<WorkerStatus> workers;  // registered workers, by id
   double throughput_per_min = 0;      // tasks finished in the last minute(s), per minute
   double mean_run_s = 0;              // recent mean time from start to end of successful tasks
+  TaskTotals totals;                  // an implementation that keeps none leaves it empty
 };
 
 class TaskService {
