@@ -18,8 +18,12 @@
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
+#include "serve_webhooks.h"
 #include "service/local_task_service.h"
 #include "store/sqlite/sqlite_task_store.h"
+#include "webhook/progress_feed.h"
+#include "webhook/sqlite_outbox.h"
+#include "webhook/url_guard.h"
 #include "worker/shutdown_signal.h"
 #include "worker/worker.h"
 
@@ -126,6 +130,7 @@ struct Settings {
       threads, io_threads;
   double rate_limit = 0;
   std::string device;
+  WebhookSettings webhooks;
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -146,6 +151,7 @@ Result<Settings> ReadSettings(const Config& config) {
   ASSIGN_OR_RETURN(s.io_threads, IntOption(config, "io-threads", 0, 1024));
   ASSIGN_OR_RETURN(s.rate_limit, config.GetDouble("rate-limit"));
   if (s.rate_limit < 0) return InvalidArgumentError("--rate-limit must be >= 0");
+  ASSIGN_OR_RETURN(s.webhooks, ReadWebhookSettings(config));
   return s;
 }
 
@@ -164,10 +170,19 @@ int Serve(const Settings& s) {
   Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(s.model_dir, engine_options);
   if (!engine.ok()) return Fail(kExitFailure, engine.status());
 
+  // The webhook outbox shares the task database: deliveries commit with their state changes.
+  webhook::WebhookDispatcherOptions dispatch = s.webhooks.dispatcher;
+  Result<std::vector<webhook::SigningSecret>> secrets = LoadWebhookSecrets(s.webhooks, s.data_dir);
+  if (!secrets.ok()) return Fail(kExitFailure, secrets.status());
+  dispatch.secrets = std::move(*secrets);
+  webhook::SqliteWebhookOutbox outbox;
+
   SqliteTaskStoreOptions store_options;
   store_options.path = (fs::path(s.data_dir) / "tasks.db").string();
+  store_options.listener = &outbox;
   Result<std::unique_ptr<SqliteTaskStore>> store = SqliteTaskStore::Open(store_options);
   if (!store.ok()) return Fail(kExitFailure, store.status());
+  outbox.Attach(store->get());
   Result<std::unique_ptr<FsResultStore>> results =
       FsResultStore::Open({.dir = (fs::path(s.data_dir) / "outputs").string()});
   if (!results.ok()) return Fail(kExitFailure, results.status());
@@ -182,6 +197,13 @@ int Serve(const Settings& s) {
   http_options.io_threads = static_cast<int>(s.io_threads);
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
+  http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
+    return webhook::CheckWebhookTarget(w.url, allow);
+  };
+  http_options.gateway.webhooks = &outbox;
+  webhook::WebhookDispatcher dispatcher(outbox, dispatch);
+  if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
+  webhook::WebhookProgressFeed progress_feed(bus, **store, outbox, s.webhooks.progress_interval);
   http::HttpServer server(service, ModelCatalog{{(*engine)->limits()}}, http_options);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
@@ -217,6 +239,7 @@ int Serve(const Settings& s) {
   for (std::thread& t : drains) t.join();
   server.Stop();  // waiting sync requests answer (202 if their task is not done)
   service.Stop();
+  dispatcher.Stop();  // deliveries in flight are due again at the next start
   LogInfo("stopped", {});
   return kExitOk;
 }
@@ -224,7 +247,9 @@ int Serve(const Settings& s) {
 }  // namespace
 
 int RunServe(std::span<const std::string> args) {
-  ParsedOptions parsed = ParseCommandOptions(kUsage, kServeOptions, args);
+  std::vector<OptionSpec> options(std::begin(kServeOptions), std::end(kServeOptions));
+  options.insert(options.end(), WebhookOptions().begin(), WebhookOptions().end());
+  ParsedOptions parsed = ParseCommandOptions(kUsage, options, args);
   if (!parsed.config) return parsed.exit_code;
   if (!parsed.config->positional().empty()) {
     return Fail(kExitUsage,

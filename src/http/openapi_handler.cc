@@ -78,7 +78,18 @@ constexpr const char* kSchemas = R"({
   "throughput_per_min": {"type": "number"}, "mean_run_s": {"type": "number"},
   "estimated_wait_s": {"type": "number", "nullable": true},
   "desired_workers": {"type": "integer"},
-  "models": {"type": "array", "items": {"type": "object"}}}}
+  "models": {"type": "array", "items": {"type": "object"}}}},
+"WebhookDeliveryList": {"type": "object", "properties": {
+  "data": {"type": "array", "items": {"type": "object", "properties": {
+    "id": {"type": "string"}, "event": {"type": "string"}, "url": {"type": "string"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "status": {"type": "string", "enum": ["pending", "delivered", "failed", "dropped"]},
+    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": true},
+    "attempts": {"type": "array", "items": {"type": "object", "properties": {
+      "attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+      "response_status": {"type": "integer", "nullable": true},
+      "error": {"type": "string", "nullable": true},
+      "duration_s": {"type": "number"}}}}}}}}}
 })";
 
 json::object Ref(const std::string& schema) {

@@ -81,6 +81,11 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   Result<GenerationRequest> parsed =
       ParseGenerationRequest(request.body, ctx.models, ctx.options.seeds);
   if (!parsed.ok()) return exchange->Respond(ErrorResponse(parsed.status()));
+  if (parsed->webhook && ctx.options.check_webhook) {
+    if (Status s = ctx.options.check_webhook(*parsed->webhook); !s.ok()) {
+      return exchange->Respond(ErrorResponse(s));
+    }
+  }
 
   NewTask task;
   task.id = NewId("tsk");
