@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "common/log.h"
 #include "webhook/url_guard.h"
@@ -130,7 +131,10 @@ class WebhookDispatcher::Loop {
           LogWarn("webhook outcomes not recorded", {{"error", s.ToString()}});
         }
         outcomes_.clear();
-        next_claim = options_.clock->Now();  // slots freed: claim more before waiting
+        // A claim can now find more only if it was cut short by the limit or a host that was
+        // busy then has room now (claims that find nothing would scan the whole backlog).
+        if (host_freed_ || last_claim_full_) next_claim = options_.clock->Now();
+        host_freed_ = false;
         continue;
       }
       const bool can_claim = options_.max_concurrency - static_cast<int>(in_flight_.size()) -
@@ -156,6 +160,7 @@ class WebhookDispatcher::Loop {
     for (const auto& [host, n] : per_host_) {
       if (n >= options_.max_per_host) busy.push_back(host);
     }
+    busy_at_claim_ = std::set<std::string>(busy.begin(), busy.end());
     Result<std::vector<WebhookDelivery>> claimed = outbox_.Claim(now, limit, busy);
     if (!claimed.ok()) {
       LogWarn("webhook outbox claim failed", {{"error", claimed.status().ToString()}});
@@ -166,6 +171,7 @@ class WebhookDispatcher::Loop {
       ++waiting_count_;
     }
     StartWaiting();
+    last_claim_full_ = static_cast<int>(claimed->size()) == limit;
     return static_cast<int>(claimed->size());
   }
 
@@ -232,6 +238,15 @@ class WebhookDispatcher::Loop {
       if (--per_host_[attempt->delivery.host] <= 0) per_host_.erase(attempt->delivery.host);
     }
     StartWaiting();
+    for (auto it = busy_at_claim_.begin(); it != busy_at_claim_.end();) {
+      auto n = per_host_.find(*it);
+      if ((n == per_host_.end() || n->second < options_.max_per_host) && !waiting_.count(*it)) {
+        host_freed_ = true;
+        it = busy_at_claim_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 
   void Finish(const Attempt& attempt, CURLcode result, int status) {
@@ -303,6 +318,9 @@ class WebhookDispatcher::Loop {
   std::map<std::string, int> per_host_;                         // in flight per host
   std::map<std::string, std::deque<WebhookDelivery>> waiting_;  // claimed, host at its limit
   size_t waiting_count_ = 0;
+  std::set<std::string> busy_at_claim_;  // hosts the last claim skipped
+  bool host_freed_ = false;              // one of them has room again
+  bool last_claim_full_ = false;         // the last claim returned as many as it asked for
   std::vector<DeliveryOutcome> outcomes_;
   mutable std::mutex stats_mu_;
   WebhookDispatcherStats stats_;  // GUARDED_BY(stats_mu_)

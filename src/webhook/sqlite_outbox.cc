@@ -15,16 +15,21 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
   event           TEXT NOT NULL,
   url             TEXT NOT NULL,
   host            TEXT NOT NULL,      -- host:port
-  payload         TEXT NOT NULL,
   created_at      INTEGER NOT NULL,   -- Unix ms
   state           INTEGER NOT NULL,   -- DeliveryState
   attempts        INTEGER NOT NULL,
   next_attempt_at INTEGER,            -- while pending
   claimed         INTEGER NOT NULL    -- in flight in this opening
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS webhook_due ON webhook_deliveries(next_attempt_at) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS webhook_due ON webhook_deliveries(next_attempt_at, claimed, host)
+  WHERE state = 0;
 CREATE INDEX IF NOT EXISTS webhook_task_pending ON webhook_deliveries(task_id, id) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS webhook_task ON webhook_deliveries(task_id, id);
+-- The bodies apart from the rows that change on every attempt (an UPDATE rewrites a whole row).
+CREATE TABLE IF NOT EXISTS webhook_payloads (
+  id      TEXT PRIMARY KEY,
+  payload TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_attempts (
   delivery_id TEXT NOT NULL,
   attempt     INTEGER NOT NULL,
@@ -39,15 +44,17 @@ UPDATE webhook_deliveries SET claimed = 0 WHERE claimed = 1;
 )sql";
 
 constexpr char kInsert[] =
-    "INSERT INTO webhook_deliveries(id, task_id, event, url, host, payload, created_at, state, "
-    "attempts, next_attempt_at, claimed) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?7, 0)";
+    "INSERT INTO webhook_deliveries(id, task_id, event, url, host, created_at, state, attempts, "
+    "next_attempt_at, claimed) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?6, 0)";
+constexpr char kInsertPayload[] = "INSERT INTO webhook_payloads(id, payload) VALUES(?1, ?2)";
 constexpr char kIsGone[] = "SELECT 1 FROM webhook_gone WHERE task_id=?1";
 constexpr char kHasTerminal[] =
     "SELECT 1 FROM webhook_deliveries WHERE task_id=?1 AND event NOT IN ('task.started', "
     "'task.progress') LIMIT 1";
 constexpr char kClaimable[] =
-    "SELECT id, task_id, event, url, host, payload, created_at, attempts FROM webhook_deliveries d "
-    "WHERE state=0 AND claimed=0 AND next_attempt_at<=?1 "
+    "SELECT d.id, d.task_id, d.event, d.url, d.host, p.payload, d.created_at, d.attempts "
+    "FROM webhook_deliveries d JOIN webhook_payloads p ON p.id=d.id WHERE state=0 AND claimed=0 "
+    "AND next_attempt_at<=?1 "
     "AND host NOT IN (SELECT value FROM json_each(?2)) "
     "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.task_id=d.task_id AND e.state=0 "
     "AND e.id<d.id) ORDER BY next_attempt_at LIMIT ?3";
@@ -67,8 +74,9 @@ constexpr char kPutGone[] = "INSERT OR IGNORE INTO webhook_gone(task_id) VALUES(
 constexpr char kNextDue[] =
     "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state=0 AND claimed=0";
 constexpr char kForTask[] =
-    "SELECT id, task_id, event, url, host, payload, created_at, attempts, state, next_attempt_at "
-    "FROM webhook_deliveries WHERE task_id=?1 ORDER BY id";
+    "SELECT d.id, d.task_id, d.event, d.url, d.host, p.payload, d.created_at, d.attempts, d.state, "
+    "d.next_attempt_at FROM webhook_deliveries d JOIN webhook_payloads p ON p.id=d.id "
+    "WHERE d.task_id=?1 ORDER BY d.id";
 constexpr char kAttempts[] =
     "SELECT attempt, at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id=?1 "
     "ORDER BY attempt";
@@ -76,8 +84,11 @@ constexpr char kAttempts[] =
 Status Insert(Connection& db, const WebhookDelivery& d) {
   ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kInsert));
   s->Bind(1, d.id).Bind(2, d.task_id).Bind(3, d.event).Bind(4, d.url).Bind(5, d.host);
-  s->Bind(6, d.payload).Bind(7, ToUnixMillis(d.created_at));
-  return s->Run();
+  s->Bind(6, ToUnixMillis(d.created_at));
+  RETURN_IF_ERROR(s->Run());
+  ASSIGN_OR_RETURN(ScopedStatement p, db.Prepare(kInsertPayload));
+  p->Bind(1, d.id).Bind(2, d.payload);
+  return p->Run();
 }
 
 Result<bool> Exists(Connection& db, const char* sql, const std::string& a,
