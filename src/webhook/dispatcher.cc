@@ -253,6 +253,8 @@ class WebhookDispatcher::Loop {
     const Timestamp now = options_.clock->Now();
     DeliveryOutcome o;
     o.delivery_id = attempt.delivery.id;
+    o.task_id = attempt.delivery.task_id;
+    o.event = attempt.delivery.event;
     o.attempt.number = attempt.delivery.attempts + 1;
     o.attempt.at = attempt.started;
     o.attempt.duration = std::chrono::duration_cast<Millis>(now - attempt.started);

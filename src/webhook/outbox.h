@@ -53,6 +53,8 @@ struct WebhookAttempt {
 // How an attempt ended, as the dispatcher decided.
 struct DeliveryOutcome {
   std::string delivery_id;
+  std::string task_id;  // the delivery's
+  std::string event;    // the delivery's
   WebhookAttempt attempt;
   DeliveryState state = DeliveryState::kDelivered;  // kPending: retry at next_attempt_at
   Timestamp next_attempt_at;

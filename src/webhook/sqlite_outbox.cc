@@ -62,7 +62,6 @@ constexpr char kMarkClaimed[] = "UPDATE webhook_deliveries SET claimed=1 WHERE i
 constexpr char kInsertAttempt[] =
     "INSERT OR REPLACE INTO webhook_attempts(delivery_id, attempt, at, status, error, "
     "duration_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
-constexpr char kLoadForRecord[] = "SELECT task_id, event FROM webhook_deliveries WHERE id=?1";
 constexpr char kHasLater[] = "SELECT 1 FROM webhook_deliveries WHERE task_id=?1 AND id>?2 LIMIT 1";
 constexpr char kUpdate[] =
     "UPDATE webhook_deliveries SET state=?2, attempts=?3, next_attempt_at=?4, claimed=0 WHERE "
@@ -185,17 +184,9 @@ Status SqliteWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
             s->Bind(5, a.error).Bind(6, static_cast<int64_t>(a.duration.count()));
             RETURN_IF_ERROR(s->Run());
           }
-          std::string task_id, event;
-          {
-            ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kLoadForRecord));
-            s->Bind(1, o.delivery_id);
-            ASSIGN_OR_RETURN(bool found, s->Step());
-            if (!found) continue;
-            task_id = s->Text(0);
-            event = s->Text(1);
-          }
+          const std::string& task_id = o.task_id;
           DeliveryState state = o.state;
-          if (state == DeliveryState::kPending && event == "task.progress") {
+          if (state == DeliveryState::kPending && o.event == "task.progress") {
             ASSIGN_OR_RETURN(bool later, Exists(db, kHasLater, task_id, o.delivery_id));
             if (later) state = DeliveryState::kDropped;  // a newer event supersedes it
           }

@@ -55,7 +55,7 @@ TEST_F(SqliteWebhookOutboxTest, ClaimHandsOutATasksDeliveriesOneAtATimeInOrder) 
   ASSERT_EQ(first->size(), 1u);
   EXPECT_EQ(first->front().event, "task.started");
   EXPECT_TRUE(outbox_->Claim(clock_.Now(), 10, {})->empty());  // in flight: the next waits
-  DeliveryOutcome ok{first->front().id, {1, clock_.Now(), 204, "", Millis(1)}};
+  DeliveryOutcome ok{first->front().id, id, "task.started", {1, clock_.Now(), 204, "", Millis(1)}};
   ASSERT_TRUE(outbox_->Record({&ok, 1}).ok());
   auto second = outbox_->Claim(clock_.Now(), 10, {});
   ASSERT_EQ(second->size(), 1u);
@@ -73,10 +73,9 @@ TEST_F(SqliteWebhookOutboxTest, ARetryIsDueAtItsTimeWithTheSameId) {
   const std::string id = Submit(RequestWithWebhook(kUrl));
   Complete(id, Lease());
   auto claimed = outbox_->Claim(clock_.Now(), 10, {});
-  DeliveryOutcome retry{claimed->front().id,
-                        {1, clock_.Now(), 500, "HTTP 500", Millis(1)},
-                        DeliveryState::kPending,
-                        clock_.Now() + Millis(5000)};
+  DeliveryOutcome retry{claimed->front().id,     id,
+                        "task.succeeded",        {1, clock_.Now(), 500, "HTTP 500", Millis(1)},
+                        DeliveryState::kPending, clock_.Now() + Millis(5000)};
   ASSERT_TRUE(outbox_->Record({&retry, 1}).ok());
   EXPECT_TRUE(outbox_->Claim(clock_.Now(), 10, {})->empty());
   EXPECT_EQ(**outbox_->NextDue(), clock_.Now() + Millis(5000));
@@ -105,8 +104,11 @@ TEST_F(SqliteWebhookOutboxTest, GoneFailsTheTasksPendingDeliveriesAndAcceptsNoMo
   const std::string id = Submit(RequestWithWebhook(kUrl, {"started", "progress", "completed"}));
   const uint64_t fencing = Lease();
   auto claimed = outbox_->Claim(clock_.Now(), 10, {});
-  DeliveryOutcome gone{
-      claimed->front().id, {1, clock_.Now(), 410, "HTTP 410", Millis(1)}, DeliveryState::kFailed};
+  DeliveryOutcome gone{claimed->front().id,
+                       id,
+                       "task.started",
+                       {1, clock_.Now(), 410, "HTTP 410", Millis(1)},
+                       DeliveryState::kFailed};
   gone.gone = true;
   ASSERT_TRUE(outbox_->Record({&gone, 1}).ok());
   Complete(id, fencing);
@@ -124,10 +126,9 @@ TEST_F(SqliteWebhookOutboxTest, AProgressRetryIsDroppedOnceALaterEventExists) {
   auto claimed = outbox_->Claim(clock_.Now(), 10, {});
   ASSERT_EQ(claimed->front().event, "task.progress");
   Complete(id, fencing);
-  DeliveryOutcome retry{claimed->front().id,
-                        {1, clock_.Now(), 500, "HTTP 500", Millis(1)},
-                        DeliveryState::kPending,
-                        clock_.Now()};
+  DeliveryOutcome retry{claimed->front().id,     id,
+                        "task.progress",         {1, clock_.Now(), 500, "HTTP 500", Millis(1)},
+                        DeliveryState::kPending, clock_.Now()};
   ASSERT_TRUE(outbox_->Record({&retry, 1}).ok());
   auto records = outbox_->ForTask(id);
   ASSERT_EQ(records->size(), 2u);
