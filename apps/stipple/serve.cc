@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -24,9 +25,13 @@
 #include "reload_signal.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
+#include "serve_webhooks.h"
 #include "service/local_task_service.h"
 #include "store/redis/redis_task_store.h"
 #include "store/sqlite/sqlite_task_store.h"
+#include "webhook/progress_feed.h"
+#include "webhook/sqlite_outbox.h"
+#include "webhook/url_guard.h"
 #include "worker/shutdown_signal.h"
 #include "worker/worker.h"
 #include "worker/worker_supervisor.h"
@@ -168,6 +173,7 @@ struct Settings {
   bool gateway_only = false;          // `stipple gateway`: no workers, no engine
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
+  WebhookSettings webhooks;
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -208,15 +214,20 @@ Result<Settings> ReadSettings(const Config& config) {
   s.log_level = config.GetString("log-level");
   s.log_format = config.GetString("log-format");
   ASSIGN_OR_RETURN(s.tenant_max_queued, IntOption(config, "tenant-max-queued", 0, 100'000'000));
+  ASSIGN_OR_RETURN(s.webhooks, ReadWebhookSettings(config));
   return s;
 }
 
 // The task store --store names: SQLite in the data dir, or a Redis server shared by gateways.
-Result<std::unique_ptr<TaskStore>> OpenTaskStore(const Settings& s) {
+// With SQLite, `outbox` (when given) records webhook deliveries in the same transactions.
+Result<std::unique_ptr<TaskStore>> OpenTaskStore(const Settings& s,
+                                                 webhook::SqliteWebhookOutbox* outbox) {
   if (s.store == "sqlite") {
     SqliteTaskStoreOptions options;
     options.path = (std::filesystem::path(s.data_dir) / "tasks.db").string();
+    options.listener = outbox;
     ASSIGN_OR_RETURN(auto store, SqliteTaskStore::Open(options));
+    if (outbox != nullptr) outbox->Attach(store.get());
     return std::unique_ptr<TaskStore>(std::move(store));
   }
   RedisTaskStoreOptions options;
@@ -296,7 +307,19 @@ int Serve(const Settings& s) {
     limits = model->Limits();
   }
 
-  Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s);
+  // The webhook outbox shares the SQLite task database: deliveries commit with their state
+  // changes. The Redis store has no outbox yet, so there a task with a webhook is refused.
+  const bool webhooks_on = s.store == "sqlite";
+  webhook::WebhookDispatcherOptions dispatch = s.webhooks.dispatcher;
+  Result<std::vector<webhook::SigningSecret>> secrets =
+      webhooks_on
+          ? LoadWebhookSecrets(s.webhooks, s.data_dir)
+          : Result<std::vector<webhook::SigningSecret>>(std::vector<webhook::SigningSecret>{});
+  if (!secrets.ok()) return Fail(kExitFailure, secrets.status());
+  dispatch.secrets = std::move(*secrets);
+  webhook::SqliteWebhookOutbox outbox;
+
+  Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s, webhooks_on ? &outbox : nullptr);
   if (!store.ok()) return Fail(kExitFailure, store.status());
   Result<std::unique_ptr<ResultStore>> results = OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
@@ -312,7 +335,24 @@ int Serve(const Settings& s) {
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
   http_options.gateway.tenant_max_queued = s.tenant_max_queued;
+  http_options.gateway.check_webhook = [webhooks_on,
+                                        allow = dispatch.allow_private](const WebhookSpec& w) {
+    if (!webhooks_on) {
+      return InvalidArgumentError(
+          "invalid webhook",
+          {{"webhook", "webhooks are not available with the Redis task store (--store) yet"}});
+    }
+    return webhook::CheckWebhookTarget(w.url, allow);
+  };
+  if (webhooks_on) http_options.gateway.webhooks = &outbox;
   http::HttpServer server(service, ModelCatalog{{limits}}, http_options);
+  dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
+  webhook::WebhookDispatcher dispatcher(outbox, dispatch);
+  if (webhooks_on) {
+    if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
+  }
+  std::optional<webhook::WebhookProgressFeed> progress_feed;
+  if (webhooks_on) progress_feed.emplace(bus, **store, outbox, s.webhooks.progress_interval);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());
@@ -393,13 +433,16 @@ int Serve(const Settings& s) {
   for (std::thread& t : drains) t.join();
   server.Stop();  // waiting sync requests answer (202 if their task is not done)
   service.Stop();
+  dispatcher.Stop();  // deliveries in flight are due again at the next start
   LogInfo("stopped", {});
   return kExitOk;
 }
 
 int RunServeOrGateway(std::span<const std::string> args, bool gateway_only) {
+  std::vector<OptionSpec> options(std::begin(kServeOptions), std::end(kServeOptions));
+  options.insert(options.end(), WebhookOptions().begin(), WebhookOptions().end());
   ParsedOptions parsed =
-      ParseCommandOptions(gateway_only ? "stipple gateway [OPTIONS]" : kUsage, kServeOptions, args);
+      ParseCommandOptions(gateway_only ? "stipple gateway [OPTIONS]" : kUsage, options, args);
   if (!parsed.config) return parsed.exit_code;
   if (!parsed.config->positional().empty()) {
     return Fail(kExitUsage,

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +24,10 @@
 #include "http/route_table.h"
 #include "http/worker_protocol.h"
 #include "service/task_service.h"
+
+namespace stipple::webhook {
+class WebhookOutbox;
+}
 
 namespace stipple::http {
 
@@ -51,6 +56,12 @@ struct GatewayOptions {
   int submit_threads = 64;
   const Clock* clock = SystemClock::Get();
   SeedSource seeds = RandomSeedSource();
+  // Webhooks. check_webhook vets a submitted webhook's target (the SSRF guard; an error names
+  // "webhook.url"); unset: only ParseGenerationRequest's URL checks. `webhooks` is the delivery
+  // log behind GET /v1/tasks/{id}/webhooks (null: that route answers every task with no
+  // deliveries). Both outlive the gateway.
+  std::function<Status(const WebhookSpec&)> check_webhook;
+  webhook::WebhookOutbox* webhooks = nullptr;
 };
 
 // What handlers share. Owned by the Gateway; handlers get a reference.

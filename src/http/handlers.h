@@ -20,6 +20,8 @@ void GetOutput(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 void GetPreview(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // events_handler.cc
 void StreamEvents(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
+// webhooks_handler.cc
+void ListWebhookDeliveries(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // models_handler.cc
 void ListModels(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // queue_handler.cc

@@ -99,7 +99,18 @@ constexpr const char* kSchemas = R"({
   "error": {"type": "object", "required": ["message", "type"], "properties": {
     "message": {"type": "string"}, "type": {"type": "string"},
     "param": {"type": "string", "nullable": true},
-    "code": {"type": "string", "nullable": true}}}}}
+    "code": {"type": "string", "nullable": true}}}}},
+"WebhookDeliveryList": {"type": "object", "properties": {
+  "data": {"type": "array", "items": {"type": "object", "properties": {
+    "id": {"type": "string"}, "event": {"type": "string"}, "url": {"type": "string"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "status": {"type": "string", "enum": ["pending", "delivered", "failed", "dropped"]},
+    "next_attempt_at": {"type": "string", "format": "date-time", "nullable": true},
+    "attempts": {"type": "array", "items": {"type": "object", "properties": {
+      "attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+      "response_status": {"type": "integer", "nullable": true},
+      "error": {"type": "string", "nullable": true},
+      "duration_s": {"type": "number"}}}}}}}}}
 })";
 
 json::object Ref(const std::string& schema) {

@@ -116,6 +116,18 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
           Problem(400, "Bad Last-Event-ID"),
           Problem(404, "No such task")},
          bind(StreamEvents)});
+  t.Add({"GET",
+         "/v1/tasks/{id}/webhooks",
+         "listWebhookDeliveries",
+         "The task's webhook deliveries and their attempts",
+         "webhooks",
+         true,
+         {},
+         {},
+         "",
+         {{200, "The deliveries, oldest first", "application/json", "WebhookDeliveryList"},
+          Problem(404, "No such task")},
+         bind(ListWebhookDeliveries)});
   // GET /v1/ws (WebSocket) and POST /v1/images/generations (OpenAI-compatible), from their own
   // files.
   AddWebSocketRoutes(t, ctx);

@@ -138,6 +138,11 @@ Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal
                                  const std::string& body, std::string idempotency_key) {
   ASSIGN_OR_RETURN(GenerationRequest parsed,
                    ParseGenerationRequest(body, ctx.models, ctx.options.seeds));
+  // The webhook's target (SSRF guard; it may resolve a name, so it runs off the I/O threads for
+  // POST /v1/tasks).
+  if (parsed.webhook && ctx.options.check_webhook) {
+    RETURN_IF_ERROR(ctx.options.check_webhook(*parsed.webhook));
+  }
   NewTask task;
   task.id = NewId("tsk");
   task.tenant = principal.tenant;

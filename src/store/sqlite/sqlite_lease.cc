@@ -57,6 +57,7 @@ Result<std::vector<TaskRow>> SqliteTaskStore::LeaseRows(WriteContext& ctx, const
     ASSIGN_OR_RETURN(uint64_t fencing, NextFencing());
     transitions::Lease(row.task, req.worker_id, fencing, now, req.lease_duration);
     RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
+    RETURN_IF_ERROR(StateChanged(ctx, row, TaskState::kQueued));
     leased.push_back(std::move(row));
   }
   return leased;

@@ -108,6 +108,9 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   }
   if (Status s = ConfigureConnection(conn); !s.ok()) return fail(s);
   if (Status s = sqlite::CreateSchema(conn); !s.ok()) return fail(s);
+  if (options.listener != nullptr) {
+    if (Status s = options.listener->OnOpen(conn); !s.ok()) return fail(s);
+  }
   int64_t epoch = 0;
   {
     auto stmt = conn.Prepare(kBumpEpoch);
@@ -137,6 +140,17 @@ SqliteTaskStore::~SqliteTaskStore() {
   writer_.reset();  // drains pending writes
   readers_.clear();
   ::close(lock_fd_);  // releases the flock
+}
+
+Status SqliteTaskStore::CompanionWrite(const std::function<Status(Connection&)>& op,
+                                       Durability durability) {
+  return Write([&op](WriteContext& ctx) { return op(ctx.db); }, durability);
+}
+
+Status SqliteTaskStore::CompanionRead(const std::function<Status(Connection&)>& op) {
+  ReadLease reader(this);
+  RETURN_IF_ERROR(reader.Acquire());
+  return op(reader.db());
 }
 
 Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {

@@ -22,6 +22,7 @@
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit.h"
 #include "store/sqlite/task_rows.h"
+#include "store/sqlite/task_write_listener.h"
 #include "store/task_store.h"
 
 namespace stipple {
@@ -38,6 +39,9 @@ struct SqliteTaskStoreOptions {
   Millis idempotency_ttl{24 * 3600 * 1000};
   int read_connections = 4;         // kept open for reuse; more are opened under load
   Millis checkpoint_interval{100};  // how often the WAL is copied back into the database
+  // Hears every state change inside its transaction (the webhook outbox); may be null. Must
+  // outlive the store.
+  sqlite::TaskWriteListener* listener = nullptr;
 };
 
 class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::WorkHooks {
@@ -60,6 +64,14 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   Result<TaskPage> List(const ListQuery& query) override;
   Result<ReapReport> Reap() override;
   Result<std::vector<QueueCounts>> Counts() override;
+
+  // For a companion keeping its own tables in this database (the webhook outbox): runs `op` as
+  // one write operation of the store's group committer (its own savepoint; committed with the
+  // batch, so it shares fsyncs with task transitions), or inside a read transaction on a pooled
+  // read connection. `op` must not block; a write op's error undoes only its own changes.
+  Status CompanionWrite(const std::function<Status(sqlite::Connection&)>& op,
+                        sqlite::Durability durability);
+  Status CompanionRead(const std::function<Status(sqlite::Connection&)>& op);
 
   // Commit statistics since Open (for benchmarks and metrics).
   sqlite::GroupCommitStats commit_stats() const { return writer_->stats(); }
@@ -100,6 +112,11 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   Result<uint64_t> NextFencing();
   static Status CheckLeaseDuration(Millis duration);
   Timestamp Now() const { return options_.clock->Now(); }
+  // Tells the listener (if any) about a state change written in `ctx`'s transaction.
+  Status StateChanged(sqlite::WriteContext& ctx, const sqlite::TaskRow& row, TaskState before) {
+    if (options_.listener == nullptr || row.task.state == before) return Status::Ok();
+    return options_.listener->OnStateChange(ctx.db, row, before);
+  }
 
   const SqliteTaskStoreOptions options_;
   const int lock_fd_;

@@ -73,6 +73,7 @@ Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
           return Status::Ok();
         }
         RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
+        RETURN_IF_ERROR(StateChanged(ctx, row, before.state));
         if (row.task.state == TaskState::kQueued) ctx.work_added = true;
         out = std::move(row);
         return Status::Ok();
@@ -123,6 +124,7 @@ std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> 
           }
           transitions::Complete(t, c, now);
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));  // a SQL error fails the whole batch
+          RETURN_IF_ERROR(StateChanged(ctx, *loaded, TaskState::kRunning));
           rows.emplace_back(std::move(*loaded));
         }
         return Status::Ok();
@@ -190,6 +192,7 @@ Result<ReapReport> SqliteTaskStore::Reap() {
         for (TaskRow& r : lapsed) {
           transitions::LapseLease(r.task, now);
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
+          RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kRunning));
           if (r.task.state == TaskState::kQueued) ctx.work_added = true;
           TaskState state = r.task.state;
           (state == TaskState::kQueued     ? requeued
@@ -201,6 +204,7 @@ Result<ReapReport> SqliteTaskStore::Reap() {
         for (TaskRow& r : expired) {
           transitions::Expire(r.task, now);
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
+          RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kQueued));
         }
         ASSIGN_OR_RETURN(outputs_expired, SelectTasks(ctx.db, kRetentionPassed, now_ms));
         for (TaskRow& r : outputs_expired) {
@@ -235,6 +239,7 @@ Status SqliteTaskStore::RecoverLeasesOfEarlierEpochs() {
           if (static_cast<int64_t>(t.fencing >> 32) >= epoch_) continue;
           transitions::LapseLease(t, now);  // its holder died with the earlier process
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
+          RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kRunning));
           if (t.state == TaskState::kQueued) ctx.work_added = true;
         }
         return Status::Ok();

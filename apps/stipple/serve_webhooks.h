@@ -1,0 +1,32 @@
+// The webhook part of `stipple serve`: its options, the signing secrets (configured, or one
+// generated on first start and kept in the data directory) and the dispatcher's settings.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "webhook/dispatcher.h"
+
+namespace stipple::app {
+
+// --webhook-secret (repeatable), --webhook-allow-private, --webhook-retry-schedule,
+// --webhook-timeout-s, --webhook-progress-interval-s, --webhook-concurrency,
+// --webhook-per-host.
+std::span<const OptionSpec> WebhookOptions();
+
+struct WebhookSettings {
+  webhook::WebhookDispatcherOptions dispatcher;  // secrets still empty
+  std::vector<std::string> configured_secrets;   // as given, validated
+  Millis progress_interval{1000};
+};
+
+Result<WebhookSettings> ReadWebhookSettings(const Config& config);
+
+// The configured secrets; with none, the one in DATA_DIR/webhook-secret, created (mode 0600) and
+// printed to stderr on first start.
+Result<std::vector<webhook::SigningSecret>> LoadWebhookSecrets(const WebhookSettings& settings,
+                                                               const std::string& data_dir);
+
+}  // namespace stipple::app
