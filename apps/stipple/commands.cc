@@ -39,9 +39,17 @@ std::span<const Command> Commands() {
       {"version", "print the version", RunVersion},
       {"serve", "the all-in-one server: HTTP API, task store, workers on the bundled model",
        RunServe},
-      {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
+      {"generate", "generate images from a prompt, through a server or in this process (--local)",
+       RunGenerate},
       {"train", "train the shipped shapes-32 model (resumable)", RunTrain},
       {"eval", "measure how well a model follows prompts (colour, shape, size, position)", RunEval},
+      {"status", "show tasks on a server: status TASK_ID...", RunStatus},
+      {"wait", "wait for tasks to end: wait TASK_ID... [--timeout S]", RunWait},
+      {"cancel", "cancel tasks: cancel TASK_ID...", RunCancel},
+      {"events", "follow tasks' events as they happen: events TASK_ID...", RunEvents},
+      {"list", "list your tasks on a server, newest first", RunList},
+      {"models", "list the models a server can run", RunModels},
+      {"queue", "show a server's queue figures", RunQueue},
   };
   return kCommands;
 }
