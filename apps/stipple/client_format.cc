@@ -140,7 +140,8 @@ std::string ProgressBarLine(const ProgressView& view, int width) {
       const std::string counts =
           steps > 0 ? "  " + std::to_string(step) + "/" + std::to_string(steps) : "  starting";
       std::string tail = counts + Eta(view.eta_s) + (view.cancel_requested ? "  canceling" : "");
-      const int bar = std::clamp(width - static_cast<int>(tail.size()) - 2, 0, 40);
+      // A bar of fixed width (it would jump as the tail grows), leaving room for a usual tail.
+      const int bar = std::clamp(width - 2 - 24, 0, 30);
       const int filled = steps > 0 ? bar * step / steps : 0;
       line = bar > 0 ? "[" + std::string(filled, '#') + std::string(bar - filled, '-') + "]" : "";
       line += tail;

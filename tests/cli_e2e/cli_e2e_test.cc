@@ -177,7 +177,7 @@ TEST_F(CliE2e, CtrlCOnceAsksAndTwiceCancelsTheTask) {
   std::vector<std::string> args = {"generate"};
   args.insert(args.end(), kLongTask.begin(), kLongTask.end());
   ChildProcess generate(Command(args));
-  ASSERT_TRUE(generate.WaitForStderr("queued")) << generate.err();
+  ASSERT_TRUE(generate.WaitForStderr("tsk_")) << generate.err();  // it follows the task
   generate.Signal(SIGINT);
   ASSERT_TRUE(generate.WaitForStderr("press Ctrl-C again to cancel")) << generate.err();
   generate.Signal(SIGINT);
