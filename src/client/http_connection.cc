@@ -125,7 +125,11 @@ struct HttpConnection::Impl {
         }
       }
       ioc.run_one_for(kSlice);
-      if (ioc.stopped() && !done) ioc.restart();
+      if (ioc.stopped() && !done) {
+        // No work left, yet the operation never completed: it cannot complete any more.
+        broken = true;
+        return InternalError("lost track of an operation on the connection to " + url.ToString());
+      }
     }
     if (why == Why::kNone) return Status::Ok();
     broken = true;
