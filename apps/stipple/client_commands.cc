@@ -248,7 +248,7 @@ int RunQueue(std::span<const std::string> args) {
     return s ? FormatSeconds(*s) : std::string("-");
   };
   std::printf("queued       %lld  (high %lld, normal %lld, low %lld)\n",
-              static_cast<long long>(q->queued_high + q->queued_normal + q->queued_low),
+              static_cast<long long>(q->queued_high) + q->queued_normal + q->queued_low,
               static_cast<long long>(q->queued_high), static_cast<long long>(q->queued_normal),
               static_cast<long long>(q->queued_low));
   std::printf("running      %lld\n", static_cast<long long>(q->running));

@@ -14,13 +14,13 @@ namespace stipple::app {
 std::string FormatSeconds(double seconds);
 
 // One line about a task: "tsk_…  running  step 12/20  eta 3.1s" (queued: "3 tasks ahead").
-std::string FormatTaskLine(const client::TaskSnapshot& task);
+std::string FormatTaskLine(const client::TaskSnapshot& snapshot);
 
 // One line about an event: "tsk_…  #4  progress  step 3/20".
-std::string FormatEventLine(const client::EventSnapshot& event);
+std::string FormatEventLine(const client::EventSnapshot& snapshot);
 
 // A row of `stipple list`: id, status, created, size and steps, the prompt (shortened).
-std::string FormatTaskRow(const client::TaskSnapshot& task);
+std::string FormatTaskRow(const client::TaskSnapshot& snapshot);
 std::string TaskRowHeader();
 
 // What the progress display knows about a task being followed.

@@ -250,7 +250,8 @@ int GenerateThroughServer(const Config& config, const std::string& body) {
   followed.view.state = submitted->task.task.state;
   followed.view.queue_position = submitted->task.task.queue_position;
   followed.view.eta_s = submitted->task.eta_s;
-  std::jthread follower([&](std::stop_token stop) { Follow(client, id, !json, followed, stop); });
+  std::jthread follower(
+      [&](const std::stop_token& stop) { Follow(client, id, !json, followed, stop); });
 
   int exit_code = -1;
   bool asked = false, cancel_sent = false;

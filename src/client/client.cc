@@ -189,7 +189,7 @@ Result<HttpReply> Client::SendOnce(const Call& call, const std::stop_token& stop
   }
 }
 
-Result<HttpReply> Client::Execute(Call call, const std::stop_token& stop) {
+Result<HttpReply> Client::Execute(const Call& call, const std::stop_token& stop) {
   for (int attempt = 1;; ++attempt) {
     Result<HttpReply> reply = SendOnce(call, stop);
     Millis delay{0};
@@ -208,8 +208,8 @@ Result<HttpReply> Client::Execute(Call call, const std::stop_token& stop) {
   }
 }
 
-Result<HttpReply> Client::ExecuteOk(Call call, const std::stop_token& stop) {
-  ASSIGN_OR_RETURN(HttpReply reply, Execute(std::move(call), stop));
+Result<HttpReply> Client::ExecuteOk(const Call& call, const std::stop_token& stop) {
+  ASSIGN_OR_RETURN(HttpReply reply, Execute(call, stop));
   RETURN_IF_ERROR(StatusFromReply(reply));
   return reply;
 }

@@ -56,7 +56,7 @@ struct ClientOptions {
   Millis initial_backoff{250};
   Millis max_backoff{8'000};
   Millis max_retry_after{60'000};
-  size_t max_output_bytes = 64 * 1024 * 1024;
+  size_t max_output_bytes = size_t{64} * 1024 * 1024;
   std::string user_agent = "stipple-client";
 };
 
@@ -142,12 +142,12 @@ class Client {
   struct Call {
     HttpRequestSpec request;
     Millis extra_timeout{0};  // added to request_timeout (waits)
-    size_t max_body_bytes = 4 * 1024 * 1024;
+    size_t max_body_bytes = size_t{4} * 1024 * 1024;
   };
   // Sends with retries; answers the final reply (any status) or a transport error.
-  Result<HttpReply> Execute(Call call, const std::stop_token& stop);
+  Result<HttpReply> Execute(const Call& call, const std::stop_token& stop);
   // Execute, then maps a non-2xx answer to its Status.
-  Result<HttpReply> ExecuteOk(Call call, const std::stop_token& stop);
+  Result<HttpReply> ExecuteOk(const Call& call, const std::stop_token& stop);
   Result<HttpReply> SendOnce(const Call& call, const std::stop_token& stop);
   HttpRequestSpec Request(std::string method, std::string target) const;
 

@@ -262,7 +262,7 @@ Result<HttpReply> HttpConnection::StartStream(const HttpRequestSpec& request, Mi
   const int status = static_cast<int>(parser.get().result_int());
   if (status >= 200 && status < 300) return Impl::ReplyHead(parser);
   // An error answer: read it whole; it is small.
-  parser.body_limit(1024 * 1024);
+  parser.body_limit(std::uint64_t{1024} * 1024);
   return impl_->ReadWhole(parser, deadline, stop);
 }
 

@@ -81,7 +81,8 @@ int ServeProcess::Stop(int signo) {
   return code;
 }
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+ChildProcess::ChildProcess(std::vector<std::string> argv,
+                           const std::map<std::string, std::string>& env) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) return;
   pid_ = fork();
@@ -165,9 +166,10 @@ ProcessResult ChildProcess::Finish(std::chrono::milliseconds timeout) {
   return result;
 }
 
-ProcessResult RunProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+ProcessResult RunProcess(std::vector<std::string> argv,
+                         const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout) {
-  ChildProcess child(std::move(argv), std::move(env));
+  ChildProcess child(std::move(argv), env);
   return child.Finish(timeout);
 }
 

@@ -47,7 +47,8 @@ class ChildProcess {
  public:
   // argv[0] is the program's path. `env` entries are set in the child's environment, on top of
   // this process's; an empty value unsets the variable.
-  explicit ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  explicit ChildProcess(std::vector<std::string> argv,
+                        const std::map<std::string, std::string>& env = {});
   ~ChildProcess();  // SIGKILL if still running
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -73,7 +74,8 @@ class ChildProcess {
 };
 
 // Runs a command to its end and returns what it printed and its exit code.
-ProcessResult RunProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
+ProcessResult RunProcess(std::vector<std::string> argv,
+                         const std::map<std::string, std::string>& env = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 }  // namespace stipple::testing
