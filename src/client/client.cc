@@ -231,7 +231,7 @@ Result<SubmitResult> Client::Submit(std::string_view request_json, const SubmitO
     call.request.headers.emplace_back("X-Request-Id", options.request_id);
   }
   call.request.body = std::string(request_json);
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   ASSIGN_OR_RETURN(result.task, ParseTaskSnapshot(reply.body));
   result.finished = IsTerminal(result.task.task.state);
   return result;
@@ -240,7 +240,7 @@ Result<SubmitResult> Client::Submit(std::string_view request_json, const SubmitO
 Result<TaskSnapshot> Client::Get(const std::string& task_id, const std::stop_token& stop) {
   Call call;
   call.request = Request("GET", "/v1/tasks/" + PercentEncode(task_id));
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   return ParseTaskSnapshot(reply.body);
 }
 
@@ -259,7 +259,7 @@ Result<TaskSnapshot> Client::Wait(const std::string& task_id, std::optional<Mill
     call.request.headers.emplace_back("Prefer", "wait=" + std::to_string(wait_s));
     call.extra_timeout = Millis(wait_s * 1000);
     const auto asked = SteadyClock::now();
-    ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+    ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
     ASSIGN_OR_RETURN(TaskSnapshot task, ParseTaskSnapshot(reply.body));
     if (IsTerminal(task.task.state)) return task;
     if (timeout && SteadyClock::now() - start >= *timeout) return task;
@@ -354,7 +354,7 @@ Status Client::StreamEvents(const std::string& task_id, int64_t after_seq,
 Result<CancelResult> Client::Cancel(const std::string& task_id, const std::stop_token& stop) {
   Call call;
   call.request = Request("POST", "/v1/tasks/" + PercentEncode(task_id) + "/cancel");
-  ASSIGN_OR_RETURN(HttpReply reply, Execute(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, Execute(call, stop));
   CancelResult result;
   if (reply.status == 409) {
     // API.md: cancelling a task that has ended answers 409 with the task.
@@ -380,7 +380,7 @@ Result<TaskPage> Client::List(const ListOptions& options, const std::stop_token&
   if (!options.cursor.empty()) add("cursor", options.cursor);
   Call call;
   call.request = Request("GET", "/v1/tasks" + query);
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   return ParseTaskPage(reply.body);
 }
 
@@ -391,7 +391,7 @@ Result<std::string> Client::DownloadOutput(const std::string& task_id, int index
       Request("GET", "/v1/tasks/" + PercentEncode(task_id) + "/outputs/" + std::to_string(index));
   call.request.headers.emplace_back("Accept", "image/png");
   call.max_body_bytes = options_.max_output_bytes;
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   return std::move(reply.body);
 }
 
@@ -421,14 +421,14 @@ Status Client::DownloadOutputTo(const std::string& task_id, int index, const std
 Result<ModelList> Client::Models(const std::stop_token& stop) {
   Call call;
   call.request = Request("GET", "/v1/models");
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   return ParseModelList(reply.body);
 }
 
 Result<QueueFigures> Client::Queue(const std::stop_token& stop) {
   Call call;
   call.request = Request("GET", "/v1/queue");
-  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(std::move(call), stop));
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
   return ParseQueueFigures(reply.body);
 }
 
