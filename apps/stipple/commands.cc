@@ -42,9 +42,17 @@ std::span<const Command> Commands() {
       {"gateway", "the HTTP API and task store alone; worker processes connect to it", RunGateway},
       {"worker", "a worker process: runs tasks for a gateway (--gateway URL --token TOKEN)",
        RunWorker},
-      {"generate", "generate images from a prompt: generate --local PROMPT -o FILE", RunGenerate},
+      {"generate", "generate images from a prompt, through a server or in this process (--local)",
+       RunGenerate},
       {"train", "train the shipped shapes-32 model (resumable)", RunTrain},
       {"eval", "measure how well a model follows prompts (colour, shape, size, position)", RunEval},
+      {"status", "show tasks on a server: status TASK_ID...", RunStatus},
+      {"wait", "wait for tasks to end: wait TASK_ID... [--timeout S]", RunWait},
+      {"cancel", "cancel tasks: cancel TASK_ID...", RunCancel},
+      {"events", "follow tasks' events as they happen: events TASK_ID...", RunEvents},
+      {"list", "list your tasks on a server, newest first", RunList},
+      {"models", "list the models a server can run", RunModels},
+      {"queue", "show a server's queue figures", RunQueue},
   };
   return kCommands;
 }

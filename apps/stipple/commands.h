@@ -31,11 +31,19 @@ std::string_view Version();
 // The commands.
 int RunHelp(std::span<const std::string> args);
 int RunVersion(std::span<const std::string> args);
-int RunGenerate(std::span<const std::string> args);  // generate_local.cc
+int RunGenerate(std::span<const std::string> args);  // generate.cc
 int RunTrain(std::span<const std::string> args);     // train.cc
 int RunEval(std::span<const std::string> args);      // eval.cc
 int RunServe(std::span<const std::string> args);     // serve.cc
 int RunGateway(std::span<const std::string> args);   // serve.cc
 int RunWorker(std::span<const std::string> args);    // worker.cc
+// The client commands (client_commands.cc).
+int RunStatus(std::span<const std::string> args);
+int RunWait(std::span<const std::string> args);
+int RunCancel(std::span<const std::string> args);
+int RunEvents(std::span<const std::string> args);
+int RunList(std::span<const std::string> args);
+int RunModels(std::span<const std::string> args);
+int RunQueue(std::span<const std::string> args);
 
 }  // namespace stipple::app

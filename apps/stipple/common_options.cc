@@ -45,10 +45,15 @@ Status ApplyCommonOptions(const Config& config) {
 
 ParsedOptions ParseCommandOptions(std::string_view usage, std::span<const OptionSpec> specs,
                                   std::span<const std::string> args) {
+  return ParseCommandOptions(usage, specs, args, ProcessEnvironment());
+}
+
+ParsedOptions ParseCommandOptions(std::string_view usage, std::span<const OptionSpec> specs,
+                                  std::span<const std::string> args, const Environment& env) {
   std::vector<OptionSpec> all(specs.begin(), specs.end());
   all.insert(all.end(), CommonOptions().begin(), CommonOptions().end());
 
-  Result<Config> config = Config::Load(all, args, ProcessEnvironment());
+  Result<Config> config = Config::Load(all, args, env);
   if (config.ok() && config->help_requested()) {
     std::fputs(Config::Help(usage, all).c_str(), stdout);
     return {.exit_code = kExitOk};

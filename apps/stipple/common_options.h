@@ -16,6 +16,14 @@ namespace stipple::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the command ran and failed
 inline constexpr int kExitUsage = 2;    // bad command line or configuration
+// The client commands' outcomes (docs/cli.md, "Exit codes").
+inline constexpr int kExitCanceled = 3;       // the task was canceled
+inline constexpr int kExitExpired = 4;        // the task expired before it started
+inline constexpr int kExitUnreachable = 5;    // no answer from the server, or it is unavailable
+inline constexpr int kExitUnauthorized = 6;   // the server refused the API key
+inline constexpr int kExitNotFound = 7;       // no such task
+inline constexpr int kExitTimeout = 8;        // the wait ended before the task did
+inline constexpr int kExitInterrupted = 130;  // Ctrl-C three times: stopped following the task
 
 // --log-level (debug|info|warn|error, default info), --log-format (human|json, default human).
 std::span<const OptionSpec> CommonOptions();
@@ -36,5 +44,8 @@ struct ParsedOptions {
 // kExitUsage.
 ParsedOptions ParseCommandOptions(std::string_view usage, std::span<const OptionSpec> specs,
                                   std::span<const std::string> args);
+// The same, reading `env` instead of the process environment.
+ParsedOptions ParseCommandOptions(std::string_view usage, std::span<const OptionSpec> specs,
+                                  std::span<const std::string> args, const Environment& env);
 
 }  // namespace stipple::app

@@ -77,12 +77,13 @@ TEST_F(GenerateLocal, InvalidSettingIsAUsageErrorNamingTheField) {
   EXPECT_NE(GetCapturedStderr().find("steps"), std::string::npos);
 }
 
-TEST_F(GenerateLocal, WithoutLocalIsAUsageError) {
+TEST_F(GenerateLocal, WithoutLocalGoesToTheServerAndSaysWhenItCannotReachIt) {
   CaptureStderr();
   EXPECT_EQ(RunCommandLine(std::vector<std::string>{"generate", "a red circle", "-o",
-                                                    (dir_ / "x.png").string()}),
-            kExitUsage);
-  EXPECT_NE(GetCapturedStderr().find("--local is required"), std::string::npos);
+                                                    (dir_ / "x.png").string(), "--server",
+                                                    "http://127.0.0.1:1", "--retries", "0"}),
+            kExitUnreachable);
+  EXPECT_NE(GetCapturedStderr().find("cannot reach http://127.0.0.1:1"), std::string::npos);
 }
 
 TEST_F(GenerateLocal, MissingModelDirectoryFails) {

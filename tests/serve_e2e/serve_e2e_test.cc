@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/http_test_support.h"
+#include "process.h"
 
 namespace stipple {
 namespace {
@@ -25,70 +26,16 @@ namespace fs = std::filesystem;
 using http::testing::TestClient;
 using http::testing::TestResponse;
 
-// One `stipple serve` child process on a free port.
-class ServeProcess {
+// `stipple serve` on the bundled model (tests/support/process.h).
+class ServeProcess : public testing::ServeProcess {
  public:
-  ServeProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      close(fds[1]);
-      std::vector<std::string> args = {STIPPLE_BINARY, "serve",  "--listen",    "127.0.0.1:0",
-                                       "--data-dir",   data_dir, "--model-dir", STIPPLE_MODEL_DIR,
-                                       "--threads",    "1",      "--log-level", "warn"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(STIPPLE_BINARY, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    // The first stdout line: "stipple serving http://127.0.0.1:PORT  (...)".
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    close(fds[0]);
-    const size_t at = line.find("http://127.0.0.1:");
-    if (at != std::string::npos) port_ = static_cast<uint16_t>(std::stoi(line.substr(at + 17)));
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) Stop(SIGKILL);
-  }
-
-  uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-
-  // Sends `signo` and returns the exit status (128 + signal when killed), or -1 after 60 s.
-  int Stop(int signo) {
-    kill(pid_, signo);
-    for (int i = 0; i < 600; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
+  explicit ServeProcess(const std::string& data_dir, std::vector<std::string> extra = {})
+      : testing::ServeProcess(STIPPLE_BINARY, STIPPLE_MODEL_DIR, data_dir, std::move(extra)) {}
 };
 
 boost::json::object Json(const TestResponse& r) { return boost::json::parse(r.body).as_object(); }
 
-std::string TempDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using testing::TempDir;
 
 const std::vector<std::pair<std::string, std::string>> kJson = {
     {"Content-Type", "application/json"}};

@@ -1,0 +1,251 @@
+#include "client/task_codec.h"
+
+#include <boost/json/parse.hpp>
+
+#include "common/base64.h"
+#include "core/json.h"
+
+namespace stipple::client {
+namespace {
+
+namespace json = boost::json;
+
+Status Bad(std::string_view what, std::string_view field) {
+  return DataLossError("the server's " + std::string(what) + " has no valid '" +
+                       std::string(field) + "'");
+}
+
+Result<json::value> ParseText(std::string_view text, std::string_view what) {
+  boost::system::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec)
+    return DataLossError("the server's " + std::string(what) + " is not JSON: " + ec.message());
+  return value;
+}
+
+Result<json::object> ParseObject(std::string_view text, std::string_view what) {
+  ASSIGN_OR_RETURN(json::value value, ParseText(text, what));
+  if (!value.is_object()) {
+    return DataLossError("the server's " + std::string(what) + " is not a JSON object");
+  }
+  return std::move(value.as_object());
+}
+
+// The member's value, or null when absent or JSON null.
+const json::value* Find(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+std::optional<std::string> String(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return std::string(v->as_string());
+}
+
+std::optional<double> Number(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  boost::system::error_code ec;
+  double d = v->to_number<double>(ec);
+  if (ec) return std::nullopt;
+  return d;
+}
+
+std::optional<int64_t> Int(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
+  if (v->is_double() &&
+      v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double()))) {
+    return static_cast<int64_t>(v->as_double());
+  }
+  return std::nullopt;
+}
+
+std::optional<Timestamp> Time(const json::object& o, std::string_view key) {
+  std::optional<std::string> text = String(o, key);
+  if (!text) return std::nullopt;
+  Result<Timestamp> t = ParseRfc3339(*text);
+  if (!t.ok()) return std::nullopt;
+  return *t;
+}
+
+Result<Task> ParseTask(const json::object& o) {
+  Task task;
+  std::optional<std::string> id = String(o, "id");
+  if (!id || id->empty()) return Bad("task", "id");
+  task.id = *id;
+  std::optional<std::string> status = String(o, "status");
+  std::optional<TaskState> state = status ? ParseTaskState(*status) : std::nullopt;
+  if (!state) return Bad("task", "status");
+  task.state = *state;
+  if (auto t = Time(o, "created_at")) task.created_at = *t;
+  task.started_at = Time(o, "started_at");
+  task.completed_at = Time(o, "completed_at");
+  if (const json::value* request = Find(o, "request"); request && request->is_object()) {
+    Result<GenerationRequest> parsed = GenerationRequestFromJson(WriteJson(*request));
+    if (!parsed.ok()) return Bad("task", "request");
+    task.request = std::move(parsed).value();
+  }
+  task.queue_position = Int(o, "queue_position");
+  if (const json::value* p = Find(o, "progress"); p && p->is_object()) {
+    TaskProgress progress;
+    progress.step = static_cast<int>(Int(p->as_object(), "step").value_or(0));
+    progress.steps = static_cast<int>(Int(p->as_object(), "steps").value_or(0));
+    task.progress = progress;
+  }
+  task.attempts = static_cast<int>(Int(o, "attempts").value_or(0));
+  if (const json::value* c = Find(o, "cancel_requested"); c && c->is_bool()) {
+    task.cancel_requested = c->as_bool();
+  }
+  if (const json::value* e = Find(o, "error"); e && e->is_object()) {
+    task.error = TaskError{String(e->as_object(), "code").value_or(""),
+                           String(e->as_object(), "message").value_or("")};
+  }
+  if (const json::value* outputs = Find(o, "outputs"); outputs && outputs->is_array()) {
+    for (const json::value& item : outputs->as_array()) {
+      if (!item.is_object()) return Bad("task", "outputs");
+      const json::object& out = item.as_object();
+      TaskOutput output;
+      std::optional<int64_t> index = Int(out, "index");
+      if (!index) return Bad("task", "outputs[].index");
+      output.index = static_cast<int>(*index);
+      output.content_type = String(out, "content_type").value_or("image/png");
+      output.width = static_cast<int>(Int(out, "width").value_or(0));
+      output.height = static_cast<int>(Int(out, "height").value_or(0));
+      output.seed = static_cast<uint32_t>(Int(out, "seed").value_or(0));
+      task.outputs.push_back(std::move(output));
+    }
+  }
+  task.outputs_expire_at = Time(o, "outputs_expire_at");
+  return task;
+}
+
+}  // namespace
+
+Result<TaskSnapshot> ParseTaskSnapshot(const json::object& object) {
+  TaskSnapshot snapshot;
+  ASSIGN_OR_RETURN(snapshot.task, ParseTask(object));
+  snapshot.eta_s = Number(object, "eta_s");
+  snapshot.json = WriteJson(object);
+  return snapshot;
+}
+
+Result<TaskSnapshot> ParseTaskSnapshot(std::string_view text) {
+  ASSIGN_OR_RETURN(json::object object, ParseObject(text, "task"));
+  return ParseTaskSnapshot(object);
+}
+
+Result<EventSnapshot> ParseEventSnapshot(std::string_view data) {
+  ASSIGN_OR_RETURN(json::object o, ParseObject(data, "event"));
+  EventSnapshot snapshot;
+  TaskEvent& event = snapshot.event;
+  std::optional<std::string> type = String(o, "type");
+  std::optional<TaskEventType> parsed = type ? ParseTaskEventType(*type) : std::nullopt;
+  if (!parsed) return Bad("event", "type");
+  event.type = *parsed;
+  event.task_id = String(o, "task_id").value_or("");
+  std::optional<int64_t> seq = Int(o, "seq");
+  if (!seq) return Bad("event", "seq");
+  event.seq = *seq;
+  if (auto t = Time(o, "time")) event.time = *t;
+  event.attempt = static_cast<int>(Int(o, "attempt").value_or(0));
+  event.worker_id = String(o, "worker").value_or("");
+  std::optional<int64_t> step = Int(o, "step");
+  std::optional<int64_t> steps = Int(o, "steps");
+  if (step && steps)
+    event.progress = TaskProgress{static_cast<int>(*step), static_cast<int>(*steps)};
+  if (std::optional<std::string> preview = String(o, "preview")) {
+    Result<std::string> png = Base64Decode(*preview);
+    if (!png.ok()) return Bad("event", "preview");
+    event.preview_png = std::move(png).value();
+  }
+  if (const json::value* task = Find(o, "task"); task && task->is_object()) {
+    ASSIGN_OR_RETURN(event.task, ParseTask(task->as_object()));
+  }
+  if (IsTerminalEvent(event.type) && !event.task) return Bad("event", "task");
+  snapshot.json = WriteJson(o);
+  return snapshot;
+}
+
+Result<TaskPage> ParseTaskPage(std::string_view text) {
+  ASSIGN_OR_RETURN(json::object o, ParseObject(text, "task list"));
+  TaskPage page;
+  const json::value* data = Find(o, "data");
+  if (data == nullptr || !data->is_array()) return Bad("task list", "data");
+  for (const json::value& item : data->as_array()) {
+    if (!item.is_object()) return Bad("task list", "data");
+    ASSIGN_OR_RETURN(TaskSnapshot task, ParseTaskSnapshot(item.as_object()));
+    page.tasks.push_back(std::move(task));
+  }
+  page.next_cursor = String(o, "next_cursor").value_or("");
+  page.json = WriteJson(o);
+  return page;
+}
+
+Result<ModelList> ParseModelList(std::string_view text) {
+  ASSIGN_OR_RETURN(json::object o, ParseObject(text, "model list"));
+  ModelList list;
+  const json::value* data = Find(o, "data");
+  if (data == nullptr || !data->is_array()) return Bad("model list", "data");
+  for (const json::value& item : data->as_array()) {
+    if (!item.is_object()) return Bad("model list", "data");
+    const json::object& m = item.as_object();
+    ModelInfo model;
+    std::optional<std::string> id = String(m, "id");
+    if (!id) return Bad("model list", "data[].id");
+    model.id = *id;
+    model.width = static_cast<int>(Int(m, "width").value_or(0));
+    model.height = static_cast<int>(Int(m, "height").value_or(0));
+    if (const json::value* sizes = Find(m, "sizes"); sizes && sizes->is_array()) {
+      for (const json::value& size : sizes->as_array()) {
+        if (!size.is_array() || size.as_array().size() != 2) continue;
+        const json::array& wh = size.as_array();
+        if (!wh[0].is_int64() || !wh[1].is_int64()) continue;
+        model.sizes.emplace_back(static_cast<int>(wh[0].as_int64()),
+                                 static_cast<int>(wh[1].as_int64()));
+      }
+    }
+    model.max_steps = static_cast<int>(Int(m, "max_steps").value_or(0));
+    if (const json::value* s = Find(m, "schedulers"); s && s->is_array()) {
+      for (const json::value& name : s->as_array()) {
+        if (name.is_string()) model.schedulers.emplace_back(name.as_string());
+      }
+    }
+    model.default_steps = static_cast<int>(Int(m, "default_steps").value_or(0));
+    model.default_guidance_scale = Number(m, "default_guidance_scale").value_or(0);
+    model.default_scheduler = String(m, "default_scheduler").value_or("");
+    if (const json::value* d = Find(m, "default"); d && d->is_bool())
+      model.is_default = d->as_bool();
+    list.models.push_back(std::move(model));
+  }
+  list.json = WriteJson(o);
+  return list;
+}
+
+Result<QueueFigures> ParseQueueFigures(std::string_view text) {
+  ASSIGN_OR_RETURN(json::object o, ParseObject(text, "queue figures"));
+  QueueFigures q;
+  const json::value* queued = Find(o, "queued");
+  if (queued == nullptr || !queued->is_object()) return Bad("queue figures", "queued");
+  q.queued_high = Int(queued->as_object(), "high").value_or(0);
+  q.queued_normal = Int(queued->as_object(), "normal").value_or(0);
+  q.queued_low = Int(queued->as_object(), "low").value_or(0);
+  q.running = Int(o, "running").value_or(0);
+  if (const json::value* w = Find(o, "workers"); w && w->is_object()) {
+    q.workers_online = Int(w->as_object(), "online").value_or(0);
+    q.workers_busy = Int(w->as_object(), "busy").value_or(0);
+  }
+  q.oldest_queued_age_s = Number(o, "oldest_queued_age_s");
+  q.throughput_per_min = Number(o, "throughput_per_min").value_or(0);
+  q.mean_run_s = Number(o, "mean_run_s");
+  q.estimated_wait_s = Number(o, "estimated_wait_s");
+  q.desired_workers = Int(o, "desired_workers").value_or(0);
+  q.json = WriteJson(o);
+  return q;
+}
+
+}  // namespace stipple::client

@@ -1,0 +1,91 @@
+#include "client/task_codec.h"
+
+#include <gtest/gtest.h>
+
+#include "core/task_event.h"
+#include "core/task_json.h"
+
+namespace stipple::client {
+namespace {
+
+Task SampleTask() {
+  Task task;
+  task.id = "tsk_01JD5Y6K8Q2V9M3N4P5R6S7T8V";
+  task.state = TaskState::kSucceeded;
+  task.created_at = FromUnixMillis(1'800'000'000'123);
+  task.started_at = FromUnixMillis(1'800'000'001'000);
+  task.completed_at = FromUnixMillis(1'800'000'002'000);
+  task.request.prompt = "a red circle";
+  task.request.model = "shapes-32";
+  task.request.width = 32;
+  task.request.height = 32;
+  task.request.steps = 20;
+  task.request.guidance_scale = 4.0;
+  task.request.scheduler = "ddim";
+  task.request.seed = 42;
+  task.attempts = 1;
+  task.progress = TaskProgress{20, 20};
+  task.outputs.push_back(TaskOutput{.index = 0, .width = 32, .height = 32, .seed = 42});
+  return task;
+}
+
+TEST(TaskCodec, ReadsBackWhatTheServerWrites) {
+  const Task task = SampleTask();
+  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(TaskToJson(task, 1.5));
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  const Task& read = snapshot->task;
+  EXPECT_EQ(read.id, task.id);
+  EXPECT_EQ(read.state, TaskState::kSucceeded);
+  EXPECT_EQ(read.created_at, task.created_at);
+  EXPECT_EQ(read.completed_at, task.completed_at);
+  EXPECT_EQ(read.request, task.request);
+  EXPECT_EQ(read.progress, task.progress);
+  ASSERT_EQ(read.outputs.size(), 1u);
+  EXPECT_EQ(read.outputs[0].seed, 42u);
+  EXPECT_FALSE(snapshot->eta_s);  // terminal tasks have none
+}
+
+TEST(TaskCodec, QueuedTaskHasPositionAndEta) {
+  Task task = SampleTask();
+  task.state = TaskState::kQueued;
+  task.queue_position = 3;
+  task.outputs.clear();
+  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(TaskToJson(task, 7.5));
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_EQ(snapshot->task.queue_position, 3);
+  EXPECT_EQ(snapshot->eta_s, 7.5);
+}
+
+TEST(TaskCodec, MissingStatusIsDataLossNamingIt) {
+  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(R"({"id":"tsk_x"})");
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(snapshot.status().message().find("status"), std::string::npos);
+}
+
+TEST(TaskCodec, ReadsEventsBackIncludingThePreviewAndTheTerminalTask) {
+  TaskEvent progress;
+  progress.task_id = "tsk_01JD5Y6K8Q2V9M3N4P5R6S7T8V";
+  progress.seq = 4;
+  progress.type = TaskEventType::kProgress;
+  progress.progress = TaskProgress{3, 20};
+  progress.preview_png = std::string("\x89PNG\0x", 6);
+  Result<EventSnapshot> read = ParseEventSnapshot(TaskEventToJson(progress));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->event.seq, 4);
+  EXPECT_EQ(read->event.progress, progress.progress);
+  EXPECT_EQ(read->event.preview_png, progress.preview_png);
+
+  TaskEvent done;
+  done.task_id = progress.task_id;
+  done.seq = 5;
+  done.type = TaskEventType::kSucceeded;
+  done.task = SampleTask();
+  read = ParseEventSnapshot(TaskEventToJson(done));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_TRUE(read->event.task);
+  EXPECT_EQ(read->event.task->request, done.task->request);
+}
+
+}  // namespace
+}  // namespace stipple::client
