@@ -1,8 +1,8 @@
 // engine_bench: the engine on this machine's CPU with the shipped model — steps/s and images/s at
 // batch 1, 4 and 8 (20 DDIM steps), the time per 20-step image, what progress reporting and
-// cancel checks cost per step, and side by side in the same run the PyTorch-eager baseline
-// (bench/pytorch/baseline.py on Debian's python3-torch, the same safetensors), whose final images
-// from the same seeds must match ours within 1e-3 (parity).
+// cancel checks cost per step (24 paired runs), and side by side in the same run the PyTorch-eager
+// baseline (bench/pytorch/baseline.py on Debian's python3-torch, the same safetensors), whose final
+// images from the same seeds must match ours within 1e-3 (parity).
 //
 //   engine_bench [--device cpu|cuda[:N]] [MODEL_DIR]     default: cpu, the repository's
 //                                                      models/shapes-32
@@ -159,21 +159,30 @@ int Run(const std::string& model_dir, const std::string& device) {
       report.Add("batch8_vs_batch1_images_per_s", batch / s, "images/s", images_per_s_batch1);
   }
 
-  // Progress + cancel checks: the same batch-1 run with and without a sink and a token,
-  // interleaved so drift hits both alike; the difference per step as a share of a step.
-  std::vector<double> plain, checked;
+  // Progress + cancel checks: the same batch-1 run with and without a sink and a token, in
+  // pairs whose order alternates (ABBA) so drift hits both alike; the median of the paired
+  // differences per step, as a share of a step.
+  std::vector<double> plain, differences;
   CancelToken token;
   int events = 0;
   ProgressSink sink = [&events](const ProgressEvent&) { ++events; };
   std::vector<EngineJob> with_token = Jobs(limits, 1, 7);
   with_token[0].cancel = &token;
-  for (int i = 0; i < 8; ++i) {
-    plain.push_back(TimeGenerate(engine, Jobs(limits, 1, 7), nullptr, 0, 1));
-    checked.push_back(TimeGenerate(engine, with_token, sink, 0, 1));
+  for (int i = 0; i < 24; ++i) {
+    double without = 0, with = 0;
+    if (i % 2 == 0) {
+      without = TimeGenerate(engine, Jobs(limits, 1, 7), nullptr, 0, 1);
+      with = TimeGenerate(engine, with_token, sink, 0, 1);
+    } else {
+      with = TimeGenerate(engine, with_token, sink, 0, 1);
+      without = TimeGenerate(engine, Jobs(limits, 1, 7), nullptr, 0, 1);
+    }
+    plain.push_back(without);
+    differences.push_back(with - without);
   }
   const double step_s = Median(plain) / kSteps;
-  report.Add("progress_cancel_overhead_per_step",
-             100 * (Median(checked) - Median(plain)) / kSteps / step_s, "% of a step");
+  report.Add("progress_cancel_overhead_per_step", 100 * Median(differences) / kSteps / step_s,
+             "% of a step");
 
   std::vector<float> ours = OurParityImages(model_dir, device, limits);
   std::ifstream in(parity_file, std::ios::binary);
