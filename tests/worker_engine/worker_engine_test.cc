@@ -17,20 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-GenerationRequest TinyRequest(std::string prompt, uint32_t seed) {
-  GenerationRequest r;
-  r.prompt = std::move(prompt);
-  r.negative_prompt = "green";
-  r.model = "tiny-test";
-  r.width = 8;
-  r.height = 8;
-  r.steps = 6;
-  r.guidance_scale = 3.0;
-  r.scheduler = "ddim";
-  r.seed = seed;
-  return r;
-}
-
 TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneBytes) {
   const std::string dir =
       (fs::temp_directory_path() / ("stipple_worker_tiny_" + std::to_string(::getpid()))).string();
@@ -40,8 +26,9 @@ TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneByt
   std::unique_ptr<Engine> engine = std::move(loaded).value();
 
   const std::vector<GenerationRequest> requests = {
-      TinyRequest("a red circle", 1), TinyRequest("a blue square", 2),
-      TinyRequest("a small triangle", 3), TinyRequest("big red square at the top", 4)};
+      TinyModelFixtureRequest("a red circle", 1), TinyModelFixtureRequest("a blue square", 2),
+      TinyModelFixtureRequest("a small triangle", 3),
+      TinyModelFixtureRequest("big red square at the top", 4)};
   InMemoryTestWorkSource source;
   std::vector<std::string> ids;
   for (const GenerationRequest& r : requests) ids.push_back(source.Enqueue(r));
@@ -51,7 +38,8 @@ TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneByt
   source.SetOnProgress([&](const std::string& id, int step) {
     if (id != canceled || step != 2) return;
     source.RequestCancel(id);
-    Eventually([&] { return source.cancel_seen_at_step(id).has_value(); }, std::chrono::seconds(60));
+    Eventually([&] { return source.cancel_seen_at_step(id).has_value(); },
+               std::chrono::seconds(60));
   });
 
   WorkerOptions options;

@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "core/generation_request.h"
 #include "engine/model_config.h"
 
 namespace stipple {
@@ -21,5 +23,22 @@ std::vector<std::string> TinyModelFixtureVocabulary();
 // Writes model.json, vocab.txt and model.safetensors (weights drawn from `init_seed`) into `dir`,
 // creating it. The same seed writes the same weights.
 Status WriteTinyModelFixture(const std::string& dir, uint64_t init_seed = 1);
+
+// A request the fixture runs: `prompt` against the negative prompt "green", 8x8, 6 steps,
+// guidance 3.0.
+inline GenerationRequest TinyModelFixtureRequest(std::string prompt, uint32_t seed,
+                                                 std::string scheduler = "ddim") {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.negative_prompt = "green";
+  r.model = "tiny-test";
+  r.width = 8;
+  r.height = 8;
+  r.steps = 6;
+  r.guidance_scale = 3.0;
+  r.scheduler = std::move(scheduler);
+  r.seed = seed;
+  return r;
+}
 
 }  // namespace stipple

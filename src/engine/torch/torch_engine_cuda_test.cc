@@ -23,20 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-GenerationRequest Request(std::string prompt, uint32_t seed, std::string scheduler) {
-  GenerationRequest r;
-  r.prompt = std::move(prompt);
-  r.negative_prompt = "green";
-  r.model = "tiny-test";
-  r.width = 8;
-  r.height = 8;
-  r.steps = 6;
-  r.guidance_scale = 3.0;
-  r.scheduler = std::move(scheduler);
-  r.seed = seed;
-  return r;
-}
-
 std::vector<std::string> Pngs(Engine& engine, const std::vector<GenerationRequest>& requests) {
   std::vector<EngineJob> jobs;
   for (const GenerationRequest& r : requests) jobs.push_back({r, nullptr});
@@ -82,8 +68,9 @@ class TorchEngineCudaTest : public ::testing::Test {
 
 TEST_F(TorchEngineCudaTest, MatchesTheCpuWithinTwoLevelsForEveryScheduler) {
   for (const char* scheduler : {"ddim", "ddpm", "euler_a", "dpmpp_2m"}) {
-    std::vector<GenerationRequest> requests = {Request("a red circle", 7, scheduler),
-                                               Request("a big blue square", 8, scheduler)};
+    std::vector<GenerationRequest> requests = {
+        TinyModelFixtureRequest("a red circle", 7, scheduler),
+        TinyModelFixtureRequest("a big blue square", 8, scheduler)};
     std::vector<std::string> gpu = Pngs(*cuda_, requests), cpu = Pngs(*cpu_, requests);
     ASSERT_EQ(gpu.size(), 2u);
     ASSERT_EQ(cpu.size(), 2u);
@@ -94,14 +81,15 @@ TEST_F(TorchEngineCudaTest, MatchesTheCpuWithinTwoLevelsForEveryScheduler) {
 }
 
 TEST_F(TorchEngineCudaTest, SameRequestGivesIdenticalBytesRunAfterRun) {
-  std::vector<GenerationRequest> requests = {Request("a red circle", 3, "euler_a")};
+  std::vector<GenerationRequest> requests = {TinyModelFixtureRequest("a red circle", 3, "euler_a")};
   EXPECT_EQ(Pngs(*cuda_, requests), Pngs(*cuda_, requests));
 }
 
 TEST_F(TorchEngineCudaTest, ABatchMatchesTheJobsRunAloneWithinOneLevel) {
-  std::vector<GenerationRequest> requests = {Request("a red circle", 11, "ddim"),
-                                             Request("a triangle at the top", 12, "ddim"),
-                                             Request("unknown words only", 13, "ddim")};
+  std::vector<GenerationRequest> requests = {
+      TinyModelFixtureRequest("a red circle", 11, "ddim"),
+      TinyModelFixtureRequest("a triangle at the top", 12, "ddim"),
+      TinyModelFixtureRequest("unknown words only", 13, "ddim")};
   std::vector<std::string> batch = Pngs(*cuda_, requests);
   ASSERT_EQ(batch.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {

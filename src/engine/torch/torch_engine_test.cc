@@ -43,17 +43,7 @@ class TorchEngineTest : public ::testing::Test {
 
   static GenerationRequest Request(std::string prompt, uint32_t seed,
                                    std::string scheduler = "ddim") {
-    GenerationRequest r;
-    r.prompt = std::move(prompt);
-    r.negative_prompt = "green";
-    r.model = "tiny-test";
-    r.width = 8;
-    r.height = 8;
-    r.steps = 6;
-    r.guidance_scale = 3.0;
-    r.scheduler = std::move(scheduler);
-    r.seed = seed;
-    return r;
+    return TinyModelFixtureRequest(std::move(prompt), seed, std::move(scheduler));
   }
 
   // The PNGs of one job run alone.
