@@ -13,16 +13,21 @@
 //    worker; submits/s and the latency of one Submit (p50, p99);
 //  - end-to-end tasks/s: kE2eTasks submitted by kSubmitters threads while kWorkers in-process
 //    Workers (max_batch 8) lease, run and complete them on a test-double engine that returns at
-//    once (TestDoubleEngine, 1 step), until the last one succeeded. Target: ≥ 10,000 tasks/s;
+//    once (TestDoubleEngine, 1 step), until the last one succeeded. Target: ≥ 10,000 tasks/s.
+//    With it, the Redis server's CPU time per task (INFO cpu), which bounds a deployment's
+//    throughput whatever the number of gateways;
 //  - enqueue → start with an idle worker: from Submit's return to the test-double engine's
 //    Generate starting, one task at a time, kLatencyTasks times, the worker waiting in its lease
-//    between them. Target: p99 ≤ 2 ms.
+//    between them. Target: p99 ≤ 2 ms;
+//  - Redis memory per task (no baseline): used_memory after kMemoryTasks submits, and after
+//    they all succeeded (with their small test-double outputs), over the empty server's.
 // The load average is printed before and after: on a shared machine it says how far to trust a
 // figure.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -231,7 +236,24 @@ void PrintCommandLog(const Backend& backend) {
   }
 }
 
-double MeasureEndToEnd(bool on_redis, bool print_stats = false) {
+// CPU time the Redis server has used so far (INFO cpu: user + system, every thread), in s.
+double RedisCpuSeconds(const Backend& backend) {
+  redis::RedisClient client({.url = Must(redis::ParseRedisUrl(backend.redis->url()))});
+  const std::string info = redis::ReplyString(*Must(client.Command({"INFO", "cpu"})));
+  double total = 0;
+  for (const char* field : {"used_cpu_sys:", "used_cpu_user:"}) {
+    const size_t at = info.find(field);
+    if (at != std::string::npos) total += std::stod(info.substr(at + std::strlen(field)));
+  }
+  return total;
+}
+
+struct EndToEndFigures {
+  double tasks_per_s = 0;
+  double redis_cpu_us_per_task = 0;  // Redis mode only
+};
+
+EndToEndFigures MeasureEndToEnd(bool on_redis, bool print_stats = false) {
   auto backend = OpenBackend(on_redis);
   InMemoryEventBus bus;
   LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
@@ -245,9 +267,10 @@ double MeasureEndToEnd(bool on_redis, bool print_stats = false) {
                                                BenchWorkerOptions(8)));
     if (Status st = workers.back()->Start(); !st.ok()) Die(st);
   }
-  double tasks_per_s = 0;
+  EndToEndFigures f;
   {
     SuccessCounter succeeded(service);
+    const double cpu_before = on_redis ? RedisCpuSeconds(*backend) : 0;
     const auto start = SteadyClock::now();
     std::vector<std::thread> threads;
     for (int s = 0; s < kSubmitters; ++s) {
@@ -259,13 +282,15 @@ double MeasureEndToEnd(bool on_redis, bool print_stats = false) {
     }
     for (auto& t : threads) t.join();
     succeeded.WaitFor(kE2eTasks);
-    tasks_per_s = kE2eTasks / std::chrono::duration<double>(SteadyClock::now() - start).count();
+    f.tasks_per_s = kE2eTasks / std::chrono::duration<double>(SteadyClock::now() - start).count();
+    if (on_redis)
+      f.redis_cpu_us_per_task = (RedisCpuSeconds(*backend) - cpu_before) * 1e6 / kE2eTasks;
   }
   for (auto& w : workers) w->Drain(Millis(1'000));
   workers.clear();
   service.Stop();
   if (print_stats) PrintCommandLog(*backend);
-  return tasks_per_s;
+  return f;
 }
 
 struct LatencyFigures {
@@ -297,6 +322,45 @@ LatencyFigures MeasureEnqueueToStart(bool on_redis) {
   return {bench::P50(latencies), bench::P99(latencies)};
 }
 
+// Redis memory per task (INFO memory's used_memory): kMemoryTasks submitted (queued), then all
+// run by a worker on the test-double engine (succeeded, each with its one small output kept in
+// Redis too). Differences against the empty server, divided by the task count.
+struct MemoryFigures {
+  double bytes_per_queued = 0;
+  double bytes_per_succeeded = 0;
+};
+constexpr int kMemoryTasks = 10'000;
+
+int64_t UsedMemory(const Backend& backend) {
+  redis::RedisClient client({.url = Must(redis::ParseRedisUrl(backend.redis->url()))});
+  const std::string info = redis::ReplyString(*Must(client.Command({"INFO", "memory"})));
+  const size_t at = info.find("used_memory:");
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + 12));
+}
+
+MemoryFigures MeasureRedisMemory() {
+  auto backend = OpenBackend(true);
+  InMemoryEventBus bus;
+  LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
+  const int64_t empty = UsedMemory(*backend);
+  for (int i = 0; i < kMemoryTasks; ++i) {
+    if (auto r = service.Submit(MakeTask(i)); !r.ok()) Die(r.status());
+  }
+  MemoryFigures f;
+  f.bytes_per_queued = static_cast<double>(UsedMemory(*backend) - empty) / kMemoryTasks;
+  TestDoubleEngine engine({.preview_every = 0});
+  {
+    SuccessCounter succeeded(service);
+    Worker worker(&service, {&engine}, BenchWorkerOptions(8));
+    if (Status st = worker.Start(); !st.ok()) Die(st);
+    succeeded.WaitFor(kMemoryTasks);
+    worker.Drain(Millis(1'000));
+  }
+  f.bytes_per_succeeded = static_cast<double>(UsedMemory(*backend) - empty) / kMemoryTasks;
+  service.Stop();
+  return f;
+}
+
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string one, five, fifteen;
@@ -318,12 +382,18 @@ int ProfileOne(const std::string& which) {
   if (which == "submit") {
     std::printf("redis submits/s: %.0f\n", MeasureSubmit(true).submits_per_s);
   } else if (which == "e2e" || which == "e2e-calls") {
-    std::printf("redis end-to-end tasks/s: %.0f\n", MeasureEndToEnd(true, which == "e2e-calls"));
+    EndToEndFigures f = MeasureEndToEnd(true, which == "e2e-calls");
+    std::printf("redis end-to-end tasks/s: %.0f, Redis CPU per task %.0f us\n", f.tasks_per_s,
+                f.redis_cpu_us_per_task);
   } else if (which == "latency") {
     LatencyFigures f = MeasureEnqueueToStart(true);
     std::printf("redis enqueue -> start p50 %.3f ms, p99 %.3f ms\n", Ms(f.p50), Ms(f.p99));
+  } else if (which == "memory") {
+    MemoryFigures f = MeasureRedisMemory();
+    std::printf("redis bytes per queued task %.0f, per succeeded task %.0f\n", f.bytes_per_queued,
+                f.bytes_per_succeeded);
   } else {
-    std::fprintf(stderr, "usage: redis_service_bench [submit|e2e|e2e-calls|latency]\n");
+    std::fprintf(stderr, "usage: redis_service_bench [submit|e2e|e2e-calls|latency|memory]\n");
     return 2;
   }
   return 0;
@@ -339,10 +409,11 @@ int main(int argc, char** argv) {
       kSubmitters, kWorkers, LoadAverage().c_str());
   const SubmitFigures submit_sqlite = MeasureSubmit(false);
   const SubmitFigures submit_redis = MeasureSubmit(true);
-  const double e2e_sqlite = MeasureEndToEnd(false);
-  const double e2e_redis = MeasureEndToEnd(true);
+  const EndToEndFigures e2e_sqlite = MeasureEndToEnd(false);
+  const EndToEndFigures e2e_redis = MeasureEndToEnd(true);
   const LatencyFigures start_sqlite = MeasureEnqueueToStart(false);
   const LatencyFigures start_redis = MeasureEnqueueToStart(true);
+  const MemoryFigures memory = MeasureRedisMemory();
   std::printf("redis_service_bench: load average after: %s\n", LoadAverage().c_str());
 
   bench::BenchReport report("redis_service_bench");
@@ -350,13 +421,16 @@ int main(int argc, char** argv) {
              submit_sqlite.submits_per_s);
   report.Add("redis_submit_p50", Micros(submit_redis.p50), "us", Micros(submit_sqlite.p50));
   report.Add("redis_submit_p99", Micros(submit_redis.p99), "us", Micros(submit_sqlite.p99));
-  report.Add("redis_e2e_tasks_per_s", e2e_redis, "tasks/s", e2e_sqlite);
-  report.Add("redis_e2e_tasks_per_s_vs_target", e2e_redis, "tasks/s", 10'000);
-  report.Add("sqlite_e2e_tasks_per_s_vs_target", e2e_sqlite, "tasks/s", 10'000);
+  report.Add("redis_e2e_tasks_per_s", e2e_redis.tasks_per_s, "tasks/s", e2e_sqlite.tasks_per_s);
+  report.Add("redis_e2e_tasks_per_s_vs_target", e2e_redis.tasks_per_s, "tasks/s", 10'000);
+  report.Add("sqlite_e2e_tasks_per_s_vs_target", e2e_sqlite.tasks_per_s, "tasks/s", 10'000);
+  report.Add("redis_server_cpu_per_task", e2e_redis.redis_cpu_us_per_task, "us");
   report.Add("redis_enqueue_to_start_p50", Ms(start_redis.p50), "ms", Ms(start_sqlite.p50));
   report.Add("redis_enqueue_to_start_p99", Ms(start_redis.p99), "ms", Ms(start_sqlite.p99));
   report.Add("redis_enqueue_to_start_p99_vs_target", Ms(start_redis.p99), "ms", 2.0);
   report.Add("sqlite_enqueue_to_start_p99_vs_target", Ms(start_sqlite.p99), "ms", 2.0);
+  report.Add("redis_memory_per_queued_task", memory.bytes_per_queued, "bytes");
+  report.Add("redis_memory_per_succeeded_task", memory.bytes_per_succeeded, "bytes");
   report.Print();
   return 0;
 }
