@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/id.h"
+#include "notify/event_collector.h"
 #include "results/fs_result_store.h"
 #include "service/local_task_service.h"
 #include "store/redis/redis_task_store.h"
@@ -20,32 +21,8 @@ using namespace std::chrono_literals;
 using T = TaskEventType;
 using Seqs = std::vector<std::pair<TaskEventType, int64_t>>;
 
-// Collects delivered events; Wait blocks (real time, bounded) until `n` have arrived.
-class Collector {
- public:
-  TaskEventCallback Callback() {
-    return [this](const TaskEvent& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(e);
-      cv_.notify_all();
-    };
-  }
-  std::vector<TaskEvent> Wait(size_t n) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, 10s, [&] { return events_.size() >= n; });
-    return events_;
-  }
-  Seqs WaitSeqs(size_t n) {
-    Seqs out;
-    for (const auto& e : Wait(n)) out.emplace_back(e.type, e.seq);
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<TaskEvent> events_;
-};
+// The (type, seq) pairs of the first `n` events `c` collects (waiting for them).
+Seqs WaitSeqs(EventCollector& c, size_t n) { return TypesAndSeqs(c.Wait(n)); }
 
 TaskEvent Event(const std::string& task_id, TaskEventType type, uint64_t fencing = 0,
                 int attempt = 0) {
@@ -94,14 +71,14 @@ class RedisEventBusTest : public ::testing::Test {
 
 TEST_F(RedisEventBusTest, SubscriberOnOneBusGetsEventsPublishedOnAnotherInOrder) {
   const std::string id = NewId("tsk");
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 0, got.Callback());
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kQueued)).seq, 1);
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kStarted, 7, 1)).seq, 2);
   EXPECT_EQ(a_->Publish("acme", Event(id, T::kProgress, 7)).seq, 3);
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kSucceeded, 7, 1)).seq, 4);
   auto events = got.Wait(4);
-  EXPECT_EQ(got.WaitSeqs(4),
+  EXPECT_EQ(WaitSeqs(got, 4),
             (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}, {T::kSucceeded, 4}}));
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[1].attempt, 1);
@@ -116,10 +93,10 @@ TEST_F(RedisEventBusTest, LateSubscriberGetsHeldEventsAfterItsSeqThenLiveOnes) {
   b_->Publish("acme", Event(id, T::kQueued));
   b_->Publish("acme", Event(id, T::kStarted, 7, 1));
   b_->Publish("acme", Event(id, T::kProgress, 7));
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 2, got.Callback());  // Last-Event-ID: 2
   b_->Publish("acme", Event(id, T::kSucceeded, 7, 1));
-  EXPECT_EQ(got.WaitSeqs(2), (Seqs{{T::kProgress, 3}, {T::kSucceeded, 4}}));
+  EXPECT_EQ(WaitSeqs(got, 2), (Seqs{{T::kProgress, 3}, {T::kSucceeded, 4}}));
 }
 
 TEST_F(RedisEventBusTest, TerminalEventIsReplayedAndKnownOnEveryBus) {
@@ -131,9 +108,9 @@ TEST_F(RedisEventBusTest, TerminalEventIsReplayedAndKnownOnEveryBus) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->seq, 2);
   EXPECT_EQ(end->type, T::kSucceeded);
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 99, got.Callback());
-  EXPECT_EQ(got.WaitSeqs(1), (Seqs{{T::kSucceeded, 2}}));
+  EXPECT_EQ(WaitSeqs(got, 1), (Seqs{{T::kSucceeded, 2}}));
   EXPECT_FALSE(a_->TerminalEvent(NewId("tsk")).has_value());
 }
 
@@ -153,16 +130,16 @@ TEST_F(RedisEventBusTest, PublicationsOfSeveralProcessesFollowOneOrder) {
   EXPECT_EQ(a_->Publish("acme", Event(id, T::kRetrying, 20, 2)).seq, 6);
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kProgress, 20)).seq, 0);  // back in the queue
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kFailed, 20, 2)).seq, 7);
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 0, got.Callback());
   auto events = got.Wait(7);
-  EXPECT_EQ(got.WaitSeqs(7), (Seqs{{T::kQueued, 1},
-                                   {T::kStarted, 2},
-                                   {T::kRetrying, 3},
-                                   {T::kStarted, 4},
-                                   {T::kProgress, 5},
-                                   {T::kRetrying, 6},
-                                   {T::kFailed, 7}}));
+  EXPECT_EQ(WaitSeqs(got, 7), (Seqs{{T::kQueued, 1},
+                                    {T::kStarted, 2},
+                                    {T::kRetrying, 3},
+                                    {T::kStarted, 4},
+                                    {T::kProgress, 5},
+                                    {T::kRetrying, 6},
+                                    {T::kFailed, 7}}));
   ASSERT_EQ(events.size(), 7u);
   EXPECT_EQ(events[2].attempt, 1);  // the inserted `retrying` is the lost lease's
   EXPECT_EQ(events[2].fencing, 10u);
@@ -174,9 +151,9 @@ TEST_F(RedisEventBusTest, ProgressIsThinnedInRedisButStateEventsAreKept) {
   thin->Publish("acme", Event(id, T::kQueued));
   thin->Publish("acme", Event(id, T::kStarted, 5, 1));
   for (int i = 0; i < 5; ++i) thin->Publish("acme", Event(id, T::kProgress, 5));
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 0, got.Callback());
-  EXPECT_EQ(got.WaitSeqs(4),
+  EXPECT_EQ(WaitSeqs(got, 4),
             (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 6}, {T::kProgress, 7}}));
 }
 
@@ -190,13 +167,13 @@ TEST_F(RedisEventBusTest, SeedGivesAnUnknownTaskAHistoryOnce) {
   EXPECT_FALSE(b_->Seed("acme", {queued}));
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kStarted, 5, 1)).seq, 0);  // seeded lease
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kProgress, 5)).seq, 3);
-  Collector got;
+  EventCollector got;
   auto sub = b_->Subscribe(id, 0, got.Callback());
-  EXPECT_EQ(got.WaitSeqs(3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}}));
+  EXPECT_EQ(WaitSeqs(got, 3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}}));
 }
 
 TEST_F(RedisEventBusTest, AllTaskSubscribersSeeEveryProcesssEventsOfTheirTenant) {
-  Collector acme, everyone;
+  EventCollector acme, everyone;
   auto s1 = a_->SubscribeAll("acme", acme.Callback());
   auto s2 = a_->SubscribeAll("", everyone.Callback());
   b_->Publish("acme", Event(NewId("tsk"), T::kQueued));
@@ -207,7 +184,7 @@ TEST_F(RedisEventBusTest, AllTaskSubscribersSeeEveryProcesssEventsOfTheirTenant)
 
 TEST_F(RedisEventBusTest, ListenerReconnectsAfterARedisRestartAndCatchesUp) {
   const std::string id = NewId("tsk");
-  Collector got;
+  EventCollector got;
   auto sub = a_->Subscribe(id, 0, got.Callback());
   b_->Publish("acme", Event(id, T::kQueued));
   ASSERT_EQ(got.Wait(1).size(), 1u);
@@ -218,7 +195,7 @@ TEST_F(RedisEventBusTest, ListenerReconnectsAfterARedisRestartAndCatchesUp) {
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kStarted, 5, 1)).seq, 2);
   ASSERT_TRUE(a_->WaitConnected(20s));
   b_->Publish("acme", Event(id, T::kSucceeded, 5, 1));
-  EXPECT_EQ(got.WaitSeqs(3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kSucceeded, 3}}));
+  EXPECT_EQ(WaitSeqs(got, 3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kSucceeded, 3}}));
 }
 
 // Two task services (two gateways) over one Redis: a client waits on A while the worker reports
@@ -253,7 +230,7 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
       cv.notify_all();
     });
     ASSERT_TRUE(waiter.ok());
-    Collector events;
+    EventCollector events;
     auto sub = gateway_a.Subscribe("acme", t.id, 0, events.Callback());
     ASSERT_TRUE(sub.ok());
 
@@ -268,7 +245,7 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
     EXPECT_EQ(ended->state, TaskState::kSucceeded);
     lock.unlock();
     auto got = events.Wait(4);
-    EXPECT_EQ(events.WaitSeqs(4),
+    EXPECT_EQ(WaitSeqs(events, 4),
               (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}, {T::kSucceeded, 4}}));
     ASSERT_EQ(got.size(), 4u);
     EXPECT_EQ(got[2].preview_png, "preview");
