@@ -1,12 +1,14 @@
 // The distributed mode's task service against the embedded one, in the same run: a
 // LocalTaskService over
-//  - Redis: RedisTaskStore and RedisResultStore on one local redis-server (started by the
-//    benchmark in a temp dir, appendonly yes + appendfsync everysec: the production setting of
-//    docs/redis.conf.example), and
-//  - SQLite (the baseline): SqliteTaskStore (group commit, synchronous=FULL) and FsResultStore
-//    (fsync) in a temp dir on the same disk: what `stipple serve` runs by default.
-// Both with the in-memory event bus and a queue limit that is checked on every submit (as
-// `stipple serve` does) but never reached.
+//  - Redis: RedisTaskStore, RedisResultStore and RedisEventBus on one local redis-server
+//    (started by the benchmark in a temp dir, appendonly yes + appendfsync everysec: the
+//    production setting of docs/redis.conf.example): what `stipple gateway --store redis://`
+//    runs, and
+//  - SQLite (the baseline): SqliteTaskStore (group commit, synchronous=FULL), FsResultStore
+//    (fsync) in a temp dir on the same disk and the in-memory event bus: what `stipple serve`
+//    runs by default.
+// Both with a queue limit that is checked on every submit (as `stipple serve` does) but never
+// reached.
 //
 // Figures, each for Redis with SQLite as its baseline:
 //  - submit throughput: kSubmitters threads calling TaskService::Submit for kSubmitDuration, no
@@ -40,6 +42,7 @@
 #include "bench/bench_report.h"
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
+#include "notify/redis/redis_event_bus.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
 #include "service/local_task_service.h"
@@ -74,30 +77,38 @@ T Must(Result<T> r) {
   return std::move(r).value();
 }
 
-// One deployment's stores, fresh for each measurement.
+// One deployment's stores and event bus, fresh for each measurement.
 struct Backend {
   std::unique_ptr<redis::RedisTestServer> redis;  // Redis mode only
   std::unique_ptr<TaskStore> store;
   std::unique_ptr<ResultStore> results;
+  std::unique_ptr<EventBus> bus;
   fs::path dir;  // SQLite mode only
   ~Backend() {
+    bus.reset();
     store.reset();
     results.reset();
     if (!dir.empty()) fs::remove_all(dir);
   }
 };
 
+// As `stipple serve` / `stipple gateway` open them (apps/stipple/serve.cc).
 std::unique_ptr<Backend> OpenBackend(bool on_redis) {
   auto b = std::make_unique<Backend>();
   if (on_redis) {
     b->redis = Must(redis::RedisTestServer::Start({.appendfsync = "everysec"}));
     b->store = Must(RedisTaskStore::Open({.url = b->redis->url()}));
     b->results = Must(RedisResultStore::Open({.url = b->redis->url()}));
+    auto bus = std::make_unique<RedisEventBus>(
+        redis::RedisClientOptions{.url = Must(redis::ParseRedisUrl(b->redis->url()))});
+    if (!bus->WaitConnected(Millis(10'000))) Die(UnavailableError("the event bus did not connect"));
+    b->bus = std::move(bus);
   } else {
     b->dir = fs::temp_directory_path() / ("stipple-service-bench-" + NewId("tmp"));
     fs::create_directories(b->dir);
     b->store = Must(SqliteTaskStore::Open({.path = (b->dir / "tasks.db").string()}));
     b->results = Must(FsResultStore::Open({.dir = (b->dir / "outputs").string()}));
+    b->bus = std::make_unique<InMemoryEventBus>();
   }
   return b;
 }
@@ -165,8 +176,7 @@ struct SubmitFigures {
 
 SubmitFigures MeasureSubmit(bool on_redis) {
   auto backend = OpenBackend(on_redis);
-  InMemoryEventBus bus;
-  LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
+  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
   std::atomic<bool> stop{false};
   std::atomic<int64_t> submitted{0};
   std::mutex mu;
@@ -255,8 +265,7 @@ struct EndToEndFigures {
 
 EndToEndFigures MeasureEndToEnd(bool on_redis, bool print_stats = false) {
   auto backend = OpenBackend(on_redis);
-  InMemoryEventBus bus;
-  LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
+  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
   if (print_stats) StartCommandLog(*backend);
   std::vector<std::unique_ptr<TestDoubleEngine>> engines;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -299,8 +308,7 @@ struct LatencyFigures {
 
 LatencyFigures MeasureEnqueueToStart(bool on_redis) {
   auto backend = OpenBackend(on_redis);
-  InMemoryEventBus bus;
-  LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
+  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
   TestDoubleEngine engine({.preview_every = 0});
   std::vector<nanoseconds> latencies;
   {
@@ -340,8 +348,7 @@ int64_t UsedMemory(const Backend& backend) {
 
 MemoryFigures MeasureRedisMemory() {
   auto backend = OpenBackend(true);
-  InMemoryEventBus bus;
-  LocalTaskService service(*backend->store, bus, *backend->results, ServiceOptions());
+  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
   const int64_t empty = UsedMemory(*backend);
   for (int i = 0; i < kMemoryTasks; ++i) {
     if (auto r = service.Submit(MakeTask(i)); !r.ok()) Die(r.status());
