@@ -338,8 +338,9 @@ Status Client::ErrorFor(const Response& response, const std::string& what) const
         "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) and their permissions on the "
         "bucket";
     if (code == "RequestTimeTooSkewed") hint = "check this machine's clock";
-    return Status(StatusCode::kPermissionDenied, "S3 refused the credentials " + what + " in " +
-                                                     Where() + " (" + detail + "); " + hint);
+    return Status(
+        StatusCode::kPermissionDenied,
+        "S3 " + Where() + " refused the credentials while " + what + " (" + detail + "); " + hint);
   }
   if (code == "NoSuchBucket" || (response.status == 404 && code.empty() && what == "listing")) {
     return FailedPreconditionError("S3 " + Where() + " does not exist (" + detail +
