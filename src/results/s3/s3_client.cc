@@ -346,6 +346,12 @@ Status Client::ErrorFor(const Response& response, const std::string& what) const
     return FailedPreconditionError("S3 " + Where() + " does not exist (" + detail +
                                    "); create it, or name another with --results s3://BUCKET");
   }
+  if (code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" ||
+      code == "IncorrectEndpoint" || response.status == 301) {
+    return FailedPreconditionError("S3 " + Where() + " is not in region " + options_.region +
+                                   " or not at this endpoint (" + detail +
+                                   "); check --s3-region (AWS_REGION) and --s3-endpoint");
+  }
   if (response.status == 404)
     return NotFoundError("S3 has no object " + what + " (" + detail + ")");
   if (response.status >= 500 || response.status == 429) {

@@ -13,8 +13,9 @@
 //
 // Errors (Status): the endpoint cannot be reached, the connection broke, a 5xx or a 429 →
 // kUnavailable; 403 → kPermissionDenied naming the credentials; no such bucket →
-// kFailedPrecondition naming the bucket; no such key → kNotFound; a body cut short of its
-// Content-Length → kDataLoss; anything else → kInternal with S3's error code and message.
+// kFailedPrecondition naming the bucket; a bucket in another region (or behind another
+// endpoint) → kFailedPrecondition naming the region; no such key → kNotFound; a body cut short of
+// its Content-Length → kDataLoss; anything else → kInternal with S3's error code and message.
 #pragma once
 
 #include <map>
