@@ -84,11 +84,7 @@ double PutsPerSecond(ResultStore& store) {
          std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
-}  // namespace
-}  // namespace stipple
-
-int main() {
-  using namespace stipple;
+int Run() {
   auto s3_server = s3::S3TestServer::Start();
   if (!s3_server.ok()) Die(s3_server.status());
   S3ResultStoreOptions s3_options;
@@ -129,3 +125,8 @@ int main() {
   std::filesystem::remove_all(fs_dir, ec);
   return 0;
 }
+
+}  // namespace
+}  // namespace stipple
+
+int main() { return stipple::Run(); }

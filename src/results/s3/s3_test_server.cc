@@ -40,7 +40,7 @@ Status S3TestServer::Launch() {
   std::vector<std::string> args = {STIPPLE_NODE,   STIPPLE_S3RVER_JS, "--dir",
                                    dir_ + "/data", "--port",          std::to_string(port_)};
   for (const std::string& bucket : options_.buckets) {
-    args.push_back("--bucket");
+    args.emplace_back("--bucket");
     args.push_back(bucket);
   }
   int out[2];
