@@ -1,7 +1,11 @@
 // A real S3-compatible server for stipple's tests: s3rver (tests/package.json) on loopback, with
-// the buckets named on the command line, its files in --dir.
+// the buckets named on the command line, its files in --dir. Path-style requests go to
+// http://127.0.0.1:PORT/BUCKET/KEY, virtual-host ones to http://BUCKET.s3.localhost:PORT/KEY.
 //
-//   node s3rver.js --dir DIR [--port N] [--bucket NAME ...]
+//   node --openssl-legacy-provider s3rver.js --dir DIR [--port N] [--bucket NAME ...]
+//
+// (s3rver encrypts listing continuation tokens with DES, which OpenSSL 3 has only in its legacy
+// provider; without the flag a listing's second page is a 500.)
 //
 // Prints "listening PORT" once ready (port 0: any free port). Credentials: access key id S3RVER,
 // secret S3RVER (s3rver's account). s3rver checks the access key id but not SigV4 signatures, so
@@ -41,6 +45,8 @@ const server = new S3rver({
   port,
   directory: dir,
   silent: true,
+  // Virtual-host requests: BUCKET.s3.localhost (curl resolves *.localhost to loopback).
+  serviceEndpoint: 'localhost',
   vhostBuckets: false,
   configureBuckets: buckets.map((name) => ({ name, configs: [] })),
 });

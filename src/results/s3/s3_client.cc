@@ -396,7 +396,9 @@ Result<std::vector<std::string>> Client::ListKeys(const std::string& prefix) {
   std::string token;
   for (;;) {
     Request r{.method = "GET", .key = ""};
-    r.query = {{"list-type", "2"}, {"prefix", prefix}};
+    r.query = {{"list-type", "2"},
+               {"max-keys", std::to_string(options_.list_page_size)},
+               {"prefix", prefix}};
     if (!token.empty()) r.query.emplace_back("continuation-token", token);
     ASSIGN_OR_RETURN(Response response, Send(r));
     if (response.status != 200) return ErrorFor(response, "listing");

@@ -65,7 +65,8 @@ struct ClientOptions {
   Credentials credentials;
   Millis connect_timeout{3000};
   Millis request_timeout{30000};
-  int max_attempts = 3;  // sends of one request (see Send)
+  int max_attempts = 3;       // sends of one request (see Send)
+  int list_page_size = 1000;  // max-keys of one ListObjectsV2 page (S3's maximum)
 };
 
 struct Response {

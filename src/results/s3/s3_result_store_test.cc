@@ -121,6 +121,37 @@ TEST_F(S3ResultStoreTest, PrefixesKeepStoresApart) {
   EXPECT_EQ((*other)->Get(id, 1, 0).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(S3ResultStoreTest, VirtualHostAddressingWorksToo) {
+  auto options = OptionsFor(*server_, "vhost");
+  options.endpoint = "http://s3.localhost:" + std::to_string(server_->port());
+  options.addressing = S3ResultStoreOptions::Addressing::kVirtualHost;
+  auto store = S3ResultStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::string id = NewId("tsk");
+  ASSERT_TRUE((*store)->Put(id, 2, 0, "by host name").ok());
+  EXPECT_EQ((*store)->Get(id, 2, 0)->bytes, "by host name");
+  EXPECT_EQ(raw_->GetObject("vhost/" + id + "/2-0")->body, "by host name");  // the same bucket
+  ASSERT_TRUE((*store)->Delete(id).ok());
+  EXPECT_EQ((*store)->Get(id, 2, 0).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(S3ResultStoreTest, ListingsFollowContinuationTokens) {
+  s3::Client paged(
+      s3::ClientOptions{.endpoint = *s3::ParseEndpoint(server_->endpoint()),
+                        .bucket = kBucket,
+                        .credentials = {.access_key_id = S3TestServer::kAccessKeyId,
+                                        .secret_access_key = S3TestServer::kSecretAccessKey},
+                        .list_page_size = 2});
+  std::vector<std::string> want;
+  for (int i = 0; i < 5; ++i) {
+    want.push_back("paged/" + std::to_string(i));
+    ASSERT_TRUE(paged.PutObject(want.back(), "x", {}).ok());
+  }
+  auto keys = paged.ListKeys("paged/");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(*keys, want);
+}
+
 TEST_F(S3ResultStoreTest, AWrongSecretIsRefusedNamingTheCredentials) {
   auto options = OptionsFor(*server_, "outputs");
   options.credentials.secret_access_key = "not-the-secret";

@@ -37,8 +37,11 @@ S3TestServer::~S3TestServer() {
 std::string S3TestServer::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 Status S3TestServer::Launch() {
-  std::vector<std::string> args = {STIPPLE_NODE,   STIPPLE_S3RVER_JS, "--dir",
-                                   dir_ + "/data", "--port",          std::to_string(port_)};
+  // s3rver encrypts its continuation tokens with DES, which OpenSSL 3 keeps in its legacy
+  // provider: without it every listing past the first page is a 500.
+  std::vector<std::string> args = {
+      STIPPLE_NODE, "--openssl-legacy-provider", STIPPLE_S3RVER_JS, "--dir", dir_ + "/data",
+      "--port",     std::to_string(port_)};
   for (const std::string& bucket : options_.buckets) {
     args.emplace_back("--bucket");
     args.push_back(bucket);
