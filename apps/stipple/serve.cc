@@ -1,6 +1,7 @@
 // `stipple serve`: the all-in-one server — the HTTP gateway, the embedded SQLite task store, the
 // file result store, the in-memory event bus and in-process workers on the bundled model, in one
-// process over one data directory. SIGTERM/SIGINT drain it: /readyz turns 503 and new tasks are
+// process over one data directory (with --store redis://, the task store and the event bus are on
+// Redis, shared by every gateway). SIGTERM/SIGINT drain it: /readyz turns 503 and new tasks are
 // refused, running tasks finish (within --drain-grace-s; then they are given back to the queue,
 // which the next start resumes), waiting sync requests get their answer or a 202, and it exits 0.
 // SIGHUP reloads the API keys file.
@@ -22,6 +23,7 @@
 #include "http/api_keys.h"
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
+#include "notify/redis/redis_event_bus.h"
 #include "reload_signal.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
@@ -236,6 +238,14 @@ Result<std::unique_ptr<TaskStore>> OpenTaskStore(const Settings& s,
   return std::unique_ptr<TaskStore>(std::move(store));
 }
 
+// The event bus: in memory beside SQLite; on the Redis server of the task store otherwise, so
+// that every gateway sees every task's events.
+std::unique_ptr<EventBus> OpenEventBus(const Settings& s) {
+  if (s.store == "sqlite") return std::make_unique<InMemoryEventBus>();
+  return std::make_unique<RedisEventBus>(
+      redis::RedisClientOptions{.url = *redis::ParseRedisUrl(s.store)});
+}
+
 Result<std::unique_ptr<ResultStore>> OpenResultStore(const Settings& s) {
   if (s.results == "files") {
     ASSIGN_OR_RETURN(
@@ -323,10 +333,10 @@ int Serve(const Settings& s) {
   if (!store.ok()) return Fail(kExitFailure, store.status());
   Result<std::unique_ptr<ResultStore>> results = OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
-  InMemoryEventBus bus;
+  std::unique_ptr<EventBus> bus = OpenEventBus(s);
   LocalTaskServiceOptions service_options;
   service_options.max_queue = s.max_queue;
-  LocalTaskService service(**store, bus, **results, service_options);
+  LocalTaskService service(**store, *bus, **results, service_options);
 
   http::HttpServerOptions http_options;
   http_options.host = s.listen.host;
@@ -352,7 +362,7 @@ int Serve(const Settings& s) {
     if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   std::optional<webhook::WebhookProgressFeed> progress_feed;
-  if (webhooks_on) progress_feed.emplace(bus, **store, outbox, s.webhooks.progress_interval);
+  if (webhooks_on) progress_feed.emplace(*bus, **store, outbox, s.webhooks.progress_interval);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());

@@ -160,8 +160,23 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
                          ResourceExhaustedError("rate limit of this API key exceeded"), "", wait_s);
       }
     }
-    Result<EnqueueResult> submitted =
-        SubmitTask(ctx_, principal_, json::serialize(*request), std::move(key));
+    // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
+    // on the strand.
+    std::weak_ptr<TaskSocket> weak = weak_from_this();
+    ctx_.blocking_calls->Run([weak, channel = channel_, ctx = &ctx_, principal = principal_,
+                              body = json::serialize(*request), key = std::move(key),
+                              ref]() mutable {
+      auto submitted = std::make_shared<Result<EnqueueResult>>(
+          SubmitTask(*ctx, principal, body, std::move(key)));
+      channel->Post([weak, submitted, ref] {
+        if (auto self = weak.lock()) self->Submitted(*submitted, ref);
+      });
+    });
+  }
+
+  // The answer to a submit message, on the strand.
+  void Submitted(const Result<EnqueueResult>& submitted, const json::value& ref) {
+    if (closed_) return;
     if (!submitted.ok()) {
       Status s = submitted.status();
       // The request's fields sit under "request" in this message.
