@@ -173,8 +173,8 @@ TEST(DistributedE2e, CrossGatewayWaitsAndEventStreams) {
       << probe.body;
   EXPECT_EQ(Str(Json(probe.body), "status"), "succeeded");
 
-  // An event stream on gateway 1 follows a task run through gateway 0: exactly one terminal
-  // event, then the stream ends.
+  // An event stream on gateway 1 follows a task run through gateway 0: its progress, exactly one
+  // terminal event, then the stream ends.
   for (int i = 0; i < 5; ++i) {
     HttpAnswer created = SubmitTask(cluster.port(0), TaskBody(500 + i, /*steps=*/20));
     ASSERT_EQ(created.status, 202);
@@ -185,7 +185,8 @@ TEST(DistributedE2e, CrossGatewayWaitsAndEventStreams) {
     ASSERT_NE(seen.find("event: succeeded"), std::string::npos)
         << id << ": no terminal event through gateway 1; the stream said:\n"
         << seen;
-    seen = stream.ReadUntil("\n\nnever\n", std::chrono::seconds(5));  // until it closes
+    seen = stream.ReadUntil("\n\nnever\n", std::chrono::seconds(30));  // until it closes
+    EXPECT_TRUE(stream.closed()) << id << ": the stream ends after the terminal event";
     size_t terminal = 0;
     for (const char* type :
          {"event: succeeded", "event: failed", "event: canceled", "event: expired"}) {
@@ -194,6 +195,7 @@ TEST(DistributedE2e, CrossGatewayWaitsAndEventStreams) {
       }
     }
     EXPECT_EQ(terminal, 1u) << id << ":\n" << seen;
+    EXPECT_NE(seen.find("event: progress"), std::string::npos) << id << ":\n" << seen;
   }
 
   // 200 tasks, synchronous and asynchronous, through both gateways in turn.
