@@ -19,6 +19,7 @@
 #include "core/task_json.h"
 #include "http/handlers.h"
 #include "http/problem.h"
+#include "http/websocket_offers.h"
 
 namespace stipple::http {
 namespace {
@@ -280,22 +281,6 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
   bool closed_ = false;
 };
 
-// Sec-WebSocket-Protocol's offers, trimmed.
-std::vector<std::string> OfferedProtocols(std::optional<std::string_view> header) {
-  std::vector<std::string> offers;
-  if (!header) return offers;
-  std::string_view rest = *header;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) offers.emplace_back(item);
-  }
-  return offers;
-}
-
 void OpenWebSocket(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   HttpHeaders headers;
   std::vector<std::string> offers = OfferedProtocols(request.headers.Get("Sec-WebSocket-Protocol"));
@@ -336,6 +321,21 @@ void AddWebSocketRoutes(RouteTable& t, HandlerContext& ctx) {
          [&ctx](HttpRequest& request, ExchangePtr exchange) {
            OpenWebSocket(ctx, request, std::move(exchange));
          }});
+}
+
+std::vector<std::string> OfferedProtocols(std::optional<std::string_view> header) {
+  std::vector<std::string> offers;
+  if (!header) return offers;
+  std::string_view rest = *header;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) offers.emplace_back(item);
+  }
+  return offers;
 }
 
 }  // namespace stipple::http

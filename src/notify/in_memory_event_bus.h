@@ -49,6 +49,9 @@ class InMemoryEventBus final : public EventBus {
                                           TaskEventCallback on_event) override;
   std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
                                              TaskEventCallback on_event) override;
+  std::unique_ptr<Subscription> SubscribePublished(TaskEventCallback on_event) override {
+    return SubscribeAll("", std::move(on_event));
+  }
   std::unique_ptr<Subscription> Deliver(std::vector<TaskEvent> events,
                                         TaskEventCallback on_event) override;
   std::optional<TaskEvent> TerminalEvent(const std::string& task_id) override;

@@ -38,6 +38,7 @@ RedisEventBus::RedisEventBus(redis::RedisClientOptions client, RedisEventBusOpti
       mirror_(InMemoryEventBusOptions{.clock = options_.clock,
                                       .progress_kept = options_.progress_kept,
                                       .terminal_retention = options_.terminal_retention}),
+      published_(InMemoryEventBusOptions{.clock = options_.clock, .progress_kept = 0}),
       listener_([this] { ListenLoop(); }) {}
 
 RedisEventBus::~RedisEventBus() {
@@ -65,6 +66,7 @@ TaskEvent RedisEventBus::Publish(const std::string& tenant, TaskEvent event) {
     return event;
   }
   event.seq = ReplyInt(**seq);
+  if (event.seq > 0) published_.Relay(tenant, event);
   return event;
 }
 
@@ -138,6 +140,10 @@ std::unique_ptr<Subscription> RedisEventBus::Subscribe(const std::string& task_i
 std::unique_ptr<Subscription> RedisEventBus::SubscribeAll(const std::string& tenant,
                                                           TaskEventCallback on_event) {
   return mirror_.SubscribeAll(tenant, std::move(on_event));
+}
+
+std::unique_ptr<Subscription> RedisEventBus::SubscribePublished(TaskEventCallback on_event) {
+  return published_.SubscribeAll("", std::move(on_event));
 }
 
 std::unique_ptr<Subscription> RedisEventBus::Deliver(std::vector<TaskEvent> events,

@@ -62,6 +62,8 @@ class RedisEventBus final : public EventBus {
                                           TaskEventCallback on_event) override;
   std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
                                              TaskEventCallback on_event) override;
+  // Through a second in-process bus fed by Publish (after Redis numbered the event).
+  std::unique_ptr<Subscription> SubscribePublished(TaskEventCallback on_event) override;
   std::unique_ptr<Subscription> Deliver(std::vector<TaskEvent> events,
                                         TaskEventCallback on_event) override;
   std::optional<TaskEvent> TerminalEvent(const std::string& task_id) override;
@@ -88,7 +90,8 @@ class RedisEventBus final : public EventBus {
   const RedisEventBusOptions options_;
   const std::string channel_;
   InMemoryEventBus mirror_;
-  std::mutex relay_mu_;  // one relay (or one Subscribe's load) at a time
+  InMemoryEventBus published_;  // this process's publications, for SubscribePublished
+  std::mutex relay_mu_;         // one relay (or one Subscribe's load) at a time
 
   std::mutex listen_mu_;
   std::condition_variable listen_cv_;

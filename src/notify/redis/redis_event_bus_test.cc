@@ -182,6 +182,18 @@ TEST_F(RedisEventBusTest, AllTaskSubscribersSeeEveryProcesssEventsOfTheirTenant)
   EXPECT_EQ(acme.Wait(1).size(), 1u);
 }
 
+TEST_F(RedisEventBusTest, SubscribePublishedSeesOnlyThisProcesssPublications) {
+  EventCollector mine;
+  auto sub = a_->SubscribePublished(mine.Callback());
+  const std::string id = NewId("tsk");
+  b_->Publish("acme", Event(id, T::kQueued));
+  a_->Publish("acme", Event(id, T::kStarted, 5, 1));
+  a_->Publish("acme", Event(id, T::kStarted, 5, 1));  // dropped by the script: not delivered
+  b_->Publish("acme", Event(id, T::kProgress, 5));
+  a_->Publish("acme", Event(id, T::kSucceeded, 5, 1));
+  EXPECT_EQ(WaitSeqs(mine, 2), (Seqs{{T::kStarted, 2}, {T::kSucceeded, 4}}));
+}
+
 TEST_F(RedisEventBusTest, ListenerReconnectsAfterARedisRestartAndCatchesUp) {
   const std::string id = NewId("tsk");
   EventCollector got;
