@@ -27,6 +27,7 @@
 #include "reload_signal.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
+#include "serve_results_s3.h"
 #include "serve_webhooks.h"
 #include "service/local_task_service.h"
 #include "store/redis/redis_task_store.h"
@@ -105,8 +106,9 @@ const OptionSpec kServeOptions[] = {
      .value_name = "STORE"},
     {.name = "results",
      .default_value = "files",
-     .help =
-         "result store: files (outputs/ in --data-dir) or redis://[[user:]password@]HOST:PORT/DB",
+     .help = "result store: files (outputs/ in --data-dir), redis://[[user:]password@]HOST:PORT/DB "
+             "or s3://BUCKET[/PREFIX] (see --s3-endpoint; credentials from AWS_ACCESS_KEY_ID, "
+             "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)",
      .value_name = "STORE"},
     {.name = "worker-token",
      .help = "a token worker processes may present (stipple worker --token); repeatable",
@@ -176,6 +178,7 @@ struct Settings {
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
   WebhookSettings webhooks;
+  S3ResultSettings s3;  // --results s3://...
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -202,7 +205,8 @@ Result<Settings> ReadSettings(const Config& config) {
     if (!url.ok()) return InvalidArgumentError("--store: " + url.status().message());
   }
   s.results = config.GetString("results");
-  if (s.results != "files") {
+  ASSIGN_OR_RETURN(s.s3, ReadS3ResultSettings(config, s.results));
+  if (s.results != "files" && !IsS3Results(s.results)) {
     Result<redis::RedisUrl> url = redis::ParseRedisUrl(s.results);
     if (!url.ok()) return InvalidArgumentError("--results: " + url.status().message());
   }
@@ -331,7 +335,9 @@ int Serve(const Settings& s) {
 
   Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s, webhooks_on ? &outbox : nullptr);
   if (!store.ok()) return Fail(kExitFailure, store.status());
-  Result<std::unique_ptr<ResultStore>> results = OpenResultStore(s);
+  std::string s3_where;  // "s3://BUCKET/PREFIX at ENDPOINT (REGION)"
+  Result<std::unique_ptr<ResultStore>> results =
+      IsS3Results(s.results) ? OpenS3ResultStore(s.s3, &s3_where) : OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
   std::unique_ptr<EventBus> bus = OpenEventBus(s);
   LocalTaskServiceOptions service_options;
@@ -413,7 +419,11 @@ int Serve(const Settings& s) {
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
   std::string where = s.data_dir;  // the data dir, or the Redis servers (without credentials)
   if (s.store != "sqlite") where = "tasks on " + redis::ParseRedisUrl(s.store)->Redacted();
-  if (s.results != "files") where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
+  if (IsS3Results(s.results)) {
+    where += ", images on " + s3_where;
+  } else if (s.results != "files") {
+    where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
+  }
   const int64_t worker_count =
       s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
   const char* worker_kind = s.worker_processes > 0 ? "worker process" : "worker";
@@ -451,6 +461,7 @@ int Serve(const Settings& s) {
 int RunServeOrGateway(std::span<const std::string> args, bool gateway_only) {
   std::vector<OptionSpec> options(std::begin(kServeOptions), std::end(kServeOptions));
   options.insert(options.end(), WebhookOptions().begin(), WebhookOptions().end());
+  options.insert(options.end(), S3ResultOptions().begin(), S3ResultOptions().end());
   ParsedOptions parsed =
       ParseCommandOptions(gateway_only ? "stipple gateway [OPTIONS]" : kUsage, options, args);
   if (!parsed.config) return parsed.exit_code;
