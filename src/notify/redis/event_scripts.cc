@@ -13,14 +13,19 @@ local seq = tonumber(m[1]) or 0
 local first = seq == 0
 local mf = tonumber(m[3]) or 0
 local back = m[5] == '1'
-local function emit(event)
+local function publish(event)
+  redis.call('PUBLISH', p .. 'events', tenant .. '\n' .. seq .. '\n' .. event)
+end
+local function emit(event)  -- numbered, held in the stream, published
   seq = seq + 1
   redis.call('XADD', ev, seq .. '-0', 'e', event)
-  redis.call('PUBLISH', p .. 'events', tenant .. '\n' .. seq .. '\n' .. event)
+  publish(event)
 end
 if kind == 'queued' then
   if not first then return 0 end
-  emit(ARGV[8])
+  seq = 1
+  redis.call('HSET', meta, 'qt', ARGV[7])  -- the whole event: no stream for a queued task
+  publish(ARGV[8])
 elseif kind == 'started' then
   if mf ~= 0 and f <= mf then return 0 end
   if mf ~= 0 and not back then
@@ -29,10 +34,12 @@ elseif kind == 'started' then
   end
   emit(ARGV[8])
   redis.call('HSET', meta, 'fencing', ARGV[5], 'attempt', ARGV[6], 'back', '0')
+  redis.call('PEXPIRE', ev, ARGV[10])
 elseif kind == 'retrying' then
   if mf > f or (mf == f and back) then return 0 end
   emit(ARGV[8])
   redis.call('HSET', meta, 'fencing', ARGV[5], 'attempt', ARGV[6], 'back', '1')
+  redis.call('PEXPIRE', ev, ARGV[10])
 elseif kind == 'progress' then
   if f ~= mf or back then return 0 end
   emit(ARGV[8])
@@ -42,16 +49,17 @@ elseif kind == 'progress' then
     redis.call('XDEL', ev, redis.call('LPOP', pl) .. '-0')
   end
 else
-  emit(ARGV[8])
-  redis.call('HSET', meta, 'term', '1')
+  -- The end: a subscriber from now on gets only this event, so the stream goes and the event
+  -- stays in the hash for the retention.
+  seq = seq + 1
+  publish(ARGV[8])
+  redis.call('HSET', meta, 'term', '1', 'te', ARGV[8])
+  redis.call('DEL', ev, pl)
 end
 redis.call('HSET', meta, 'seq', seq, 'tenant', tenant)
 if kind ~= 'queued' and kind ~= 'started' and kind ~= 'retrying' and kind ~= 'progress' then
-  redis.call('PEXPIRE', ev, ARGV[11])
   redis.call('PEXPIRE', meta, ARGV[11])
-  redis.call('PEXPIRE', pl, ARGV[11])
 elseif first then
-  redis.call('PEXPIRE', ev, ARGV[10])
   redis.call('PEXPIRE', meta, ARGV[10])
 end
 return seq
@@ -65,22 +73,31 @@ local p, id, tenant = ARGV[1], ARGV[2], ARGV[3]
 local ev, meta = p .. 'ev:' .. id, p .. 'evm:' .. id
 if redis.call('EXISTS', meta) == 1 or redis.call('EXISTS', ev) == 1 then return 0 end
 local seq, fencing, attempt, back, term = 0, '0', '0', '0', '0'
-for i = 6, #ARGV, 5 do
+for i = 6, #ARGV, 6 do
   local kind = ARGV[i + 1]
   seq = tonumber(ARGV[i])
-  redis.call('XADD', ev, seq .. '-0', 'e', ARGV[i + 4])
-  if kind == 'started' or kind == 'retrying' then
-    fencing, attempt = ARGV[i + 2], ARGV[i + 3]
-    back = kind == 'retrying' and '1' or '0'
-  elseif kind ~= 'queued' and kind ~= 'progress' then
+  if kind == 'queued' then
+    redis.call('HSET', meta, 'qt', ARGV[i + 4])
+  elseif kind == 'started' or kind == 'retrying' or kind == 'progress' then
+    redis.call('XADD', ev, seq .. '-0', 'e', ARGV[i + 5])
+    if kind ~= 'progress' then
+      fencing, attempt = ARGV[i + 2], ARGV[i + 3]
+      back = kind == 'retrying' and '1' or '0'
+    end
+  else
     term = '1'
+    redis.call('HSET', meta, 'te', ARGV[i + 5])
   end
 end
 redis.call('HSET', meta, 'seq', seq, 'tenant', tenant, 'term', term, 'fencing', fencing,
            'attempt', attempt, 'back', back)
-local ttl = term == '1' and ARGV[5] or ARGV[4]
-redis.call('PEXPIRE', ev, ttl)
-redis.call('PEXPIRE', meta, ttl)
+if term == '1' then
+  redis.call('DEL', ev)
+  redis.call('PEXPIRE', meta, ARGV[5])
+else
+  redis.call('PEXPIRE', ev, ARGV[4])
+  redis.call('PEXPIRE', meta, ARGV[4])
+end
 return 1
 )lua");
   return script;

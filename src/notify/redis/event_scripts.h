@@ -1,12 +1,14 @@
 // The Lua scripts of RedisEventBus. Each runs atomically on the server, so numbering a task's
-// event, holding it in the task's stream and publishing it to every gateway happen together, in
-// one order shared by all processes. Keys (docs/redis.md, "Events"):
-//   <prefix>ev:<task>   stream, one entry per held event, entry id "<seq>-0", field e = the event
-//                       (event_codec.h)
-//   <prefix>evm:<task>  hash: seq (newest), tenant, term ("1" once the terminal event is out),
-//                       fencing / attempt of the newest lease published, back ("1": its
-//                       `retrying` is out, the task is back in the queue)
-//   <prefix>evp:<task>  list of the seqs of the progress events still held (oldest first)
+// event, holding it and publishing it to every gateway happen together, in one order shared by
+// all processes. Keys (docs/redis.md, "Events across gateways"):
+//   <prefix>evm:<task>  hash: seq (newest), tenant, qt (the `queued` event's time: that event is
+//                       rebuilt from it, so a task that only waits costs no stream), term ("1"
+//                       once the terminal event is out) and te (that event), fencing / attempt of
+//                       the newest lease published, back ("1": its `retrying` is out)
+//   <prefix>ev:<task>   stream of the events between `queued` and the end, entry id "<seq>-0",
+//                       field e = the event (event_codec.h); deleted at the terminal event, after
+//                       which a subscriber gets only that event
+//   <prefix>evp:<task>  list of the seqs of the progress events still in the stream, oldest first
 //   <prefix>events      pub/sub channel; message "<tenant>\n<seq>\n<event>"
 #pragma once
 
@@ -22,7 +24,8 @@ namespace stipple::redis::event_scripts {
 //  - `retrying` of lease F unless a newer lease was published or F's `retrying` is out;
 //  - `progress` only under the last published lease while it runs; the oldest progress entries
 //    beyond progress_kept are deleted from the stream;
-//  - the terminal event sets the retention on the task's keys; the first event sets live_ttl.
+//  - the terminal event deletes the stream and sets the retention on the hash; the first event
+//    sets live_ttl.
 // ARGV: prefix, task id, tenant, type, fencing, attempt, time_ms, event, progress_kept,
 //       live_ttl_ms, retention_ms.
 // → the event's seq; 0 when it was dropped.
@@ -30,7 +33,7 @@ const Script& Publish();
 
 // Gives a task the caller's history when Redis holds nothing of it.
 // ARGV: prefix, task id, tenant, live_ttl_ms, retention_ms, then per event: seq, type, fencing,
-//       attempt, event. → 1 seeded; 0 Redis holds events of the task already.
+//       attempt, time_ms, event. → 1 seeded; 0 Redis holds events of the task already.
 const Script& Seed();
 
 }  // namespace stipple::redis::event_scripts

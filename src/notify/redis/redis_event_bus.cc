@@ -105,6 +105,7 @@ bool RedisEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> histo
     args.emplace_back(TaskEventTypeName(e.type));
     args.push_back(std::to_string(e.fencing));
     args.push_back(std::to_string(e.attempt));
+    args.push_back(std::to_string(ToUnixMillis(e.time)));
     args.push_back(redis::EncodeEvent(e));
   }
   auto seeded = client_.Eval(redis::event_scripts::Seed(), args);
@@ -119,12 +120,26 @@ bool RedisEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> histo
 Result<RedisEventBus::Held> RedisEventBus::Fetch(const std::string& task_id, int64_t from,
                                                  int64_t to) {
   const std::string p = options_.key_prefix;
-  auto replies = client_.Pipeline({{"HGET", p + "evm:" + task_id, "tenant"},
-                                   {"XRANGE", p + "ev:" + task_id, std::to_string(from) + "-0",
-                                    to > 0 ? std::to_string(to) + "-0" : std::string("+")}});
+  auto replies =
+      client_.Pipeline({{"HMGET", p + "evm:" + task_id, "tenant", "qt", "term", "te", "seq"},
+                        {"XRANGE", p + "ev:" + task_id, std::to_string(from) + "-0",
+                         to > 0 ? std::to_string(to) + "-0" : std::string("+")}});
   for (const auto& r : replies) RETURN_IF_ERROR(r.status());
+  const redisReply& meta = **replies[0];
+  if (meta.elements != 5) return InternalError("Redis: unexpected HMGET reply");
+  auto in_range = [&](int64_t seq) { return seq >= from && (to <= 0 || seq <= to); };
   Held held;
-  held.tenant = ReplyString(**replies[0]);
+  held.tenant = ReplyString(*meta.element[0]);
+  // The `queued` event lives in the hash as its time (see event_scripts.h).
+  const bool ended = ReplyString(*meta.element[2]) == "1";  // then only the terminal event is held
+  if (const std::string qt = ReplyString(*meta.element[1]); !ended && !qt.empty() && in_range(1)) {
+    TaskEvent queued;
+    queued.task_id = task_id;
+    queued.seq = 1;
+    queued.type = TaskEventType::kQueued;
+    queued.time = FromUnixMillis(std::stoll(qt));
+    held.events.push_back(std::move(queued));
+  }
   const redisReply& entries = **replies[1];
   for (size_t i = 0; i < entries.elements; ++i) {
     const redisReply& entry = *entries.element[i];
@@ -132,6 +147,11 @@ Result<RedisEventBus::Held> RedisEventBus::Fetch(const std::string& task_id, int
     ASSIGN_OR_RETURN(TaskEvent e, redis::DecodeEvent(ReplyString(*entry.element[1]->element[1]),
                                                      SeqOf(*entry.element[0])));
     held.events.push_back(std::move(e));
+  }
+  const int64_t last = ReplyInt(*meta.element[4]);
+  if (ended && in_range(last)) {
+    ASSIGN_OR_RETURN(TaskEvent end, redis::DecodeEvent(ReplyString(*meta.element[3]), last));
+    held.events.push_back(std::move(end));
   }
   return held;
 }
@@ -179,18 +199,11 @@ std::unique_ptr<Subscription> RedisEventBus::Deliver(std::vector<TaskEvent> even
 
 std::optional<TaskEvent> RedisEventBus::TerminalEvent(const std::string& task_id) {
   if (auto held = mirror_.TerminalEvent(task_id)) return held;
-  const std::string p = options_.key_prefix;
-  auto replies = client_.Pipeline({{"HGET", p + "evm:" + task_id, "term"},
-                                   {"XREVRANGE", p + "ev:" + task_id, "+", "-", "COUNT", "1"}});
-  for (const auto& r : replies) {
-    if (!r.ok()) return std::nullopt;
-  }
-  if (ReplyString(**replies[0]) != "1") return std::nullopt;
-  const redisReply& entries = **replies[1];
-  if (entries.elements != 1 || entries.element[0]->elements != 2) return std::nullopt;
-  const redisReply& entry = *entries.element[0];
-  if (entry.element[1]->elements != 2) return std::nullopt;
-  auto e = redis::DecodeEvent(ReplyString(*entry.element[1]->element[1]), SeqOf(*entry.element[0]));
+  auto meta =
+      client_.Command({"HMGET", options_.key_prefix + "evm:" + task_id, "term", "te", "seq"});
+  if (!meta.ok() || (*meta)->elements != 3) return std::nullopt;
+  if (ReplyString(*(*meta)->element[0]) != "1") return std::nullopt;
+  auto e = redis::DecodeEvent(ReplyString(*(*meta)->element[1]), ReplyInt(*(*meta)->element[2]));
   if (!e.ok() || !IsTerminalEvent(e->type)) return std::nullopt;
   return *e;
 }
@@ -268,15 +281,19 @@ void RedisEventBus::Listen() {
     std::lock_guard lock(listen_mu_);
     if (stopping_) return;
     listen_fd_ = ctx->fd;
+  }
+  {
+    // Whatever was published while no listener was subscribed: read back for followed tasks
+    // (messages from now on wait in the socket meanwhile).
+    std::lock_guard lock(relay_mu_);
+    for (const auto& [task_id, seq] : mirror_.FollowedTasks()) CatchUp(task_id, seq, 0);
+  }
+  {
+    std::lock_guard lock(listen_mu_);
     connected_ = true;
   }
   listen_cv_.notify_all();
   LogInfo("event listener subscribed", {{"channel", channel_}});
-  {
-    // Whatever was published while no listener was subscribed: read back for followed tasks.
-    std::lock_guard lock(relay_mu_);
-    for (const auto& [task_id, seq] : mirror_.FollowedTasks()) CatchUp(task_id, seq, 0);
-  }
   while (true) {
     void* raw = nullptr;
     if (redisGetReply(ctx.get(), &raw) != REDIS_OK || raw == nullptr) break;

@@ -77,7 +77,7 @@ class RedisEventBus final : public EventBus {
                                         TaskEventCallback on_event) override;
   std::optional<TaskEvent> TerminalEvent(const std::string& task_id) override;
 
-  // Waits up to `timeout` for the listener to be subscribed; true once it is.
+  // Waits up to `timeout` for the listener to be subscribed and caught up; true once it is.
   bool WaitConnected(Millis timeout);
   size_t subscribers() const { return mirror_.subscribers(); }
   size_t tasks_held() const { return mirror_.tasks_held(); }

@@ -114,8 +114,35 @@ TEST_F(RedisEventBusTest, TerminalEventIsReplayedAndKnownOnEveryBus) {
   EXPECT_FALSE(a_->TerminalEvent(NewId("tsk")).has_value());
 }
 
+TEST_F(RedisEventBusTest, AWaitingTaskCostsNoStreamAndAnEndedOneOnlyItsTerminalEvent) {
+  const std::string id = NewId("tsk");
+  redis::RedisClient redis({.url = *redis::ParseRedisUrl(server_->url())});
+  auto exists = [&](const std::string& key) {
+    return redis::ReplyInt(**redis.Command({"EXISTS", "stipple:" + key + id}));
+  };
+  b_->Publish("acme", Event(id, T::kQueued));
+  EXPECT_EQ(exists("ev:"), 0);
+  EventCollector early;
+  auto s1 = a_->Subscribe(id, 0, early.Callback());  // queued, rebuilt from the hash
+  EXPECT_EQ(WaitSeqs(early, 1), (Seqs{{T::kQueued, 1}}));
+  b_->Publish("acme", Event(id, T::kStarted, 5, 1));
+  b_->Publish("acme", Event(id, T::kProgress, 5));
+  EXPECT_EQ(exists("ev:"), 1);
+  b_->Publish("acme", Event(id, T::kSucceeded, 5, 1));
+  EXPECT_EQ(exists("ev:"), 0);
+  EXPECT_EQ(exists("evp:"), 0);
+  EXPECT_EQ(WaitSeqs(early, 4),
+            (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}, {T::kSucceeded, 4}}));
+  EventCollector late;
+  auto s2 = b_->Subscribe(id, 0, late.Callback());
+  EXPECT_EQ(WaitSeqs(late, 1), (Seqs{{T::kSucceeded, 4}}));
+  EXPECT_GT(redis::ReplyInt(**redis.Command({"PTTL", "stipple:evm:" + id})), 0);
+}
+
 TEST_F(RedisEventBusTest, PublicationsOfSeveralProcessesFollowOneOrder) {
   const std::string id = NewId("tsk");
+  EventCollector got;
+  auto sub = a_->Subscribe(id, 0, got.Callback());
   EXPECT_EQ(a_->Publish("acme", Event(id, T::kQueued)).seq, 1);
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kQueued)).seq, 0);  // only as the first event
   EXPECT_EQ(a_->Publish("acme", Event(id, T::kStarted, 10, 1)).seq, 2);
@@ -130,8 +157,6 @@ TEST_F(RedisEventBusTest, PublicationsOfSeveralProcessesFollowOneOrder) {
   EXPECT_EQ(a_->Publish("acme", Event(id, T::kRetrying, 20, 2)).seq, 6);
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kProgress, 20)).seq, 0);  // back in the queue
   EXPECT_EQ(b_->Publish("acme", Event(id, T::kFailed, 20, 2)).seq, 7);
-  EventCollector got;
-  auto sub = a_->Subscribe(id, 0, got.Callback());
   auto events = got.Wait(7);
   EXPECT_EQ(WaitSeqs(got, 7), (Seqs{{T::kQueued, 1},
                                     {T::kStarted, 2},
