@@ -1,0 +1,232 @@
+#include "webhook/redis/redis_outbox_scripts.h"
+
+#include <string>
+
+namespace stipple::webhook::redis_scripts {
+namespace {
+
+// Key names and the two moves every script shares: `due_head` puts a task's oldest pending
+// delivery in the due set (unless it is claimed), `finish` takes a delivery out of its task's
+// pending set for good.
+constexpr char kPrelude[] = R"lua(
+local p = ARGV[1]
+local function dkey(id) return p .. 'wh:d:' .. id end
+local function akey(id) return p .. 'wh:a:' .. id end
+local function tkey(task) return p .. 'wh:t:' .. task end
+local function pkey(task) return p .. 'wh:p:' .. task end
+local function mkey(task) return p .. 'wh:m:' .. task end
+local due, claimed = p .. 'wh:due', p .. 'wh:claimed'
+
+local function due_head(task)
+  local head = redis.call('ZRANGE', pkey(task), 0, 0)[1]
+  if head and not redis.call('ZSCORE', claimed, head) then
+    redis.call('ZADD', due, redis.call('HGET', dkey(head), 'next'), head)
+  end
+end
+
+local function finish(id, task, state, attempts, retention)
+  redis.call('HSET', dkey(id), 'state', state, 'attempts', attempts, 'next', '', 'owner', '',
+             'lease', '')
+  redis.call('ZREM', pkey(task), id)
+  redis.call('ZREM', due, id)
+  redis.call('ZREM', claimed, id)
+  if retention > 0 then
+    redis.call('PEXPIRE', dkey(id), retention)
+    redis.call('PEXPIRE', akey(id), retention)
+  end
+end
+)lua";
+
+constexpr char kMaterialize[] = R"lua(
+local retention = tonumber(ARGV[2])
+local stored = 0
+local i = 3
+while i <= #ARGV do
+  local sid, has = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  local fresh = redis.call('XDEL', p .. 'wh:intents', sid) == 1
+  if has == '1' then
+    local id, task, event, url, host, created, payload =
+      ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    i = i + 7
+    local m = redis.call('HMGET', mkey(task), 'gone', 'ended')
+    local progress = event == 'task.progress'
+    if fresh and not m[1] and not (progress and m[2]) then
+      if event ~= 'task.started' and not progress then
+        redis.call('HSET', mkey(task), 'ended', '1')
+      end
+      local seq = redis.call('INCR', p .. 'wh:seq')
+      redis.call('HSET', dkey(id), 'task', task, 'event', event, 'url', url, 'host', host,
+                 'created', created, 'payload', payload, 'state', '0', 'attempts', '0',
+                 'next', created, 'seq', seq, 'owner', '', 'lease', '')
+      redis.call('ZADD', tkey(task), seq, id)
+      redis.call('ZADD', pkey(task), seq, id)
+      due_head(task)
+      if retention > 0 then
+        redis.call('PEXPIRE', tkey(task), retention)
+        redis.call('PEXPIRE', mkey(task), retention)
+      end
+      stored = stored + 1
+    end
+  end
+end
+return stored
+)lua";
+
+constexpr char kClaim[] = R"lua(
+local now, limit, until_, owner = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now, 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', claimed, id)
+  redis.call('HSET', dkey(id), 'owner', '', 'lease', '')
+  local task = redis.call('HGET', dkey(id), 'task')
+  if task then due_head(task) end
+end
+local busy = {}
+for i = 6, #ARGV do busy[ARGV[i]] = true end
+local picked = {}
+local offset, scanned = 0, 0
+-- Bounded: a backlog of due deliveries to busy hosts could otherwise make every claim scan it all.
+while #picked < limit and scanned < 5000 do
+  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', offset, 200)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    if not busy[redis.call('HGET', dkey(id), 'host')] then
+      picked[#picked + 1] = id
+      if #picked >= limit then break end
+    end
+  end
+  offset = offset + #ids
+  scanned = scanned + #ids
+end
+local out = {}
+for _, id in ipairs(picked) do
+  redis.call('ZREM', due, id)
+  redis.call('ZADD', claimed, until_, id)
+  redis.call('HSET', dkey(id), 'owner', owner, 'lease', until_)
+  local f = redis.call('HMGET', dkey(id), 'task', 'event', 'url', 'host', 'payload', 'created',
+                       'attempts')
+  out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+end
+return out
+)lua";
+
+constexpr char kRecord[] = R"lua(
+local owner, retention = ARGV[2], tonumber(ARGV[3])
+local applied = {}
+for i = 4, #ARGV, 6 do
+  local id, state, attempts, next_, gone, attempt =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local f = redis.call('HMGET', dkey(id), 'owner', 'task', 'event', 'seq')
+  if f[2] and f[1] == owner then
+    local task = f[2]
+    redis.call('HSET', akey(id), attempts, attempt)
+    if state == '0' and f[3] == 'task.progress' and
+       redis.call('ZCOUNT', tkey(task), '(' .. f[4], '+inf') > 0 then
+      state = '3'  -- a newer event of its task supersedes it
+    end
+    if state == '0' then
+      redis.call('HSET', dkey(id), 'attempts', attempts, 'next', next_, 'owner', '', 'lease', '')
+      redis.call('ZREM', claimed, id)
+      redis.call('ZADD', due, next_, id)
+    else
+      finish(id, task, state, attempts, retention)
+    end
+    if gone == '1' then
+      redis.call('HSET', mkey(task), 'gone', '1')
+      if retention > 0 then redis.call('PEXPIRE', mkey(task), retention) end
+      for _, other in ipairs(redis.call('ZRANGE', pkey(task), 0, -1)) do
+        if not redis.call('ZSCORE', claimed, other) then
+          finish(other, task, '2', redis.call('HGET', dkey(other), 'attempts'), retention)
+        end
+      end
+    end
+    due_head(task)
+    applied[#applied + 1] = id
+  end
+end
+return applied
+)lua";
+
+constexpr char kRenew[] = R"lua(
+local owner, until_ = ARGV[2], ARGV[3]
+local lost = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', dkey(id), 'owner') == owner then
+    redis.call('HSET', dkey(id), 'lease', until_)
+    redis.call('ZADD', claimed, until_, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+)lua";
+
+constexpr char kRelease[] = R"lua(
+local owner = ARGV[2]
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', dkey(id), 'owner') == owner then
+    redis.call('HSET', dkey(id), 'owner', '', 'lease', '')
+    redis.call('ZREM', claimed, id)
+    due_head(redis.call('HGET', dkey(id), 'task'))
+  end
+end
+return 0
+)lua";
+
+constexpr char kNextDue[] = R"lua(
+local best = -1
+for _, k in ipairs({due, claimed}) do
+  local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  if r[2] then
+    local at = tonumber(r[2])
+    if best < 0 or at < best then best = at end
+  end
+end
+return best
+)lua";
+
+constexpr char kForTask[] = R"lua(
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', tkey(ARGV[2]), 0, -1)) do
+  local d = redis.call('HGETALL', dkey(id))
+  if #d > 0 then out[#out + 1] = {id, d, redis.call('HGETALL', akey(id))} end
+end
+return out
+)lua";
+
+redis::Script Make(const char* body) { return redis::Script(std::string(kPrelude) + body); }
+
+}  // namespace
+
+const redis::Script& Materialize() {
+  static const redis::Script s = Make(kMaterialize);
+  return s;
+}
+const redis::Script& Claim() {
+  static const redis::Script s = Make(kClaim);
+  return s;
+}
+const redis::Script& Record() {
+  static const redis::Script s = Make(kRecord);
+  return s;
+}
+const redis::Script& Renew() {
+  static const redis::Script s = Make(kRenew);
+  return s;
+}
+const redis::Script& Release() {
+  static const redis::Script s = Make(kRelease);
+  return s;
+}
+const redis::Script& NextDue() {
+  static const redis::Script s = Make(kNextDue);
+  return s;
+}
+const redis::Script& ForTask() {
+  static const redis::Script s = Make(kForTask);
+  return s;
+}
+
+}  // namespace stipple::webhook::redis_scripts
