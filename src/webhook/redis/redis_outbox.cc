@@ -202,7 +202,11 @@ Result<std::vector<WebhookDelivery>> RedisWebhookOutbox::Claim(
 
 Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
   // Intents written since the claim count as later deliveries (a progress retry is dropped).
-  RETURN_IF_ERROR(Materialize());
+  if (Status s = Materialize(); !s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const DeliveryOutcome& o : outcomes) held_.erase(o.delivery_id);
+    return s;
+  }
   std::vector<std::string> args = {options_.key_prefix, owner_,
                                    std::to_string(options_.retention.count())};
   for (const DeliveryOutcome& o : outcomes) {
@@ -214,10 +218,10 @@ Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
     args.push_back(AttemptToJson(o.attempt));
   }
   Result<Reply> r = client_.Eval(redis_scripts::Record(), args);
-  if (r.ok()) {  // recorded, or no longer ours: either way no longer held
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const DeliveryOutcome& o : outcomes) held_.erase(o.delivery_id);
-  }
+  // Recorded, no longer ours, or not recorded (Redis away): no longer renewed in any case, so an
+  // unrecorded one lapses and is sent again (by any gateway) rather than stay claimed forever.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const DeliveryOutcome& o : outcomes) held_.erase(o.delivery_id);
   return r.status();
 }
 
