@@ -75,6 +75,7 @@ return stored
 
 constexpr char kClaim[] = R"lua(
 local now, limit, until_, owner = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+if ARGV[6] == '1' and redis.call('XLEN', p .. 'wh:intents') > 0 then return -1 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now, 'LIMIT', 0, 1000)) do
   redis.call('ZREM', claimed, id)
   redis.call('HSET', dkey(id), 'owner', '', 'lease', '')
@@ -82,7 +83,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now, 'LIMIT', 0
   if task then due_head(task) end
 end
 local busy = {}
-for i = 6, #ARGV do busy[ARGV[i]] = true end
+for i = 7, #ARGV do busy[ARGV[i]] = true end
 local picked = {}
 local offset, scanned = 0, 0
 -- Bounded: a backlog of due deliveries to busy hosts could otherwise make every claim scan it all.

@@ -13,10 +13,11 @@ namespace stipple::webhook::redis_scripts {
 // 410, or it is a progress delivery and the task already has its terminal one. → stored count.
 const redis::Script& Materialize();
 
-// ARGV: prefix, now_ms, limit, lease_until_ms, owner, busy hosts...
-// Claims given up by owners that stopped renewing (lease_until <= now) become due again; then up
-// to `limit` due task heads not of a busy host, earliest first, are claimed for `owner`.
-// → {{id, task_id, event, url, host, payload, created_ms, attempts}, ...}.
+// ARGV: prefix, now_ms, limit, lease_until_ms, owner, check_intents, busy hosts...
+// With check_intents "1" and intents waiting in the stream: → -1, nothing done (materialize
+// first). Otherwise claims given up by owners that stopped renewing (lease_until <= now) become
+// due again; then up to `limit` due task heads not of a busy host, earliest first, are claimed
+// for `owner`. → {{id, task_id, event, url, host, payload, created_ms, attempts}, ...}.
 const redis::Script& Claim();
 
 // ARGV: prefix, owner, retention_ms, then per outcome: id, state, attempts, next_ms ('' unless
