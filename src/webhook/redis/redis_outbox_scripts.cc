@@ -5,8 +5,10 @@
 namespace stipple::webhook::redis_scripts {
 namespace {
 
-// Key names and the two moves every script shares: `due_head` puts a task's oldest pending
-// delivery in the due set (unless it is claimed), `finish` takes a delivery out of its task's
+// Key names and the moves every script shares. Due deliveries are indexed per host
+// (`wh:due:<host>`, by next attempt) with `wh:hosts` holding each host's earliest, so a claim
+// skips a busy host in one step however many of its deliveries wait. `due_head` makes a task's
+// oldest pending delivery due (unless it is claimed), `finish` takes a delivery out of its task's
 // pending set for good.
 constexpr char kPrelude[] = R"lua(
 local p = ARGV[1]
@@ -15,12 +17,33 @@ local function akey(id) return p .. 'wh:a:' .. id end
 local function tkey(task) return p .. 'wh:t:' .. task end
 local function pkey(task) return p .. 'wh:p:' .. task end
 local function mkey(task) return p .. 'wh:m:' .. task end
-local due, claimed = p .. 'wh:due', p .. 'wh:claimed'
+local function hkey(host) return p .. 'wh:due:' .. host end
+local hosts, claimed = p .. 'wh:hosts', p .. 'wh:claimed'
+
+local function host_sync(host)
+  local head = redis.call('ZRANGE', hkey(host), 0, 0, 'WITHSCORES')
+  if head[2] then
+    redis.call('ZADD', hosts, head[2], host)
+  else
+    redis.call('ZREM', hosts, host)
+  end
+end
+
+local function due_add(id, at)
+  local host = redis.call('HGET', dkey(id), 'host')
+  redis.call('ZADD', hkey(host), at, id)
+  host_sync(host)
+end
+
+local function due_rem(id)
+  local host = redis.call('HGET', dkey(id), 'host')
+  if host and redis.call('ZREM', hkey(host), id) == 1 then host_sync(host) end
+end
 
 local function due_head(task)
   local head = redis.call('ZRANGE', pkey(task), 0, 0)[1]
   if head and not redis.call('ZSCORE', claimed, head) then
-    redis.call('ZADD', due, redis.call('HGET', dkey(head), 'next'), head)
+    due_add(head, redis.call('HGET', dkey(head), 'next'))
   end
 end
 
@@ -28,7 +51,7 @@ local function finish(id, task, state, attempts, retention)
   redis.call('HSET', dkey(id), 'state', state, 'attempts', attempts, 'next', '', 'owner', '',
              'lease', '')
   redis.call('ZREM', pkey(task), id)
-  redis.call('ZREM', due, id)
+  due_rem(id)
   redis.call('ZREM', claimed, id)
   if retention > 0 then
     redis.call('PEXPIRE', dkey(id), retention)
@@ -84,24 +107,29 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now, 'LIMIT', 0
 end
 local busy = {}
 for i = 7, #ARGV do busy[ARGV[i]] = true end
-local picked = {}
-local offset, scanned = 0, 0
--- Bounded: a backlog of due deliveries to busy hosts could otherwise make every claim scan it all.
-while #picked < limit and scanned < 5000 do
-  local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', offset, 200)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    if not busy[redis.call('HGET', dkey(id), 'host')] then
-      picked[#picked + 1] = id
-      if #picked >= limit then break end
-    end
+-- The `limit` earliest due deliveries of hosts not busy: hosts in the order of their earliest,
+-- each contributing up to `limit`, until the next host's earliest is later than all we have.
+local cands = {}
+if limit < 1 then return {} end
+local due_hosts = redis.call('ZRANGEBYSCORE', hosts, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+for i = 1, #due_hosts, 2 do
+  local host, head = due_hosts[i], tonumber(due_hosts[i + 1])
+  if #cands >= limit and head > cands[limit][2] then break end
+  if not busy[host] then
+    local r = redis.call('ZRANGEBYSCORE', hkey(host), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+    for j = 1, #r, 2 do cands[#cands + 1] = {r[j], tonumber(r[j + 1])} end
+    table.sort(cands, function(a, b)
+      if a[2] ~= b[2] then return a[2] < b[2] end
+      return a[1] < b[1]
+    end)
+    for j = #cands, limit + 1, -1 do cands[j] = nil end
   end
-  offset = offset + #ids
-  scanned = scanned + #ids
 end
+local picked = {}
+for _, c in ipairs(cands) do picked[#picked + 1] = c[1] end
 local out = {}
 for _, id in ipairs(picked) do
-  redis.call('ZREM', due, id)
+  due_rem(id)
   redis.call('ZADD', claimed, until_, id)
   redis.call('HSET', dkey(id), 'owner', owner, 'lease', until_)
   local f = redis.call('HMGET', dkey(id), 'task', 'event', 'url', 'host', 'payload', 'created',
@@ -128,7 +156,7 @@ for i = 4, #ARGV, 6 do
     if state == '0' then
       redis.call('HSET', dkey(id), 'attempts', attempts, 'next', next_, 'owner', '', 'lease', '')
       redis.call('ZREM', claimed, id)
-      redis.call('ZADD', due, next_, id)
+      due_add(id, next_)
     else
       finish(id, task, state, attempts, retention)
     end
@@ -178,7 +206,7 @@ return 0
 
 constexpr char kNextDue[] = R"lua(
 local best = -1
-for _, k in ipairs({due, claimed}) do
+for _, k in ipairs({hosts, claimed}) do
   local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
   if r[2] then
     local at = tonumber(r[2])
