@@ -312,6 +312,46 @@ TEST(RedisWebhookOutbox, ATaskWithoutAWebhookLeavesNoIntent) {
   EXPECT_EQ(redis::ReplyInt(**client.Command({"XLEN", "stipple:wh:intents"})), 2);
 }
 
+TEST(RedisWebhookOutbox, AClaimHeldPastItsLeaseIsRenewedWhileItsOutboxLives) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  auto store = OpenStore(*server, SystemClock::Get());
+  const std::string id = CompleteOne(*store, *SystemClock::Get(), kUrl);
+  const Millis lease(3000);  // renewed every second
+  auto a = OpenOutbox(*server, SystemClock::Get(), lease);
+  auto b = OpenOutbox(*server, SystemClock::Get(), lease);
+  auto held = a->Claim(SystemClock::Get()->Now(), 10, {});
+  ASSERT_EQ(held->size(), 1u);
+  const auto until = std::chrono::steady_clock::now() + lease + Millis(1000);
+  while (std::chrono::steady_clock::now() < until) {  // past the first lease: renewed meanwhile
+    EXPECT_TRUE(b->Claim(SystemClock::Get()->Now(), 10, {})->empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  a.reset();  // gives the claim back
+  auto again = b->Claim(SystemClock::Get()->Now(), 10, {});
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(again->front().task_id, id);
+}
+
+TEST(RedisWebhookOutbox, CallsAreUnavailableWhileRedisIsDownAndWorkAgainAfterwards) {
+  auto server = StartServer("always");
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  auto store = OpenStore(*server, &clock);
+  auto outbox = OpenOutbox(*server, &clock);
+  const std::string id = CompleteOne(*store, clock, kUrl);
+  ASSERT_TRUE(server->Stop(/*kill=*/true).ok());
+  auto down = outbox->Claim(clock.Now(), 10, {});
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(outbox->ForTask(id).status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(server->Restart().ok());
+  auto claimed = outbox->Claim(clock.Now(), 10, {});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ(claimed->front().task_id, id);
+}
+
 TEST(RedisWebhookOutbox, TheSharedSecretIsCreatedOnceAndSeenByEveryGateway) {
   auto server = StartServer();
   ASSERT_TRUE(server);
