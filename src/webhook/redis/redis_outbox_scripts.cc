@@ -29,10 +29,10 @@ local function host_sync(host)
   end
 end
 
-local function due_add(id, at)
-  local host = redis.call('HGET', dkey(id), 'host')
+local function due_add(id, at, host)
+  host = host or redis.call('HGET', dkey(id), 'host')
   redis.call('ZADD', hkey(host), at, id)
-  host_sync(host)
+  redis.call('ZADD', hosts, 'LT', at, host)  -- the host's earliest: only ever moves earlier here
 end
 
 local function due_rem(id)
@@ -84,7 +84,7 @@ while i <= #ARGV do
                  'next', created, 'seq', seq, 'owner', '', 'lease', '')
       redis.call('ZADD', tkey(task), seq, id)
       redis.call('ZADD', pkey(task), seq, id)
-      due_head(task)
+      if redis.call('ZCARD', pkey(task)) == 1 then due_add(id, created, host) end
       if retention > 0 then
         redis.call('PEXPIRE', tkey(task), retention)
         redis.call('PEXPIRE', mkey(task), retention)
