@@ -431,11 +431,14 @@ TEST(WebhooksE2e, TwoGatewaysOnOneRedisDeliverEachEventOnceInOrderWithTheSharedS
     ids.push_back(
         Submit(i % 2 ? b.port() : a.port(), receiver.Url(), R"(["started","completed"])"));
   }
+  // And one with progress, submitted to the gateway without workers.
+  const std::string with_progress =
+      Submit(b.port(), receiver.Url(), R"(["started","progress","completed"])", 20);
   json::array got = receiver.WaitUntil([&](const json::array& d) {
     for (const auto& id : ids) {
       if (!HasTerminal(d, id)) return false;
     }
-    return true;
+    return HasTerminal(d, with_progress);
   });
   std::set<std::string> webhook_ids;
   for (const auto& d : got) {
@@ -445,6 +448,13 @@ TEST(WebhooksE2e, TwoGatewaysOnOneRedisDeliverEachEventOnceInOrderWithTheSharedS
   }
   for (const auto& id : ids) {
     EXPECT_EQ(TypesOf(got, id), (std::vector<std::string>{"task.started", "task.succeeded"}));
+  }
+  std::vector<std::string> progress_types = TypesOf(got, with_progress);
+  ASSERT_GE(progress_types.size(), 2u);
+  EXPECT_EQ(progress_types.front(), "task.started");
+  EXPECT_EQ(progress_types.back(), "task.succeeded");
+  for (size_t i = 1; i + 1 < progress_types.size(); ++i) {
+    EXPECT_EQ(progress_types[i], "task.progress");
   }
   json::array log;  // the log reads the same from either gateway
   for (int i = 0; i < 600; ++i) {
