@@ -156,6 +156,10 @@ Status RedisWebhookOutbox::Materialize() {
     }
     Result<Reply> stored = client_.Eval(redis_scripts::Materialize(), args);
     if (!stored.ok()) return stored.status();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      next_due_after_claim_.reset();
+    }
     if (r->elements < static_cast<size_t>(kIntentBatch)) return Status::Ok();
   }
   return Status::Ok();
@@ -166,6 +170,10 @@ Status RedisWebhookOutbox::AddProgress(const WebhookDelivery& d) {
       {"XADD", Key("wh:intents"), "*", "kind", "progress", "id", d.id, "task", d.task_id, "event",
        d.event, "url", d.url, "host", d.host, "created", Ms(d.created_at), "payload", d.payload});
   if (!added.ok()) return added.status();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_due_after_claim_.reset();
+  }
   Wake();
   return Status::Ok();
 }
@@ -186,9 +194,13 @@ Result<std::vector<WebhookDelivery>> RedisWebhookOutbox::Claim(
     ASSIGN_OR_RETURN(r, client_.Eval(redis_scripts::Claim(), args));
   }
   std::vector<WebhookDelivery> out;
-  if (r->type != REDIS_REPLY_ARRAY) return DataLossError("unexpected reply from the claim script");
-  for (size_t i = 0; i < r->elements; ++i) {
-    const redisReply& row = *r->element[i];
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_ARRAY) {
+    return DataLossError("unexpected reply from the claim script");
+  }
+  const redisReply& rows = *r->element[0];
+  for (size_t i = 0; i < rows.elements; ++i) {
+    const redisReply& row = *rows.element[i];
     if (row.type != REDIS_REPLY_ARRAY || row.elements != 8) {
       return DataLossError("unexpected row from the claim script");
     }
@@ -203,12 +215,18 @@ Result<std::vector<WebhookDelivery>> RedisWebhookOutbox::Claim(
     d.attempts = static_cast<int>(ReplyInt(*row.element[7]));
     out.push_back(std::move(d));
   }
+  const int64_t next = ReplyInt(*r->element[1]);
   std::lock_guard<std::mutex> lock(mu_);
   for (const WebhookDelivery& d : out) held_.insert(d.id);
+  next_due_after_claim_ = next < 0 ? std::optional<Timestamp>() : FromUnixMillis(next);
   return out;
 }
 
 Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_due_after_claim_.reset();
+  }
   // Intents written since the claim count as later deliveries (a progress retry is dropped).
   const bool progress_retry = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
     return o.state == DeliveryState::kPending && o.event == "task.progress";
@@ -237,6 +255,14 @@ Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
 }
 
 Result<std::optional<Timestamp>> RedisWebhookOutbox::NextDue() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (next_due_after_claim_) {
+      std::optional<Timestamp> next = *next_due_after_claim_;
+      next_due_after_claim_.reset();
+      return next;
+    }
+  }
   ASSIGN_OR_RETURN(Reply r, client_.Eval(redis_scripts::NextDue(), {options_.key_prefix}));
   const int64_t at = ReplyInt(*r);
   if (at < 0) return std::optional<Timestamp>();

@@ -87,7 +87,10 @@ class RedisWebhookOutbox final : public WebhookOutbox {
 
   std::mutex mu_;
   std::set<std::string> held_;  // GUARDED_BY(mu_): claimed by us, not recorded yet
-  bool stopping_ = false;       // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): NextDue's answer as the last Claim left it, for the NextDue that follows it
+  // (the dispatcher asks right after a claim; this saves it a round trip). Reset by any change.
+  std::optional<std::optional<Timestamp>> next_due_after_claim_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
   std::condition_variable stop_cv_;
   std::function<void()> wakeup_;  // GUARDED_BY(mu_)
   std::thread background_;

@@ -40,6 +40,19 @@ local function due_rem(id)
   if host and redis.call('ZREM', hkey(host), id) == 1 then host_sync(host) end
 end
 
+-- The earliest next attempt among due deliveries and claims that will lapse; -1: none.
+local function next_due()
+  local best = -1
+  for _, k in ipairs({hosts, claimed}) do
+    local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if r[2] then
+      local at = tonumber(r[2])
+      if best < 0 or at < best then best = at end
+    end
+  end
+  return best
+end
+
 local function due_head(task)
   local head = redis.call('ZRANGE', pkey(task), 0, 0)[1]
   if head and not redis.call('ZSCORE', claimed, head) then
@@ -110,7 +123,7 @@ for i = 7, #ARGV do busy[ARGV[i]] = true end
 -- The `limit` earliest due deliveries of hosts not busy: hosts in the order of their earliest,
 -- each contributing up to `limit`, until the next host's earliest is later than all we have.
 local cands = {}
-if limit < 1 then return {} end
+if limit < 1 then return {{}, next_due()} end
 local due_hosts = redis.call('ZRANGEBYSCORE', hosts, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
 for i = 1, #due_hosts, 2 do
   local host, head = due_hosts[i], tonumber(due_hosts[i + 1])
@@ -136,7 +149,7 @@ for _, id in ipairs(picked) do
                        'attempts')
   out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
 end
-return out
+return {out, next_due()}
 )lua";
 
 constexpr char kRecord[] = R"lua(
@@ -205,15 +218,7 @@ return 0
 )lua";
 
 constexpr char kNextDue[] = R"lua(
-local best = -1
-for _, k in ipairs({hosts, claimed}) do
-  local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
-  if r[2] then
-    local at = tonumber(r[2])
-    if best < 0 or at < best then best = at end
-  end
-end
-return best
+return next_due()
 )lua";
 
 constexpr char kForTask[] = R"lua(

@@ -17,7 +17,8 @@ const redis::Script& Materialize();
 // With check_intents "1" and intents waiting in the stream: → -1, nothing done (materialize
 // first). Otherwise claims given up by owners that stopped renewing (lease_until <= now) become
 // due again; then up to `limit` due task heads not of a busy host, earliest first, are claimed
-// for `owner`. → {{id, task_id, event, url, host, payload, created_ms, attempts}, ...}.
+// for `owner`. → {{{id, task_id, event, url, host, payload, created_ms, attempts}, ...},
+// what NextDue would answer now}.
 const redis::Script& Claim();
 
 // ARGV: prefix, owner, retention_ms, then per outcome: id, state, attempts, next_ms ('' unless
