@@ -1,6 +1,7 @@
 // `stipple serve`: the all-in-one server — the HTTP gateway, the embedded SQLite task store, the
 // file result store, the in-memory event bus and in-process workers on the bundled model, in one
-// process over one data directory. SIGTERM/SIGINT drain it: /readyz turns 503 and new tasks are
+// process over one data directory (with --store redis://, the task store and the event bus are on
+// Redis, shared by every gateway). SIGTERM/SIGINT drain it: /readyz turns 503 and new tasks are
 // refused, running tasks finish (within --drain-grace-s; then they are given back to the queue,
 // which the next start resumes), waiting sync requests get their answer or a 202, and it exits 0.
 // SIGHUP reloads the API keys file.
@@ -22,9 +23,11 @@
 #include "http/api_keys.h"
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
+#include "notify/redis/redis_event_bus.h"
 #include "reload_signal.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
+#include "serve_results_s3.h"
 #include "serve_webhooks.h"
 #include "service/local_task_service.h"
 #include "store/redis/redis_task_store.h"
@@ -104,8 +107,9 @@ const OptionSpec kServeOptions[] = {
      .value_name = "STORE"},
     {.name = "results",
      .default_value = "files",
-     .help =
-         "result store: files (outputs/ in --data-dir) or redis://[[user:]password@]HOST:PORT/DB",
+     .help = "result store: files (outputs/ in --data-dir), redis://[[user:]password@]HOST:PORT/DB "
+             "or s3://BUCKET[/PREFIX] (see --s3-endpoint; credentials from AWS_ACCESS_KEY_ID, "
+             "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)",
      .value_name = "STORE"},
     {.name = "worker-token",
      .help = "a token worker processes may present (stipple worker --token); repeatable",
@@ -175,6 +179,7 @@ struct Settings {
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
   WebhookSettings webhooks;
+  S3ResultSettings s3;  // --results s3://...
 };
 
 Result<Settings> ReadSettings(const Config& config) {
@@ -201,7 +206,8 @@ Result<Settings> ReadSettings(const Config& config) {
     if (!url.ok()) return InvalidArgumentError("--store: " + url.status().message());
   }
   s.results = config.GetString("results");
-  if (s.results != "files") {
+  ASSIGN_OR_RETURN(s.s3, ReadS3ResultSettings(config, s.results));
+  if (s.results != "files" && !IsS3Results(s.results)) {
     Result<redis::RedisUrl> url = redis::ParseRedisUrl(s.results);
     if (!url.ok()) return InvalidArgumentError("--results: " + url.status().message());
   }
@@ -235,6 +241,14 @@ Result<std::unique_ptr<TaskStore>> OpenTaskStore(const Settings& s,
   options.url = s.store;
   ASSIGN_OR_RETURN(auto store, RedisTaskStore::Open(options));
   return std::unique_ptr<TaskStore>(std::move(store));
+}
+
+// The event bus: in memory beside SQLite; on the Redis server of the task store otherwise, so
+// that every gateway sees every task's events.
+std::unique_ptr<EventBus> OpenEventBus(const Settings& s) {
+  if (s.store == "sqlite") return std::make_unique<InMemoryEventBus>();
+  return std::make_unique<RedisEventBus>(
+      redis::RedisClientOptions{.url = *redis::ParseRedisUrl(s.store)});
 }
 
 Result<std::unique_ptr<ResultStore>> OpenResultStore(const Settings& s) {
@@ -331,12 +345,14 @@ int Serve(const Settings& s) {
   if (!secrets.ok()) return Fail(kExitFailure, secrets.status());
   dispatch.secrets = std::move(*secrets);
 
-  Result<std::unique_ptr<ResultStore>> results = OpenResultStore(s);
+  std::string s3_where;  // "s3://BUCKET/PREFIX at ENDPOINT (REGION)"
+  Result<std::unique_ptr<ResultStore>> results =
+      IsS3Results(s.results) ? OpenS3ResultStore(s.s3, &s3_where) : OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
-  InMemoryEventBus bus;
+  std::unique_ptr<EventBus> bus = OpenEventBus(s);
   LocalTaskServiceOptions service_options;
   service_options.max_queue = s.max_queue;
-  LocalTaskService service(**store, bus, **results, service_options);
+  LocalTaskService service(**store, *bus, **results, service_options);
 
   http::HttpServerOptions http_options;
   http_options.host = s.listen.host;
@@ -355,7 +371,7 @@ int Serve(const Settings& s) {
   webhook::WebhookDispatcher dispatcher(outbox, dispatch);
   if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
   std::optional<webhook::WebhookProgressFeed> progress_feed;
-  progress_feed.emplace(bus, **store, outbox, s.webhooks.progress_interval);
+  progress_feed.emplace(*bus, **store, outbox, s.webhooks.progress_interval);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());
@@ -406,7 +422,11 @@ int Serve(const Settings& s) {
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
   std::string where = s.data_dir;  // the data dir, or the Redis servers (without credentials)
   if (s.store != "sqlite") where = "tasks on " + redis::ParseRedisUrl(s.store)->Redacted();
-  if (s.results != "files") where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
+  if (IsS3Results(s.results)) {
+    where += ", images on " + s3_where;
+  } else if (s.results != "files") {
+    where += ", images on " + redis::ParseRedisUrl(s.results)->Redacted();
+  }
   const int64_t worker_count =
       s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
   const char* worker_kind = s.worker_processes > 0 ? "worker process" : "worker";
@@ -444,6 +464,7 @@ int Serve(const Settings& s) {
 int RunServeOrGateway(std::span<const std::string> args, bool gateway_only) {
   std::vector<OptionSpec> options(std::begin(kServeOptions), std::end(kServeOptions));
   options.insert(options.end(), WebhookOptions().begin(), WebhookOptions().end());
+  options.insert(options.end(), S3ResultOptions().begin(), S3ResultOptions().end());
   ParsedOptions parsed =
       ParseCommandOptions(gateway_only ? "stipple gateway [OPTIONS]" : kUsage, options, args);
   if (!parsed.config) return parsed.exit_code;

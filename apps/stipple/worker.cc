@@ -1,7 +1,8 @@
 // `stipple worker`: a worker process. It loads the model, connects to a gateway's worker
 // protocol (docs/worker-protocol.md) with a worker token and runs tasks until SIGTERM or SIGINT,
 // then drains: the running batch finishes within --drain-grace-s (past it, its tasks are given
-// back to the queue) and it exits 0.
+// back to the queue) and it exits 0. Given several gateways (of one Redis store), it moves to
+// the next whenever the one it is on cannot be reached.
 #include <cstdio>
 
 #include "commands.h"
@@ -14,10 +15,12 @@ namespace {
 
 const OptionSpec kWorkerOptions[] = {
     {.name = "gateway",
-     .help = "the gateway to serve (required)",
+     .help = "the gateway to serve (required); several (repeated or comma-separated, sharing "
+             "one Redis store): when one is unreachable the worker moves to the next",
+     .kind = OptionKind::kList,
      .value_name = "http://HOST:PORT"},
     {.name = "token",
-     .help = "a worker token of that gateway (its --worker-token; required)",
+     .help = "a worker token of the gateways (their --worker-token; required)",
      .value_name = "TOKEN"},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
@@ -69,7 +72,21 @@ Result<WorkerProcessOptions> ReadOptions(const Config& config) {
   if (!config.Has("token")) {
     return InvalidArgumentError("--token is required (or STIPPLE_TOKEN in the environment)");
   }
-  o.remote.gateway_url = config.GetString("gateway");
+  std::vector<std::string> gateways;
+  for (const std::string& value : config.GetList("gateway")) {
+    for (size_t start = 0; start <= value.size();) {
+      size_t comma = value.find(',', start);
+      if (comma == std::string::npos) comma = value.size();
+      std::string url = value.substr(start, comma - start);
+      while (!url.empty() && url.front() == ' ') url.erase(url.begin());
+      while (!url.empty() && url.back() == ' ') url.pop_back();
+      if (url.empty()) return InvalidArgumentError("--gateway: an empty gateway URL");
+      gateways.push_back(std::move(url));
+      start = comma + 1;
+    }
+  }
+  o.remote.gateway_url = gateways.front();
+  o.remote.other_gateways.assign(gateways.begin() + 1, gateways.end());
   o.remote.token = config.GetString("token");
   o.worker.device = config.GetString("device");
   if (config.Has("worker-id")) o.worker.worker_id = config.GetString("worker-id");
@@ -89,8 +106,9 @@ Result<WorkerProcessOptions> ReadOptions(const Config& config) {
 }  // namespace
 
 int RunWorker(std::span<const std::string> args) {
-  ParsedOptions parsed = ParseCommandOptions("stipple worker --gateway URL --token TOKEN [OPTIONS]",
-                                             kWorkerOptions, args);
+  ParsedOptions parsed =
+      ParseCommandOptions("stipple worker --gateway URL [--gateway URL…] --token TOKEN [OPTIONS]",
+                          kWorkerOptions, args);
   if (!parsed.config) return parsed.exit_code;
   const Config& config = *parsed.config;
   if (!config.positional().empty()) {

@@ -40,8 +40,9 @@ struct TaskEvent {
   int64_t seq = 0;  // from 1, per task
   TaskEventType type = TaskEventType::kQueued;
   Timestamp time;
-  int attempt = 0;                       // started, retrying
-  std::string worker_id;                 // started
+  int attempt = 0;        // started, retrying
+  uint64_t fencing = 0;   // started, retrying, progress: the lease's number (internal, not in JSON)
+  std::string worker_id;  // started
   std::optional<TaskProgress> progress;  // progress
   std::string preview_png;   // progress, sometimes: raw PNG bytes (base64 in JSON); empty if none
   std::optional<Task> task;  // terminal events: the task as it ended

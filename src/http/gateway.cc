@@ -5,6 +5,7 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "http/problem.h"
+#include "http/websocket_offers.h"
 
 namespace stipple::http {
 namespace {
@@ -38,19 +39,9 @@ bool PercentDecode(std::string_view in, std::string* out) {
 // "bearer.KEY" instead (next to "stipple.v1", the one the server agrees to). "Bearer KEY", or
 // "" when the upgrade carries no such offer.
 std::string WebSocketBearer(const HttpRequest& request) {
-  std::optional<std::string_view> upgrade = request.headers.Get("Upgrade");
-  std::optional<std::string_view> offers = request.headers.Get("Sec-WebSocket-Protocol");
-  if (!upgrade || !offers) return "";
-  std::string_view rest = *offers;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item.size() > 7 && item.substr(0, 7) == "bearer.") {
-      return "Bearer " + std::string(item.substr(7));
-    }
+  if (!request.headers.Get("Upgrade")) return "";
+  for (const std::string& offer : OfferedProtocols(request.headers.Get("Sec-WebSocket-Protocol"))) {
+    if (offer.size() > 7 && offer.starts_with("bearer.")) return "Bearer " + offer.substr(7);
   }
   return "";
 }

@@ -199,6 +199,10 @@ HttpResponse Answer(HandlerContext& ctx, const std::string& tenant, const std::s
   return r;
 }
 
+void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
+                     const Result<EnqueueResult>& submitted, const std::string& tenant, bool url,
+                     const std::string& base_url);
+
 void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   if (!IsJson(request.headers.Get("Content-Type"))) {
     return exchange->Respond(ProblemResponse({415,
@@ -210,8 +214,31 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
   }
   Result<OpenAiRequest> translated = TranslateRequest(request.body);
   if (!translated.ok()) return exchange->Respond(ErrorResponse(translated.status()));
-  Result<EnqueueResult> submitted =
-      SubmitTask(ctx, request.principal, WriteJson(translated->stipple));
+  std::optional<std::string_view> host = request.headers.Get("Host");
+  std::optional<std::string_view> proto = request.headers.Get("X-Forwarded-Proto");
+  std::string base_url =
+      std::string(proto == std::optional<std::string_view>("https") ? "https://" : "http://") +
+      std::string(host.value_or("localhost"));
+  // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
+  // on the strand.
+  ctx.blocking_calls->Run([&ctx, exchange, principal = request.principal,
+                           translated = std::move(*translated),
+                           base_url = std::move(base_url)]() mutable {
+    LogContext log_context({{"request_id", exchange->request_id()}});
+    auto submitted = std::make_shared<Result<EnqueueResult>>(
+        SubmitTask(ctx, principal, WriteJson(translated.stipple)));
+    exchange->Post([&ctx, exchange, submitted, tenant = principal.tenant, url = translated.url,
+                    base_url = std::move(base_url)] {
+      AnswerSubmitted(ctx, exchange, *submitted, tenant, url, base_url);
+    });
+  });
+}
+
+// The answer once Submit returned, on the exchange's strand: the error, or the images when the
+// task ends (within the longest wait).
+void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
+                     const Result<EnqueueResult>& submitted, const std::string& tenant, bool url,
+                     const std::string& base_url) {
   if (!submitted.ok()) {
     Status s = submitted.status();
     std::vector<FieldError> errors;
@@ -224,13 +251,6 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
         ErrorResponse(Status(s.code(), detail, std::move(errors)), RetryAfterS(ctx, s)));
   }
   std::string task_id = submitted->task.id;
-  std::string tenant = request.principal.tenant;
-  std::optional<std::string_view> host = request.headers.Get("Host");
-  std::optional<std::string_view> proto = request.headers.Get("X-Forwarded-Proto");
-  std::string base_url =
-      std::string(proto == std::optional<std::string_view>("https") ? "https://" : "http://") +
-      std::string(host.value_or("localhost"));
-  bool url = translated->url;
   int wait_s = ctx.options.max_wait_s;
   HandlerContext* c = &ctx;
   AnswerWhenTerminal(ctx, exchange, tenant, task_id, wait_s,

@@ -19,6 +19,7 @@
 #include "core/task_json.h"
 #include "http/handlers.h"
 #include "http/problem.h"
+#include "http/websocket_offers.h"
 
 namespace stipple::http {
 namespace {
@@ -160,8 +161,23 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
                          ResourceExhaustedError("rate limit of this API key exceeded"), "", wait_s);
       }
     }
-    Result<EnqueueResult> submitted =
-        SubmitTask(ctx_, principal_, json::serialize(*request), std::move(key));
+    // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
+    // on the strand.
+    std::weak_ptr<TaskSocket> weak = weak_from_this();
+    ctx_.blocking_calls->Run([weak, channel = channel_, ctx = &ctx_, principal = principal_,
+                              body = json::serialize(*request), key = std::move(key),
+                              ref]() mutable {
+      auto submitted = std::make_shared<Result<EnqueueResult>>(
+          SubmitTask(*ctx, principal, body, std::move(key)));
+      channel->Post([weak, submitted, ref] {
+        if (auto self = weak.lock()) self->Submitted(*submitted, ref);
+      });
+    });
+  }
+
+  // The answer to a submit message, on the strand.
+  void Submitted(const Result<EnqueueResult>& submitted, const json::value& ref) {
+    if (closed_) return;
     if (!submitted.ok()) {
       Status s = submitted.status();
       // The request's fields sit under "request" in this message.
@@ -265,22 +281,6 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
   bool closed_ = false;
 };
 
-// Sec-WebSocket-Protocol's offers, trimmed.
-std::vector<std::string> OfferedProtocols(std::optional<std::string_view> header) {
-  std::vector<std::string> offers;
-  if (!header) return offers;
-  std::string_view rest = *header;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) offers.emplace_back(item);
-  }
-  return offers;
-}
-
 void OpenWebSocket(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   HttpHeaders headers;
   std::vector<std::string> offers = OfferedProtocols(request.headers.Get("Sec-WebSocket-Protocol"));
@@ -321,6 +321,21 @@ void AddWebSocketRoutes(RouteTable& t, HandlerContext& ctx) {
          [&ctx](HttpRequest& request, ExchangePtr exchange) {
            OpenWebSocket(ctx, request, std::move(exchange));
          }});
+}
+
+std::vector<std::string> OfferedProtocols(std::optional<std::string_view> header) {
+  std::vector<std::string> offers;
+  if (!header) return offers;
+  std::string_view rest = *header;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) offers.emplace_back(item);
+  }
+  return offers;
 }
 
 }  // namespace stipple::http

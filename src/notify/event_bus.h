@@ -63,6 +63,11 @@ class EventBus {
   virtual std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
                                                      TaskEventCallback on_event) = 0;
 
+  // Live events published through this instance (this process), of every tenant, from now on;
+  // no replay. For work that exactly one process must do per event where several share a bus
+  // (webhook progress deliveries): on a bus of one process it is SubscribeAll("").
+  virtual std::unique_ptr<Subscription> SubscribePublished(TaskEventCallback on_event) = 0;
+
   // Delivers exactly `events` (not published, not numbered by the bus) on the delivery thread,
   // with the same handle rules: for answers the caller made up itself, such as the terminal event
   // of a task whose history the bus no longer holds.

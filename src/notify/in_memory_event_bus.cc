@@ -106,6 +106,49 @@ TaskEvent InMemoryEventBus::Publish(const std::string& tenant, TaskEvent event) 
   return event;
 }
 
+bool InMemoryEventBus::Relay(const std::string& tenant, TaskEvent event) {
+  std::lock_guard lock(mu_);
+  DropExpiredHistories();
+  auto [first, last] = by_task_.equal_range(event.task_id);
+  auto held = histories_.find(event.task_id);
+  TaskHistory* history = nullptr;
+  if (held != histories_.end()) {
+    history = &held->second;
+  } else if (first != last) {
+    history = &histories_[event.task_id];
+  }
+  if (history != nullptr) {
+    if (history->ended || event.seq < history->next_seq) return false;
+    history->tenant = tenant;
+    history->next_seq = event.seq + 1;
+    for (auto it = first; it != last; ++it) Enqueue(it->second, event);
+  }
+  for (const auto& sub : all_tasks_) {
+    if (sub->key.empty() || sub->key == tenant) Enqueue(sub, event);
+  }
+  if (history != nullptr) Hold(*history, std::move(event));
+  return true;
+}
+
+std::optional<int64_t> InMemoryEventBus::Followed(const std::string& task_id) const {
+  std::lock_guard lock(mu_);
+  auto it = histories_.find(task_id);
+  if (it != histories_.end()) return it->second.next_seq - 1;
+  if (by_task_.count(task_id) > 0) return 0;
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, int64_t>> InMemoryEventBus::FollowedTasks() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto it = by_task_.begin(); it != by_task_.end();
+       it = by_task_.equal_range(it->first).second) {
+    auto h = histories_.find(it->first);
+    out.emplace_back(it->first, h == histories_.end() ? 0 : h->second.next_seq - 1);
+  }
+  return out;
+}
+
 bool InMemoryEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> history_events) {
   if (history_events.empty()) return false;
   std::lock_guard lock(mu_);

@@ -49,9 +49,25 @@ class InMemoryEventBus final : public EventBus {
                                           TaskEventCallback on_event) override;
   std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
                                              TaskEventCallback on_event) override;
+  std::unique_ptr<Subscription> SubscribePublished(TaskEventCallback on_event) override {
+    return SubscribeAll("", std::move(on_event));
+  }
   std::unique_ptr<Subscription> Deliver(std::vector<TaskEvent> events,
                                         TaskEventCallback on_event) override;
   std::optional<TaskEvent> TerminalEvent(const std::string& task_id) override;
+
+  // For a bus that mirrors one shared between processes (RedisEventBus): takes an event that
+  // bus has numbered already. A task is followed here while it has subscribers or a held
+  // history. Events of a followed task are held and delivered to its subscribers when their seq
+  // is above the newest held one (gaps allowed: the caller fills what it can first; an older or
+  // equal seq is a duplicate and is dropped); nothing is held for other tasks. The all-task
+  // subscribers get every event that is not a duplicate. Returns false for a duplicate.
+  bool Relay(const std::string& tenant, TaskEvent event);
+  // The newest seq held for a followed task (0: subscribers but nothing held yet); nullopt when
+  // the task is not followed here.
+  std::optional<int64_t> Followed(const std::string& task_id) const;
+  // Every task with subscribers here, with the newest seq held for it.
+  std::vector<std::pair<std::string, int64_t>> FollowedTasks() const;
 
   // For metrics and tests.
   size_t tasks_held() const;

@@ -9,36 +9,13 @@
 #include <mutex>
 #include <thread>
 
+#include "notify/event_collector.h"
+
 namespace stipple {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Collects delivered events; Wait blocks (real time, bounded) until `n` have arrived.
-class Collector {
- public:
-  TaskEventCallback Callback() {
-    return [this](const TaskEvent& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(e);
-      cv_.notify_all();
-    };
-  }
-  std::vector<TaskEvent> Wait(size_t n) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, 5s, [&] { return events_.size() >= n; });
-    return events_;
-  }
-  std::vector<TaskEvent> Now() {
-    std::lock_guard lock(mu_);
-    return events_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<TaskEvent> events_;
-};
+using Collector = EventCollector;
 
 TaskEvent Event(const std::string& task, TaskEventType type, int step = 0) {
   TaskEvent e;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/id.h"
+#include "notify/event_collector.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
 #include "store/sqlite/sqlite_task_store.h"
@@ -20,34 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-// Collects delivered events; Wait blocks (real time, bounded) until `n` have arrived.
-class Collector {
- public:
-  std::function<void(const TaskEvent&)> Callback() {
-    return [this](const TaskEvent& e) {
-      std::lock_guard lock(mu_);
-      events_.push_back(e);
-      cv_.notify_all();
-    };
-  }
-  std::vector<TaskEvent> Wait(size_t n) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, 5s, [&] { return events_.size() >= n; });
-    return events_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<TaskEvent> events_;
-};
-
-std::vector<std::pair<TaskEventType, int64_t>> TypesAndSeqs(const std::vector<TaskEvent>& events) {
-  std::vector<std::pair<TaskEventType, int64_t>> out;
-  for (const auto& e : events) out.emplace_back(e.type, e.seq);
-  return out;
-}
+using Collector = EventCollector;
 
 class LocalTaskServiceTest : public ::testing::Test {
  protected:

@@ -25,10 +25,12 @@ std::vector<TaskEvent> RebuildHistory(const Task& task) {
     TaskEvent started = At(task, TaskEventType::kStarted, *task.started_at, 2);
     started.attempt = std::max(task.attempts, 1);
     started.worker_id = task.worker_id;
+    started.fencing = task.fencing;
     events.push_back(started);
     if (task.state == TaskState::kQueued) {
       TaskEvent retrying = At(task, TaskEventType::kRetrying, *task.started_at, 3);
       retrying.attempt = task.attempts;
+      retrying.fencing = task.fencing;
       events.push_back(retrying);
     }
   }
@@ -50,8 +52,12 @@ TaskEvent LocalTaskService::MakeEvent(const Task& task, TaskEventType type) cons
     case TaskEventType::kStarted:
       e.attempt = task.attempts;
       e.worker_id = task.worker_id;
+      e.fencing = task.fencing;
       break;
-    case TaskEventType::kRetrying: e.attempt = task.attempts; break;
+    case TaskEventType::kRetrying:
+      e.attempt = task.attempts;
+      e.fencing = task.fencing;
+      break;
     case TaskEventType::kSucceeded:
     case TaskEventType::kFailed:
     case TaskEventType::kCanceled:
@@ -93,6 +99,7 @@ void LocalTaskService::PublishStarted(const Task& task) {
     // that has not published it yet: publish it now, in its place; theirs will be dropped.
     TaskEvent retrying = MakeEvent(task, TaskEventType::kRetrying);
     retrying.attempt = l.attempt;
+    retrying.fencing = l.fencing;
     bus_.Publish(l.tenant, retrying);
   }
   bus_.Publish(l.tenant, MakeEvent(task, TaskEventType::kStarted));
@@ -153,6 +160,7 @@ Status LocalTaskService::Progress(const std::string& task_id, uint64_t fencing,
   e.type = TaskEventType::kProgress;
   e.time = options_.clock->Now();
   e.progress = progress;
+  e.fencing = fencing;
   e.preview_png = preview_png;
   bus_.Publish(it->second.tenant, std::move(e));
   lock.unlock();

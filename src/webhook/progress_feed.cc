@@ -8,7 +8,9 @@ WebhookProgressFeed::WebhookProgressFeed(EventBus& bus, TaskStore& store, Webhoo
                                          Millis interval, const Clock* clock)
     : store_(store), outbox_(outbox), interval_(interval), clock_(clock) {
   thread_ = std::thread([this] { Loop(); });
-  subscription_ = bus.SubscribeAll("", [this](const TaskEvent& e) { OnEvent(e); });
+  // This process's publications only: where gateways share a bus, the gateway a task's worker
+  // reports to adds its progress deliveries, once.
+  subscription_ = bus.SubscribePublished([this](const TaskEvent& e) { OnEvent(e); });
 }
 
 WebhookProgressFeed::~WebhookProgressFeed() {

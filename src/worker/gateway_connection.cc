@@ -55,8 +55,12 @@ struct GatewayConnection::Impl {
   }
 };
 
-GatewayConnection::GatewayConnection(GatewayAddress address, std::string token)
-    : impl_(std::make_unique<Impl>()), address_(std::move(address)), token_(std::move(token)) {}
+GatewayConnection::GatewayConnection(GatewayAddress address, std::string token,
+                                     Millis connect_timeout)
+    : impl_(std::make_unique<Impl>()),
+      address_(std::move(address)),
+      token_(std::move(token)),
+      connect_timeout_(connect_timeout) {}
 
 GatewayConnection::~GatewayConnection() { Close(); }
 
@@ -92,7 +96,7 @@ Result<GatewayReply> GatewayConnection::Post(std::string_view path, const std::s
     d.Run();
     if (ec) return UnavailableError("cannot resolve " + address_.host + ": " + ec.message());
     d.stream.emplace(d.ioc);
-    d.stream->expires_at(deadline);
+    d.stream->expires_at(std::min(deadline, std::chrono::steady_clock::now() + connect_timeout_));
     d.stream->async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
     d.Run();
     if (ec) return fail("cannot connect", ec);

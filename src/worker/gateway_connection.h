@@ -30,7 +30,10 @@ struct GatewayReply {
 
 class GatewayConnection {
  public:
-  GatewayConnection(GatewayAddress address, std::string token);
+  // Connecting alone gives up after `connect_timeout` (a host that drops packets must not hold
+  // the worker for a whole exchange's deadline: it has other gateways to try).
+  GatewayConnection(GatewayAddress address, std::string token,
+                    Millis connect_timeout = Millis(5'000));
   ~GatewayConnection();
   GatewayConnection(const GatewayConnection&) = delete;
   GatewayConnection& operator=(const GatewayConnection&) = delete;
@@ -44,12 +47,14 @@ class GatewayConnection {
   void Close();
   bool connected() const;
   int connects() const { return connects_; }  // successful connects so far
+  const GatewayAddress& address() const { return address_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   GatewayAddress address_;
   std::string token_;
+  Millis connect_timeout_;
   int connects_ = 0;
 };
 

@@ -42,15 +42,29 @@ bool LeaseLost(const Status& status) {
 
 Result<std::unique_ptr<RemoteWorkSource>> RemoteWorkSource::Create(
     RemoteWorkSourceOptions options) {
-  ASSIGN_OR_RETURN(GatewayAddress address, ParseGatewayUrl(options.gateway_url));
+  std::vector<GatewayAddress> addresses;
+  ASSIGN_OR_RETURN(GatewayAddress first, ParseGatewayUrl(options.gateway_url));
+  addresses.push_back(std::move(first));
+  for (const std::string& url : options.other_gateways) {
+    ASSIGN_OR_RETURN(GatewayAddress other, ParseGatewayUrl(url));
+    addresses.push_back(std::move(other));
+  }
   if (options.token.empty()) {
     return InvalidArgumentError("a worker needs a token (--token)", {{"token", "empty"}});
   }
-  return std::unique_ptr<RemoteWorkSource>(new RemoteWorkSource(std::move(options), address));
+  return std::unique_ptr<RemoteWorkSource>(
+      new RemoteWorkSource(std::move(options), std::move(addresses)));
 }
 
-RemoteWorkSource::RemoteWorkSource(RemoteWorkSourceOptions options, GatewayAddress address)
-    : options_(std::move(options)), connection_(std::move(address), options_.token) {
+RemoteWorkSource::RemoteWorkSource(RemoteWorkSourceOptions options,
+                                   std::vector<GatewayAddress> addresses)
+    : options_(std::move(options)) {
+  urls_.push_back(options_.gateway_url);
+  urls_.insert(urls_.end(), options_.other_gateways.begin(), options_.other_gateways.end());
+  for (GatewayAddress& address : addresses) {
+    connections_.push_back(std::make_unique<GatewayConnection>(std::move(address), options_.token,
+                                                               options_.connect_timeout));
+  }
   thread_ = std::thread([this] { ConnectionLoop(); });
 }
 
@@ -71,6 +85,16 @@ int RemoteWorkSource::exchanges() const {
 int RemoteWorkSource::reconnects() const {
   std::lock_guard lock(mu_);
   return std::max(0, connects_ - 1);
+}
+
+int RemoteWorkSource::failovers() const {
+  std::lock_guard lock(mu_);
+  return failovers_;
+}
+
+std::string RemoteWorkSource::current_gateway() const {
+  std::lock_guard lock(mu_);
+  return urls_[current_];
 }
 
 void RemoteWorkSource::Submit(const CallPtr& call) {
@@ -358,28 +382,36 @@ void RemoteWorkSource::ConnectionLoop() {
     }
     for (const CallPtr& c : sent) c->in_flight = true;
     const std::string body = wire::EncodeRequest(request);
+    GatewayConnection& connection = *connections_[current_];  // only this thread changes current_
     lock.unlock();
     Result<GatewayReply> reply =
-        connection_.Post(wire::kExchangePath, body, hold + options_.request_timeout);
-    const int connects = connection_.connects();
+        connection.Post(wire::kExchangePath, body, hold + options_.request_timeout);
     lock.lock();
-    connects_ = connects;
+    connects_ = 0;
+    for (const auto& c : connections_) connects_ += c->connects();
     for (const CallPtr& c : sent) c->in_flight = false;
     const bool transient = !reply.ok() || reply->status >= 500;
     if (transient) {
-      if (!failing) {
-        LogWarn(
-            "gateway unreachable; reconnecting",
-            {{"error", reply.ok() ? AnswerStatus(*reply).ToString() : reply.status().ToString()}});
+      const std::string error =
+          reply.ok() ? AnswerStatus(*reply).ToString() : reply.status().ToString();
+      connection.Close();
+      if (connections_.size() > 1) {  // fail over: the next gateway, in turn
+        current_ = (current_ + 1) % connections_.size();
+        ++failovers_;
+        if (!failing) {
+          LogWarn("gateway unreachable; trying the next one",
+                  {{"error", error}, {"next", urls_[current_]}});
+        }
+      } else if (!failing) {
+        LogWarn("gateway unreachable; reconnecting", {{"error", error}});
       }
       failing = true;
-      connection_.Close();
       const auto pause = backoff / 2 + Millis(jitter() % (backoff.count() / 2 + 1));
       wake_cv_.wait_for(lock, pause, [&] { return stopping_; });
       backoff = std::min(options_.reconnect_max, backoff * 2);
       continue;
     }
-    if (failing) LogInfo("gateway reachable again", {});
+    if (failing) LogInfo("gateway reachable again", {{"gateway", urls_[current_]}});
     failing = false;
     backoff = options_.reconnect_min;
     if (IsHelloRequired(*reply)) {  // none of it was applied: say hello and send it again

@@ -20,6 +20,12 @@
 //    gets kUnavailable only when no reply came within report_timeout (heartbeats:
 //    heartbeat_timeout); the Worker then handles it as an unreachable store.
 //  - Reconnects back off from reconnect_min to reconnect_max (doubling, with jitter).
+//  - Failover: with several gateways (gateway_url, then other_gateways), a transport error or a
+//    5xx moves the connection to the next one in turn (round robin) before the backoff's pause.
+//    The gateways must share one task store (Redis): the new gateway answers hello_required,
+//    the hello goes with the same unanswered messages, and a lease keeps its fencing number, so
+//    a failover shorter than the lease keeps the running task this worker's. The connection
+//    stays on whichever gateway answers; it moves again only when that one fails.
 //
 // Thread-safe; the destructor stops the connection thread and answers pending calls with
 // kUnavailable.
@@ -33,6 +39,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "service/task_service.h"
 #include "service/worker_wire.h"
@@ -41,10 +48,13 @@
 namespace stipple {
 
 struct RemoteWorkSourceOptions {
-  std::string gateway_url;  // http://HOST:PORT
-  std::string token;        // a worker token of that gateway
+  std::string gateway_url;  // http://HOST:PORT: the gateway tried first
+  // More gateways over the same task store, tried in turn after gateway_url (failover).
+  std::vector<std::string> other_gateways;
+  std::string token;  // a worker token of the gateways
   Millis reconnect_min{100};
   Millis reconnect_max{5'000};
+  Millis connect_timeout{5'000};  // a connect attempt, before the next gateway is tried
   Millis report_timeout{30'000};
   Millis heartbeat_timeout{5'000};
   Millis busy_ask_interval{100};
@@ -54,7 +64,8 @@ struct RemoteWorkSourceOptions {
 
 class RemoteWorkSource final : public WorkSource {
  public:
-  // kInvalidArgument for a bad gateway URL or an empty token. Connects on the first call.
+  // kInvalidArgument for a bad gateway URL (any of them) or an empty token. Connects on the
+  // first call.
   static Result<std::unique_ptr<RemoteWorkSource>> Create(RemoteWorkSourceOptions options);
   ~RemoteWorkSource() override;
 
@@ -75,6 +86,9 @@ class RemoteWorkSource final : public WorkSource {
 
   int exchanges() const;   // answered exchanges so far
   int reconnects() const;  // connects after the first
+  int failovers() const;   // moves to another gateway after a failure
+  // The URL of the gateway the connection is on (or will try next).
+  std::string current_gateway() const;
 
  private:
   using Steady = std::chrono::steady_clock;
@@ -94,7 +108,7 @@ class RemoteWorkSource final : public WorkSource {
   };
   using CallPtr = std::shared_ptr<Call>;
 
-  explicit RemoteWorkSource(RemoteWorkSourceOptions options, GatewayAddress address);
+  RemoteWorkSource(RemoteWorkSourceOptions options, std::vector<GatewayAddress> addresses);
 
   // Queues `call` and waits for it to be answered.
   void Submit(const CallPtr& call);
@@ -110,7 +124,9 @@ class RemoteWorkSource final : public WorkSource {
   void NoteLost(const std::string& task_id, uint64_t fencing, const Status& status);
 
   const RemoteWorkSourceOptions options_;
-  GatewayConnection connection_;  // the connection thread's only
+  std::vector<std::string> urls_;  // gateway_url, then other_gateways
+  // One per gateway; only connections_[current_] is open. The connection thread's only.
+  std::vector<std::unique_ptr<GatewayConnection>> connections_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_cv_;       // the connection thread
@@ -126,6 +142,8 @@ class RemoteWorkSource final : public WorkSource {
   Steady::time_point next_busy_ask_{};    // GUARDED_BY(mu_)
   int exchanges_ = 0;                     // GUARDED_BY(mu_)
   int connects_ = 0;                      // GUARDED_BY(mu_)
+  size_t current_ = 0;                    // GUARDED_BY(mu_): index into connections_
+  int failovers_ = 0;                     // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

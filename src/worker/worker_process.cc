@@ -40,8 +40,9 @@ int RunWorkerProcess(std::vector<Engine*> engines, WorkerProcessOptions options)
     std::fprintf(stderr, "stipple worker: %s\n", st.ToString().c_str());
     return 1;
   }
-  std::printf("stipple worker %s serving %s\n", worker.info().id.c_str(),
-              options.remote.gateway_url.c_str());
+  std::string gateways = options.remote.gateway_url;
+  for (const std::string& other : options.remote.other_gateways) gateways += ", " + other;
+  std::printf("stipple worker %s serving %s\n", worker.info().id.c_str(), gateways.c_str());
   std::fflush(stdout);
   const int signo = ShutdownSignal::Wait();
   LogInfo("worker process draining", {{"signal", std::to_string(signo)}});

@@ -1,4 +1,5 @@
 // The Worker's runner: one batch at a time through the engine, then one report per task.
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -11,11 +12,14 @@
 namespace stipple {
 namespace {
 
-// A kUnavailable reply is retried this many times in all, with a short doubling pause: the
-// fencing number makes a repeated report harmless. Past that the lease lapses and the store
-// requeues the task, which is the protocol's answer to a worker that cannot be heard.
-constexpr int kReportTries = 4;
+// A kUnavailable reply (the store or the gateway is down or restarting) is retried with a
+// doubling pause, for as long as the lease could still be alive — lease_duration from the first
+// try, since no heartbeat renews it meanwhile — so a finished task's report lands when the
+// service is back within that time. The fencing number makes a repeated report harmless; a
+// lease that lapsed meanwhile is refused (kAborted) and the task runs again elsewhere, which is
+// the protocol's answer to a worker that cannot be heard.
 constexpr Millis kReportRetryPause{50};
+constexpr Millis kReportRetryPauseMax{1'000};
 
 }  // namespace
 
@@ -196,6 +200,7 @@ void Worker::FinishStopped(HeldTask& task) {
 void Worker::ReportOnce(const HeldTask& task, std::string_view what,
                         const std::function<Status()>& call) {
   Millis pause = kReportRetryPause;
+  const auto give_up = std::chrono::steady_clock::now() + options_.lease_duration;
   for (int attempt = 1;; ++attempt) {
     Status status = call();
     if (status.ok()) return;
@@ -205,14 +210,21 @@ void Worker::ReportOnce(const HeldTask& task, std::string_view what,
           {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
       return;
     }
-    if (status.code() != StatusCode::kUnavailable || attempt == kReportTries) {
-      LogError(
-          "report failed",
-          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
+    if (status.code() != StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() + pause > give_up) {
+      LogError("report failed", {{"task_id", task.task.id},
+                                 {"report", std::string(what)},
+                                 {"error", status.ToString()},
+                                 {"tries", std::to_string(attempt)}});
       return;
     }
+    if (attempt == 1) {
+      LogWarn(
+          "report not heard; retrying while the lease may still be alive",
+          {{"task_id", task.task.id}, {"report", std::string(what)}, {"error", status.ToString()}});
+    }
     std::this_thread::sleep_for(pause);
-    pause *= 2;
+    pause = std::min(pause * 2, kReportRetryPauseMax);
   }
 }
 

@@ -156,6 +156,18 @@ TEST_F(WorkerTest, ACompletionRejectedAsStaleIsDroppedNotRetried) {
   EXPECT_EQ(source_.Get(next).state, TaskState::kSucceeded);
 }
 
+TEST_F(WorkerTest, ACompletionIsRetriedWhileTheServiceIsDownWithinTheLease) {
+  std::string id = source_.Enqueue(TestRequest("outage"));
+  MakeEngine();
+  engine_->SetOnFinish([&] { source_.SetUnavailableFor(milliseconds(600)); });
+  StartWorker();  // lease 2 s: the outage is shorter
+  ASSERT_TRUE(source_.WaitForTerminal({id}, kWait));
+  EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
+  EXPECT_GE(source_.completes(id), 2);  // refused while down, then recorded once
+  EXPECT_EQ(source_.lapses(), 0);
+  EXPECT_TRUE(source_.failures().empty());
+}
+
 TEST_F(WorkerTest, ALeaseLostDuringTheRunStopsTheTaskAndReportsNothing) {
   MakeEngine({.step_delay = milliseconds(5)});
   std::string id = source_.Enqueue(TestRequest("lost", 100));

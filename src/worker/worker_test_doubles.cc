@@ -222,10 +222,18 @@ void InMemoryTestWorkSource::Finish(Record& record, TaskState state) {
   cv_.notify_all();
 }
 
+void InMemoryTestWorkSource::SetUnavailableFor(std::chrono::milliseconds duration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unavailable_until_ = std::chrono::steady_clock::now() + duration;
+}
+
 Result<HeartbeatReply> InMemoryTestWorkSource::Heartbeat(const std::string& task_id,
                                                          uint64_t fencing, Millis lease_duration,
                                                          std::optional<TaskProgress> progress) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (std::chrono::steady_clock::now() < unavailable_until_) {
+    return UnavailableError("test work source: down");
+  }
   ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
   record->heartbeats += 1;
   record->lease_expires = std::chrono::steady_clock::now() + lease_duration;
@@ -240,6 +248,9 @@ Status InMemoryTestWorkSource::Progress(const std::string& task_id, uint64_t fen
                                         TaskProgress progress, std::string preview_png) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (std::chrono::steady_clock::now() < unavailable_until_) {
+      return UnavailableError("test work source: down");
+    }
     ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
     record->last_step = progress.step;
     progress_.push_back({task_id, progress.step, progress.steps, !preview_png.empty()});
@@ -254,6 +265,9 @@ Result<Task> InMemoryTestWorkSource::Complete(const std::string& task_id, uint64
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tasks_.find(task_id);
   if (it != tasks_.end()) it->second.completes += 1;  // every call, stale ones included
+  if (std::chrono::steady_clock::now() < unavailable_until_) {
+    return UnavailableError("test work source: down");
+  }
   ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
   record->images = std::move(images);
   for (size_t i = 0; i < record->images.size(); ++i) {

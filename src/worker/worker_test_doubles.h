@@ -38,6 +38,10 @@ class InMemoryTestWorkSource final : public WorkSource {
   // later report of the current holder gets kAborted.
   void StealLease(const std::string& task_id);
 
+  // For `duration` from now, Heartbeat, Progress and Complete answer kUnavailable (the service
+  // is down) and record nothing but the attempt (completes() counts it).
+  void SetUnavailableFor(std::chrono::milliseconds duration);
+
   // Called after each recorded Progress, on the caller's thread (the worker's runner, inside
   // the engine's step loop) and outside the lock: a hook that blocks makes a long step.
   void SetOnProgress(std::function<void(const std::string& task_id, int step)> on_progress);
@@ -107,6 +111,7 @@ class InMemoryTestWorkSource final : public WorkSource {
   int64_t next_seq_ = 0;                   // GUARDED_BY(mu_)
   uint64_t next_fencing_ = 0;              // GUARDED_BY(mu_)
   int lapses_ = 0;                         // GUARDED_BY(mu_)
+  SteadyTime unavailable_until_{};         // GUARDED_BY(mu_)
   int terminal_ = 0;                       // GUARDED_BY(mu_)
   std::vector<ProgressRecord> progress_;   // GUARDED_BY(mu_)
   std::vector<Failure> failures_;          // GUARDED_BY(mu_)

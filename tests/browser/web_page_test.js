@@ -13,11 +13,10 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
+const { parseArgs, startServer: startStipple, stopServer } = require('../support/stipple_server');
 
 let chromium;
 try {
@@ -27,8 +26,7 @@ try {
   process.exit(1);
 }
 
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const args = parseArgs(process.argv);
 for (const need of ['stipple', 'model-dir', 'artifacts']) {
   if (!args[need]) {
     console.error(`usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys]`);
@@ -43,37 +41,14 @@ fs.mkdirSync(artifacts, { recursive: true });
 // Generous: a loaded 2-core machine runs this too. Nothing here asserts a duration.
 const WAIT = 120_000;
 
+// `stipple serve` for this test; {process, url} with the page's URL.
+async function startServer(dataDir, extra) {
+  const server = await startStipple({ stipple: args.stipple, modelDir: args['model-dir'], dataDir, extra, waitMs: WAIT });
+  return { process: server.process, url: `${server.base}/` };
+}
+
 function log(...parts) {
   console.log(`[web_page_test ${scenario}]`, ...parts);
-}
-
-// `stipple serve` on a free port; resolves with {process, url} once it prints its address.
-function startServer(dataDir, extra) {
-  const child = spawn(args.stipple, [
-    'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--model-dir', args['model-dir'],
-    '--threads', '1', '--workers', '1', '--log-level', 'warn', ...extra,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('stipple serve did not print its address')), WAIT);
-    child.on('exit', (code) => reject(new Error(`stipple serve exited early (${code})`)));
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ process: child, url: `http://127.0.0.1:${m[1]}/` });
-      }
-    });
-  });
-}
-
-function stopServer(server) {
-  if (!server || !server.process || server.process.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.process.removeAllListeners('exit');
-    server.process.on('exit', resolve);
-    server.process.kill('SIGTERM');
-    setTimeout(() => server.process.kill('SIGKILL'), 30_000).unref();
-  });
 }
 
 async function shot(page, name) {

@@ -10,11 +10,10 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const readline = require('node:readline');
+const { parseArgs, startServer: startStipple, stopServer } = require('../support/stipple_server');
 
 let OpenAI;
 try {
@@ -24,8 +23,7 @@ try {
   process.exit(1);
 }
 
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const args = parseArgs(process.argv);
 if (!args.stipple || !args['model-dir']) {
   console.error('usage: node openai_client_test.js --stipple BIN --model-dir DIR');
   process.exit(2);
@@ -34,37 +32,12 @@ if (!args.stipple || !args['model-dir']) {
 // Generous: a loaded 2-core machine runs this too. Nothing here asserts a duration.
 const WAIT = 300_000;
 
+function startServer(dataDir, extra) {
+  return startStipple({ stipple: args.stipple, modelDir: args['model-dir'], dataDir, extra, waitMs: WAIT });
+}
+
 function log(...parts) {
   console.log('[openai_client_test]', ...parts);
-}
-
-// `stipple serve` on a free port; resolves with {process, base} once it prints its address.
-function startServer(dataDir, extra) {
-  const child = spawn(args.stipple, [
-    'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--model-dir', args['model-dir'],
-    '--threads', '1', '--workers', '1', '--log-level', 'warn', ...extra,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('stipple serve did not print its address')), WAIT);
-    child.on('exit', (code) => reject(new Error(`stipple serve exited early (${code})`)));
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = line.match(/http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ process: child, base: `http://127.0.0.1:${m[1]}` });
-      }
-    });
-  });
-}
-
-function stopServer(server) {
-  if (!server || server.process.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.process.removeAllListeners('exit');
-    server.process.on('exit', resolve);
-    server.process.kill('SIGTERM');
-    setTimeout(() => server.process.kill('SIGKILL'), 30_000).unref();
-  });
 }
 
 function assertPng(bytes) {

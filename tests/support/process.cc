@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 namespace stipple::testing {
@@ -164,6 +166,55 @@ ProcessResult ChildProcess::Finish(std::chrono::milliseconds timeout) {
   result.out = out_;
   result.err = err_;
   return result;
+}
+
+LoggedProcess::LoggedProcess(std::vector<std::string> argv, std::string log_path)
+    : log_path_(std::move(log_path)) {
+  const int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+  if (log < 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    close(null);
+    close(log);
+    Exec(std::move(argv));
+  }
+  close(log);
+}
+
+LoggedProcess::~LoggedProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+}
+
+std::string LoggedProcess::Log() const {
+  std::ifstream in(log_path_);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool LoggedProcess::WaitForLog(const std::string& needle, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Log().find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    siginfo_t info{};
+    if (pid_ <= 0 ||
+        (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid_)) {
+      return Log().find(needle) != std::string::npos;  // it ended
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+int LoggedProcess::Stop(int signo) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signo);
+  const int code = WaitExit(pid_, std::chrono::seconds(60));
+  if (code != -1) pid_ = -1;
+  return code;
 }
 
 ProcessResult RunProcess(std::vector<std::string> argv,

@@ -74,6 +74,31 @@ class ChildProcess {
   std::string err_;
 };
 
+// A long-running child process whose stdout and stderr both go to a log file (so a chatty child
+// never blocks on a full pipe, and the log outlives it for a failure message).
+class LoggedProcess {
+ public:
+  // argv[0] is the program's path; `log_path` is created (or truncated).
+  LoggedProcess(std::vector<std::string> argv, std::string log_path);
+  ~LoggedProcess();  // SIGKILL if still running
+  LoggedProcess(const LoggedProcess&) = delete;
+  LoggedProcess& operator=(const LoggedProcess&) = delete;
+
+  pid_t pid() const { return pid_; }  // -1 once it ended
+  bool running() const { return pid_ > 0; }
+  // Everything it wrote so far.
+  std::string Log() const;
+  // Waits until the log holds `needle`; false when the process ended first or `timeout` passed.
+  bool WaitForLog(const std::string& needle,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60)) const;
+  // Sends `signo` and returns the exit status (128 + signal when killed), or -1 after 60 s.
+  int Stop(int signo);
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
 // Runs a command to its end and returns what it printed and its exit code.
 ProcessResult RunProcess(std::vector<std::string> argv,
                          const std::map<std::string, std::string>& env = {},

@@ -1,11 +1,14 @@
 // The worker-protocol tests' gateway: a real LocalTaskService (SQLite store, file results,
 // in-memory events) behind a real HttpServer on a free loopback port, with the worker protocol
 // enabled for the token kWorkerToken. Leases lapse in real time (short ones in these tests).
+// AddServer starts another gateway over the same service — two gateways sharing one task store,
+// as gateways share Redis — for the failover tests.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/id.h"
 #include "http/server.h"
@@ -31,21 +34,27 @@ class GatewayStack {
     LocalTaskServiceOptions options;
     options.reap_interval = Millis(50);
     service_ = std::make_unique<LocalTaskService>(*store_, bus_, *results_, options);
-    StartServer(0);
+    servers_.push_back(StartServer(0));
   }
   ~GatewayStack() {
-    server_.reset();
+    servers_.clear();
     service_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   // Stops the gateway (every connection closes) and starts a fresh one on the same port over
   // the same service: to the workers, a gateway restart.
-  void RestartServer() {
-    const uint16_t port = server_->port();
-    server_.reset();
-    StartServer(port);
+  void RestartServer(size_t i = 0) {
+    StopServer(i);
+    servers_[i] = StartServer(ports_[i]);
   }
+  // One more gateway over the same service; returns its index.
+  size_t AddServer() {
+    servers_.push_back(StartServer(0));
+    return servers_.size() - 1;
+  }
+  // Stops gateway `i` for good (until RestartServer(i)): its port refuses connections.
+  void StopServer(size_t i) { servers_[i].reset(); }
 
   std::string Submit(const std::string& prompt, int steps = 2, int max_attempts = 3) {
     NewTask t;
@@ -71,22 +80,24 @@ class GatewayStack {
   }
 
   LocalTaskService& service() { return *service_; }
-  uint16_t port() const { return server_->port(); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  uint16_t port(size_t i = 0) const { return ports_[i]; }
+  std::string url(size_t i = 0) const { return "http://127.0.0.1:" + std::to_string(port(i)); }
 
  private:
-  void StartServer(uint16_t port) {
+  std::unique_ptr<http::HttpServer> StartServer(uint16_t port) {
     http::HttpServerOptions options;
     options.port = port;
     options.io_threads = 2;
     options.stop_grace = std::chrono::milliseconds(2'000);
     ModelLimits limits = TestDoubleEngine().limits();
-    server_ = std::make_unique<http::HttpServer>(*service_, ModelCatalog{{limits}}, options);
+    auto server = std::make_unique<http::HttpServer>(*service_, ModelCatalog{{limits}}, options);
     http::WorkerProtocolOptions protocol;
     protocol.tokens = {kWorkerToken};
-    server_->gateway().EnableWorkerProtocol(*service_, protocol);
-    Status started = server_->Start();
+    server->gateway().EnableWorkerProtocol(*service_, protocol);
+    Status started = server->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
+    if (port == 0) ports_.push_back(server->port());
+    return server;
   }
 
   std::filesystem::path dir_;
@@ -94,7 +105,8 @@ class GatewayStack {
   std::unique_ptr<FsResultStore> results_;
   InMemoryEventBus bus_;
   std::unique_ptr<LocalTaskService> service_;
-  std::unique_ptr<http::HttpServer> server_;
+  std::vector<std::unique_ptr<http::HttpServer>> servers_;  // null: stopped
+  std::vector<uint16_t> ports_;
 };
 
 }  // namespace stipple::testing

@@ -1,8 +1,8 @@
 // The worker protocol in one process: a Worker on a RemoteWorkSource talking HTTP over loopback
 // to a gateway's /v1/worker/exchange on a real LocalTaskService. Covers what the protocol must
 // get right apart from process deaths (worker_process_test.cc): serving and the registry,
-// tokens, garbage and out-of-order messages, stale completions, reconnects within a lease, and
-// a held ask answered by an enqueue.
+// tokens, garbage and out-of-order messages, stale completions, reconnects within a lease, a
+// held ask answered by an enqueue, and failover between gateways over one store.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -33,9 +33,11 @@ WorkerOptions RemoteWorkerOptions(const std::string& id) {
 }
 
 std::unique_ptr<RemoteWorkSource> Remote(const GatewayStack& gateway,
-                                         const std::string& token = kWorkerToken) {
+                                         const std::string& token = kWorkerToken,
+                                         std::vector<std::string> other_gateways = {}) {
   RemoteWorkSourceOptions o;
   o.gateway_url = gateway.url();
+  o.other_gateways = std::move(other_gateways);
   o.token = token;
   o.reconnect_min = Millis(20);
   o.reconnect_max = Millis(200);
@@ -234,6 +236,62 @@ TEST(WorkerProtocol, AHeldAskIsAnsweredByTheEnqueue) {
   ASSERT_EQ(r.status, 200);
   ASSERT_EQ(Json(r).at("leases").as_array().size(), 1u);
   EXPECT_EQ(Json(r).at("leases").at(0).at("id").as_string(), id);
+}
+
+TEST(WorkerProtocol, AWorkerFailsOverToTheNextGatewayAndKeepsItsTask) {
+  GatewayStack gateways("wp-failover");
+  const size_t b = gateways.AddServer();
+  auto source = Remote(gateways, kWorkerToken, {gateways.url(b)});
+  TestDoubleEngine engine({.step_delay = std::chrono::milliseconds(100)});
+  Worker worker(source.get(), {&engine}, RemoteWorkerOptions("wkr_failover"));
+  ASSERT_TRUE(worker.Start().ok());
+  EXPECT_EQ(source->current_gateway(), gateways.url(0));
+
+  const std::string id = gateways.Submit("a slow circle", /*steps=*/20);
+  ASSERT_TRUE(
+      gateways.WaitTask(id, [](const Task& t) { return t.progress && t.progress->step >= 2; }));
+  gateways.StopServer(0);  // gateway A is gone: the worker moves to B mid-task
+  ASSERT_TRUE(gateways.WaitState(id, TaskState::kSucceeded));
+  EXPECT_EQ(gateways.Get(id).attempts, 1) << "the lease survived the failover";
+  EXPECT_EQ(source->current_gateway(), gateways.url(b));
+  EXPECT_GE(source->failovers(), 1);
+  const std::string on_b = gateways.Submit("a quick square");
+  ASSERT_TRUE(gateways.WaitState(id, TaskState::kSucceeded));
+  ASSERT_TRUE(gateways.WaitState(on_b, TaskState::kSucceeded)) << "served through B";
+
+  // B dies too, A is back: round robin brings the worker back to A.
+  gateways.RestartServer(0);
+  gateways.StopServer(b);
+  const std::string on_a = gateways.Submit("a quick triangle");
+  ASSERT_TRUE(gateways.WaitState(on_a, TaskState::kSucceeded)) << "served through A again";
+  EXPECT_EQ(gateways.Get(on_a).attempts, 1);
+  EXPECT_EQ(source->current_gateway(), gateways.url(0));
+  worker.Drain(Millis(1'000));
+}
+
+TEST(WorkerProtocol, AWorkerWhoseFirstGatewayIsDownStartsOnTheNext) {
+  GatewayStack gateways("wp-first-down");
+  const size_t b = gateways.AddServer();
+  gateways.StopServer(0);
+  auto source = Remote(gateways, kWorkerToken, {gateways.url(b)});
+  TestDoubleEngine engine;
+  Worker worker(source.get(), {&engine}, RemoteWorkerOptions("wkr_first_down"));
+  ASSERT_TRUE(worker.Start().ok()) << "registered through the second gateway";
+  const std::string id = gateways.Submit("a red circle");
+  ASSERT_TRUE(gateways.WaitState(id, TaskState::kSucceeded));
+  EXPECT_EQ(source->current_gateway(), gateways.url(b));
+  worker.Drain(Millis(1'000));
+}
+
+TEST(WorkerProtocol, EveryGatewayUrlIsChecked) {
+  RemoteWorkSourceOptions o;
+  o.gateway_url = "http://127.0.0.1:1";
+  o.other_gateways = {"ftp://elsewhere"};
+  o.token = kWorkerToken;
+  Result<std::unique_ptr<RemoteWorkSource>> bad = RemoteWorkSource::Create(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("ftp://elsewhere"), std::string::npos);
 }
 
 }  // namespace

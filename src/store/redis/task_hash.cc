@@ -108,6 +108,10 @@ Result<StoredTask> TaskFromHash(const redisReply& flat) {
   for (size_t i = 0; i + 1 < flat.elements; i += 2) {
     f.emplace(ReplyString(*flat.element[i]), ReplyString(*flat.element[i + 1]));
   }
+  return TaskFromFields(f);
+}
+
+Result<StoredTask> TaskFromFields(const std::unordered_map<std::string, std::string>& f) {
   bool ok = true;
   auto get = [&](const char* name) -> const std::string& {
     static const std::string kEmpty;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,5 +25,7 @@ struct StoredTask {
   int64_t version = 0;
 };
 Result<StoredTask> TaskFromHash(const redisReply& flat);
+// The same from a name → value map (TaskToFields' pairs plus "v").
+Result<StoredTask> TaskFromFields(const std::unordered_map<std::string, std::string>& fields);
 
 }  // namespace stipple::redis

@@ -1,0 +1,274 @@
+#include "notify/redis/redis_event_bus.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/log.h"
+#include "notify/redis/event_codec.h"
+#include "notify/redis/event_scripts.h"
+
+namespace stipple {
+namespace {
+
+using redis::ReplyInt;
+using redis::ReplyString;
+
+std::string Ms(Millis d) { return std::to_string(d.count()); }
+
+// "<seq>-0" → seq; 0 when it is not such an id.
+int64_t SeqOf(const redisReply& id) {
+  const std::string s = ReplyString(id);
+  int64_t seq = 0;
+  std::from_chars(s.data(), s.data() + s.size(), seq);
+  return seq;
+}
+
+timeval ToTimeval(Millis d) {
+  return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
+}
+
+}  // namespace
+
+RedisEventBus::RedisEventBus(redis::RedisClientOptions client, RedisEventBusOptions options)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      channel_(options_.key_prefix + "events"),
+      mirror_(InMemoryEventBusOptions{.clock = options_.clock,
+                                      .progress_kept = options_.progress_kept,
+                                      .terminal_retention = options_.terminal_retention}),
+      published_(InMemoryEventBusOptions{.clock = options_.clock, .progress_kept = 0}),
+      listener_([this] { ListenLoop(); }) {}
+
+RedisEventBus::~RedisEventBus() {
+  {
+    std::lock_guard lock(listen_mu_);
+    stopping_ = true;
+    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
+  }
+  listen_cv_.notify_all();
+  listener_.join();
+}
+
+TaskEvent RedisEventBus::Publish(const std::string& tenant, TaskEvent event) {
+  auto seq =
+      client_.Eval(redis::event_scripts::Publish(),
+                   {options_.key_prefix, event.task_id, tenant,
+                    std::string(TaskEventTypeName(event.type)), std::to_string(event.fencing),
+                    std::to_string(event.attempt), std::to_string(ToUnixMillis(event.time)),
+                    redis::EncodeEvent(event), std::to_string(options_.progress_kept),
+                    Ms(options_.live_retention), Ms(options_.terminal_retention)});
+  if (!seq.ok()) {
+    LogWarn("task event not published",
+            {{"task_id", event.task_id}, {"error", seq.status().ToString()}});
+    event.seq = 0;
+    return event;
+  }
+  event.seq = ReplyInt(**seq);
+  if (event.seq > 0) published_.Relay(tenant, event);
+  return event;
+}
+
+bool RedisEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> history) {
+  if (history.empty()) return false;
+  std::vector<std::string> args = {options_.key_prefix, history.front().task_id, tenant,
+                                   Ms(options_.live_retention), Ms(options_.terminal_retention)};
+  for (const TaskEvent& e : history) {
+    args.push_back(std::to_string(e.seq));
+    args.emplace_back(TaskEventTypeName(e.type));
+    args.push_back(std::to_string(e.fencing));
+    args.push_back(std::to_string(e.attempt));
+    args.push_back(redis::EncodeEvent(e));
+  }
+  auto seeded = client_.Eval(redis::event_scripts::Seed(), args);
+  if (!seeded.ok()) {
+    LogWarn("task history not seeded",
+            {{"task_id", history.front().task_id}, {"error", seeded.status().ToString()}});
+    return false;
+  }
+  return ReplyInt(**seeded) == 1;
+}
+
+Result<RedisEventBus::Held> RedisEventBus::Fetch(const std::string& task_id, int64_t from,
+                                                 int64_t to) {
+  const std::string p = options_.key_prefix;
+  auto replies = client_.Pipeline({{"HGET", p + "evm:" + task_id, "tenant"},
+                                   {"XRANGE", p + "ev:" + task_id, std::to_string(from) + "-0",
+                                    to > 0 ? std::to_string(to) + "-0" : std::string("+")}});
+  for (const auto& r : replies) RETURN_IF_ERROR(r.status());
+  Held held;
+  held.tenant = ReplyString(**replies[0]);
+  const redisReply& entries = **replies[1];
+  for (size_t i = 0; i < entries.elements; ++i) {
+    const redisReply& entry = *entries.element[i];
+    if (entry.elements != 2 || entry.element[1]->elements != 2) continue;
+    ASSIGN_OR_RETURN(TaskEvent e, redis::DecodeEvent(ReplyString(*entry.element[1]->element[1]),
+                                                     SeqOf(*entry.element[0])));
+    held.events.push_back(std::move(e));
+  }
+  return held;
+}
+
+void RedisEventBus::CatchUp(const std::string& task_id, int64_t after, int64_t to) {
+  Result<Held> held = Fetch(task_id, after + 1, to);
+  if (!held.ok()) {
+    LogWarn("task events not read back",
+            {{"task_id", task_id}, {"error", held.status().ToString()}});
+    return;
+  }
+  for (TaskEvent& e : held->events) mirror_.Relay(held->tenant, std::move(e));
+}
+
+std::unique_ptr<Subscription> RedisEventBus::Subscribe(const std::string& task_id,
+                                                       int64_t after_seq,
+                                                       TaskEventCallback on_event) {
+  std::lock_guard lock(relay_mu_);
+  std::optional<int64_t> followed = mirror_.Followed(task_id);
+  if (!followed || *followed == 0) {
+    // Not held here yet: load what Redis holds, so the replay covers events published before.
+    Result<Held> held = Fetch(task_id, 1, 0);
+    if (!held.ok()) {
+      LogWarn("task events not read", {{"task_id", task_id}, {"error", held.status().ToString()}});
+    } else if (!held->events.empty()) {
+      mirror_.Seed(held->tenant, std::move(held->events));
+    }
+  }
+  return mirror_.Subscribe(task_id, after_seq, std::move(on_event));
+}
+
+std::unique_ptr<Subscription> RedisEventBus::SubscribeAll(const std::string& tenant,
+                                                          TaskEventCallback on_event) {
+  return mirror_.SubscribeAll(tenant, std::move(on_event));
+}
+
+std::unique_ptr<Subscription> RedisEventBus::SubscribePublished(TaskEventCallback on_event) {
+  return published_.SubscribeAll("", std::move(on_event));
+}
+
+std::unique_ptr<Subscription> RedisEventBus::Deliver(std::vector<TaskEvent> events,
+                                                     TaskEventCallback on_event) {
+  return mirror_.Deliver(std::move(events), std::move(on_event));
+}
+
+std::optional<TaskEvent> RedisEventBus::TerminalEvent(const std::string& task_id) {
+  if (auto held = mirror_.TerminalEvent(task_id)) return held;
+  const std::string p = options_.key_prefix;
+  auto replies = client_.Pipeline({{"HGET", p + "evm:" + task_id, "term"},
+                                   {"XREVRANGE", p + "ev:" + task_id, "+", "-", "COUNT", "1"}});
+  for (const auto& r : replies) {
+    if (!r.ok()) return std::nullopt;
+  }
+  if (ReplyString(**replies[0]) != "1") return std::nullopt;
+  const redisReply& entries = **replies[1];
+  if (entries.elements != 1 || entries.element[0]->elements != 2) return std::nullopt;
+  const redisReply& entry = *entries.element[0];
+  if (entry.element[1]->elements != 2) return std::nullopt;
+  auto e = redis::DecodeEvent(ReplyString(*entry.element[1]->element[1]), SeqOf(*entry.element[0]));
+  if (!e.ok() || !IsTerminalEvent(e->type)) return std::nullopt;
+  return *e;
+}
+
+void RedisEventBus::Relay(std::string_view message) {
+  // "<tenant>\n<seq>\n<event>"
+  const size_t a = message.find('\n');
+  const size_t b = a == std::string_view::npos ? a : message.find('\n', a + 1);
+  if (b == std::string_view::npos) return;
+  const std::string tenant(message.substr(0, a));
+  int64_t seq = 0;
+  std::from_chars(message.data() + a + 1, message.data() + b, seq);
+  Result<TaskEvent> event = redis::DecodeEvent(message.substr(b + 1), seq);
+  if (!event.ok()) {
+    LogWarn("malformed task event on the event channel", {{"error", event.status().ToString()}});
+    return;
+  }
+  std::lock_guard lock(relay_mu_);
+  std::optional<int64_t> followed = mirror_.Followed(event->task_id);
+  // A followed task's events must not skip: read what pub/sub did not bring from the stream.
+  if (followed && seq > *followed + 1) CatchUp(event->task_id, *followed, seq - 1);
+  mirror_.Relay(tenant, std::move(*event));
+}
+
+bool RedisEventBus::WaitConnected(Millis timeout) {
+  std::unique_lock lock(listen_mu_);
+  return listen_cv_.wait_for(lock, timeout, [&] { return connected_ || stopping_; }) && connected_;
+}
+
+void RedisEventBus::ListenLoop() {
+  Millis backoff{100};
+  while (true) {
+    {
+      std::lock_guard lock(listen_mu_);
+      if (stopping_) return;
+    }
+    const auto began = std::chrono::steady_clock::now();
+    Listen();
+    if (std::chrono::steady_clock::now() - began > std::chrono::seconds(5)) backoff = Millis{100};
+    std::unique_lock lock(listen_mu_);
+    if (listen_cv_.wait_for(lock, backoff, [&] { return stopping_; })) return;
+    backoff = std::min(backoff * 2, Millis{2000});
+  }
+}
+
+void RedisEventBus::Listen() {
+  const redis::RedisUrl& u = client_.url();
+  std::unique_ptr<redisContext, void (*)(redisContext*)> ctx(
+      redisConnectWithTimeout(u.host.c_str(), u.port, ToTimeval(Millis{1000})), &redisFree);
+  if (!ctx || ctx->err) return;  // the next try comes after the backoff
+  redisEnableKeepAlive(ctx.get());
+  auto command = [&](const std::vector<std::string>& args) -> bool {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& s : args) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (r == nullptr) return false;
+    const bool ok = r->type != REDIS_REPLY_ERROR;
+    if (!ok) LogWarn("Redis refused the event listener", {{"error", std::string(r->str, r->len)}});
+    freeReplyObject(r);
+    return ok;
+  };
+  if (!u.password.empty()) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (!u.user.empty()) auth.push_back(u.user);
+    auth.push_back(u.password);
+    if (!command(auth)) return;
+  }
+  if (!command({"SUBSCRIBE", channel_})) return;
+  {
+    std::lock_guard lock(listen_mu_);
+    if (stopping_) return;
+    listen_fd_ = ctx->fd;
+    connected_ = true;
+  }
+  listen_cv_.notify_all();
+  LogInfo("event listener subscribed", {{"channel", channel_}});
+  {
+    // Whatever was published while no listener was subscribed: read back for followed tasks.
+    std::lock_guard lock(relay_mu_);
+    for (const auto& [task_id, seq] : mirror_.FollowedTasks()) CatchUp(task_id, seq, 0);
+  }
+  while (true) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx.get(), &raw) != REDIS_OK || raw == nullptr) break;
+    redis::Reply reply(static_cast<redisReply*>(raw));
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        ReplyString(*reply->element[0]) == "message") {
+      const redisReply& payload = *reply->element[2];
+      Relay(std::string_view(payload.str, payload.len));
+    }
+  }
+  bool stopping;
+  {
+    std::lock_guard lock(listen_mu_);
+    listen_fd_ = -1;
+    connected_ = false;
+    stopping = stopping_;
+  }
+  if (!stopping) LogWarn("event listener lost Redis; reconnecting", {{"channel", channel_}});
+}
+
+}  // namespace stipple
