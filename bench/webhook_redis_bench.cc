@@ -149,11 +149,7 @@ std::string TaskIdOf(const std::string& body) {
   return at == std::string::npos ? "" : body.substr(at + 6, 30);
 }
 
-}  // namespace
-}  // namespace stipple
-
-int main() {
-  using namespace stipple;
+int Run() {
   bench::BenchReport report("webhook_redis_bench");
   // On a shared machine the wall-clock rate depends on the neighbours; the rate per CPU-second
   // (sender, receiver double and redis-server together) much less.
@@ -191,3 +187,8 @@ int main() {
   report.Print();
   return 0;
 }
+
+}  // namespace
+}  // namespace stipple
+
+int main() { return stipple::Run(); }

@@ -144,10 +144,10 @@ Status RedisWebhookOutbox::Materialize() {
       std::optional<WebhookDelivery> d = DeliveryOfIntent(stream_id, *entry.element[1]);
       args.push_back(stream_id);
       if (!d) {
-        args.push_back("0");
+        args.emplace_back("0");
         continue;
       }
-      args.push_back("1");
+      args.emplace_back("1");
       for (std::string* v : {&d->id, &d->task_id, &d->event, &d->url, &d->host}) {
         args.push_back(std::move(*v));
       }
@@ -243,7 +243,7 @@ Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
     args.push_back(std::to_string(static_cast<int>(o.state)));
     args.push_back(std::to_string(o.attempt.number));
     args.push_back(o.state == DeliveryState::kPending ? Ms(o.next_attempt_at) : "");
-    args.push_back(o.gone ? "1" : "0");
+    args.emplace_back(o.gone ? "1" : "0");
     args.push_back(AttemptToJson(o.attempt));
   }
   Result<Reply> r = client_.Eval(redis_scripts::Record(), args);

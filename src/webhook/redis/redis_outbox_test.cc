@@ -149,6 +149,7 @@ TEST(RedisWebhookOutbox, TwoOutboxesOnOneRedisNeverHandOutTheSameDeliveryAtOnce)
   ManualClock clock;
   auto store = OpenStore(*server, &clock);
   constexpr int kTasks = 60;
+  constexpr size_t kDeliveries = 2 * static_cast<size_t>(kTasks);  // started, succeeded
   for (int i = 0; i < kTasks; ++i) CompleteOne(*store, clock, kUrl, {"started", "completed"});
   auto a = OpenOutbox(*server, &clock);
   auto b = OpenOutbox(*server, &clock);
@@ -164,7 +165,7 @@ TEST(RedisWebhookOutbox, TwoOutboxesOnOneRedisNeverHandOutTheSameDeliveryAtOnce)
       ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (claimed->empty() && recorded.size() == 2 * kTasks) return;
+        if (claimed->empty() && recorded.size() == kDeliveries) return;
         for (const WebhookDelivery& d : *claimed) {
           if (!in_flight.insert(d.id).second) ++overlaps;
           order[d.task_id].push_back(d.event);
@@ -188,7 +189,7 @@ TEST(RedisWebhookOutbox, TwoOutboxesOnOneRedisNeverHandOutTheSameDeliveryAtOnce)
   ta.join();
   tb.join();
   EXPECT_EQ(overlaps.load(), 0);
-  ASSERT_EQ(recorded.size(), 2u * kTasks);
+  ASSERT_EQ(recorded.size(), kDeliveries);
   for (const auto& [id, times] : recorded) EXPECT_EQ(times, 1) << id;
   for (const auto& [task, events] : order) {
     EXPECT_EQ(events, (std::vector<std::string>{"task.started", "task.succeeded"})) << task;
