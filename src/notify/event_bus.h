@@ -45,7 +45,8 @@ class EventBus {
 
   // Numbers `event` (its seq is ignored), holds it for replay and delivers it to the task's
   // subscribers and to the all-task subscribers of `tenant` and of every tenant. Returns the
-  // event as published; seq 0 when it was dropped (its task already had a terminal event).
+  // event as published; seq 0 when it was dropped (its task already had a terminal event, or —
+  // a bus may thin progress — a progress event coalesced with a newer one).
   virtual TaskEvent Publish(const std::string& tenant, TaskEvent event) = 0;
 
   // Gives a task the bus knows nothing about (e.g. one created before a restart) a history

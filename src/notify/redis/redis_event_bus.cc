@@ -51,7 +51,33 @@ RedisEventBus::~RedisEventBus() {
   listener_.join();
 }
 
+bool RedisEventBus::ProgressDue(const TaskEvent& event) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(progress_mu_);
+  if (++publications_ % 4096 == 0) {
+    // Tasks whose terminal event was published by another process leave their entry behind.
+    std::erase_if(last_progress_, [&](const auto& e) { return now - e.second > Millis{60'000}; });
+  }
+  if (IsTerminalEvent(event.type) || event.type == TaskEventType::kRetrying) {
+    last_progress_.erase(event.task_id);
+    return true;
+  }
+  if (event.type != TaskEventType::kProgress || options_.progress_interval.count() <= 0) {
+    return true;
+  }
+  auto [it, first] = last_progress_.try_emplace(event.task_id, now);
+  if (first || !event.preview_png.empty() || now - it->second >= options_.progress_interval) {
+    it->second = now;
+    return true;
+  }
+  return false;
+}
+
 TaskEvent RedisEventBus::Publish(const std::string& tenant, TaskEvent event) {
+  if (!ProgressDue(event)) {
+    event.seq = 0;  // coalesced: a newer progress event will say more
+    return event;
+  }
   auto seq =
       client_.Eval(redis::event_scripts::Publish(),
                    {options_.key_prefix, event.task_id, tenant,

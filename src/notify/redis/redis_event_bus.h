@@ -19,6 +19,10 @@
 //    holds for a followed task, or after the listener reconnects, the missing events are read
 //    from the stream. All-task subscribers (no replay by contract) may miss events published
 //    while the listener was disconnected.
+//  - Progress is coalesced: per task at most one progress event per progress_interval (those
+//    with a preview always), so a fast GPU's hundreds of steps per second cost Redis tens of
+//    script runs; subscribers see the newest step, as the contract allows ("progress may be
+//    thinned").
 //  - Redis down: Publish logs and answers seq 0 (the transition it reports could not have been
 //    stored either); Subscribe falls back to the mirror alone; the listener reconnects with
 //    backoff (100 ms doubling to 2 s) and catches up.
@@ -31,6 +35,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -44,6 +49,10 @@ struct RedisEventBusOptions {
   int progress_kept = 32;                     // progress events held per task in Redis and here
   Millis terminal_retention{10 * 60 * 1000};  // a finished task's events stay this long
   Millis live_retention{7LL * 24 * 3600 * 1000};  // a safety net for tasks that never end
+  // A task's progress events are published at most once per interval from this process (each
+  // costs Redis a script run and every gateway a message); one that carries a preview always
+  // goes. 0: every one.
+  Millis progress_interval{50};
   const Clock* clock = SystemClock::Get();
 };
 
@@ -92,6 +101,13 @@ class RedisEventBus final : public EventBus {
   InMemoryEventBus mirror_;
   InMemoryEventBus published_;  // this process's publications, for SubscribePublished
   std::mutex relay_mu_;         // one relay (or one Subscribe's load) at a time
+
+  // Progress coalescing: when this process last published a progress event of each task.
+  bool ProgressDue(const TaskEvent& event);  // records the time when it is
+  std::mutex progress_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point>
+      last_progress_;     // GUARDED_BY(progress_mu_)
+  int publications_ = 0;  // GUARDED_BY(progress_mu_): for the periodic sweep of last_progress_
 
   std::mutex listen_mu_;
   std::condition_variable listen_cv_;

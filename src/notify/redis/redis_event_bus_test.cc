@@ -62,7 +62,7 @@ class RedisEventBusTest : public ::testing::Test {
   std::unique_ptr<RedisEventBus> MakeBus(int progress_kept = 32) {
     return std::make_unique<RedisEventBus>(
         redis::RedisClientOptions{.url = *redis::ParseRedisUrl(server_->url())},
-        RedisEventBusOptions{.progress_kept = progress_kept});
+        RedisEventBusOptions{.progress_kept = progress_kept, .progress_interval = Millis{0}});
   }
   std::unique_ptr<redis::RedisTestServer> server_;
   std::unique_ptr<RedisEventBus> a_;  // two gateways' buses on one Redis
@@ -155,6 +155,25 @@ TEST_F(RedisEventBusTest, ProgressIsThinnedInRedisButStateEventsAreKept) {
   auto sub = a_->Subscribe(id, 0, got.Callback());
   EXPECT_EQ(WaitSeqs(got, 4),
             (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 6}, {T::kProgress, 7}}));
+}
+
+TEST_F(RedisEventBusTest, ProgressIsCoalescedPerTaskButPreviewsAndStateEventsAlwaysGo) {
+  RedisEventBus coalescing(redis::RedisClientOptions{.url = *redis::ParseRedisUrl(server_->url())},
+                           RedisEventBusOptions{.progress_interval = Millis{60'000}});
+  const std::string id = NewId("tsk");
+  coalescing.Publish("acme", Event(id, T::kQueued));
+  coalescing.Publish("acme", Event(id, T::kStarted, 5, 1));
+  EXPECT_EQ(coalescing.Publish("acme", Event(id, T::kProgress, 5)).seq, 3);  // the first goes
+  EXPECT_EQ(coalescing.Publish("acme", Event(id, T::kProgress, 5)).seq, 0);  // within the interval
+  TaskEvent preview = Event(id, T::kProgress, 5);
+  preview.preview_png = "png";
+  EXPECT_EQ(coalescing.Publish("acme", preview).seq, 4);  // a preview always goes
+  EXPECT_EQ(coalescing.Publish("acme", Event(id, T::kProgress, 5)).seq, 0);
+  EXPECT_EQ(coalescing.Publish("acme", Event(id, T::kSucceeded, 5, 1)).seq, 5);
+  const std::string other = NewId("tsk");  // per task
+  coalescing.Publish("acme", Event(other, T::kQueued));
+  coalescing.Publish("acme", Event(other, T::kStarted, 6, 1));
+  EXPECT_EQ(coalescing.Publish("acme", Event(other, T::kProgress, 6)).seq, 3);
 }
 
 TEST_F(RedisEventBusTest, SeedGivesAnUnknownTaskAHistoryOnce) {

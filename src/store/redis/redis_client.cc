@@ -136,6 +136,7 @@ RedisClient::~RedisClient() = default;
 
 Result<std::unique_ptr<RedisClient::Connection>> RedisClient::Connect() {
   const RedisUrl& u = options_.url;
+  connections_opened_.fetch_add(1);
   auto conn = std::make_unique<Connection>(
       redisConnectWithTimeout(u.host.c_str(), u.port, ToTimeval(options_.connect_timeout)));
   if (conn->ctx == nullptr) return UnavailableError("Redis: out of memory for a connection");

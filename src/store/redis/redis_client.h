@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,12 @@ class RedisClient {
 
   const RedisUrl& url() const { return options_.url; }
 
+  // How many connections this client has opened so far. It moves on whenever Redis restarted or
+  // failed over (every connection is opened again), so a caller that keeps what Redis told it
+  // can tell that it may predate a restart, which under appendfsync everysec may have rolled
+  // the data back: read it before a call, keep it with what the call returned.
+  uint64_t connections_opened() const { return connections_opened_.load(); }
+
  private:
   struct Connection;
   Result<std::unique_ptr<Connection>> Acquire();
@@ -102,6 +109,7 @@ class RedisClient {
   const RedisClientOptions options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> connections_opened_{0};
 };
 
 // A reply's string (bulk or status) or integer as text; empty for nil.

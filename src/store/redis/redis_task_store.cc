@@ -114,12 +114,40 @@ Result<redis::StoredTask> RedisTaskStore::Load(const std::string& task_id) {
   return redis::TaskFromHash(*r);
 }
 
+std::optional<redis::StoredTask> RedisTaskStore::Recall(const std::string& task_id) {
+  const uint64_t connections = client_.connections_opened();
+  std::lock_guard lock(remembered_mu_);
+  auto it = remembered_.find(task_id);
+  if (it == remembered_.end()) return std::nullopt;
+  if (it->second.connections != connections) {
+    remembered_.erase(it);  // from before a reconnection: Redis may have restarted since
+    return std::nullopt;
+  }
+  return it->second.stored;
+}
+
+void RedisTaskStore::Remember(const redis::StoredTask& stored, uint64_t connections) {
+  std::lock_guard lock(remembered_mu_);
+  if (stored.task.state != TaskState::kRunning) {
+    remembered_.erase(stored.task.id);
+    return;
+  }
+  if (remembered_.size() >= kMaxRemembered) remembered_.clear();
+  remembered_.insert_or_assign(stored.task.id, Remembered{stored, connections});
+}
+
+void RedisTaskStore::Forget(const std::string& task_id) {
+  std::lock_guard lock(remembered_mu_);
+  remembered_.erase(task_id);
+}
+
 Result<RedisTaskStore::LeasePass> RedisTaskStore::LeaseOnce(
     const LeaseRequest& req, const std::vector<std::string>& models) {
   Timestamp now = Now();
   std::vector<std::string> args = {options_.key_prefix, MsText(now), req.worker_id,
                                    MsText(now + req.lease_duration), std::to_string(req.max_tasks)};
   args.insert(args.end(), models.begin(), models.end());
+  const uint64_t connections = client_.connections_opened();
   ASSIGN_OR_RETURN(Reply r, client_.Eval(redis::scripts::Lease(), args));
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
       r->element[0]->type != REDIS_REPLY_ARRAY) {
@@ -129,6 +157,7 @@ Result<RedisTaskStore::LeasePass> RedisTaskStore::LeaseOnce(
   const redisReply& leased = *r->element[0];
   for (size_t i = 0; i < leased.elements; ++i) {
     ASSIGN_OR_RETURN(redis::StoredTask st, redis::TaskFromHash(*leased.element[i]));
+    Remember(st, connections);
     pass.leased.push_back(LeasedTask{std::move(st.task)});
   }
   int64_t next = redis::ReplyInt(*r->element[1]);

@@ -22,10 +22,22 @@
 //
 // Redis unreachable: every call returns kUnavailable within the connect and command timeouts,
 // and the store recovers by itself once Redis answers again.
+//
+// Fewer round trips for running tasks: the store remembers the records of the tasks it leased
+// (as the lease script returned them, then as its own saves left them), and a transition of such
+// a task tries its compare-and-set on the remembered version without loading the task first.
+// Nothing is decided on a remembered record alone: the save succeeds only if the version is still
+// the one remembered (so the record is exactly what Redis holds), and a rule that refuses, or
+// finds nothing to change, on a remembered record is checked again on a freshly loaded one. What
+// was remembered before Redis restarted or failed over (the client opened its connections again)
+// is never used, as such a restart may have rolled the data back.
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "store/redis/redis_client.h"
@@ -84,12 +96,28 @@ class RedisTaskStore final : public TaskStore {
     std::optional<Timestamp> next_ready;
   };
   Result<LeasePass> LeaseOnce(const LeaseRequest& request, const std::vector<std::string>& models);
+  // The remembered records of running tasks (see the header comment). Recall returns a copy,
+  // only if it was remembered since the client's last reconnection; Remember keeps running
+  // tasks only (and forgets the others); `connections` is client_.connections_opened() read
+  // before the call that returned the record.
+  std::optional<redis::StoredTask> Recall(const std::string& task_id);
+  void Remember(const redis::StoredTask& stored, uint64_t connections);
+  void Forget(const std::string& task_id);
+
   // Ids in the sorted set `index` whose score is at most now (at most `limit`).
   Result<std::vector<std::string>> DueIds(const std::string& index, Timestamp now, int limit);
   Timestamp Now() const { return options_.clock->Now(); }
 
   const RedisTaskStoreOptions options_;
   redis::RedisClient client_;
+
+  struct Remembered {
+    redis::StoredTask stored;
+    uint64_t connections = 0;  // client_.connections_opened() before the call that returned it
+  };
+  static constexpr size_t kMaxRemembered = 10'000;  // beyond it, everything is forgotten at once
+  std::mutex remembered_mu_;
+  std::unordered_map<std::string, Remembered> remembered_;  // GUARDED_BY(remembered_mu_)
 };
 
 }  // namespace stipple

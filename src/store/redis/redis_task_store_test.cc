@@ -167,6 +167,49 @@ TEST(RedisTaskStore, ConcurrentTransitionsOfOneTaskFromTwoGatewaysAreBothApplied
   EXPECT_EQ(got->progress, (TaskProgress{49, 50}));
 }
 
+// The gateway that leased a task remembers its record; a change made through another gateway
+// since then must still be seen there.
+TEST(RedisTaskStore, HeartbeatOnTheLeasingGatewaySeesACancelMadeOnAnother) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  auto a = OpenStore(*server, &clock);
+  auto b = OpenStore(*server, &clock);
+  ASSERT_TRUE(a->Enqueue(TestNewTask("acme", TestRequest())).ok());
+  Task t = a->Lease({.worker_id = "w", .models = {"shapes-32"}})->front().task;
+  ASSERT_TRUE(b->Cancel(t.id).ok());
+  auto reply = a->Heartbeat(t.id, t.fencing, Millis(30'000), std::nullopt);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_TRUE(reply->cancel_requested);
+}
+
+// The leasing gateway remembers the first lease; a worker that holds the task's newer lease
+// (taken through another gateway) and reports to it is accepted, and the old lease is refused.
+TEST(RedisTaskStore, NewerLeaseTakenOnAnotherGatewayCompletesOnTheOneThatLeasedFirst) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  auto a = OpenStore(*server, &clock);
+  auto b = OpenStore(*server, &clock);
+  ASSERT_TRUE(a->Enqueue(TestNewTask("acme", TestRequest())).ok());
+  Task first =
+      a->Lease({.worker_id = "w1", .models = {"shapes-32"}, .lease_duration = Millis(1000)})
+          ->front()
+          .task;
+  clock.Advance(Millis(1001));
+  ASSERT_EQ(b->Reap()->requeued.size(), 1u);
+  Task second = b->Lease({.worker_id = "w2", .models = {"shapes-32"}})->front().task;
+  ASSERT_GT(second.fencing, first.fencing);
+
+  Completion stale{first.id, first.fencing, {}, clock.Now()};
+  EXPECT_EQ(a->Complete(stale).status().code(), StatusCode::kAborted);
+  Completion current{second.id, second.fencing, {}, clock.Now()};
+  auto done = a->Complete(current);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  EXPECT_EQ(b->Get(second.id)->state, TaskState::kSucceeded);
+}
+
 TEST(RedisTaskStore, KeyPrefixesKeepStoresApart) {
   auto server = StartServer();
   ASSERT_TRUE(server);

@@ -1,6 +1,7 @@
 // RedisTaskStore: the transitions of a leased or queued task, and housekeeping. Each loads the
 // task, applies a rule from store/transitions.h and saves it with the compare-and-set script.
 #include <functional>
+#include <optional>
 
 #include "store/redis/redis_scripts.h"
 #include "store/redis/redis_task_store.h"
@@ -21,9 +22,22 @@ Result<Task> RedisTaskStore::Transition(const std::string& task_id,
                                         const std::function<Status(Task&)>& apply, bool* changed) {
   if (changed) *changed = false;
   for (int attempt = 0; attempt < kMaxSaveConflicts; ++attempt) {
-    ASSIGN_OR_RETURN(redis::StoredTask stored, Load(task_id));
+    // The first try may start from the remembered record: one round trip instead of two.
+    std::optional<redis::StoredTask> recalled = attempt == 0 ? Recall(task_id) : std::nullopt;
+    const bool remembered = recalled.has_value();
+    redis::StoredTask stored;
+    if (remembered) {
+      stored = std::move(*recalled);
+    } else {
+      ASSIGN_OR_RETURN(stored, Load(task_id));
+    }
     const Task before = stored.task;
-    RETURN_IF_ERROR(apply(stored.task));
+    Status applied = apply(stored.task);
+    if (remembered && (!applied.ok() || stored.task == before)) {
+      Forget(task_id);  // a refusal or a no-op is only believed on a freshly loaded record
+      continue;
+    }
+    RETURN_IF_ERROR(applied);
     if (stored.task == before) return std::move(stored.task);  // nothing to write
     std::vector<std::string> args = {options_.key_prefix, task_id, std::to_string(stored.version),
                                      std::to_string(options_.task_retention.count())};
@@ -31,12 +45,19 @@ Result<Task> RedisTaskStore::Transition(const std::string& task_id,
       args.push_back(std::move(name));
       args.push_back(std::move(value));
     }
-    ASSIGN_OR_RETURN(Reply r, client_.Eval(redis::scripts::Save(), args));
-    if (redis::ReplyInt(*r) == 1) {
+    const uint64_t connections = client_.connections_opened();
+    Result<Reply> r = client_.Eval(redis::scripts::Save(), args);
+    if (!r.ok()) {
+      Forget(task_id);
+      return r.status();
+    }
+    if (redis::ReplyInt(**r) == 1) {
       if (changed) *changed = true;
+      Remember({stored.task, stored.version + 1}, connections);  // the script adds 1 to v
       return std::move(stored.task);
     }
     // Another call changed the task between our load and our save: load it again.
+    Forget(task_id);
   }
   return UnavailableError("task " + task_id + " kept changing under concurrent updates; retry");
 }
@@ -57,9 +78,9 @@ Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uin
   return HeartbeatReply{*t.lease_expires_at, t.cancel_requested};
 }
 
-// A batch in two round trips: every task loaded in one pipeline, every compare-and-set in another.
-// A completion whose task changed in between (or a server that lost the script) goes through the
-// one-at-a-time path, which reloads and retries.
+// A batch in at most two round trips: the tasks not remembered loaded in one pipeline, every
+// compare-and-set in another. A completion whose task changed in between (or a server that lost
+// the script) goes through the one-at-a-time path, which reloads and retries.
 std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> completions) {
   const Timestamp now = Now();
   auto one = [&](const Completion& c) {
@@ -69,55 +90,64 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
       return Status::Ok();
     });
   };
+  // A remembered record is used only when the rule accepts it; otherwise the task is loaded.
+  std::vector<std::optional<redis::StoredTask>> stored(completions.size());
+  std::vector<size_t> loading;
   std::vector<std::vector<std::string>> loads;
-  for (const Completion& c : completions) {
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const Completion& c = completions[i];
+    stored[i] = Recall(c.task_id);
+    if (stored[i] && transitions::CheckLease(stored[i]->task, c.fencing).ok()) continue;
+    stored[i].reset();
+    loading.push_back(i);
     loads.push_back({"HGETALL", options_.key_prefix + "task:" + c.task_id});
   }
-  std::vector<Result<Reply>> loaded = client_.Pipeline(loads);
+  std::vector<Result<Reply>> loaded =
+      loads.empty() ? std::vector<Result<Reply>>{} : client_.Pipeline(loads);
   std::vector<std::optional<Result<Task>>> results(completions.size());
-  std::vector<Task> done(completions.size());
+  for (size_t k = 0; k < loading.size(); ++k) {
+    const size_t i = loading[k];
+    if (!loaded[k].ok()) {
+      results[i].emplace(loaded[k].status());
+    } else if ((*loaded[k])->type == REDIS_REPLY_ARRAY && (*loaded[k])->elements == 0) {
+      results[i].emplace(NotFoundError("no task " + completions[i].task_id));
+    } else if (auto st = redis::TaskFromHash(**loaded[k]); !st.ok()) {
+      results[i].emplace(st.status());
+    } else {
+      stored[i] = std::move(*st);
+    }
+  }
   std::vector<size_t> saving;
   std::vector<std::vector<std::string>> saves;
   for (size_t i = 0; i < completions.size(); ++i) {
+    if (results[i]) continue;
     const Completion& c = completions[i];
-    if (!loaded[i].ok()) {
-      results[i].emplace(loaded[i].status());
-      continue;
-    }
-    if ((*loaded[i])->type == REDIS_REPLY_ARRAY && (*loaded[i])->elements == 0) {
-      results[i].emplace(NotFoundError("no task " + c.task_id));
-      continue;
-    }
-    auto stored = redis::TaskFromHash(**loaded[i]);
-    if (!stored.ok()) {
-      results[i].emplace(stored.status());
-      continue;
-    }
-    if (Status lease = transitions::CheckLease(stored->task, c.fencing); !lease.ok()) {
+    if (Status lease = transitions::CheckLease(stored[i]->task, c.fencing); !lease.ok()) {
       results[i].emplace(lease);
       continue;
     }
-    transitions::Complete(stored->task, c, now);
+    transitions::Complete(stored[i]->task, c, now);
     std::vector<std::string> args = {"EVALSHA",
                                      redis::scripts::Save().sha1(),
                                      "0",
                                      options_.key_prefix,
                                      c.task_id,
-                                     std::to_string(stored->version),
+                                     std::to_string(stored[i]->version),
                                      std::to_string(options_.task_retention.count())};
-    for (auto& [name, value] : redis::TaskToFields(stored->task)) {
+    for (auto& [name, value] : redis::TaskToFields(stored[i]->task)) {
       args.push_back(std::move(name));
       args.push_back(std::move(value));
     }
-    done[i] = std::move(stored->task);
     saving.push_back(i);
     saves.push_back(std::move(args));
   }
-  std::vector<Result<Reply>> saved = client_.Pipeline(saves);
+  std::vector<Result<Reply>> saved =
+      saves.empty() ? std::vector<Result<Reply>>{} : client_.Pipeline(saves);
   for (size_t k = 0; k < saving.size(); ++k) {
-    size_t i = saving[k];
+    const size_t i = saving[k];
+    Forget(completions[i].task_id);  // succeeded, or about to be reloaded
     if (saved[k].ok() && redis::ReplyInt(**saved[k]) == 1) {
-      results[i].emplace(std::move(done[i]));
+      results[i].emplace(std::move(stored[i]->task));
     } else if (!saved[k].ok() && saved[k].status().code() == StatusCode::kUnavailable) {
       results[i].emplace(saved[k].status());
     } else {
