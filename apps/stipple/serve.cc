@@ -33,6 +33,7 @@
 #include "store/redis/redis_task_store.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "webhook/progress_feed.h"
+#include "webhook/redis/redis_outbox.h"
 #include "webhook/sqlite_outbox.h"
 #include "webhook/url_guard.h"
 #include "worker/shutdown_signal.h"
@@ -321,20 +322,29 @@ int Serve(const Settings& s) {
     limits = model->Limits();
   }
 
-  // The webhook outbox shares the SQLite task database: deliveries commit with their state
-  // changes. The Redis store has no outbox yet, so there a task with a webhook is refused.
-  const bool webhooks_on = s.store == "sqlite";
+  // The webhook outbox: with SQLite, tables in the task database written in the transaction of
+  // each state change; with Redis, keys beside the tasks, fed by intents that the store's scripts
+  // write with each state change (docs/redis.md, "Webhook outbox").
+  const bool on_redis = s.store != "sqlite";
+  webhook::SqliteWebhookOutbox sqlite_outbox;
+  Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s, on_redis ? nullptr : &sqlite_outbox);
+  if (!store.ok()) return Fail(kExitFailure, store.status());
+  std::unique_ptr<webhook::RedisWebhookOutbox> redis_outbox;
+  if (on_redis) {
+    Result<std::unique_ptr<webhook::RedisWebhookOutbox>> opened =
+        webhook::RedisWebhookOutbox::Open({.url = s.store});
+    if (!opened.ok()) return Fail(kExitFailure, opened.status());
+    redis_outbox = std::move(*opened);
+  }
+  webhook::WebhookOutbox& outbox =
+      on_redis ? static_cast<webhook::WebhookOutbox&>(*redis_outbox) : sqlite_outbox;
   webhook::WebhookDispatcherOptions dispatch = s.webhooks.dispatcher;
   Result<std::vector<webhook::SigningSecret>> secrets =
-      webhooks_on
-          ? LoadWebhookSecrets(s.webhooks, s.data_dir)
-          : Result<std::vector<webhook::SigningSecret>>(std::vector<webhook::SigningSecret>{});
+      on_redis ? LoadSharedWebhookSecrets(s.webhooks, *redis_outbox)
+               : LoadWebhookSecrets(s.webhooks, s.data_dir);
   if (!secrets.ok()) return Fail(kExitFailure, secrets.status());
   dispatch.secrets = std::move(*secrets);
-  webhook::SqliteWebhookOutbox outbox;
 
-  Result<std::unique_ptr<TaskStore>> store = OpenTaskStore(s, webhooks_on ? &outbox : nullptr);
-  if (!store.ok()) return Fail(kExitFailure, store.status());
   std::string s3_where;  // "s3://BUCKET/PREFIX at ENDPOINT (REGION)"
   Result<std::unique_ptr<ResultStore>> results =
       IsS3Results(s.results) ? OpenS3ResultStore(s.s3, &s3_where) : OpenResultStore(s);
@@ -351,24 +361,17 @@ int Serve(const Settings& s) {
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
   http_options.gateway.tenant_max_queued = s.tenant_max_queued;
-  http_options.gateway.check_webhook = [webhooks_on,
-                                        allow = dispatch.allow_private](const WebhookSpec& w) {
-    if (!webhooks_on) {
-      return InvalidArgumentError(
-          "invalid webhook",
-          {{"webhook", "webhooks are not available with the Redis task store (--store) yet"}});
-    }
+  http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };
-  if (webhooks_on) http_options.gateway.webhooks = &outbox;
+  http_options.gateway.webhooks = &outbox;
   http::HttpServer server(service, ModelCatalog{{limits}}, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
+  // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.
   webhook::WebhookDispatcher dispatcher(outbox, dispatch);
-  if (webhooks_on) {
-    if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
-  }
+  if (Status st = dispatcher.Start(); !st.ok()) return Fail(kExitFailure, st);
   std::optional<webhook::WebhookProgressFeed> progress_feed;
-  if (webhooks_on) progress_feed.emplace(*bus, **store, outbox, s.webhooks.progress_interval);
+  progress_feed.emplace(*bus, **store, outbox, s.webhooks.progress_interval);
   if (!s.api_keys.empty()) {
     Result<http::ApiKeys> keys = http::ApiKeys::Load(s.api_keys);
     if (!keys.ok()) return Fail(kExitUsage, keys.status());
@@ -453,7 +456,7 @@ int Serve(const Settings& s) {
   for (std::thread& t : drains) t.join();
   server.Stop();  // waiting sync requests answer (202 if their task is not done)
   service.Stop();
-  dispatcher.Stop();  // deliveries in flight are due again at the next start
+  dispatcher.Stop();  // deliveries in flight are due again at the next start (or, on Redis, now)
   LogInfo("stopped", {});
   return kExitOk;
 }

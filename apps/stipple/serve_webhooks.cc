@@ -112,4 +112,24 @@ Result<std::vector<webhook::SigningSecret>> LoadWebhookSecrets(const WebhookSett
   return secrets;
 }
 
+Result<std::vector<webhook::SigningSecret>> LoadSharedWebhookSecrets(
+    const WebhookSettings& settings, webhook::RedisWebhookOutbox& outbox) {
+  std::vector<webhook::SigningSecret> secrets;
+  for (const std::string& text : settings.configured_secrets) {
+    ASSIGN_OR_RETURN(webhook::SigningSecret s, webhook::ParseSecret(text));
+    secrets.push_back(std::move(s));
+  }
+  if (!secrets.empty()) return secrets;
+  bool created = false;
+  ASSIGN_OR_RETURN(webhook::SigningSecret s, outbox.SharedSecret(&created));
+  if (created) {
+    std::fprintf(stderr,
+                 "stipple: generated the webhook signing secret (kept in Redis, shared by every "
+                 "gateway; receivers verify with it):\n  %s\n",
+                 s.text.c_str());
+  }
+  secrets.push_back(std::move(s));
+  return secrets;
+}
+
 }  // namespace stipple::app

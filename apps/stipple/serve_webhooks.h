@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "webhook/dispatcher.h"
+#include "webhook/redis/redis_outbox.h"
 
 namespace stipple::app {
 
@@ -28,5 +29,11 @@ Result<WebhookSettings> ReadWebhookSettings(const Config& config);
 // printed to stderr on first start.
 Result<std::vector<webhook::SigningSecret>> LoadWebhookSecrets(const WebhookSettings& settings,
                                                                const std::string& data_dir);
+
+// With the Redis task store: the configured secrets; with none, the deployment's shared one kept
+// in Redis, created (and printed to stderr) by the first gateway that starts, so that every
+// gateway signs with the same key.
+Result<std::vector<webhook::SigningSecret>> LoadSharedWebhookSecrets(
+    const WebhookSettings& settings, webhook::RedisWebhookOutbox& outbox);
 
 }  // namespace stipple::app

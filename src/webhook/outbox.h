@@ -2,8 +2,8 @@
 // (task.started, task.progress, a terminal event) to the task's webhook URL, with its payload
 // fixed when the event happens and an id (the webhook-id header, "msg_" + ULID) that stays the
 // same across retries. The SQLite outbox lives in the task database and is written in the same
-// transaction as the state change that caused it; a Redis one would use the same atomic step as
-// its task transitions.
+// transaction as the state change that caused it; the Redis one (webhook/redis/redis_outbox.h)
+// gets an intent from the very Lua script that changes the task. outbox_contract.h tests both.
 //
 // Contract, for every implementation:
 //  - Thread-safe; no method blocks on the network.

@@ -3,7 +3,7 @@
 // standardwebhooks npm package — an implementation independent of stipple's. Covers the event
 // filter and per-task order, the generated secret and key rotation, retries (receiver down then
 // up, 500s, a hanging receiver), 410 Gone, a kill -9 between completion and delivery, and the
-// SSRF guard at submit.
+// SSRF guard at submit; and the same on the Redis task store, with two gateways sharing it.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,11 +16,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "http/http_test_support.h"
+#include "store/redis/redis_client.h"
+#include "store/redis/redis_test_server.h"
 
 namespace stipple {
 namespace {
@@ -391,6 +394,108 @@ TEST(WebhooksE2e, InvalidOrForbiddenUrlsAreRefusedAtSubmitNamingTheField) {
   }
   TestResponse listed = client.Send("GET", "/v1/tasks");
   EXPECT_EQ(json::parse(listed.body).at("data").as_array().size(), 0u);  // nothing created
+  fs::remove_all(data);
+}
+
+// ---- on the Redis task store ----
+
+std::unique_ptr<redis::RedisTestServer> StartRedis() {
+  auto server = redis::RedisTestServer::Start({.appendfsync = "always"});
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
+// The signing secret the first gateway generated and keeps in Redis.
+std::string SharedSecret(const redis::RedisTestServer& server) {
+  redis::RedisClient client({.url = *redis::ParseRedisUrl(server.url())});
+  auto secret = client.Command({"GET", "stipple:wh:secret"});
+  return secret.ok() ? redis::ReplyString(**secret) : "";
+}
+
+TEST(WebhooksE2e, TwoGatewaysOnOneRedisDeliverEachEventOnceInOrderWithTheSharedSecret) {
+  auto redis = StartRedis();
+  ASSERT_TRUE(redis);
+  const std::string data_a = TempDir("stipple-webhooks-redis-a");
+  const std::string data_b = TempDir("stipple-webhooks-redis-b");
+  // A runs the worker; B only takes requests. Both run a webhook dispatcher on the shared outbox.
+  Serve a(data_a, {"--webhook-allow-private", "--store", redis->url()});
+  ASSERT_NE(a.port(), 0);
+  Serve b(data_b, {"--webhook-allow-private", "--store", redis->url(), "--workers", "0"});
+  ASSERT_NE(b.port(), 0);
+  const std::string secret = SharedSecret(*redis);
+  ASSERT_EQ(secret.rfind("whsec_", 0), 0u) << "no shared secret in Redis";
+  EXPECT_FALSE(fs::exists(fs::path(data_a) / "webhook-secret"));
+  Receiver receiver(0, {secret});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(
+        Submit(i % 2 ? b.port() : a.port(), receiver.Url(), R"(["started","completed"])"));
+  }
+  // And one with progress, submitted to the gateway without workers.
+  const std::string with_progress =
+      Submit(b.port(), receiver.Url(), R"(["started","progress","completed"])", 20);
+  json::array got = receiver.WaitUntil([&](const json::array& d) {
+    for (const auto& id : ids) {
+      if (!HasTerminal(d, id)) return false;
+    }
+    return HasTerminal(d, with_progress);
+  });
+  std::set<std::string> webhook_ids;
+  for (const auto& d : got) {
+    EXPECT_EQ(d.at("verified_with").as_array().size(), 1u) << json::serialize(d);
+    EXPECT_TRUE(webhook_ids.insert(std::string(d.at("id").as_string())).second)
+        << "delivered twice: " << json::serialize(d);
+  }
+  for (const auto& id : ids) {
+    EXPECT_EQ(TypesOf(got, id), (std::vector<std::string>{"task.started", "task.succeeded"}));
+  }
+  std::vector<std::string> progress_types = TypesOf(got, with_progress);
+  ASSERT_GE(progress_types.size(), 2u);
+  EXPECT_EQ(progress_types.front(), "task.started");
+  EXPECT_EQ(progress_types.back(), "task.succeeded");
+  for (size_t i = 1; i + 1 < progress_types.size(); ++i) {
+    EXPECT_EQ(progress_types[i], "task.progress");
+  }
+  json::array log;  // the log reads the same from either gateway
+  for (int i = 0; i < 600; ++i) {
+    log = DeliveryLog(b.port(), ids[0]);
+    if (log.size() == 2 && log[1].at("status").as_string() == "delivered") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].at("status").as_string(), "delivered");
+  EXPECT_EQ(log[1].at("status").as_string(), "delivered");
+  EXPECT_EQ(json::serialize(DeliveryLog(a.port(), ids[0])), json::serialize(log));
+  EXPECT_EQ(b.Stop(SIGTERM), 0);
+  EXPECT_EQ(a.Stop(SIGTERM), 0);
+  fs::remove_all(data_a);
+  fs::remove_all(data_b);
+}
+
+TEST(WebhooksE2e, OnRedisAGatewayKilledBeforeDeliveringLeavesTheDeliveryToTheNextWithTheSameId) {
+  auto redis = StartRedis();
+  ASSERT_TRUE(redis);
+  const std::string data = TempDir("stipple-webhooks-redis-kill");
+  const int port = FreePort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  const std::vector<std::string> flags = {"--webhook-allow-private", "--webhook-secret", kSecret1,
+                                          "--store", redis->url()};
+  std::string id, webhook_id;
+  {
+    Serve serve(data, flags);
+    ASSERT_NE(serve.port(), 0);
+    id = Submit(serve.port(), url, R"(["completed"])");
+    EXPECT_EQ(WaitForTask(serve.port(), id).at("status").as_string(), "succeeded");
+    json::array log = DeliveryLog(serve.port(), id);  // written with the completion
+    ASSERT_EQ(log.size(), 1u);
+    webhook_id = std::string(log[0].at("id").as_string());
+    EXPECT_EQ(serve.Stop(SIGKILL), 128 + SIGKILL);
+  }
+  Receiver receiver(port, {kSecret1});
+  Serve again(data, flags);
+  json::array got = receiver.WaitUntil([&](const json::array& d) { return HasTerminal(d, id); });
+  EXPECT_EQ(got[0].at("id").as_string(), webhook_id);
+  EXPECT_EQ(got[0].at("verified_with").as_array().size(), 1u);
   fs::remove_all(data);
 }
 

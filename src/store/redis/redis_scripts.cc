@@ -27,6 +27,22 @@ local function position(id, model, prio)
   return n + r
 end
 
+-- A task whose request has a webhook leaves a webhook intent when it starts running or ends: the
+-- task's hash as it is now and the time of the change, appended in the very script that changes
+-- it, so the intent is exactly as durable as the change. The webhook outbox
+-- (src/webhook/redis) turns intents into deliveries; its event filter decides which are wanted.
+local function webhook_intent(id, st, at)
+  if st ~= '1' and tonumber(st) < 2 then return end
+  local req = redis.call('HGET', tkey(id), 'request')
+  if not req or not string.find(req, '"webhook":{', 1, true) then return end
+  redis.call('XADD', p .. 'wh:intents', '*', 'kind', 'state', 'at', at or '0',
+             unpack(redis.call('HGETALL', tkey(id))))
+  local k = p .. 'wh:wake'
+  redis.call('RPUSH', k, '1')
+  redis.call('LTRIM', k, -8, -1)
+  redis.call('PEXPIRE', k, 60000)
+end
+
 local function sync(id, old, t, retention)
   local model, prio, tenant, st = t.model, t.priority, t.tenant, t.state
   if st == '0' then
@@ -68,6 +84,7 @@ local function sync(id, old, t, retention)
       redis.call('ZADD', p .. 'purge', tonumber(t.completed_at) + retention, id)
     end
     if st == '0' then wake(model) end
+    webhook_intent(id, st, t.at or t.completed_at)
   end
 end
 )lua";
@@ -159,7 +176,7 @@ local function lease(id)
   redis.call('HINCRBY', k, 'v', 1)
   sync(id, '0', {model = f[3], priority = f[4], tenant = f[5], state = '1', not_before = '',
                  lease_expires_at = ARGV[4], started_at = started, expires_at = '',
-                 outputs_expire_at = '', outputs_expired = '0'}, 0)
+                 outputs_expire_at = '', outputs_expired = '0', at = ARGV[2]}, 0)
   leased[#leased + 1] = redis.call('HGETALL', k)
 end
 

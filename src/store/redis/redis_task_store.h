@@ -10,6 +10,9 @@
 // leases from any number of gateways never hand a task out twice). The other transitions load
 // the task, apply the shared rules of store/transitions.h in C++ and save it with a
 // compare-and-set script on the task's version, retrying when another gateway changed it first.
+// A task whose request has a webhook also leaves a webhook intent (its hash, in the stream
+// "<prefix>wh:intents") in the script that starts or ends it: the Redis webhook outbox
+// (webhook/redis/redis_outbox.h) turns those into deliveries.
 //
 // Durability is Redis's: with `appendonly yes` and `appendfsync always` an acknowledged call
 // survives a crash of Redis or of its machine; with `appendfsync everysec` (the default of
