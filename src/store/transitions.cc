@@ -1,6 +1,9 @@
 #include "store/transitions.h"
 
 #include <cassert>
+#include <chrono>
+
+#include "common/id.h"
 
 namespace stipple::transitions {
 namespace {
@@ -106,6 +109,44 @@ bool Cancel(Task& task, Timestamp now) {
 void Expire(Task& task, Timestamp now) {
   Enter(task, TaskState::kExpired, now);
   task.error = TaskError{"expired", "no worker started the task within its ttl_s"};
+}
+
+Result<Task> NewQueuedTask(const NewTask& nt, Timestamp now) {
+  if (!IsValidId(nt.id, "tsk")) {
+    return InvalidArgumentError("task id '" + nt.id + "' is not a task id");
+  }
+  if (nt.tenant.empty()) return InvalidArgumentError("task has no tenant");
+  if (nt.max_attempts < 1) return InvalidArgumentError("max_attempts must be at least 1");
+  Task t;
+  t.id = nt.id;
+  t.tenant = nt.tenant;
+  t.request = nt.request;
+  t.idempotency_key = nt.idempotency_key;
+  t.created_at = now;
+  if (nt.request.ttl_s) t.expires_at = now + std::chrono::seconds(*nt.request.ttl_s);
+  t.max_attempts = nt.max_attempts;
+  return t;
+}
+
+Status FailUnderLease(Task& task, const Failure& failure, Timestamp now) {
+  RETURN_IF_ERROR(CheckLease(task, failure.fencing));
+  Fail(task, failure, now);
+  return Status::Ok();
+}
+
+Status ReleaseUnderLease(Task& task, uint64_t fencing, Timestamp now) {
+  RETURN_IF_ERROR(CheckLease(task, fencing));
+  Release(task, now);
+  return Status::Ok();
+}
+
+Status MarkCanceledUnderLease(Task& task, uint64_t fencing, Timestamp now) {
+  RETURN_IF_ERROR(CheckLease(task, fencing));
+  if (!task.cancel_requested) {
+    return FailedPreconditionError("task " + task.id + " has no cancel request");
+  }
+  MarkCanceled(task, now);
+  return Status::Ok();
 }
 
 }  // namespace stipple::transitions

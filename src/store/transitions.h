@@ -45,4 +45,14 @@ bool Cancel(Task& task, Timestamp now);
 // queued past its ttl, never started → expired.
 void Expire(Task& task, Timestamp now);
 
+// The record a submission creates, after the argument checks every store makes (a task id, a
+// tenant, max_attempts ≥ 1): queued, created `now`, expiring after the request's ttl_s.
+Result<Task> NewQueuedTask(const NewTask& task, Timestamp now);
+
+// The worker reports as every store applies them to the record it loaded: CheckLease, then the
+// change. MarkCanceledUnderLease is kFailedPrecondition for a task without a cancel request.
+Status FailUnderLease(Task& task, const Failure& failure, Timestamp now);
+Status ReleaseUnderLease(Task& task, uint64_t fencing, Timestamp now);
+Status MarkCanceledUnderLease(Task& task, uint64_t fencing, Timestamp now);
+
 }  // namespace stipple::transitions

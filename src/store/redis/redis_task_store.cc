@@ -8,6 +8,7 @@
 
 #include "common/id.h"
 #include "store/redis/redis_scripts.h"
+#include "store/transitions.h"
 
 namespace stipple {
 
@@ -63,20 +64,10 @@ Result<std::unique_ptr<RedisTaskStore>> RedisTaskStore::Open(const RedisTaskStor
 }
 
 Result<EnqueueResult> RedisTaskStore::Enqueue(const NewTask& nt) {
-  if (!IsValidId(nt.id, "tsk"))
-    return InvalidArgumentError("task id '" + nt.id + "' is not a task id");
-  if (nt.tenant.empty()) return InvalidArgumentError("task has no tenant");
-  if (nt.max_attempts < 1) return InvalidArgumentError("max_attempts must be at least 1");
   Timestamp now = Now();
   EnqueueResult out;
+  ASSIGN_OR_RETURN(out.task, transitions::NewQueuedTask(nt, now));
   Task& t = out.task;
-  t.id = nt.id;
-  t.tenant = nt.tenant;
-  t.request = nt.request;
-  t.idempotency_key = nt.idempotency_key;
-  t.created_at = now;
-  if (nt.request.ttl_s) t.expires_at = now + std::chrono::seconds(*nt.request.ttl_s);
-  t.max_attempts = nt.max_attempts;
 
   std::vector<std::string> args = {options_.key_prefix,
                                    nt.id,

@@ -161,29 +161,18 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
 }
 
 Result<Task> RedisTaskStore::Fail(const Failure& failure) {
-  return Transition(failure.task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, failure.fencing));
-    transitions::Fail(t, failure, Now());
-    return Status::Ok();
-  });
+  return Transition(failure.task_id,
+                    [&](Task& t) { return transitions::FailUnderLease(t, failure, Now()); });
 }
 
 Result<Task> RedisTaskStore::Release(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-    transitions::Release(t, Now());
-    return Status::Ok();
-  });
+  return Transition(task_id,
+                    [&](Task& t) { return transitions::ReleaseUnderLease(t, fencing, Now()); });
 }
 
 Result<Task> RedisTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-    if (!t.cancel_requested)
-      return FailedPreconditionError("task " + task_id + " has no cancel request");
-    transitions::MarkCanceled(t, Now());
-    return Status::Ok();
-  });
+  return Transition(
+      task_id, [&](Task& t) { return transitions::MarkCanceledUnderLease(t, fencing, Now()); });
 }
 
 Result<CancelResult> RedisTaskStore::Cancel(const std::string& task_id) {

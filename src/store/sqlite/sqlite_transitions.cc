@@ -143,29 +143,18 @@ std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> 
 }
 
 Result<Task> SqliteTaskStore::Fail(const Failure& failure) {
-  return Transition(failure.task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, failure.fencing));
-    transitions::Fail(t, failure, Now());
-    return Status::Ok();
-  });
+  return Transition(failure.task_id,
+                    [&](Task& t) { return transitions::FailUnderLease(t, failure, Now()); });
 }
 
 Result<Task> SqliteTaskStore::Release(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-    transitions::Release(t, Now());
-    return Status::Ok();
-  });
+  return Transition(task_id,
+                    [&](Task& t) { return transitions::ReleaseUnderLease(t, fencing, Now()); });
 }
 
 Result<Task> SqliteTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id, [&](Task& t) {
-    RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-    if (!t.cancel_requested)
-      return FailedPreconditionError("task " + task_id + " has no cancel request");
-    transitions::MarkCanceled(t, Now());
-    return Status::Ok();
-  });
+  return Transition(
+      task_id, [&](Task& t) { return transitions::MarkCanceledUnderLease(t, fencing, Now()); });
 }
 
 Result<CancelResult> SqliteTaskStore::Cancel(const std::string& task_id) {
