@@ -1,61 +1,15 @@
 #include "store/redis/task_hash.h"
 
-#include <boost/json.hpp>
 #include <charconv>
 #include <unordered_map>
+
+#include "store/stored_outputs.h"
 
 namespace stipple::redis {
 namespace {
 
-namespace json = boost::json;
-
 std::string Ms(const std::optional<Timestamp>& t) {
   return t ? std::to_string(ToUnixMillis(*t)) : std::string();
-}
-
-std::string OutputsToJson(const std::vector<TaskOutput>& outputs) {
-  if (outputs.empty()) return "";
-  json::array a;
-  for (const auto& o : outputs) {
-    a.push_back(json::object{{"index", o.index},
-                             {"content_type", o.content_type},
-                             {"width", o.width},
-                             {"height", o.height},
-                             {"seed", o.seed},
-                             {"size_bytes", o.size_bytes},
-                             {"etag", o.etag}});
-  }
-  return json::serialize(a);
-}
-
-Result<std::vector<TaskOutput>> OutputsFromJson(std::string_view text) {
-  std::vector<TaskOutput> outputs;
-  if (text.empty()) return outputs;
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_array()) return DataLossError("stored outputs are not a JSON array");
-  for (const json::value& e : v.get_array()) {
-    if (!e.is_object()) return DataLossError("stored output is not an object");
-    const json::object& o = e.get_object();
-    auto num = [&](std::string_view k) -> int64_t {
-      const json::value* x = o.if_contains(k);
-      return x && x->is_number() ? x->to_number<int64_t>() : 0;
-    };
-    auto str = [&](std::string_view k) -> std::string {
-      const json::value* x = o.if_contains(k);
-      return x && x->is_string() ? std::string(x->get_string()) : std::string();
-    };
-    TaskOutput out;
-    out.index = static_cast<int>(num("index"));
-    out.content_type = str("content_type");
-    out.width = static_cast<int>(num("width"));
-    out.height = static_cast<int>(num("height"));
-    out.seed = static_cast<uint32_t>(num("seed"));
-    out.size_bytes = num("size_bytes");
-    out.etag = str("etag");
-    outputs.push_back(std::move(out));
-  }
-  return outputs;
 }
 
 // A field's integer value; `ok` false when it is not one.
@@ -88,7 +42,7 @@ std::vector<std::pair<std::string, std::string>> TaskToFields(const Task& t) {
   f.emplace_back("has_error", t.error ? "1" : "0");
   f.emplace_back("error_code", t.error ? t.error->code : "");
   f.emplace_back("error_message", t.error ? t.error->message : "");
-  f.emplace_back("outputs", OutputsToJson(t.outputs));
+  f.emplace_back("outputs", StoredOutputsToJson(t.outputs));
   f.emplace_back("outputs_expire_at", Ms(t.outputs_expire_at));
   f.emplace_back("outputs_expired", t.outputs_expired ? "1" : "0");
   f.emplace_back("progress_step", t.progress ? std::to_string(t.progress->step) : "");
@@ -156,7 +110,7 @@ Result<StoredTask> TaskFromFields(const std::unordered_map<std::string, std::str
   t.not_before = time("not_before");
   out.version = integer("v");
   if (!ok) return DataLossError("stored task " + t.id + " has a missing or malformed field");
-  ASSIGN_OR_RETURN(t.outputs, OutputsFromJson(get("outputs")));
+  ASSIGN_OR_RETURN(t.outputs, StoredOutputsFromJson(get("outputs")));
   ASSIGN_OR_RETURN(t.request, GenerationRequestFromJson(get("request")));
   return out;
 }

@@ -1,11 +1,9 @@
 #include "store/sqlite/task_rows.h"
 
-#include <boost/json.hpp>
+#include "store/stored_outputs.h"
 
 namespace stipple::sqlite {
 namespace {
-
-namespace json = boost::json;
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS meta (
@@ -70,49 +68,6 @@ std::optional<Timestamp> OptTime(const Statement& row, int column) {
   return FromUnixMillis(*v);
 }
 
-std::string OutputsToJson(const std::vector<TaskOutput>& outputs) {
-  json::array a;
-  for (const auto& o : outputs) {
-    a.push_back(json::object{{"index", o.index},
-                             {"content_type", o.content_type},
-                             {"width", o.width},
-                             {"height", o.height},
-                             {"seed", o.seed},
-                             {"size_bytes", o.size_bytes},
-                             {"etag", o.etag}});
-  }
-  return json::serialize(a);
-}
-
-Result<std::vector<TaskOutput>> OutputsFromJson(std::string_view text) {
-  std::vector<TaskOutput> outputs;
-  if (text.empty()) return outputs;
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_array()) return DataLossError("stored outputs are not a JSON array");
-  for (const json::value& e : v.get_array()) {
-    if (!e.is_object()) return DataLossError("stored output is not an object");
-    const json::object& o = e.get_object();
-    TaskOutput out;
-    auto num = [&](std::string_view k) -> int64_t {
-      const json::value* x = o.if_contains(k);
-      return x && x->is_number() ? x->to_number<int64_t>() : 0;
-    };
-    out.index = static_cast<int>(num("index"));
-    out.width = static_cast<int>(num("width"));
-    out.height = static_cast<int>(num("height"));
-    out.seed = static_cast<uint32_t>(num("seed"));
-    out.size_bytes = num("size_bytes");
-    if (const json::value* ct = o.if_contains("content_type"); ct && ct->is_string()) {
-      out.content_type = std::string(ct->get_string());
-    }
-    if (const json::value* et = o.if_contains("etag"); et && et->is_string())
-      out.etag = std::string(et->get_string());
-    outputs.push_back(std::move(out));
-  }
-  return outputs;
-}
-
 // Binds the mutable columns as ?2..?19 in the order of kUpdate/kInsert below.
 void BindMutable(Statement& s, const Task& t) {
   s.Bind(2, static_cast<int64_t>(t.state));
@@ -128,7 +83,7 @@ void BindMutable(Statement& s, const Task& t) {
   if (t.outputs.empty()) {
     s.BindNull(9);
   } else {
-    s.Bind(9, OutputsToJson(t.outputs));
+    s.Bind(9, StoredOutputsToJson(t.outputs));
   }
   s.Bind(10, OptMillis(t.outputs_expire_at));
   s.Bind(11, static_cast<int64_t>(t.outputs_expired));
@@ -202,7 +157,7 @@ Result<TaskRow> ReadTaskRow(const Statement& row) {
   t.max_attempts = static_cast<int>(row.Int(10));
   t.cancel_requested = row.Int(11) != 0;
   if (!row.IsNull(12)) t.error = TaskError{row.Text(12), row.Text(13)};
-  ASSIGN_OR_RETURN(t.outputs, OutputsFromJson(row.Text(14)));
+  ASSIGN_OR_RETURN(t.outputs, StoredOutputsFromJson(row.Text(14)));
   t.outputs_expire_at = OptTime(row, 15);
   t.outputs_expired = row.Int(16) != 0;
   if (!row.IsNull(17)) {
