@@ -5,8 +5,6 @@
 //     dispatcher (target: 5,000/s), per wall-clock second and per CPU-second of the process;
 //  2. the delay from an acknowledged task completion to the receiver having the request, p50 and
 //     p99, with the dispatcher running and completions arriving one at a time.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "bench/webhook_bench_support.h"
 #include "common/id.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "webhook/dispatcher.h"
@@ -28,19 +27,6 @@ using Steady = std::chrono::steady_clock;
 
 constexpr int kBacklog = 20'000;
 constexpr int kLatencySamples = 400;
-
-GenerationRequest Request(const std::string& url) {
-  GenerationRequest r;
-  r.prompt = "a big red circle on the left";
-  r.model = "shapes-32";
-  r.width = r.height = 32;
-  r.steps = 20;
-  r.guidance_scale = 4.0;
-  r.scheduler = "ddim";
-  r.seed = 42;
-  r.webhook = WebhookSpec{url, {"completed"}};
-  return r;
-}
 
 struct Rig {
   std::filesystem::path dir;
@@ -65,48 +51,11 @@ struct Rig {
     std::filesystem::remove_all(dir);
   }
 
-  // Enqueues, leases and completes `n` tasks (batches of 256); returns their ids.
+  // Enqueues, leases and completes `n` tasks; returns their ids.
   std::vector<std::string> CompleteTasks(int n) {
-    std::vector<std::string> ids;
-    while (static_cast<int>(ids.size()) < n) {
-      const int batch = std::min(256, n - static_cast<int>(ids.size()));
-      for (int i = 0; i < batch; ++i) {
-        NewTask t{NewId("tsk"), "bench", Request(url)};
-        (void)store->Enqueue(t);
-      }
-      auto leased = store->Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = batch});
-      std::vector<Completion> done;
-      for (const auto& l : *leased) {
-        done.push_back(Completion{l.task.id, l.task.fencing, {}, SystemClock::Get()->Now()});
-        ids.push_back(l.task.id);
-      }
-      (void)store->Complete(done);
-    }
-    return ids;
+    return bench::CompleteWebhookTasks(*store, url, n);
   }
 };
-
-webhook::WebhookDispatcherOptions Options() {
-  webhook::WebhookDispatcherOptions o;
-  o.secrets = {webhook::GenerateSecret()};
-  o.allow_private = true;  // the receiver is on loopback
-  o.max_concurrency = 256;
-  o.max_per_host = 64;
-  return o;
-}
-
-// CPU seconds this process has used (every thread: dispatcher, SQLite writer, receiver double).
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-std::string TaskIdOf(const std::string& body) {
-  const size_t at = body.find("\"id\":\"tsk_");
-  return at == std::string::npos ? "" : body.substr(at + 6, 30);
-}
 
 }  // namespace
 }  // namespace stipple
@@ -117,13 +66,13 @@ int main() {
   {
     Rig rig;
     rig.CompleteTasks(kBacklog);
-    webhook::WebhookDispatcher dispatcher(rig.outbox, Options());
+    webhook::WebhookDispatcher dispatcher(rig.outbox, bench::BenchDispatcherOptions());
     const auto start = Steady::now();
-    const double cpu_start = CpuSeconds();
+    const double cpu_start = bench::ProcessCpuSeconds();
     (void)dispatcher.Start();
     rig.receiver.WaitFor(kBacklog, std::chrono::minutes(10));
     const double s = std::chrono::duration<double>(Steady::now() - start).count();
-    const double cpu = CpuSeconds() - cpu_start;
+    const double cpu = bench::ProcessCpuSeconds() - cpu_start;
     report.Add("deliveries_per_s", rig.receiver.count() / s, "deliveries/s", 5000);
     // On a shared machine the wall-clock rate depends on the neighbours; the rate per CPU-second
     // (sender, SQLite writer and the receiver double together) does not.
@@ -131,7 +80,7 @@ int main() {
   }
   {
     Rig rig;
-    webhook::WebhookDispatcher dispatcher(rig.outbox, Options());
+    webhook::WebhookDispatcher dispatcher(rig.outbox, bench::BenchDispatcherOptions());
     (void)dispatcher.Start();
     std::map<std::string, Steady::time_point> completed;
     for (int i = 0; i < kLatencySamples; ++i) {
@@ -142,7 +91,7 @@ int main() {
     rig.receiver.WaitFor(kLatencySamples, std::chrono::minutes(2));
     std::vector<double> delays;
     for (const auto& r : rig.receiver.requests()) {
-      auto it = completed.find(TaskIdOf(r.body));
+      auto it = completed.find(bench::TaskIdOfDelivery(r.body));
       if (it != completed.end()) {
         delays.push_back(std::chrono::duration<double, std::milli>(r.arrived - it->second).count());
       }

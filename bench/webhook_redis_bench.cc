@@ -9,8 +9,6 @@
 //     (webhook_bench);
 //  2. the delay from an acknowledged task completion to the receiver having the request, p50 and
 //     p99, completions arriving one at a time.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "bench/webhook_bench_support.h"
 #include "common/id.h"
 #include "store/redis/redis_task_store.h"
 #include "store/redis/redis_test_server.h"
@@ -43,19 +42,6 @@ T OrDie(Result<T> r) {
   return std::move(*r);
 }
 
-GenerationRequest Request(const std::string& url) {
-  GenerationRequest r;
-  r.prompt = "a big red circle on the left";
-  r.model = "shapes-32";
-  r.width = r.height = 32;
-  r.steps = 20;
-  r.guidance_scale = 4.0;
-  r.scheduler = "ddim";
-  r.seed = 42;
-  r.webhook = WebhookSpec{url, {"completed"}};
-  return r;
-}
-
 struct Rig {
   std::unique_ptr<redis::RedisTestServer> server = OrDie(redis::RedisTestServer::Start());
   std::unique_ptr<RedisTaskStore> store = OrDie(RedisTaskStore::Open({.url = server->url()}));
@@ -66,43 +52,11 @@ struct Rig {
     return OrDie(webhook::RedisWebhookOutbox::Open({.url = server->url()}));
   }
 
-  // Enqueues, leases and completes `n` tasks (batches of 256); returns their ids.
+  // Enqueues, leases and completes `n` tasks; returns their ids.
   std::vector<std::string> CompleteTasks(int n) {
-    std::vector<std::string> ids;
-    while (static_cast<int>(ids.size()) < n) {
-      const int batch = std::min(256, n - static_cast<int>(ids.size()));
-      for (int i = 0; i < batch; ++i) {
-        NewTask t{NewId("tsk"), "bench", Request(url)};
-        (void)store->Enqueue(t);
-      }
-      auto leased = store->Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = batch});
-      std::vector<Completion> done;
-      for (const auto& l : *leased) {
-        done.push_back(Completion{l.task.id, l.task.fencing, {}, SystemClock::Get()->Now()});
-        ids.push_back(l.task.id);
-      }
-      (void)store->Complete(done);
-    }
-    return ids;
+    return bench::CompleteWebhookTasks(*store, url, n);
   }
 };
-
-webhook::WebhookDispatcherOptions Options() {
-  webhook::WebhookDispatcherOptions o;
-  o.secrets = {webhook::GenerateSecret()};
-  o.allow_private = true;  // the receiver is on loopback
-  o.max_concurrency = 256;
-  o.max_per_host = 64;
-  return o;
-}
-
-// CPU seconds this process has used (dispatchers, outboxes, the receiver double).
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // CPU seconds redis-server has used (INFO cpu).
 double RedisCpuSeconds(const redis::RedisTestServer& server) {
@@ -131,22 +85,17 @@ DrainFigures Drain(int gateways) {
   std::vector<std::unique_ptr<webhook::WebhookDispatcher>> dispatchers;
   for (int i = 0; i < gateways; ++i) {
     outboxes.push_back(rig.Outbox());
-    dispatchers.push_back(
-        std::make_unique<webhook::WebhookDispatcher>(*outboxes.back(), Options()));
+    dispatchers.push_back(std::make_unique<webhook::WebhookDispatcher>(
+        *outboxes.back(), bench::BenchDispatcherOptions()));
   }
   const auto start = Steady::now();
-  const double cpu_start = CpuSeconds() + RedisCpuSeconds(*rig.server);
+  const double cpu_start = bench::ProcessCpuSeconds() + RedisCpuSeconds(*rig.server);
   for (auto& d : dispatchers) (void)d->Start();
   rig.receiver.WaitFor(kBacklog, std::chrono::minutes(10));
   const double s = std::chrono::duration<double>(Steady::now() - start).count();
-  const double cpu = CpuSeconds() + RedisCpuSeconds(*rig.server) - cpu_start;
+  const double cpu = bench::ProcessCpuSeconds() + RedisCpuSeconds(*rig.server) - cpu_start;
   for (auto& d : dispatchers) d->Stop();
   return {rig.receiver.count() / s, rig.receiver.count() / cpu};
-}
-
-std::string TaskIdOf(const std::string& body) {
-  const size_t at = body.find("\"id\":\"tsk_");
-  return at == std::string::npos ? "" : body.substr(at + 6, 30);
 }
 
 int Run() {
@@ -162,7 +111,7 @@ int Run() {
   {
     Rig rig;
     auto outbox = rig.Outbox();
-    webhook::WebhookDispatcher dispatcher(*outbox, Options());
+    webhook::WebhookDispatcher dispatcher(*outbox, bench::BenchDispatcherOptions());
     (void)dispatcher.Start();
     std::map<std::string, Steady::time_point> completed;
     for (int i = 0; i < kLatencySamples; ++i) {
@@ -173,7 +122,7 @@ int Run() {
     rig.receiver.WaitFor(kLatencySamples, std::chrono::minutes(2));
     std::vector<double> delays;
     for (const auto& r : rig.receiver.requests()) {
-      auto it = completed.find(TaskIdOf(r.body));
+      auto it = completed.find(bench::TaskIdOfDelivery(r.body));
       if (it != completed.end()) {
         delays.push_back(std::chrono::duration<double, std::milli>(r.arrived - it->second).count());
       }
