@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <map>
-#include <thread>
 #include <vector>
 
 #include "bench/bench_report.h"
@@ -82,25 +80,8 @@ int main() {
     Rig rig;
     webhook::WebhookDispatcher dispatcher(rig.outbox, bench::BenchDispatcherOptions());
     (void)dispatcher.Start();
-    std::map<std::string, Steady::time_point> completed;
-    for (int i = 0; i < kLatencySamples; ++i) {
-      const std::string id = rig.CompleteTasks(1).front();
-      completed[id] = Steady::now();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    rig.receiver.WaitFor(kLatencySamples, std::chrono::minutes(2));
-    std::vector<double> delays;
-    for (const auto& r : rig.receiver.requests()) {
-      auto it = completed.find(bench::TaskIdOfDelivery(r.body));
-      if (it != completed.end()) {
-        delays.push_back(std::chrono::duration<double, std::milli>(r.arrived - it->second).count());
-      }
-    }
-    std::sort(delays.begin(), delays.end());
-    if (!delays.empty()) {
-      report.Add("completion_to_delivery_p50", delays[delays.size() / 2], "ms");
-      report.Add("completion_to_delivery_p99", delays[delays.size() * 99 / 100], "ms");
-    }
+    bench::AddCompletionToDelivery(report, rig.receiver, kLatencySamples,
+                                   [&] { return rig.CompleteTasks(1).front(); });
   }
   report.Print();
   return 0;

@@ -5,12 +5,18 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "bench/bench_report.h"
 
 #include "common/id.h"
 #include "store/task_store.h"
 #include "webhook/dispatcher.h"
+#include "webhook/test_receiver.h"
 
 namespace stipple::bench {
 
@@ -70,6 +76,32 @@ inline double ProcessCpuSeconds() {
 inline std::string TaskIdOfDelivery(const std::string& body) {
   const size_t at = body.find("\"id\":\"tsk_");
   return at == std::string::npos ? "" : body.substr(at + 6, 30);
+}
+
+// Completes `samples` tasks one at a time, 5 ms apart (`complete_one` completes one and returns
+// its id), with a dispatcher running, and adds completion_to_delivery_p50/p99 to `report`: from
+// each completion to `receiver` having its delivery.
+template <typename CompleteOne>
+void AddCompletionToDelivery(BenchReport& report, webhook::testing::TestReceiver& receiver,
+                             int samples, CompleteOne complete_one) {
+  std::map<std::string, std::chrono::steady_clock::time_point> completed;
+  for (int i = 0; i < samples; ++i) {
+    const std::string id = complete_one();
+    completed[id] = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  receiver.WaitFor(samples, std::chrono::minutes(2));
+  std::vector<std::chrono::nanoseconds> delays;
+  for (const auto& r : receiver.requests()) {
+    auto it = completed.find(TaskIdOfDelivery(r.body));
+    if (it != completed.end()) delays.push_back(r.arrived - it->second);
+  }
+  if (delays.empty()) return;
+  auto ms = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  report.Add("completion_to_delivery_p50", ms(P50(delays)), "ms");
+  report.Add("completion_to_delivery_p99", ms(P99(delays)), "ms");
 }
 
 }  // namespace stipple::bench
