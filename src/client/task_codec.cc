@@ -209,6 +209,12 @@ Result<ModelList> ParseModelList(std::string_view text) {
                                  static_cast<int>(wh[1].as_int64()));
       }
     }
+    if (const json::value* rule = Find(m, "size_rule"); rule && rule->is_object()) {
+      model.size_multiple = static_cast<int>(Int(rule->as_object(), "multiple").value_or(0));
+      model.min_size = static_cast<int>(Int(rule->as_object(), "min").value_or(0));
+      model.max_size = static_cast<int>(Int(rule->as_object(), "max").value_or(0));
+    }
+    model.family = String(m, "family").value_or("");
     model.max_steps = static_cast<int>(Int(m, "max_steps").value_or(0));
     if (const json::value* s = Find(m, "schedulers"); s && s->is_array()) {
       for (const json::value& name : s->as_array()) {

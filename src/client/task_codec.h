@@ -41,6 +41,10 @@ struct ModelInfo {
   int width = 0;
   int height = 0;
   std::vector<std::pair<int, int>> sizes;
+  int size_multiple = 0;  // the size rule (0: none), see ModelLimits
+  int min_size = 0;
+  int max_size = 0;
+  std::string family;
   int max_steps = 0;
   std::vector<std::string> schedulers;
   int default_steps = 0;

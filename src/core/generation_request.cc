@@ -118,12 +118,17 @@ std::optional<std::string> ReadMetadata(const json::value* v, Errors& errors) {
   return text;
 }
 
-std::vector<std::pair<int, int>> AllowedSizes(const ModelLimits& model) {
+std::vector<std::pair<int, int>> ListedSizes(const ModelLimits& model) {
   std::vector<std::pair<int, int>> sizes = {{model.width, model.height}};
   for (const auto& size : model.sizes) {
     if (std::find(sizes.begin(), sizes.end(), size) == sizes.end()) sizes.push_back(size);
   }
   return sizes;
+}
+
+bool RuleAllowsSide(const ModelLimits& model, int64_t side) {
+  return model.size_multiple > 0 && side % model.size_multiple == 0 && side >= model.min_size &&
+         side <= model.max_size;
 }
 
 // Checks (width, height) against the model's sizes; a missing one defaults to the native size.
@@ -132,17 +137,24 @@ void CheckSize(const ModelLimits& model, std::optional<int64_t> width,
                std::optional<int64_t> height, Errors& errors) {
   int64_t w = width.value_or(model.width);
   int64_t h = height.value_or(model.height);
-  std::vector<std::pair<int, int>> sizes = AllowedSizes(model);
-  auto allowed = [&](auto pred) { return std::any_of(sizes.begin(), sizes.end(), pred); };
-  if (allowed([&](const auto& s) { return s.first == w && s.second == h; })) return;
+  if (model.AllowsSize(w, h)) return;
+  std::vector<std::pair<int, int>> sizes = ListedSizes(model);
+  auto listed = [&](auto pred) { return std::any_of(sizes.begin(), sizes.end(), pred); };
   std::vector<std::string> names;
   for (const auto& s : sizes)
     names.push_back(std::to_string(s.first) + "x" + std::to_string(s.second));
+  std::string allowed = Join(names);
+  if (model.size_multiple > 0) {
+    allowed += ", or any width and height that are multiples of " +
+               std::to_string(model.size_multiple) + " in " + std::to_string(model.min_size) +
+               ".." + std::to_string(model.max_size);
+  }
   std::string message = std::to_string(w) + "x" + std::to_string(h) +
-                        " is not an allowed size for model " + model.name +
-                        "; allowed: " + Join(names);
-  bool width_fits = !width || allowed([&](const auto& s) { return s.first == w; });
-  bool height_fits = !height || allowed([&](const auto& s) { return s.second == h; });
+                        " is not an allowed size for model " + model.name + "; allowed: " + allowed;
+  bool width_fits =
+      !width || RuleAllowsSide(model, w) || listed([&](const auto& s) { return s.first == w; });
+  bool height_fits =
+      !height || RuleAllowsSide(model, h) || listed([&](const auto& s) { return s.second == h; });
   if (width && (!width_fits || height_fits)) errors.push_back({"width", message});
   if (height && (!height_fits || width_fits)) errors.push_back({"height", message});
 }
@@ -312,6 +324,13 @@ std::string RequestFingerprint(std::string_view json_body) {
     hex += kHex[digest[i] & 15];
   }
   return hex;
+}
+
+bool ModelLimits::AllowsSize(int64_t width, int64_t height) const {
+  if (RuleAllowsSide(*this, width) && RuleAllowsSide(*this, height)) return true;
+  const std::vector<std::pair<int, int>> listed = ListedSizes(*this);
+  return std::find(listed.begin(), listed.end(), std::pair<int, int>(width, height)) !=
+         listed.end();
 }
 
 }  // namespace stipple

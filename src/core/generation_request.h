@@ -27,11 +27,22 @@ struct ModelLimits {
   int width = 32;  // native size: the default
   int height = 32;
   std::vector<std::pair<int, int>> sizes;  // every allowed (width, height); empty: only native
+  // A size rule (Stable Diffusion models take any multiple of 8 within a range): when
+  // size_multiple > 0, every width and height that is a multiple of it within
+  // [min_size, max_size] is allowed too. 0: no rule, only the native size and `sizes`.
+  int size_multiple = 0;
+  int min_size = 0;
+  int max_size = 0;
+  std::string family;  // what kind of model ("sd1", "sd2", "sdxl", "shapes"); may be empty
   int max_steps = 150;
   std::vector<std::string> schedulers = {"ddim", "ddpm", "euler_a", "dpmpp_2m"};
   int default_steps = 20;
   double default_guidance_scale = 4.0;
   std::string default_scheduler = "ddim";
+
+  // Whether width x height is allowed: the native size, one of `sizes`, or by the size rule.
+  // The one definition of the rule (request validation and the engine both ask it).
+  bool AllowsSize(int64_t width, int64_t height) const;
 };
 
 // The models a deployment can run; the first one is the default model.

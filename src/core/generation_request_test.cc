@@ -272,6 +272,42 @@ TEST(GenerationRequest, SizeErrorSaysWhichSizesAreAllowed) {
   EXPECT_THAT(message, HasSubstr("32x64"));
 }
 
+TEST(GenerationRequest, ASizeRuleAllowsMultiplesWithinItsRange) {
+  ModelLimits sd;
+  sd.name = "sd";
+  sd.width = 512;
+  sd.height = 512;
+  sd.size_multiple = 8;
+  sd.min_size = 64;
+  sd.max_size = 1024;
+  EXPECT_TRUE(sd.AllowsSize(512, 512));
+  EXPECT_TRUE(sd.AllowsSize(256, 768));
+  EXPECT_TRUE(sd.AllowsSize(64, 1024));
+  EXPECT_FALSE(sd.AllowsSize(260, 256));   // not a multiple of 8
+  EXPECT_FALSE(sd.AllowsSize(56, 256));    // below the minimum
+  EXPECT_FALSE(sd.AllowsSize(1032, 512));  // above the maximum
+  const ModelCatalog catalog{{sd}};
+  Result<GenerationRequest> ok =
+      ParseGenerationRequest(R"({"prompt":"x","width":256,"height":384})", catalog, FixedSeeds(1));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->width, 256);
+  EXPECT_EQ(ok->height, 384);
+  Result<GenerationRequest> bad =
+      ParseGenerationRequest(R"({"prompt":"x","width":250,"height":384})", catalog, FixedSeeds(1));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(FieldsOf(bad.status()), ::testing::ElementsAre("width"));
+  EXPECT_THAT(bad.status().field_errors()[0].message, HasSubstr("multiples of 8 in 64..1024"));
+}
+
+TEST(GenerationRequest, WithoutASizeRuleOnlyListedSizesAreAllowed) {
+  const ModelCatalog catalog = TestCatalog();
+  const ModelLimits& shapes = catalog.models[0];
+  EXPECT_TRUE(shapes.AllowsSize(32, 32));
+  EXPECT_TRUE(shapes.AllowsSize(32, 64));
+  EXPECT_FALSE(shapes.AllowsSize(64, 32));
+  EXPECT_FALSE(shapes.AllowsSize(40, 40));
+}
+
 TEST(GenerationRequest, SchedulerErrorListsTheModelsSchedulers) {
   EXPECT_EQ(
       Parse(Body(R"("model":"tiny-16","scheduler":"euler_a")")).status().field_errors()[0].message,

@@ -7,18 +7,12 @@
 namespace stipple {
 namespace {
 
-bool SizeAllowed(const ModelLimits& limits, int width, int height) {
-  if (width == limits.width && height == limits.height) return true;
-  return std::find(limits.sizes.begin(), limits.sizes.end(), std::pair{width, height}) !=
-         limits.sizes.end();
-}
-
 Status CheckOne(const GenerationRequest& r, const ModelLimits& limits) {
   if (!r.model.empty() && r.model != limits.name) {
     return InvalidArgumentError("model '" + r.model + "' is not loaded (this engine runs '" +
                                 limits.name + "')");
   }
-  if (!SizeAllowed(limits, r.width, r.height)) {
+  if (!limits.AllowsSize(r.width, r.height)) {
     return InvalidArgumentError("size " + std::to_string(r.width) + "x" + std::to_string(r.height) +
                                 " is not allowed by model '" + limits.name + "'");
   }

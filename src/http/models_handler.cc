@@ -19,17 +19,25 @@ void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
     }
     json::array schedulers;
     for (const std::string& s : m.schedulers) schedulers.push_back(json::value(s));
-    data.push_back(json::object{{"id", m.name},
-                                {"object", "model"},
-                                {"width", m.width},
-                                {"height", m.height},
-                                {"sizes", std::move(sizes)},
-                                {"max_steps", m.max_steps},
-                                {"schedulers", std::move(schedulers)},
-                                {"default_steps", m.default_steps},
-                                {"default_guidance_scale", m.default_guidance_scale},
-                                {"default_scheduler", m.default_scheduler},
-                                {"default", &m == ctx.models.Default()}});
+    json::value size_rule = nullptr;
+    if (m.size_multiple > 0) {
+      size_rule =
+          json::object{{"multiple", m.size_multiple}, {"min", m.min_size}, {"max", m.max_size}};
+    }
+    data.push_back(
+        json::object{{"id", m.name},
+                     {"object", "model"},
+                     {"family", m.family.empty() ? json::value(nullptr) : json::value(m.family)},
+                     {"width", m.width},
+                     {"height", m.height},
+                     {"sizes", std::move(sizes)},
+                     {"size_rule", std::move(size_rule)},
+                     {"max_steps", m.max_steps},
+                     {"schedulers", std::move(schedulers)},
+                     {"default_steps", m.default_steps},
+                     {"default_guidance_scale", m.default_guidance_scale},
+                     {"default_scheduler", m.default_scheduler},
+                     {"default", &m == ctx.models.Default()}});
   }
   exchange->Respond(JsonResponse(200, WriteJson(json::object{{"object", "list"}, {"data", data}})));
 }
