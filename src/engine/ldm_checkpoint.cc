@@ -173,11 +173,16 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   }
 
   out.scheduler_config.rescale_betas_zero_snr = keys.Has("ztsnr");
-  // Prediction type and native size: the override, then ComfyUI's marker, then the family.
+  // Prediction type and native size: the override, then ComfyUI's marker, then the model-spec
+  // metadata (kohya's sd-scripts and Stability write "epsilon" or "v"), then the family.
+  const auto spec = file.metadata.find("modelspec.prediction_type");
+  const std::string spec_type = spec == file.metadata.end() ? "" : spec->second;
   if (o.prediction_type) {
     out.prediction_type = *o.prediction_type;
-  } else if (keys.Has("v_pred")) {
+  } else if (keys.Has("v_pred") || spec_type == "v" || spec_type == "v_prediction") {
     out.prediction_type = "v_prediction";
+  } else if (spec_type == "epsilon" || spec_type == "eps") {
+    out.prediction_type = "epsilon";
   } else {
     out.prediction_type = out.family == LdmFamily::kSd2 ? "v_prediction" : "epsilon";
   }

@@ -30,7 +30,8 @@
 //           guess for a file that does not say; ε → 512 px), DDIM config
 //   SDXL    UNet heads of 64 channels, quick_gelu / gelu encoders, ε, 1024 px, VAE scaling
 //           0.13025, Euler config
-// A ComfyUI `v_pred` marker tensor means v prediction; `ztsnr` means zero terminal SNR.
+// A ComfyUI `v_pred` marker tensor or `modelspec.prediction_type` metadata ("v" / "epsilon")
+// says the prediction type; a `ztsnr` marker means zero terminal SNR (rescale_betas_zero_snr).
 //
 // Tensors are moved from the input, never copied, except the few that must be rearranged (OpenCLIP
 // q/k/v splits and the text projection's transpose).

@@ -118,6 +118,19 @@ TEST(LdmCheckpointVariants, ComfyMarkersSetVPredictionAndZeroTerminalSnr) {
   EXPECT_EQ(sched.at("rescale_betas_zero_snr"), true);
 }
 
+TEST(LdmCheckpointVariants, ModelSpecMetadataSaysThePredictionType) {
+  SafetensorsFile file = Read("sd2");
+  file.metadata["modelspec.prediction_type"] = "epsilon";
+  Result<LdmCheckpoint> ckpt = ConvertLdmCheckpoint(std::move(file), "spec");
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  EXPECT_EQ(ckpt->prediction_type, "epsilon");
+  file = Read("sd1");
+  file.metadata["modelspec.prediction_type"] = "v";
+  ckpt = ConvertLdmCheckpoint(std::move(file), "spec");
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  EXPECT_EQ(ckpt->prediction_type, "v_prediction");
+}
+
 TEST(LdmCheckpointVariants, HeadOverridesChangeTheUNetConfig) {
   LdmOptions options;
   options.overrides.num_heads = 4;
