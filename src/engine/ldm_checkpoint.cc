@@ -131,7 +131,7 @@ std::string_view LdmFamilyName(LdmFamily family) {
 Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_view source,
                                            const LdmOptions& options) {
   TensorMap& tensors = file.tensors;
-  const SourceKeys keys(tensors, source);
+  const SourceKeys keys(tensors, file.skipped, source);
   const LdmOverrides& o = options.overrides;
   RETURN_IF_ERROR(CheckOverrides(source, o));
   LdmCheckpoint out;
@@ -213,10 +213,10 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   }
 
   // Every tensor a part needs is there with its shape: move them.
-  RETURN_IF_ERROR(ldm::ApplyPlan(te, tensors, out.text_encoder.tensors, source));
-  RETURN_IF_ERROR(ldm::ApplyPlan(te2, tensors, out.text_encoder_2.tensors, source));
-  RETURN_IF_ERROR(ldm::ApplyPlan(vae, tensors, out.vae.tensors, source));
-  RETURN_IF_ERROR(ldm::ApplyPlan(unet, tensors, out.unet.tensors, source));
+  RETURN_IF_ERROR(ldm::ApplyPlan(te, keys, tensors, out.text_encoder.tensors));
+  RETURN_IF_ERROR(ldm::ApplyPlan(te2, keys, tensors, out.text_encoder_2.tensors));
+  RETURN_IF_ERROR(ldm::ApplyPlan(vae, keys, tensors, out.vae.tensors));
+  RETURN_IF_ERROR(ldm::ApplyPlan(unet, keys, tensors, out.unet.tensors));
 
   std::vector<std::string> leftover;
   for (const auto& [name, tensor] : tensors) {

@@ -60,6 +60,7 @@ void Rename(SafetensorsFile& file, const std::string& from, const std::string& t
 
 void EraseUnder(SafetensorsFile& file, const std::string& prefix) {
   std::erase_if(file.tensors, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+  std::erase_if(file.skipped, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
 }
 
 void Reshape(SafetensorsFile& file, const std::string& name, std::vector<int64_t> shape) {
@@ -182,6 +183,17 @@ TEST(LdmCheckpointErrors, OtherDtypesMustBeDroppable) {
   SafetensorsFile file = Read("sd1");
   file.skipped["model.diffusion_model.step"] = "I64";
   ExpectRefused(std::move(file), {"model.diffusion_model.step", "I64"});
+}
+
+TEST(LdmCheckpointErrors, WeightsOfAnotherDtypeAreNamedAsSuch) {
+  SafetensorsFile file = Read("sd1");
+  file.tensors.erase("model.diffusion_model.out.2.weight");
+  file.skipped["model.diffusion_model.out.2.weight"] = "F8_E4M3";
+  ExpectRefused(std::move(file), {"model.diffusion_model.out.2.weight", "F8_E4M3"});
+  file = Read("sd1");
+  file.tensors.erase("first_stage_model.decoder.conv_in.bias");
+  file.skipped["first_stage_model.decoder.conv_in.bias"] = "F64";
+  ExpectRefused(std::move(file), {"first_stage_model.decoder.conv_in.bias", "F64"});
 }
 
 TEST(LdmCheckpointErrors, NoFamily) {

@@ -25,15 +25,22 @@ std::string ShapeString(const Shape& shape);
 Status LdmError(std::string_view source, const std::string& message);
 
 // Read-only questions about the source tensors during inference, with errors naming the source.
+// `skipped` (name → dtype) are the tensors the reader left out for their dtype: they count as
+// present, and asking for one's shape is an error naming its dtype.
 class SourceKeys {
  public:
-  SourceKeys(const TensorMap& tensors, std::string_view source)
-      : tensors_(tensors), source_(source) {}
+  SourceKeys(const TensorMap& tensors, const std::map<std::string, std::string>& skipped,
+             std::string_view source)
+      : tensors_(tensors), skipped_(skipped), source_(source) {}
 
-  bool Has(const std::string& name) const { return tensors_.count(name) > 0; }
+  bool Has(const std::string& name) const {
+    return tensors_.count(name) > 0 || skipped_.count(name) > 0;
+  }
   bool HasPrefix(std::string_view prefix) const;
   // The shape of `name`; an error when it is missing or (rank >= 0) has another rank.
   Result<Shape> ShapeOf(const std::string& name, int rank = -1) const;
+  // The error for a tensor that is not there: missing, or of a dtype the reader skipped.
+  Status Missing(const std::string& name, const std::string& context = "") const;
   // n where prefix + "0." ... prefix + "<n-1>." all begin keys (n may be 0); an error when the
   // indices present have a gap.
   Result<int> Count(std::string_view prefix) const;
@@ -42,6 +49,7 @@ class SourceKeys {
 
  private:
   const TensorMap& tensors_;
+  const std::map<std::string, std::string>& skipped_;
   std::string_view source_;
 };
 
@@ -84,7 +92,7 @@ struct Plan {
 
 // Checks every entry of `plan` against `tensors` (present, shape) and then moves the tensors into
 // `out` under their diffusers names, removing them (and split sources) from `tensors`.
-Status ApplyPlan(const Plan& plan, TensorMap& tensors, TensorMap& out, std::string_view source);
+Status ApplyPlan(const Plan& plan, const SourceKeys& keys, TensorMap& tensors, TensorMap& out);
 
 // The parts. Each reads the structure from the source keys, infers its configuration, and adds
 // its entries to `plan`; names that carry nothing needed are added to `drop` (exact names) or

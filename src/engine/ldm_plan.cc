@@ -68,14 +68,33 @@ Status LdmError(std::string_view source, const std::string& message) {
   return InvalidArgumentError("single-file checkpoint " + std::string(source) + ": " + message);
 }
 
+namespace {
+
+template <typename Map>
+bool MapHasPrefix(const Map& map, std::string_view prefix) {
+  auto it = map.lower_bound(std::string(prefix));
+  return it != map.end() && StartsWith(it->first, prefix);
+}
+
+}  // namespace
+
 bool SourceKeys::HasPrefix(std::string_view prefix) const {
-  auto it = tensors_.lower_bound(std::string(prefix));
-  return it != tensors_.end() && StartsWith(it->first, prefix);
+  return MapHasPrefix(tensors_, prefix) || MapHasPrefix(skipped_, prefix);
+}
+
+Status SourceKeys::Missing(const std::string& name, const std::string& context) const {
+  const std::string suffix = context.empty() ? "" : " (" + context + ")";
+  auto it = skipped_.find(name);
+  if (it != skipped_.end()) {
+    return Error("tensor " + name + " has dtype " + it->second +
+                 "; model weights must be F32, F16 or BF16" + suffix);
+  }
+  return Error("missing tensor " + name + suffix);
 }
 
 Result<Shape> SourceKeys::ShapeOf(const std::string& name, int rank) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) return Error("missing tensor " + name);
+  if (it == tensors_.end()) return Missing(name);
   if (rank >= 0 && static_cast<int>(it->second.shape.size()) != rank) {
     return Error("tensor " + name + " has shape " + ShapeString(it->second.shape) + ", expected " +
                  std::to_string(rank) + " dimensions");
@@ -90,14 +109,22 @@ Result<Shape> SourceKeys::ShapeOf(const std::string& name, int rank) const {
 
 Result<int> SourceKeys::Count(std::string_view prefix) const {
   std::set<int> indices;
+  std::vector<std::string> names;
   for (auto it = tensors_.lower_bound(std::string(prefix));
        it != tensors_.end() && StartsWith(it->first, prefix); ++it) {
-    std::string_view rest = std::string_view(it->first).substr(prefix.size());
+    names.push_back(it->first);
+  }
+  for (auto it = skipped_.lower_bound(std::string(prefix));
+       it != skipped_.end() && StartsWith(it->first, prefix); ++it) {
+    names.push_back(it->first);
+  }
+  for (const std::string& name : names) {
+    std::string_view rest = std::string_view(name).substr(prefix.size());
     int index = 0;
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), index);
     if (ec != std::errc() || end == rest.data() || end == rest.data() + rest.size() ||
         *end != '.' || index < 0 || index > 100000) {
-      return Error("tensor " + it->first + " does not fit the layout (" + std::string(prefix) +
+      return Error("tensor " + name + " does not fit the layout (" + std::string(prefix) +
                    "<index>.*)");
     }
     indices.insert(index);
@@ -113,13 +140,11 @@ Result<int> SourceKeys::Count(std::string_view prefix) const {
   return n;
 }
 
-Status ApplyPlan(const Plan& plan, TensorMap& tensors, TensorMap& out, std::string_view source) {
+Status ApplyPlan(const Plan& plan, const SourceKeys& keys, TensorMap& tensors, TensorMap& out) {
+  const std::string_view source = keys.source();
   for (const PlanEntry& entry : plan.entries) {
     auto it = tensors.find(entry.source);
-    if (it == tensors.end()) {
-      return LdmError(source, "missing tensor " + entry.source + " (" + plan.part + " " +
-                                  entry.diffusers + ")");
-    }
+    if (it == tensors.end()) return keys.Missing(entry.source, plan.part + " " + entry.diffusers);
     if (!SourceShapeFits(entry, it->second.shape)) {
       return LdmError(source, "tensor " + entry.source + " has shape " +
                                   ShapeString(it->second.shape) + " but the inferred " + plan.part +
