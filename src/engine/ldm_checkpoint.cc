@@ -99,6 +99,14 @@ bool IsDropped(const std::string& name, const Drops& drops) {
                      [&](const std::string& p) { return StartsWith(name, p); });
 }
 
+// The square image size each family was trained at (SD 2.x: the 768 model predicts v, the 512
+// base model ε).
+int NativeSize(LdmFamily family, const std::string& prediction_type) {
+  if (family == LdmFamily::kSdxl) return 1024;
+  if (family == LdmFamily::kSd2 && prediction_type == "v_prediction") return 768;
+  return 512;
+}
+
 Status CheckOverrides(std::string_view source, const LdmOverrides& o) {
   if (o.prediction_type && *o.prediction_type != "epsilon" &&
       *o.prediction_type != "v_prediction") {
@@ -138,8 +146,7 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   ASSIGN_OR_RETURN(out.family, DetectFamily(keys));
   if (!keys.HasPrefix("first_stage_model.")) {
     return keys.Error(
-        "no first_stage_model.* tensors: a checkpoint without its VAE is not "
-        "supported");
+        "no first_stage_model.* tensors: a checkpoint without its VAE is not supported");
   }
 
   // Text encoders first: the UNet's cross-attention and added embedding must fit them.
@@ -186,9 +193,7 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   } else {
     out.prediction_type = out.family == LdmFamily::kSd2 ? "v_prediction" : "epsilon";
   }
-  out.image_size = out.family == LdmFamily::kSdxl                                           ? 1024
-                   : out.family == LdmFamily::kSd2 && out.prediction_type == "v_prediction" ? 768
-                                                                                            : 512;
+  out.image_size = NativeSize(out.family, out.prediction_type);
 
   ASSIGN_OR_RETURN(out.vae_config, ldm::PlanVae(keys, vae));
   out.vae_config.sample_size = out.image_size;

@@ -11,6 +11,8 @@ Importable (run with the reference environment, `. ../shared/reference/env.sh`):
         .safetensors in the LDM layout, tensors in the dtype they come in. `extra`: more tensors
         to put in the file as they are (e.g. keys a loader must ignore).
     ldm_state_dict(family, unet_sd, vae_sd, te_sd, te2_sd) -> dict  (the same, not written)
+    convention_problems(family, unet_config, vae_config, te_config, te2_config=None) -> [str]
+        what in a diffusers model's configs a single file cannot carry (see below)
 
 The LDM layout cannot say everything a diffusers config says: a loader fills the rest from each
 family's conventions (GroupNorm of 32 groups in the UNet and the VAE; UNet attention of 8 heads
@@ -185,6 +187,37 @@ def ldm_state_dict(family, unet_sd, vae_sd, te_sd, te2_sd=None):
     if family == "sdxl":
         out.update({OPENCLIP_PREFIX["sdxl"] + k: v
                     for k, v in clip_to_openclip(te2_sd, drop_last=False).items()})
+    return out
+
+
+def convention_problems(family, unet_config, vae_config, te_config, te2_config=None):
+    """What in these diffusers configs a single file cannot carry: the LDM layout leaves it to the
+    family's conventions, so a loader would infer something else. Empty when the model
+    round-trips. Configs are dicts (config.json contents)."""
+    out = []
+    for name, cfg in (("unet", unet_config), ("vae", vae_config)):
+        if cfg.get("norm_num_groups", 32) != 32:
+            out.append(f"{name}.norm_num_groups {cfg['norm_num_groups']}: LDM uses 32")
+    channels = list(unet_config["block_out_channels"])
+    heads = unet_config.get("num_attention_heads") or unet_config.get("attention_head_dim", 8)
+    if family == "sd1":
+        if heads != 8:
+            out.append(f"unet.attention_head_dim {heads}: SD 1.x uses 8 heads")
+    else:
+        want = [max(1, c // 64) for c in channels]
+        if heads != want:
+            out.append(f"unet.attention_head_dim {heads}: {family} uses 64-channel heads, {want}")
+    for name, cfg in (("text_encoder", te_config), ("text_encoder_2", te2_config)):
+        if cfg is None:
+            continue
+        if cfg["num_attention_heads"] * 64 != cfg["hidden_size"]:
+            out.append(f"{name}.num_attention_heads {cfg['num_attention_heads']}: "
+                       f"SD text encoders use 64-channel heads")
+        act = "gelu" if family == "sd2" or name == "text_encoder_2" else "quick_gelu"
+        if cfg.get("hidden_act", "quick_gelu") != act:
+            out.append(f"{name}.hidden_act {cfg.get('hidden_act')}: {family} uses {act}")
+    if vae_config.get("scaling_factor", 0.18215) != (0.13025 if family == "sdxl" else 0.18215):
+        out.append(f"vae.scaling_factor {vae_config['scaling_factor']}: not {family}'s")
     return out
 
 

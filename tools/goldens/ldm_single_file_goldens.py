@@ -233,6 +233,10 @@ def main():
     for family, dtype in (("sd1", torch.float16), ("sd2", torch.float16),
                           ("sdxl", torch.bfloat16)):
         parts = make_models(family, dtype)
+        problems = ldm.convention_problems(
+            family, parts["unet"][1], parts["vae"][1], parts["text_encoder"][1],
+            parts["text_encoder_2"][1] if family == "sdxl" else None)
+        assert not problems, problems
         path = os.path.join(OUT, f"{family}.safetensors")
         te2 = parts["text_encoder_2"][0] if family == "sdxl" else None
         ldm_sd = ldm.ldm_state_dict(family, parts["unet"][0], parts["vae"][0],
