@@ -1,6 +1,8 @@
 // The UNet of a single-file checkpoint (model.diffusion_model.*): LDM's openaimodel layout
 // (input_blocks / middle_block / output_blocks, each block a list of ResBlock, SpatialTransformer,
 // Downsample / Upsample) as UNet2DConditionModel's down_blocks / mid_block / up_blocks.
+#include <algorithm>
+
 #include "engine/ldm_internal.h"
 
 namespace stipple::ldm {
@@ -73,7 +75,10 @@ Status InferHeads(const SourceKeys& keys, const UNetInputs& inputs, LdmUNetConfi
   const LdmOverrides& o = *inputs.overrides;
   int head_channels = inputs.family == LdmFamily::kSd1 ? 0 : 64;
   int heads = inputs.family == LdmFamily::kSd1 ? 8 : 0;
-  if (o.num_heads && *o.num_heads > 0) heads = *o.num_heads, head_channels = 0;
+  if (o.num_heads && *o.num_heads > 0) {
+    heads = *o.num_heads;
+    head_channels = 0;
+  }
   if (o.num_head_channels && *o.num_head_channels > 0) head_channels = *o.num_head_channels;
   c.attention_heads.clear();
   c.attention_heads_per_level = head_channels > 0;
@@ -91,7 +96,7 @@ Status InferHeads(const SourceKeys& keys, const UNetInputs& inputs, LdmUNetConfi
           "UNet attention of " + std::to_string(ch) + " channels does not split into " +
           (head_channels > 0 ? "heads of " + std::to_string(head_channels) + " channels"
                              : std::to_string(heads) + " heads") +
-          " (the family's convention; a NAME.yaml beside the file can say "
+          " (the family's convention or the overrides; a NAME.yaml beside the file can say "
           "num_heads or num_head_channels)");
     }
   }
