@@ -10,6 +10,8 @@ find_package(benchmark REQUIRED)
 # libspng for PNG encoding (the engine's outputs and previews).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
+# libyaml for the LDM inference yaml beside a single-file checkpoint (A1111's NAME.yaml).
+pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 # libtorch (Debian's CPU build, or the official CUDA build on GPU hosts). Its imported target
 # `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
 # its headers.

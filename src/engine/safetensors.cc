@@ -153,7 +153,8 @@ int64_t FloatTensor::NumElements() const {
   return n;
 }
 
-Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name) {
+Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name,
+                                         const SafetensorsReadOptions& options) {
   if (bytes.size() < 8) return Corrupt(name, "shorter than its 8-byte header length");
   const uint64_t header_len = ReadLe64(bytes.data());
   if (header_len > kMaxHeaderBytes || header_len > bytes.size() - 8) {
@@ -176,13 +177,22 @@ Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_vie
       }
       continue;
     }
+    if (options.skip_other_dtypes && value.is_object()) {
+      const json::value* dtype = value.as_object().if_contains("dtype");
+      if (dtype != nullptr && dtype->is_string() && dtype->as_string() != "F32" &&
+          dtype->as_string() != "F16" && dtype->as_string() != "BF16") {
+        out.skipped[std::string(key)] = std::string(dtype->as_string());
+        continue;
+      }
+    }
     ASSIGN_OR_RETURN(FloatTensor tensor, ParseEntry(name, std::string(key), value, data));
     out.tensors[std::string(key)] = std::move(tensor);
   }
   return out;
 }
 
-Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
+Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
+                                            const SafetensorsReadOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return NotFoundError("safetensors " + path + ": no such file");
@@ -191,7 +201,7 @@ Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) return UnavailableError("safetensors " + path + ": read failed");
-  return ParseSafetensors(buffer.str(), path);
+  return ParseSafetensors(buffer.str(), path, options);
 }
 
 Result<std::string> SerializeSafetensors(const SafetensorsFile& file) {

@@ -3,14 +3,18 @@
 // "__metadata__": {string: string}}, then the tensor bytes (offsets relative to their start).
 //
 // Torch-free: tensors come back as float buffers with their shapes. F32, F16 and BF16 are read
-// (the last two widened to float); the writer writes F32.
+// (the last two widened to float); the writer writes F32. A tensor of another dtype (I64, F64,
+// BOOL, ...) is an error, unless the caller asks to skip such tensors (SafetensorsReadOptions):
+// then they are left out and listed in `skipped` (e.g. the I64 `position_ids` buffer that
+// CLIP text encoders saved by older transformers carry).
 //
 // Errors, never a crash nor an exception:
 //   kNotFound         the file does not exist
 //   kDataLoss         the bytes are not a well-formed file: header length beyond the file, header
 //                     not JSON or not the expected shape, offsets out of range or not matching
 //                     the shape, data truncated
-//   kInvalidArgument  a well-formed file this reader cannot use (a dtype other than F32/F16/BF16)
+//   kInvalidArgument  a well-formed file this reader cannot use (a dtype other than F32/F16/BF16,
+//                     unless skipped)
 //   kUnavailable      the file exists but cannot be read
 #pragma once
 
@@ -34,11 +38,21 @@ struct FloatTensor {
 struct SafetensorsFile {
   std::map<std::string, FloatTensor> tensors;
   std::map<std::string, std::string> metadata;  // "__metadata__"
+  // name -> dtype of the tensors left out (only with SafetensorsReadOptions::skip_other_dtypes).
+  std::map<std::string, std::string> skipped;
+};
+
+struct SafetensorsReadOptions {
+  // Leave out tensors whose dtype is not F32, F16 or BF16 (listed in `skipped`) instead of
+  // failing.
+  bool skip_other_dtypes = false;
 };
 
 // Parses a whole file's bytes. `name` is used in error messages.
-Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name = "");
-Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path);
+Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name = "",
+                                         const SafetensorsReadOptions& options = {});
+Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
+                                            const SafetensorsReadOptions& options = {});
 
 // The bytes of a file holding `file`'s tensors as F32 (names in sorted order, 8-byte-aligned
 // data). kInvalidArgument if a tensor's values do not match its shape.

@@ -93,6 +93,17 @@ TEST(Safetensors, UnsupportedDtypeIsInvalidArgumentNamingIt) {
   EXPECT_NE(file.status().message().find("I64"), std::string::npos);
 }
 
+TEST(Safetensors, OtherDtypesCanBeSkippedAndListed) {
+  const std::string bytes = WithHeader(R"({"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]},)"
+                                       R"("w":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                       std::string(8, '\0') + F32Bytes({2}));
+  Result<SafetensorsFile> file = ParseSafetensors(bytes, "f", {.skip_other_dtypes = true});
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->tensors.size(), 1u);
+  EXPECT_EQ(file->tensors.at("w").values, (std::vector<float>{2}));
+  EXPECT_EQ(file->skipped, (std::map<std::string, std::string>{{"ids", "I64"}}));
+}
+
 TEST(Safetensors, OffsetsThatDoNotMatchTheShapeAreDataLoss) {
   Result<SafetensorsFile> file = ParseSafetensors(
       WithHeader(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", F32Bytes({1, 2})));
