@@ -55,6 +55,19 @@ def golden_cases():
     return out
 
 
+def finite_json(value):
+    """JSON has no inf/nan: such numbers become the strings "inf", "-inf", "nan"."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_png(path, array):
     from PIL import Image
     Image.fromarray(array, mode="RGB").save(path, format="PNG")
@@ -110,5 +123,5 @@ def main(zoo):
         index["text"][model] = {"file": f"{model}/expected/text.safetensors", "strings": listed}
 
     with open(os.path.join(zoo, "goldens.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
+        f.write(json.dumps(finite_json(index), indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     print(f"{len(index['goldens'])} goldens")
