@@ -13,6 +13,8 @@
 #include <system_error>
 #include <utility>
 
+#include "common/file.h"
+
 namespace stipple {
 namespace {
 
@@ -38,13 +40,9 @@ std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 // A JSON file holding an object. kNotFound, kUnavailable, or kDataLoss (not JSON, not an object).
 Result<json::object> ReadJsonObject(const std::string& path) {
   if (!IsFile(path)) return NotFoundError(path + ": no such file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return UnavailableError(path + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return UnavailableError(path + ": read failed");
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   std::error_code ec;
-  json::value root = json::parse(text.str(), ec);
+  json::value root = json::parse(text, ec);
   if (ec) return DataLossError(path + ": not valid JSON: " + ec.message());
   if (!root.is_object()) return DataLossError(path + ": must hold a JSON object");
   return std::move(root.as_object());
@@ -257,26 +255,17 @@ bool ValidVariant(const std::string& v) {
 }
 
 // SD 1.x or 2.x from the text encoder's activation.
-Result<DiffusersFamily> SdFamily(const DiffusersPart& text_encoder) {
+Result<SdFamily> FamilyOf(const DiffusersPart& text_encoder) {
   ASSIGN_OR_RETURN(json::object config, ReadJsonObject(text_encoder.config_path));
   const json::value* act = config.if_contains("hidden_act");
-  if (act == nullptr) return DiffusersFamily::kSd1;  // transformers' default: quick_gelu
-  if (act->is_string() && act->as_string() == "quick_gelu") return DiffusersFamily::kSd1;
-  if (act->is_string() && act->as_string() == "gelu") return DiffusersFamily::kSd2;
+  if (act == nullptr) return SdFamily::kSd1;  // transformers' default: quick_gelu
+  if (act->is_string() && act->as_string() == "quick_gelu") return SdFamily::kSd1;
+  if (act->is_string() && act->as_string() == "gelu") return SdFamily::kSd2;
   return InvalidArgumentError(text_encoder.config_path +
                               ": hidden_act must be \"quick_gelu\" (SD 1.x) or \"gelu\" (SD 2.x)");
 }
 
 }  // namespace
-
-std::string_view DiffusersFamilyName(DiffusersFamily family) {
-  switch (family) {
-    case DiffusersFamily::kSd1: return "sd1";
-    case DiffusersFamily::kSd2: return "sd2";
-    case DiffusersFamily::kSdxl: return "sdxl";
-  }
-  return "?";
-}
 
 bool IsDiffusersFolder(const std::string& dir) { return IsFile(Join(dir, "model_index.json")); }
 
@@ -375,9 +364,9 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
   }
   ASSIGN_OR_RETURN(folder.scheduler, read("scheduler"));
   if (xl) {
-    folder.family = DiffusersFamily::kSdxl;
+    folder.family = SdFamily::kSdxl;
   } else {
-    ASSIGN_OR_RETURN(folder.family, SdFamily(folder.text_encoder));
+    ASSIGN_OR_RETURN(folder.family, FamilyOf(folder.text_encoder));
   }
   return folder;
 }

@@ -59,14 +59,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/sd_family.h"
 #include "engine/safetensors.h"
 
 namespace stipple {
 
-enum class DiffusersFamily { kSd1, kSd2, kSdxl };
 
 // "sd1", "sd2", "sdxl".
-std::string_view DiffusersFamilyName(DiffusersFamily family);
 
 struct DiffusersPart {
   std::string name;         // "unet", "vae", "text_encoder", "tokenizer_2", "scheduler", ...
@@ -89,7 +88,7 @@ struct DiffusersFolder {
   std::string dir;
   std::string pipeline_class;     // model_index.json's _class_name
   std::string diffusers_version;  // its _diffusers_version (empty if absent)
-  DiffusersFamily family = DiffusersFamily::kSd1;
+  SdFamily family = SdFamily::kSd1;
   // SDXL: an empty negative prompt conditions on zeros rather than on the embedding of "".
   // Always false for StableDiffusionPipeline (which has no such setting).
   bool force_zeros_for_empty_prompt = false;

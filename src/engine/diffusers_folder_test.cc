@@ -114,7 +114,7 @@ TEST(DiffusersFolder, ReadsAnSdFolder) {
   WriteSdFolder(d);
   Result<DiffusersFolder> f = ReadDiffusersFolder(d.Path());
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(f->family, DiffusersFamily::kSd1);
+  EXPECT_EQ(f->family, SdFamily::kSd1);
   EXPECT_EQ(f->pipeline_class, "StableDiffusionPipeline");
   EXPECT_EQ(f->diffusers_version, "0.27.2");
   EXPECT_FALSE(f->force_zeros_for_empty_prompt);
@@ -143,8 +143,8 @@ TEST(DiffusersFolder, TellsSd2FromTheTextEncodersActivation) {
   WriteSdFolder(d, "gelu");
   Result<DiffusersFolder> f = ReadDiffusersFolder(d.Path());
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(f->family, DiffusersFamily::kSd2);
-  EXPECT_EQ(DiffusersFamilyName(f->family), "sd2");
+  EXPECT_EQ(f->family, SdFamily::kSd2);
+  EXPECT_EQ(SdFamilyName(f->family), "sd2");
 }
 
 TEST(DiffusersFolder, ReadsAnSdxlFolder) {
@@ -152,7 +152,7 @@ TEST(DiffusersFolder, ReadsAnSdxlFolder) {
   WriteXlFolder(d);
   Result<DiffusersFolder> f = ReadDiffusersFolder(d.Path());
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(f->family, DiffusersFamily::kSdxl);
+  EXPECT_EQ(f->family, SdFamily::kSdxl);
   EXPECT_TRUE(f->force_zeros_for_empty_prompt);
   ASSERT_TRUE(f->text_encoder_2.has_value());
   EXPECT_EQ(f->text_encoder_2->class_name, "CLIPTextModelWithProjection");
@@ -222,13 +222,13 @@ TEST(DiffusersFolder, ReadsTheZoo) {
   const std::string zoo = std::string(STIPPLE_ENGINE_TESTDATA) + "/models/";
   Result<DiffusersFolder> sd1 = ReadDiffusersFolder(zoo + "sd1-tiny");
   ASSERT_TRUE(sd1.ok()) << sd1.status().ToString();
-  EXPECT_EQ(sd1->family, DiffusersFamily::kSd1);
+  EXPECT_EQ(sd1->family, SdFamily::kSd1);
   EXPECT_EQ(sd1->scheduler.class_name, "PNDMScheduler");
   EXPECT_FALSE(sd1->tokenizer.special_tokens_map_path.empty());
 
   Result<DiffusersFolder> sd2 = ReadDiffusersFolder(zoo + "sd2v-tiny");
   ASSERT_TRUE(sd2.ok()) << sd2.status().ToString();
-  EXPECT_EQ(sd2->family, DiffusersFamily::kSd2);
+  EXPECT_EQ(sd2->family, SdFamily::kSd2);
   EXPECT_EQ(sd2->unet.variant, "fp16");
   EXPECT_EQ(sd2->unet.weight_files.size(), 2u);
   EXPECT_EQ(sd2->text_encoder.variant, "fp16");
@@ -239,7 +239,7 @@ TEST(DiffusersFolder, ReadsTheZoo) {
 
   Result<DiffusersFolder> xl = ReadDiffusersFolder(zoo + "sdxl-tiny");
   ASSERT_TRUE(xl.ok()) << xl.status().ToString();
-  EXPECT_EQ(xl->family, DiffusersFamily::kSdxl);
+  EXPECT_EQ(xl->family, SdFamily::kSdxl);
   EXPECT_TRUE(xl->force_zeros_for_empty_prompt);
   EXPECT_EQ(xl->vae.variant, "");
   xl = ReadDiffusersFolder(zoo + "sdxl-tiny", {.variant = "fp16"});

@@ -44,7 +44,7 @@ constexpr std::array kDroppedNames = {"alphas_cumprod",
                                       "ztsnr"};
 constexpr std::array kDroppedPrefixes = {"model_ema.", "denoiser.", "first_stage_model.loss."};
 
-Result<LdmFamily> DetectFamily(const SourceKeys& keys) {
+Result<SdFamily> DetectFamily(const SourceKeys& keys) {
   if (!keys.HasPrefix("model.diffusion_model.")) {
     return keys.Error(
         "no model.diffusion_model.* tensors: not a Stable Diffusion checkpoint in the LDM layout "
@@ -57,9 +57,9 @@ Result<LdmFamily> DetectFamily(const SourceKeys& keys) {
     return keys.Error("text encoder tensors of more than one family (" + kSd1Text + ", " +
                       kSd2Text + ", conditioner.embedders.*): cannot tell which it is");
   }
-  if (xl) return LdmFamily::kSdxl;
-  if (sd2) return LdmFamily::kSd2;
-  if (sd1) return LdmFamily::kSd1;
+  if (xl) return SdFamily::kSdxl;
+  if (sd2) return SdFamily::kSd2;
+  if (sd1) return SdFamily::kSd1;
   if (keys.HasPrefix("conditioner.embedders.0.model.")) {
     return keys.Error(
         "an SDXL refiner (one OpenCLIP text encoder under "
@@ -101,9 +101,9 @@ bool IsDropped(const std::string& name, const Drops& drops) {
 
 // The square image size each family was trained at (SD 2.x: the 768 model predicts v, the 512
 // base model ε).
-int NativeSize(LdmFamily family, const std::string& prediction_type) {
-  if (family == LdmFamily::kSdxl) return 1024;
-  if (family == LdmFamily::kSd2 && prediction_type == "v_prediction") return 768;
+int NativeSize(SdFamily family, const std::string& prediction_type) {
+  if (family == SdFamily::kSdxl) return 1024;
+  if (family == SdFamily::kSd2 && prediction_type == "v_prediction") return 768;
   return 512;
 }
 
@@ -127,15 +127,6 @@ Status CheckOverrides(std::string_view source, const LdmOverrides& o) {
 
 }  // namespace
 
-std::string_view LdmFamilyName(LdmFamily family) {
-  switch (family) {
-    case LdmFamily::kSd1: return "sd1";
-    case LdmFamily::kSd2: return "sd2";
-    case LdmFamily::kSdxl: return "sdxl";
-  }
-  return "unknown";
-}
-
 Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_view source,
                                            const LdmOptions& options) {
   TensorMap& tensors = file.tensors;
@@ -156,18 +147,18 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   inputs.family = out.family;
   inputs.overrides = &o;
   switch (out.family) {
-    case LdmFamily::kSd1: {
+    case SdFamily::kSd1: {
       ASSIGN_OR_RETURN(out.text_encoder_config, ldm::PlanClipText(keys, kSd1Text, te, drops));
       inputs.context_dim = out.text_encoder_config.hidden_size;
       break;
     }
-    case LdmFamily::kSd2: {
+    case SdFamily::kSd2: {
       ASSIGN_OR_RETURN(out.text_encoder_config,
                        ldm::PlanOpenClipText(keys, kSd2Text, /*sd2=*/true, te, drops));
       inputs.context_dim = out.text_encoder_config.hidden_size;
       break;
     }
-    case LdmFamily::kSdxl: {
+    case SdFamily::kSdxl: {
       ASSIGN_OR_RETURN(out.text_encoder_config, ldm::PlanClipText(keys, kXlText, te, drops));
       ASSIGN_OR_RETURN(LdmTextEncoderConfig second,
                        ldm::PlanOpenClipText(keys, kXlText2, /*sd2=*/false, te2, drops));
@@ -191,14 +182,14 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
   } else if (spec_type == "epsilon" || spec_type == "eps") {
     out.prediction_type = "epsilon";
   } else {
-    out.prediction_type = out.family == LdmFamily::kSd2 ? "v_prediction" : "epsilon";
+    out.prediction_type = out.family == SdFamily::kSd2 ? "v_prediction" : "epsilon";
   }
   out.image_size = NativeSize(out.family, out.prediction_type);
 
   ASSIGN_OR_RETURN(out.vae_config, ldm::PlanVae(keys, vae));
   out.vae_config.sample_size = out.image_size;
   out.vae_config.scaling_factor = o.scale_factor                   ? *o.scale_factor
-                                  : out.family == LdmFamily::kSdxl ? 0.13025
+                                  : out.family == SdFamily::kSdxl ? 0.13025
                                                                    : 0.18215;
   inputs.sample_size = out.image_size >> (out.vae_config.block_out_channels.size() - 1);
   ASSIGN_OR_RETURN(out.unet_config, ldm::PlanUNet(keys, inputs, unet));
@@ -240,12 +231,12 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
     for (size_t i = 0; i < leftover.size() && i < 5; ++i) list += (i ? ", " : "") + leftover[i];
     if (leftover.size() > 5) list += ", ...";
     return keys.Error(std::to_string(leftover.size()) + " tensors map to no part of a " +
-                      std::string(LdmFamilyName(out.family)) + " model: " + list);
+                      std::string(SdFamilyName(out.family)) + " model: " + list);
   }
   tensors.clear();
 
-  out.scheduler_config.class_name = out.family == LdmFamily::kSd1   ? "PNDMScheduler"
-                                    : out.family == LdmFamily::kSd2 ? "DDIMScheduler"
+  out.scheduler_config.class_name = out.family == SdFamily::kSd1   ? "PNDMScheduler"
+                                    : out.family == SdFamily::kSd2 ? "DDIMScheduler"
                                                                     : "EulerDiscreteScheduler";
   out.scheduler_config.prediction_type = out.prediction_type;
   if (o.beta_start) out.scheduler_config.beta_start = *o.beta_start;
@@ -283,8 +274,10 @@ Status RefusePickleCheckpoint(std::string_view path) {
 Result<LdmCheckpoint> LoadLdmCheckpoint(const std::string& path, const LdmOptions& options) {
   RETURN_IF_ERROR(RefusePickleCheckpoint(path));
   ASSIGN_OR_RETURN(std::optional<LdmOverrides> yaml, ReadLdmYamlBeside(path));
-  ASSIGN_OR_RETURN(SafetensorsFile file,
-                   ReadSafetensorsFile(path, SafetensorsReadOptions{.skip_other_dtypes = true}));
+  ASSIGN_OR_RETURN(
+      SafetensorsFile file,
+      ReadSafetensorsFile(path, SafetensorsReadOptions{.skip_other_dtypes = true,
+                                                       .header_only = options.header_only}));
   LdmOptions merged = options;
   if (yaml) merged.overrides = Merge(*yaml, options.overrides);
   return ConvertLdmCheckpoint(std::move(file), path, merged);

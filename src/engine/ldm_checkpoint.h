@@ -55,12 +55,11 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/sd_family.h"
 #include "engine/safetensors.h"
 
 namespace stipple {
 
-enum class LdmFamily { kSd1, kSd2, kSdxl };
-std::string_view LdmFamilyName(LdmFamily family);  // "sd1", "sd2", "sdxl"
 
 // What keys and shapes cannot tell. Unset fields take the family's convention.
 struct LdmOverrides {
@@ -81,6 +80,9 @@ struct LdmOptions {
   LdmOverrides overrides;
   // Convert an inpainting UNet (9 input channels) instead of refusing it.
   bool allow_inpainting = false;
+  // LoadLdmCheckpoint reads the file's header only: the result has the family and every config,
+  // and its parts' tensors have their shapes but no values (to describe a model cheaply).
+  bool header_only = false;
 };
 
 struct LdmUNetConfig {
@@ -140,7 +142,7 @@ struct LdmSchedulerConfig {
 };
 
 struct LdmCheckpoint {
-  LdmFamily family = LdmFamily::kSd1;
+  SdFamily family = SdFamily::kSd1;
   bool inpainting = false;      // the UNet takes 9 channels (latents, mask, masked-image latents)
   std::string prediction_type;  // "epsilon" | "v_prediction"
   int image_size = 512;         // the family's native size (pixels, square)
@@ -188,6 +190,6 @@ std::string UNetConfigJson(const LdmUNetConfig& config);
 std::string VaeConfigJson(const LdmVaeConfig& config);
 std::string TextEncoderConfigJson(const LdmTextEncoderConfig& config);
 std::string SchedulerConfigJson(const LdmSchedulerConfig& config);
-std::string ModelIndexJson(LdmFamily family, const LdmSchedulerConfig& scheduler);
+std::string ModelIndexJson(SdFamily family, const LdmSchedulerConfig& scheduler);
 
 }  // namespace stipple

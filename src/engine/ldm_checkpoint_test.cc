@@ -98,7 +98,7 @@ void CheckGolden(const std::string& family) {
   const json::value golden = ReadJson(TestData(family + ".golden.json"));
   Result<LdmCheckpoint> ckpt = LoadLdmCheckpoint(TestData(family + ".safetensors"));
   ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
-  EXPECT_EQ(LdmFamilyName(ckpt->family), golden.at("family").as_string());
+  EXPECT_EQ(SdFamilyName(ckpt->family), golden.at("family").as_string());
   EXPECT_EQ(ckpt->inpainting, golden.at("inpainting").as_bool());
   EXPECT_EQ(ckpt->prediction_type, golden.at("prediction_type").as_string());
   std::vector<std::string> dropped;

@@ -169,7 +169,7 @@ std::string SchedulerConfigJson(const LdmSchedulerConfig& c) {
   return f.Text();
 }
 
-std::string ModelIndexJson(LdmFamily family, const LdmSchedulerConfig& scheduler) {
+std::string ModelIndexJson(SdFamily family, const LdmSchedulerConfig& scheduler) {
   auto pair = [](const char* library, const std::string& cls) {
     return json::array{library, json::string(cls)};
   };
@@ -180,7 +180,7 @@ std::string ModelIndexJson(LdmFamily family, const LdmSchedulerConfig& scheduler
   f.Set("tokenizer", pair("transformers", "CLIPTokenizer"));
   f.Set("unet", pair("diffusers", "UNet2DConditionModel"));
   f.Set("vae", pair("diffusers", "AutoencoderKL"));
-  if (family == LdmFamily::kSdxl) {
+  if (family == SdFamily::kSdxl) {
     f.Set("_class_name", "StableDiffusionXLPipeline");
     f.Set("text_encoder_2", pair("transformers", "CLIPTextModelWithProjection"));
     f.Set("tokenizer_2", pair("transformers", "CLIPTokenizer"));

@@ -113,7 +113,7 @@ Result<LdmTextEncoderConfig> PlanOpenClipText(const SourceKeys& keys, const std:
 Result<LdmVaeConfig> PlanVae(const SourceKeys& keys, Plan& plan);
 
 struct UNetInputs {
-  LdmFamily family = LdmFamily::kSd1;
+  SdFamily family = SdFamily::kSd1;
   const LdmOverrides* overrides = nullptr;
   int context_dim = 0;  // the text encoders' width, which cross-attention must take
   int pooled_dim = 0;   // SDXL: text_encoder_2's projection width, part of the added embedding

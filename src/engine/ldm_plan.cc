@@ -174,7 +174,7 @@ Status ApplyPlan(const Plan& plan, const SourceKeys& keys, TensorMap& tensors, T
       return InternalError("ldm plan: " + entry.source + " taken twice for " + plan.part);
     }
     FloatTensor& tensor = node.mapped();
-    if (entry.take == Take::kTranspose) {
+    if (entry.take == Take::kTranspose && !tensor.values.empty()) {  // empty: header only
       const int64_t rows = tensor.shape[0], cols = tensor.shape[1];
       std::vector<float> t(tensor.values.size());
       for (int64_t r = 0; r < rows; ++r) {

@@ -73,8 +73,8 @@ Result<int> LevelDepth(const SourceKeys& keys, const std::vector<std::string>& b
 Status InferHeads(const SourceKeys& keys, const UNetInputs& inputs, LdmUNetConfig& c,
                   const std::vector<int>& attention_channels) {
   const LdmOverrides& o = *inputs.overrides;
-  int head_channels = inputs.family == LdmFamily::kSd1 ? 0 : 64;
-  int heads = inputs.family == LdmFamily::kSd1 ? 8 : 0;
+  int head_channels = inputs.family == SdFamily::kSd1 ? 0 : 64;
+  int heads = inputs.family == SdFamily::kSd1 ? 8 : 0;
   if (o.num_heads && *o.num_heads > 0) {
     heads = *o.num_heads;
     head_channels = 0;
@@ -212,13 +212,13 @@ Result<LdmUNetConfig> PlanUNet(const SourceKeys& keys, const UNetInputs& inputs,
     return keys.Error("the UNet's cross-attention takes " + std::to_string(c.cross_attention_dim) +
                       " channels (" + kPrefix +
                       "middle_block.1.transformer_blocks.0.attn2.to_k.weight) but the " +
-                      std::string(LdmFamilyName(inputs.family)) + " text encoders give " +
+                      std::string(SdFamilyName(inputs.family)) + " text encoders give " +
                       std::to_string(inputs.context_dim));
   }
   RETURN_IF_ERROR(InferHeads(keys, inputs, c, attention_channels));
 
   const bool has_label_emb = keys.HasPrefix(kPrefix + "label_emb.");
-  if (inputs.family == LdmFamily::kSdxl) {
+  if (inputs.family == SdFamily::kSdxl) {
     ASSIGN_OR_RETURN(Shape adm, keys.ShapeOf(kPrefix + "label_emb.0.0.weight", 2));
     const int64_t time_ids = adm[1] - inputs.pooled_dim;
     if (time_ids <= 0 || time_ids % 6 != 0) {
@@ -229,7 +229,7 @@ Result<LdmUNetConfig> PlanUNet(const SourceKeys& keys, const UNetInputs& inputs,
     c.projection_class_embeddings_input_dim = static_cast<int>(adm[1]);
     c.addition_time_embed_dim = static_cast<int>(time_ids / 6);
   } else if (has_label_emb) {
-    return keys.Error(kPrefix + "label_emb.* in a " + std::string(LdmFamilyName(inputs.family)) +
+    return keys.Error(kPrefix + "label_emb.* in a " + std::string(SdFamilyName(inputs.family)) +
                       " UNet: class-conditioned models (unCLIP, upscalers) are not supported");
   }
 

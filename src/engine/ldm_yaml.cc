@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file.h"
 #include "engine/ldm_checkpoint.h"
 
 namespace stipple {
@@ -191,12 +192,8 @@ Result<std::optional<LdmOverrides>> ReadLdmYamlBeside(const std::string& checkpo
   yaml.replace_extension(".yaml");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(yaml, ec)) return std::optional<LdmOverrides>();
-  std::ifstream in(yaml, std::ios::binary);
-  if (!in) return UnavailableError(yaml.string() + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return UnavailableError(yaml.string() + ": read failed");
-  ASSIGN_OR_RETURN(LdmOverrides o, ParseLdmYaml(text.str(), yaml.string()));
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(yaml.string()));
+  ASSIGN_OR_RETURN(LdmOverrides o, ParseLdmYaml(text, yaml.string()));
   return std::optional<LdmOverrides>(std::move(o));
 }
 

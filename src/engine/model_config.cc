@@ -10,6 +10,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/file.h"
 #include "core/json.h"
 
 namespace stipple {
@@ -240,14 +241,8 @@ Result<ModelConfig> ParseModelConfig(std::string_view text) {
 }
 
 Result<ModelConfig> LoadModelConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return NotFoundError(path + ": no such file");
-    return UnavailableError(path + ": " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<ModelConfig> config = ParseModelConfig(text.str());
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  Result<ModelConfig> config = ParseModelConfig(text);
   if (!config.ok()) return config.status().WithContext(path);
   return config;
 }

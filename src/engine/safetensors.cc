@@ -1,8 +1,13 @@
 #include "engine/safetensors.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -74,7 +79,7 @@ float ReadElement(const char* p, int size) {
 }
 
 Result<FloatTensor> ParseEntry(std::string_view file, const std::string& key, const json::value& v,
-                               std::string_view data) {
+                               std::string_view data, bool header_only) {
   const std::string where = "tensor '" + key + "'";
   const json::object* entry = v.if_object();
   if (entry == nullptr) return Corrupt(file, where + " is not an object");
@@ -126,6 +131,7 @@ Result<FloatTensor> ParseEntry(std::string_view file, const std::string& key, co
                              " bytes but shape and dtype need " +
                              std::to_string(count * element_size));
   }
+  if (header_only) return tensor;
   if (offsets[1] > data.size()) {
     return Corrupt(file, where + ": data truncated (needs bytes up to " +
                              std::to_string(offsets[1]) + ", the file has " +
@@ -185,7 +191,8 @@ Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_vie
         continue;
       }
     }
-    ASSIGN_OR_RETURN(FloatTensor tensor, ParseEntry(name, std::string(key), value, data));
+    ASSIGN_OR_RETURN(FloatTensor tensor,
+                     ParseEntry(name, std::string(key), value, data, options.header_only));
     out.tensors[std::string(key)] = std::move(tensor);
   }
   return out;
@@ -193,15 +200,33 @@ Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_vie
 
 Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
                                             const SafetensorsReadOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return NotFoundError("safetensors " + path + ": no such file");
     return UnavailableError("safetensors " + path + ": " + std::strerror(errno));
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return UnavailableError("safetensors " + path + ": read failed");
-  return ParseSafetensors(buffer.str(), path, options);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return UnavailableError("safetensors " + path + ": " + std::strerror(error));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return ParseSafetensors({}, path, options);
+  }
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int error = errno;
+  ::close(fd);
+  if (mapped == MAP_FAILED) {
+    return UnavailableError("safetensors " + path + ": cannot map: " + std::strerror(error));
+  }
+  ::madvise(mapped, size, MADV_SEQUENTIAL);
+  Result<SafetensorsFile> parsed =
+      ParseSafetensors(std::string_view(static_cast<const char*>(mapped), size), path, options);
+  ::munmap(mapped, size);
+  return parsed;
 }
 
 Result<std::string> SerializeSafetensors(const SafetensorsFile& file) {

@@ -46,9 +46,13 @@ struct SafetensorsReadOptions {
   // Leave out tensors whose dtype is not F32, F16 or BF16 (listed in `skipped`) instead of
   // failing.
   bool skip_other_dtypes = false;
+  // Read the header only: every tensor comes back with its shape and no values (the data is
+  // neither read nor checked). For describing a model without loading it.
+  bool header_only = false;
 };
 
-// Parses a whole file's bytes. `name` is used in error messages.
+// Parses a whole file's bytes. `name` is used in error messages. ReadSafetensorsFile maps the file
+// rather than copying it, so the peak memory of a read is about the size of the floats it returns.
 Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_view name = "",
                                          const SafetensorsReadOptions& options = {});
 Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
