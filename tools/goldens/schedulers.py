@@ -2,7 +2,9 @@
 a few step counts, what diffusers 0.27.2 computes — timesteps, sigmas, init_noise_sigma and a
 short trajectory (fixed random start, fixed per-step model outputs and noise) through
 `scale_model_input` + `step`, recording each step's model input, next sample, clean-image
-estimate and whether the step drew noise from the generator.
+estimate (pred_original_sample; LCM: denoised; DPM-Solver: its converted model output) and
+whether the step drew noise from the generator (randn_tensor is replaced in the scheduler
+modules by a feed of the fixed noise that counts the draws).
 
 Writes src/engine/testdata/schedulers/:
   <config>.json                 the scheduler_config.json of each row of the table
