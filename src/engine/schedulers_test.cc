@@ -8,18 +8,21 @@
 namespace stipple {
 namespace {
 
-// A schedule small enough to check by hand: T = 10, β_t = 0.1 + 0.01 t.
-NoiseSchedule TenSteps() {
-  NoiseScheduleConfig c;
-  c.train_timesteps = 10;
+// A schedule small enough to check by hand: T = 10, β_t = 0.1 + 0.01 t, no x0 clipping.
+SchedulerConfig TenSteps() {
+  SchedulerConfig c;
+  c.num_train_timesteps = 10;
   c.beta_schedule = "linear";
   c.beta_start = 0.1;
   c.beta_end = 0.19;
-  return NoiseSchedule::Make(c).value();
+  c.clip_sample = false;
+  return c;
 }
 
-SamplingPlan PlanFor(const char* name, int steps, NoiseSchedule schedule = TenSteps()) {
-  return MakeScheduler(name, std::move(schedule)).value()->Plan(steps).value();
+NoiseSchedule TenStepSchedule() { return NoiseSchedule::Make({10, "linear", 0.1, 0.19}).value(); }
+
+SamplingPlan PlanFor(const char* name, int steps, const SchedulerConfig& config = TenSteps()) {
+  return MakeScheduler(name, config).value()->Plan(steps).value();
 }
 
 std::vector<double> Timesteps(const SamplingPlan& plan) {
@@ -47,7 +50,7 @@ void ExpectNear(const std::vector<float>& got, std::vector<double> want) {
 }
 
 TEST(NoiseSchedule, LinearBetasAndTheirCumulativeProduct) {
-  NoiseSchedule s = TenSteps();
+  NoiseSchedule s = TenStepSchedule();
   EXPECT_NEAR(s.betas[0], 0.1, 1e-12);
   EXPECT_NEAR(s.betas[3], 0.13, 1e-12);
   EXPECT_NEAR(s.betas[9], 0.19, 1e-12);
@@ -71,7 +74,8 @@ TEST(NoiseSchedule, UnknownBetaScheduleIsInvalidArgument) {
 TEST(Schedulers, DdimAndDdpmUseLeadingTimesteps) {
   EXPECT_EQ(Timesteps(PlanFor("ddim", 5)), (std::vector<double>{8, 6, 4, 2, 0}));
   EXPECT_EQ(Timesteps(PlanFor("ddpm", 3)), (std::vector<double>{6, 3, 0}));
-  NoiseSchedule big = NoiseSchedule::Make({1000, "linear", 0.0001, 0.02}).value();
+  SchedulerConfig big;
+  big.clip_sample = false;  // T = 1000, linear 0.0001..0.02: DDIM's defaults
   std::vector<double> t = Timesteps(PlanFor("ddim", 20, big));
   EXPECT_EQ(t.front(), 950);
   EXPECT_EQ(t[1], 900);
@@ -150,6 +154,152 @@ TEST(Schedulers, StepsOutOfRangeAreInvalidArgument) {
   auto scheduler = MakeScheduler("ddim", TenSteps()).value();
   EXPECT_EQ(scheduler->Plan(0).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(scheduler->Plan(11).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace stipple
+
+namespace stipple {
+namespace {
+
+// runwayml/stable-diffusion-v1-5's scheduler config.
+SchedulerConfig Sd15() {
+  SchedulerConfig c;
+  c.class_name = "PNDMScheduler";
+  c.default_scheduler = "ddim";
+  c.num_train_timesteps = 1000;
+  c.beta_schedule = "scaled_linear";
+  c.beta_start = 0.00085;
+  c.beta_end = 0.012;
+  c.set_alpha_to_one = false;
+  c.steps_offset = 1;
+  c.clip_sample = false;
+  return c;
+}
+
+Result<SamplingPlan> TryPlan(const char* name, int steps, const SchedulerConfig& config) {
+  Result<std::unique_ptr<Scheduler>> s = MakeScheduler(name, config);
+  if (!s.ok()) return s.status();
+  return (*s)->Plan(steps);
+}
+
+TEST(Schedulers, SixNames) {
+  EXPECT_EQ(SchedulerNames(),
+            (std::vector<std::string>{"ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"}));
+  for (const std::string& name : SchedulerNames()) {
+    EXPECT_EQ(MakeScheduler(name, Sd15()).value()->name(), name);
+  }
+}
+
+TEST(Schedulers, UnsetFieldsTakeEachSchedulersOwnDefault) {
+  // SD 1.5's file names no timestep_spacing: DDIM's default is leading, Euler's linspace.
+  EXPECT_EQ(Timesteps(PlanFor("ddim", 4, Sd15())), (std::vector<double>{751, 501, 251, 1}));
+  EXPECT_EQ(Timesteps(PlanFor("euler", 4, Sd15())), (std::vector<double>{999, 666, 333, 0}));
+  SchedulerConfig trailing = Sd15();
+  trailing.timestep_spacing = "trailing";
+  EXPECT_EQ(Timesteps(PlanFor("euler", 4, trailing)), (std::vector<double>{999, 749, 499, 249}));
+  EXPECT_EQ(Timesteps(PlanFor("ddim", 1, trailing)), (std::vector<double>{999}));
+}
+
+TEST(Schedulers, EveryNameRunsOneToFourSteps) {
+  for (const std::string& name : SchedulerNames()) {
+    for (int steps = 1; steps <= 4; ++steps) {
+      Result<SamplingPlan> plan = TryPlan(name.c_str(), steps, Sd15());
+      ASSERT_TRUE(plan.ok()) << name << " " << steps << ": " << plan.status().ToString();
+      EXPECT_EQ(plan->steps.size(), static_cast<size_t>(steps));
+    }
+  }
+}
+
+TEST(Schedulers, TrailingSpacingNeverAddsAStep) {
+  // numpy gives 62 values for arange(1000, 0, -1000/61); diffusers then runs timestep -1.
+  SchedulerConfig c = Sd15();
+  c.timestep_spacing = "trailing";
+  for (const char* name : {"ddim", "euler", "dpmpp_2m"}) {
+    std::vector<double> t = Timesteps(PlanFor(name, 61, c));
+    ASSERT_EQ(t.size(), 61u) << name;
+    EXPECT_EQ(t.front(), 999) << name;
+    EXPECT_GE(t.back(), 0) << name;
+  }
+}
+
+TEST(Schedulers, DrawNoiseIsWhenDiffusersDraws) {
+  auto draws = [](const SamplingPlan& plan) {
+    std::vector<bool> d;
+    for (const SchedulerStep& s : plan.steps) d.push_back(s.draw_noise);
+    return d;
+  };
+  const std::vector<bool> all(3, true), none(3, false), but_last = {true, true, false};
+  EXPECT_EQ(draws(PlanFor("ddim", 3, Sd15())), none);
+  EXPECT_EQ(draws(PlanFor("dpmpp_2m", 3, Sd15())), none);
+  EXPECT_EQ(draws(PlanFor("euler", 3, Sd15())), all);  // drawn, unused
+  EXPECT_EQ(draws(PlanFor("euler_a", 3, Sd15())), all);
+  EXPECT_EQ(draws(PlanFor("lcm", 3, Sd15())), but_last);
+  // DDPM draws while t > 0: with steps_offset 1 the last step (t = 1) draws too, a vanishing
+  // amount of it; at t = 0 it does not.
+  SamplingPlan ddpm = PlanFor("ddpm", 3, Sd15());
+  EXPECT_EQ(draws(ddpm), all);
+  EXPECT_LT(ddpm.steps.back().next_from_noise, 1e-9);
+  EXPECT_EQ(draws(PlanFor("ddpm", 2)), (std::vector<bool>{true, false}));
+  for (const SchedulerStep& s : PlanFor("euler", 3, Sd15()).steps) EXPECT_EQ(s.next_from_noise, 0);
+}
+
+TEST(Schedulers, ModelJsonClipSampleClipsEverySchedulerWithAnEstimateToClip) {
+  ModelConfig model;
+  model.clip_sample = true;
+  const SchedulerConfig on = SchedulerConfigFromModel(model);
+  model.clip_sample = false;
+  const SchedulerConfig off = SchedulerConfigFromModel(model);
+  for (const std::string& name : SchedulerNames()) {
+    const bool clips = name != "euler" && name != "euler_a";
+    EXPECT_EQ(PlanFor(name.c_str(), 4, on).steps[0].clip_x0, clips ? 1 : 0) << name;
+    EXPECT_EQ(PlanFor(name.c_str(), 4, off).steps[0].clip_x0, 0) << name;
+  }
+}
+
+TEST(Schedulers, ClipAndConsistencyScalingsApplyToTheEstimate) {
+  SchedulerStep step;
+  step.x0_from_x = 2;
+  step.clip_x0 = 1.5;
+  step.c_skip = 0.25;
+  step.c_out = 0.5;
+  step.next_from_x0 = 1;
+  // x = [1, -0.5]: raw x0 = [2, -1] → clamped [1.5, -1] → 0.5·x0 + 0.25·x = [1, -0.625].
+  StepResult r = Apply(step);
+  ExpectNear(r.x0, {1.0, -0.625});
+  ExpectNear(r.next, {1.0, -0.625});
+}
+
+TEST(Schedulers, ConfigsASchedulerCannotRunAreInvalidArgument) {
+  SchedulerConfig sample = Sd15();
+  sample.prediction_type = "sample";
+  EXPECT_EQ(MakeScheduler("euler_a", sample).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(MakeScheduler("euler", sample).ok());
+
+  SchedulerConfig lambda = Sd15();
+  lambda.lambda_min_clipped = -5.1;  // below every λ of SD's schedule: clips nothing
+  EXPECT_TRUE(MakeScheduler("dpmpp_2m", lambda).ok());
+  lambda.lambda_min_clipped = 0;
+  EXPECT_EQ(MakeScheduler("dpmpp_2m", lambda).status().code(), StatusCode::kInvalidArgument);
+
+  SchedulerConfig bad_betas = Sd15();
+  bad_betas.beta_end = 0.0001;
+  EXPECT_EQ(MakeScheduler("ddim", bad_betas).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Schedulers, StepCountsAConfigCannotRunAreInvalidArgument) {
+  SchedulerConfig lcm = Sd15();
+  lcm.original_inference_steps = 8;
+  EXPECT_TRUE(TryPlan("lcm", 8, lcm).ok());
+  EXPECT_EQ(TryPlan("lcm", 9, lcm).status().code(), StatusCode::kInvalidArgument);
+  lcm.original_inference_steps = 2000;
+  EXPECT_EQ(TryPlan("lcm", 4, lcm).status().code(), StatusCode::kInvalidArgument);
+  // leading, 1000 steps, steps_offset 1: the first timestep would be 1000.
+  EXPECT_EQ(TryPlan("ddim", 1000, Sd15()).status().code(), StatusCode::kInvalidArgument);
+  for (const std::string& name : SchedulerNames()) {
+    EXPECT_EQ(TryPlan(name.c_str(), 0, Sd15()).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(TryPlan(name.c_str(), 1001, Sd15()).status().code(), StatusCode::kInvalidArgument);
+  }
 }
 
 }  // namespace

@@ -48,12 +48,12 @@ struct DiffusionPipeline::Batch {
 };
 
 DiffusionPipeline::DiffusionPipeline(ModelConfig config, DiffusionModel model,
-                                     std::unique_ptr<Tokenizer> tokenizer, NoiseSchedule schedule,
-                                     PipelineOptions options)
+                                     std::unique_ptr<Tokenizer> tokenizer,
+                                     SchedulerConfig scheduler_config, PipelineOptions options)
     : config_(std::move(config)),
       model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
-      schedule_(std::move(schedule)),
+      scheduler_config_(std::move(scheduler_config)),
       options_(options) {}
 
 torch::Tensor DiffusionPipeline::EncodeText(const std::vector<std::string>& texts) {
@@ -126,7 +126,7 @@ DiffusionPipeline::Samples DiffusionPipeline::Sample(
   }
   if (first == nullptr) return {};
   const int steps = first->steps, width = first->width, height = first->height;
-  Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, schedule_);
+  Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, scheduler_config_);
   Result<SamplingPlan> plan =
       scheduler.ok() ? (*scheduler)->Plan(steps) : Result<SamplingPlan>(scheduler.status());
   if (!plan.ok()) {
@@ -173,14 +173,16 @@ DiffusionPipeline::Samples DiffusionPipeline::Sample(
                     torch::TensorOptions().dtype(torch::kFloat).device(options_.device)),
         torch::cat({batch.cond, batch.uncond}));
     std::vector<torch::Tensor> halves = both.chunk(2);
-    torch::Tensor eps = halves[1] + batch.guidance * (halves[0] - halves[1]);
-    torch::Tensor x0 = batch.x * step.x0_from_x + eps * step.x0_from_eps;
-    if (config_.clip_sample) x0 = x0.clamp(-1, 1);
+    torch::Tensor out = halves[1] + batch.guidance * (halves[0] - halves[1]);
+    torch::Tensor x0 = batch.x * step.x0_from_x + out * step.x0_from_out;
+    if (step.clip_x0 > 0) x0 = x0.clamp(-step.clip_x0, step.clip_x0);
+    if (step.c_out != 1 || step.c_skip != 0) x0 = x0 * step.c_out + batch.x * step.c_skip;
     torch::Tensor next =
-        batch.x * step.next_from_x + eps * step.next_from_eps + x0 * step.next_from_x0;
+        batch.x * step.next_from_x + out * step.next_from_out + x0 * step.next_from_x0;
     if (step.next_from_prev_x0 != 0) next = next + batch.prev_x0 * step.next_from_prev_x0;
-    if (step.next_from_noise != 0) {
-      next = next + batch.Noise(image_shape).to(options_.device) * step.next_from_noise;
+    if (step.draw_noise) {  // drawn whenever diffusers draws, even when its coefficient is 0
+      torch::Tensor noise = batch.Noise(image_shape).to(options_.device);
+      if (step.next_from_noise != 0) next = next + noise * step.next_from_noise;
     }
     batch.prev_x0 = x0;
     batch.x = next;

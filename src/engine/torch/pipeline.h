@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "engine/model_config.h"
+#include "engine/scheduler_config.h"
 #include "engine/schedulers.h"
 #include "engine/tokenizer.h"
 #include "engine/torch/diffusion_model.h"
@@ -27,7 +28,7 @@ struct PipelineOptions {
 class DiffusionPipeline {
  public:
   DiffusionPipeline(ModelConfig config, DiffusionModel model, std::unique_ptr<Tokenizer> tokenizer,
-                    NoiseSchedule schedule, PipelineOptions options);
+                    SchedulerConfig scheduler_config, PipelineOptions options);
 
   const ModelConfig& config() const { return config_; }
 
@@ -63,7 +64,7 @@ class DiffusionPipeline {
   ModelConfig config_;
   DiffusionModel model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  NoiseSchedule schedule_;
+  SchedulerConfig scheduler_config_;
   PipelineOptions options_;
 };
 

@@ -132,7 +132,8 @@ Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model
                                 " tokens; model.json text_encoder.vocab_size is " +
                                 std::to_string(config.text_encoder.vocab_size));
   }
-  ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
+  SchedulerConfig scheduler_config = SchedulerConfigFromModel(config);
+  RETURN_IF_ERROR(MakeScheduler(config.default_scheduler, scheduler_config));
   ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensorsFile((dir / config.weights).string()));
 
   const int threads = options.threads > 0
@@ -148,7 +149,7 @@ Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model
   pipeline_options.preview_every = options.preview_every;
   *threads_used = threads;
   return std::make_unique<DiffusionPipeline>(std::move(config), std::move(model),
-                                             std::move(tokenizer), std::move(schedule),
+                                             std::move(tokenizer), std::move(scheduler_config),
                                              pipeline_options);
 }
 
