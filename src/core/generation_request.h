@@ -35,7 +35,7 @@ struct ModelLimits {
   int max_size = 0;
   std::string family;  // what kind of model ("sd1", "sd2", "sdxl", "shapes"); may be empty
   int max_steps = 150;
-  std::vector<std::string> schedulers = {"ddim", "ddpm", "euler_a", "dpmpp_2m"};
+  std::vector<std::string> schedulers = {"ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"};
   int default_steps = 20;
   double default_guidance_scale = 4.0;
   std::string default_scheduler = "ddim";

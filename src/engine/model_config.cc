@@ -156,7 +156,8 @@ void ReadScheduler(const json::object& o, std::vector<FieldError>* errors, Model
   r.Int("default_steps", 1, RequestLimits::kMaxSteps, &c->default_steps);
   r.Double("default_guidance_scale", 0, RequestLimits::kMaxGuidanceScale,
            &c->default_guidance_scale);
-  r.String("default", {"ddim", "ddpm", "euler_a", "dpmpp_2m"}, &c->default_scheduler);
+  r.String("default", {"ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"},
+           &c->default_scheduler);
   r.Int("max_steps", 1, RequestLimits::kMaxSteps, &c->max_steps);
   r.Bool("clip_sample", &c->clip_sample, /*required=*/false);
   r.RejectUnknownKeys();

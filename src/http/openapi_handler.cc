@@ -28,7 +28,7 @@ constexpr const char* kSchemas = R"({
   "model": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
   "steps": {"type": "integer", "minimum": 1, "maximum": 150},
   "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
-  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler_a", "dpmpp_2m"]},
+  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]},
   "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
   "num_images": {"type": "integer", "minimum": 1, "maximum": 8},
   "priority": {"type": "string", "enum": ["high", "normal", "low"]},
@@ -90,7 +90,7 @@ constexpr const char* kSchemas = R"({
   "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
   "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
   "negative_prompt": {"type": "string", "maxLength": 1000},
-  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler_a", "dpmpp_2m"]}}},
+  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]}}},
 "OpenAiImages": {"type": "object", "required": ["created", "data"], "properties": {
   "created": {"type": "integer"},
   "data": {"type": "array", "items": {"type": "object", "properties": {
