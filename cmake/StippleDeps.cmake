@@ -10,6 +10,9 @@ find_package(benchmark REQUIRED)
 # libspng for PNG encoding (the engine's outputs and previews).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
+# ICU's common library for Unicode data (categories, White_Space, lower-casing) in the CLIP
+# tokenizer.
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 # libtorch (Debian's CPU build, or the official CUDA build on GPU hosts). Its imported target
 # `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
 # its headers.
