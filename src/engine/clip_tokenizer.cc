@@ -125,7 +125,13 @@ bool MatchesAt(std::u32string_view s, size_t i, std::u32string_view literal) {
   return true;
 }
 
-// Length of the pattern's match at s[i], 0 when none (s[i] is White_Space).
+// Characters no alternative of the pattern matches, skipped like White_Space. U+0345 (a
+// combining mark) is the one character besides White_Space: the pattern is compiled
+// case-insensitively, and as the `regex` module folds it to a letter (iota), neither the letter
+// class nor the negated class takes it.
+bool IsSkipped(char32_t c) { return c == U'\u0345' || IsWhiteSpace(c); }
+
+// Length of the pattern's match at s[i], 0 when none (s[i] is skipped).
 size_t MatchLength(std::u32string_view s, size_t i) {
   if (MatchesAt(s, i, kStartOfText)) return kStartOfText.size();
   if (MatchesAt(s, i, kEndOfText)) return kEndOfText.size();
@@ -140,7 +146,7 @@ size_t MatchLength(std::u32string_view s, size_t i) {
     return j - i;
   }
   if (IsNumber(s[i])) return 1;
-  while (j < s.size() && !IsWhiteSpace(s[j]) && !IsLetter(s[j]) && !IsNumber(s[j])) ++j;
+  while (j < s.size() && !IsSkipped(s[j]) && !IsLetter(s[j]) && !IsNumber(s[j])) ++j;
   return j - i;
 }
 

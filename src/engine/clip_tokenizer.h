@@ -9,7 +9,8 @@
 //   2. split with CLIP's pattern, leftmost alternative first: "<|startoftext|>", "<|endoftext|>",
 //      the contractions 's 't 're 've 'm 'll 'd, a run of letters (\p{L}), one digit (\p{N}),
 //      a run of other characters that are not White_Space; White_Space is skipped. The pattern
-//      matches case-insensitively, so U+017F "ſ" stands for "s" in it;
+//      matches case-insensitively (Python's `regex` module), so U+017F "ſ" stands for "s" in it,
+//      and U+0345, which folds to a letter, matches no alternative and is skipped too;
 //   3. each piece's UTF-8 bytes mapped through GPT-2's bytes-to-unicode table, "</w>" appended
 //      to the last symbol, then the lowest-ranked adjacent pair merged, repeatedly. The two
 //      special tokens written exactly as above become their own ids.

@@ -30,10 +30,10 @@ const std::unordered_map<std::string, std::u32string>& NamedReferences() {
     auto* map = new std::unordered_map<std::string, std::u32string>();
     std::string_view rest = kNamedReferences;
     while (!rest.empty()) {
-      const size_t tab = rest.find('\t');
-      const size_t end = rest.find('\n', tab);
-      map->emplace(std::string(rest.substr(0, tab)),
-                   DecodeUtf8(rest.substr(tab + 1, end - tab - 1)));
+      const size_t mid = rest.find('\x1f');
+      const size_t end = rest.find('\x1e', mid);
+      map->emplace(std::string(rest.substr(0, mid)),
+                   DecodeUtf8(rest.substr(mid + 1, end - mid - 1)));
       rest.remove_prefix(end + 1);
     }
     return map;

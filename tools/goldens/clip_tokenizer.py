@@ -209,6 +209,7 @@ def prompts():
         "a" * 300, "ab" * 200, "1" * 100, "!" * 100, "!!!???...", "....", "a.b.c.d",
         "x" + " " * 50 + "y", "\u0000nul", "\ufffd", "\u00ad soft hyphen", "e\u0301\u0302",
         "नमस्ते", "مرحبا", "שלום", "ไทย", "Ⅻ ½ ① ٣ ²", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ＦＵＬＬ ｗｉｄｔｈ",
+        "a\u0345b -\u0345- \u0345", "&NewLine;&Nfr;&Tab;&nfr;&Nfr", "line&NewLine;break&Tab;tab",
         " ".join(WORDS), " ".join(WORDS[:80]), ", ".join(WORDS[:60]),
     ]
     out = list(fixed)

@@ -42,13 +42,15 @@ def main():
         "// references (https://html.spec.whatwg.org/entities.json). Do not edit.",
         "// clang-format off",
         "",
-        "// \"name\\tvalue\\n\" for each named reference (name without '&', with its ';' when it has",
-        "// one; value in UTF-8).",
+        "// \"name\\037value\\036\" for each named reference (name without '&', with its ';' when it",
+        "// has one; value in UTF-8; values hold tabs and newlines, never these two separators).",
         "constexpr std::string_view kNamedReferences =",
     ]
     line = ""
     for name in sorted(html.entities.html5):
-        piece = c_escape(name) + "\\t" + c_escape(html.entities.html5[name]) + "\\n"
+        value = html.entities.html5[name]
+        assert "\x1e" not in value and "\x1f" not in value
+        piece = c_escape(name) + "\\037" + c_escape(value) + "\\036"
         if len(line) + len(piece) > 92:
             lines.append('    "' + line + '"')
             line = ""
