@@ -34,7 +34,7 @@ struct ClipTextConfig {
   int head_dim() const { return hidden_size / num_attention_heads; }
 };
 
-// `file_name` names the file in messages ("text_encoder/config.json").
-Result<ClipTextConfig> ParseClipTextConfig(std::string_view json, std::string_view file_name);
+// `text` is the file's JSON; `file_name` names it in messages ("text_encoder/config.json").
+Result<ClipTextConfig> ParseClipTextConfig(std::string_view text, std::string_view file_name);
 
 }  // namespace stipple

@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "engine/html_unescape.h"
 
@@ -171,7 +174,8 @@ TEST(ClipTokenizer, SitsBehindTheTokenizerInterfaceBesideWordTokenizer) {
 
 // A copy of the tiny vocabulary's folder in a fresh temporary directory.
 fs::path TinyCopy(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("stipple_clip_tokenizer_" + name);
+  fs::path dir = fs::temp_directory_path() /
+                 ("stipple_clip_tokenizer_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   for (const char* f : {"vocab.json", "merges.txt"}) {
