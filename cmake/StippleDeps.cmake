@@ -12,6 +12,9 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
 # libyaml for the LDM inference yaml beside a single-file checkpoint (A1111's NAME.yaml).
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
+# ICU's common library for Unicode data (categories, White_Space, lower-casing) in the CLIP
+# tokenizer.
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 # libtorch (Debian's CPU build, or the official CUDA build on GPU hosts). Its imported target
 # `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
 # its headers.
