@@ -108,9 +108,7 @@ boost::json::object RunBaseline(const std::string& model_dir, const std::string&
 // Our final images of the parity jobs in [0, 1], (N, 3, H, W) flattened.
 std::vector<float> OurParityImages(const std::string& model_dir, const std::string& device,
                                    const ModelLimits& limits) {
-  int threads = 0;
-  auto pipeline =
-      torch_engine::LoadPipeline(model_dir, {.device = device, .preview_every = 0}, &threads);
+  auto pipeline = torch_engine::LoadPipeline(model_dir, torch::Device(device), 0);
   if (!pipeline.ok()) return {};
   std::vector<EngineJob> jobs = Jobs(limits, kParityImages, kParitySeed);
   std::vector<Status> admitted(jobs.size());

@@ -26,7 +26,7 @@ const OptionSpec kGenerateOptions[] = {
     {.name = "steps", .help = "denoising steps (default: the model's)", .value_name = "N"},
     {.name = "seed", .help = "0..4294967295 (default: random, and printed)", .value_name = "N"},
     {.name = "scheduler",
-     .help = "ddim, ddpm, euler_a or dpmpp_2m (default: the model's)",
+     .help = "ddim, ddpm, euler, euler_a, dpmpp_2m or lcm (default: the model's)",
      .value_name = "NAME"},
     {.name = "guidance",
      .help = "guidance scale 0..30 (default: the model's)",
@@ -48,8 +48,9 @@ const OptionSpec kGenerateOptions[] = {
      .kind = OptionKind::kFlag},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
-     .help = "with --local: the model directory (model.json, vocabulary, weights)",
-     .value_name = "DIR"},
+     .help = "with --local: the model: a diffusers folder (model_index.json), a single-file "
+             ".safetensors checkpoint, or a model.json folder",
+     .value_name = "PATH"},
     {.name = "threads",
      .default_value = "0",
      .help = "with --local: libtorch threads; 0: every core",
@@ -58,6 +59,10 @@ const OptionSpec kGenerateOptions[] = {
      .default_value = "cpu",
      .help = "with --local: cpu, cuda or cuda:N",
      .value_name = "DEVICE"},
+    {.name = "dtype",
+     .default_value = "auto",
+     .help = "with --local: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16",
+     .value_name = "DTYPE"},
 };
 
 constexpr const char* kUsage =

@@ -28,6 +28,7 @@ int GenerateLocal(const Config& config, const std::string& body) {
 
   TorchEngineOptions options;
   options.device = config.GetString("device");
+  options.dtype = config.GetString("dtype");
   options.threads = static_cast<int>(*threads);
   options.preview_every = 0;
   Result<std::unique_ptr<Engine>> engine =

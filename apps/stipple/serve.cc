@@ -18,10 +18,10 @@
 #include "commands.h"
 #include "common/log.h"
 #include "common_options.h"
-#include "engine/model_config.h"
 #include "engine/torch_engine.h"
 #include "http/api_keys.h"
 #include "http/server.h"
+#include "model_loading.h"
 #include "notify/in_memory_event_bus.h"
 #include "notify/redis/redis_event_bus.h"
 #include "reload_signal.h"
@@ -54,8 +54,13 @@ const OptionSpec kServeOptions[] = {
      .value_name = "DIR"},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
-     .help = "the model to serve",
-     .value_name = "DIR"},
+     .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
+             "or a model.json folder) or a folder of them",
+     .value_name = "PATH"},
+    {.name = "model",
+     .help = "serve only this model of --model-dir (repeatable; default: every model)",
+     .kind = OptionKind::kList,
+     .value_name = "NAME"},
     {.name = "workers",
      .default_value = "1",
      .help = "in-process workers (each runs one batch at a time on the model)",
@@ -92,6 +97,10 @@ const OptionSpec kServeOptions[] = {
      .help = "libtorch threads for the engine; 0: every core",
      .value_name = "N"},
     {.name = "device", .default_value = "cpu", .help = "cpu, cuda or cuda:N", .value_name = "DEV"},
+    {.name = "dtype",
+     .default_value = "auto",
+     .help = "compute dtype: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16",
+     .value_name = "DTYPE"},
     {.name = "io-threads",
      .default_value = "0",
      .help = "HTTP I/O threads; 0: one per core",
@@ -167,10 +176,11 @@ Result<int64_t> IntOption(const Config& config, const char* name, int64_t min, i
 struct Settings {
   Listen listen;
   std::string data_dir, model_dir, api_keys;
+  std::vector<std::string> models;  // --model: a subset of --model-dir's
   int64_t workers, max_batch, batch_window_ms, max_queue, max_attempts, lease_s, drain_grace_s,
       threads, io_threads;
   double rate_limit = 0;
-  std::string device;
+  std::string device, dtype;
   std::string store, results;  // "sqlite" / "files", or a redis:// URL
   std::vector<std::string> worker_tokens;
   int64_t worker_processes = 0;
@@ -187,8 +197,10 @@ Result<Settings> ReadSettings(const Config& config) {
   ASSIGN_OR_RETURN(s.listen, ParseListen(config.GetString("listen")));
   s.data_dir = config.GetString("data-dir");
   s.model_dir = config.GetString("model-dir");
+  s.models = config.GetList("model");
   if (config.Has("api-keys")) s.api_keys = config.GetString("api-keys");
   s.device = config.GetString("device");
+  s.dtype = config.GetString("dtype");
   ASSIGN_OR_RETURN(s.workers, IntOption(config, "workers", 0, 64));
   ASSIGN_OR_RETURN(s.max_batch, IntOption(config, "max-batch", 1, 64));
   ASSIGN_OR_RETURN(s.batch_window_ms, IntOption(config, "batch-window-ms", 0, 10'000));
@@ -282,6 +294,7 @@ Result<WorkerSupervisorOptions> SupervisorOptions(const Settings& s, uint16_t po
       "--gateway",       "http://" + host + ":" + std::to_string(port),
       "--model-dir",     s.model_dir,
       "--device",        s.device,
+      "--dtype",         s.dtype,
       "--max-batch",     std::to_string(s.max_batch),
       "--lease-s",       std::to_string(s.lease_s),
       "--drain-grace-s", std::to_string(s.drain_grace_s),
@@ -289,6 +302,7 @@ Result<WorkerSupervisorOptions> SupervisorOptions(const Settings& s, uint16_t po
       "--log-level",     s.log_level,
       "--log-format",    s.log_format};
   o.command.insert(o.command.end(), flags.begin(), flags.end());
+  for (const std::string& model : s.models) o.command.insert(o.command.end(), {"--model", model});
   o.processes = static_cast<int>(s.worker_processes);
   o.stop_timeout = Millis((s.drain_grace_s + 15) * 1000);
   return o;
@@ -306,21 +320,14 @@ int Serve(const Settings& s) {
   // In-process workers need the engine here; a gateway, or a server whose workers are
   // processes, reads only the model's limits (no libtorch in the API process).
   const bool in_process = !s.gateway_only && s.worker_processes == 0 && s.workers > 0;
-  std::unique_ptr<Engine> engine;
-  ModelLimits limits;
-  if (in_process) {
-    TorchEngineOptions engine_options;
-    engine_options.device = s.device;
-    engine_options.threads = static_cast<int>(s.threads);
-    Result<std::unique_ptr<Engine>> loaded = TorchEngine::Load(s.model_dir, engine_options);
-    if (!loaded.ok()) return Fail(kExitFailure, loaded.status());
-    engine = std::move(loaded).value();
-    limits = engine->limits();
-  } else {
-    Result<ModelConfig> model = LoadModelConfig((fs::path(s.model_dir) / "model.json").string());
-    if (!model.ok()) return Fail(kExitFailure, model.status());
-    limits = model->Limits();
-  }
+  TorchEngineOptions engine_options;
+  engine_options.device = s.device;
+  engine_options.dtype = s.dtype;
+  engine_options.threads = static_cast<int>(s.threads);
+  Result<LoadedModels> models = in_process
+                                    ? LoadModels(s.model_dir, s.models, engine_options, "serve")
+                                    : DescribeModels(s.model_dir, s.models, "serve");
+  if (!models.ok()) return Fail(kExitFailure, models.status());
 
   // The webhook outbox: with SQLite, tables in the task database written in the transaction of
   // each state change; with Redis, keys beside the tasks, fed by intents that the store's scripts
@@ -365,7 +372,7 @@ int Serve(const Settings& s) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };
   http_options.gateway.webhooks = &outbox;
-  http::HttpServer server(service, ModelCatalog{{limits}}, http_options);
+  http::HttpServer server(service, models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.
   webhook::WebhookDispatcher dispatcher(outbox, dispatch);
@@ -415,8 +422,7 @@ int Serve(const Settings& s) {
     options.max_batch = static_cast<int>(s.max_batch);
     options.batch_window = Millis(s.batch_window_ms);
     options.lease_duration = Millis(s.lease_s * 1000);
-    workers.push_back(
-        std::make_unique<Worker>(&service, std::vector<Engine*>{engine.get()}, options));
+    workers.push_back(std::make_unique<Worker>(&service, models->EnginePointers(), options));
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);
@@ -430,9 +436,10 @@ int Serve(const Settings& s) {
   const int64_t worker_count =
       s.gateway_only ? 0 : (s.worker_processes > 0 ? s.worker_processes : s.workers);
   const char* worker_kind = s.worker_processes > 0 ? "worker process" : "worker";
-  std::printf("stipple %s http://%s:%u  (model %s, %lld %s%s, data in %s%s)\n",
+  std::printf("stipple %s http://%s:%u  (model%s %s, %lld %s%s, data in %s%s)\n",
               s.gateway_only ? "gateway serving" : "serving", s.listen.host.c_str(), server.port(),
-              limits.name.c_str(), static_cast<long long>(worker_count), worker_kind,
+              models->catalog.models.size() == 1 ? "" : "s", models->Names().c_str(),
+              static_cast<long long>(worker_count), worker_kind,
               worker_count == 1 ? "" : (s.worker_processes > 0 ? "es" : "s"), where.c_str(),
               s.api_keys.empty() ? ", open: no API keys" : "");
   std::fflush(stdout);

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common_options.h"
 #include "engine/torch_engine.h"
+#include "model_loading.h"
 #include "worker/worker_process.h"
 
 namespace stipple::app {
@@ -24,9 +25,18 @@ const OptionSpec kWorkerOptions[] = {
      .value_name = "TOKEN"},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
-     .help = "the model to run",
-     .value_name = "DIR"},
+     .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
+             "or a model.json folder) or a folder of them",
+     .value_name = "PATH"},
+    {.name = "model",
+     .help = "run only this model of --model-dir (repeatable; default: every model)",
+     .kind = OptionKind::kList,
+     .value_name = "NAME"},
     {.name = "device", .default_value = "cpu", .help = "cpu, cuda or cuda:N", .value_name = "DEV"},
+    {.name = "dtype",
+     .default_value = "auto",
+     .help = "compute dtype: auto (fp16 on CUDA, fp32 on the CPU), fp32, fp16 or bf16",
+     .value_name = "DTYPE"},
     {.name = "max-batch",
      .default_value = "4",
      .help = "compatible tasks run as one batch",
@@ -120,11 +130,12 @@ int RunWorker(std::span<const std::string> args) {
   if (!threads.ok()) return Fail(kExitUsage, threads.status());
   TorchEngineOptions engine_options;
   engine_options.device = config.GetString("device");
+  engine_options.dtype = config.GetString("dtype");
   engine_options.threads = static_cast<int>(*threads);
-  Result<std::unique_ptr<Engine>> engine =
-      TorchEngine::Load(config.GetString("model-dir"), engine_options);
-  if (!engine.ok()) return Fail(kExitFailure, engine.status());
-  return RunWorkerProcess({engine->get()}, std::move(options).value());
+  Result<LoadedModels> models =
+      LoadModels(config.GetString("model-dir"), config.GetList("model"), engine_options, "worker");
+  if (!models.ok()) return Fail(kExitFailure, models.status());
+  return RunWorkerProcess(models->EnginePointers(), std::move(options).value());
 }
 
 }  // namespace stipple::app

@@ -21,6 +21,8 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 const std::string kTestData = STIPPLE_ENGINE_TESTDATA;
+// The real CLIP vocabulary: the one stipple ships (clip_vocabulary.h).
+const std::string kVocab = kTestData + "/../clip_vocab";
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,8 +44,7 @@ const json::object& Golden() {
 
 const ClipTokenizer& RealTokenizer() {
   static const ClipTokenizer* t = [] {
-    Result<std::unique_ptr<ClipTokenizer>> r =
-        ClipTokenizer::LoadDirectory(kTestData + "/clip-vocab");
+    Result<std::unique_ptr<ClipTokenizer>> r = ClipTokenizer::LoadDirectory(kVocab);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return std::move(r).value().release();
   }();
@@ -95,9 +96,8 @@ TEST(ClipTokenizer, MatchesSimpleTokenizerOnTheGoldenPrompts) {
 TEST(ClipTokenizer, MatchesTheGoldenPromptsPaddedWithExclamationMarks) {
   ClipTokenizerOptions options;
   options.pad_token = "!";
-  Result<std::unique_ptr<ClipTokenizer>> t =
-      ClipTokenizer::FromText(ReadText(kTestData + "/clip-vocab/vocab.json"),
-                              ReadText(kTestData + "/clip-vocab/merges.txt"), options);
+  Result<std::unique_ptr<ClipTokenizer>> t = ClipTokenizer::FromText(
+      ReadText(kVocab + "/vocab.json"), ReadText(kVocab + "/merges.txt"), options);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ((*t)->pad_id(), 0);
   int compared = 0;

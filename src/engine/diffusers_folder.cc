@@ -371,6 +371,10 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
   return folder;
 }
 
+// Integer buffers some files carry beside the weights (the I64 position_ids of older CLIP text
+// encoders) are left out and listed in `skipped`; a module that needs one reports it missing.
+constexpr SafetensorsReadOptions kSkipBuffers{.skip_other_dtypes = true};
+
 Result<SafetensorsFile> ReadPartWeights(const DiffusersPart& part) {
   if (part.weight_files.empty()) {
     return FailedPreconditionError(part.dir + ": the " + part.name + " part has no weights");
@@ -379,13 +383,17 @@ Result<SafetensorsFile> ReadPartWeights(const DiffusersPart& part) {
     if (part.weight_files.size() != 1) {
       return InternalError(part.dir + ": several weight files without an index");
     }
-    return ReadSafetensorsFile(part.weight_files.front());
+    return ReadSafetensorsFile(part.weight_files.front(), kSkipBuffers);
   }
   ASSIGN_OR_RETURN(auto weight_map, ReadShardIndex(part.dir, part.index_path));
   SafetensorsFile merged;
   std::map<std::string, std::string> found_in;  // tensor → shard
   for (const std::string& shard : part.weight_files) {
-    ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensorsFile(shard));
+    ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensorsFile(shard, kSkipBuffers));
+    for (auto& [tensor, dtype] : file.skipped) {
+      found_in.emplace(tensor, shard);
+      merged.skipped.emplace(tensor, dtype);
+    }
     for (auto& [tensor, values] : file.tensors) {
       if (auto seen = found_in.find(tensor); seen != found_in.end()) {
         return DataLossError(shard + ": tensor " + tensor + " is also in " + seen->second);

@@ -59,11 +59,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/sd_family.h"
 #include "engine/safetensors.h"
+#include "engine/sd_family.h"
 
 namespace stipple {
-
 
 // "sd1", "sd2", "sdxl".
 
@@ -116,8 +115,9 @@ bool IsDiffusersFolder(const std::string& dir);
 // Reads a model part's weights: its one file, or every shard merged into one tensor map (and the
 // shards' metadata merged). With an index, each tensor must be in the shard the index names and
 // in no other, and every shard tensor must be in the index: otherwise kDataLoss naming the
-// tensor and the files. kFailedPrecondition for a part without weight files (tokenizer,
-// scheduler).
+// tensor and the files. Tensors of other dtypes than F32/F16/BF16 (integer buffers such as older
+// CLIP text encoders' I64 position_ids) are left out and listed in `skipped`.
+// kFailedPrecondition for a part without weight files (tokenizer, scheduler).
 Result<SafetensorsFile> ReadPartWeights(const DiffusersPart& part);
 
 }  // namespace stipple

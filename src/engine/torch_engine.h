@@ -1,5 +1,5 @@
-// TorchEngine: the Engine implementation on libtorch — a text encoder, a UNet and the
-// schedulers, loaded from a model directory (model.json, the vocabulary, safetensors weights).
+// TorchEngine: the Engine implementation on libtorch — Stable Diffusion models (diffusers folders
+// and single-file checkpoints) and the project's own model.json models.
 // This header is torch-free; the implementation lives in src/engine/torch/.
 #pragma once
 
@@ -17,6 +17,10 @@ struct TorchEngineOptions {
   // Intra-op threads for libtorch. 0: every core. libtorch's setting is process-wide; the engine
   // applies its own at load and at the start of every Generate call.
   int threads = 0;
+  // The compute dtype: "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16". The
+  // model.json models run in fp32 only; a Stable Diffusion VAE whose config says force_upcast
+  // stays in fp32 whatever this says.
+  std::string dtype = "auto";
   // A progress event carries a preview PNG every this many steps (step % k == 0, the last step
   // included when it falls on k). 0: no previews.
   int preview_every = 5;
@@ -24,11 +28,17 @@ struct TorchEngineOptions {
 
 class TorchEngine {
  public:
-  // Loads `model_dir`. Errors: kNotFound (no model.json, vocabulary or weights file),
-  // kInvalidArgument (a bad model.json, vocabulary, or weights that do not match the model:
-  // missing, unexpected or wrongly shaped tensors; a bad device), kDataLoss (a corrupt or
-  // truncated weights file), kFailedPrecondition (CUDA asked for but not available).
-  static Result<std::unique_ptr<Engine>> Load(const std::string& model_dir,
+  // Loads the model at `path`:
+  //   - a folder with model_index.json: a Stable Diffusion model in the diffusers layout
+  //     (SD 1.x, SD 2.x, SDXL);
+  //   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
+  //   - a folder with model.json: the project's own format (model.json, vocabulary, weights).
+  // Errors: kNotFound (nothing loadable there, or a file the model needs is missing),
+  // kInvalidArgument (a config, vocabulary or weights the engine cannot run — each names the
+  // file and the field or tensor —, a pickle checkpoint (.ckpt, .pt, .pth, .bin), a bad device or
+  // dtype), kDataLoss (a corrupt or truncated weights file), kFailedPrecondition (CUDA asked for
+  // but not available).
+  static Result<std::unique_ptr<Engine>> Load(const std::string& path,
                                               const TorchEngineOptions& options = {});
 };
 

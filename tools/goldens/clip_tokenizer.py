@@ -1,7 +1,7 @@
 """CLIP tokenizer goldens, from openai-clip's SimpleTokenizer and its real vocabulary.
 
 Writes into src/engine/testdata/:
-  clip-vocab/            the Hugging Face form of CLIP's tokenizer (vocab.json, merges.txt,
+  ../clip_vocab/         the Hugging Face form of CLIP's tokenizer (vocab.json, merges.txt,
                          tokenizer_config.json, special_tokens_map.json) — what SD 1.x ships
   clip-vocab-tiny/       a truncated vocabulary (the 512 byte symbols, the first TINY_MERGES
                          merges, the two special tokens; 1,024 ids) for tiny test models
@@ -243,7 +243,7 @@ def main():
     t = simple_tokenizer.SimpleTokenizer()
     merges = merges_in_rank_order(t)
     assert len(merges) == 48894 and len(t.encoder) == 49408
-    write_hf_folder(os.path.join(TESTDATA, "clip-vocab"), t.encoder, merges)
+    write_hf_folder(os.path.join(TESTDATA, "..", "clip_vocab"), t.encoder, merges)
 
     tiny = write_truncated_vocab(os.path.join(TESTDATA, "clip-vocab-tiny"), TINY_MERGES)
     assert len(tiny.encoder) == 1024
@@ -266,7 +266,7 @@ def main():
     tiny_cases = [case(tiny, text, EOT) for text in texts[:60] + rng.sample(texts, 40)]
     golden = {
         "max_length": CONTEXT,
-        "vocab": "clip-vocab",
+        "vocab": "../clip_vocab",
         "cases": cases + bang_cases,
         "tiny_vocab": "clip-vocab-tiny",
         "tiny_cases": tiny_cases,

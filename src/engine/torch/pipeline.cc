@@ -1,49 +1,22 @@
 #include "engine/torch/pipeline.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "engine/png.h"
+#include "engine/torch/plan_step.h"
+#include "engine/torch/sample_rows.h"
 
 namespace stipple::torch_engine {
 
-// The images still running, one row each, and their per-image state. Rows of one job are
-// contiguous and in image order.
+// The images still running (SampleRows) and their per-image tensors.
 struct DiffusionPipeline::Batch {
-  std::vector<size_t> job;         // the job each row belongs to
-  std::vector<int> index_in_job;   // image i of that job
-  std::vector<uint32_t> seed;      // request seed + i
-  std::vector<at::Generator> rng;  // the row's own noise source, seeded from `seed`
+  SampleRows rows;
   torch::Tensor x, prev_x0, cond, uncond, guidance;
 
-  size_t rows() const { return job.size(); }
-
-  // Keeps only `rows` (ascending).
-  void Keep(const std::vector<int64_t>& rows) {
-    auto pick = [&](auto& v) {
-      std::decay_t<decltype(v)> kept;
-      for (int64_t r : rows) kept.push_back(v[r]);
-      v = std::move(kept);
-    };
-    pick(job);
-    pick(index_in_job);
-    pick(seed);
-    pick(rng);
-    torch::Tensor index = torch::tensor(rows, torch::kLong).to(x.device());
-    for (torch::Tensor* t : {&x, &prev_x0, &cond, &uncond, &guidance}) {
-      *t = t->index_select(0, index);
-    }
-  }
-
-  // One standard normal draw per row from the row's own generator, so a row's noise does not
-  // depend on the other rows. Drawn on the CPU: the same on every device.
-  torch::Tensor Noise(c10::IntArrayRef image_shape) {
-    std::vector<torch::Tensor> draws;
-    for (at::Generator& g : rng) draws.push_back(torch::randn(image_shape, g, torch::kFloat));
-    return torch::stack(draws);
+  void Keep(const std::vector<int64_t>& keep) {
+    rows.Keep(keep, {&x, &prev_x0, &cond, &uncond, &guidance});
   }
 };
 
@@ -51,6 +24,7 @@ DiffusionPipeline::DiffusionPipeline(ModelConfig config, DiffusionModel model,
                                      std::unique_ptr<Tokenizer> tokenizer,
                                      SchedulerConfig scheduler_config, PipelineOptions options)
     : config_(std::move(config)),
+      limits_(config_.Limits()),
       model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       scheduler_config_(std::move(scheduler_config)),
@@ -65,30 +39,13 @@ torch::Tensor DiffusionPipeline::EncodeText(const std::vector<std::string>& text
   return model_->text_encoder(torch::stack(rows).to(options_.device));
 }
 
-void DiffusionPipeline::DropCancelled(std::span<const EngineJob> jobs, int step, int steps,
-                                      Batch& batch,
-                                      std::vector<Result<std::vector<GeneratedImage>>>& results) {
-  std::vector<int64_t> keep;
-  for (size_t r = 0; r < batch.rows(); ++r) {
-    const CancelToken* token = jobs[batch.job[r]].cancel;
-    if (token != nullptr && token->cancelled()) {
-      results[batch.job[r]] =
-          Status(StatusCode::kCancelled,
-                 "cancelled after step " + std::to_string(step) + " of " + std::to_string(steps));
-    } else {
-      keep.push_back(static_cast<int64_t>(r));
-    }
-  }
-  if (keep.size() != batch.rows()) batch.Keep(keep);
-}
-
 void DiffusionPipeline::ReportProgress(int step, int steps, const Batch& batch,
                                        const torch::Tensor& x0, const ProgressSink& progress) {
   if (!progress) return;
   const bool preview = options_.preview_every > 0 && step % options_.preview_every == 0;
-  for (size_t r = 0; r < batch.rows(); ++r) {
-    if (batch.index_in_job[r] != 0) continue;  // one event per job; its first image previews
-    ProgressEvent event{batch.job[r], step, steps, ""};
+  for (size_t r = 0; r < batch.rows.size(); ++r) {
+    if (batch.rows.index_in_job[r] != 0) continue;  // one event per job; its first image previews
+    ProgressEvent event{batch.rows.job[r], step, steps, ""};
     if (preview) event.preview_png = ImagesToPng(x0.slice(0, r, r + 1)).front();
     progress(event);
   }
@@ -139,22 +96,16 @@ DiffusionPipeline::Samples DiffusionPipeline::Sample(
   c10::InferenceMode inference;
   const std::vector<int64_t> image_shape = {config_.channels, height, width};
   Batch batch;
+  batch.rows.AddJobs(jobs, admitted);
   std::vector<std::string> texts, negative_texts;
   std::vector<float> guidance;
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    if (!admitted[j].ok()) continue;
+  for (size_t j : batch.rows.job) {
     const GenerationRequest& r = jobs[j].request;
-    for (int i = 0; i < r.num_images; ++i) {
-      batch.job.push_back(j);
-      batch.index_in_job.push_back(i);
-      batch.seed.push_back(r.seed + static_cast<uint32_t>(i));  // wraps mod 2^32
-      batch.rng.push_back(at::detail::createCPUGenerator(batch.seed.back()));
-      texts.push_back(r.prompt);
-      negative_texts.push_back(r.negative_prompt);
-      guidance.push_back(static_cast<float>(r.guidance_scale));
-    }
+    texts.push_back(r.prompt);
+    negative_texts.push_back(r.negative_prompt);
+    guidance.push_back(static_cast<float>(r.guidance_scale));
   }
-  batch.x = (batch.Noise(image_shape) * plan->init_noise_scale).to(options_.device);
+  batch.x = (batch.rows.Noise(image_shape) * plan->init_noise_scale).to(options_.device);
   batch.prev_x0 = torch::zeros_like(batch.x);
   batch.guidance = torch::tensor(guidance).view({-1, 1, 1, 1}).to(options_.device);
   texts.insert(texts.end(), negative_texts.begin(), negative_texts.end());
@@ -163,34 +114,29 @@ DiffusionPipeline::Samples DiffusionPipeline::Sample(
   batch.uncond = text_states[1];
 
   for (int s = 0; s < steps; ++s) {
-    DropCancelled(jobs, s, steps, batch, results);
-    if (batch.rows() == 0) break;
+    std::vector<int64_t> keep = batch.rows.Cancelled(jobs, s, steps, results);
+    if (keep.size() != batch.rows.size()) batch.Keep(keep);
+    if (batch.rows.size() == 0) break;
     const SchedulerStep& step = plan->steps[s];
     torch::Tensor input = batch.x * step.input_scale;
     torch::Tensor both = model_->unet(
         torch::cat({input, input}),
-        torch::full({2 * static_cast<int64_t>(batch.rows())}, step.timestep,
+        torch::full({2 * static_cast<int64_t>(batch.rows.size())}, step.timestep,
                     torch::TensorOptions().dtype(torch::kFloat).device(options_.device)),
         torch::cat({batch.cond, batch.uncond}));
     std::vector<torch::Tensor> halves = both.chunk(2);
     torch::Tensor out = halves[1] + batch.guidance * (halves[0] - halves[1]);
-    torch::Tensor x0 = batch.x * step.x0_from_x + out * step.x0_from_out;
-    if (step.clip_x0 > 0) x0 = x0.clamp(-step.clip_x0, step.clip_x0);
-    if (step.c_out != 1 || step.c_skip != 0) x0 = x0 * step.c_out + batch.x * step.c_skip;
-    torch::Tensor next =
-        batch.x * step.next_from_x + out * step.next_from_out + x0 * step.next_from_x0;
-    if (step.next_from_prev_x0 != 0) next = next + batch.prev_x0 * step.next_from_prev_x0;
-    if (step.draw_noise) {  // drawn whenever diffusers draws, even when its coefficient is 0
-      torch::Tensor noise = batch.Noise(image_shape).to(options_.device);
-      if (step.next_from_noise != 0) next = next + noise * step.next_from_noise;
-    }
-    batch.prev_x0 = x0;
-    batch.x = next;
-    ReportProgress(s + 1, steps, batch, x0, progress);
+    PlanStepResult next = ApplyPlanStep(step, batch.x, out, batch.prev_x0, [&] {
+      return batch.rows.Noise(image_shape).to(options_.device);
+    });
+    batch.prev_x0 = next.x0;
+    batch.x = next.next;
+    ReportProgress(s + 1, steps, batch, next.x0, progress);
   }
 
-  if (batch.rows() == 0) return {};
-  return {std::move(batch.job), std::move(batch.index_in_job), std::move(batch.seed), batch.x};
+  if (batch.rows.size() == 0) return {};
+  return {std::move(batch.rows.job), std::move(batch.rows.index_in_job), std::move(batch.rows.seed),
+          batch.x};
 }
 
 std::vector<std::string> ImagesToPng(const torch::Tensor& images) {

@@ -16,6 +16,7 @@
 #include "engine/schedulers.h"
 #include "engine/tokenizer.h"
 #include "engine/torch/diffusion_model.h"
+#include "engine/torch/text_to_image.h"
 #include "engine/torch_engine.h"
 
 namespace stipple::torch_engine {
@@ -25,18 +26,19 @@ struct PipelineOptions {
   int preview_every = 5;  // 0: no previews
 };
 
-class DiffusionPipeline {
+class DiffusionPipeline final : public TextToImagePipeline {
  public:
   DiffusionPipeline(ModelConfig config, DiffusionModel model, std::unique_ptr<Tokenizer> tokenizer,
                     SchedulerConfig scheduler_config, PipelineOptions options);
 
   const ModelConfig& config() const { return config_; }
+  const ModelLimits& limits() const override { return limits_; }
 
   // Runs the jobs whose `admitted` status is OK (see Engine::Generate); the others get that
   // status. May throw c10::Error or std::exception (the caller turns them into a Status).
   std::vector<Result<std::vector<GeneratedImage>>> Run(std::span<const EngineJob> jobs,
                                                        const std::vector<Status>& admitted,
-                                                       const ProgressSink& progress);
+                                                       const ProgressSink& progress) override;
 
   // The images that finished, before PNG encoding: row r is image index_in_job[r] of job job[r].
   struct Samples {
@@ -56,23 +58,21 @@ class DiffusionPipeline {
   struct Batch;  // the running images and their per-image state (pipeline.cc)
 
   torch::Tensor EncodeText(const std::vector<std::string>& texts);
-  void DropCancelled(std::span<const EngineJob> jobs, int step, int steps, Batch& batch,
-                     std::vector<Result<std::vector<GeneratedImage>>>& results);
   void ReportProgress(int step, int steps, const Batch& batch, const torch::Tensor& x0,
                       const ProgressSink& progress);
 
   ModelConfig config_;
+  ModelLimits limits_;
   DiffusionModel model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   SchedulerConfig scheduler_config_;
   PipelineOptions options_;
 };
 
-// Loads a model directory into a pipeline (what TorchEngine::Load does before wrapping it).
-// Sets libtorch's thread count. Errors as TorchEngine::Load; may also throw c10::Error.
+// Loads a model.json directory into a pipeline on `device` (what TorchEngine::Load does for that
+// format before wrapping it). Errors as TorchEngine::Load; may also throw c10::Error.
 Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model_dir,
-                                                        const TorchEngineOptions& options,
-                                                        int* threads_used);
+                                                        torch::Device device, int preview_every);
 
 // Images in [-1, 1], (B, C, H, W) → one RGB8 PNG each (values clamped; NaN as 0). Throws
 // std::runtime_error if encoding fails.

@@ -8,12 +8,15 @@
 #include <new>
 #include <thread>
 
+#include "engine/ldm_checkpoint.h"
 #include "engine/model_config.h"
+#include "engine/model_files.h"
 #include "engine/safetensors.h"
 #include "engine/schedulers.h"
 #include "engine/tokenizer.h"
 #include "engine/torch/diffusion_model.h"
 #include "engine/torch/pipeline.h"
+#include "engine/torch/sd_loader.h"
 #include "engine/torch/weights.h"
 
 namespace stipple {
@@ -21,6 +24,7 @@ namespace {
 
 using torch_engine::DiffusionModel;
 using torch_engine::DiffusionPipeline;
+using torch_engine::TextToImagePipeline;
 
 Result<torch::Device> ParseDevice(const std::string& text) {
   if (text == "cpu") return torch::Device(torch::kCPU);
@@ -49,8 +53,8 @@ Result<torch::Device> ParseDevice(const std::string& text) {
 
 class LoadedTorchEngine final : public Engine {
  public:
-  LoadedTorchEngine(std::unique_ptr<DiffusionPipeline> pipeline, int threads)
-      : pipeline_(std::move(pipeline)), limits_(pipeline_->config().Limits()), threads_(threads) {}
+  LoadedTorchEngine(std::unique_ptr<TextToImagePipeline> pipeline, int threads)
+      : pipeline_(std::move(pipeline)), limits_(pipeline_->limits()), threads_(threads) {}
 
   ModelLimits limits() const override { return limits_; }
 
@@ -83,16 +87,50 @@ class LoadedTorchEngine final : public Engine {
 
  private:
   std::mutex mu_;  // one batch at a time on the model
-  std::unique_ptr<DiffusionPipeline> pipeline_;
+  std::unique_ptr<TextToImagePipeline> pipeline_;
   const ModelLimits limits_;
   const int threads_;
 };
 
-Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& model_dir,
+Result<torch::ScalarType> ParseDtype(const std::string& text, const torch::Device& device) {
+  if (text == "auto") return device.is_cuda() ? torch::kHalf : torch::kFloat;
+  if (text == "fp32") return torch::kFloat;
+  if (text == "bf16") return torch::kBFloat16;
+  if (text == "fp16") {
+    if (!device.is_cuda()) {
+      return InvalidArgumentError(
+          "dtype 'fp16': half precision needs a CUDA device (on the CPU "
+          "use fp32 or bf16)");
+    }
+    return torch::kHalf;
+  }
+  return InvalidArgumentError("dtype '" + text + "': expected auto, fp32, fp16 or bf16");
+}
+
+int ThreadsFor(const TorchEngineOptions& options) {
+  return options.threads > 0 ? options.threads
+                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& path,
                                             const TorchEngineOptions& options) {
-  int threads = 0;
-  ASSIGN_OR_RETURN(std::unique_ptr<DiffusionPipeline> pipeline,
-                   torch_engine::LoadPipeline(model_dir, options, &threads));
+  namespace fs = std::filesystem;
+  RETURN_IF_ERROR(RefusePickleCheckpoint(path));
+  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
+  ASSIGN_OR_RETURN(torch::ScalarType dtype, ParseDtype(options.dtype, device));
+  const int threads = ThreadsFor(options);
+  at::set_num_threads(threads);
+  ASSIGN_OR_RETURN(ModelPath model, ModelAt(path));
+  std::unique_ptr<TextToImagePipeline> pipeline;
+  if (model.format == ModelFormat::kModelJson) {
+    if (dtype != torch::kFloat) {
+      return InvalidArgumentError("dtype '" + options.dtype + "': " + path +
+                                  " is a model.json model, which runs in fp32 only");
+    }
+    ASSIGN_OR_RETURN(pipeline, torch_engine::LoadPipeline(path, device, options.preview_every));
+  } else {
+    ASSIGN_OR_RETURN(pipeline, torch_engine::LoadSdPipeline(model, options, device, dtype));
+  }
   return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
 }
 
@@ -118,11 +156,9 @@ Result<std::unique_ptr<Engine>> TorchEngine::Load(const std::string& model_dir,
 namespace stipple::torch_engine {
 
 Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model_dir,
-                                                        const TorchEngineOptions& options,
-                                                        int* threads_used) {
+                                                        torch::Device device, int preview_every) {
   const std::filesystem::path dir(model_dir);
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
-  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   ASSIGN_OR_RETURN(std::unique_ptr<WordTokenizer> tokenizer,
                    WordTokenizer::LoadVocabularyFile((dir / config.text_encoder.vocab).string(),
                                                      config.text_encoder.max_tokens));
@@ -135,19 +171,13 @@ Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model
   SchedulerConfig scheduler_config = SchedulerConfigFromModel(config);
   RETURN_IF_ERROR(MakeScheduler(config.default_scheduler, scheduler_config));
   ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensorsFile((dir / config.weights).string()));
-
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
   DiffusionModel model(config);
   RETURN_IF_ERROR(torch_engine::LoadWeights(*model, weights, config.weights));
   model->to(device);
   model->eval();
   torch_engine::PipelineOptions pipeline_options;
   pipeline_options.device = device;
-  pipeline_options.preview_every = options.preview_every;
-  *threads_used = threads;
+  pipeline_options.preview_every = preview_every;
   return std::make_unique<DiffusionPipeline>(std::move(config), std::move(model),
                                              std::move(tokenizer), std::move(scheduler_config),
                                              pipeline_options);

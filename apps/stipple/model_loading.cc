@@ -1,0 +1,105 @@
+#include "model_loading.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "engine/model_files.h"
+
+namespace stipple::app {
+namespace {
+
+// The models of `model_dir`, restricted to `only` when it is not empty.
+Result<std::vector<ModelPath>> Select(const std::string& model_dir,
+                                      const std::vector<std::string>& only) {
+  ASSIGN_OR_RETURN(std::vector<ModelPath> models, FindModels(model_dir));
+  if (only.empty()) return models;
+  std::vector<ModelPath> chosen;
+  for (const std::string& name : only) {
+    auto it = std::find_if(models.begin(), models.end(),
+                           [&](const ModelPath& m) { return m.name == name; });
+    if (it == models.end()) {
+      std::string names;
+      for (const ModelPath& m : models) names += (names.empty() ? "" : ", ") + m.name;
+      return NotFoundError("--model " + name + ": no such model in " + model_dir +
+                           " (it has: " + names + ")");
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
+}
+
+Status NoneLoaded(const std::string& model_dir) {
+  return FailedPreconditionError("no model in " + model_dir + " could be loaded (see above)");
+}
+
+// The process's resident memory in MB (Linux), 0 if unknown.
+double ResidentMb() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long pages = 0, resident = 0;
+  const int n = std::fscanf(f, "%ld %ld", &pages, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(resident) * 4096.0 / (1 << 20) : 0;
+}
+
+}  // namespace
+
+std::vector<Engine*> LoadedModels::EnginePointers() const {
+  std::vector<Engine*> out;
+  for (const std::unique_ptr<Engine>& e : engines) out.push_back(e.get());
+  return out;
+}
+
+std::string LoadedModels::Names() const {
+  std::string names;
+  for (const ModelLimits& m : catalog.models) names += (names.empty() ? "" : ", ") + m.name;
+  return names;
+}
+
+Result<LoadedModels> LoadModels(const std::string& model_dir, const std::vector<std::string>& only,
+                                const TorchEngineOptions& options, const char* command) {
+  ASSIGN_OR_RETURN(std::vector<ModelPath> models, Select(model_dir, only));
+  LoadedModels out;
+  for (const ModelPath& model : models) {
+    const auto start = std::chrono::steady_clock::now();
+    Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(model.path, options);
+    if (!engine.ok()) {
+      std::fprintf(stderr, "stipple %s: model %s not loaded: %s\n", command, model.name.c_str(),
+                   engine.status().ToString().c_str());
+      continue;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const ModelLimits limits = (*engine)->limits();
+    std::fprintf(stderr,
+                 "stipple %s: model %s loaded in %.1f s (%s, %dx%d; process resident %.0f MB)\n",
+                 command, limits.name.c_str(), seconds,
+                 limits.family.empty() ? "model.json" : limits.family.c_str(), limits.width,
+                 limits.height, ResidentMb());
+    out.catalog.models.push_back(limits);
+    out.engines.push_back(std::move(engine).value());
+  }
+  if (out.engines.empty()) return NoneLoaded(model_dir);
+  return out;
+}
+
+Result<LoadedModels> DescribeModels(const std::string& model_dir,
+                                    const std::vector<std::string>& only, const char* command) {
+  ASSIGN_OR_RETURN(std::vector<ModelPath> models, Select(model_dir, only));
+  LoadedModels out;
+  for (const ModelPath& model : models) {
+    Result<ModelLimits> limits = DescribeModel(model);
+    if (!limits.ok()) {
+      std::fprintf(stderr, "stipple %s: model %s left out: %s\n", command, model.name.c_str(),
+                   limits.status().ToString().c_str());
+      continue;
+    }
+    out.catalog.models.push_back(std::move(limits).value());
+  }
+  if (out.catalog.models.empty()) return NoneLoaded(model_dir);
+  return out;
+}
+
+}  // namespace stipple::app

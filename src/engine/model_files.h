@@ -1,0 +1,52 @@
+// Model files on disk: which models a --model-dir holds, and what each allows and defaults to,
+// read from its files without loading any weights (so a gateway without libtorch can validate
+// requests for them). Torch-free.
+//
+// A model is one of:
+//   - a folder with model_index.json: Stable Diffusion in the diffusers layout;
+//   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
+//   - a folder with model.json: the project's own format.
+// Its name is the folder's name, or the file's name without ".safetensors".
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "core/generation_request.h"
+#include "engine/sd_family.h"
+
+namespace stipple {
+
+enum class ModelFormat { kDiffusers, kSingleFile, kModelJson };
+
+struct ModelPath {
+  std::string name;
+  std::string path;
+  ModelFormat format = ModelFormat::kDiffusers;
+};
+
+// Whether `path` is a model itself; kNotFound when it is not.
+Result<ModelPath> ModelAt(const std::string& path);
+
+// The models `path` names: `path` itself when it is a model, else every model directly inside
+// it, sorted by name (other entries are ignored). kNotFound when `path` does not exist or holds
+// no model; kInvalidArgument when two models inside it would have the same name.
+Result<std::vector<ModelPath>> FindModels(const std::string& path);
+
+// The limits and defaults of a Stable Diffusion model: its family, its native size, any width and
+// height that are multiples of `size_multiple` (the VAE's downscale factor: the UNet takes latents
+// of any size) from `size_multiple` to twice the larger native side,
+// every scheduler, 25 steps (SD 1.x/2.x) or 30 (SDXL), guidance 7.5 (SD 1.x/2.x) or 5.0 (SDXL),
+// and `default_scheduler` (the one its scheduler config names).
+// A native size of 0 (a config without sample_size) takes the family's: 512, or 1024 for SDXL.
+ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
+                          int size_multiple, const std::string& default_scheduler);
+
+// The limits of the model at `model`, from its configs (a single file's header and, where the
+// keys cannot tell, its family's conventions). Errors as loading would report them for the
+// configs: kNotFound, kInvalidArgument, kDataLoss, each naming the file.
+Result<ModelLimits> DescribeModel(const ModelPath& model);
+
+}  // namespace stipple

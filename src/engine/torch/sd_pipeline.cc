@@ -1,0 +1,273 @@
+#include "engine/torch/sd_pipeline.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "engine/png.h"
+#include "engine/schedulers.h"
+#include "engine/torch/plan_step.h"
+#include "engine/torch/sample_rows.h"
+
+namespace stipple::torch_engine {
+
+// What the text encoders give for a list of texts, one row each.
+struct SdPipeline::TextConditions {
+  torch::Tensor states;  // (n, 77, cross-attention width)
+  torch::Tensor pooled;  // (n, pooled width): SDXL only
+};
+
+// The images being sampled and their per-image conditioning.
+struct SdPipeline::Batch {
+  SampleRows rows;
+  torch::Tensor x, prev_x0;                  // fp32 latents (rows, C, h, w)
+  torch::Tensor cond, uncond;                // text states, compute dtype
+  torch::Tensor cond_pooled, uncond_pooled;  // SDXL
+  torch::Tensor guidance;                    // (rows, 1, 1, 1) fp32
+
+  void Keep(const std::vector<int64_t>& keep) {
+    rows.Keep(keep, {&x, &prev_x0, &cond, &uncond, &cond_pooled, &uncond_pooled, &guidance});
+  }
+};
+
+namespace {
+
+torch::Tensor TokenIds(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                       torch::Device device) {
+  std::vector<torch::Tensor> rows;
+  rows.reserve(texts.size());
+  for (const std::string& text : texts) {
+    std::vector<int32_t> ids = tokenizer.Encode(text);
+    rows.push_back(torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong));
+  }
+  return torch::stack(rows).to(device);
+}
+
+// The guidance-scale embedding of guidance-distilled UNets (time_cond_proj_dim, e.g. LCM-distilled
+// checkpoints): w = g - 1 scaled by 1000 through a sinusoid of `dim` channels (sin, then cos).
+torch::Tensor GuidanceEmbedding(const torch::Tensor& guidance, int64_t dim) {
+  const torch::Tensor w = (guidance.view({-1}) - 1) * 1000.0;
+  const int64_t half = dim / 2;
+  const double step = std::log(10000.0) / static_cast<double>(half - 1);
+  const torch::Tensor freqs =
+      torch::exp(torch::arange(half, guidance.options()) * -step).view({1, -1});
+  torch::Tensor emb = w.view({-1, 1}) * freqs;
+  emb = torch::cat({torch::sin(emb), torch::cos(emb)}, 1);
+  if (dim % 2 == 1) emb = torch::constant_pad_nd(emb, {0, 1});
+  return emb;
+}
+
+LatentPreviewFamily PreviewFamily(SdFamily family) {
+  switch (family) {
+    case SdFamily::kSd1: return LatentPreviewFamily::kSD1;
+    case SdFamily::kSd2: return LatentPreviewFamily::kSD2;
+    case SdFamily::kSdxl: return LatentPreviewFamily::kSDXL;
+  }
+  return LatentPreviewFamily::kSD1;
+}
+
+}  // namespace
+
+SdPipeline::SdPipeline(SdModel model, ModelLimits limits, SdPipelineOptions options)
+    : model_(std::move(model)),
+      limits_(std::move(limits)),
+      options_(options),
+      preview_family_(PreviewFamily(model_.family)) {}
+
+SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string>& texts,
+                                                   const std::vector<bool>& zero) {
+  TextConditions out;
+  const torch::Device device = options_.device;
+  if (model_.family != SdFamily::kSdxl) {
+    // diffusers' encode_prompt without clip_skip: the final layer-normed states.
+    out.states = model_.text_encoder(TokenIds(*model_.tokenizer, texts, device)).last_hidden_state;
+  } else {
+    // Both encoders' penultimate states side by side; the pooled, projected output of the second.
+    ClipTextOutput first = model_.text_encoder(TokenIds(*model_.tokenizer, texts, device));
+    ClipTextOutput second = model_.text_encoder_2(TokenIds(*model_.tokenizer_2, texts, device));
+    out.states = torch::cat({first.hidden_states[first.hidden_states.size() - 2],
+                             second.hidden_states[second.hidden_states.size() - 2]},
+                            -1);
+    out.pooled = second.text_embeds;
+  }
+  for (size_t r = 0; r < zero.size(); ++r) {
+    if (!zero[r]) continue;
+    out.states[static_cast<int64_t>(r)].zero_();
+    if (out.pooled.defined()) out.pooled[static_cast<int64_t>(r)].zero_();
+  }
+  return out;
+}
+
+torch::Tensor SdPipeline::Decode(const torch::Tensor& latents) {
+  const AutoencoderKLConfig& vae = model_.vae->config();
+  torch::Tensor image = model_.vae->Decode(latents / vae.scaling_factor).to(torch::kFloat);
+  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), then round(x · 255) to uint8.
+  return (image / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch::kCPU, torch::kUInt8);
+}
+
+void SdPipeline::ReportProgress(int step, int steps, const Batch& batch, const torch::Tensor& x0,
+                                const ProgressSink& progress) {
+  if (!progress) return;
+  const bool preview = options_.preview_every > 0 && step % options_.preview_every == 0;
+  for (size_t r = 0; r < batch.rows.size(); ++r) {
+    if (batch.rows.index_in_job[r] != 0) continue;  // one event per job; its first image previews
+    ProgressEvent event{batch.rows.job[r], step, steps, ""};
+    if (preview) {
+      torch::Tensor latent =
+          x0[static_cast<int64_t>(r)].to(torch::kCPU, torch::kFloat).contiguous();
+      Result<LatentPreviewImage> rgb =
+          LatentToPreviewRgb(LatentPreviewMapFor(preview_family_),
+                             std::span<const float>(latent.data_ptr<float>(), latent.numel()),
+                             static_cast<int>(latent.size(1)), static_cast<int>(latent.size(2)));
+      if (rgb.ok()) {
+        Result<std::string> png = EncodePngRgb8(rgb->rgb, rgb->width, rgb->height);
+        if (png.ok()) event.preview_png = std::move(png).value();
+      }
+    }
+    progress(event);
+  }
+}
+
+std::vector<Result<std::vector<GeneratedImage>>> SdPipeline::Run(
+    std::span<const EngineJob> jobs, const std::vector<Status>& admitted,
+    const ProgressSink& progress) {
+  std::vector<Result<std::vector<GeneratedImage>>> results;
+  Samples samples = Sample(jobs, admitted, progress, &results);
+  if (samples.job.empty()) return results;
+  torch::Tensor pixels = samples.pixels.permute({0, 2, 3, 1}).contiguous();  // (B, H, W, 3)
+  const int height = static_cast<int>(pixels.size(1)), width = static_cast<int>(pixels.size(2));
+  for (size_t r = 0; r < samples.job.size(); ++r) {
+    torch::Tensor image = pixels[static_cast<int64_t>(r)];
+    Result<std::string> png = EncodePngRgb8(
+        std::span<const uint8_t>(image.data_ptr<uint8_t>(), image.numel()), width, height);
+    if (!png.ok()) throw std::runtime_error(png.status().ToString());
+    results[samples.job[r]]->push_back({std::move(png).value(), width, height, samples.seed[r]});
+  }
+  return results;
+}
+
+SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
+                                       const std::vector<Status>& admitted,
+                                       const ProgressSink& progress,
+                                       std::vector<Result<std::vector<GeneratedImage>>>* out) {
+  std::vector<Result<std::vector<GeneratedImage>>>& results = *out;
+  results.clear();
+  const GenerationRequest* first = nullptr;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    results.emplace_back(admitted[j].ok()
+                             ? Result<std::vector<GeneratedImage>>(std::vector<GeneratedImage>{})
+                             : Result<std::vector<GeneratedImage>>(admitted[j]));
+    if (admitted[j].ok() && first == nullptr) first = &jobs[j].request;
+  }
+  if (first == nullptr) return {};
+  const int steps = first->steps, width = first->width, height = first->height;
+  Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, model_.scheduler);
+  Result<SamplingPlan> plan =
+      scheduler.ok() ? (*scheduler)->Plan(steps) : Result<SamplingPlan>(scheduler.status());
+  if (!plan.ok()) {
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (admitted[j].ok()) results[j] = plan.status();
+    }
+    return {};
+  }
+
+  c10::InferenceMode inference;
+  const torch::Device device = options_.device;
+  const int64_t factor = model_.vae->config().DownscaleFactor();
+  const std::vector<int64_t> latent_shape = {model_.unet->config.in_channels, height / factor,
+                                             width / factor};
+  Batch batch;
+  batch.rows.AddJobs(jobs, admitted);
+  std::vector<std::string> prompts, negatives;
+  std::vector<bool> zero_negative;
+  std::vector<float> guidance;
+  for (size_t r = 0; r < batch.rows.size(); ++r) {
+    const GenerationRequest& request = jobs[batch.rows.job[r]].request;
+    prompts.push_back(request.prompt);
+    negatives.push_back(request.negative_prompt);
+    zero_negative.push_back(model_.force_zeros_for_empty_prompt && request.negative_prompt.empty());
+    guidance.push_back(static_cast<float>(request.guidance_scale));
+  }
+
+  // Each image's latents from its generator (encoding the prompts draws nothing, so the order
+  // of the two does not matter), then the text conditions.
+  batch.x = (batch.rows.Noise(latent_shape) * plan->init_noise_scale).to(device);
+  batch.prev_x0 = torch::zeros_like(batch.x);
+  batch.guidance = torch::tensor(guidance).view({-1, 1, 1, 1}).to(device);
+  std::vector<std::string> texts = prompts;
+  texts.insert(texts.end(), negatives.begin(), negatives.end());
+  std::vector<bool> zero(prompts.size(), false);
+  zero.insert(zero.end(), zero_negative.begin(), zero_negative.end());
+  TextConditions text = EncodeTexts(texts, zero);
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  batch.cond = text.states.slice(0, 0, n);
+  batch.uncond = text.states.slice(0, n, 2 * n);
+  if (text.pooled.defined()) {
+    batch.cond_pooled = text.pooled.slice(0, 0, n);
+    batch.uncond_pooled = text.pooled.slice(0, n, 2 * n);
+  }
+  // SDXL's micro-conditioning: original size, crop origin, target size.
+  const torch::Tensor time_ids =
+      torch::tensor({static_cast<float>(height), static_cast<float>(width), 0.0f, 0.0f,
+                     static_cast<float>(height), static_cast<float>(width)})
+          .to(device, options_.dtype)
+          .view({1, 6});
+
+  const int64_t cond_dim = model_.unet->config.time_cond_proj_dim;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<int64_t> keep = batch.rows.Cancelled(jobs, s, steps, results);
+    if (keep.size() != batch.rows.size()) batch.Keep(keep);
+    if (batch.rows.size() == 0) break;
+    const int64_t rows = static_cast<int64_t>(batch.rows.size());
+    // Classifier-free guidance for the rows with guidance > 1, unless the UNet takes the guidance
+    // as an embedding instead (then no row runs an unconditional pass), as diffusers decides.
+    std::vector<int64_t> guided;
+    for (int64_t r = 0; r < rows && cond_dim == 0; ++r) {
+      if (jobs[batch.rows.job[r]].request.guidance_scale > 1) guided.push_back(r);
+    }
+    const SchedulerStep& step = plan->steps[s];
+    torch::Tensor input = batch.x * step.input_scale;
+    torch::Tensor states = batch.cond, pooled = batch.cond_pooled;
+    torch::Tensor guided_index;
+    if (!guided.empty()) {
+      guided_index = torch::tensor(guided, torch::kLong).to(device);
+      input = torch::cat({input, input.index_select(0, guided_index)});
+      states = torch::cat({states, batch.uncond.index_select(0, guided_index)});
+      if (pooled.defined()) {
+        pooled = torch::cat({pooled, batch.uncond_pooled.index_select(0, guided_index)});
+      }
+    }
+    UNetAddedConditions added;
+    if (cond_dim > 0) {
+      added.timestep_cond = GuidanceEmbedding(batch.guidance, cond_dim).to(options_.dtype);
+    }
+    if (model_.family == SdFamily::kSdxl) {
+      added.text_embeds = pooled;
+      added.time_ids = time_ids.expand({input.size(0), 6});
+    }
+    torch::Tensor timesteps = torch::full(
+        {input.size(0)}, step.timestep, torch::TensorOptions().dtype(torch::kFloat).device(device));
+    torch::Tensor output =
+        model_.unet(input.to(options_.dtype), timesteps, states, added).to(torch::kFloat);
+    torch::Tensor model_out = output.slice(0, 0, rows);
+    if (!guided.empty()) {
+      torch::Tensor uncond_out = output.slice(0, rows);
+      torch::Tensor cond_out = model_out.index_select(0, guided_index);
+      torch::Tensor g = batch.guidance.index_select(0, guided_index);
+      model_out = model_out.index_copy(0, guided_index, uncond_out + g * (cond_out - uncond_out));
+    }
+    PlanStepResult next = ApplyPlanStep(step, batch.x, model_out, batch.prev_x0,
+                                        [&] { return batch.rows.Noise(latent_shape).to(device); });
+    batch.prev_x0 = next.x0;
+    batch.x = next.next;
+    ReportProgress(s + 1, steps, batch, next.x0, progress);
+  }
+
+  if (batch.rows.size() == 0) return {};
+  Samples samples{std::move(batch.rows.job), std::move(batch.rows.index_in_job),
+                  std::move(batch.rows.seed), batch.x, Decode(batch.x)};
+  return samples;
+}
+
+}  // namespace stipple::torch_engine
