@@ -67,7 +67,8 @@ TEST(SdE2e, OneServerServesEveryFamilyFromAFolderOfModels) {
   TestResponse models = client.Send("GET", "/v1/models");
   ASSERT_EQ(models.status, 200);
   std::map<std::string, boost::json::object> by_name;
-  for (const boost::json::value& m : Json(models).at("data").as_array()) {
+  const boost::json::object listed = Json(models);
+  for (const boost::json::value& m : listed.at("data").as_array()) {
     by_name[std::string(m.at("id").as_string())] = m.as_object();
   }
   ASSERT_GE(by_name.size(), 3u) << models.body;
