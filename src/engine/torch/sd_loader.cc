@@ -47,6 +47,18 @@ int64_t Parameters(const torch::nn::Module& module) {
   return n;
 }
 
+// Every id the tokenizer gives must have a row in the text encoder's token embedding.
+Status CheckVocabulary(const Tokenizer& tokenizer, const ClipTextModel& encoder,
+                       const std::string& path, const char* part) {
+  const int rows = encoder->config().vocab_size;
+  if (tokenizer.vocab_size() <= rows) return Status::Ok();
+  return InvalidArgumentError(path + ": the " + std::string(part) + " has " + std::to_string(rows) +
+                              " token embeddings, but its tokenizer's "
+                              "vocabulary has " +
+                              std::to_string(tokenizer.vocab_size()) +
+                              " tokens (a single file's text encoder must have CLIP's 49408)");
+}
+
 Result<ClipTextModel> BuildTextEncoder(PartSource part, torch::Device device,
                                        torch::ScalarType dtype) {
   ASSIGN_OR_RETURN(ClipTextConfig config, ParseClipTextConfig(part.config_json, part.config_name));
@@ -168,6 +180,12 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
   ASSIGN_OR_RETURN(model.vae, BuildVae(std::move(source.vae), device, dtype));
   model.tokenizer = std::move(source.tokenizer);
   model.tokenizer_2 = std::move(source.tokenizer_2);
+  RETURN_IF_ERROR(
+      CheckVocabulary(*model.tokenizer, model.text_encoder, where.path, "text_encoder"));
+  if (model.tokenizer_2) {
+    RETURN_IF_ERROR(
+        CheckVocabulary(*model.tokenizer_2, model.text_encoder_2, where.path, "text_encoder_2"));
+  }
 
   const int factor = model.vae->config().DownscaleFactor();
   ModelLimits limits = SdModelLimits(
