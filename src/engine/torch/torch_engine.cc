@@ -123,7 +123,7 @@ Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& path,
   ASSIGN_OR_RETURN(ModelPath model, ModelAt(path));
   std::unique_ptr<TextToImagePipeline> pipeline;
   if (model.format == ModelFormat::kModelJson) {
-    if (dtype != torch::kFloat) {
+    if (options.dtype != "auto" && dtype != torch::kFloat) {  // auto: fp32 for these, on any device
       return InvalidArgumentError("dtype '" + options.dtype + "': " + path +
                                   " is a model.json model, which runs in fp32 only");
     }
