@@ -188,9 +188,9 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
 
   ASSIGN_OR_RETURN(out.vae_config, ldm::PlanVae(keys, vae));
   out.vae_config.sample_size = out.image_size;
-  out.vae_config.scaling_factor = o.scale_factor                   ? *o.scale_factor
+  out.vae_config.scaling_factor = o.scale_factor                  ? *o.scale_factor
                                   : out.family == SdFamily::kSdxl ? 0.13025
-                                                                   : 0.18215;
+                                                                  : 0.18215;
   inputs.sample_size = out.image_size >> (out.vae_config.block_out_channels.size() - 1);
   ASSIGN_OR_RETURN(out.unet_config, ldm::PlanUNet(keys, inputs, unet));
 
@@ -237,7 +237,7 @@ Result<LdmCheckpoint> ConvertLdmCheckpoint(SafetensorsFile file, std::string_vie
 
   out.scheduler_config.class_name = out.family == SdFamily::kSd1   ? "PNDMScheduler"
                                     : out.family == SdFamily::kSd2 ? "DDIMScheduler"
-                                                                    : "EulerDiscreteScheduler";
+                                                                   : "EulerDiscreteScheduler";
   out.scheduler_config.prediction_type = out.prediction_type;
   if (o.beta_start) out.scheduler_config.beta_start = *o.beta_start;
   if (o.beta_end) out.scheduler_config.beta_end = *o.beta_end;

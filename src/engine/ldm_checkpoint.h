@@ -55,11 +55,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/sd_family.h"
 #include "engine/safetensors.h"
+#include "engine/sd_family.h"
 
 namespace stipple {
-
 
 // What keys and shapes cannot tell. Unset fields take the family's convention.
 struct LdmOverrides {

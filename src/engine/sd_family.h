@@ -11,12 +11,9 @@ enum class SdFamily { kSd1, kSd2, kSdxl };
 // "sd1", "sd2", "sdxl": the name /v1/models shows.
 constexpr std::string_view SdFamilyName(SdFamily family) {
   switch (family) {
-    case SdFamily::kSd1:
-      return "sd1";
-    case SdFamily::kSd2:
-      return "sd2";
-    case SdFamily::kSdxl:
-      return "sdxl";
+    case SdFamily::kSd1: return "sd1";
+    case SdFamily::kSd2: return "sd2";
+    case SdFamily::kSdxl: return "sdxl";
   }
   return "sd1";
 }

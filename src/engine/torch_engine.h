@@ -18,8 +18,8 @@ struct TorchEngineOptions {
   // applies its own at load and at the start of every Generate call.
   int threads = 0;
   // The compute dtype: "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16". The
-  // model.json models run in fp32 only ("auto" is fp32 for them); a Stable Diffusion VAE whose config says force_upcast
-  // stays in fp32 whatever this says.
+  // model.json models run in fp32 only ("auto" is fp32 for them); a Stable Diffusion VAE whose
+  // config says force_upcast stays in fp32 whatever this says.
   std::string dtype = "auto";
   // A progress event carries a preview PNG every this many steps (step % k == 0, the last step
   // included when it falls on k). 0: no previews.
