@@ -26,6 +26,7 @@ void ListWebhookDeliveries(HandlerContext& ctx, HttpRequest& request, ExchangePt
 void ListModels(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // queue_handler.cc
 void GetQueue(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
+void ListWorkers(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // health_handler.cc
 void Healthz(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 void Readyz(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);

@@ -79,6 +79,13 @@ constexpr const char* kSchemas = R"({
   "estimated_wait_s": {"type": "number", "nullable": true},
   "desired_workers": {"type": "integer"},
   "models": {"type": "array", "items": {"type": "object"}}}},
+"WorkerList": {"type": "object", "properties": {
+  "workers": {"type": "array", "items": {"type": "object", "properties": {
+    "id": {"type": "string"}, "host": {"type": "string"}, "device": {"type": "string"},
+    "models": {"type": "array", "items": {"type": "string"}},
+    "state": {"type": "string", "enum": ["idle", "busy", "draining"]},
+    "current_tasks": {"type": "array", "items": {"type": "string"}},
+    "last_seen": {"type": "string", "format": "date-time", "nullable": true}}}}}},
 "OpenAiImageRequest": {"type": "object", "required": ["prompt"], "additionalProperties": false,
  "properties": {
   "prompt": {"type": "string", "minLength": 1, "maxLength": 1000},

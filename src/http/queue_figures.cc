@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json/object.hpp>
 #include <cmath>
+#include <iterator>
 
 #include "core/json.h"
 
@@ -67,6 +68,18 @@ QueueFigures ComputeQueueFigures(const QueueSnapshot& snapshot, Timestamp now,
     }
     f.models.push_back(std::move(m));
   }
+  // Every model a registered worker takes is listed, with or without tasks.
+  for (const WorkerStatus& worker : snapshot.workers) {
+    for (const std::string& model : worker.models) {
+      auto it = std::find_if(f.models.begin(), f.models.end(),
+                             [&](const ModelQueueFigures& m) { return m.model == model; });
+      if (it == f.models.end()) {
+        f.models.push_back(ModelQueueFigures{.model = model});
+        it = std::prev(f.models.end());
+      }
+      ++it->workers;
+    }
+  }
   int64_t queued = f.queued[0] + f.queued[1] + f.queued[2];
   if (ServiceRate rate = ComputeServiceRate(snapshot); rate.tasks_per_s > 0) {
     f.estimated_wait_s = static_cast<double>(queued) / rate.tasks_per_s;
@@ -106,10 +119,31 @@ std::string QueueFiguresToJson(const QueueFigures& f) {
          json::object{{"high", m.queued[0]}, {"normal", m.queued[1]}, {"low", m.queued[2]}}},
         {"running", m.running},
         {"oldest_queued_age_s",
-         m.oldest_queued_age_s ? json::value(*m.oldest_queued_age_s) : json::value(nullptr)}});
+         m.oldest_queued_age_s ? json::value(*m.oldest_queued_age_s) : json::value(nullptr)},
+        {"workers", m.workers}});
   }
   o["models"] = std::move(models);
   return WriteJson(o);
+}
+
+std::string WorkersToJson(const QueueSnapshot& snapshot) {
+  namespace json = boost::json;
+  json::array workers;
+  for (const WorkerStatus& w : snapshot.workers) {
+    json::array models, tasks;
+    for (const std::string& m : w.models) models.push_back(json::value(m));
+    for (const std::string& t : w.current_tasks) tasks.push_back(json::value(t));
+    workers.push_back(
+        json::object{{"id", w.id},
+                     {"host", w.host},
+                     {"device", w.device},
+                     {"models", std::move(models)},
+                     {"state", WorkerStateName(w.state)},
+                     {"current_tasks", std::move(tasks)},
+                     {"last_seen", w.last_seen ? json::value(FormatRfc3339(*w.last_seen))
+                                               : json::value(nullptr)}});
+  }
+  return WriteJson(json::object{{"workers", std::move(workers)}});
 }
 
 }  // namespace stipple::http

@@ -18,6 +18,7 @@ struct ModelQueueFigures {
   int64_t queued[3] = {0, 0, 0};  // by Priority
   int64_t running = 0;
   std::optional<double> oldest_queued_age_s;
+  int workers = 0;  // registered workers that take this model
 };
 
 struct QueueFigures {
@@ -70,5 +71,8 @@ QueueFigures ComputeQueueFigures(const QueueSnapshot& snapshot, Timestamp now,
 
 // The body of GET /v1/queue.
 std::string QueueFiguresToJson(const QueueFigures& figures);
+// GET /v1/workers: {"workers": [{id, host, device, models, state, current_tasks, last_seen}]},
+// the registry as the snapshot holds it (by id).
+std::string WorkersToJson(const QueueSnapshot& snapshot);
 
 }  // namespace stipple::http

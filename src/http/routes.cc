@@ -156,6 +156,18 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
           Problem(403, "Needs an admin key when keys are configured")},
          bind(GetQueue)});
   t.Add({"GET",
+         "/v1/workers",
+         "listWorkers",
+         "The worker registry: each worker, its models and state",
+         "queue",
+         true,
+         {},
+         {},
+         "",
+         {{200, "The workers", "application/json", "WorkerList"},
+          Problem(403, "Needs an admin key when keys are configured")},
+         bind(ListWorkers)});
+  t.Add({"GET",
          "/healthz",
          "healthz",
          "Liveness",

@@ -254,6 +254,58 @@ TEST(TasksApi, QueueReportsFiguresAndDesiredWorkers) {
   EXPECT_EQ(body["desired_workers"], 3);                          // ceil(8 * 10 / 30)
 }
 
+TEST(TasksApi, WorkersListTheRegistryAndQueueCountsWorkersPerModel) {
+  TestServer s;
+  QueueSnapshot snap;
+  QueueCounts c;
+  c.model = "shapes-32";
+  c.queued[1] = 3;
+  snap.per_model = {c};
+  WorkerStatus a{.id = "wkr_a",
+                 .host = "gpu-1",
+                 .device = "cuda:0",
+                 .models = {"shapes-32", "sd15"},
+                 .state = WorkerState::kBusy,
+                 .current_tasks = {"tsk_1"},
+                 .last_seen = Timestamp(Millis(1'700'000'000'000))};
+  WorkerStatus b{.id = "wkr_b", .host = "gpu-2", .device = "cuda:0", .models = {"sd15"}};
+  snap.workers = {a, b};
+  snap.workers_online = 2;
+  snap.workers_busy = 1;
+  s.service.set_queue(snap);
+
+  json::object workers = Body(s.Send("GET", "/v1/workers"));
+  json::array list = workers["workers"].as_array();
+  ASSERT_EQ(list.size(), 2u);
+  json::object first = list[0].as_object();
+  EXPECT_EQ(first["id"], "wkr_a");
+  EXPECT_EQ(first["host"], "gpu-1");
+  EXPECT_EQ(first["state"], "busy");
+  EXPECT_EQ(first["models"], (json::array{"shapes-32", "sd15"}));
+  EXPECT_EQ(first["current_tasks"], (json::array{"tsk_1"}));
+  EXPECT_EQ(first["last_seen"], "2023-11-14T22:13:20.000Z");
+  EXPECT_TRUE(list[1].as_object()["last_seen"].is_null());
+
+  // /v1/queue lists each model a worker takes, with how many take it.
+  json::object queue = Body(s.Send("GET", "/v1/queue"));
+  json::array models = queue["models"].as_array();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].as_object()["model"], "shapes-32");
+  EXPECT_EQ(models[0].as_object()["workers"], 1);
+  EXPECT_EQ(models[1].as_object()["model"], "sd15");
+  EXPECT_EQ(models[1].as_object()["workers"], 2);
+  EXPECT_EQ(models[1].as_object()["running"], 0);
+}
+
+TEST(TasksApi, WorkersNeedAnAdminKeyWhenKeysAreConfigured) {
+  TestServer s;
+  EXPECT_EQ(s.Send("GET", "/v1/workers").status, 200);  // an open server
+  s.server->gateway().SetApiKeys(*ApiKeys::Parse("bob key-b\nops key-o admin\n"));
+  EXPECT_EQ(s.Send("GET", "/v1/workers").status, 401);
+  EXPECT_EQ(s.Send("GET", "/v1/workers", {{"Authorization", "Bearer key-b"}}).status, 403);
+  EXPECT_EQ(s.Send("GET", "/v1/workers", {{"Authorization", "Bearer key-o"}}).status, 200);
+}
+
 TEST(TasksApi, ReadyzIs503WithRetryAfterWhenTheServiceIsNotReady) {
   TestServer s;
   EXPECT_EQ(s.Send("GET", "/readyz").status, 200);
