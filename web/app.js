@@ -106,11 +106,40 @@ function fillSelect(select, values, selected) {
     el('option', { value, selected: value === selected, text: label })));
 }
 
+// The sizes the form offers for `model`, as [value, label]: every size it lists (the native one
+// first) and, when it has a size rule (/v1/models' size_rule), the common aspect ratios at about
+// its native area plus half its native size, each side snapped to the rule. Only sizes the server
+// accepts.
+const ASPECTS = [[1, 1], [4, 3], [3, 4], [3, 2], [2, 3], [16, 9], [9, 16]];
+
+function offeredSizes(model) {
+  const sizes = model.sizes && model.sizes.length ? model.sizes.map(([w, h]) => [w, h, ''])
+                                                   : [[model.width, model.height, '']];
+  const rule = model.size_rule;
+  if (rule) {
+    const snap = (x) => Math.min(rule.max, Math.max(rule.min, Math.round(x / rule.multiple) * rule.multiple));
+    const area = model.width * model.height;
+    for (const [a, b] of ASPECTS) {
+      sizes.push([snap(Math.sqrt(area * a / b)), snap(Math.sqrt(area * b / a)), ` (${a}:${b})`]);
+    }
+    sizes.push([snap(model.width / 2), snap(model.height / 2), ' (half, faster)']);
+  }
+  const seen = new Set();
+  const offered = [];
+  for (const [w, h, note] of sizes) {
+    const value = `${w}x${h}`;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    const native = w === model.width && h === model.height ? ' (native)' : note;
+    offered.push([value, `${w}×${h}${native}`]);
+  }
+  return offered;
+}
+
 function applyModel(model) {
   if (!model) return;
   fillSelect($('scheduler'), model.schedulers.map((s) => [s, s]), model.default_scheduler);
-  const sizes = model.sizes && model.sizes.length ? model.sizes : [[model.width, model.height]];
-  fillSelect($('size'), sizes.map(([w, h]) => [`${w}x${h}`, `${w}×${h}`]), `${model.width}x${model.height}`);
+  fillSelect($('size'), offeredSizes(model), `${model.width}x${model.height}`);
   $('steps').max = model.max_steps;
   $('steps').value = model.default_steps;
   $('guidance_scale').value = model.default_guidance_scale;

@@ -1,7 +1,7 @@
 // The web page in a real browser: Debian's Chromium, headless, driven by playwright-core,
 // against the real `stipple serve` on the bundled model (a free port, a temporary data dir).
 //
-//   node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys]
+//   node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys|models]
 //                         [--url URL]   (a fresh server already running, instead of starting one)
 //
 // open: load the page; a bad setting is refused in plain words and creates nothing; submit a
@@ -29,7 +29,7 @@ try {
 const args = parseArgs(process.argv);
 for (const need of ['stipple', 'model-dir', 'artifacts']) {
   if (!args[need]) {
-    console.error(`usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys]`);
+    console.error(`usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys|models]`);
     process.exit(2);
   }
 }
@@ -230,6 +230,44 @@ async function keysScenario(page, base) {
   await shot(page, '02-keyed-image');
 }
 
+// A folder of Stable Diffusion models: the model select lists each, the size select offers the
+// sizes the chosen model's size rule allows (not just its native size), and a generation at
+// another aspect ratio answers an image of that size.
+async function modelsScenario(page, base) {
+  await page.goto(base);
+  await page.waitForSelector('#model option', { state: 'attached', timeout: WAIT });
+  const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+  assert.deepEqual(models, ['sd1-tiny', 'sd2v-tiny', 'sdxl-tiny']);
+  await page.selectOption('#model', 'sd2v-tiny');
+  await page.click('summary');  // "More settings", where the size is
+  const sizes = await page.$$eval('#size option', (os) => os.map((o) => [o.value, o.textContent]));
+  log('sizes offered', JSON.stringify(sizes));
+  assert.deepEqual(sizes[0], ['64x64', '64×64 (native)']);
+  const values = sizes.map(([v]) => v);
+  for (const v of ['72x56', '56x72', '88x48', '32x32']) assert.ok(values.includes(v), `offers ${v}`);
+  for (const v of values) {
+    const [w, h] = v.split('x').map(Number);
+    assert.ok(w % 8 === 0 && h % 8 === 0 && w <= 128 && h <= 128, `${v} follows the size rule`);
+  }
+  await shot(page, '01-sizes');
+  await page.selectOption('#size', '88x48');
+  await page.fill('#prompt', 'a lighthouse at dusk');
+  await page.fill('#steps', '2');
+  await page.click('#submit');
+  await page.waitForSelector('#current[data-status="succeeded"]', { timeout: WAIT });
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#current-images img.output');
+    return img && img.complete && img.naturalWidth === 88 && img.naturalHeight === 48;
+  }, null, { timeout: WAIT });
+  // Shown in its own aspect ratio, not stretched to a square.
+  const shown = await page.$eval('#current-images img.output', (img) => {
+    const r = img.getBoundingClientRect();
+    return { fit: getComputedStyle(img).objectFit, w: r.width, h: r.height };
+  });
+  assert.equal(shown.fit, 'contain', 'the image keeps its aspect ratio');
+  await shot(page, '02-wide-image');
+}
+
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `stipple-web-${scenario}-`));
   let server;
@@ -257,6 +295,7 @@ async function main() {
     });
     if (scenario === 'open') await openScenario(page, server.url);
     else if (scenario === 'keys') await keysScenario(page, server.url);
+    else if (scenario === 'models') await modelsScenario(page, server.url);
     else throw new Error(`unknown scenario ${scenario}`);
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
     log('PASS');
