@@ -262,4 +262,29 @@ int RunQueue(std::span<const std::string> args) {
   return kExitOk;
 }
 
+int RunWorkers(std::span<const std::string> args) {
+  Setup s = Prepare("stipple workers [OPTIONS]", {}, args, false);
+  if (!s.config) return s.exit_code;
+  Result<client::WorkerList> list = s.client->Workers();
+  if (!list.ok()) return ReportError("workers", list.status(), *s.config);
+  if (WantsJson(*s.config)) {
+    std::printf("%s\n", list->json.c_str());
+    return kExitOk;
+  }
+  auto join = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+    return out.empty() ? std::string("-") : out;
+  };
+  std::printf("%-30s  %-9s  %-16s  %-8s  %-6s  %s\n", "WORKER", "STATE", "HOST", "DEVICE", "TASKS",
+              "MODELS");
+  for (const client::WorkerEntry& w : list->workers) {
+    std::printf("%-30s  %-9s  %-16s  %-8s  %-6zu  %s\n", w.id.c_str(), w.state.c_str(),
+                w.host.empty() ? "-" : w.host.c_str(), w.device.empty() ? "-" : w.device.c_str(),
+                w.current_tasks.size(), join(w.models).c_str());
+  }
+  if (list->workers.empty()) std::fprintf(stderr, "no workers registered\n");
+  return kExitOk;
+}
+
 }  // namespace stipple::app

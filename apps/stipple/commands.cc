@@ -53,6 +53,7 @@ std::span<const Command> Commands() {
       {"list", "list your tasks on a server, newest first", RunList},
       {"models", "list the models a server can run", RunModels},
       {"queue", "show a server's queue figures", RunQueue},
+      {"workers", "list a server's workers and the models each runs", RunWorkers},
   };
   return kCommands;
 }

@@ -45,5 +45,6 @@ int RunEvents(std::span<const std::string> args);
 int RunList(std::span<const std::string> args);
 int RunModels(std::span<const std::string> args);
 int RunQueue(std::span<const std::string> args);
+int RunWorkers(std::span<const std::string> args);
 
 }  // namespace stipple::app

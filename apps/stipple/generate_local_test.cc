@@ -9,7 +9,7 @@
 
 #include "commands.h"
 #include "common_options.h"
-#include "engine/torch/tiny_model_fixture.h"
+#include "engine/tiny_sd_model.h"
 
 namespace stipple::app {
 namespace {
@@ -24,14 +24,13 @@ class GenerateLocal : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("stipple_generate_test_" + std::to_string(::getpid()));
-    ASSERT_TRUE(WriteTinyModelFixture((dir_ / "model").string()).ok());
+    fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
   int Run(std::vector<std::string> extra) {
     std::vector<std::string> args = {
-        "generate",  "--local", "a red circle", "--model-dir", (dir_ / "model").string(),
-        "--threads", "1"};
+        "generate", "--local", "a red circle", "--model-dir", TinySdModelDir(), "--threads", "1"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCommandLine(args);
   }
@@ -49,7 +48,7 @@ class GenerateLocal : public ::testing::Test {
 TEST_F(GenerateLocal, WritesThePngAndPrintsItsSeed) {
   CaptureStdout();
   ASSERT_EQ(Run({"-o", (dir_ / "out.png").string(), "--seed", "5", "--steps", "3"}), kExitOk);
-  EXPECT_NE(GetCapturedStdout().find("8x8  seed 5"), std::string::npos);
+  EXPECT_NE(GetCapturedStdout().find("64x64  seed 5"), std::string::npos);
   EXPECT_EQ(Read(dir_ / "out.png").substr(1, 3), "PNG");
 }
 

@@ -432,4 +432,11 @@ Result<QueueFigures> Client::Queue(const std::stop_token& stop) {
   return ParseQueueFigures(reply.body);
 }
 
+Result<WorkerList> Client::Workers(const std::stop_token& stop) {
+  Call call;
+  call.request = Request("GET", "/v1/workers");
+  ASSIGN_OR_RETURN(HttpReply reply, ExecuteOk(call, stop));
+  return ParseWorkerList(reply.body);
+}
+
 }  // namespace stipple::client

@@ -135,6 +135,8 @@ class Client {
 
   Result<ModelList> Models(const std::stop_token& stop = {});
   Result<QueueFigures> Queue(const std::stop_token& stop = {});
+  // GET /v1/workers: the worker registry.
+  Result<WorkerList> Workers(const std::stop_token& stop = {});
 
  private:
   explicit Client(ClientOptions options, ServerUrl server);

@@ -225,6 +225,26 @@ TEST_F(ClientTest, ListModelsAndQueueAreRead) {
   Result<QueueFigures> queue = client->Queue();
   ASSERT_TRUE(queue.ok()) << queue.status().ToString();
   EXPECT_FALSE(queue->json.empty());
+
+  QueueSnapshot snap;
+  snap.workers = {WorkerStatus{.id = "wkr_a",
+                               .host = "gpu-1",
+                               .device = "cuda:0",
+                               .models = {"sd15", "shapes-32"},
+                               .state = WorkerState::kBusy,
+                               .current_tasks = {first}},
+                  WorkerStatus{.id = "wkr_b", .models = {"sd15"}}};
+  server_.service.set_queue(snap);
+  Result<WorkerList> workers = client->Workers();
+  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
+  ASSERT_EQ(workers->workers.size(), 2u);
+  EXPECT_EQ(workers->workers[0].id, "wkr_a");
+  EXPECT_EQ(workers->workers[0].host, "gpu-1");
+  EXPECT_EQ(workers->workers[0].models, (std::vector<std::string>{"sd15", "shapes-32"}));
+  EXPECT_EQ(workers->workers[0].state, "busy");
+  EXPECT_EQ(workers->workers[0].current_tasks, std::vector<std::string>{first});
+  EXPECT_EQ(workers->workers[1].state, "idle");
+  EXPECT_TRUE(workers->workers[1].last_seen.empty());
 }
 
 TEST_F(ClientTest, DownloadsAnOutputToMemoryAndToAFile) {

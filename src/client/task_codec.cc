@@ -254,4 +254,35 @@ Result<QueueFigures> ParseQueueFigures(std::string_view text) {
   return q;
 }
 
+Result<WorkerList> ParseWorkerList(std::string_view text) {
+  ASSIGN_OR_RETURN(json::object o, ParseObject(text, "worker list"));
+  const json::value* workers = Find(o, "workers");
+  if (workers == nullptr || !workers->is_array()) return Bad("worker list", "workers");
+  auto strings = [](const json::object& w, std::string_view key) {
+    std::vector<std::string> out;
+    if (const json::value* v = Find(w, key); v && v->is_array()) {
+      for (const json::value& item : v->as_array()) {
+        if (item.is_string()) out.emplace_back(item.as_string());
+      }
+    }
+    return out;
+  };
+  WorkerList list;
+  for (const json::value& item : workers->as_array()) {
+    if (!item.is_object()) return Bad("worker list", "workers");
+    const json::object& w = item.as_object();
+    std::optional<std::string> id = String(w, "id");
+    if (!id) return Bad("worker list", "workers[].id");
+    list.workers.push_back(WorkerEntry{.id = *id,
+                                       .host = String(w, "host").value_or(""),
+                                       .device = String(w, "device").value_or(""),
+                                       .models = strings(w, "models"),
+                                       .state = String(w, "state").value_or(""),
+                                       .current_tasks = strings(w, "current_tasks"),
+                                       .last_seen = String(w, "last_seen").value_or("")});
+  }
+  list.json = WriteJson(o);
+  return list;
+}
+
 }  // namespace stipple::client

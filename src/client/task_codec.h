@@ -74,6 +74,22 @@ struct QueueFigures {
   std::string json;
 };
 
+// GET /v1/workers: one registered worker.
+struct WorkerEntry {
+  std::string id;
+  std::string host;
+  std::string device;
+  std::vector<std::string> models;
+  std::string state;  // idle, busy, draining
+  std::vector<std::string> current_tasks;
+  std::string last_seen;  // RFC 3339; empty before its first call
+};
+
+struct WorkerList {
+  std::vector<WorkerEntry> workers;
+  std::string json;
+};
+
 Result<TaskSnapshot> ParseTaskSnapshot(std::string_view text);
 Result<TaskSnapshot> ParseTaskSnapshot(const boost::json::object& object);
 // An SSE event's data (API.md "Events").
@@ -81,5 +97,6 @@ Result<EventSnapshot> ParseEventSnapshot(std::string_view data);
 Result<TaskPage> ParseTaskPage(std::string_view text);
 Result<ModelList> ParseModelList(std::string_view text);
 Result<QueueFigures> ParseQueueFigures(std::string_view text);
+Result<WorkerList> ParseWorkerList(std::string_view text);
 
 }  // namespace stipple::client

@@ -8,16 +8,19 @@
 //   (prompt, negative prompt, seed, guidance scale and num_images may differ per job). It returns
 //   exactly one result per job, in order. A job that is not compatible with the first job, or not
 //   allowed by limits(), gets kInvalidArgument and the others still run.
-// - Determinism: a job's images depend only on its request (prompt, negative prompt, settings,
-//   seed), the model and the build/device — not on the other jobs in the batch nor on the
-//   thread count. Image i of a job uses seed + i (mod 2^32) and is reported with that seed.
+// - Determinism: the same request (prompt, negative prompt, settings, seed) in the same batch on
+//   the same model, build and device gives the same bytes run after run. Its initial noise and
+//   step noise depend only on its seed, so inside another batch its image is the same picture,
+//   within one level (1/255) in a few pixels: the numerics library may pick other kernels for
+//   other batch shapes. Image i of a job uses seed + i (mod 2^32) and is reported with that seed.
 // - Progress: `progress` (may be empty) is called on the calling thread after every denoising
 //   step of every running job, with the job's index in `jobs`; every few steps (an engine option)
 //   the event carries a small preview PNG of the job's current estimate of the clean image.
 //   The sink must not call back into the engine.
 // - Cancellation: each job's CancelToken (may be null) is checked before every step. A cancelled
-//   job returns kCancelled and leaves the batch; the others go on and produce exactly the bytes
-//   they would have produced without it. The engine reads the tokens only during the call.
+//   job returns kCancelled and leaves the batch; the others go on and produce the images they
+//   would have produced without it (within a level, as above). The engine reads the tokens only
+//   during the call.
 // - Errors: kInvalidArgument (incompatible or invalid job), kCancelled, kInternal or
 //   kResourceExhausted (the numerics library failed, e.g. out of memory). The engine never throws.
 // - Thread-safety: Generate may be called from several threads; calls on one Engine are

@@ -150,7 +150,7 @@ TEST_F(CliE2e, AsyncGeneratePrintsTheIdThatWaitStatusEventsAndListShow) {
   EXPECT_NE(listed.out.find(id), std::string::npos);
 }
 
-TEST_F(CliE2e, ModelsAndQueuePrintTheServersJson) {
+TEST_F(CliE2e, ModelsQueueAndWorkersPrintTheServersJson) {
   ProcessResult models = Stipple({"models", "--json"});
   ASSERT_EQ(models.exit_code, kOk) << models.err;
   EXPECT_EQ(Json(Trim(models.out))["data"].as_array()[0].as_object().at("id").as_string(),
@@ -160,6 +160,17 @@ TEST_F(CliE2e, ModelsAndQueuePrintTheServersJson) {
   EXPECT_TRUE(Json(Trim(queue.out)).contains("workers"));
   ProcessResult human = Stipple({"models"});
   EXPECT_NE(human.out.find("shapes-32"), std::string::npos);
+
+  // The server's in-process worker, with the model it runs.
+  ProcessResult workers = Stipple({"workers", "--json"});
+  ASSERT_EQ(workers.exit_code, kOk) << workers.err;
+  boost::json::array list = Json(Trim(workers.out))["workers"].as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object().at("models").as_array().at(0).as_string(), "shapes-32");
+  ProcessResult table = Stipple({"workers"});
+  ASSERT_EQ(table.exit_code, kOk) << table.err;
+  EXPECT_NE(table.out.find("WORKER"), std::string::npos);
+  EXPECT_NE(table.out.find("shapes-32"), std::string::npos);
 }
 
 TEST_F(CliE2e, CancelStopsATaskAndWaitThenExitsWithTheCanceledCode) {

@@ -1,34 +1,25 @@
-// The worker on the real pipeline (the tiny random-weight test model from src/engine/torch): a
-// batch of four with one task canceled mid-run gives the other three exactly the bytes the same
-// requests give alone.
-#include <filesystem>
+// The worker on the real pipeline (the tiny random-weight SD model, engine/tiny_sd_model.h): a
+// batch of four with one task canceled mid-run gives the other three the images the same requests
+// give alone (within a level: docs/engine.md, "Determinism").
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
-#include "engine/torch/tiny_model_fixture.h"
+#include "engine/tiny_sd_model.h"
 #include "engine/torch_engine.h"
 #include "worker/worker_test_fixture.h"
 
 namespace stipple {
 namespace {
 
-namespace fs = std::filesystem;
-
-TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneBytes) {
-  const std::string dir =
-      (fs::temp_directory_path() / ("stipple_worker_tiny_" + std::to_string(::getpid()))).string();
-  ASSERT_TRUE(WriteTinyModelFixture(dir).ok());
-  Result<std::unique_ptr<Engine>> loaded = TorchEngine::Load(dir, {.threads = 1});
+TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneImages) {
+  Result<std::unique_ptr<Engine>> loaded = TorchEngine::Load(TinySdModelDir(), {.threads = 1});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   std::unique_ptr<Engine> engine = std::move(loaded).value();
 
   const std::vector<GenerationRequest> requests = {
-      TinyModelFixtureRequest("a red circle", 1), TinyModelFixtureRequest("a blue square", 2),
-      TinyModelFixtureRequest("a small triangle", 3),
-      TinyModelFixtureRequest("big red square at the top", 4)};
+      TinySdRequest("a red circle", 1), TinySdRequest("a blue square", 2),
+      TinySdRequest("a small triangle", 3), TinySdRequest("big red square at the top", 4)};
   InMemoryTestWorkSource source;
   std::vector<std::string> ids;
   for (const GenerationRequest& r : requests) ids.push_back(source.Enqueue(r));
@@ -64,10 +55,9 @@ TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneByt
     ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
     std::vector<OutputImage> images = source.images(ids[i]);
     ASSERT_EQ(images.size(), 1u);
-    EXPECT_EQ(images[0].png, (*results[0])[0].png) << "request " << i;
+    EXPECT_LE(MaxPixelDifference(images[0].png, (*results[0])[0].png), 1) << "request " << i;
     EXPECT_EQ(images[0].seed, requests[i].seed);
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The engine on a CUDA device, compared with the CPU: runs where a CUDA build of libtorch sees a
-// GPU, and is skipped (not failed) everywhere else. The tiny random-weight fixture keeps it fast.
+// GPU, and is skipped (not failed) everywhere else. The tiny random-weight SD model keeps it fast.
 //
 // On a GPU the kernels differ from the CPU's (cuDNN convolutions, other reduction orders), so the
 // images are compared pixel by pixel within a small tolerance rather than byte for byte; the same
@@ -8,20 +8,14 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
-#include "engine/png.h"
-#include "engine/torch/tiny_model_fixture.h"
+#include "engine/tiny_sd_model.h"
 #include "engine/torch_engine.h"
 
 namespace stipple {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::vector<std::string> Pngs(Engine& engine, const std::vector<GenerationRequest>& requests) {
   std::vector<EngineJob> jobs;
@@ -34,22 +28,10 @@ std::vector<std::string> Pngs(Engine& engine, const std::vector<GenerationReques
   return pngs;
 }
 
-// The largest difference between two PNGs' pixels, in 0..255.
-int MaxPixelDifference(const std::string& a, const std::string& b) {
-  Result<DecodedPng> x = DecodePngRgb8(a), y = DecodePngRgb8(b);
-  if (!x.ok() || !y.ok() || x->rgb.size() != y->rgb.size()) return 256;
-  int worst = 0;
-  for (size_t i = 0; i < x->rgb.size(); ++i)
-    worst = std::max(worst, std::abs(x->rgb[i] - y->rgb[i]));
-  return worst;
-}
-
 class TorchEngineCudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ =
-        (fs::temp_directory_path() / ("stipple_cuda_model_" + std::to_string(::getpid()))).string();
-    ASSERT_TRUE(WriteTinyModelFixture(dir_).ok());
+    dir_ = TinySdModelDir();
     auto cuda = TorchEngine::Load(dir_, {.device = "cuda", .threads = 2, .preview_every = 2});
     if (cuda.status().code() == StatusCode::kFailedPrecondition) {
       GTEST_SKIP() << "no CUDA device: " << cuda.status().ToString();
@@ -60,7 +42,6 @@ class TorchEngineCudaTest : public ::testing::Test {
     ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
     cpu_ = std::move(cpu).value();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string dir_;
   std::unique_ptr<Engine> cuda_, cpu_;
@@ -68,9 +49,8 @@ class TorchEngineCudaTest : public ::testing::Test {
 
 TEST_F(TorchEngineCudaTest, MatchesTheCpuWithinTwoLevelsForEveryScheduler) {
   for (const char* scheduler : {"ddim", "ddpm", "euler_a", "dpmpp_2m"}) {
-    std::vector<GenerationRequest> requests = {
-        TinyModelFixtureRequest("a red circle", 7, scheduler),
-        TinyModelFixtureRequest("a big blue square", 8, scheduler)};
+    std::vector<GenerationRequest> requests = {TinySdRequest("a red circle", 7, scheduler),
+                                               TinySdRequest("a big blue square", 8, scheduler)};
     std::vector<std::string> gpu = Pngs(*cuda_, requests), cpu = Pngs(*cpu_, requests);
     ASSERT_EQ(gpu.size(), 2u);
     ASSERT_EQ(cpu.size(), 2u);
@@ -81,15 +61,14 @@ TEST_F(TorchEngineCudaTest, MatchesTheCpuWithinTwoLevelsForEveryScheduler) {
 }
 
 TEST_F(TorchEngineCudaTest, SameRequestGivesIdenticalBytesRunAfterRun) {
-  std::vector<GenerationRequest> requests = {TinyModelFixtureRequest("a red circle", 3, "euler_a")};
+  std::vector<GenerationRequest> requests = {TinySdRequest("a red circle", 3, "euler_a")};
   EXPECT_EQ(Pngs(*cuda_, requests), Pngs(*cuda_, requests));
 }
 
 TEST_F(TorchEngineCudaTest, ABatchMatchesTheJobsRunAloneWithinOneLevel) {
-  std::vector<GenerationRequest> requests = {
-      TinyModelFixtureRequest("a red circle", 11, "ddim"),
-      TinyModelFixtureRequest("a triangle at the top", 12, "ddim"),
-      TinyModelFixtureRequest("unknown words only", 13, "ddim")};
+  std::vector<GenerationRequest> requests = {TinySdRequest("a red circle", 11, "ddim"),
+                                             TinySdRequest("a triangle at the top", 12, "ddim"),
+                                             TinySdRequest("unknown words only", 13, "ddim")};
   std::vector<std::string> batch = Pngs(*cuda_, requests);
   ASSERT_EQ(batch.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {

@@ -1,0 +1,37 @@
+#include "engine/tiny_sd_model.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+
+#include "engine/png.h"
+
+namespace stipple {
+
+std::string TinySdModelDir() { return std::string(STIPPLE_ENGINE_TESTDATA) + "/models/sd1-tiny"; }
+
+GenerationRequest TinySdRequest(std::string prompt, uint32_t seed, std::string scheduler) {
+  GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.negative_prompt = "green";
+  r.model = "sd1-tiny";
+  r.width = 64;
+  r.height = 64;
+  r.steps = 6;
+  r.guidance_scale = 3.0;
+  r.scheduler = std::move(scheduler);
+  r.seed = seed;
+  return r;
+}
+
+int MaxPixelDifference(const std::string& png_a, const std::string& png_b) {
+  Result<DecodedPng> a = DecodePngRgb8(png_a), b = DecodePngRgb8(png_b);
+  if (!a.ok() || !b.ok() || a->width != b->width || a->height != b->height) return 256;
+  int worst = 0;
+  for (size_t i = 0; i < a->rgb.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<int>(a->rgb[i]) - static_cast<int>(b->rgb[i])));
+  }
+  return worst;
+}
+
+}  // namespace stipple
