@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "core/generation_request.h"
 
 namespace stipple {
 namespace {
@@ -265,6 +266,34 @@ Result<SdFamily> FamilyOf(const DiffusersPart& text_encoder) {
                               ": hidden_act must be \"quick_gelu\" (SD 1.x) or \"gelu\" (SD 2.x)");
 }
 
+Result<ModelDefaults> ReadDefaults(const json::value& v, const std::string& index_path) {
+  const std::string where = index_path + ": _stipple_defaults";
+  if (!v.is_object()) return InvalidArgumentError(where + " must be an object");
+  ModelDefaults defaults;
+  for (const auto& [key, value] : v.as_object()) {
+    if (key == "steps") {
+      const int64_t* steps = value.if_int64();
+      if (steps == nullptr || *steps < 1 || *steps > RequestLimits::kMaxSteps) {
+        return InvalidArgumentError(where + ".steps must be an integer in 1.." +
+                                    std::to_string(RequestLimits::kMaxSteps));
+      }
+      defaults.steps = static_cast<int>(*steps);
+    } else if (key == "guidance_scale") {
+      const double g = value.is_number() ? value.to_number<double>() : -1;
+      if (g < 0 || g > RequestLimits::kMaxGuidanceScale) {
+        return InvalidArgumentError(
+            where + ".guidance_scale must be a number in 0.." +
+            std::to_string(static_cast<int>(RequestLimits::kMaxGuidanceScale)));
+      }
+      defaults.guidance_scale = g;
+    } else {
+      return InvalidArgumentError(where + ": unknown key " + Quoted(key) +
+                                  " (known: steps, guidance_scale)");
+    }
+  }
+  return defaults;
+}
+
 }  // namespace
 
 bool IsDiffusersFolder(const std::string& dir) { return IsFile(Join(dir, "model_index.json")); }
@@ -309,8 +338,13 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
     }
   }
 
-  // The components: name → [library, class].
+  if (const json::value* v = index.if_contains("_stipple_defaults")) {
+    ASSIGN_OR_RETURN(folder.defaults, ReadDefaults(*v, index_path));
+  }
+
+  // The components: name → [library, class]; those given as [null, null].
   std::map<std::string, std::pair<std::string, std::string>> components;
+  std::set<std::string> null_components;
   for (const auto& [key, value] : index) {
     const std::string name(key);
     const bool component = FindSpec(name) != nullptr || IsIgnoredComponent(name);
@@ -324,6 +358,7 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
       return InvalidArgumentError(index_path + ": " + name +
                                   " must be [library, class] or [null, null]");
     }
+    if (nulls) null_components.insert(name);
     if (nulls || IsIgnoredComponent(name)) continue;
     const std::string library((*pair)[0].as_string()), class_name((*pair)[1].as_string());
     const PartSpec* spec = FindSpec(name);
@@ -355,7 +390,9 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
     return ReadPart(dir, index_path, name, it->second.first, it->second.second, options.variant);
   };
   ASSIGN_OR_RETURN(folder.unet, read("unet"));
-  ASSIGN_OR_RETURN(folder.vae, read("vae"));
+  if (xl || !null_components.count("vae")) {
+    ASSIGN_OR_RETURN(folder.vae, read("vae"));
+  }
   ASSIGN_OR_RETURN(folder.text_encoder, read("text_encoder"));
   ASSIGN_OR_RETURN(folder.tokenizer, read("tokenizer"));
   if (xl) {

@@ -20,14 +20,20 @@
 //
 // Components: every entry of model_index.json whose value is [library, class] (or [null, null],
 // an absent component). Required: unet ["diffusers", "UNet2DConditionModel"], vae ["diffusers",
-// "AutoencoderKL"], text_encoder ["transformers", "CLIPTextModel"], tokenizer ["transformers",
-// "CLIPTokenizer" | "CLIPTokenizerFast"], scheduler ["diffusers", any *Scheduler class — its
-// class is reported as the folder's default, the engine runs the scheduler a request names];
-// SDXL also text_encoder_2 ["transformers", "CLIPTextModelWithProjection"] and tokenizer_2.
-// safety_checker, feature_extractor and image_encoder are not used and are ignored whatever they
-// hold (no safety checker runs). Any other class for a known component, or an unknown component,
-// is kInvalidArgument naming it. Each diffusers part's config.json must carry the same
-// _class_name, each transformers part's "architectures" (when present) the same class.
+// "AutoencoderKL"] — or, in a StableDiffusionPipeline, "vae": [null, null]: a pixel-space model,
+// whose UNet denoises the image itself (its in/out channels are the image's 3; docs/engine.md) —
+// text_encoder ["transformers", "CLIPTextModel"], tokenizer ["transformers", "CLIPTokenizer" |
+// "CLIPTokenizerFast"], scheduler ["diffusers", any *Scheduler class — its class is reported as the
+// folder's default, the engine runs the scheduler a request names]; SDXL also text_encoder_2
+// ["transformers", "CLIPTextModelWithProjection"] and tokenizer_2. safety_checker,
+// feature_extractor and image_encoder are not used and are ignored whatever they hold (no safety
+// checker runs). Any other class for a known component, or an unknown component, is
+// kInvalidArgument naming it. Each diffusers part's config.json must carry the same _class_name,
+// each transformers part's "architectures" (when present) the same class.
+//
+// stipple's own defaults for requests may be given in model_index.json under "_stipple_defaults"
+// (a metadata key, which diffusers ignores): {"steps": 1..150, "guidance_scale": 0..30}, each
+// optional; any other key or value is kInvalidArgument naming it.
 //
 // Weights of a part (base name diffusion_pytorch_model for diffusers parts, model for
 // transformers parts), first match wins:
@@ -83,6 +89,12 @@ struct DiffusersPart {
   std::string special_tokens_map_path;
 };
 
+// model_index.json's "_stipple_defaults" (see above); unset: the family's defaults.
+struct ModelDefaults {
+  std::optional<int> steps;
+  std::optional<double> guidance_scale;
+};
+
 struct DiffusersFolder {
   std::string dir;
   std::string pipeline_class;     // model_index.json's _class_name
@@ -91,8 +103,9 @@ struct DiffusersFolder {
   // SDXL: an empty negative prompt conditions on zeros rather than on the embedding of "".
   // Always false for StableDiffusionPipeline (which has no such setting).
   bool force_zeros_for_empty_prompt = false;
+  ModelDefaults defaults;
   DiffusersPart unet;
-  DiffusersPart vae;
+  std::optional<DiffusersPart> vae;  // absent: a pixel-space model ("vae": [null, null])
   DiffusersPart text_encoder;
   DiffusersPart tokenizer;
   DiffusersPart scheduler;

@@ -182,7 +182,7 @@ TEST(DiffusersFolder, WeightVariantPrecedence) {
   EXPECT_EQ(f->unet.weight_files, std::vector<std::string>{fp16});
   EXPECT_EQ(f->unet.variant, "fp16");
   // A part without the requested variant falls back to its plain file.
-  EXPECT_EQ(f->vae.variant, "");
+  EXPECT_EQ(f->vae->variant, "");
   // Another variant requested but absent: the plain file.
   f = ReadDiffusersFolder(d.Path(), {.variant = "bf16"});
   ASSERT_TRUE(f.ok()) << f.status().ToString();
@@ -241,10 +241,10 @@ TEST(DiffusersFolder, ReadsTheZoo) {
   ASSERT_TRUE(xl.ok()) << xl.status().ToString();
   EXPECT_EQ(xl->family, SdFamily::kSdxl);
   EXPECT_TRUE(xl->force_zeros_for_empty_prompt);
-  EXPECT_EQ(xl->vae.variant, "");
+  EXPECT_EQ(xl->vae->variant, "");
   xl = ReadDiffusersFolder(zoo + "sdxl-tiny", {.variant = "fp16"});
   ASSERT_TRUE(xl.ok()) << xl.status().ToString();
-  EXPECT_EQ(xl->vae.variant, "fp16");
+  EXPECT_EQ(xl->vae->variant, "fp16");
   EXPECT_EQ(xl->unet.variant, "");  // no fp16 UNet: the plain file
   Result<SafetensorsFile> text2 = ReadPartWeights(*xl->text_encoder_2);
   ASSERT_TRUE(text2.ok()) << text2.status().ToString();
@@ -474,6 +474,53 @@ TEST(DiffusersFolder, IgnoresSafetyCheckerAndFeatureExtractor) {
   WriteText(d.Path("model_index.json"), index);
   Result<DiffusersFolder> f = ReadDiffusersFolder(d.Path());
   EXPECT_TRUE(f.ok()) << f.status().ToString();
+}
+
+TEST(DiffusersFolder, ANullVaeIsAPixelSpaceModel) {
+  TempDir d;
+  WriteSdFolder(d);
+  fs::remove_all(d.Path("vae"));
+  std::string index = kSdIndex;
+  const std::string vae = R"("vae": ["diffusers", "AutoencoderKL"])";
+  index.replace(index.find(vae), vae.size(), R"("vae": [null, null])");
+  WriteText(d.Path("model_index.json"), index);
+  Result<DiffusersFolder> f = ReadDiffusersFolder(d.Path());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_FALSE(f->vae.has_value());
+  EXPECT_FALSE(f->defaults.steps.has_value());
+
+  // A vae left out altogether is still an error, and SDXL needs its VAE.
+  index.replace(index.find(R"("vae": [null, null])"), 19, R"("_vae": 1)");
+  WriteText(d.Path("model_index.json"), index);
+  EXPECT_NE(ReadDiffusersFolder(d.Path()).status().message().find("no vae component"),
+            std::string::npos);
+}
+
+TEST(DiffusersFolder, ReadsStippleDefaults) {
+  TempDir d;
+  WriteSdFolder(d);
+  std::string index = kSdIndex;
+  auto with_defaults = [&](const std::string& defaults) {
+    std::string text = index;
+    text.insert(1, R"("_stipple_defaults": )" + defaults + ", ");
+    WriteText(d.Path("model_index.json"), text);
+    return ReadDiffusersFolder(d.Path());
+  };
+  Result<DiffusersFolder> f = with_defaults(R"({"steps": 20, "guidance_scale": 3})");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->defaults.steps, 20);
+  EXPECT_EQ(f->defaults.guidance_scale, 3.0);
+  f = with_defaults(R"({"guidance_scale": 2.5})");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_FALSE(f->defaults.steps.has_value());
+  EXPECT_EQ(f->defaults.guidance_scale, 2.5);
+  for (const char* bad : {R"({"steps": 0})", R"({"steps": 2.5})", R"({"guidance_scale": "3"})",
+                          R"({"guidance_scale": 31})", R"({"scheduler": "ddim"})", "[20]"}) {
+    f = with_defaults(bad);
+    EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(f.status().message().find("_stipple_defaults"), std::string::npos)
+        << f.status().message();
+  }
 }
 
 TEST(DiffusersFolder, RefusesOddVariantNamesAndMissingFolders) {

@@ -31,15 +31,23 @@ Result<ModelLimits> DescribeDiffusers(const ModelPath& model) {
   ASSIGN_OR_RETURN(std::string unet_json, ReadTextFile(folder.unet.config_path));
   ASSIGN_OR_RETURN(UNet2DConditionConfig unet,
                    ParseUNet2DConditionConfig(unet_json, folder.unet.config_path));
-  ASSIGN_OR_RETURN(std::string vae_json, ReadTextFile(folder.vae.config_path));
-  ASSIGN_OR_RETURN(AutoencoderKLConfig vae,
-                   ParseAutoencoderKLConfig(vae_json, folder.vae.config_path));
+  int factor = 0;  // pixel space
+  if (folder.vae) {
+    ASSIGN_OR_RETURN(std::string vae_json, ReadTextFile(folder.vae->config_path));
+    ASSIGN_OR_RETURN(AutoencoderKLConfig vae,
+                     ParseAutoencoderKLConfig(vae_json, folder.vae->config_path));
+    factor = vae.DownscaleFactor();
+  } else {
+    RETURN_IF_ERROR(
+        CheckPixelSpaceSize(unet.sample_width, unet.sample_height, folder.unet.config_path));
+  }
   ASSIGN_OR_RETURN(std::string scheduler_json, ReadTextFile(folder.scheduler.config_path));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(scheduler_json, folder.scheduler.config_path));
-  const int factor = vae.DownscaleFactor();
-  return SdModelLimits(model.name, folder.family, unet.sample_width * factor,
-                       unet.sample_height * factor, factor, scheduler.default_scheduler);
+  const int scale = std::max(factor, 1);
+  return SdModelLimits(model.name, folder.family, unet.sample_width * scale,
+                       unet.sample_height * scale, factor, scheduler.default_scheduler,
+                       folder.defaults);
 }
 
 Result<ModelLimits> DescribeSingleFile(const ModelPath& model) {
@@ -98,8 +106,16 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path) {
   return models;
 }
 
+Status CheckPixelSpaceSize(int sample_width, int sample_height, const std::string& config_path) {
+  if (sample_width > 0 && sample_height > 0) return Status::Ok();
+  return InvalidArgumentError(config_path +
+                              ": sample_size is required for a pixel-space model (no vae): it is "
+                              "the one image size the model runs at");
+}
+
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
-                          int size_multiple, const std::string& default_scheduler) {
+                          int size_multiple, const std::string& default_scheduler,
+                          const ModelDefaults& defaults) {
   const int fallback = family == SdFamily::kSdxl ? 1024 : 512;
   ModelLimits limits;
   limits.name = std::move(name);
@@ -108,13 +124,15 @@ ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, i
   limits.height = native_height > 0 ? native_height : fallback;
   limits.size_multiple = size_multiple;
   limits.min_size = size_multiple;
-  limits.max_size = 2 * std::max(limits.width, limits.height);
+  limits.max_size = size_multiple > 0 ? 2 * std::max(limits.width, limits.height) : 0;
   limits.max_steps = RequestLimits::kMaxSteps;
   limits.schedulers = SchedulerNames();
   const bool xl = family == SdFamily::kSdxl;
   limits.default_steps = xl ? 30 : 25;
   limits.default_guidance_scale = xl ? 5.0 : 7.5;
   limits.default_scheduler = default_scheduler;
+  if (defaults.steps) limits.default_steps = *defaults.steps;
+  if (defaults.guidance_scale) limits.default_guidance_scale = *defaults.guidance_scale;
   return limits;
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "core/generation_request.h"
+#include "engine/diffusers_folder.h"
 #include "engine/sd_family.h"
 
 namespace stipple {
@@ -38,10 +39,18 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path);
 // height that are multiples of `size_multiple` (the VAE's downscale factor: the UNet takes latents
 // of any size) from `size_multiple` to twice the larger native side,
 // every scheduler, 25 steps (SD 1.x/2.x) or 30 (SDXL), guidance 7.5 (SD 1.x/2.x) or 5.0 (SDXL),
-// and `default_scheduler` (the one its scheduler config names).
+// and `default_scheduler` (the one its scheduler config names); `defaults` (a folder's
+// _stipple_defaults) override the steps and the guidance.
 // A native size of 0 (a config without sample_size) takes the family's: 512, or 1024 for SDXL.
+// size_multiple 0 is a pixel-space model (no VAE): its native size only, which must be given —
+// it learnt its pictures at that size in pixels.
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
-                          int size_multiple, const std::string& default_scheduler);
+                          int size_multiple, const std::string& default_scheduler,
+                          const ModelDefaults& defaults = {});
+
+// The native size (sample_size) a pixel-space UNet must state; kInvalidArgument naming
+// `config_path` when it has none.
+Status CheckPixelSpaceSize(int sample_width, int sample_height, const std::string& config_path);
 
 // The limits of the model at `model`, from its configs (a single file's header and, where the
 // keys cannot tell, its family's conventions). Errors as loading would report them for the

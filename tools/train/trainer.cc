@@ -9,43 +9,50 @@
 #include <random>
 #include <thread>
 
+#include "common/file.h"
 #include "common/log.h"
-#include "engine/model_config.h"
+#include "engine/clip_text_config.h"
+#include "engine/clip_tokenizer.h"
 #include "engine/safetensors.h"
+#include "engine/scheduler_config.h"
 #include "engine/schedulers.h"
-#include "engine/tokenizer.h"
-#include "engine/torch/diffusion_model.h"
+#include "engine/torch/clip_text_model.h"
+#include "engine/torch/unet2d_condition.h"
 #include "engine/torch/weights.h"
+#include "engine/unet2d_config.h"
 #include "loss_plot.h"
 #include "shapes_dataset.h"
+#include "shapes_model_files.h"
 
 namespace stipple::shapes {
 namespace {
 
 namespace fs = std::filesystem;
-using torch_engine::DiffusionModel;
+using torch_engine::ClipTextModel;
+using torch_engine::UNet2DCondition;
 
-ModelConfig ShapesModelConfig(int vocab_size) {
-  ModelConfig c;
-  c.name = "shapes-32";
-  c.width = c.height = kImageSize;
-  c.channels = 3;
-  c.unet.base_channels = 32;
-  c.unet.channel_mult = {1, 2, 2};
-  c.unet.res_blocks = 1;
-  c.unet.attention_levels = {2};  // 8×8; attention at 16×16 would triple a step's cost
-  c.unet.pooled_text = true;
-  c.clip_sample = true;
-  c.unet.heads = 4;
-  c.unet.norm_groups = 8;
-  c.unet.time_embed_dim = 128;
-  c.text_encoder.vocab_size = vocab_size;
-  c.text_encoder.dim = 64;
-  c.text_encoder.layers = 2;
-  c.text_encoder.heads = 4;
-  c.text_encoder.max_tokens = 16;
-  return c;
-}
+// The two trained parts under one root, so that one optimizer, one average and one checkpoint
+// cover both: parameter names are "text_encoder." + Hugging Face's and "unet." + diffusers'.
+struct ShapesModelImpl : torch::nn::Module {
+  ShapesModelImpl(const ClipTextConfig& text, const UNet2DConditionConfig& unet_config)
+      : text_encoder(register_module("text_encoder", ClipTextModel(text))),
+        unet(register_module("unet", UNet2DCondition(unet_config))) {
+    // Hugging Face's CLIP initialisation of the embeddings (N(0, 0.02)): libtorch's N(0, 1)
+    // would leave the pieces of words the captions never use (never trained) as large random
+    // vectors.
+    torch::NoGradGuard no_grad;
+    for (auto& item : text_encoder->named_parameters()) {
+      if (item.key().find("embedding.weight") != std::string::npos) item.value().normal_(0, 0.02);
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& noisy, const torch::Tensor& t,
+                        const torch::Tensor& tokens) {
+    return unet->forward(noisy, t, text_encoder->forward(tokens).last_hidden_state);
+  }
+  ClipTextModel text_encoder;
+  UNet2DCondition unet;
+};
+TORCH_MODULE(ShapesModel);
 
 Status WriteText(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -54,6 +61,17 @@ Status WriteText(const fs::path& path, const std::string& text) {
   if (!out) return UnavailableError("cannot write " + path.string());
   return Status::Ok();
 }
+
+// The tensors of `all` whose names start with `prefix`, without it.
+SafetensorsFile Part(const SafetensorsFile& all, const std::string& prefix) {
+  SafetensorsFile part;
+  for (const auto& [name, tensor] : all.tensors) {
+    if (name.rfind(prefix, 0) == 0) part.tensors.emplace(name.substr(prefix.size()), tensor);
+  }
+  return part;
+}
+
+Result<std::string> ReadPart(const fs::path& path) { return ReadTextFile(path.string()); }
 
 // The step a checkpoint was written at; 0 when there is none.
 int64_t CheckpointStep(const fs::path& dir) {
@@ -100,34 +118,35 @@ Status WriteLossPlot(const fs::path& dir) {
 
 }  // namespace
 
-Status InitializeShapesModelDir(const std::string& model_dir) {
-  fs::path dir(model_dir);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return UnavailableError("cannot create " + model_dir + ": " + ec.message());
-  std::vector<std::string> vocab = {"<pad>", "<bos>", "<eos>", "<unk>"};
-  for (const std::string& w : CaptionVocabulary()) vocab.push_back(w);
-  if (!fs::exists(dir / "vocab.txt")) {
-    std::string text;
-    for (const std::string& w : vocab) text += w + "\n";
-    RETURN_IF_ERROR(WriteText(dir / "vocab.txt", text));
-  }
-  if (!fs::exists(dir / "model.json")) {
-    RETURN_IF_ERROR(WriteText(
-        dir / "model.json", ModelConfigToJson(ShapesModelConfig(static_cast<int>(vocab.size())))));
-  }
-  return Status::Ok();
-}
-
 Status Train(const TrainOptions& options) {
   RETURN_IF_ERROR(InitializeShapesModelDir(options.model_dir));
   fs::path dir(options.model_dir);
   fs::path checkpoint = dir / "checkpoint";
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
-  ASSIGN_OR_RETURN(auto tokenizer,
-                   WordTokenizer::LoadVocabularyFile((dir / config.text_encoder.vocab).string(),
-                                                     config.text_encoder.max_tokens));
-  ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(config.noise));
+  ASSIGN_OR_RETURN(std::string text_json, ReadPart(dir / "text_encoder" / "config.json"));
+  ASSIGN_OR_RETURN(ClipTextConfig text_config,
+                   ParseClipTextConfig(text_json, "text_encoder/config.json"));
+  ASSIGN_OR_RETURN(std::string unet_json, ReadPart(dir / "unet" / "config.json"));
+  ASSIGN_OR_RETURN(UNet2DConditionConfig unet_config,
+                   ParseUNet2DConditionConfig(unet_json, "unet/config.json"));
+  if (unet_config.in_channels != 3 || unet_config.out_channels != 3) {
+    return InvalidArgumentError(
+        "unet/config.json: the trainer trains pixel-space models (in_channels and out_channels 3)");
+  }
+  ASSIGN_OR_RETURN(std::string scheduler_json,
+                   ReadPart(dir / "scheduler" / "scheduler_config.json"));
+  ASSIGN_OR_RETURN(SchedulerConfig scheduler,
+                   ParseSchedulerConfig(scheduler_json, "scheduler/scheduler_config.json"));
+  if (scheduler.prediction_type.value_or("epsilon") != "epsilon") {
+    return InvalidArgumentError(
+        "scheduler/scheduler_config.json: the trainer trains epsilon prediction only");
+  }
+  NoiseScheduleConfig noise;
+  noise.train_timesteps = scheduler.num_train_timesteps.value_or(noise.train_timesteps);
+  noise.beta_schedule = scheduler.beta_schedule.value_or(noise.beta_schedule);
+  noise.beta_start = scheduler.beta_start.value_or(noise.beta_start);
+  noise.beta_end = scheduler.beta_end.value_or(noise.beta_end);
+  ASSIGN_OR_RETURN(NoiseSchedule schedule, NoiseSchedule::Make(noise));
+  ASSIGN_OR_RETURN(auto tokenizer, ClipTokenizer::LoadDirectory((dir / "tokenizer").string()));
   try {
     torch::manual_seed(options.seed);
     // libtorch's own default here is one thread; 0 means every core.
@@ -135,8 +154,8 @@ Status Train(const TrainOptions& options) {
         options.threads > 0 ? options.threads
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
     torch::Device device(options.device);
-    DiffusionModel model(config);
-    DiffusionModel ema(config);
+    ShapesModel model(text_config, unet_config);
+    ShapesModel ema(text_config, unet_config);
     model->to(device);
     ema->to(device);
     torch::optim::AdamW optimizer(
@@ -182,7 +201,10 @@ Status Train(const TrainOptions& options) {
       torch::save(optimizer, (checkpoint / "optimizer.pt").string());
       RETURN_IF_ERROR(WriteText(checkpoint / "step.txt", std::to_string(step) + "\n"));
       RETURN_IF_ERROR(WriteLossPlot(dir));
-      return WriteSafetensorsFile((dir / config.weights).string(), averaged);
+      RETURN_IF_ERROR(WriteSafetensorsFile((dir / "text_encoder" / "model.safetensors").string(),
+                                           Part(averaged, "text_encoder.")));
+      return WriteSafetensorsFile((dir / "unet" / "diffusion_pytorch_model.safetensors").string(),
+                                  Part(averaged, "unet."));
     };
 
     auto run_start = std::chrono::steady_clock::now();
@@ -200,8 +222,7 @@ Status Train(const TrainOptions& options) {
       auto noise = torch::randn_like(x0);
       auto a = alphas.index_select(0, t).view({-1, 1, 1, 1});
       auto xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
-      auto context = model->text_encoder->forward(tokens);
-      auto predicted = model->unet->forward(xt, t.to(torch::kFloat32), context);
+      auto predicted = model->forward(xt, t, tokens);
       auto loss = torch::mse_loss(predicted, noise);
 
       double lr = options.learning_rate *

@@ -1,14 +1,16 @@
-// The shapes-32 trainer: trains the text encoder and UNet of a model directory on the
+// The shapes-32 trainer: trains the text encoder (CLIPTextModel) and UNet (UNet2DConditionModel)
+// of a pixel-space diffusers folder (shapes_model_files.h; a new directory gets its files) on the
 // procedural shapes dataset with libtorch on the CPU (or a GPU), the standard epsilon-prediction
 // objective, caption dropout for classifier-free guidance and an exponential moving average of
 // the weights, which is what gets exported.
 //
 // Resumable: every `checkpoint_every` steps it writes <model_dir>/checkpoint/ (the raw and the
-// averaged weights, the optimizer state, the step) and the averaged weights to the model's
-// weights file, so the model is usable while it trains; a new run on the same directory goes on
-// from the last checkpoint. Every log report appends "step,loss" to <model_dir>/loss.csv; every
-// checkpoint (and the end of a run) redraws <model_dir>/loss.png from it. Torch-free header: the
-// app links it without torch's headers.
+// averaged weights, the optimizer state, the step) and the averaged weights to the folder's
+// text_encoder/model.safetensors and unet/diffusion_pytorch_model.safetensors (Hugging Face's and
+// diffusers' tensor names), so the model is usable while it trains; a new run on the same
+// directory goes on from the last checkpoint. Every log report appends "step,loss" to
+// <model_dir>/loss.csv; every checkpoint (and the end of a run) redraws <model_dir>/loss.png
+// from it. Torch-free header: the app links it without torch's headers.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@ struct TrainProgress {
 };
 
 struct TrainOptions {
-  std::string model_dir = "models/shapes-32";  // created with the shapes-32 model.json if new
+  std::string model_dir = "models/shapes-32";  // new: InitializeShapesModelDir writes its files
   int64_t steps = 20000;                       // total, across resumed runs
   int batch_size = 32;
   double learning_rate = 5e-4;
@@ -42,9 +44,6 @@ struct TrainOptions {
   int checkpoint_every = 500;
   std::function<void(const TrainProgress&)> on_progress;  // every log_every steps
 };
-
-// Writes <model_dir>/model.json and vocab.txt for the shipped architecture when they are missing.
-Status InitializeShapesModelDir(const std::string& model_dir);
 
 Status Train(const TrainOptions& options);
 

@@ -1,5 +1,6 @@
 #include "engine/torch/sd_loader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -34,11 +35,13 @@ struct PartSource {
 // What both sources give before any module exists.
 struct SdSource {
   SdFamily family = SdFamily::kSd1;
-  PartSource unet, vae, text_encoder;
+  PartSource unet, text_encoder;
+  std::optional<PartSource> vae;  // absent: a pixel-space model
   std::optional<PartSource> text_encoder_2;
   std::unique_ptr<Tokenizer> tokenizer, tokenizer_2;
   std::string scheduler_name, scheduler_json;
   bool force_zeros_for_empty_prompt = false;
+  ModelDefaults defaults;
 };
 
 int64_t Parameters(const torch::nn::Module& module) {
@@ -111,7 +114,10 @@ Result<SdSource> FromFolder(const std::string& dir) {
   source.family = folder.family;
   source.force_zeros_for_empty_prompt = folder.force_zeros_for_empty_prompt;
   ASSIGN_OR_RETURN(source.unet, FolderPart(folder.unet));
-  ASSIGN_OR_RETURN(source.vae, FolderPart(folder.vae));
+  source.defaults = folder.defaults;
+  if (folder.vae) {
+    ASSIGN_OR_RETURN(source.vae, FolderPart(*folder.vae));
+  }
   ASSIGN_OR_RETURN(source.text_encoder, FolderPart(folder.text_encoder));
   ASSIGN_OR_RETURN(source.tokenizer, FolderTokenizer(folder.tokenizer));
   if (folder.text_encoder_2 && folder.tokenizer_2) {
@@ -176,8 +182,14 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
     ASSIGN_OR_RETURN(model.text_encoder_2,
                      BuildTextEncoder(std::move(*source.text_encoder_2), device, dtype));
   }
+  const std::string unet_config_name = source.unet.config_name;
   ASSIGN_OR_RETURN(model.unet, BuildUNet(std::move(source.unet), device, dtype));
-  ASSIGN_OR_RETURN(model.vae, BuildVae(std::move(source.vae), device, dtype));
+  if (source.vae) {
+    ASSIGN_OR_RETURN(model.vae, BuildVae(std::move(*source.vae), device, dtype));
+  } else {
+    RETURN_IF_ERROR(CheckPixelSpaceSize(model.unet->config.sample_width,
+                                        model.unet->config.sample_height, unet_config_name));
+  }
   model.tokenizer = std::move(source.tokenizer);
   model.tokenizer_2 = std::move(source.tokenizer_2);
   RETURN_IF_ERROR(
@@ -187,13 +199,15 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
         CheckVocabulary(*model.tokenizer_2, model.text_encoder_2, where.path, "text_encoder_2"));
   }
 
-  const int factor = model.vae->config().DownscaleFactor();
-  ModelLimits limits = SdModelLimits(
-      where.name, model.family, model.unet->config.sample_width * factor,
-      model.unet->config.sample_height * factor, factor, model.scheduler.default_scheduler);
+  const int factor = model.vae ? model.vae->config().DownscaleFactor() : 0;  // 0: pixel space
+  const int scale = std::max(factor, 1);
+  ModelLimits limits =
+      SdModelLimits(where.name, model.family, model.unet->config.sample_width * scale,
+                    model.unet->config.sample_height * scale, factor,
+                    model.scheduler.default_scheduler, source.defaults);
 
-  int64_t parameters =
-      Parameters(*model.unet) + Parameters(*model.vae) + Parameters(*model.text_encoder);
+  int64_t parameters = Parameters(*model.unet) + Parameters(*model.text_encoder);
+  if (model.vae) parameters += Parameters(*model.vae);
   if (!model.text_encoder_2.is_empty()) parameters += Parameters(*model.text_encoder_2);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

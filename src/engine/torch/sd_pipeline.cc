@@ -99,11 +99,34 @@ SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string
   return out;
 }
 
+namespace {
+
+// diffusers' postprocess of images in [-1, 1]: (x / 2 + 0.5).clamp(0, 1), then round(x · 255) to
+// uint8 on the CPU.
+torch::Tensor ToPixels(const torch::Tensor& image) {
+  return (image.to(torch::kFloat) / 2 + 0.5)
+      .clamp(0, 1)
+      .mul(255)
+      .round()
+      .to(torch::kCPU, torch::kUInt8);
+}
+
+// A pixel-space model's preview: its clean-image estimate (3, H, W) itself.
+LatentPreviewImage PixelPreview(const torch::Tensor& x0) {
+  const torch::Tensor hwc = ToPixels(x0).permute({1, 2, 0}).contiguous();
+  LatentPreviewImage out;
+  out.width = static_cast<int>(hwc.size(1));
+  out.height = static_cast<int>(hwc.size(0));
+  out.rgb.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor SdPipeline::Decode(const torch::Tensor& latents) {
+  if (!model_.vae) return ToPixels(latents);  // pixel space: the latents are the image
   const AutoencoderKLConfig& vae = model_.vae->config();
-  torch::Tensor image = model_.vae->Decode(latents / vae.scaling_factor).to(torch::kFloat);
-  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1), then round(x · 255) to uint8.
-  return (image / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch::kCPU, torch::kUInt8);
+  return ToPixels(model_.vae->Decode(latents / vae.scaling_factor));
 }
 
 void SdPipeline::ReportProgress(int step, int steps, const Batch& batch, const torch::Tensor& x0,
@@ -117,9 +140,11 @@ void SdPipeline::ReportProgress(int step, int steps, const Batch& batch, const t
       torch::Tensor latent =
           x0[static_cast<int64_t>(r)].to(torch::kCPU, torch::kFloat).contiguous();
       Result<LatentPreviewImage> rgb =
-          LatentToPreviewRgb(LatentPreviewMapFor(preview_family_),
-                             std::span<const float>(latent.data_ptr<float>(), latent.numel()),
-                             static_cast<int>(latent.size(1)), static_cast<int>(latent.size(2)));
+          model_.vae ? LatentToPreviewRgb(
+                           LatentPreviewMapFor(preview_family_),
+                           std::span<const float>(latent.data_ptr<float>(), latent.numel()),
+                           static_cast<int>(latent.size(1)), static_cast<int>(latent.size(2)))
+                     : Result<LatentPreviewImage>(PixelPreview(latent));
       if (rgb.ok()) {
         Result<std::string> png = EncodePngRgb8(rgb->rgb, rgb->width, rgb->height);
         if (png.ok()) event.preview_png = std::move(png).value();
@@ -174,7 +199,7 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
 
   c10::InferenceMode inference;
   const torch::Device device = options_.device;
-  const int64_t factor = model_.vae->config().DownscaleFactor();
+  const int64_t factor = model_.vae ? model_.vae->config().DownscaleFactor() : 1;
   const std::vector<int64_t> latent_shape = {model_.unet->config.in_channels, height / factor,
                                              width / factor};
   Batch batch;

@@ -16,6 +16,9 @@
 //   4. the VAE decodes latents / scaling_factor; pixels = round(clamp(x/2 + 0.5, 0, 1) · 255).
 // Previews every few steps map the scheduler's clean-latent estimate to RGB without the VAE
 // (latent_preview.h).
+// A pixel-space model (no VAE, diffusers_folder.h) runs the same steps on the image itself:
+// noise of (3, H, W), no scaling factor, step 4 is the postprocess alone, and its previews are
+// the clean-image estimate's own pixels.
 #pragma once
 
 #include <torch/torch.h>
@@ -47,7 +50,7 @@ struct SdModel {
   ClipTextModel text_encoder{nullptr};
   ClipTextModel text_encoder_2{nullptr};  // SDXL only
   UNet2DCondition unet{nullptr};
-  AutoencoderKL vae{nullptr};
+  AutoencoderKL vae{nullptr};  // empty for a pixel-space model
   SchedulerConfig scheduler;
   bool force_zeros_for_empty_prompt = false;  // SDXL's model_index.json
 };
