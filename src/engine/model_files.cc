@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "engine/clip_text_config.h"
 #include "engine/diffusers_folder.h"
 #include "engine/ldm_checkpoint.h"
 #include "engine/model_config.h"
@@ -38,9 +39,19 @@ Result<ModelLimits> DescribeDiffusers(const ModelPath& model) {
   ASSIGN_OR_RETURN(std::string scheduler_json, ReadTextFile(folder.scheduler.config_path));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(scheduler_json, folder.scheduler.config_path));
+  int text_layers = 0;
+  for (const DiffusersPart* part :
+       {&folder.text_encoder, folder.text_encoder_2 ? &*folder.text_encoder_2 : nullptr}) {
+    if (part == nullptr) continue;
+    ASSIGN_OR_RETURN(std::string text_json, ReadTextFile(part->config_path));
+    ASSIGN_OR_RETURN(ClipTextConfig text, ParseClipTextConfig(text_json, part->config_path));
+    text_layers =
+        text_layers == 0 ? text.num_hidden_layers : std::min(text_layers, text.num_hidden_layers);
+  }
   const int factor = vae.DownscaleFactor();
   return SdModelLimits(model.name, folder.family, unet.sample_width * factor,
-                       unet.sample_height * factor, factor, scheduler.default_scheduler);
+                       unet.sample_height * factor, factor, scheduler.default_scheduler,
+                       text_layers);
 }
 
 Result<ModelLimits> DescribeSingleFile(const ModelPath& model) {
@@ -49,9 +60,13 @@ Result<ModelLimits> DescribeSingleFile(const ModelPath& model) {
                    LoadLdmCheckpoint(model.path, LdmOptions{.header_only = true}));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(checkpoint.config_json.at("scheduler"), model.path));
+  int text_layers = checkpoint.text_encoder_config.num_hidden_layers;
+  if (checkpoint.text_encoder_2_config) {
+    text_layers = std::min(text_layers, checkpoint.text_encoder_2_config->num_hidden_layers);
+  }
   return SdModelLimits(model.name, checkpoint.family, checkpoint.image_size, checkpoint.image_size,
                        1 << (checkpoint.vae_config.block_out_channels.size() - 1),
-                       scheduler.default_scheduler);
+                       scheduler.default_scheduler, text_layers);
 }
 
 }  // namespace
@@ -102,7 +117,8 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path) {
 }
 
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
-                          int size_multiple, const std::string& default_scheduler) {
+                          int size_multiple, const std::string& default_scheduler,
+                          int text_encoder_layers) {
   const int fallback = family == SdFamily::kSdxl ? 1024 : 512;
   ModelLimits limits;
   limits.name = std::move(name);
@@ -118,6 +134,7 @@ ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, i
   limits.default_steps = xl ? 30 : 25;
   limits.default_guidance_scale = xl ? 5.0 : 7.5;
   limits.default_scheduler = default_scheduler;
+  limits.max_clip_skip = std::max(0, text_encoder_layers - 1);
   return limits;
 }
 

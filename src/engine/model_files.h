@@ -39,10 +39,12 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path);
 // height that are multiples of `size_multiple` (the VAE's downscale factor: the UNet takes latents
 // of any size) from `size_multiple` to twice the larger native side,
 // every scheduler, 25 steps (SD 1.x/2.x) or 30 (SDXL), guidance 7.5 (SD 1.x/2.x) or 5.0 (SDXL),
-// and `default_scheduler` (the one its scheduler config names).
+// `default_scheduler` (the one its scheduler config names), and clip_skip up to
+// `text_encoder_layers` − 1 (the layer count of its text encoder, SDXL: of the shallower one).
 // A native size of 0 (a config without sample_size) takes the family's: 512, or 1024 for SDXL.
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
-                          int size_multiple, const std::string& default_scheduler);
+                          int size_multiple, const std::string& default_scheduler,
+                          int text_encoder_layers);
 
 // The limits of the model at `model`, from its configs (a single file's header and, where the
 // keys cannot tell, its family's conventions). Errors as loading would report them for the

@@ -1,5 +1,6 @@
 #include "engine/torch/sd_loader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -188,9 +189,14 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
   }
 
   const int factor = model.vae->config().DownscaleFactor();
-  ModelLimits limits = SdModelLimits(
-      where.name, model.family, model.unet->config.sample_width * factor,
-      model.unet->config.sample_height * factor, factor, model.scheduler.default_scheduler);
+  int text_layers = model.text_encoder->config().num_hidden_layers;
+  if (!model.text_encoder_2.is_empty()) {
+    text_layers = std::min(text_layers, model.text_encoder_2->config().num_hidden_layers);
+  }
+  ModelLimits limits =
+      SdModelLimits(where.name, model.family, model.unet->config.sample_width * factor,
+                    model.unet->config.sample_height * factor, factor,
+                    model.scheduler.default_scheduler, text_layers);
 
   int64_t parameters =
       Parameters(*model.unet) + Parameters(*model.vae) + Parameters(*model.text_encoder);
