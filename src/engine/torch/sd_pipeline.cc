@@ -63,6 +63,9 @@ torch::Tensor GuidanceEmbedding(const torch::Tensor& guidance, int64_t dim) {
 // layers before the one `offset` layers before the last.
 torch::Tensor StatesAt(const ClipTextOutput& out, int offset, const std::vector<int>& clip_skip) {
   const int64_t last = static_cast<int64_t>(out.hidden_states.size()) - 1 - offset;
+  for (int k : clip_skip) {
+    TORCH_CHECK(k >= 0 && k <= last, "clip_skip ", k, " is beyond the text encoder's layers");
+  }
   if (std::all_of(clip_skip.begin(), clip_skip.end(), [&](int k) { return k == clip_skip[0]; })) {
     return out.hidden_states[last - clip_skip[0]];
   }
