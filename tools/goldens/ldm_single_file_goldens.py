@@ -1,5 +1,6 @@
-"""The goldens of src/engine/ldm_checkpoint*: tiny random SD 1.x, SD 2.x and SDXL models written
-as single LDM-layout files, checked with diffusers 0.27.2's own converters. Run through
+"""The goldens of src/engine/ldm_checkpoint* and of single-file loading: tiny random SD 1.x, SD 2.x
+and SDXL models written as single LDM-layout files, checked with diffusers 0.27.2's own
+converters, and the images the reference pipeline makes with each. Run through
 ldm_single_file.py (see its docstring):
 
     . ../shared/reference/env.sh && /usr/bin/python3 tools/goldens/ldm_single_file.py
