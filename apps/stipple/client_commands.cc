@@ -219,8 +219,8 @@ int RunModels(std::span<const std::string> args) {
     std::printf("%s\n", models->json.c_str());
     return kExitOk;
   }
-  std::printf("%-16s  %-8s  %-14s  %-9s  %s\n", "MODEL", "SIZE", "STEPS (max)", "GUIDANCE",
-              "SCHEDULERS (default first)");
+  std::printf("%-16s  %-8s  %-14s  %-9s  %-9s  %s\n", "MODEL", "SIZE", "STEPS (max)", "GUIDANCE",
+              "CLIP SKIP", "SCHEDULERS (default first)");
   for (const client::ModelInfo& m : models->models) {
     std::string schedulers = m.default_scheduler;
     for (const std::string& name : m.schedulers) {
@@ -229,8 +229,10 @@ int RunModels(std::span<const std::string> args) {
     const std::string size = std::to_string(m.width) + "x" + std::to_string(m.height);
     const std::string steps =
         std::to_string(m.default_steps) + " (" + std::to_string(m.max_steps) + ")";
-    std::printf("%-16s  %-8s  %-14s  %-9.1f  %s%s\n", m.id.c_str(), size.c_str(), steps.c_str(),
-                m.default_guidance_scale, schedulers.c_str(), m.is_default ? "  [default]" : "");
+    const std::string clip_skip = "0.." + std::to_string(m.max_clip_skip);
+    std::printf("%-16s  %-8s  %-14s  %-9.1f  %-9s  %s%s\n", m.id.c_str(), size.c_str(),
+                steps.c_str(), m.default_guidance_scale, clip_skip.c_str(), schedulers.c_str(),
+                m.is_default ? "  [default]" : "");
   }
   return kExitOk;
 }

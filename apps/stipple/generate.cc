@@ -31,6 +31,10 @@ const OptionSpec kGenerateOptions[] = {
     {.name = "guidance",
      .help = "guidance scale 0..30 (default: the model's)",
      .value_name = "SCALE"},
+    {.name = "clip-skip",
+     .help = "text-encoder layers the prompt skips, 0..the model's max_clip_skip (default 0; "
+             "A1111's \"Clip skip N\" is N-1)",
+     .value_name = "N"},
     {.name = "size", .help = "image size (default: the model's)", .value_name = "WxH"},
     {.name = "width", .help = "image width (default: the model's)", .value_name = "PX"},
     {.name = "height", .help = "image height (default: the model's)", .value_name = "PX"},
@@ -100,9 +104,9 @@ Result<std::string> RequestBody(const Config& config, const std::string& prompt)
     body["width"] = width;
     body["height"] = height;
   }
-  for (auto [option, field] :
-       {std::pair{"steps", "steps"}, std::pair{"seed", "seed"}, std::pair{"width", "width"},
-        std::pair{"height", "height"}, std::pair{"n", "num_images"}}) {
+  for (auto [option, field] : {std::pair{"steps", "steps"}, std::pair{"seed", "seed"},
+                               std::pair{"width", "width"}, std::pair{"height", "height"},
+                               std::pair{"n", "num_images"}, std::pair{"clip-skip", "clip_skip"}}) {
     if (!config.Has(option)) continue;
     ASSIGN_OR_RETURN(int64_t value, config.GetInt(option));
     body[field] = value;

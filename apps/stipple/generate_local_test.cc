@@ -76,6 +76,24 @@ TEST_F(GenerateLocal, InvalidSettingIsAUsageErrorNamingTheField) {
   EXPECT_NE(GetCapturedStderr().find("steps"), std::string::npos);
 }
 
+TEST_F(GenerateLocal, ClipSkipOnAModelWithoutTextEncoderLayersIsAUsageErrorNamingTheField) {
+  CaptureStderr();
+  EXPECT_EQ(Run({"-o", (dir_ / "out.png").string(), "--clip-skip", "1"}), kExitUsage);
+  EXPECT_NE(GetCapturedStderr().find("clip_skip"), std::string::npos);
+}
+
+TEST_F(GenerateLocal, ASingleFileCheckpointWithClipSkip) {
+  const std::string file = std::string(STIPPLE_ENGINE_TESTDATA) + "/ldm/sd1.safetensors";
+  CaptureStdout();
+  ASSERT_EQ(RunCommandLine(std::vector<std::string>{
+                "generate", "--local", "a red circle", "--model-dir", file, "--threads", "1", "-o",
+                (dir_ / "sd1.png").string(), "--size", "32x32", "--steps", "2", "--seed", "3",
+                "--clip-skip", "1", "--negative", ""}),
+            kExitOk);
+  EXPECT_NE(GetCapturedStdout().find("32x32  seed 3"), std::string::npos);
+  EXPECT_EQ(Read(dir_ / "sd1.png").substr(1, 3), "PNG");
+}
+
 TEST_F(GenerateLocal, WithoutLocalGoesToTheServerAndSaysWhenItCannotReachIt) {
   CaptureStderr();
   EXPECT_EQ(RunCommandLine(std::vector<std::string>{"generate", "a red circle", "-o",

@@ -224,6 +224,7 @@ Result<ModelList> ParseModelList(std::string_view text) {
     model.default_steps = static_cast<int>(Int(m, "default_steps").value_or(0));
     model.default_guidance_scale = Number(m, "default_guidance_scale").value_or(0);
     model.default_scheduler = String(m, "default_scheduler").value_or("");
+    model.max_clip_skip = static_cast<int>(Int(m, "max_clip_skip").value_or(0));
     if (const json::value* d = Find(m, "default"); d && d->is_bool())
       model.is_default = d->as_bool();
     list.models.push_back(std::move(model));

@@ -50,6 +50,7 @@ struct ModelInfo {
   int default_steps = 0;
   double default_guidance_scale = 0;
   std::string default_scheduler;
+  int max_clip_skip = 0;  // 0 when the server does not say (older servers) or allows none
   bool is_default = false;
 };
 

@@ -22,6 +22,7 @@ Task SampleTask() {
   task.request.steps = 20;
   task.request.guidance_scale = 4.0;
   task.request.scheduler = "ddim";
+  task.request.clip_skip = 1;
   task.request.seed = 42;
   task.attempts = 1;
   task.progress = TaskProgress{20, 20};
@@ -43,6 +44,16 @@ TEST(TaskCodec, ReadsBackWhatTheServerWrites) {
   ASSERT_EQ(read.outputs.size(), 1u);
   EXPECT_EQ(read.outputs[0].seed, 42u);
   EXPECT_FALSE(snapshot->eta_s);  // terminal tasks have none
+}
+
+TEST(TaskCodec, ReadsTheModelsClipSkipLimit) {
+  Result<ModelList> list = ParseModelList(
+      R"({"object":"list","data":[{"id":"sd15","object":"model","width":512,"height":512,)"
+      R"("max_clip_skip":11,"default":true},{"id":"old","width":32,"height":32}]})");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->models.size(), 2u);
+  EXPECT_EQ(list->models[0].max_clip_skip, 11);
+  EXPECT_EQ(list->models[1].max_clip_skip, 0);  // a server that does not say
 }
 
 TEST(TaskCodec, QueuedTaskHasPositionAndEta) {

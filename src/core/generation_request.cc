@@ -17,10 +17,10 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 15> kFields = {
-    "prompt",   "negative_prompt", "model",     "width",   "height",
-    "steps",    "guidance_scale",  "scheduler", "seed",    "num_images",
-    "priority", "ttl_s",           "timeout_s", "webhook", "metadata"};
+constexpr std::array<std::string_view, 16> kFields = {
+    "prompt",         "negative_prompt", "model",     "width",   "height",     "steps",
+    "guidance_scale", "scheduler",       "clip_skip", "seed",    "num_images", "priority",
+    "ttl_s",          "timeout_s",       "webhook",   "metadata"};
 constexpr std::array<std::string_view, 3> kWebhookEvents = {"started", "progress", "completed"};
 
 using Errors = std::vector<FieldError>;
@@ -237,6 +237,18 @@ Result<GenerationRequest> Parse(std::string_view body, const ModelCatalog& catal
           model->schedulers.end()) {
     errors.push_back({"scheduler", "must be one of: " + Join(model->schedulers)});
   }
+  std::optional<int64_t> clip_skip =
+      ReadInteger(Find(o, "clip_skip"), "clip_skip", kMin, kMax, errors);
+  if (clip_skip && *clip_skip < 0) {
+    errors.push_back({"clip_skip", "must be 0 or more"});
+  } else if (clip_skip && model != nullptr && *clip_skip > model->max_clip_skip) {
+    errors.push_back(
+        {"clip_skip",
+         model->max_clip_skip == 0
+             ? "must be 0: model " + model->name + " has no text encoder layers to skip"
+             : "must be 0.." + std::to_string(model->max_clip_skip) + " for model " + model->name +
+                   " (below its text encoder's layer count)"});
+  }
   std::optional<int64_t> seed =
       ReadInteger(Find(o, "seed"), "seed", 0, RequestLimits::kMaxSeed, errors);
   std::optional<int64_t> num_images =
@@ -264,6 +276,7 @@ Result<GenerationRequest> Parse(std::string_view body, const ModelCatalog& catal
   r.steps = static_cast<int>(steps.value_or(model->default_steps));
   r.guidance_scale = guidance.value_or(model->default_guidance_scale);
   r.scheduler = scheduler.value_or(model->default_scheduler);
+  r.clip_skip = static_cast<int>(clip_skip.value_or(0));
   r.seed = seed ? static_cast<uint32_t>(*seed) : seeds();
   r.num_images = static_cast<int>(num_images.value_or(1));
   if (ttl_s) r.ttl_s = static_cast<int>(*ttl_s);

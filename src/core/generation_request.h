@@ -39,6 +39,9 @@ struct ModelLimits {
   int default_steps = 20;
   double default_guidance_scale = 4.0;
   std::string default_scheduler = "ddim";
+  // The largest clip_skip a request may ask for: the CLIP text encoder's layer count − 1 (SDXL:
+  // of the shallower of its two encoders); 0 for models without CLIP layers to skip.
+  int max_clip_skip = 0;
 
   // Whether width x height is allowed: the native size, one of `sizes`, or by the size rule.
   // The one definition of the rule (request validation and the engine both ask it).
@@ -82,6 +85,9 @@ struct GenerationRequest {
   int steps = 0;
   double guidance_scale = 0;
   std::string scheduler;
+  // How many of the text encoder's last layers the prompt's conditioning skips, as diffusers'
+  // clip_skip (A1111's "Clip skip N" is N − 1): 0 is each family's usual layer.
+  int clip_skip = 0;
   uint32_t seed = 0;
   int num_images = 1;
   Priority priority = Priority::kNormal;

@@ -42,6 +42,7 @@ Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
     r.guidance_scale = g->to_number<double>();
   }
   r.scheduler = StringOr(o, "scheduler");
+  r.clip_skip = IntOr<int>(o, "clip_skip", 0);  // absent in requests stored before it existed
   r.seed = IntOr<uint32_t>(o, "seed", 0);
   r.num_images = IntOr<int>(o, "num_images", 1);
   r.priority = ParsePriority(StringOr(o, "priority", "normal")).value_or(Priority::kNormal);

@@ -15,6 +15,7 @@ GenerationRequest Full() {
   r.steps = 25;
   r.guidance_scale = 4.5;
   r.scheduler = "euler_a";
+  r.clip_skip = 1;
   r.seed = 4294967295u;
   r.num_images = 3;
   r.priority = Priority::kHigh;
@@ -38,6 +39,12 @@ TEST(GenerationRequestFromJson, ReadsARequestWithoutOptionalParts) {
   r.webhook.reset();
   r.metadata_json = "{}";
   EXPECT_EQ(*GenerationRequestFromJson(GenerationRequestToJson(r)), r);
+}
+
+TEST(GenerationRequestFromJson, ARequestStoredBeforeClipSkipExistedReadsAsZero) {
+  auto back = GenerationRequestFromJson(R"({"prompt":"x","model":"m","scheduler":"ddim"})");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->clip_skip, 0);
 }
 
 TEST(GenerationRequestFromJson, NotAnObjectIsDataLoss) {

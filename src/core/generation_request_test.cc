@@ -29,6 +29,7 @@ ModelCatalog TestCatalog() {
   tiny.default_steps = 10;
   tiny.default_guidance_scale = 2.5;
   tiny.default_scheduler = "ddpm";
+  tiny.max_clip_skip = 2;
   return ModelCatalog{{shapes, tiny}};
 }
 
@@ -112,6 +113,11 @@ std::vector<BadRequest> BadRequests() {
       {"SchedulerNotOfferedByModel",
        Body(R"("model":"tiny-16","scheduler":"euler_a")"),
        {"scheduler"}},
+      {"ClipSkipString", Body(R"("model":"tiny-16","clip_skip":"1")"), {"clip_skip"}},
+      {"ClipSkipFractional", Body(R"("model":"tiny-16","clip_skip":1.5)"), {"clip_skip"}},
+      {"ClipSkipNegative", Body(R"("model":"tiny-16","clip_skip":-1)"), {"clip_skip"}},
+      {"ClipSkipAboveModelMax", Body(R"("model":"tiny-16","clip_skip":3)"), {"clip_skip"}},
+      {"ClipSkipOnAModelWithoutLayers", Body(R"("clip_skip":1)"), {"clip_skip"}},
       {"SeedString", Body(R"("seed":"42")"), {"seed"}},
       {"SeedFractional", Body(R"("seed":1.5)"), {"seed"}},
       {"SeedMinusOne", Body(R"("seed":-1)"), {"seed"}},
@@ -208,6 +214,8 @@ INSTANTIATE_TEST_SUITE_P(
         {"Steps150", Body(R"("steps":150)")},
         {"Guidance0", Body(R"("guidance_scale":0)")},
         {"Guidance30", Body(R"("guidance_scale":30.0)")},
+        {"ClipSkip0", Body(R"("clip_skip":0)")},
+        {"ClipSkipModelMax", Body(R"("model":"tiny-16","clip_skip":2)")},
         {"Seed0", Body(R"("seed":0)")},
         {"SeedMax", Body(R"("seed":4294967295)")},
         {"NumImages8", Body(R"("num_images":8)")},
@@ -314,6 +322,21 @@ TEST(GenerationRequest, SchedulerErrorListsTheModelsSchedulers) {
       "must be one of: ddim, ddpm");
 }
 
+TEST(GenerationRequest, ClipSkipErrorsSayTheModelsLimit) {
+  Result<GenerationRequest> above = Parse(Body(R"("model":"tiny-16","clip_skip":3)"));
+  ASSERT_EQ(above.status().field_errors().size(), 1u);
+  EXPECT_THAT(above.status().field_errors()[0].message,
+              HasSubstr("must be 0..2 for model tiny-16"));
+  Result<GenerationRequest> none = Parse(Body(R"("clip_skip":1)"));
+  ASSERT_EQ(none.status().field_errors().size(), 1u);
+  EXPECT_THAT(none.status().field_errors()[0].message,
+              HasSubstr("shapes-32 has no text encoder layers to skip"));
+  Result<GenerationRequest> given = Parse(Body(R"("model":"tiny-16","clip_skip":2)"));
+  ASSERT_TRUE(given.ok()) << given.status().ToString();
+  EXPECT_EQ(given->clip_skip, 2);
+  EXPECT_EQ(Parse(Body(R"("model":"tiny-16")"))->clip_skip, 0);
+}
+
 TEST(GenerationRequest, EmptyCatalogRejectsTheRequestOnModel) {
   Result<GenerationRequest> r =
       ParseGenerationRequest(R"({"prompt":"x"})", ModelCatalog{}, FixedSeeds(1));
@@ -414,6 +437,7 @@ GenerationRequest FullRequest() {
   r.steps = 37;
   r.guidance_scale = 7.25;
   r.scheduler = "ddpm";
+  r.clip_skip = 2;
   r.seed = 4294967295u;
   r.num_images = 8;
   r.priority = Priority::kLow;
@@ -451,7 +475,7 @@ TEST(GenerationRequest, ToJsonWritesEveryFieldInAFixedOrder) {
       GenerationRequestToJson(r),
       R"({"prompt":"a big red circle on the left — «ünïcödé»","negative_prompt":"blue \"square\"\n",)"
       R"("model":"tiny-16","width":32,"height":32,"steps":37,"guidance_scale":4.0,"scheduler":"ddpm",)"
-      R"("seed":4294967295,"num_images":8,"priority":"low","ttl_s":null,"timeout_s":42,"webhook":null,)"
+      R"("clip_skip":2,"seed":4294967295,"num_images":8,"priority":"low","ttl_s":null,"timeout_s":42,"webhook":null,)"
       R"("metadata":{}})");
 }
 

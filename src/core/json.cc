@@ -100,6 +100,7 @@ json::object GenerationRequestToJsonObject(const GenerationRequest& r) {
   o["steps"] = r.steps;
   o["guidance_scale"] = r.guidance_scale;
   o["scheduler"] = r.scheduler;
+  o["clip_skip"] = r.clip_skip;
   o["seed"] = static_cast<int64_t>(r.seed);
   o["num_images"] = r.num_images;
   o["priority"] = PriorityName(r.priority);

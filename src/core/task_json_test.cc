@@ -23,6 +23,7 @@ Task QueuedTask() {
   t.request.steps = 20;
   t.request.guidance_scale = 4.0;
   t.request.scheduler = "ddim";
+  t.request.clip_skip = 1;
   t.request.seed = 42;
   t.request.metadata_json = R"({"user":"u1","tags":["a","b"]})";
   t.created_at = FromUnixMillis(1'800'000'000'123);
@@ -120,6 +121,7 @@ TEST(TaskJson, RequestIsTheNormalizedRequestObject) {
   json::object o = Parsed(TaskToJson(t));
   EXPECT_EQ(o.at("request"), Parsed(GenerationRequestToJson(t.request)));
   EXPECT_EQ(o.at("request").as_object().at("seed"), 42);
+  EXPECT_EQ(o.at("request").as_object().at("clip_skip"), 1);
 }
 
 TEST(TaskJson, MetadataIsEchoedAsAnObject) {

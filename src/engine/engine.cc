@@ -23,6 +23,14 @@ Status CheckOne(const GenerationRequest& r, const ModelLimits& limits) {
       limits.schedulers.end()) {
     return InvalidArgumentError("unknown scheduler '" + r.scheduler + "'");
   }
+  if (r.clip_skip != 0 && limits.max_clip_skip == 0) {
+    return InvalidArgumentError("clip_skip " + std::to_string(r.clip_skip) + ": model '" +
+                                limits.name + "' has no text encoder layers to skip");
+  }
+  if (r.clip_skip < 0 || r.clip_skip > limits.max_clip_skip) {
+    return InvalidArgumentError("clip_skip must be 0.." + std::to_string(limits.max_clip_skip) +
+                                " for model '" + limits.name + "'");
+  }
   if (r.num_images < 1 || r.num_images > RequestLimits::kMaxNumImages) {
     return InvalidArgumentError("num_images must be 1.." +
                                 std::to_string(RequestLimits::kMaxNumImages));

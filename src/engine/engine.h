@@ -75,7 +75,8 @@ class Engine {
 };
 
 // Checks a batch against the model: returns, per job, OK or the kInvalidArgument that job gets
-// (size not allowed, steps out of range, unknown scheduler, other model, or incompatible with
+// (size not allowed, steps out of range, unknown scheduler, clip_skip beyond the model's
+// max_clip_skip, other model, or incompatible with
 // the first valid job). Shared by every Engine implementation.
 std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits);
 

@@ -71,6 +71,31 @@ TEST(CheckEngineJobs, OtherModelTooManyStepsAndUnknownSchedulerAreRejected) {
                          StatusCode::kInvalidArgument}));
 }
 
+TEST(CheckEngineJobs, ClipSkipUpToTheModelsLimitAndRowsMayDiffer) {
+  ModelLimits limits = Limits();
+  limits.max_clip_skip = 2;
+  GenerationRequest skip1 = Request(), skip2 = Request(), skip3 = Request(), negative = Request();
+  skip1.clip_skip = 1;
+  skip2.clip_skip = 2;
+  skip3.clip_skip = 3;
+  negative.clip_skip = -1;
+  std::vector<EngineJob> jobs = {{Request()}, {skip1}, {skip2}, {skip3}, {negative}};
+  std::vector<Status> checked = CheckEngineJobs(jobs, limits);
+  ASSERT_EQ(checked.size(), 5u);
+  EXPECT_TRUE(checked[0].ok() && checked[1].ok() && checked[2].ok());
+  EXPECT_EQ(checked[3].code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(checked[3].message().find("clip_skip must be 0..2"), std::string::npos);
+  EXPECT_EQ(checked[4].code(), StatusCode::kInvalidArgument);
+
+  // A model without CLIP layers (a model.json model: max_clip_skip 0) refuses any other value,
+  // naming the field.
+  std::vector<Status> refused = CheckEngineJobs(std::vector<EngineJob>{{skip1}}, Limits());
+  EXPECT_EQ(refused[0].code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused[0].message().find("clip_skip 1: model 'm' has no text encoder layers"),
+            std::string::npos)
+      << refused[0].message();
+}
+
 TEST(CancelToken, StartsClearAndStaysCancelled) {
   CancelToken token;
   EXPECT_FALSE(token.cancelled());

@@ -220,9 +220,10 @@ TEST(LdmCheckpointErrors, RefinerAndMixedFamiliesAreRefused) {
 
 TEST(LdmCheckpointErrors, CrossAttentionMustFitTheTextEncoder) {
   SafetensorsFile file = Read("sd1");
-  // 256 × 64 values read as a 128-wide encoder: the UNet's 64-wide cross-attention no longer fits.
+  // 49408 × 64 values read as a 128-wide encoder: the UNet's 64-wide cross-attention no longer
+  // fits.
   file.tensors.at("cond_stage_model.transformer.text_model.embeddings.token_embedding.weight")
-      .shape = {128, 128};
+      .shape = {24704, 128};
   ExpectRefused(std::move(file), {"cross-attention takes 64", "give 128"});
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "engine/clip_text_config.h"
 #include "engine/diffusers_folder.h"
 #include "engine/ldm_checkpoint.h"
 #include "engine/scheduler_config.h"
@@ -44,9 +45,18 @@ Result<ModelLimits> DescribeDiffusers(const ModelPath& model) {
   ASSIGN_OR_RETURN(std::string scheduler_json, ReadTextFile(folder.scheduler.config_path));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(scheduler_json, folder.scheduler.config_path));
+  int text_layers = 0;
+  for (const DiffusersPart* part :
+       {&folder.text_encoder, folder.text_encoder_2 ? &*folder.text_encoder_2 : nullptr}) {
+    if (part == nullptr) continue;
+    ASSIGN_OR_RETURN(std::string text_json, ReadTextFile(part->config_path));
+    ASSIGN_OR_RETURN(ClipTextConfig text, ParseClipTextConfig(text_json, part->config_path));
+    text_layers =
+        text_layers == 0 ? text.num_hidden_layers : std::min(text_layers, text.num_hidden_layers);
+  }
   const int scale = std::max(factor, 1);
   return SdModelLimits(model.name, folder.family, unet.sample_width * scale,
-                       unet.sample_height * scale, factor, scheduler.default_scheduler,
+                       unet.sample_height * scale, factor, scheduler.default_scheduler, text_layers,
                        folder.defaults);
 }
 
@@ -56,9 +66,13 @@ Result<ModelLimits> DescribeSingleFile(const ModelPath& model) {
                    LoadLdmCheckpoint(model.path, LdmOptions{.header_only = true}));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(checkpoint.config_json.at("scheduler"), model.path));
+  int text_layers = checkpoint.text_encoder_config.num_hidden_layers;
+  if (checkpoint.text_encoder_2_config) {
+    text_layers = std::min(text_layers, checkpoint.text_encoder_2_config->num_hidden_layers);
+  }
   return SdModelLimits(model.name, checkpoint.family, checkpoint.image_size, checkpoint.image_size,
                        1 << (checkpoint.vae_config.block_out_channels.size() - 1),
-                       scheduler.default_scheduler);
+                       scheduler.default_scheduler, text_layers);
 }
 
 }  // namespace
@@ -115,7 +129,7 @@ Status CheckPixelSpaceSize(int sample_width, int sample_height, const std::strin
 
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
                           int size_multiple, const std::string& default_scheduler,
-                          const ModelDefaults& defaults) {
+                          int text_encoder_layers, const ModelDefaults& defaults) {
   const int fallback = family == SdFamily::kSdxl ? 1024 : 512;
   ModelLimits limits;
   limits.name = std::move(name);
@@ -131,6 +145,7 @@ ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, i
   limits.default_steps = xl ? 30 : 25;
   limits.default_guidance_scale = xl ? 5.0 : 7.5;
   limits.default_scheduler = default_scheduler;
+  limits.max_clip_skip = std::max(0, text_encoder_layers - 1);
   if (defaults.steps) limits.default_steps = *defaults.steps;
   if (defaults.guidance_scale) limits.default_guidance_scale = *defaults.guidance_scale;
   return limits;

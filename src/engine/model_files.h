@@ -39,14 +39,15 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path);
 // height that are multiples of `size_multiple` (the VAE's downscale factor: the UNet takes latents
 // of any size) from `size_multiple` to twice the larger native side,
 // every scheduler, 25 steps (SD 1.x/2.x) or 30 (SDXL), guidance 7.5 (SD 1.x/2.x) or 5.0 (SDXL),
-// and `default_scheduler` (the one its scheduler config names); `defaults` (a folder's
-// _stipple_defaults) override the steps and the guidance.
+// `default_scheduler` (the one its scheduler config names), and clip_skip up to
+// `text_encoder_layers` − 1 (the layer count of its text encoder, SDXL: of the shallower one);
+// `defaults` (a folder's _stipple_defaults) override the steps and the guidance.
 // A native size of 0 (a config without sample_size) takes the family's: 512, or 1024 for SDXL.
 // size_multiple 0 is a pixel-space model (no VAE): its native size only, which must be given —
 // it learnt its pictures at that size in pixels.
 ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, int native_height,
                           int size_multiple, const std::string& default_scheduler,
-                          const ModelDefaults& defaults = {});
+                          int text_encoder_layers, const ModelDefaults& defaults = {});
 
 // The native size (sample_size) a pixel-space UNet must state; kInvalidArgument naming
 // `config_path` when it has none.

@@ -37,6 +37,7 @@ void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
                      {"default_steps", m.default_steps},
                      {"default_guidance_scale", m.default_guidance_scale},
                      {"default_scheduler", m.default_scheduler},
+                     {"max_clip_skip", m.max_clip_skip},
                      {"default", &m == ctx.models.Default()}});
   }
   exchange->Respond(JsonResponse(200, WriteJson(json::object{{"object", "list"}, {"data", data}})));

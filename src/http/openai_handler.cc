@@ -132,7 +132,8 @@ Result<OpenAiRequest> TranslateRequest(const std::string& body) {
   OpenAiRequest out;
   for (const auto& [key, value] : parsed.as_object()) {
     if (key == "prompt" || key == "model" || key == "steps" || key == "seed" ||
-        key == "guidance_scale" || key == "negative_prompt" || key == "scheduler") {
+        key == "guidance_scale" || key == "negative_prompt" || key == "scheduler" ||
+        key == "clip_skip") {
       out.stipple[key] = value;
     } else if (key == "n") {
       out.stipple["num_images"] = value;

@@ -74,6 +74,8 @@ TEST(OpenAiImages, ErrorsUseOpenAisShapeAndNameTheOpenAiField) {
                          {R"({"prompt":"a","n":99})", "n"},
                          {R"({"prompt":"a","response_format":"png"})", "response_format"},
                          {R"({"prompt":"a","quality":"hd"})", "quality"},
+                         // passed on as the request's clip_skip; shapes-32 has no layers to skip
+                         {R"({"prompt":"a","clip_skip":1})", "clip_skip"},
                          {R"({"n":1})", "prompt"},
                          {"[1]", "body"}}) {
     TestResponse r = s.Send("POST", "/v1/images/generations", {kJson}, c.body);

@@ -29,6 +29,8 @@ constexpr const char* kSchemas = R"({
   "steps": {"type": "integer", "minimum": 1, "maximum": 150},
   "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
   "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]},
+  "clip_skip": {"type": "integer", "minimum": 0,
+   "description": "text-encoder layers to skip for the prompt (diffusers' clip_skip; A1111's Clip skip N is N-1), up to the model's max_clip_skip"},
   "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
   "num_images": {"type": "integer", "minimum": 1, "maximum": 8},
   "priority": {"type": "string", "enum": ["high", "normal", "low"]},
@@ -69,6 +71,7 @@ constexpr const char* kSchemas = R"({
     "id": {"type": "string"}, "object": {"type": "string"}, "width": {"type": "integer"},
     "height": {"type": "integer"}, "max_steps": {"type": "integer"},
     "schedulers": {"type": "array", "items": {"type": "string"}},
+    "max_clip_skip": {"type": "integer"},
     "default": {"type": "boolean"}}}}}},
 "QueueFigures": {"type": "object", "properties": {
   "queued": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -97,7 +100,8 @@ constexpr const char* kSchemas = R"({
   "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
   "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
   "negative_prompt": {"type": "string", "maxLength": 1000},
-  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]}}},
+  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]},
+  "clip_skip": {"type": "integer", "minimum": 0}}},
 "OpenAiImages": {"type": "object", "required": ["created", "data"], "properties": {
   "created": {"type": "integer"},
   "data": {"type": "array", "items": {"type": "object", "properties": {

@@ -68,6 +68,7 @@ TEST(WorkerWire, AResponseCarriesRepliesErrorsAndLeases) {
   lt.task.attempts = 1;
   lt.task.request.prompt = "a red circle";
   lt.task.request.model = "shapes-32";
+  lt.task.request.clip_skip = 2;
   r.leases = {lt};
   Result<ExchangeResponse> back = DecodeResponse(EncodeResponse(r));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -76,7 +77,7 @@ TEST(WorkerWire, AResponseCarriesRepliesErrorsAndLeases) {
   EXPECT_EQ(back->replies[1].status.code(), StatusCode::kAborted);
   ASSERT_EQ(back->leases.size(), 1u);
   EXPECT_EQ(back->leases[0].task.fencing, 12u);
-  EXPECT_EQ(back->leases[0].task.request.prompt, "a red circle");
+  EXPECT_EQ(back->leases[0].task.request, lt.task.request);  // clip_skip included
   EXPECT_EQ(back->leases[0].task.state, TaskState::kRunning);
 }
 

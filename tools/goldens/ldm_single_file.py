@@ -22,12 +22,16 @@ text tower, of which diffusers (and SD 2.x itself) use all but the last layer: t
 zero-filled last layer and text_projection, which a loader drops.
 
 Run as a script, it makes tiny random SD 1.x, SD 2.x and SDXL models following those
-conventions, writes each as one LDM file in src/engine/testdata/ldm/, checks the file with
-diffusers 0.27.2's own single-file converters (convert_ldm_unet_checkpoint,
-convert_ldm_vae_checkpoint and, with stand-ins for the transformers classes they construct, the
-text-encoder converters) and writes NAME.golden.json: per component, each diffusers tensor's
-shape and checksums (float64 sum, sum of squares, and sum of value * (flat index % 13 + 1)), and
-the diffusers configs a loader must infer.
+conventions (text encoders 64 wide with CLIP's whole 49,408-token embedding, since a single file
+is tokenized with CLIP's vocabulary; fp16, fp16 and bf16), writes each as one LDM file in
+src/engine/testdata/ldm/, checks the file with diffusers 0.27.2's own single-file converters
+(convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint and, with stand-ins for the transformers
+classes they construct, the text-encoder converters) and writes NAME.golden.json: per component,
+each diffusers tensor's shape and checksums (float64 sum, sum of squares, and sum of value *
+(flat index % 13 + 1)), and the diffusers configs a loader must infer. Then it runs the reference
+pipeline (sd_reference_pipeline.py) on the model each file stands for and writes whole-image
+goldens, clip_skip cases included, to ldm/goldens.json and ldm/expected/ (the zoo's index format,
+"model" naming the file).
 """
 
 import json

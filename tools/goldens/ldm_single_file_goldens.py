@@ -1,5 +1,6 @@
-"""The goldens of src/engine/ldm_checkpoint*: tiny random SD 1.x, SD 2.x and SDXL models written
-as single LDM-layout files, checked with diffusers 0.27.2's own converters. Run through
+"""The goldens of src/engine/ldm_checkpoint* and of single-file loading: tiny random SD 1.x, SD 2.x
+and SDXL models written as single LDM-layout files, checked with diffusers 0.27.2's own
+converters, and the images the reference pipeline makes with each. Run through
 ldm_single_file.py (see its docstring):
 
     . ../shared/reference/env.sh && /usr/bin/python3 tools/goldens/ldm_single_file.py
@@ -7,6 +8,8 @@ ldm_single_file.py (see its docstring):
 
 import json
 import os
+import shutil
+import tempfile
 
 import torch
 from diffusers import (AutoencoderKL, DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
@@ -14,6 +17,8 @@ from diffusers import (AutoencoderKL, DDIMScheduler, EulerDiscreteScheduler, PND
 import diffusers.loaders.single_file_utils as sfu
 
 import ldm_single_file as ldm
+import ref_clip
+import sd_zoo
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "engine",
                    "testdata", "ldm")
@@ -21,48 +26,18 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src"
 # The image size each family's convention gives (diffusers' single-file heuristic: SD 2.x
 # without further information is the 768-v model).
 IMAGE_SIZE = {"sd1": 512, "sd2": 768, "sdxl": 1024}
-VOCAB = 256
+VOCAB = 49408  # CLIP's: a single file carries no tokenizer, stipple tokenizes it with CLIP's
 
 
-def randomize(module, seed):
-    """Every parameter random, so no two tensors share a checksum by construction."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
-    return module
-
-
-def clip_state_dict(hidden, layers, inter, seed, projection=None):
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape):
-        return torch.randn(*shape, generator=g) * 0.1
-
-    t = "text_model."
-    sd = {t + "embeddings.token_embedding.weight": r(VOCAB, hidden),
-          t + "embeddings.position_embedding.weight": r(77, hidden)}
-    for i in range(layers):
-        p = f"{t}encoder.layers.{i}."
-        for x in ("q", "k", "v", "out"):
-            sd[f"{p}self_attn.{x}_proj.weight"] = r(hidden, hidden)
-            sd[f"{p}self_attn.{x}_proj.bias"] = r(hidden)
-        for n in ("layer_norm1", "layer_norm2"):
-            sd[f"{p}{n}.weight"] = 1 + r(hidden)
-            sd[f"{p}{n}.bias"] = r(hidden)
-        sd[f"{p}mlp.fc1.weight"] = r(inter, hidden)
-        sd[f"{p}mlp.fc1.bias"] = r(inter)
-        sd[f"{p}mlp.fc2.weight"] = r(hidden, inter)
-        sd[f"{p}mlp.fc2.bias"] = r(hidden)
-    sd[t + "final_layer_norm.weight"] = 1 + r(hidden)
-    sd[t + "final_layer_norm.bias"] = r(hidden)
-    if projection:
-        sd["text_projection.weight"] = r(projection, hidden)
-    return sd
+def clip_state_dict(config, seed):
+    """A random CLIPTextModel(WithProjection) state dict (HF names) for this config."""
+    return ref_clip.random_clip_text_state_dict(
+        config, seed, with_projection=config["architectures"] == ["CLIPTextModelWithProjection"])
 
 
 def clip_config(hidden, layers, inter, act, projection=None):
-    """The CLIPTextConfig (config.json) the published SD text encoders carry, at these sizes."""
+    """The CLIPTextConfig (config.json) the published SD text encoders carry, at these sizes:
+    CLIP's whole vocabulary (a single file is tokenized with it), a tiny width."""
     return {
         "architectures": ["CLIPTextModelWithProjection" if projection else "CLIPTextModel"],
         "attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0, "eos_token_id": 2,
@@ -107,7 +82,7 @@ def make_models(family, dtype):
             **common, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=te_h,
             attention_head_dim=8)
-        te = (clip_state_dict(te_h, 2, te_inter, 11), clip_config(te_h, 2, te_inter, "quick_gelu"))
+        te = clip_config(te_h, 2, te_inter, "quick_gelu")
         te2 = None
     elif family == "sd2":
         te_h, te_inter = 64, 128
@@ -115,10 +90,10 @@ def make_models(family, dtype):
             **common, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=te_h,
             attention_head_dim=[1, 1], use_linear_projection=True)
-        te = (clip_state_dict(te_h, 2, te_inter, 12), clip_config(te_h, 2, te_inter, "gelu"))
+        te = clip_config(te_h, 2, te_inter, "gelu")
         te2 = None
     else:
-        te_h, te_inter, te2_h, te2_inter, proj, time_dim = 64, 128, 128, 256, 64, 8
+        te_h, te_inter, te2_h, te2_inter, proj, time_dim = 64, 128, 64, 128, 32, 8
         unet = UNet2DConditionModel(
             **common, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -126,25 +101,27 @@ def make_models(family, dtype):
             transformer_layers_per_block=[1, 2], use_linear_projection=True,
             addition_embed_type="text_time", addition_time_embed_dim=time_dim,
             projection_class_embeddings_input_dim=proj + 6 * time_dim)
-        te = (clip_state_dict(te_h, 2, te_inter, 13), clip_config(te_h, 2, te_inter, "quick_gelu"))
-        te2 = (clip_state_dict(te2_h, 2, te2_inter, 14, projection=proj),
-               clip_config(te2_h, 2, te2_inter, "gelu", projection=proj))
+        te = clip_config(te_h, 2, te_inter, "quick_gelu")
+        te2 = clip_config(te2_h, 2, te2_inter, "gelu", projection=proj)
     vae = AutoencoderKL(block_out_channels=(32, 32), layers_per_block=1, norm_num_groups=32,
                         down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4,
                         sample_size=size, scaling_factor=0.13025 if family == "sdxl" else 0.18215,
                         force_upcast=True)
-    randomize(unet, 1)
-    randomize(vae, 2)
+    # Random weights calibrated as the zoo's are (a UNet predicting noise of std 1, a VAE
+    # decoding mostly inside [-1, 1]), so that the images have something to compare.
+    unet = sd_zoo.make_unet(json.loads(unet.to_json_string()), 1)
+    vae = sd_zoo.make_vae(json.loads(vae.to_json_string()), 2)
+    seed = {"sd1": 11, "sd2": 12, "sdxl": 13}[family]
 
     def cast(sd):
         return {k: v.detach().to(dtype).contiguous() for k, v in sd.items()}
 
     parts = {"unet": (cast(unet.state_dict()), json.loads(unet.to_json_string())),
              "vae": (cast(vae.state_dict()), json.loads(vae.to_json_string())),
-             "text_encoder": (cast(te[0]), te[1])}
+             "text_encoder": (cast(clip_state_dict(te, seed)), te)}
     if te2:
-        parts["text_encoder_2"] = (cast(te2[0]), te2[1])
+        parts["text_encoder_2"] = (cast(clip_state_dict(te2, seed + 10)), te2)
     return parts
 
 
@@ -228,8 +205,92 @@ def extras(family, dtype):
             "conditioner.embedders.1.model.logit_scale": torch.tensor(4.6).to(dtype)}
 
 
+# ---------------------------------------------------------------------------------------------
+# Whole-image goldens: what diffusers makes of each file, per the family's conventions for what
+# the file cannot say (CLIP's tokenizer, padded with <|endoftext|> for SD 1.x and SDXL's first
+# encoder and with "!" for SD 2.x and SDXL's second; the configs the conversion goldens list;
+# SDXL's force_zeros_for_empty_prompt).
+
+# (family, scheduler, prompt, negative, seed, steps, guidance, width, height, clip_skip)
+IMAGE_CASES = [
+    ("sd1", "ddim", 0, 0, 0, 3, 7.5, 32, 32, 0),
+    ("sd1", "euler_a", 1, 1, 42, 3, 3.5, 48, 32, 0),
+    ("sd1", "ddim", 2, 2, 7, 3, 7.5, 32, 32, 1),  # the negative prompt stays at the last layer
+    ("sd2", "euler", 3, 0, 1234567, 3, 7.5, 32, 32, 0),
+    ("sd2", "dpmpp_2m", 4, 1, 31337, 2, 1.0, 32, 48, 0),
+    ("sd2", "ddim", 5, 2, 4294967295, 3, 5.0, 32, 32, 1),
+    ("sdxl", "euler", 0, 0, 3, 3, 5.0, 32, 32, 0),  # empty negative: zeros
+    ("sdxl", "dpmpp_2m", 1, 1, 5, 2, 0.0, 48, 32, 0),
+    ("sdxl", "euler_a", 2, 1, 9, 3, 5.0, 32, 32, 1),
+]
+
+
+def write_full_tokenizer(folder, pad):
+    """A tokenizer folder with CLIP's whole vocabulary, for the reference pipeline."""
+    import simple_tokenizer
+    tok = simple_tokenizer.SimpleTokenizer(sd_zoo.clip_bpe_path())
+    assert len(tok.encoder) == VOCAB
+    merges = sorted(tok.bpe_ranks, key=tok.bpe_ranks.get)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(tok.encoder, ensure_ascii=False))
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"pad_token": pad}, f)
+
+
+def reference_folder(family, parts, scheduler):
+    """The model a single file stands for, as a diffusers folder the reference pipeline reads
+    (a temporary directory; the weights as the file stores them)."""
+    from safetensors.torch import save_file
+    folder = tempfile.mkdtemp(prefix=f"ldm-{family}-")
+    xl = family == "sdxl"
+    index = {"_class_name": "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline"}
+    if xl:
+        index["force_zeros_for_empty_prompt"] = True
+    sd_zoo.write_json(os.path.join(folder, "model_index.json"), index)
+    sd_zoo.write_json(os.path.join(folder, "scheduler", "scheduler_config.json"), scheduler)
+    for part, (state, config) in parts.items():
+        sd_zoo.write_json(os.path.join(folder, part, "config.json"), config)
+        base = "model" if part.startswith("text_encoder") else "diffusion_pytorch_model"
+        save_file({k: v.contiguous() for k, v in state.items()},
+                  os.path.join(folder, part, base + ".safetensors"))
+    write_full_tokenizer(os.path.join(folder, "tokenizer"),
+                         "!" if family == "sd2" else "<|endoftext|>")
+    if xl:
+        write_full_tokenizer(os.path.join(folder, "tokenizer_2"), "!")
+    return folder
+
+
+def image_goldens(folders):
+    """OUT/goldens.json and OUT/expected/: the image cases, in the zoo's index format
+    (docs/engine.md), "model" naming the file."""
+    import sd_goldens
+    import sd_reference_pipeline as ref
+    torch.set_num_threads(ref.THREADS)
+    index = {"format": 1, "goldens": [], "schedulers": {}, "text": {}}
+    pipes = {}
+    for i, (family, scheduler, p, n, seed, steps, guidance, w, h, skip) in enumerate(IMAGE_CASES):
+        if family not in pipes:
+            pipes[family] = ref.ReferencePipeline(folders[family])
+        case = {"model": f"{family}.safetensors", "scheduler": scheduler,
+                "prompt": sd_goldens.PROMPTS[p], "negative": sd_goldens.NEGATIVES[n],
+                "seed": seed, "steps": steps, "guidance": guidance, "width": w, "height": h,
+                "clip_skip": skip, "name": f"expected/{family}-{i}-{scheduler}"}
+        entry, out = sd_goldens.run_case(pipes[family], case, OUT)
+        index["goldens"].append(entry)
+        index["schedulers"].setdefault(case["model"], {})[scheduler] = {
+            k: v for k, v in sorted(out["scheduler_config"].items()) if not k.startswith("_")}
+    with open(os.path.join(OUT, "goldens.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(sd_goldens.finite_json(index), indent=1, ensure_ascii=False,
+                           allow_nan=False) + "\n")
+    print(f"{len(index['goldens'])} image goldens")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    folders = {}
     for family, dtype in (("sd1", torch.float16), ("sd2", torch.float16),
                           ("sdxl", torch.bfloat16)):
         parts = make_models(family, dtype)
@@ -264,3 +325,7 @@ def main():
             json.dump(golden, f, indent=1, sort_keys=True)
             f.write("\n")
         print(f"{family}: {os.path.getsize(path)} bytes, verified with diffusers' converters")
+        folders[family] = reference_folder(family, parts, golden["configs"]["scheduler"])
+    image_goldens(folders)
+    for folder in folders.values():
+        shutil.rmtree(folder)

@@ -73,6 +73,29 @@ def write_png(path, array):
     Image.fromarray(array, mode="RGB").save(path, format="PNG")
 
 
+def run_case(pipe, case, root):
+    """Runs one golden case (a dict: the index fields plus "name", the files' path under root
+    without extension; "clip_skip" optional) with the reference pipeline, writes name.png and
+    name.safetensors (final latents and the initial noise) and returns (index entry, outputs)."""
+    from safetensors.torch import save_file
+    case = dict(case)
+    out = pipe.generate(case["prompt"], case["negative"], case["seed"], case["steps"],
+                        case["guidance"], case["width"], case["height"], case["scheduler"],
+                        case.get("clip_skip", 0))
+    assert torch.isfinite(out["latents"]).all(), case
+    name = case.pop("name")
+    os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+    write_png(os.path.join(root, name + ".png"), out["image"])
+    save_file({"latents": out["latents"], "noise": out["noise"]},
+              os.path.join(root, name + ".safetensors"))
+    image = out["image"].astype("float32")
+    print(f"{name}: {case['prompt'][:30]!r} cfg={out['cfg']} image mean {image.mean():.1f} "
+          f"std {image.std():.1f} saturated {((image == 0) | (image == 255)).mean():.3f}")
+    entry = {**case, "cfg": out["cfg"], "image": name + ".png", "latents": name + ".safetensors",
+             "timesteps": out["timesteps"], "init_noise_sigma": out["init_noise_sigma"]}
+    return entry, out
+
+
 def main(zoo):
     from safetensors.torch import save_file
     torch.set_num_threads(ref.THREADS)
@@ -86,27 +109,16 @@ def main(zoo):
             texts[model] = {}
             os.makedirs(os.path.join(zoo, model, "expected"), exist_ok=True)
         pipe = pipelines[model]
-        out = pipe.generate(case["prompt"], case["negative"], case["seed"], case["steps"],
-                            case["guidance"], case["width"], case["height"], case["scheduler"])
-        assert torch.isfinite(out["latents"]).all(), case
-        name = case.pop("name")
-        write_png(os.path.join(zoo, name + ".png"), out["image"])
-        save_file({"latents": out["latents"], "noise": out["noise"]},
-                  os.path.join(zoo, name + ".safetensors"))
+        entry, out = run_case(pipe, case, zoo)
         embeds, pooled, neg_embeds, neg_pooled = out["embeds"]
         texts[model].setdefault(case["prompt"], (embeds, pooled))
         zeros = pipe.xl and case["negative"] == "" and pipe.index["force_zeros_for_empty_prompt"]
         if out["cfg"] and not zeros:
             texts[model].setdefault(case["negative"], (neg_embeds, neg_pooled))
-        index["goldens"].append({
-            **case, "cfg": out["cfg"], "image": name + ".png", "latents": name + ".safetensors",
-            "timesteps": out["timesteps"], "init_noise_sigma": out["init_noise_sigma"]})
+        index["goldens"].append(entry)
         index["schedulers"].setdefault(model, {})[case["scheduler"]] = {
             k: v for k, v in sorted(out["scheduler_config"].items())
             if not k.startswith("_")}
-        image = out["image"].astype("float32")
-        print(f"{name}: {case['prompt'][:30]!r} cfg={out['cfg']} image mean {image.mean():.1f} "
-              f"std {image.std():.1f} saturated {((image == 0) | (image == 255)).mean():.3f}")
 
     # The text conditioning each string gets, per model (ids and embeddings), for debugging the
     # stages before the loop: <model>/expected/text.safetensors holds embeds.<i> (1, 77, D) and,

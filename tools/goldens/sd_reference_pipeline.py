@@ -2,8 +2,8 @@
 
 It composes diffusers 0.27.2's UNet2DConditionModel, AutoencoderKL, VaeImageProcessor and
 scheduler classes the way StableDiffusionPipeline.__call__ and StableDiffusionXLPipeline.__call__
-do (one image, CPU, float32, no clip_skip, eta 0, no guidance rescale), with the text encoders
-run by ref_clip.py (transformers is not installed here). Each step is spelled out in generate().
+do (one image, CPU, float32, eta 0, no guidance rescale, clip_skip as their encode_prompt applies
+it), with the text encoders run by ref_clip.py (transformers is not installed here). Each step is spelled out in generate().
 
 Weights are read as stored (F32, F16, BF16) and widened to float32, so the results are those of
 the files in the folder, fp16 rounding included.
@@ -117,20 +117,32 @@ class ReferencePipeline:
         import diffusers
         return getattr(diffusers, SCHEDULERS[name]).from_config(self.scheduler_config)
 
-    def encode(self, text):
+    def encode(self, text, clip_skip=0):
         """(prompt embeds (1, 77, D), pooled (1, P) or None). SD 1.x/2.x: the text encoder's
-        last_hidden_state (final layer norm applied). SDXL: the penultimate hidden states of both
-        encoders (no final layer norm), concatenated on the channel axis; pooled = encoder 2's
-        projected text_embeds."""
+        hidden state clip_skip layers before the last, then the final layer norm (clip_skip 0:
+        last_hidden_state). SDXL: the hidden states clip_skip + 1 layers before the last of both
+        encoders (no final layer norm; clip_skip 0: the penultimate), concatenated on the channel
+        axis; pooled = encoder 2's projected text_embeds whatever clip_skip is."""
         if not self.xl:
-            return self.encoders[0](text)["last_hidden_state"], None
+            encoder = self.encoders[0]
+            out = encoder(text)
+            if not clip_skip:
+                return out["last_hidden_state"], None
+            hidden = out["hidden_states"][-(clip_skip + 1)]
+            state, eps = encoder.state, float(encoder.config.get("layer_norm_eps", 1e-5))
+            normed = torch.nn.functional.layer_norm(
+                hidden, (hidden.shape[-1],), state["text_model.final_layer_norm.weight"],
+                state["text_model.final_layer_norm.bias"], eps)
+            return normed, None
         outs = [encoder(text) for encoder in self.encoders]
-        embeds = torch.cat([out["hidden_states"][-2] for out in outs], dim=-1)
+        embeds = torch.cat([out["hidden_states"][-(clip_skip + 2)] for out in outs], dim=-1)
         return embeds, outs[-1]["text_embeds"]
 
     @torch.no_grad()
-    def generate(self, prompt, negative, seed, steps, guidance, width, height, scheduler_name):
-        """Returns a dict: image (H, W, 3) uint8 array, latents (final, before the VAE), noise
+    def generate(self, prompt, negative, seed, steps, guidance, width, height, scheduler_name,
+                 clip_skip=0):
+        """clip_skip applies to the prompt only: diffusers 0.27.2 encodes the negative prompt at
+        the default layer whatever clip_skip is. Returns a dict: image (H, W, 3) uint8 array, latents (final, before the VAE), noise
         (the initial draw, before init_noise_sigma), timesteps, init_noise_sigma, cfg, embeds."""
         from diffusers.image_processor import VaeImageProcessor
         scheduler = self.scheduler(scheduler_name)
@@ -139,7 +151,7 @@ class ReferencePipeline:
 
         # 1. Text. An empty negative prompt is diffusers' negative_prompt=None: for SD the
         #    embedding of "", for SDXL with force_zeros_for_empty_prompt zeros (embeds and pooled).
-        embeds, pooled = self.encode(prompt)
+        embeds, pooled = self.encode(prompt, clip_skip)
         neg_embeds = neg_pooled = None
         if cfg:
             if self.xl and negative == "" and self.index.get("force_zeros_for_empty_prompt"):

@@ -70,6 +70,8 @@ class ClipTextModelImpl : public torch::nn::Module {
   explicit ClipTextModelImpl(const ClipTextConfig& config);
   // input_ids: (B, L) int64, L ≤ max_position_embeddings. All layers run.
   ClipTextOutput forward(const torch::Tensor& input_ids);
+  // The final layer norm alone, for states taken from an earlier layer (clip_skip).
+  torch::Tensor FinalLayerNorm(const torch::Tensor& states) { return final_layer_norm(states); }
 
   const ClipTextConfig& config() const { return config_; }
 

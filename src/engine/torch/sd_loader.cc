@@ -201,10 +201,14 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
 
   const int factor = model.vae ? model.vae->config().DownscaleFactor() : 0;  // 0: pixel space
   const int scale = std::max(factor, 1);
+  int text_layers = model.text_encoder->config().num_hidden_layers;
+  if (!model.text_encoder_2.is_empty()) {
+    text_layers = std::min(text_layers, model.text_encoder_2->config().num_hidden_layers);
+  }
   ModelLimits limits =
       SdModelLimits(where.name, model.family, model.unet->config.sample_width * scale,
                     model.unet->config.sample_height * scale, factor,
-                    model.scheduler.default_scheduler, source.defaults);
+                    model.scheduler.default_scheduler, text_layers, source.defaults);
 
   int64_t parameters = Parameters(*model.unet) + Parameters(*model.text_encoder);
   if (model.vae) parameters += Parameters(*model.vae);

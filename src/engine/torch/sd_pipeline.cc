@@ -1,5 +1,6 @@
 #include "engine/torch/sd_pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -58,6 +59,24 @@ torch::Tensor GuidanceEmbedding(const torch::Tensor& guidance, int64_t dim) {
   return emb;
 }
 
+// Row r of hidden_states[size − 1 − offset − clip_skip[r]] for each r: the states clip_skip[r]
+// layers before the one `offset` layers before the last.
+torch::Tensor StatesAt(const ClipTextOutput& out, int offset, const std::vector<int>& clip_skip) {
+  const int64_t last = static_cast<int64_t>(out.hidden_states.size()) - 1 - offset;
+  for (int k : clip_skip) {
+    TORCH_CHECK(k >= 0 && k <= last, "clip_skip ", k, " is beyond the text encoder's layers");
+  }
+  if (std::all_of(clip_skip.begin(), clip_skip.end(), [&](int k) { return k == clip_skip[0]; })) {
+    return out.hidden_states[last - clip_skip[0]];
+  }
+  std::vector<torch::Tensor> rows;
+  rows.reserve(clip_skip.size());
+  for (size_t r = 0; r < clip_skip.size(); ++r) {
+    rows.push_back(out.hidden_states[last - clip_skip[r]][static_cast<int64_t>(r)]);
+  }
+  return torch::stack(rows);
+}
+
 LatentPreviewFamily PreviewFamily(SdFamily family) {
   switch (family) {
     case SdFamily::kSd1: return LatentPreviewFamily::kSD1;
@@ -76,19 +95,23 @@ SdPipeline::SdPipeline(SdModel model, ModelLimits limits, SdPipelineOptions opti
       preview_family_(PreviewFamily(model_.family)) {}
 
 SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string>& texts,
-                                                   const std::vector<bool>& zero) {
+                                                   const std::vector<bool>& zero,
+                                                   const std::vector<int>& clip_skip) {
   TextConditions out;
   const torch::Device device = options_.device;
+  const bool skips = std::any_of(clip_skip.begin(), clip_skip.end(), [](int k) { return k != 0; });
   if (model_.family != SdFamily::kSdxl) {
-    // diffusers' encode_prompt without clip_skip: the final layer-normed states.
-    out.states = model_.text_encoder(TokenIds(*model_.tokenizer, texts, device)).last_hidden_state;
+    // diffusers' encode_prompt: the final layer-normed states of the last layer, or of the one
+    // clip_skip layers before it.
+    ClipTextOutput text = model_.text_encoder(TokenIds(*model_.tokenizer, texts, device));
+    out.states = skips ? model_.text_encoder->FinalLayerNorm(StatesAt(text, 0, clip_skip))
+                       : text.last_hidden_state;
   } else {
-    // Both encoders' penultimate states side by side; the pooled, projected output of the second.
+    // Both encoders' penultimate states (or clip_skip layers before) side by side; the pooled,
+    // projected output of the second.
     ClipTextOutput first = model_.text_encoder(TokenIds(*model_.tokenizer, texts, device));
     ClipTextOutput second = model_.text_encoder_2(TokenIds(*model_.tokenizer_2, texts, device));
-    out.states = torch::cat({first.hidden_states[first.hidden_states.size() - 2],
-                             second.hidden_states[second.hidden_states.size() - 2]},
-                            -1);
+    out.states = torch::cat({StatesAt(first, 1, clip_skip), StatesAt(second, 1, clip_skip)}, -1);
     out.pooled = second.text_embeds;
   }
   for (size_t r = 0; r < zero.size(); ++r) {
@@ -206,12 +229,14 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
   batch.rows.AddJobs(jobs, admitted);
   std::vector<std::string> prompts, negatives;
   std::vector<bool> zero_negative;
+  std::vector<int> clip_skip;
   std::vector<float> guidance;
   for (size_t r = 0; r < batch.rows.size(); ++r) {
     const GenerationRequest& request = jobs[batch.rows.job[r]].request;
     prompts.push_back(request.prompt);
     negatives.push_back(request.negative_prompt);
     zero_negative.push_back(model_.force_zeros_for_empty_prompt && request.negative_prompt.empty());
+    clip_skip.push_back(request.clip_skip);
     guidance.push_back(static_cast<float>(request.guidance_scale));
   }
 
@@ -224,7 +249,8 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
   texts.insert(texts.end(), negatives.begin(), negatives.end());
   std::vector<bool> zero(prompts.size(), false);
   zero.insert(zero.end(), zero_negative.begin(), zero_negative.end());
-  TextConditions text = EncodeTexts(texts, zero);
+  clip_skip.resize(texts.size(), 0);  // negative prompts: at the usual layer, as diffusers does
+  TextConditions text = EncodeTexts(texts, zero, clip_skip);
   const int64_t n = static_cast<int64_t>(prompts.size());
   batch.cond = text.states.slice(0, 0, n);
   batch.uncond = text.states.slice(0, n, 2 * n);

@@ -5,6 +5,10 @@
 //   1. prompt and negative prompt → 77 token ids each (BOS, the first 75 tokens, EOS, padding)
 //      → the text encoder(s): SD 1.x/2.x the final layer-normed states; SDXL the penultimate
 //      layer's states of both encoders, concatenated, and encoder 2's projected pooled output.
+//      The request's clip_skip k moves the prompt's states k layers earlier (SD 1.x/2.x: the
+//      output of layer L − k, then the final layer norm; SDXL: of layer L − 1 − k of both
+//      encoders); as in diffusers, the negative prompt and the pooled output stay where they are.
+//      Rows of one batch may have different clip_skip values.
 //      The negative side is used only when guidance > 1 (classifier-free guidance); an empty
 //      negative prompt is the embedding of "" — except on SDXL with force_zeros_for_empty_prompt,
 //      where it is zeros;
@@ -92,7 +96,8 @@ class SdPipeline final : public TextToImagePipeline {
   struct Batch;
   struct TextConditions;
 
-  TextConditions EncodeTexts(const std::vector<std::string>& texts, const std::vector<bool>& zero);
+  TextConditions EncodeTexts(const std::vector<std::string>& texts, const std::vector<bool>& zero,
+                             const std::vector<int>& clip_skip);
   torch::Tensor Decode(const torch::Tensor& latents);
   void ReportProgress(int step, int steps, const Batch& batch, const torch::Tensor& x0,
                       const ProgressSink& progress);

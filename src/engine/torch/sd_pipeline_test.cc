@@ -1,8 +1,9 @@
 // The Stable Diffusion pipeline against diffusers 0.27.2: every golden of the tiny zoo
 // (testdata/models/goldens.json: each family × each scheduler × three cases — guidance with an
-// empty negative, no guidance, a negative prompt; several sizes) through TorchEngine::Load and
-// SdPipeline::Sample, the final latents within 1e-4 (relative to their magnitude) and the image
-// within 2/255 of diffusers'.
+// empty negative, no guidance, a negative prompt; several sizes) and of the tiny single files
+// (testdata/ldm/goldens.json: each family, a few schedulers, clip_skip 0 and 1) loaded through
+// ModelAt and LoadSdPipeline and run by SdPipeline::Sample, the final latents within 1e-4
+// (relative to their magnitude) and the image within 2/255 of diffusers'.
 // Also: the engine contract on a real SD pipeline (a job's image does not depend on its batch;
 // cancellation; progress with latent previews) and loading errors.
 #include "engine/torch/sd_pipeline.h"
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -33,16 +35,18 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(STIPPLE_ENGINE_TESTDATA) + "/models";
+const std::string kSingleFiles = std::string(STIPPLE_ENGINE_TESTDATA) + "/ldm";
 
 struct Golden {
   std::string model, scheduler, prompt, negative, image, latents;
   uint32_t seed = 0;
-  int steps = 0, width = 0, height = 0;
+  int steps = 0, width = 0, height = 0, clip_skip = 0;
   double guidance = 0;
 };
 
-std::vector<Golden> Goldens() {
-  Result<std::string> text = ReadTextFile(kModels + "/goldens.json");
+// The goldens of an index (goldens.json in `dir`, whose "model" names a folder or file there).
+std::vector<Golden> Goldens(const std::string& dir = kModels) {
+  Result<std::string> text = ReadTextFile(dir + "/goldens.json");
   EXPECT_TRUE(text.ok()) << text.status().ToString();
   std::vector<Golden> out;
   if (!text.ok()) return out;
@@ -54,19 +58,22 @@ std::vector<Golden> Goldens() {
     g.scheduler = std::string(o.at("scheduler").as_string());
     g.prompt = std::string(o.at("prompt").as_string());
     g.negative = std::string(o.at("negative").as_string());
-    g.image = kModels + "/" + std::string(o.at("image").as_string());
-    g.latents = kModels + "/" + std::string(o.at("latents").as_string());
+    g.image = dir + "/" + std::string(o.at("image").as_string());
+    g.latents = dir + "/" + std::string(o.at("latents").as_string());
     g.seed = static_cast<uint32_t>(o.at("seed").to_number<int64_t>());
     g.steps = static_cast<int>(o.at("steps").to_number<int64_t>());
     g.width = static_cast<int>(o.at("width").to_number<int64_t>());
     g.height = static_cast<int>(o.at("height").to_number<int64_t>());
     g.guidance = o.at("guidance").to_number<double>();
+    if (const boost::json::value* skip = o.if_contains("clip_skip")) {
+      g.clip_skip = static_cast<int>(skip->to_number<int64_t>());
+    }
     out.push_back(std::move(g));
   }
   return out;
 }
 
-// One pipeline per zoo model, loaded once for the whole suite.
+// One pipeline per model (a zoo folder's name, or a path), loaded once for the whole suite.
 class SdPipelineTest : public ::testing::Test {
  protected:
   static SdPipeline& Pipeline(const std::string& model) {
@@ -75,7 +82,8 @@ class SdPipelineTest : public ::testing::Test {
     auto it = pipelines->find(model);
     if (it == pipelines->end()) {
       at::set_num_threads(2);
-      Result<ModelPath> where = ModelAt(kModels + "/" + model);
+      Result<ModelPath> where =
+          ModelAt(model.find('/') == std::string::npos ? kModels + "/" + model : model);
       EXPECT_TRUE(where.ok()) << where.status().ToString();
       TorchEngineOptions options;
       options.preview_every = 1;
@@ -97,29 +105,18 @@ class SdPipelineTest : public ::testing::Test {
     r.steps = g.steps;
     r.guidance_scale = g.guidance;
     r.scheduler = g.scheduler;
+    r.clip_skip = g.clip_skip;
     r.seed = g.seed;
     return r;
   }
-};
 
-TEST_F(SdPipelineTest, EveryGoldenMatchesDiffusers) {
-  const std::vector<Golden> goldens = Goldens();
-  ASSERT_GE(goldens.size(), 54u);
-  for (const Golden& g : goldens) {
-    SCOPED_TRACE(g.model + " " + g.scheduler + " " + std::to_string(g.width) + "x" +
-                 std::to_string(g.height) + " guidance " + std::to_string(g.guidance));
-    SdPipeline& pipeline = Pipeline(g.model);
-    std::vector<EngineJob> jobs = {{Request(g), nullptr}};
-    std::vector<Status> admitted(1);
-    std::vector<Result<std::vector<GeneratedImage>>> results;
-    SdPipeline::Samples samples = pipeline.Sample(jobs, admitted, nullptr, &results);
-    ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
-    ASSERT_EQ(samples.job.size(), 1u);
-
+  // Row `row` of `samples` against golden `g`: latents within 1e-4 of their magnitude, pixels
+  // within 2 levels.
+  static void ExpectMatches(const Golden& g, const SdPipeline::Samples& samples, int64_t row) {
     Result<SafetensorsFile> expected = ReadSafetensorsFile(g.latents);
     ASSERT_TRUE(expected.ok()) << expected.status().ToString();
     const FloatTensor& want = expected->tensors.at("latents");
-    torch::Tensor got = samples.latents.to(torch::kCPU).contiguous().view({-1});
+    torch::Tensor got = samples.latents[row].to(torch::kCPU).contiguous().view({-1});
     ASSERT_EQ(got.numel(), want.NumElements());
     const float* got_values = got.data_ptr<float>();
     double worst = 0, scale = 1;
@@ -137,7 +134,7 @@ TEST_F(SdPipelineTest, EveryGoldenMatchesDiffusers) {
     ASSERT_TRUE(image.ok());
     ASSERT_EQ(image->width, g.width);
     ASSERT_EQ(image->height, g.height);
-    torch::Tensor pixels = samples.pixels[0].permute({1, 2, 0}).contiguous().view({-1});
+    torch::Tensor pixels = samples.pixels[row].permute({1, 2, 0}).contiguous().view({-1});
     const uint8_t* ours = pixels.data_ptr<uint8_t>();
     int diff = 0;
     for (int64_t i = 0; i < pixels.numel(); ++i) {
@@ -145,6 +142,65 @@ TEST_F(SdPipelineTest, EveryGoldenMatchesDiffusers) {
     }
     EXPECT_LE(diff, 2) << "pixels (levels of 255)";
   }
+
+  static void ExpectEveryGoldenMatches(const std::vector<Golden>& goldens,
+                                       const std::string& root) {
+    for (const Golden& g : goldens) {
+      SCOPED_TRACE(g.model + " " + g.scheduler + " " + std::to_string(g.width) + "x" +
+                   std::to_string(g.height) + " guidance " + std::to_string(g.guidance) +
+                   " clip_skip " + std::to_string(g.clip_skip));
+      SdPipeline& pipeline = Pipeline(root == kModels ? g.model : root + "/" + g.model);
+      std::vector<EngineJob> jobs = {{Request(g), nullptr}};
+      std::vector<Status> admitted(1);
+      std::vector<Result<std::vector<GeneratedImage>>> results;
+      SdPipeline::Samples samples = pipeline.Sample(jobs, admitted, nullptr, &results);
+      ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+      ASSERT_EQ(samples.job.size(), 1u);
+      ExpectMatches(g, samples, 0);
+    }
+  }
+};
+
+TEST_F(SdPipelineTest, EveryGoldenMatchesDiffusers) {
+  const std::vector<Golden> goldens = Goldens();
+  ASSERT_GE(goldens.size(), 54u);
+  ExpectEveryGoldenMatches(goldens, kModels);
+}
+
+// A single file of each family loads through the normal path (ModelAt → LoadSdPipeline, CLIP's
+// built-in vocabulary, the family's conventions) and gives diffusers' images, clip_skip included.
+TEST_F(SdPipelineTest, EverySingleFileGoldenMatchesDiffusers) {
+  const std::vector<Golden> goldens = Goldens(kSingleFiles);
+  ASSERT_EQ(goldens.size(), 9u);
+  std::set<std::string> families, skipped;
+  for (const Golden& g : goldens) {
+    families.insert(g.model);
+    if (g.clip_skip > 0) skipped.insert(g.model);
+  }
+  EXPECT_EQ(families.size(), 3u);
+  EXPECT_EQ(skipped.size(), 3u);  // each family has a clip_skip case
+  ExpectEveryGoldenMatches(goldens, kSingleFiles);
+  EXPECT_EQ(Pipeline(kSingleFiles + "/sd1.safetensors").limits().max_clip_skip, 1);
+  EXPECT_EQ(Pipeline(kSingleFiles + "/sdxl.safetensors").limits().max_clip_skip, 1);
+}
+
+// Rows of one batch with different clip_skip values each get their own golden.
+TEST_F(SdPipelineTest, RowsOfOneBatchMayHaveDifferentClipSkips) {
+  std::vector<Golden> sd1;
+  for (const Golden& g : Goldens(kSingleFiles)) {
+    if (g.model == "sd1.safetensors" && g.scheduler == "ddim") sd1.push_back(g);
+  }
+  ASSERT_EQ(sd1.size(), 2u);
+  ASSERT_NE(sd1[0].clip_skip, sd1[1].clip_skip);
+  SdPipeline& pipeline = Pipeline(kSingleFiles + "/sd1.safetensors");
+  std::vector<EngineJob> jobs = {{Request(sd1[1]), nullptr}, {Request(sd1[0]), nullptr}};
+  std::vector<Status> admitted(2);
+  std::vector<Result<std::vector<GeneratedImage>>> results;
+  SdPipeline::Samples samples = pipeline.Sample(jobs, admitted, nullptr, &results);
+  ASSERT_TRUE(results[0].ok() && results[1].ok());
+  ASSERT_EQ(samples.job, (std::vector<size_t>{0, 1}));
+  ExpectMatches(sd1[1], samples, 0);
+  ExpectMatches(sd1[0], samples, 1);
 }
 
 TEST_F(SdPipelineTest, AJobsImageDoesNotDependOnItsBatchAndProgressHasPreviews) {
@@ -219,25 +275,41 @@ TEST(SdLoading, EveryFormatLoadsThroughTorchEngineAndErrorsNameTheFile) {
   EXPECT_EQ((*sdxl)->limits().family, "sdxl");
   EXPECT_EQ((*sdxl)->limits().size_multiple, 8);
 
-  // The tiny single files (testdata/ldm) convert and are described from their header alone; their
-  // text encoders are too small for CLIP's vocabulary, which single files are tokenized with, so
-  // loading them says so.
-  const std::string ldm = std::string(STIPPLE_ENGINE_TESTDATA) + "/ldm";
+  // The tiny single files (testdata/ldm) are described from their header alone and load.
   const std::map<std::string, std::string> families = {
       {"sd1.safetensors", "sd1"}, {"sd2.safetensors", "sd2"}, {"sdxl.safetensors", "sdxl"}};
   for (const auto& [file, family] : families) {
-    Result<ModelPath> where = ModelAt(ldm + "/" + file);
+    Result<ModelPath> where = ModelAt(kSingleFiles + "/" + file);
     ASSERT_TRUE(where.ok());
     EXPECT_EQ(where->format, ModelFormat::kSingleFile);
     Result<ModelLimits> described = DescribeModel(*where);
     ASSERT_TRUE(described.ok()) << described.status().ToString();
     EXPECT_EQ(described->family, family);
-    EXPECT_GT(described->size_multiple, 0);  // the VAE's factor (2 for these tiny ones)
-    Result<std::unique_ptr<Engine>> single = TorchEngine::Load(ldm + "/" + file, options);
-    EXPECT_EQ(single.status().code(), StatusCode::kInvalidArgument) << file;
-    EXPECT_NE(single.status().message().find("token embeddings"), std::string::npos)
-        << single.status().message();
+    EXPECT_EQ(described->size_multiple, 2);  // the VAE's factor (2 for these tiny ones)
+    EXPECT_EQ(described->max_clip_skip, 1);  // text encoders of two layers
+    Result<std::unique_ptr<Engine>> single = TorchEngine::Load(kSingleFiles + "/" + file, options);
+    ASSERT_TRUE(single.ok()) << file << ": " << single.status().ToString();
+    EXPECT_EQ((*single)->limits().family, family);
+    EXPECT_EQ((*single)->limits().max_clip_skip, 1);
   }
+
+  // A single file whose text encoder has fewer token embeddings than CLIP's vocabulary, which
+  // single files are tokenized with, is refused at load, saying so.
+  Result<SafetensorsFile> small =
+      ReadSafetensorsFile(kSingleFiles + "/sd1.safetensors", {.skip_other_dtypes = true});
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  FloatTensor& tokens = small->tensors.at(
+      "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight");
+  tokens.shape[0] = 256;
+  tokens.values.resize(static_cast<size_t>(tokens.NumElements()));
+  const fs::path small_file = fs::temp_directory_path() /
+                              ("stipple-small-vocab-" + std::to_string(getpid()) + ".safetensors");
+  ASSERT_TRUE(WriteSafetensorsFile(small_file.string(), *small).ok());
+  Result<std::unique_ptr<Engine>> refused = TorchEngine::Load(small_file.string(), options);
+  fs::remove(small_file);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("token embeddings"), std::string::npos)
+      << refused.status().message();
 
   Result<std::unique_ptr<Engine>> pickle = TorchEngine::Load("/tmp/model.ckpt", options);
   EXPECT_EQ(pickle.status().code(), StatusCode::kInvalidArgument);
