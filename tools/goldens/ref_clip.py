@@ -18,6 +18,7 @@ vocab_size). The weights are placed into the modules of openai-clip's `clip/mode
 (its Transformer / ResidualAttentionBlock / LayerNorm, its causal mask), which then compute.
 
 API (stable; extended, never renamed):
+    ClipTextReference(state_dict, config, length=77): built once, called on input_ids as below
     clip_text_reference(state_dict, config, input_ids) -> dict
         hidden_states: list of (B, L, d) tensors, the embeddings then each layer's output
         last_hidden_state: (B, L, d), the final layer norm of the last layer's output
@@ -101,49 +102,66 @@ def _build_transformer(state_dict, config, length, dtype):
     return transformer.to(dtype).eval()
 
 
+class ClipTextReference:
+    """The text transformer built once from a state dict and config (for repeated calls, e.g.
+    a benchmark); calling it on input_ids ((B, L) int64 tensor or nested lists, L fixed at
+    `length`) returns what clip_text_reference returns."""
+
+    def __init__(self, state_dict, config, length=77):
+        config = config_with_defaults(config)
+        self.length = length
+        d = config["hidden_size"]
+        dtype = torch.float32
+        sd = {k: v.detach().to(torch.float32) for k, v in state_dict.items()}
+
+        self.transformer = _build_transformer(sd, config, length, dtype)
+        token_embedding = nn.Embedding(config["vocab_size"], d)
+        ln_final = clip_model.LayerNorm(d, eps=float(config["layer_norm_eps"]))
+        with torch.no_grad():
+            token_embedding.weight.copy_(sd[PREFIX + "embeddings.token_embedding.weight"])
+            ln_final.weight.copy_(sd[PREFIX + "final_layer_norm.weight"])
+            ln_final.bias.copy_(sd[PREFIX + "final_layer_norm.bias"])
+        self.token_embedding = token_embedding.to(dtype)
+        self.ln_final = ln_final.to(dtype)
+        self.positions = sd[PREFIX + "embeddings.position_embedding.weight"].to(dtype)[:length]
+        self.projection = None
+        if "text_projection.weight" in sd:
+            self.projection = sd["text_projection.weight"].to(dtype).t()  # (d, projection_dim)
+
+    def __call__(self, input_ids):
+        ids = torch.as_tensor(input_ids, dtype=torch.long)
+        if ids.dim() == 1:
+            ids = ids[None]
+        if ids.shape[1] != self.length:
+            raise ValueError(f"{ids.shape[1]} tokens, built for {self.length}")
+        with torch.no_grad():
+            x = self.token_embedding(ids) + self.positions  # (B, L, d)
+            hidden_states = [x]
+            h = x.permute(1, 0, 2)  # the transformer works in (L, B, d)
+            for block in self.transformer.resblocks:
+                h = block(h)
+                hidden_states.append(h.permute(1, 0, 2))
+            last = self.ln_final(hidden_states[-1])
+            pooled = last[torch.arange(last.shape[0]), ids.argmax(dim=-1)]
+            text_embeds = None
+            if self.projection is not None:
+                text_embeds = pooled @ self.projection
+
+        f32 = lambda t: None if t is None else t.to(torch.float32).contiguous()
+        return {
+            "hidden_states": [f32(t) for t in hidden_states],
+            "last_hidden_state": f32(last),
+            "pooled": f32(pooled),
+            "text_embeds": f32(text_embeds),
+        }
+
+
 def clip_text_reference(state_dict, config, input_ids):
     """Runs the text transformer on input_ids ((B, L) int64 tensor or nested lists)."""
-    config = config_with_defaults(config)
     ids = torch.as_tensor(input_ids, dtype=torch.long)
     if ids.dim() == 1:
         ids = ids[None]
-    length = ids.shape[1]
-    d = config["hidden_size"]
-    dtype = torch.float32
-    sd = {k: v.detach().to(torch.float32) for k, v in state_dict.items()}
-
-    transformer = _build_transformer(sd, config, length, dtype)
-    token_embedding = nn.Embedding(config["vocab_size"], d)
-    ln_final = clip_model.LayerNorm(d, eps=float(config["layer_norm_eps"]))
-    with torch.no_grad():
-        token_embedding.weight.copy_(sd[PREFIX + "embeddings.token_embedding.weight"])
-        ln_final.weight.copy_(sd[PREFIX + "final_layer_norm.weight"])
-        ln_final.bias.copy_(sd[PREFIX + "final_layer_norm.bias"])
-    token_embedding = token_embedding.to(dtype)
-    ln_final = ln_final.to(dtype)
-    positions = sd[PREFIX + "embeddings.position_embedding.weight"].to(dtype)[:length]
-
-    with torch.no_grad():
-        x = token_embedding(ids) + positions  # (B, L, d)
-        hidden_states = [x]
-        h = x.permute(1, 0, 2)  # the transformer works in (L, B, d)
-        for block in transformer.resblocks:
-            h = block(h)
-            hidden_states.append(h.permute(1, 0, 2))
-        last = ln_final(hidden_states[-1])
-        pooled = last[torch.arange(last.shape[0]), ids.argmax(dim=-1)]
-        text_embeds = None
-        if "text_projection.weight" in sd:
-            projection = sd["text_projection.weight"].to(dtype).t()  # (d, projection_dim)
-            text_embeds = pooled @ projection
-
-    f32 = lambda t: None if t is None else t.to(torch.float32).contiguous()
-    return {
-        "hidden_states": [f32(t) for t in hidden_states],
-        "last_hidden_state": f32(last),
-        "pooled": f32(pooled),
-        "text_embeds": f32(text_embeds),
-    }
+    return ClipTextReference(state_dict, config, ids.shape[1])(ids)
 
 
 def random_clip_text_state_dict(config, seed=0, with_projection=False):

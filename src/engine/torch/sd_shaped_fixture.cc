@@ -111,10 +111,27 @@ Status WriteSharded(const fs::path& dir, const std::string& stem, SafetensorsFil
   return WriteText(dir / (stem + ".safetensors.index.json"), boost::json::serialize(index));
 }
 
+// `base` (a JSON object) with `field` set to `values`, serialized.
+std::string WithChannels(const char* base, const char* field, const std::vector<int>& values,
+                         int sample_size = 0) {
+  boost::json::object config = boost::json::parse(base).as_object();
+  boost::json::array channels(values.begin(), values.end());
+  config[field] = std::move(channels);
+  if (sample_size > 0) config["sample_size"] = sample_size;
+  return boost::json::serialize(config);
+}
+
 }  // namespace
 
-Status WriteSd15ShapedModel(const std::string& dir_text, uint64_t seed) {
+Status WriteSd15ShapedModel(const std::string& dir, uint64_t seed) {
+  return WriteSdShapedModel(dir, SdShape{}, seed);
+}
+
+Status WriteSdShapedModel(const std::string& dir_text, const SdShape& shape, uint64_t seed) {
   const fs::path dir(dir_text);
+  const std::string unet_json =
+      WithChannels(kUNet, "block_out_channels", shape.unet_channels, shape.sample_size);
+  const std::string vae_json = WithChannels(kVae, "block_out_channels", shape.vae_channels);
   torch::manual_seed(seed);
   torch::NoGradGuard no_grad;
   RETURN_IF_ERROR(WriteText(dir / "model_index.json", kModelIndex));
@@ -130,21 +147,29 @@ Status WriteSd15ShapedModel(const std::string& dir_text, uint64_t seed) {
                                          torch_engine::ExportWeights(*model)));
   }
   {
-    RETURN_IF_ERROR(WriteText(dir / "vae" / "config.json", kVae));
-    ASSIGN_OR_RETURN(AutoencoderKLConfig config, ParseAutoencoderKLConfig(kVae, "config.json"));
+    RETURN_IF_ERROR(WriteText(dir / "vae" / "config.json", vae_json));
+    ASSIGN_OR_RETURN(AutoencoderKLConfig config, ParseAutoencoderKLConfig(vae_json, "config.json"));
     torch_engine::AutoencoderKL model(config);
     RETURN_IF_ERROR(
         WriteSafetensorsFile((dir / "vae" / "diffusion_pytorch_model.safetensors").string(),
                              torch_engine::ExportWeights(*model)));
   }
-  RETURN_IF_ERROR(WriteText(dir / "unet" / "config.json", kUNet));
-  ASSIGN_OR_RETURN(UNet2DConditionConfig config, ParseUNet2DConditionConfig(kUNet, "config.json"));
+  RETURN_IF_ERROR(WriteText(dir / "unet" / "config.json", unet_json));
+  ASSIGN_OR_RETURN(UNet2DConditionConfig config,
+                   ParseUNet2DConditionConfig(unet_json, "config.json"));
   SafetensorsFile weights;
+  size_t bytes = 0;
   {
     torch_engine::UNet2DCondition model(config);
     weights = torch_engine::ExportWeights(*model);
   }
-  return WriteSharded(dir / "unet", "diffusion_pytorch_model", std::move(weights), size_t{1} << 30);
+  for (const auto& [name, tensor] : weights.tensors) bytes += tensor.values.size() * 4;
+  if (bytes <= shape.shard_bytes) {
+    return WriteSafetensorsFile((dir / "unet" / "diffusion_pytorch_model.safetensors").string(),
+                                weights);
+  }
+  return WriteSharded(dir / "unet", "diffusion_pytorch_model", std::move(weights),
+                      shape.shard_bytes);
 }
 
 }  // namespace stipple

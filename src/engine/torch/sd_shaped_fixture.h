@@ -1,19 +1,37 @@
-// Test fixture: a Stable Diffusion model folder (diffusers layout) at the real dimensions of
-// SD 1.5 — an 860M-parameter UNet, the ViT-L/14 text encoder, the full VAE, CLIP's vocabulary —
-// with random weights (libtorch's default initialization, seeded), so tests can serve a model of
-// the real size without downloading one. Its images are noise. The UNet is written as sharded
-// files with an index (as large checkpoints are published), the others as one file each; about
-// 4.3 GB on disk, F32.
+// Test and benchmark fixture: a Stable Diffusion model folder (diffusers layout) with SD 1.5's
+// structure — its UNet2DConditionModel block types, the ViT-L/14 text encoder, the four-level
+// AutoencoderKL, CLIP's vocabulary, its PNDM scheduler config — with random weights (libtorch's
+// default initialization, seeded), so tests and benchmarks can serve a model of that shape without
+// downloading one. Its images are noise.
+//
+// At SD 1.5's own widths (the default SdShape) it is an 860M-parameter UNet written as sharded
+// files with an index (as large checkpoints are published), the other parts one file each; about
+// 4.3 GB on disk, F32. Narrower shapes scale the UNet's and the VAE's channel widths; a UNet
+// under `shard_bytes` is written as one file (what diffusers 0.27's from_pretrained reads).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
 namespace stipple {
 
-// Writes the folder `dir` (created). Peak memory about twice the UNet (7-8 GB).
+struct SdShape {
+  std::vector<int> unet_channels = {320, 640, 1280, 1280};  // block_out_channels
+  std::vector<int> vae_channels = {128, 256, 512, 512};     // the VAE's block_out_channels
+  int sample_size = 64;                                     // the UNet's config (latent pixels)
+  size_t shard_bytes = size_t{1} << 30;                     // UNet weights over this are sharded
+};
+
+// Writes the folder `dir` (created) with the parts' configs as SD 1.5's, the widths from `shape`
+// (channel counts must be multiples of 32, the GroupNorm groups, and of 8, the attention heads).
+// Peak memory about twice the UNet (7-8 GB at SD 1.5's widths).
+Status WriteSdShapedModel(const std::string& dir, const SdShape& shape, uint64_t seed = 1);
+
+// WriteSdShapedModel at SD 1.5's own dimensions.
 Status WriteSd15ShapedModel(const std::string& dir, uint64_t seed = 1);
 
 }  // namespace stipple
