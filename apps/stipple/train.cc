@@ -10,7 +10,7 @@ namespace {
 
 const OptionSpec kTrainOptions[] = {
     {.name = "model-dir",
-     .default_value = "models/shapes-32",
+     .default_value = "shapes-32-sd",
      .help = "the model directory to train (created if new; resumed from its checkpoint)",
      .value_name = "DIR"},
     {.name = "steps", .default_value = "20000", .help = "total steps", .value_name = "N"},

@@ -37,7 +37,8 @@ struct BpeFiles {
 BpeFiles ShapesBpe();
 
 // Writes every config and tokenizer file above that is missing from `model_dir` (created if
-// needed); existing files are kept. kUnavailable naming a file that cannot be written.
+// needed); existing files are kept. kUnavailable naming a file that cannot be written;
+// kInvalidArgument when the folder holds a model.json model (the shipped first version).
 Status InitializeShapesModelDir(const std::string& model_dir);
 
 }  // namespace stipple::shapes

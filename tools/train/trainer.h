@@ -30,7 +30,7 @@ struct TrainProgress {
 };
 
 struct TrainOptions {
-  std::string model_dir = "models/shapes-32";  // new: InitializeShapesModelDir writes its files
+  std::string model_dir = "shapes-32-sd";  // new: InitializeShapesModelDir writes its files
   int64_t steps = 20000;                       // total, across resumed runs
   int batch_size = 32;
   double learning_rate = 5e-4;
