@@ -31,7 +31,7 @@ struct TrainProgress {
 
 struct TrainOptions {
   std::string model_dir = "shapes-32-sd";  // new: InitializeShapesModelDir writes its files
-  int64_t steps = 20000;                       // total, across resumed runs
+  int64_t steps = 20000;                   // total, across resumed runs
   int batch_size = 32;
   double learning_rate = 5e-4;
   int warmup_steps = 200;
