@@ -1,5 +1,6 @@
-"""Loads the shipped pixel-space model models/shapes-32 with diffusers itself and writes a golden
-of its images for engine_torch_test (src/engine/testdata/shapes-32/).
+"""Loads a pixel-space model folder (the successor of shapes-32 that `stipple train` writes;
+tools/train/README.md) with diffusers itself and writes a golden of its images
+(src/engine/testdata/shapes-32/), for engine_torch_test to compare once that model ships.
 
 What it checks on the folder, as far as diffusers 0.27.2 goes without transformers:
   - model_index.json through DiffusionPipeline.load_config: StableDiffusionPipeline, whose
@@ -20,7 +21,7 @@ weights: run it again whenever the model is retrained.
 
     . ../shared/reference/env.sh && /usr/bin/python3 tools/goldens/shapes_golden.py [MODEL [OUT]]
 
-(MODEL and OUT default to models/shapes-32 and src/engine/testdata/shapes-32.)
+(MODEL and OUT default to shapes-32-sd and src/engine/testdata/shapes-32.)
 """
 import json
 import os
@@ -37,7 +38,7 @@ import sd_reference_pipeline as ref  # noqa: E402
 import sd_zoo  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODEL = os.path.join(ROOT, "models", "shapes-32")
+MODEL = os.path.join(ROOT, "shapes-32-sd")  # where `stipple train` writes it by default
 OUT = os.path.join(ROOT, "src", "engine", "testdata", "shapes-32")
 PROMPTS = ["a small red circle on the left", "draw one big yellow triangle at the bottom"]
 SEEDS = [7]
