@@ -76,9 +76,9 @@ TEST_F(GenerateLocal, InvalidSettingIsAUsageErrorNamingTheField) {
   EXPECT_NE(GetCapturedStderr().find("steps"), std::string::npos);
 }
 
-TEST_F(GenerateLocal, ClipSkipOnAModelWithoutTextEncoderLayersIsAUsageErrorNamingTheField) {
+TEST_F(GenerateLocal, ClipSkipBeyondTheTextEncodersLayersIsAUsageErrorNamingTheField) {
   CaptureStderr();
-  EXPECT_EQ(Run({"-o", (dir_ / "out.png").string(), "--clip-skip", "1"}), kExitUsage);
+  EXPECT_EQ(Run({"-o", (dir_ / "out.png").string(), "--clip-skip", "40"}), kExitUsage);
   EXPECT_NE(GetCapturedStderr().find("clip_skip"), std::string::npos);
 }
 

@@ -86,10 +86,9 @@ VaeAttentionImpl::VaeAttentionImpl(int64_t channels, int64_t groups) {
 
 torch::Tensor VaeAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  // (B, HW, C) rows: free for channels-last activations, one copy for NCHW ones.
-  torch::Tensor t = group_norm(x).permute({0, 2, 3, 1}).reshape({b, h * w, c});
+  torch::Tensor t = group_norm(x).view({b, c, h * w}).transpose(1, 2);  // (B, HW, C)
   torch::Tensor attended = SingleHeadAttention(to_q(t), to_k(t), to_v(t));
-  torch::Tensor y = out(attended).view({b, h, w, c}).permute({0, 3, 1, 2});
+  torch::Tensor y = out(attended).transpose(1, 2).reshape({b, c, h, w});
   return y + x;
 }
 
@@ -208,16 +207,13 @@ AutoencoderKLImpl::AutoencoderKLImpl(const AutoencoderKLConfig& config) : config
 torch::Tensor AutoencoderKLImpl::Decode(const torch::Tensor& z) {
   const torch::Tensor& w = decoder->conv_in->weight;
   torch::Tensor h = z.to(w.device(), w.scalar_type());
-  if (w.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
-    h = h.contiguous(torch::MemoryFormat::ChannelsLast);
-  }
   if (post_quant_conv) h = post_quant_conv(h);
-  return decoder(h).contiguous();
+  return decoder(h);
 }
 
 VaePosterior AutoencoderKLImpl::Encode(const torch::Tensor& x) {
   const torch::Tensor& w = encoder->conv_in->weight;
-  torch::Tensor moments = encoder(x.to(w.device(), w.scalar_type())).contiguous();
+  torch::Tensor moments = encoder(x.to(w.device(), w.scalar_type()));
   if (quant_conv) moments = quant_conv(moments);
   std::vector<torch::Tensor> halves = moments.chunk(2, 1);
   return {halves[0], halves[1].clamp(-30.0, 20.0)};

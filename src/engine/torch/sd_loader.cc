@@ -62,18 +62,6 @@ Status CheckVocabulary(const Tokenizer& tokenizer, const ClipTextModel& encoder,
                               " tokens (a single file's text encoder must have CLIP's 49408)");
 }
 
-// Stores every 4-D parameter of `module` (its convolution kernels) channels-last (NHWC in memory);
-// the values are unchanged. On the CPU, oneDNN's convolutions then run in NHWC and give NHWC
-// outputs, which the following GroupNorms, activations, concatenations and resamplings keep, so
-// activations are not reordered between NCHW and oneDNN's layout around every convolution
-// (docs/benchmarks.md, engine_bench). The UNet's and the VAE's forwards take either layout.
-void UseChannelsLast(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  for (torch::Tensor& p : module.parameters()) {
-    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  }
-}
-
 Result<ClipTextModel> BuildTextEncoder(PartSource part, torch::Device device,
                                        torch::ScalarType dtype) {
   ASSIGN_OR_RETURN(ClipTextConfig config, ParseClipTextConfig(part.config_json, part.config_name));
@@ -91,7 +79,6 @@ Result<UNet2DCondition> BuildUNet(PartSource part, torch::Device device, torch::
   RETURN_IF_ERROR(LoadUNet2DConditionWeights(model, std::move(part.weights), part.weights_name));
   model->to(device, dtype);
   model->eval();
-  if (device.is_cpu() && dtype == torch::kFloat) UseChannelsLast(*model);
   return model;
 }
 
@@ -101,10 +88,8 @@ Result<AutoencoderKL> BuildVae(PartSource part, torch::Device device, torch::Sca
   AutoencoderKL model(config);
   RETURN_IF_ERROR(LoadAutoencoderKLWeights(model, std::move(part.weights), part.weights_name));
   // A VAE that overflows in half precision stays in fp32 (diffusers' force_upcast).
-  const torch::ScalarType vae_dtype = config.force_upcast ? torch::kFloat : dtype;
-  model->to(device, vae_dtype);
+  model->to(device, config.force_upcast ? torch::kFloat : dtype);
   model->eval();
-  if (device.is_cpu() && vae_dtype == torch::kFloat) UseChannelsLast(*model);
   return model;
 }
 

@@ -1,6 +1,5 @@
 #include "engine/torch/unet2d_blocks.h"
 
-#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -125,40 +124,18 @@ CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, i
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const torch::Tensor& ctx = context.defined() ? context : x;
-  const int64_t b = x.size(0), n = x.size(1), m = ctx.size(1), bh = b * heads;
-  // Heads folded into the batch: (B·h, len, d), and kᵀ as (B·h, d, M), one copy each. The scale
-  // goes into q (N·d values) rather than the scores (N·M).
+  const int64_t b = x.size(0), n = x.size(1), m = ctx.size(1);
+  // The scale goes into q (N·d values) rather than the scores (N·M).
   torch::Tensor q = to_q(x).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  q = q.view({b, n, heads, head_dim}).transpose(1, 2).reshape({bh, n, head_dim});
-  torch::Tensor kt =
-      to_k(ctx).view({b, m, heads, head_dim}).permute({0, 2, 3, 1}).reshape({bh, head_dim, m});
-  torch::Tensor v =
-      to_v(ctx).view({b, m, heads, head_dim}).transpose(1, 2).reshape({bh, m, head_dim});
+  q = q.view({b, n, heads, head_dim}).transpose(1, 2);                              // (B, h, N, d)
+  torch::Tensor k = to_k(ctx).view({b, m, heads, head_dim}).permute({0, 2, 3, 1});  // (B, h, d, M)
+  torch::Tensor v = to_v(ctx).view({b, m, heads, head_dim}).transpose(1, 2);        // (B, h, M, d)
   const bool widen = upcast && q.scalar_type() != torch::kFloat;
-  if (widen) {
-    q = q.to(torch::kFloat);
-    kt = kt.to(torch::kFloat);
-  }
-  // The scores of a slice of the queries at a time, at most kMaxScores values: a slice stays in
-  // the CPU's cache from the product through the softmax to the product with v, and never needs
-  // a fresh mapping of memory (self-attention over 4096 positions would otherwise be 64 MiB of
-  // scores per image and head group). Each row's softmax needs only its own scores, so the
-  // result is the same.
-  constexpr int64_t kMaxScores = int64_t{1} << 20;
-  const int64_t rows = std::clamp<int64_t>(kMaxScores / std::max<int64_t>(1, bh * m), 1, n);
-  torch::Tensor o = rows >= n ? torch::Tensor() : torch::empty({bh, n, head_dim}, v.options());
-  for (int64_t start = 0; start < n; start += rows) {
-    const int64_t end = std::min(n, start + rows);
-    torch::Tensor probs = torch::bmm(rows >= n ? q : q.slice(1, start, end), kt).softmax(-1);
-    if (widen) probs = probs.to(v.scalar_type());
-    if (rows >= n) {
-      o = torch::bmm(probs, v);
-    } else {
-      o.slice(1, start, end).copy_(torch::bmm(probs, v));
-    }
-  }
-  // (B·h, N, d) → (B, N, h·d).
-  return out(o.view({b, heads, n, head_dim}).transpose(1, 2).reshape({b, n, heads * head_dim}));
+  torch::Tensor probs =
+      widen ? torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat)).softmax(-1).to(v.dtype())
+            : torch::matmul(q, k).softmax(-1);
+  torch::Tensor o = torch::matmul(probs, v);  // (B, h, N, d)
+  return out(o.transpose(1, 2).reshape({b, n, heads * head_dim}));
 }
 
 GegluImpl::GegluImpl(int64_t dim, int64_t inner) {

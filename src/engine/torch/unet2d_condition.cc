@@ -220,10 +220,6 @@ torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor t
   emb = Activate(config.time_embedding_act_fn, emb);
   const torch::Tensor temb_act = Activate(config.act_fn, emb);  // what every ResNet projects
 
-  // Channels-last kernels (UseChannelsLast): the activations in that layout from the start.
-  if (conv_in->weight.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
-    sample = sample.contiguous(torch::MemoryFormat::ChannelsLast);
-  }
   torch::Tensor h = conv_in(sample);
   std::vector<torch::Tensor> skips = {h};
   for (UNetDownBlock2D& block : down_list) h = block(h, temb_act, encoder_hidden_states, skips);
@@ -241,7 +237,7 @@ torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor t
     }
     h = up_list[j](h, temb_act, encoder_hidden_states, skips, size);
   }
-  return conv_out(Activate(config.act_fn, conv_norm_out(h))).contiguous();
+  return conv_out(Activate(config.act_fn, conv_norm_out(h)));
 }
 
 Status LoadUNet2DConditionWeights(UNet2DCondition& model, SafetensorsFile weights,
