@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import ref_clip  # noqa: E402
 import safetensors.torch  # noqa: E402,F401 (diffusers imports only the package, then uses this)
+import sd_reference_pipeline  # noqa: E402
 import sd_zoo  # noqa: E402
 
 
@@ -57,18 +58,8 @@ def patch_attention(formulation):
             scores = scores.float()
         return scores.softmax(dim=-1).to(dtype)
 
-    def bmm_scores(self, query, key, attention_mask=None):
-        dtype = query.dtype
-        if self.upcast_attention:
-            query, key = query.float(), key.float()
-        scores = self.scale * torch.bmm(query, key.transpose(-1, -2))
-        if attention_mask is not None:
-            scores = scores + attention_mask
-        if self.upcast_softmax:
-            scores = scores.float()
-        return scores.softmax(dim=-1).to(dtype)
-
-    Attention.get_attention_scores = bmm_scores if formulation == "bmm" else zeroed_baddbmm_scores
+    Attention.get_attention_scores = (sd_reference_pipeline.bmm_attention_scores
+                                      if formulation == "bmm" else zeroed_baddbmm_scores)
 
 
 class Pipeline:

@@ -24,14 +24,19 @@ GenerationRequest TinySdRequest(std::string prompt, uint32_t seed, std::string s
   return r;
 }
 
+int MaxByteDifference(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  if (a.size() != b.size()) return 256;
+  int worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<int>(a[i]) - static_cast<int>(b[i])));
+  }
+  return worst;
+}
+
 int MaxPixelDifference(const std::string& png_a, const std::string& png_b) {
   Result<DecodedPng> a = DecodePngRgb8(png_a), b = DecodePngRgb8(png_b);
   if (!a.ok() || !b.ok() || a->width != b->width || a->height != b->height) return 256;
-  int worst = 0;
-  for (size_t i = 0; i < a->rgb.size(); ++i) {
-    worst = std::max(worst, std::abs(static_cast<int>(a->rgb[i]) - static_cast<int>(b->rgb[i])));
-  }
-  return worst;
+  return MaxByteDifference(a->rgb, b->rgb);
 }
 
 }  // namespace stipple

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "core/generation_request.h"
@@ -17,6 +18,10 @@ std::string TinySdModelDir();
 // A request it runs: `prompt` against the negative prompt "green", 64x64, 6 steps, guidance 3.0,
 // model "sd1-tiny".
 GenerationRequest TinySdRequest(std::string prompt, uint32_t seed, std::string scheduler = "ddim");
+
+// The largest difference between two equally long byte arrays (RGB pixels), in 0..255; 256 when
+// their lengths differ.
+int MaxByteDifference(std::span<const uint8_t> a, std::span<const uint8_t> b);
 
 // The largest difference between two PNGs' RGB pixels, in 0..255; 256 when either does not
 // decode or their sizes differ.

@@ -31,7 +31,7 @@ SCHEDULERS = {
 }
 
 
-def _scores_without_uninitialized_memory(self, query, key, attention_mask=None):
+def bmm_attention_scores(self, query, key, attention_mask=None):
     """diffusers' Attention.get_attention_scores, with the scores computed as scale·q@kᵀ (+ mask):
     on torch 1.13 its baddbmm over an uninitialized tensor (beta=0) can return NaN."""
     dtype = query.dtype
@@ -47,7 +47,7 @@ def _scores_without_uninitialized_memory(self, query, key, attention_mask=None):
 
 def patch_attention():
     from diffusers.models.attention_processor import Attention
-    Attention.get_attention_scores = _scores_without_uninitialized_memory
+    Attention.get_attention_scores = bmm_attention_scores
 
 
 def read_json(path):

@@ -23,24 +23,13 @@ from diffusers import UNet2DConditionModel
 from diffusers.models import attention_processor
 from safetensors.torch import save_file
 
+from sd_reference_pipeline import bmm_attention_scores
+
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "src", "engine", "testdata", "unet")
 
 
-def scores_without_uninitialized_input(self, query, key, attention_mask=None):
-    """Attention.get_attention_scores with a zero (not torch.empty) baddbmm input: torch 1.13's
-    CPU baddbmm can turn the uninitialized memory into NaN even with beta=0."""
-    dtype = query.dtype
-    if self.upcast_attention:
-        query, key = query.float(), key.float()
-    scores = self.scale * torch.bmm(query, key.transpose(-1, -2))
-    if attention_mask is not None:
-        scores = scores + attention_mask
-    if self.upcast_softmax:
-        scores = scores.float()
-    return scores.softmax(dim=-1).to(dtype)
-
-
-attention_processor.Attention.get_attention_scores = scores_without_uninitialized_input
+# torch 1.13's CPU baddbmm over diffusers' uninitialized input can return NaN even with beta=0.
+attention_processor.Attention.get_attention_scores = bmm_attention_scores
 
 MODELS = {
     # SD 1.x: convolutional projections, attention_head_dim a head count (8), cross dim 32.

@@ -26,6 +26,7 @@
 #include "engine/model_files.h"
 #include "engine/png.h"
 #include "engine/safetensors.h"
+#include "engine/tiny_sd_model.h"
 #include "engine/torch/sd_loader.h"
 #include "engine/torch_engine.h"
 
@@ -135,12 +136,10 @@ class SdPipelineTest : public ::testing::Test {
     ASSERT_EQ(image->width, g.width);
     ASSERT_EQ(image->height, g.height);
     torch::Tensor pixels = samples.pixels[row].permute({1, 2, 0}).contiguous().view({-1});
-    const uint8_t* ours = pixels.data_ptr<uint8_t>();
-    int diff = 0;
-    for (int64_t i = 0; i < pixels.numel(); ++i) {
-      diff = std::max(diff, std::abs(static_cast<int>(ours[i]) - static_cast<int>(image->rgb[i])));
-    }
-    EXPECT_LE(diff, 2) << "pixels (levels of 255)";
+    EXPECT_LE(MaxByteDifference({pixels.data_ptr<uint8_t>(), static_cast<size_t>(pixels.numel())},
+                                image->rgb),
+              2)
+        << "pixels (levels of 255)";
   }
 
   static void ExpectEveryGoldenMatches(const std::vector<Golden>& goldens,
@@ -236,14 +235,7 @@ TEST_F(SdPipelineTest, AJobsImageDoesNotDependOnItsBatchAndProgressHasPreviews) 
   ASSERT_TRUE(batch[0].ok() && batch[1].ok());
   ASSERT_EQ(batch[0]->size(), 2u);
   EXPECT_EQ((*batch[0])[1].seed, 13u);
-  Result<DecodedPng> x = DecodePngRgb8((*solo[0])[0].png);
-  Result<DecodedPng> y = DecodePngRgb8((*batch[1])[0].png);
-  ASSERT_TRUE(x.ok() && y.ok());
-  int diff = 0;
-  for (size_t i = 0; i < x->rgb.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<int>(x->rgb[i]) - static_cast<int>(y->rgb[i])));
-  }
-  EXPECT_LE(diff, 1);
+  EXPECT_LE(MaxPixelDifference((*solo[0])[0].png, (*batch[1])[0].png), 1);
 }
 
 TEST_F(SdPipelineTest, ACancelledJobLeavesTheBatch) {

@@ -5,15 +5,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-#include "common/file.h"
 #include "engine/model_files.h"
 #include "engine/png.h"
 #include "engine/safetensors.h"
+#include "engine/tiny_sd_model.h"
 #include "engine/torch/sd_loader.h"
 #include "engine/torch/sd_pipeline.h"
 #include "engine/torch/unet2d_condition.h"
@@ -25,8 +24,6 @@ namespace stipple::torch_engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::string kTestdata = STIPPLE_ENGINE_TESTDATA;
 
 constexpr const char* kPixelUNet = R"({"_class_name": "UNet2DConditionModel",
   "sample_size": 16, "in_channels": 3, "out_channels": 3, "block_out_channels": [16, 32],
@@ -51,7 +48,7 @@ fs::path WritePixelFolder() {
   const fs::path dir = fs::temp_directory_path() / ("stipple-pixel-sd-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const fs::path sd1 = kTestdata + "/models/sd1-tiny";
+  const fs::path sd1 = TinySdModelDir();
   fs::copy(sd1 / "text_encoder", dir / "text_encoder", fs::copy_options::recursive);
   fs::copy(sd1 / "tokenizer", dir / "tokenizer", fs::copy_options::recursive);
   WriteText(dir / "model_index.json", kPixelIndex);
@@ -79,15 +76,6 @@ GenerationRequest Request(const std::string& model, const std::string& prompt, i
   r.scheduler = "ddim";
   r.seed = seed;
   return r;
-}
-
-int MaxDiff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  int diff = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<int>(a[i]) - static_cast<int>(b[i])));
-  }
-  return diff;
 }
 
 TEST(SdPixelSpace, ATinyPixelModelRunsOnTheSdPath) {
@@ -134,9 +122,9 @@ TEST(SdPixelSpace, ATinyPixelModelRunsOnTheSdPath) {
   ASSERT_TRUE(preview.ok()) << preview.status().ToString();
   EXPECT_EQ(preview->width, 16);
   const torch::Tensor hwc = samples.pixels[0].permute({1, 2, 0}).contiguous();
-  EXPECT_LE(MaxDiff(preview->rgb, std::vector<uint8_t>(hwc.data_ptr<uint8_t>(),
-                                                       hwc.data_ptr<uint8_t>() + hwc.numel())),
-            1);
+  EXPECT_LE(
+      MaxByteDifference(preview->rgb, {hwc.data_ptr<uint8_t>(), static_cast<size_t>(hwc.numel())}),
+      1);
 
   // A pixel-space UNet must say its size.
   std::string config = kPixelUNet;
