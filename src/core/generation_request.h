@@ -55,7 +55,7 @@ struct ModelCatalog {
   const ModelLimits* Default() const { return models.empty() ? nullptr : &models.front(); }
 };
 
-// Request-wide limits and defaults that are the server's to choose (documented in docs/api.md).
+// Request-wide limits and defaults that are the server's to choose (see docs/requests.md).
 struct RequestLimits {
   static constexpr int kMaxPromptChars = 1000;  // Unicode code points
   static constexpr int kMaxSteps = 150;

@@ -1,4 +1,4 @@
-// The task's lifecycle (ARCHITECTURE.md, "Task lifecycle") and its priority levels.
+// The task's lifecycle (docs/architecture.md, "Task lifecycle") and its priority levels.
 //
 //   queued ──lease──▶ running ──▶ succeeded | failed | canceled
 //     │  ▲              │

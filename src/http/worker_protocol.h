@@ -16,7 +16,7 @@
 // for `silence` is unregistered (a live one is heard from every heartbeat, or waits in an ask).
 // Reports of one worker are applied one exchange at a time, in sequence order.
 //
-// Threads: reports are applied on the connection's strand (like every handler's service call).
+// Threads: reports are applied on the connection's strand (an I/O thread).
 // A held ask waits in WorkSource::Lease on a thread of its own — one per idle worker, never an
 // I/O thread. Tasks leased for an answer that can no longer be given (the worker reconnected and
 // asked again, or the server is stopping) are released, without counting an attempt.

@@ -1,7 +1,8 @@
 // EventBus: carries task events (core/task_event.h) from the code that changes tasks (the task
 // service, on behalf of workers and the housekeeper) to the code that follows them (SSE and
-// WebSocket streams, sync waiters, webhooks). The embedded deployment uses InMemoryEventBus; the
-// distributed one will put Redis pub/sub and a capped per-task stream behind the same interface.
+// WebSocket streams, sync waiters, webhooks). InMemoryEventBus serves one process;
+// RedisEventBus (notify/redis/redis_event_bus.h) puts Redis pub/sub and a capped per-task stream
+// behind the same interface, so that every gateway sees every task's events.
 //
 // Contract, for every implementation:
 //  - Numbering: the bus numbers each task's events 1, 2, 3, ... in the order Publish is called

@@ -1,6 +1,6 @@
-// ResultStore: where the images of finished tasks live, keyed by (task id, lease, index). The
-// embedded deployment keeps them as files in the data dir (FsResultStore); the distributed one
-// will keep them in Redis or an S3-compatible store, and every implementation passes the same
+// ResultStore: where the images of finished tasks live, keyed by (task id, lease, index): files in
+// the data dir (FsResultStore), values in Redis (results/redis/redis_result_store.h) or objects in
+// an S3-compatible bucket (results/s3/s3_result_store.h). Every implementation passes the same
 // contract suite (result_store_contract.h).
 //
 // Why the key has the lease's fencing number: a worker that lost its lease may still upload its

@@ -1,6 +1,6 @@
-// LocalTaskService: TaskService and WorkSource for the embedded deployment — one process, over a
-// TaskStore (SQLite), an EventBus (in memory) and a ResultStore (files), all owned by the caller
-// and outliving the service.
+// LocalTaskService: TaskService and WorkSource of a `stipple serve` or `stipple gateway` process,
+// over a TaskStore, an EventBus and a ResultStore (SQLite, in memory and files by default; Redis
+// and S3 across gateways), all owned by the caller and outliving the service.
 //
 // What it adds to the store:
 //  - Admission: Submit refuses with kResourceExhausted ("retry after N s", see QueueFullError)

@@ -7,9 +7,9 @@
 // messages to one; the remote worker's client implements WorkSource over the connection. Nothing
 // above these interfaces knows which task store, event bus or result store is behind them.
 //
-// (ARCHITECTURE.md names TaskService as part of src/core; it lives here, one level above
-// src/store, because it speaks in the store's types — NewTask, LeaseRequest, Completion — and
-// src/core must not depend on src/store.)
+// (TaskService lives here, one level above src/store, not in src/core, because it speaks in the
+// store's types — NewTask, LeaseRequest, Completion — and src/core must not depend on src/store;
+// docs/architecture.md.)
 //
 // Contract, for every implementation:
 //  - Thread-safe: any method may be called from any thread.

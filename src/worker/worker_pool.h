@@ -1,5 +1,5 @@
-// WorkerPool: the in-process workers of `stipple serve` — N Workers over one WorkSource, started
-// together and drained together (in parallel, so a pool drains in one grace, not N).
+// WorkerPool: N in-process Workers over one WorkSource, started together and drained together
+// (in parallel, so a pool drains in one grace, not N).
 //
 //   WorkerPool pool(&work_source, {engine.get()}, {.workers = 1, .worker = options});
 //   RETURN_IF_ERROR(pool.Start());
