@@ -1,11 +1,7 @@
 #include "serve_webhooks.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 namespace stipple::app {
 namespace {
@@ -86,28 +82,9 @@ Result<std::vector<webhook::SigningSecret>> LoadWebhookSecrets(const WebhookSett
     secrets.push_back(std::move(s));
   }
   if (!secrets.empty()) return secrets;
-  const std::string path = (std::filesystem::path(data_dir) / "webhook-secret").string();
-  std::ifstream in(path);
-  if (in) {
-    std::string text;
-    std::getline(in, text);
-    Result<webhook::SigningSecret> s = webhook::ParseSecret(text);
-    if (!s.ok()) return InvalidArgumentError(path + ": " + s.status().message());
-    secrets.push_back(std::move(*s));
-    return secrets;
-  }
-  webhook::SigningSecret s = webhook::GenerateSecret();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return UnavailableError("cannot create " + path);
-  const std::string line = s.text + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written) return UnavailableError("cannot write " + path);
-  std::fprintf(stderr,
-               "stipple serve: generated the webhook signing secret (kept in %s; receivers verify "
-               "with it):\n  %s\n",
-               path.c_str(), s.text.c_str());
+  ASSIGN_OR_RETURN(webhook::SigningSecret s,
+                   webhook::LoadOrCreateSecretFile(
+                       (std::filesystem::path(data_dir) / "webhook-secret").string()));
   secrets.push_back(std::move(s));
   return secrets;
 }
@@ -123,10 +100,11 @@ Result<std::vector<webhook::SigningSecret>> LoadSharedWebhookSecrets(
   bool created = false;
   ASSIGN_OR_RETURN(webhook::SigningSecret s, outbox.SharedSecret(&created));
   if (created) {
+    // Where it is, never the secret itself (stderr ends up in logs).
     std::fprintf(stderr,
-                 "stipple: generated the webhook signing secret (kept in Redis, shared by every "
-                 "gateway; receivers verify with it):\n  %s\n",
-                 s.text.c_str());
+                 "stipple: generated the webhook signing secret, kept in Redis under the key %s "
+                 "(shared by every gateway; receivers verify with it)\n",
+                 outbox.SharedSecretKey().c_str());
   }
   secrets.push_back(std::move(s));
   return secrets;

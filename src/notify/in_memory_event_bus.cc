@@ -73,6 +73,11 @@ void InMemoryEventBus::Hold(TaskHistory& history, TaskEvent event) {
     ++history.progress_held;
   }
   if (IsTerminalEvent(event.type)) {
+    // What a replay of an ended task needs is its state changes; its progress (previews
+    // included) would only hold memory for the retention.
+    std::erase_if(history.events,
+                  [](const TaskEvent& e) { return e.type == TaskEventType::kProgress; });
+    history.progress_held = 0;
     history.ended = true;
     ended_.emplace_back(options_.clock->Now(), event.task_id);
   }

@@ -10,8 +10,10 @@
 //
 // Memory is bounded per task (state events + the newest `progress_kept` progress events) and
 // per subscriber (`max_backlog` events, beyond which new progress events are dropped for that
-// subscriber). Histories of finished tasks are dropped `terminal_retention` after their terminal
-// event, checked whenever the bus is used.
+// subscriber). At its terminal event a task's progress events go and its state changes stay
+// (queued, started, retrying, the end: what a replay of an ended task gives). Histories of
+// finished tasks are dropped `terminal_retention` after their terminal event, checked whenever
+// the bus is used.
 #pragma once
 
 #include <condition_variable>

@@ -84,8 +84,13 @@ TEST(InMemoryEventBus, ProgressIsThinnedToTheNewestButStateEventsAreKept) {
   bus.Publish("acme", Event("a", TaskEventType::kStarted));
   for (int step = 1; step <= 5; ++step)
     bus.Publish("acme", Event("a", TaskEventType::kProgress, step));
+  EXPECT_EQ(Seqs(bus.History("a")), (std::vector<int64_t>{1, 2, 6, 7}));
+  bus.Publish("acme", Event("a", TaskEventType::kRetrying));
+  bus.Publish("acme", Event("a", TaskEventType::kStarted));
+  bus.Publish("acme", Event("a", TaskEventType::kProgress, 1));
+  // At the end the progress goes and every state change stays, for a replay of the ended task.
   bus.Publish("acme", Event("a", TaskEventType::kSucceeded));
-  EXPECT_EQ(Seqs(bus.History("a")), (std::vector<int64_t>{1, 2, 6, 7, 8}));
+  EXPECT_EQ(Seqs(bus.History("a")), (std::vector<int64_t>{1, 2, 8, 9, 11}));
 }
 
 TEST(InMemoryEventBus, AllTaskSubscriberSeesOnlyItsTenantAndEmptyTenantSeesAll) {

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "common/id.h"
@@ -228,6 +230,29 @@ Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) 
     return InternalError("delete outputs of " + task_id + ": " + ec.message());
   }
   return Status::Ok();
+}
+
+Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
+  std::vector<StoredLease> out;
+  std::error_code ec;
+  for (auto task = fs::directory_iterator(options_.dir, ec);
+       !ec && task != fs::directory_iterator(); task.increment(ec)) {
+    const std::string task_id = task->path().filename().string();
+    if (!IsValidOutputKey(task_id)) continue;
+    std::set<uint64_t> leases;
+    std::error_code file_ec;
+    for (auto file = fs::directory_iterator(task->path(), file_ec);
+         !file_ec && file != fs::directory_iterator(); file.increment(file_ec)) {
+      const std::string name = file->path().filename().string();
+      uint64_t fencing = 0;
+      auto [end, parsed] = std::from_chars(name.data(), name.data() + name.size(), fencing);
+      if (parsed != std::errc() || !name.ends_with(".out") || *end != '-') continue;
+      leases.insert(fencing);
+    }
+    for (uint64_t fencing : leases) out.push_back(StoredLease{task_id, fencing});
+  }
+  if (ec) return InternalError("list outputs in " + options_.dir + ": " + ec.message());
+  return out;
 }
 
 Status FsResultStore::Delete(const std::string& task_id) {

@@ -35,6 +35,8 @@ class FsResultStore final : public ResultStore {
   Result<OutputBytes> Get(const std::string& task_id, uint64_t fencing, int index) override;
   Status DeleteLease(const std::string& task_id, uint64_t fencing) override;
   Status Delete(const std::string& task_id) override;
+  // Each "<dir>/<task>/<fencing>-<index>.out" counts; files being written (temporary) do not.
+  Result<std::vector<StoredLease>> ListLeases() override;
 
   // The file that holds a record (for tests that damage one on purpose).
   std::string PathOf(const std::string& task_id, uint64_t fencing, int index) const;

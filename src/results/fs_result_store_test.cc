@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "common/id.h"
 #include "results/result_store_contract.h"
@@ -98,6 +100,25 @@ TEST_F(FsResultStoreTest, NoTempFileRemainsAfterPut) {
     EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-"));
   }
   EXPECT_EQ(files, 1);
+}
+
+TEST_F(FsResultStoreTest, ListLeasesNamesEachLeaseThatHoldsOutputsOnce) {
+  const std::string a = NewId("tsk"), b = NewId("tsk");
+  ASSERT_TRUE(store_->Put(a, 7, 0, "x").ok());
+  ASSERT_TRUE(store_->Put(a, 7, 1, "y").ok());
+  ASSERT_TRUE(store_->Put(a, 9, 0, "z").ok());
+  ASSERT_TRUE(store_->Put(b, 3, 0, "w").ok());
+  std::ofstream(fs::path(dir_.path()) / b / ".tmp-4-0.out") << "partial";  // a Put in flight
+  auto leases = store_->ListLeases();
+  ASSERT_TRUE(leases.ok()) << leases.status().ToString();
+  std::sort(leases->begin(), leases->end(), [](const StoredLease& x, const StoredLease& y) {
+    return std::tie(x.task_id, x.fencing) < std::tie(y.task_id, y.fencing);
+  });
+  std::vector<StoredLease> want{{a, 7}, {a, 9}, {b, 3}};
+  std::sort(want.begin(), want.end(), [](const StoredLease& x, const StoredLease& y) {
+    return std::tie(x.task_id, x.fencing) < std::tie(y.task_id, y.fencing);
+  });
+  EXPECT_EQ(*leases, want);
 }
 
 }  // namespace

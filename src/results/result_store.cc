@@ -4,6 +4,10 @@
 
 namespace stipple {
 
+Result<std::vector<StoredLease>> ResultStore::ListLeases() {
+  return UnimplementedError("this result store does not list its outputs");
+}
+
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

@@ -21,6 +21,10 @@
 //    the stored bytes do not match (corrupt or truncated), never the wrong bytes.
 //  - Expiry is the caller's: nothing is deleted by the store on its own. The service deletes a
 //    task's outputs when TaskStore::Reap reports their retention passed (outputs_expired).
+//  - Listing: ListLeases names every lease that holds outputs, for the housekeeper's sweep of
+//    outputs no lease owns (a lease lost after its images were stored). A store with a safety
+//    net of its own for such leftovers (Redis TTL, S3 lifecycle rule) may answer kUnimplemented;
+//    the sweep then leaves them to it.
 //  - Errors: kNotFound (no such record), kDataLoss (checksum or format mismatch),
 //    kInvalidArgument (a task id that is not a safe key, a negative index), kUnavailable (the
 //    backing store cannot be reached; retry), kInternal otherwise.
@@ -29,10 +33,18 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
 namespace stipple {
+
+// One lease's outputs in a store: the task and the lease's fencing number.
+struct StoredLease {
+  std::string task_id;
+  uint64_t fencing = 0;
+  bool operator==(const StoredLease&) const = default;
+};
 
 // What Put stored: enough to fill TaskOutput's size and etag.
 struct StoredOutput {
@@ -64,6 +76,10 @@ class ResultStore {
 
   // Removes every output of the task, whatever the lease (retention passed). OK when none.
   virtual Status Delete(const std::string& task_id) = 0;
+
+  // Every lease that holds at least one complete output (see the file comment); the base
+  // class's answer is kUnimplemented.
+  virtual Result<std::vector<StoredLease>> ListLeases();
 };
 
 // The SHA-256 of `bytes` as 64 lowercase hex digits, and the etag made from it.

@@ -4,24 +4,10 @@
 #include <atomic>
 #include <limits>
 
+#include "common/id.h"
 #include "common/log.h"
 
 namespace stipple {
-
-namespace {
-
-// Owns two subscriptions (WhenTerminal's live one and its late check) as one handle.
-class SubscriptionPair final : public Subscription {
- public:
-  SubscriptionPair(std::unique_ptr<Subscription> a, std::unique_ptr<Subscription> b)
-      : a_(std::move(a)), b_(std::move(b)) {}
-
- private:
-  std::unique_ptr<Subscription> a_;
-  std::unique_ptr<Subscription> b_;
-};
-
-}  // namespace
 
 LocalTaskService::LocalTaskService(TaskStore& store, EventBus& bus, ResultStore& results,
                                    LocalTaskServiceOptions options)
@@ -77,7 +63,71 @@ Status LocalTaskService::Housekeep() {
       result = s;
     }
   }
+  bool sweep = false;
+  {
+    std::lock_guard lock(state_mu_);
+    const Timestamp now = options_.clock->Now();
+    if (!last_sweep_ || *last_sweep_ + options_.output_sweep_interval <= now) {
+      last_sweep_ = now;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    if (Status s = SweepOutputs(); !s.ok()) result = s;
+  }
   return result;
+}
+
+Status LocalTaskService::SweepOutputs() {
+  Result<std::vector<StoredLease>> leases = results_.ListLeases();
+  if (leases.status().code() == StatusCode::kUnimplemented) return Status::Ok();
+  RETURN_IF_ERROR(leases.status());
+  Status result;
+  for (size_t i = 0; i < leases->size();) {
+    const std::string task_id = (*leases)[i].task_id;
+    size_t end = i;
+    while (end < leases->size() && (*leases)[end].task_id == task_id) ++end;
+    if (!IsValidId(task_id, "tsk")) {  // not a task's: nothing here put it there
+      i = end;
+      continue;
+    }
+    Result<Task> task = store_.Get(task_id);
+    Status s;
+    if (!task.ok() && task.status().code() == StatusCode::kNotFound) {
+      s = results_.Delete(task_id);
+    } else if (!task.ok()) {
+      s = task.status();
+    } else if (IsTerminal(task->state) &&
+               (task->state != TaskState::kSucceeded || task->outputs_expired)) {
+      s = results_.Delete(task_id);
+    } else if (task->state == TaskState::kSucceeded) {
+      for (size_t k = i; k < end && s.ok(); ++k) {
+        if ((*leases)[k].fencing != task->fencing) {
+          s = results_.DeleteLease(task_id, (*leases)[k].fencing);
+        }
+      }
+    }
+    if (!s.ok()) {
+      LogWarn("could not delete outputs no lease owns",
+              {{"task_id", task_id}, {"error", s.ToString()}});
+      result = s;
+    }
+    i = end;
+  }
+  return result;
+}
+
+void LocalTaskService::NoteWrite(const Status& status) {
+  if (!status.ok() && status.code() != StatusCode::kUnavailable) return;
+  std::lock_guard lock(write_mu_);
+  if (status.ok()) {
+    if (refused_write_) LogInfo("writes accepted again; ready");
+    refused_write_.reset();
+    return;
+  }
+  // The reason goes to the log only: /readyz answers anyone, and the message names files.
+  if (!refused_write_) LogWarn("a write was refused; not ready", {{"error", status.ToString()}});
+  refused_write_ = options_.clock->Now();
 }
 
 void LocalTaskService::AfterTransition(const Task& task) {
@@ -106,7 +156,9 @@ Result<EnqueueResult> LocalTaskService::Submit(const NewTask& task) {
       return QueueFullError(queued, options_.max_queue, options_.queue_full_retry_after);
     }
   }
-  ASSIGN_OR_RETURN(EnqueueResult result, store_.Enqueue(task));
+  Result<EnqueueResult> enqueued = store_.Enqueue(task);
+  NoteWrite(enqueued.status());
+  ASSIGN_OR_RETURN(EnqueueResult result, std::move(enqueued));
   if (result.created) {
     PublishQueued(result.task);
     std::lock_guard lock(workers_mu_);
@@ -202,6 +254,11 @@ Status LocalTaskService::Ready() {
   }
   auto counts = store_.Counts();
   if (!counts.ok()) return UnavailableError("task store: " + counts.status().ToString());
+  std::lock_guard lock(write_mu_);
+  if (refused_write_ && *refused_write_ + options_.write_refusal_hold > options_.clock->Now()) {
+    return UnavailableError(
+        "writes are refused (a full disk or an unreachable store: see the server's log)");
+  }
   return Status::Ok();
 }
 

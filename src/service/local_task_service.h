@@ -12,12 +12,22 @@
 //    a new lease would come before the `retrying` of the lease it replaced (the housekeeper's
 //    Reap and a waiting worker's lease finish at the same moment), the `retrying` is published
 //    first and the late one is dropped; likewise a `queued` is always first.
-//  - A task the bus knows nothing about (created before a restart) gets a history rebuilt from
-//    its record (queued, started if it ever started, its terminal event if it ended), so a
-//    subscriber always receives the terminal event.
+//  - A task the bus knows nothing about (created before a restart, or ended longer ago than the
+//    bus keeps histories) gets a history rebuilt from its record (queued, started if it ever
+//    started, its terminal event if it ended), so a subscriber always receives the terminal
+//    event, and a replay (Last-Event-ID) of an ended task gives its state changes, never only
+//    its end.
 //  - Outputs: Complete stores the images under the lease's fencing number before completing;
 //    when the store refuses the completion (stale lease, task no longer running) they are
-//    deleted again. Expired outputs are deleted by the housekeeper.
+//    deleted again. Expired outputs are deleted by the housekeeper, and so, every
+//    output_sweep_interval (and at its first pass, after a start), are the outputs no lease owns:
+//    those of a lease other than the one that completed an ended task (a lease lost after its
+//    images were stored), all those of a task that ended without succeeding, and those of a task
+//    the store does not know. Tasks not yet ended are left alone.
+//  - Readiness: Ready() is kUnavailable while draining, when the store does not answer, and while
+//    writes are refused: after a task-store or result-store write failed with kUnavailable (a
+//    full disk, a read-only file system, a store that cannot be reached), until a write succeeds
+//    again or write_refusal_hold has passed without another refusal (then the next write tells).
 //  - A worker registry behind Queue(), recent throughput and run times, and the task totals
 //    (counters by final state, wait/run/end-to-end histograms) of the tasks it submitted and ended.
 //  - Housekeeping: a thread calls TaskStore::Reap every reap_interval (real time).
@@ -48,6 +58,8 @@ struct LocalTaskServiceOptions {
   Millis reap_interval{1'000};                  // housekeeping period (real time)
   bool housekeeping_thread = true;     // false: nothing runs by itself; call Housekeep() (tests)
   Millis stats_window{5 * 60 * 1000};  // throughput and mean run time cover this much history
+  Millis output_sweep_interval{10 * 60 * 1000};  // how often Housekeep looks for orphan outputs
+  Millis write_refusal_hold{10'000};  // Ready() stays kUnavailable this long after a refusal
 };
 
 class LocalTaskService final : public TaskService, public WorkSource {
@@ -133,6 +145,10 @@ class LocalTaskService final : public TaskService, public WorkSource {
   TaskEvent MakeEvent(const Task& task, TaskEventType type) const;
   // The terminal event of a terminal task: the bus's, or one rebuilt from the record.
   TaskEvent TerminalEventOf(const Task& task);
+  // Subscribe for an ended task: its state changes after after_seq and its terminal event, from
+  // the bus's history or, when the bus holds none, rebuilt from the record.
+  Result<std::unique_ptr<Subscription>> SubscribeEnded(
+      const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event);
 
   // Records a sign of life (auto-registering an unknown worker) and the leases it just got.
   void WorkerSeen(const std::string& worker_id, const std::vector<LeasedTask>& leased = {});
@@ -140,6 +156,10 @@ class LocalTaskService final : public TaskService, public WorkSource {
   void TaskLeft(const std::string& task_id, uint64_t fencing);
   void Finish(const Task& task);  // statistics and totals of a task that ended
   void HousekeepingLoop();
+  // Deletes the outputs no lease owns (see the header comment).
+  Status SweepOutputs();
+  // Records the outcome of a write to the task store or the result store, for Ready().
+  void NoteWrite(const Status& status);
 
   TaskStore& store_;
   EventBus& bus_;
@@ -161,10 +181,15 @@ class LocalTaskService final : public TaskService, public WorkSource {
   TaskTotals totals_;              // GUARDED_BY(workers_mu_)
 
   std::mutex state_mu_;
-  std::condition_variable state_cv_;  // draining or stopping
-  bool draining_ = false;             // GUARDED_BY(state_mu_)
-  bool stopping_ = false;             // GUARDED_BY(state_mu_)
+  std::condition_variable state_cv_;     // draining or stopping
+  bool draining_ = false;                // GUARDED_BY(state_mu_)
+  bool stopping_ = false;                // GUARDED_BY(state_mu_)
+  std::optional<Timestamp> last_sweep_;  // GUARDED_BY(state_mu_)
   std::thread housekeeper_;
+
+  std::mutex write_mu_;
+  // When the last write was refused, until one succeeds (see Ready).
+  std::optional<Timestamp> refused_write_;  // GUARDED_BY(write_mu_)
 };
 
 }  // namespace stipple

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -172,16 +173,43 @@ TEST_F(LocalTaskServiceTest, SubscribeReplaysEventsAfterTheGivenSeqThenLiveOnes)
                                               {T::kProgress, 3}, {T::kSucceeded, 4}}));
 }
 
-TEST_F(LocalTaskServiceTest, SubscribingToAnEndedTaskDeliversOnlyTheTerminalEvent) {
+TEST_F(LocalTaskServiceTest, SubscribingToAnEndedTaskReplaysItsStateChangesAfterTheGivenSeq) {
   Task t = Submit();
-  ASSERT_TRUE(CompleteWith(LeaseOne(), "png").ok());
+  Task leased = LeaseOne();
+  ASSERT_TRUE(service_->Progress(t.id, leased.fencing, {10, 20}, "").ok());
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  using T = TaskEventType;
+  using Seqs = std::vector<std::pair<TaskEventType, int64_t>>;
+  for (auto [after, want] :
+       {std::pair{int64_t{0}, Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kSucceeded, 4}}},
+        std::pair{int64_t{1}, Seqs{{T::kStarted, 2}, {T::kSucceeded, 4}}},
+        std::pair{int64_t{4}, Seqs{{T::kSucceeded, 4}}}}) {
+    Collector events;
+    auto sub = service_->Subscribe("acme", t.id, after, events.Callback());
+    ASSERT_TRUE(sub.ok());
+    auto got = events.Wait(want.size());
+    std::this_thread::sleep_for(20ms);  // room for an extra event to show up
+    got = events.Wait(want.size());
+    EXPECT_EQ(TypesAndSeqs(got), want) << "after " << after;
+  }
+}
+
+TEST_F(LocalTaskServiceTest, AnEndedTaskFromBeforeARestartReplaysTheHistoryOfItsRecord) {
+  auto made = store_->Enqueue(MakeTask());
+  ASSERT_TRUE(made.ok());
+  auto leased = store_->Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = 1});
+  ASSERT_TRUE(leased.ok() && leased->size() == 1);
+  ASSERT_TRUE(
+      store_
+          ->Fail(Failure{made->task.id, leased->front().task.fencing,
+                         TaskError{"engine_error", "boom"}, FailureKind::kPermanent, Millis(0)})
+          .ok());
   Collector events;
-  auto sub = service_->Subscribe("acme", t.id, 0, events.Callback());
+  auto sub = service_->Subscribe("acme", made->task.id, 0, events.Callback());
   ASSERT_TRUE(sub.ok());
-  auto got = events.Wait(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].type, TaskEventType::kSucceeded);
-  EXPECT_EQ(got[0].seq, 3);
+  using T = TaskEventType;
+  EXPECT_EQ(TypesAndSeqs(events.Wait(3)), (std::vector<std::pair<TaskEventType, int64_t>>{
+                                              {T::kQueued, 1}, {T::kStarted, 2}, {T::kFailed, 3}}));
 }
 
 TEST_F(LocalTaskServiceTest, TerminalEventOfATaskFromBeforeARestartIsRebuiltFromItsRecord) {
@@ -462,6 +490,86 @@ TEST_F(LocalTaskServiceTest, ConcurrentWorkersKeepEachTasksEventsNumberedAndInOr
       EXPECT_EQ(IsTerminalEvent(events[i].type), i + 1 == events.size()) << id;
     }
   }
+}
+
+TEST_F(LocalTaskServiceTest, ASucceededTaskKeepsItsProgressAtEveryStep) {
+  Submit();
+  auto done = CompleteWith(LeaseOne(), "png");
+  ASSERT_TRUE(done.ok());
+  auto got = service_->Get("acme", done->id);
+  ASSERT_TRUE(got.ok() && got->progress.has_value());
+  EXPECT_EQ(*got->progress, (TaskProgress{20, 20}));
+}
+
+// A result store whose disk is full: every Put is refused as FsResultStore refuses on ENOSPC.
+class FullDiskResultStore final : public ResultStore {
+ public:
+  explicit FullDiskResultStore(ResultStore& inner) : inner_(inner) {}
+  Result<StoredOutput> Put(const std::string& task_id, uint64_t fencing, int index,
+                           std::string_view bytes) override {
+    if (full) return UnavailableError("write outputs/" + task_id + ": No space left on device");
+    return inner_.Put(task_id, fencing, index, bytes);
+  }
+  Result<OutputBytes> Get(const std::string& task_id, uint64_t fencing, int index) override {
+    return inner_.Get(task_id, fencing, index);
+  }
+  Status DeleteLease(const std::string& task_id, uint64_t fencing) override {
+    return inner_.DeleteLease(task_id, fencing);
+  }
+  Status Delete(const std::string& task_id) override { return inner_.Delete(task_id); }
+  std::atomic<bool> full{false};
+
+ private:
+  ResultStore& inner_;
+};
+
+TEST_F(LocalTaskServiceTest, NotReadyWhileWritesAreRefusedForLackOfSpace) {
+  FullDiskResultStore disk(*results_);
+  service_.reset();
+  service_ = std::make_unique<LocalTaskService>(
+      *store_, *bus_, disk,
+      LocalTaskServiceOptions{.clock = &clock_, .housekeeping_thread = false});
+  EXPECT_TRUE(service_->Ready().ok());
+  disk.full = true;
+  Submit();
+  Task first = LeaseOne();
+  EXPECT_EQ(CompleteWith(first, "png").status().code(), StatusCode::kUnavailable);
+  Status ready = service_->Ready();
+  EXPECT_EQ(ready.code(), StatusCode::kUnavailable);
+  EXPECT_NE(ready.message().find("writes are refused"), std::string::npos) << ready.ToString();
+  disk.full = false;  // space freed: the next write that succeeds makes it ready again
+  ASSERT_TRUE(CompleteWith(first, "png").ok());
+  EXPECT_TRUE(service_->Ready().ok());
+}
+
+TEST_F(LocalTaskServiceTest, HousekeepingRemovesOutputsNoLeaseOwns) {
+  // A lease lost after its images were stored (its process died before completing).
+  Task t = Submit();
+  Task lost = LeaseOne("worker-1", Millis(1'000));
+  ASSERT_TRUE(results_->Put(t.id, lost.fencing, 0, "lost image").ok());
+  clock_.Advance(Millis(2'000));
+  ASSERT_TRUE(service_->Housekeep().ok());
+  Task current = LeaseOne("worker-2");
+  ASSERT_TRUE(CompleteWith(current, "current image").ok());
+  // A failed task's images, and the images of a task the store does not know.
+  Task failed = Submit();
+  Task failed_lease = LeaseOne();
+  ASSERT_TRUE(results_->Put(failed.id, failed_lease.fencing, 0, "x").ok());
+  ASSERT_TRUE(service_
+                  ->Fail(Failure{failed.id, failed_lease.fencing, TaskError{"e", "m"},
+                                 FailureKind::kPermanent, Millis(0)})
+                  .ok());
+  const std::string unknown = NewId("tsk");
+  ASSERT_TRUE(results_->Put(unknown, 3, 0, "y").ok());
+
+  clock_.Advance(LocalTaskServiceOptions{}.output_sweep_interval);  // the next sweep is due
+  ASSERT_TRUE(service_->Housekeep().ok());
+  EXPECT_EQ(results_->Get(t.id, lost.fencing, 0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->Output("acme", t.id, 0)->bytes, "current image");
+  EXPECT_EQ(results_->Get(failed.id, failed_lease.fencing, 0).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(results_->Get(unknown, 3, 0).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ / "outputs" / unknown));
 }
 
 }  // namespace

@@ -130,6 +130,7 @@ Result<Task> LocalTaskService::Complete(const std::string& task_id, uint64_t fen
   for (size_t i = 0; i < images.size(); ++i) {
     const int index = static_cast<int>(i);
     auto stored = results_.Put(task_id, fencing, index, images[i].png);
+    NoteWrite(stored.status());
     if (!stored.ok()) {
       (void)results_.DeleteLease(task_id, fencing);
       return stored.status().WithContext("storing output " + std::to_string(index));
@@ -146,6 +147,7 @@ Result<Task> LocalTaskService::Complete(const std::string& task_id, uint64_t fen
   Completion completion{task_id, fencing, std::move(outputs),
                         options_.clock->Now() + options_.output_retention};
   Result<Task> done = store_.Complete(completion);
+  NoteWrite(done.status());
   if (!done.ok()) {
     // A completion sent again (its first reply was lost) finds the task succeeded under this
     // very lease: the images just put are the same ones; answer as the first time did.

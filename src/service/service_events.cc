@@ -1,5 +1,7 @@
 // LocalTaskService's event publication: the ledger that keeps each task's events in the order
 // of its transitions, and the histories rebuilt for tasks the bus does not know.
+#include <atomic>
+
 #include "common/log.h"
 #include "service/local_task_service.h"
 
@@ -171,6 +173,34 @@ Status LocalTaskService::Progress(const std::string& task_id, uint64_t fencing,
   return Status::Ok();
 }
 
+Result<std::unique_ptr<Subscription>> LocalTaskService::SubscribeEnded(
+    const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event) {
+  // The bus's replay when it still holds the history; else the history the record implies.
+  // Both subscriptions deliver on the bus's one delivery thread, the bus's first: the rebuilt
+  // one is delivered only when the bus's delivered nothing (its history was dropped between
+  // the check below and the subscription, or it never held one).
+  struct Shared {
+    std::function<void(const TaskEvent&)> on_event;
+    std::atomic<bool> from_bus{false};
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->on_event = std::move(on_event);
+  auto held = bus_.Subscribe(task.id, after_seq, [shared](const TaskEvent& e) {
+    shared->from_bus = true;
+    shared->on_event(e);
+  });
+  if (bus_.TerminalEvent(task.id)) return held;
+  std::vector<TaskEvent> rebuilt;
+  for (TaskEvent& e : RebuildHistory(task)) {
+    if (e.seq > after_seq || IsTerminalEvent(e.type)) rebuilt.push_back(std::move(e));
+  }
+  auto replay = bus_.Deliver(std::move(rebuilt), [shared](const TaskEvent& e) {
+    if (!shared->from_bus) shared->on_event(e);
+  });
+  return std::unique_ptr<Subscription>(
+      std::make_unique<SubscriptionPair>(std::move(held), std::move(replay)));
+}
+
 TaskEvent LocalTaskService::TerminalEventOf(const Task& task) {
   if (auto held = bus_.TerminalEvent(task.id)) return *held;
   return RebuildHistory(task).back();
@@ -180,9 +210,7 @@ Result<std::unique_ptr<Subscription>> LocalTaskService::Subscribe(
     const std::string& tenant, const std::string& task_id, int64_t after_seq,
     std::function<void(const TaskEvent&)> on_event) {
   ASSIGN_OR_RETURN(Task task, Get(tenant, task_id));
-  if (IsTerminal(task.state)) {
-    return bus_.Deliver({TerminalEventOf(task)}, std::move(on_event));
-  }
+  if (IsTerminal(task.state)) return SubscribeEnded(task, after_seq, std::move(on_event));
   std::lock_guard lock(ledger_mu_);
   auto [it, created] = ledger_.try_emplace(task.id);
   if (created) {

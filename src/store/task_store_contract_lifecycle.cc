@@ -25,6 +25,8 @@ TEST_P(TaskStoreContract, CompleteRecordsTheOutputsAndSucceeds) {
   EXPECT_EQ(done->outputs, c.outputs);
   EXPECT_EQ(done->outputs_expire_at, c.outputs_expire_at);
   EXPECT_FALSE(done->lease_expires_at.has_value());
+  // Every step ran, whether or not a heartbeat reported one (API: progress stays after the run).
+  EXPECT_EQ(done->progress, (std::optional<TaskProgress>{TaskProgress{20, 20}}));
   EXPECT_EQ(*store().Get(t.id), *done);
 }
 

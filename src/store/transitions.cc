@@ -1,24 +1,36 @@
 #include "store/transitions.h"
 
-#include <cassert>
 #include <chrono>
 
 #include "common/id.h"
+#include "common/log.h"
 
 namespace stipple::transitions {
 namespace {
 
-void Enter(Task& task, TaskState to, Timestamp now) {
-  assert(IsAllowedTransition(task.state, to));
+// Checked in every build (never an assert, which -DNDEBUG compiles out): a refused transition
+// changes nothing.
+Status Enter(Task& task, TaskState to, Timestamp now) {
+  if (!IsAllowedTransition(task.state, to)) {
+    return InternalError("task " + task.id + ": " + std::string(TaskStateName(task.state)) + " → " +
+                         std::string(TaskStateName(to)) + " is not a task transition");
+  }
   task.state = to;
   if (IsTerminal(to)) task.completed_at = now;
   if (to != TaskState::kRunning) {
     task.lease_expires_at.reset();
     task.worker_id.clear();
   }
+  return Status::Ok();
 }
 
 }  // namespace
+
+bool LogRefused(const Status& status) {
+  if (status.ok()) return true;
+  LogError("task transition refused; the task is left as it is", {{"error", status.ToString()}});
+  return false;
+}
 
 Status CheckLease(const Task& task, uint64_t fencing) {
   if (task.state != TaskState::kRunning || task.fencing != fencing) {
@@ -34,9 +46,9 @@ bool IsLeasable(const Task& task, Timestamp now) {
          (task.started_at || !task.expires_at || *task.expires_at > now);
 }
 
-void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
-           Millis duration) {
-  Enter(task, TaskState::kRunning, now);
+Status Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
+             Millis duration) {
+  RETURN_IF_ERROR(Enter(task, TaskState::kRunning, now));
   task.attempts += 1;
   task.worker_id = worker_id;
   task.fencing = fencing;
@@ -44,59 +56,55 @@ void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp
   task.not_before.reset();
   task.progress.reset();
   if (!task.started_at) task.started_at = now;
+  return Status::Ok();
 }
 
-void LapseLease(Task& task, Timestamp now) {
-  if (task.cancel_requested) {
-    Enter(task, TaskState::kCanceled, now);
-  } else if (task.attempts >= task.max_attempts) {
-    Enter(task, TaskState::kFailed, now);
-    task.error =
-        TaskError{"worker_lost", "the worker running this task was lost " +
-                                     std::to_string(task.attempts) + " time(s); giving up"};
-  } else {
-    Enter(task, TaskState::kQueued, now);
-  }
+Status LapseLease(Task& task, Timestamp now) {
+  if (task.cancel_requested) return Enter(task, TaskState::kCanceled, now);
+  if (task.attempts < task.max_attempts) return Enter(task, TaskState::kQueued, now);
+  RETURN_IF_ERROR(Enter(task, TaskState::kFailed, now));
+  task.error = TaskError{"worker_lost", "the worker running this task was lost " +
+                                            std::to_string(task.attempts) + " time(s); giving up"};
+  return Status::Ok();
 }
 
-void Complete(Task& task, const Completion& completion, Timestamp now) {
-  Enter(task, TaskState::kSucceeded, now);
+Status Complete(Task& task, const Completion& completion, Timestamp now) {
+  RETURN_IF_ERROR(Enter(task, TaskState::kSucceeded, now));
   task.outputs = completion.outputs;
   task.outputs_expire_at = completion.outputs_expire_at;
   task.error.reset();
   // A succeeded task ran every step, whether or not a heartbeat reported any of them.
   task.progress = TaskProgress{task.request.steps, task.request.steps};
+  return Status::Ok();
 }
 
-void Fail(Task& task, const Failure& failure, Timestamp now) {
+Status Fail(Task& task, const Failure& failure, Timestamp now) {
   if (failure.kind == FailureKind::kTransient && task.cancel_requested) {
-    Enter(task, TaskState::kCanceled, now);  // the retry would only be canceled
-    return;
+    return Enter(task, TaskState::kCanceled, now);  // the retry would only be canceled
   }
   if (failure.kind == FailureKind::kTransient && task.attempts < task.max_attempts) {
-    Enter(task, TaskState::kQueued, now);
+    RETURN_IF_ERROR(Enter(task, TaskState::kQueued, now));
     task.not_before = now + failure.retry_after;
   } else {
-    Enter(task, TaskState::kFailed, now);
+    RETURN_IF_ERROR(Enter(task, TaskState::kFailed, now));
     task.error = failure.error;
   }
+  return Status::Ok();
 }
 
-void Release(Task& task, Timestamp now) {
-  if (task.cancel_requested) {
-    Enter(task, TaskState::kCanceled, now);
-    return;
-  }
-  Enter(task, TaskState::kQueued, now);
+Status Release(Task& task, Timestamp now) {
+  if (task.cancel_requested) return Enter(task, TaskState::kCanceled, now);
+  RETURN_IF_ERROR(Enter(task, TaskState::kQueued, now));
   task.attempts -= 1;
+  return Status::Ok();
 }
 
-void MarkCanceled(Task& task, Timestamp now) { Enter(task, TaskState::kCanceled, now); }
+Status MarkCanceled(Task& task, Timestamp now) { return Enter(task, TaskState::kCanceled, now); }
 
 bool Cancel(Task& task, Timestamp now) {
   if (task.state == TaskState::kQueued) {
+    (void)Enter(task, TaskState::kCanceled, now);  // queued → canceled is always allowed
     task.cancel_requested = true;
-    Enter(task, TaskState::kCanceled, now);
     return true;
   }
   if (task.state == TaskState::kRunning && !task.cancel_requested) {
@@ -106,9 +114,10 @@ bool Cancel(Task& task, Timestamp now) {
   return false;
 }
 
-void Expire(Task& task, Timestamp now) {
-  Enter(task, TaskState::kExpired, now);
+Status Expire(Task& task, Timestamp now) {
+  RETURN_IF_ERROR(Enter(task, TaskState::kExpired, now));
   task.error = TaskError{"expired", "no worker started the task within its ttl_s"};
+  return Status::Ok();
 }
 
 Result<Task> NewQueuedTask(const NewTask& nt, Timestamp now) {
@@ -130,14 +139,12 @@ Result<Task> NewQueuedTask(const NewTask& nt, Timestamp now) {
 
 Status FailUnderLease(Task& task, const Failure& failure, Timestamp now) {
   RETURN_IF_ERROR(CheckLease(task, failure.fencing));
-  Fail(task, failure, now);
-  return Status::Ok();
+  return Fail(task, failure, now);
 }
 
 Status ReleaseUnderLease(Task& task, uint64_t fencing, Timestamp now) {
   RETURN_IF_ERROR(CheckLease(task, fencing));
-  Release(task, now);
-  return Status::Ok();
+  return Release(task, now);
 }
 
 Status MarkCanceledUnderLease(Task& task, uint64_t fencing, Timestamp now) {
@@ -145,8 +152,7 @@ Status MarkCanceledUnderLease(Task& task, uint64_t fencing, Timestamp now) {
   if (!task.cancel_requested) {
     return FailedPreconditionError("task " + task.id + " has no cancel request");
   }
-  MarkCanceled(task, now);
-  return Status::Ok();
+  return MarkCanceled(task, now);
 }
 
 }  // namespace stipple::transitions

@@ -1,6 +1,17 @@
 // The task state machine's transitions as pure functions on a Task, shared by every TaskStore
 // implementation: a store loads the task, checks and applies one of these, and saves it in the
 // same atomic step. Keeping the rules here means the SQLite and Redis stores cannot drift apart.
+//
+// Every function that changes a task's state checks the move against IsAllowedTransition
+// (core/task_state.h) in every build — not with assert(), which release builds compile out — and
+// refuses one the state machine does not allow with kInternal, leaving the task unchanged. A
+// refusal means the caller's precondition was wrong (a bug or a corrupt record), never a normal
+// race (those are CheckLease's kAborted). What the stores do with one:
+//  - a report of a worker (Complete, Fail, Release, MarkCanceled) answers the error and writes
+//    nothing (the write transaction is rolled back);
+//  - Lease skips the task (logged) and leases the next candidate;
+//  - Reap and the recovery of earlier epochs' leases skip the task (logged), leaving its record
+//    as it is, and go on with the others, so one bad record cannot stop housekeeping.
 #pragma once
 
 #include <string>
@@ -14,36 +25,41 @@ namespace stipple::transitions {
 // kAborted unless the task is running under the lease with this fencing number.
 Status CheckLease(const Task& task, uint64_t fencing);
 
+// For the callers that skip a task whose transition was refused: logs a refusal (an error line
+// naming the task and the move) and answers whether `status` is OK.
+bool LogRefused(const Status& status);
+
 // Whether a queued task may be leased at `now`: not_before passed, and the ttl not passed unless
 // the task already started once (ttl bounds the wait for a first start, not a retry).
 bool IsLeasable(const Task& task, Timestamp now);
 
 // queued → running under a new lease; counts an attempt.
-void Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
-           Millis duration);
+Status Lease(Task& task, const std::string& worker_id, uint64_t fencing, Timestamp now,
+             Millis duration);
 
 // The lease lapsed (or its holder died): running → queued with the attempt kept counted;
 // → failed "worker_lost" when no attempt is left; → canceled when a cancel was requested.
-void LapseLease(Task& task, Timestamp now);
+Status LapseLease(Task& task, Timestamp now);
 
-void Complete(Task& task, const Completion& completion, Timestamp now);
+// running → succeeded with the completion's outputs, and progress steps/steps.
+Status Complete(Task& task, const Completion& completion, Timestamp now);
 
 // Permanent, or transient without attempts left → failed; transient otherwise → queued with
 // not_before = now + retry_after (→ canceled instead when a cancel was requested).
-void Fail(Task& task, const Failure& failure, Timestamp now);
+Status Fail(Task& task, const Failure& failure, Timestamp now);
 
 // running → queued without counting the attempt; → canceled if a cancel was requested.
-void Release(Task& task, Timestamp now);
+Status Release(Task& task, Timestamp now);
 
 // running → canceled (the worker stopped at a step boundary).
-void MarkCanceled(Task& task, Timestamp now);
+Status MarkCanceled(Task& task, Timestamp now);
 
 // queued → canceled; running → cancel_requested; terminal → unchanged (already_terminal).
 // Returns whether the task changed.
 bool Cancel(Task& task, Timestamp now);
 
 // queued past its ttl, never started → expired.
-void Expire(Task& task, Timestamp now);
+Status Expire(Task& task, Timestamp now);
 
 // The record a submission creates, after the argument checks every store makes (a task id, a
 // tenant, max_attempts ≥ 1): queued, created `now`, expiring after the request's ttl_s.

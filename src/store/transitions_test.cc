@@ -27,7 +27,7 @@ TEST(Transitions, CheckLeaseAcceptsOnlyTheCurrentFencingOfARunningTask) {
 
 TEST(Transitions, LapseWithAttemptsLeftRequeuesAndClearsTheLease) {
   Task t = Running(1, 3);
-  transitions::LapseLease(t, FromUnixMillis(6000));
+  ASSERT_TRUE(transitions::LapseLease(t, FromUnixMillis(6000)).ok());
   EXPECT_EQ(t.state, TaskState::kQueued);
   EXPECT_EQ(t.attempts, 1);
   EXPECT_TRUE(t.worker_id.empty());
@@ -36,7 +36,7 @@ TEST(Transitions, LapseWithAttemptsLeftRequeuesAndClearsTheLease) {
 
 TEST(Transitions, LapseOnTheLastAttemptFailsWithWorkerLost) {
   Task t = Running(3, 3);
-  transitions::LapseLease(t, FromUnixMillis(6000));
+  ASSERT_TRUE(transitions::LapseLease(t, FromUnixMillis(6000)).ok());
   EXPECT_EQ(t.state, TaskState::kFailed);
   EXPECT_EQ(t.error->code, "worker_lost");
   EXPECT_EQ(t.completed_at, FromUnixMillis(6000));
@@ -44,7 +44,7 @@ TEST(Transitions, LapseOnTheLastAttemptFailsWithWorkerLost) {
 
 TEST(Transitions, ReleaseGivesTheAttemptBack) {
   Task t = Running(2, 3);
-  transitions::Release(t, FromUnixMillis(6000));
+  ASSERT_TRUE(transitions::Release(t, FromUnixMillis(6000)).ok());
   EXPECT_EQ(t.state, TaskState::kQueued);
   EXPECT_EQ(t.attempts, 1);
 }
@@ -52,7 +52,7 @@ TEST(Transitions, ReleaseGivesTheAttemptBack) {
 TEST(Transitions, ReleaseOfACancelRequestedTaskCancelsIt) {
   Task t = Running();
   t.cancel_requested = true;
-  transitions::Release(t, FromUnixMillis(6000));
+  ASSERT_TRUE(transitions::Release(t, FromUnixMillis(6000)).ok());
   EXPECT_EQ(t.state, TaskState::kCanceled);
 }
 
@@ -78,9 +78,52 @@ TEST(Transitions, LeasableOnlyWhenQueuedPastNotBeforeAndWithinTtl) {
 TEST(Transitions, CompleteReportsEveryStepDoneEvenWithoutAHeartbeat) {
   Task t = Running();
   t.request.steps = 20;
-  transitions::Complete(t, Completion{"tsk_1", 7, {}, FromUnixMillis(9000)}, FromUnixMillis(400));
+  ASSERT_TRUE(transitions::Complete(t, Completion{"tsk_1", 7, {}, FromUnixMillis(9000)},
+                                    FromUnixMillis(400))
+                  .ok());
   ASSERT_TRUE(t.progress.has_value());
   EXPECT_EQ(*t.progress, (TaskProgress{20, 20}));
+}
+
+// The rules hold in every build: this binary is built with -DNDEBUG in release configurations,
+// where an assert() would check nothing.
+TEST(Transitions, ATransitionFromAStateThatDoesNotAllowItLeavesTheTaskUnchanged) {
+  const Timestamp now = FromUnixMillis(6000);
+  Task queued = Running();
+  queued.state = TaskState::kQueued;
+  queued.worker_id.clear();
+  queued.lease_expires_at.reset();
+  Task succeeded = Running();
+  succeeded.state = TaskState::kSucceeded;
+  succeeded.worker_id.clear();
+  succeeded.lease_expires_at.reset();
+  succeeded.completed_at = FromUnixMillis(5500);
+
+  Task t = queued;
+  EXPECT_EQ(transitions::Complete(t, Completion{"tsk_1", 7, {}, FromUnixMillis(9000)}, now).code(),
+            StatusCode::kInternal);
+  EXPECT_EQ(t, queued);
+  t = queued;
+  EXPECT_EQ(transitions::LapseLease(t, now).code(), StatusCode::kInternal);
+  EXPECT_EQ(t, queued);
+  t = succeeded;
+  EXPECT_EQ(transitions::Lease(t, "w2", 8, now, Millis(1000)).code(), StatusCode::kInternal);
+  EXPECT_EQ(t, succeeded);
+  t = succeeded;
+  EXPECT_EQ(
+      transitions::Fail(t, Failure{"tsk_1", 7, {}, FailureKind::kPermanent, Millis(0)}, now).code(),
+      StatusCode::kInternal);
+  EXPECT_EQ(t, succeeded);
+  t = succeeded;
+  EXPECT_EQ(transitions::Release(t, now).code(), StatusCode::kInternal);
+  EXPECT_EQ(t, succeeded);
+  t = succeeded;
+  EXPECT_EQ(transitions::MarkCanceled(t, now).code(), StatusCode::kInternal);
+  EXPECT_EQ(t, succeeded);
+  Task running = Running();
+  t = running;
+  EXPECT_EQ(transitions::Expire(t, now).code(), StatusCode::kInternal);
+  EXPECT_EQ(t, running);
 }
 
 }  // namespace

@@ -84,6 +84,9 @@ class WebhookDispatcher::Loop {
       : outbox_(outbox), options_(std::move(options)), rng_(std::random_device{}()) {
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_concurrency));
+    for (const std::string& entry : options_.test_resolve) {
+      test_resolve_ = curl_slist_append(test_resolve_, entry.c_str());
+    }
   }
   ~Loop() {
     for (auto& [easy, attempt] : in_flight_) {
@@ -92,6 +95,7 @@ class WebhookDispatcher::Loop {
       curl_slist_free_all(attempt->headers);
     }
     curl_multi_cleanup(multi_);
+    curl_slist_free_all(test_resolve_);
   }
 
   void Wake() {
@@ -211,6 +215,7 @@ class WebhookDispatcher::Loop {
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(attempt->delivery.payload.size()));
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &DiscardBody);
+    if (test_resolve_ != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, test_resolve_);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, attempt.get());
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, attempt->error);
@@ -317,6 +322,7 @@ class WebhookDispatcher::Loop {
   WebhookOutbox& outbox_;
   const WebhookDispatcherOptions options_;
   std::mt19937_64 rng_;
+  curl_slist* test_resolve_ = nullptr;  // options_.test_resolve for CURLOPT_RESOLVE
   CURLM* multi_ = nullptr;
   std::atomic<bool> woken_{true};
   std::atomic<bool> stopping_{false};

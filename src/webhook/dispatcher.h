@@ -38,6 +38,10 @@ struct WebhookDispatcherOptions {
   int max_per_host = 16;        // attempts in flight to one host:port
   Millis poll_interval{1'000};  // how often the outbox is checked for due retries when idle
   const Clock* clock = SystemClock::Get();
+  // Test double of the resolver: "HOST:PORT:ADDRESS" entries answered instead of DNS (libcurl's
+  // CURLOPT_RESOLVE), so a test can point a name at loopback without touching the machine's
+  // resolver. The connect-time guard applies to these addresses like any other. Tests only.
+  std::vector<std::string> test_resolve;
   // Called on the dispatcher's thread after every attempt with "delivered", "failed" (to be
   // retried) or "gave_up" (the delivery's last attempt failed) — the /metrics counter.
   std::function<void(std::string_view result)> count_outcome;

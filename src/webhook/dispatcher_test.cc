@@ -135,5 +135,37 @@ TEST_F(WebhookDispatcherTest, AForbiddenAddressAtConnectTimeIsRecordedAndNotDeli
   EXPECT_EQ(receiver.count(), 0);
 }
 
+TEST_F(WebhookDispatcherTest, ANameThatResolvesToLoopbackIsRefusedAtConnectTime) {
+  TestReceiver receiver;
+  const std::string port = std::to_string(receiver.port());
+  const std::string url = "http://hooks.example.test:" + port + "/hook";
+  // The test resolver answers 127.0.0.1 for a name no DNS knows: what a rebinding name does.
+  WebhookDispatcherOptions o = Options();
+  o.allow_private = false;
+  o.test_resolve = {"hooks.example.test:" + port + ":127.0.0.1"};
+  {
+    WebhookDispatcher dispatcher(*outbox_, o);
+    ASSERT_TRUE(dispatcher.Start().ok());
+    const std::string id = Submit(RequestWithWebhook(url, {"completed"}));
+    Complete(id, Lease());
+    auto records = Settled(id);
+    EXPECT_EQ(records[0].state, DeliveryState::kFailed);
+    ASSERT_EQ(records[0].attempts.size(), 1u);
+    EXPECT_NE(records[0].attempts[0].error.find("refused: 127.0.0.1"), std::string::npos)
+        << records[0].attempts[0].error;
+    EXPECT_EQ(receiver.count(), 0);
+  }
+  // The same name through the same resolver reaches the receiver when private targets are
+  // allowed: the refusal above was the guard's, not a failed lookup.
+  o.allow_private = true;
+  WebhookDispatcher dispatcher(*outbox_, o);
+  ASSERT_TRUE(dispatcher.Start().ok());
+  const std::string id = Submit(RequestWithWebhook(url, {"completed"}));
+  Complete(id, Lease());
+  auto records = Settled(id);
+  EXPECT_EQ(records[0].state, DeliveryState::kDelivered);
+  EXPECT_EQ(receiver.count(), 1);
+}
+
 }  // namespace
 }  // namespace stipple::webhook

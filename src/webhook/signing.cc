@@ -1,9 +1,13 @@
 #include "webhook/signing.h"
 
+#include <fcntl.h>
 #include <openssl/hmac.h>
-
 #include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "common/base64.h"
 
@@ -24,6 +28,31 @@ Result<SigningSecret> ParseSecret(std::string_view text) {
     return InvalidArgumentError("a webhook secret's key must be 16..64 bytes");
   }
   return SigningSecret{std::string(text), std::move(*key)};
+}
+
+Result<SigningSecret> LoadOrCreateSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (in) {
+    std::string text;
+    std::getline(in, text);
+    Result<SigningSecret> s = ParseSecret(text);
+    if (!s.ok()) return InvalidArgumentError(path + ": " + s.status().message());
+    return s;
+  }
+  SigningSecret s = GenerateSecret();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return UnavailableError("cannot create " + path);
+  const std::string line = s.text + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return UnavailableError("cannot write " + path);
+  // Where it is, never the secret itself: stderr ends up in logs, which others may read.
+  std::fprintf(stderr,
+               "stipple serve: generated the webhook signing secret into %s (mode 0600); "
+               "receivers verify with the secret it holds\n",
+               path.c_str());
+  return s;
 }
 
 SigningSecret GenerateSecret() {

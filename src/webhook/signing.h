@@ -25,6 +25,12 @@ Result<SigningSecret> ParseSecret(std::string_view text);
 // A new secret of 32 random bytes from the OS's CSPRNG.
 SigningSecret GenerateSecret();
 
+// The secret kept in the file at `path` (its first line): read when the file exists; else a new
+// one is generated and written there (mode 0600, fsynced), and a notice naming the file is
+// written to stderr. kInvalidArgument (naming the file) for a file that holds no secret,
+// kUnavailable when the file cannot be made.
+Result<SigningSecret> LoadOrCreateSecretFile(const std::string& path);
+
 // The webhook-signature value for one message, signed with each secret in order:
 // "v1,SIG1 v1,SIG2".
 std::string Sign(const std::vector<SigningSecret>& secrets, std::string_view msg_id,

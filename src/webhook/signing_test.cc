@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "common/id.h"
+
 namespace stipple::webhook {
 namespace {
 
@@ -31,6 +36,32 @@ TEST(WebhookSigning, RejectsMalformedSecrets) {
   EXPECT_FALSE(ParseSecret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok());  // no prefix
   EXPECT_FALSE(ParseSecret("whsec_not base64!").ok());
   EXPECT_FALSE(ParseSecret("whsec_YWJj").ok());  // 3 bytes: too short
+}
+
+TEST(WebhookSigning, AGeneratedSecretFileIsNamedOnStderrButTheSecretNeverShown) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("stipple-secret-" + NewId("tmp"));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "webhook-secret").string();
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  Result<SigningSecret> made = LoadOrCreateSecretFile(path);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_NE(err.find(path), std::string::npos) << err;
+  EXPECT_EQ(err.find(made->text), std::string::npos) << err;
+  EXPECT_EQ(out.find(made->text), std::string::npos) << out;
+  EXPECT_EQ(err.find(made->text.substr(6, 12)), std::string::npos) << err;  // nor a part of it
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // A later start reads it back, silently.
+  ::testing::internal::CaptureStderr();
+  Result<SigningSecret> again = LoadOrCreateSecretFile(path);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->text, made->text);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -32,6 +32,18 @@ bool ForbiddenV4(uint32_t a) {  // host byte order
 
 }  // namespace
 
+bool IsLocalHostName(std::string_view host) {
+  std::string name;
+  for (char c : host) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.ends_with('.')) name.pop_back();
+  for (std::string_view local :
+       {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6",
+        "ip6-localhost", "ip6-loopback", "metadata.google.internal"}) {
+    if (name == local) return true;
+  }
+  return name.ends_with(".localhost");
+}
+
 Result<WebhookUrl> ParseWebhookUrl(std::string_view url) {
   WebhookUrl out;
   const size_t colon = url.find("://");
@@ -96,8 +108,7 @@ bool IsForbiddenAddress(const sockaddr* address) {
 Status CheckWebhookTarget(std::string_view url, bool allow_private) {
   ASSIGN_OR_RETURN(WebhookUrl parsed, ParseWebhookUrl(url));
   if (allow_private) return Status::Ok();
-  if (parsed.host == "localhost" || parsed.host.ends_with(".localhost") ||
-      parsed.host == "metadata.google.internal") {
+  if (IsLocalHostName(parsed.host)) {
     return BadUrl("points at a loopback or metadata host (see --webhook-allow-private)");
   }
   addrinfo hints{};

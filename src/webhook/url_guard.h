@@ -28,9 +28,16 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url);
 // Whether a webhook may not connect to this address (see the file comment).
 bool IsForbiddenAddress(const sockaddr* address);
 
-// At submit: parses the URL and, unless `allow_private`, resolves its host and refuses (field
-// "webhook.url") when any address is forbidden. A name that does not resolve is allowed (it may
-// resolve later; the connect-time check still applies). Blocks for the DNS lookup.
+// Whether a host name is local by definition, whatever a resolver answers: "localhost" and every
+// name under ".localhost" (RFC 6761), "localhost.localdomain", "localhost6",
+// "localhost6.localdomain6", "ip6-localhost", "ip6-loopback", and the cloud metadata name
+// "metadata.google.internal" — each with or without the trailing dot, in any case.
+bool IsLocalHostName(std::string_view host);
+
+// At submit: parses the URL and, unless `allow_private`, refuses (field "webhook.url") a host
+// that IsLocalHostName, then resolves the host and refuses when any address is forbidden. A name
+// that does not resolve is allowed (it may resolve later; the connect-time check still applies).
+// Blocks for the DNS lookup.
 Status CheckWebhookTarget(std::string_view url, bool allow_private);
 
 }  // namespace stipple::webhook

@@ -62,5 +62,23 @@ TEST(WebhookUrlGuard, RefusesPrivateTargetsAtSubmitUnlessAllowed) {
   EXPECT_TRUE(CheckWebhookTarget("https://93.184.216.34/hook", false).ok());
 }
 
+TEST(WebhookUrlGuard, RefusesHostNamesThatAreLocalByDefinitionWhateverTheResolverSays) {
+  for (const char* host :
+       {"localhost.", "LocalHost", "a.b.localhost", "a.localhost.", "ip6-localhost",
+        "ip6-localhost.", "ip6-loopback", "localhost.localdomain", "localhost.localdomain.",
+        "localhost6", "localhost6.localdomain6", "metadata.google.internal."}) {
+    const std::string url = std::string("http://") + host + ":8080/h";
+    Status s = CheckWebhookTarget(url, false);
+    ASSERT_FALSE(s.ok()) << url;
+    ASSERT_EQ(s.field_errors().size(), 1u);
+    EXPECT_EQ(s.field_errors()[0].field, "webhook.url");
+    EXPECT_TRUE(CheckWebhookTarget(url, true).ok()) << url;
+  }
+  EXPECT_TRUE(IsLocalHostName("localhost."));
+  EXPECT_FALSE(IsLocalHostName("localhost.example.com"));
+  EXPECT_FALSE(IsLocalHostName("mylocalhost"));
+  EXPECT_FALSE(IsLocalHostName("example.com"));
+}
+
 }  // namespace
 }  // namespace stipple::webhook

@@ -3,11 +3,12 @@
 // all processes. Keys (docs/redis.md, "Events across gateways"):
 //   <prefix>evm:<task>  hash: seq (newest), tenant, qt (the `queued` event's time: that event is
 //                       rebuilt from it, so a task that only waits costs no stream), term ("1"
-//                       once the terminal event is out) and te (that event), fencing / attempt of
-//                       the newest lease published, back ("1": its `retrying` is out)
+//                       once the terminal event is out) and te (that event), hist (then: the
+//                       state changes the stream held, "<seq>\n<event>" lines), fencing /
+//                       attempt of the newest lease published, back ("1": its `retrying` is out)
 //   <prefix>ev:<task>   stream of the events between `queued` and the end, entry id "<seq>-0",
-//                       field e = the event (event_codec.h); deleted at the terminal event, after
-//                       which a subscriber gets only that event
+//                       field e = the event (event_codec.h); deleted at the terminal event, its
+//                       state changes kept in the hash (hist)
 //   <prefix>evp:<task>  list of the seqs of the progress events still in the stream, oldest first
 //   <prefix>events      pub/sub channel; message "<tenant>\n<seq>\n<event>"
 #pragma once
@@ -24,7 +25,8 @@ namespace stipple::redis::event_scripts {
 //  - `retrying` of lease F unless a newer lease was published or F's `retrying` is out;
 //  - `progress` only under the last published lease while it runs; the oldest progress entries
 //    beyond progress_kept are deleted from the stream;
-//  - the terminal event deletes the stream and sets the retention on the hash; the first event
+//  - the terminal event moves the stream's state changes into the hash (hist), deletes the
+//    stream and its progress, and sets the retention on the hash; the first event
 //    sets live_ttl.
 // ARGV: prefix, task id, tenant, type, fencing, attempt, time_ms, event, progress_kept,
 //       live_ttl_ms, retention_ms.

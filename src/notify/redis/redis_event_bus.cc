@@ -120,19 +120,20 @@ bool RedisEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> histo
 Result<RedisEventBus::Held> RedisEventBus::Fetch(const std::string& task_id, int64_t from,
                                                  int64_t to) {
   const std::string p = options_.key_prefix;
-  auto replies =
-      client_.Pipeline({{"HMGET", p + "evm:" + task_id, "tenant", "qt", "term", "te", "seq"},
-                        {"XRANGE", p + "ev:" + task_id, std::to_string(from) + "-0",
-                         to > 0 ? std::to_string(to) + "-0" : std::string("+")}});
+  auto replies = client_.Pipeline(
+      {{"HMGET", p + "evm:" + task_id, "tenant", "qt", "term", "te", "seq", "hist"},
+       {"XRANGE", p + "ev:" + task_id, std::to_string(from) + "-0",
+        to > 0 ? std::to_string(to) + "-0" : std::string("+")}});
   for (const auto& r : replies) RETURN_IF_ERROR(r.status());
   const redisReply& meta = **replies[0];
-  if (meta.elements != 5) return InternalError("Redis: unexpected HMGET reply");
+  if (meta.elements != 6) return InternalError("Redis: unexpected HMGET reply");
   auto in_range = [&](int64_t seq) { return seq >= from && (to <= 0 || seq <= to); };
   Held held;
   held.tenant = ReplyString(*meta.element[0]);
   // The `queued` event lives in the hash as its time (see event_scripts.h).
-  const bool ended = ReplyString(*meta.element[2]) == "1";  // then only the terminal event is held
-  if (const std::string qt = ReplyString(*meta.element[1]); !ended && !qt.empty() && in_range(1)) {
+  // An ended task has no stream: its state changes are in the hash (hist), its end in te.
+  const bool ended = ReplyString(*meta.element[2]) == "1";
+  if (const std::string qt = ReplyString(*meta.element[1]); !qt.empty() && in_range(1)) {
     TaskEvent queued;
     queued.task_id = task_id;
     queued.seq = 1;
@@ -147,6 +148,23 @@ Result<RedisEventBus::Held> RedisEventBus::Fetch(const std::string& task_id, int
     ASSIGN_OR_RETURN(TaskEvent e, redis::DecodeEvent(ReplyString(*entry.element[1]->element[1]),
                                                      SeqOf(*entry.element[0])));
     held.events.push_back(std::move(e));
+  }
+  if (ended) {
+    // "<seq>\n<event>\n<seq>\n<event>...", seq order.
+    const std::string hist = ReplyString(*meta.element[5]);
+    size_t at = 0;
+    while (at < hist.size()) {
+      const size_t a = hist.find('\n', at);
+      if (a == std::string::npos) return DataLossError("Redis: malformed history of " + task_id);
+      size_t b = hist.find('\n', a + 1);
+      if (b == std::string::npos) b = hist.size();
+      const int64_t seq = std::stoll(hist.substr(at, a - at));
+      if (in_range(seq)) {
+        ASSIGN_OR_RETURN(TaskEvent e, redis::DecodeEvent(hist.substr(a + 1, b - a - 1), seq));
+        held.events.push_back(std::move(e));
+      }
+      at = b + 1;
+    }
   }
   const int64_t last = ReplyInt(*meta.element[4]);
   if (ended && in_range(last)) {

@@ -114,7 +114,7 @@ TEST_F(RedisEventBusTest, TerminalEventIsReplayedAndKnownOnEveryBus) {
   EXPECT_FALSE(a_->TerminalEvent(NewId("tsk")).has_value());
 }
 
-TEST_F(RedisEventBusTest, AWaitingTaskCostsNoStreamAndAnEndedOneOnlyItsTerminalEvent) {
+TEST_F(RedisEventBusTest, AWaitingTaskCostsNoStreamAndAnEndedOneKeepsItsStateChangesInItsHash) {
   const std::string id = NewId("tsk");
   redis::RedisClient redis({.url = *redis::ParseRedisUrl(server_->url())});
   auto exists = [&](const std::string& key) {
@@ -133,9 +133,12 @@ TEST_F(RedisEventBusTest, AWaitingTaskCostsNoStreamAndAnEndedOneOnlyItsTerminalE
   EXPECT_EQ(exists("evp:"), 0);
   EXPECT_EQ(WaitSeqs(early, 4),
             (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kProgress, 3}, {T::kSucceeded, 4}}));
-  EventCollector late;
+  EventCollector late;  // every state change, never the progress
   auto s2 = b_->Subscribe(id, 0, late.Callback());
-  EXPECT_EQ(WaitSeqs(late, 1), (Seqs{{T::kSucceeded, 4}}));
+  EXPECT_EQ(WaitSeqs(late, 3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kSucceeded, 4}}));
+  EventCollector after_start;
+  auto s3 = b_->Subscribe(id, 2, after_start.Callback());
+  EXPECT_EQ(WaitSeqs(after_start, 1), (Seqs{{T::kSucceeded, 4}}));
   EXPECT_GT(redis::ReplyInt(**redis.Command({"PTTL", "stipple:evm:" + id})), 0);
 }
 

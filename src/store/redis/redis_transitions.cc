@@ -86,8 +86,7 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
   auto one = [&](const Completion& c) {
     return Transition(c.task_id, [&](Task& t) {
       RETURN_IF_ERROR(transitions::CheckLease(t, c.fencing));
-      transitions::Complete(t, c, Now());
-      return Status::Ok();
+      return transitions::Complete(t, c, Now());
     });
   };
   // A remembered record is used only when the rule accepts it; otherwise the task is loaded.
@@ -126,7 +125,10 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
       results[i].emplace(lease);
       continue;
     }
-    transitions::Complete(stored[i]->task, c, now);
+    if (Status done = transitions::Complete(stored[i]->task, c, now); !done.ok()) {
+      results[i].emplace(done);
+      continue;
+    }
     std::vector<std::string> args = {"EVALSHA",
                                      redis::scripts::Save().sha1(),
                                      "0",
@@ -209,7 +211,7 @@ Result<ReapReport> RedisTaskStore::Reap() {
         id,
         [&](Task& t) {
           if (t.state == TaskState::kRunning && t.lease_expires_at && *t.lease_expires_at <= now) {
-            transitions::LapseLease(t, now);
+            (void)transitions::LogRefused(transitions::LapseLease(t, now));  // refused: unchanged
           }
           return Status::Ok();
         },
@@ -230,7 +232,7 @@ Result<ReapReport> RedisTaskStore::Reap() {
         [&](Task& t) {
           if (t.state == TaskState::kQueued && !t.started_at && t.expires_at &&
               *t.expires_at <= now) {
-            transitions::Expire(t, now);
+            (void)transitions::LogRefused(transitions::Expire(t, now));
           }
           return Status::Ok();
         },

@@ -55,7 +55,10 @@ Result<std::vector<TaskRow>> SqliteTaskStore::LeaseRows(WriteContext& ctx, const
     ASSIGN_OR_RETURN(TaskRow row, sqlite::LoadTaskRow(ctx.db, c.second));
     if (!transitions::IsLeasable(row.task, now)) continue;
     ASSIGN_OR_RETURN(uint64_t fencing, NextFencing());
-    transitions::Lease(row.task, req.worker_id, fencing, now, req.lease_duration);
+    if (!transitions::LogRefused(
+            transitions::Lease(row.task, req.worker_id, fencing, now, req.lease_duration))) {
+      continue;
+    }
     RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, row.task));
     RETURN_IF_ERROR(StateChanged(ctx, row, TaskState::kQueued));
     leased.push_back(std::move(row));

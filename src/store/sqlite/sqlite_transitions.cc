@@ -122,7 +122,10 @@ std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> 
             rows.emplace_back(lease);
             continue;
           }
-          transitions::Complete(t, c, now);
+          if (Status done = transitions::Complete(t, c, now); !done.ok()) {
+            rows.emplace_back(done);
+            continue;
+          }
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));  // a SQL error fails the whole batch
           RETURN_IF_ERROR(StateChanged(ctx, *loaded, TaskState::kRunning));
           rows.emplace_back(std::move(*loaded));
@@ -179,7 +182,8 @@ Result<ReapReport> SqliteTaskStore::Reap() {
         int64_t now_ms = ToUnixMillis(now);
         ASSIGN_OR_RETURN(auto lapsed, SelectTasks(ctx.db, kLapsed, now_ms));
         for (TaskRow& r : lapsed) {
-          transitions::LapseLease(r.task, now);
+          // A refused transition leaves the record as it is (logged) and housekeeping goes on.
+          if (!transitions::LogRefused(transitions::LapseLease(r.task, now))) continue;
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
           RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kRunning));
           if (r.task.state == TaskState::kQueued) ctx.work_added = true;
@@ -189,11 +193,12 @@ Result<ReapReport> SqliteTaskStore::Reap() {
                                            : failed)
               .push_back(std::move(r));
         }
-        ASSIGN_OR_RETURN(expired, SelectTasks(ctx.db, kTtlPassed, now_ms));
-        for (TaskRow& r : expired) {
-          transitions::Expire(r.task, now);
+        ASSIGN_OR_RETURN(auto ttl_passed, SelectTasks(ctx.db, kTtlPassed, now_ms));
+        for (TaskRow& r : ttl_passed) {
+          if (!transitions::LogRefused(transitions::Expire(r.task, now))) continue;
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, r.task));
           RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kQueued));
+          expired.push_back(std::move(r));
         }
         ASSIGN_OR_RETURN(outputs_expired, SelectTasks(ctx.db, kRetentionPassed, now_ms));
         for (TaskRow& r : outputs_expired) {
@@ -226,7 +231,8 @@ Status SqliteTaskStore::RecoverLeasesOfEarlierEpochs() {
         for (TaskRow& r : running) {
           Task& t = r.task;
           if (static_cast<int64_t>(t.fencing >> 32) >= epoch_) continue;
-          transitions::LapseLease(t, now);  // its holder died with the earlier process
+          // Its holder died with the earlier process.
+          if (!transitions::LogRefused(transitions::LapseLease(t, now))) continue;
           RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
           RETURN_IF_ERROR(StateChanged(ctx, r, TaskState::kRunning));
           if (t.state == TaskState::kQueued) ctx.work_added = true;

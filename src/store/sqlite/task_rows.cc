@@ -117,7 +117,10 @@ constexpr char kInsert[] =
     "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
     "?25)";
 
-constexpr char kSelectById[] = "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE id=?1";
+// With the request's steps, which the writer needs (Complete reports steps/steps) without
+// parsing the whole request on its thread.
+constexpr char kSelectById[] =
+    "SELECT " STIPPLE_TASK_COLUMNS ", json_extract(request, '$.steps') FROM tasks WHERE id=?1";
 
 constexpr char kQueuePosition[] =
     "SELECT (SELECT COUNT(*) FROM tasks WHERE state=0 AND model=?1 AND priority<?2) + "
@@ -175,7 +178,9 @@ Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id) {
   s->Bind(1, id);
   ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return NotFoundError("no task " + id);
-  return ReadTaskRow(*s);
+  ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(*s));
+  row.task.request.steps = static_cast<int>(s->Int(23));
+  return row;
 }
 
 Result<Task> LoadTask(Connection& db, const std::string& id) {

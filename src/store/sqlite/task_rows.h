@@ -16,7 +16,7 @@ Status CreateSchema(Connection& db);
 // stays JSON text so that the one writer thread does not spend its time parsing it. Finish()
 // parses it, on the caller's thread, once the write has returned.
 struct TaskRow {
-  Task task;  // task.request is empty until Finish()
+  Task task;  // task.request is empty until Finish(), but for its steps when from LoadTaskRow
   std::string request_json;
   Result<Task> Finish() &&;
 };

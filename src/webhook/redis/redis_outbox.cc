@@ -320,12 +320,12 @@ void RedisWebhookOutbox::Wake() {
 
 Result<SigningSecret> RedisWebhookOutbox::SharedSecret(bool* created) {
   const SigningSecret fresh = GenerateSecret();
-  ASSIGN_OR_RETURN(Reply set, client_.Command({"SET", Key("wh:secret"), fresh.text, "NX"}));
+  ASSIGN_OR_RETURN(Reply set, client_.Command({"SET", SharedSecretKey(), fresh.text, "NX"}));
   if (created) *created = ReplyString(*set) == "OK";
-  ASSIGN_OR_RETURN(Reply get, client_.Command({"GET", Key("wh:secret")}));
+  ASSIGN_OR_RETURN(Reply get, client_.Command({"GET", SharedSecretKey()}));
   Result<SigningSecret> secret = ParseSecret(ReplyString(*get));
   if (!secret.ok()) {
-    return DataLossError(Key("wh:secret") +
+    return DataLossError(SharedSecretKey() +
                          " in Redis is not a signing secret: " + secret.status().message());
   }
   return secret;

@@ -70,6 +70,8 @@ class RedisWebhookOutbox final : public WebhookOutbox {
   // or a new one stored now if there is none (*created tells which). Every gateway that has no
   // --webhook-secret signs with it, so receivers see one key whichever gateway delivers.
   Result<SigningSecret> SharedSecret(bool* created);
+  // The Redis key SharedSecret keeps the secret under (for the operator: never print the secret).
+  std::string SharedSecretKey() const { return Key("wh:secret"); }
 
  private:
   explicit RedisWebhookOutbox(RedisWebhookOutboxOptions options, redis::RedisUrl url);
