@@ -59,7 +59,7 @@ struct AdmissionRefusal {
 };
 
 struct EnqueueResult {
-  Task task;            // queued: with queue_position filled
+  Task task;            // a newly queued one with its queue_position
   bool created = true;  // false: the idempotency key matched an existing task, which is returned
   // Set when admission refused the task: `task` and `created` are then meaningless. An
   // idempotent repeat of an admitted task is never refused.
