@@ -1,7 +1,9 @@
 // `stipple serve` without its in-process workers, for the gateway benchmarks: the HTTP server
 // over LocalTaskService, the SQLite task store (default options: group commit, fsync), the
 // in-memory event bus and the file result store, over a fresh data directory. Tasks stay queued
-// until the benchmark leases them itself. For benchmarks only.
+// until the benchmark leases them itself. `max_queue` is the service's queue bound (serve's
+// --max-queue; 0: none); a benchmark that changes it from the default says so. For benchmarks
+// only.
 #pragma once
 
 #include <cstdlib>
@@ -19,7 +21,8 @@ namespace stipple::bench {
 
 struct GatewayStack {
   explicit GatewayStack(const std::filesystem::path& dir,
-                        http::HttpServerOptions options = http::HttpServerOptions{}) {
+                        http::HttpServerOptions options = http::HttpServerOptions{},
+                        int64_t max_queue = 0) {
     std::filesystem::create_directories(dir);
     SqliteTaskStoreOptions store_options;
     store_options.path = (dir / "tasks.db").string();
@@ -27,7 +30,7 @@ struct GatewayStack {
     results = std::move(FsResultStore::Open({.dir = (dir / "outputs").string()})).value();
     bus = std::make_unique<InMemoryEventBus>();
     LocalTaskServiceOptions service_options;
-    service_options.max_queue = 0;  // the benchmarks queue more than the default bound
+    service_options.max_queue = max_queue;
     service = std::make_unique<LocalTaskService>(*store, *bus, *results, service_options);
     options.port = 0;
     server = std::make_unique<http::HttpServer>(*service, http::testing::TestCatalog(), options);

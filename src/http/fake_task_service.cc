@@ -77,10 +77,20 @@ Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
       if (fingerprints_[it->second] != nt.request_fingerprint) {
         return AlreadyExistsError("idempotency key used with another body");
       }
-      return EnqueueResult{tasks_[it->second], false};
+      return EnqueueResult{tasks_[it->second], false, std::nullopt};
     }
-    idempotency_[{nt.tenant, nt.idempotency_key}] = nt.id;
   }
+  if (nt.tenant_max_queued > 0) {  // the tenant quota, as LocalTaskService applies it
+    int64_t queued = 0;
+    for (const auto& [id, t] : tasks_) {
+      if (t.tenant == nt.tenant && t.state == TaskState::kQueued) ++queued;
+    }
+    if (queued >= nt.tenant_max_queued) {
+      return TenantQuotaError(nt.tenant, queued, nt.tenant_max_queued, 0,
+                              ComputeServiceRate(queue_));
+    }
+  }
+  if (!nt.idempotency_key.empty()) idempotency_[{nt.tenant, nt.idempotency_key}] = nt.id;
   submitted_.push_back(nt);
   fingerprints_[nt.id] = nt.request_fingerprint;
   Task t;
@@ -95,7 +105,7 @@ Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
   TaskEvent e;
   e.type = TaskEventType::kQueued;
   Publish(t.id, e);
-  return EnqueueResult{t, true};
+  return EnqueueResult{t, true, std::nullopt};
 }
 
 Result<Task> FakeTaskService::Get(const std::string& tenant, const std::string& id) {

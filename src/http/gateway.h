@@ -48,7 +48,8 @@ struct GatewayOptions {
   double rate_limit_burst = 20;
   // Whether /metrics needs an API key (when keys are configured).
   bool metrics_need_key = false;
-  // Queued tasks one tenant may have; a submission beyond it answers 429 with a Retry-After
+  // Queued tasks one tenant may have, enforced by the service with the enqueue
+  // (NewTask::tenant_max_queued); a submission beyond it answers 429 with a Retry-After
   // estimated from the tenant's oldest queued task (docs/http.md). 0: no quota.
   int64_t tenant_max_queued = 0;
   // Threads that run Submit (it blocks until the task is durable) off the I/O threads: this

@@ -73,9 +73,9 @@ std::optional<double> TaskEta(HandlerContext& ctx, const Task& task);
 
 // Admission, shared by every front door that creates tasks (POST /v1/tasks, the WebSocket's
 // submit, the OpenAI-compatible endpoint; tasks_handler.cc): validates `body` (a
-// GenerationRequest's JSON text) against the catalog, checks the tenant's queued-task quota
-// (kResourceExhausted with a retry hint), and submits as `principal`'s tenant. The rate limit
-// is the caller's (the gateway takes a token per request).
+// GenerationRequest's JSON text) against the catalog and submits as `principal`'s tenant with
+// its queued-task quota (the service refuses past it: kResourceExhausted with a retry hint). The
+// rate limit is the caller's (the gateway takes a token per request).
 Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal,
                                  const std::string& body, std::string idempotency_key = "");
 

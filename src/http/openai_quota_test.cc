@@ -168,6 +168,16 @@ TEST(TenantQuota, CountsEachTenantApart) {
   EXPECT_EQ(create("key-b"), 202);
 }
 
+TEST(TaskEta, TheAnswerToASubmitCarriesThePositionAndTheEstimate) {
+  TestServer s;
+  s.service.set_queue(OneWorkerTenSecondsARun());
+  TestResponse r = s.Send("POST", "/v1/tasks", {kJson}, R"({"prompt":"a"})");
+  ASSERT_EQ(r.status, 202);
+  json::object task = Body(r);
+  EXPECT_EQ(task["queue_position"], 0);
+  EXPECT_DOUBLE_EQ(task["eta_s"].to_number<double>(), 10.0);
+}
+
 TEST(TaskEta, QueuedAndRunningTasksCarryAnEstimate) {
   TestServer s;
   s.service.set_queue(OneWorkerTenSecondsARun());

@@ -9,16 +9,6 @@
 
 namespace stipple::http {
 
-ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot) {
-  ServiceRate rate;
-  rate.mean_run_s = snapshot.mean_run_s;
-  if (snapshot.workers_online > 0 && snapshot.mean_run_s > 0) {
-    rate.tasks_per_s =
-        std::max(snapshot.throughput_per_min / 60.0, snapshot.workers_online / snapshot.mean_run_s);
-  }
-  return rate;
-}
-
 std::optional<double> EstimateTaskEta(const Task& task, const ServiceRate& rate, Timestamp now) {
   if (rate.tasks_per_s <= 0 || rate.mean_run_s <= 0) return std::nullopt;
   if (task.state == TaskState::kQueued) {

@@ -34,16 +34,6 @@ struct QueueFigures {
   int desired_workers = 0;
 };
 
-// How fast the workers get through tasks, for the estimates (estimated_wait_s, a task's eta_s,
-// the Retry-After of a tenant over its quota). tasks_per_s is the larger of the recent
-// throughput and workers_online / mean_run_s: the throughput alone undercounts a lightly loaded
-// server, the run time alone ignores batching. 0 means unknown (no worker, or no run yet).
-struct ServiceRate {
-  double tasks_per_s = 0;
-  double mean_run_s = 0;
-};
-ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot);
-
 // A task's eta_s (API.md, "The task"): while queued, queue_position / tasks_per_s + mean_run_s
 // (the tasks ahead are taken, then it runs); while running, the part of mean_run_s its progress
 // has not covered (by steps when it reported progress, else by the time since it started).

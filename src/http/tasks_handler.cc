@@ -36,39 +36,6 @@ bool IsValidIdempotencyKey(std::string_view key) {
 
 std::string Applied(int wait_s) { return "wait=" + std::to_string(wait_s); }
 
-// The tenant's queued-task quota (GatewayOptions::tenant_max_queued): counts its queued tasks
-// (a page of up to 100 per List call, stopping at the quota) and refuses at the quota, with a
-// retry hint of when its oldest queued task should have started.
-Status CheckTenantQuota(HandlerContext& ctx, const std::string& tenant) {
-  const int64_t quota = ctx.options.tenant_max_queued;
-  if (quota <= 0) return Status::Ok();
-  ListQuery query;
-  query.tenant = tenant;
-  query.state = TaskState::kQueued;
-  int64_t queued = 0;
-  std::string oldest;
-  do {
-    query.limit = static_cast<int>(std::min<int64_t>(100, quota - queued));
-    ASSIGN_OR_RETURN(TaskPage page, ctx.service.List(query));
-    queued += static_cast<int64_t>(page.tasks.size());
-    if (!page.tasks.empty()) oldest = page.tasks.back().id;  // newest first
-    query.cursor = page.next_cursor;
-  } while (queued < quota && !query.cursor.empty());
-  if (queued < quota) return Status::Ok();
-  int64_t retry_s = ctx.options.retry_after_s;
-  ServiceRate rate = ctx.rates.Get(ctx.service, ctx.options.clock->Now());
-  if (rate.tasks_per_s > 0) {
-    Result<Task> task = ctx.service.Get(tenant, oldest);
-    int64_t ahead = task.ok() && task->queue_position ? *task->queue_position : 0;
-    retry_s = std::clamp<int64_t>(
-        static_cast<int64_t>(std::ceil(static_cast<double>(ahead + 1) / rate.tasks_per_s)), 1,
-        3600);
-  }
-  return ResourceExhaustedError("tenant " + tenant + " has " + std::to_string(queued) +
-                                " queued tasks, its quota of " + std::to_string(quota) +
-                                "; retry after " + std::to_string(retry_s) + " s");
-}
-
 // Answers with the task now, or once it ends within `wait_s`: 200 when it ended, else 202 with
 // the task as it is then (`final_status` is the answer for a task still going when the wait
 // ends: 202 for a create, 200 for a long poll).
@@ -150,9 +117,9 @@ Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal
   task.idempotency_key = std::move(idempotency_key);
   task.request_fingerprint = RequestFingerprint(body);
   task.max_attempts = ctx.options.max_attempts;
-  Status admitted = CheckTenantQuota(ctx, task.tenant);
-  Result<EnqueueResult> submitted =
-      admitted.ok() ? ctx.service.Submit(task) : Result<EnqueueResult>(admitted);
+  // The service checks the quota atomically with the enqueue (TenantQuotaError).
+  task.tenant_max_queued = ctx.options.tenant_max_queued;
+  Result<EnqueueResult> submitted = ctx.service.Submit(task);
   if (!submitted.ok()) {
     LogInfo("task refused", {{"reason", submitted.status().ToString()}});
     return submitted.status();

@@ -146,19 +146,21 @@ Result<EnqueueResult> LocalTaskService::Submit(const NewTask& task) {
     std::lock_guard lock(state_mu_);
     if (draining_) return UnavailableError("the server is draining; retry on another");
   }
-  if (options_.max_queue > 0) {
-    // One indexed count per submit; the limit is approximate under concurrent submits (by at
-    // most the number of submits in flight), which is what a queue bound needs.
-    ASSIGN_OR_RETURN(std::vector<QueueCounts> counts, store_.Counts());
-    int64_t queued = 0;
-    for (const QueueCounts& c : counts) queued += c.queued[0] + c.queued[1] + c.queued[2];
-    if (queued >= options_.max_queue) {
-      return QueueFullError(queued, options_.max_queue, options_.queue_full_retry_after);
-    }
-  }
-  Result<EnqueueResult> enqueued = store_.Enqueue(task);
+  // Admission is the store's, in the enqueue's own transaction, from counts it keeps.
+  NewTask admitted = task;
+  admitted.max_queued = options_.max_queue;
+  Result<EnqueueResult> enqueued = store_.Enqueue(admitted);
   NoteWrite(enqueued.status());
   ASSIGN_OR_RETURN(EnqueueResult result, std::move(enqueued));
+  if (result.refused) {
+    const AdmissionRefusal& r = *result.refused;
+    if (!r.tenant_quota) {
+      return QueueFullError(r.queued, options_.max_queue, options_.queue_full_retry_after);
+    }
+    Result<QueueSnapshot> snapshot = Queue();
+    return TenantQuotaError(task.tenant, r.queued, task.tenant_max_queued, r.oldest_position,
+                            snapshot.ok() ? ComputeServiceRate(*snapshot) : ServiceRate{});
+  }
   if (result.created) {
     PublishQueued(result.task);
     std::lock_guard lock(workers_mu_);

@@ -4,7 +4,10 @@
 //
 // What it adds to the store:
 //  - Admission: Submit refuses with kResourceExhausted ("retry after N s", see QueueFullError)
-//    when max_queue tasks are queued, and with kUnavailable once Drain() was called.
+//    when max_queue tasks are queued, with TenantQuotaError when the task's tenant has its
+//    tenant_max_queued queued (both decided by the store in the enqueue's transaction, from
+//    counts it keeps: the same cost at any backlog), and with kUnavailable once Drain() was
+//    called.
 //  - Events: every transition it makes (and every one the housekeeper's Reap reports) is
 //    published once the store has committed it. Per task the events are numbered by the bus in
 //    publication order, and the service keeps that order equal to the order of the transitions:

@@ -325,6 +325,37 @@ TEST_F(LocalTaskServiceTest, FullQueueRefusesSubmitsWithARetryHint) {
   EXPECT_TRUE(service_->Submit(MakeTask()).ok());
 }
 
+TEST_F(LocalTaskServiceTest, TenantQuotaRefusesAtTheQuotaAtomicallyWithTheEnqueue) {
+  std::atomic<int> admitted{0}, over_quota{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 4; ++j) {
+        NewTask t = MakeTask();
+        t.tenant_max_queued = 5;
+        auto r = service_->Submit(t);
+        if (r.ok()) ++admitted;
+        if (r.status().code() == StatusCode::kResourceExhausted) ++over_quota;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 5);
+  EXPECT_EQ(over_quota.load(), 27);
+  NewTask t = MakeTask();
+  t.tenant_max_queued = 5;
+  Status refused = service_->Submit(t).status();
+  EXPECT_NE(refused.message().find("tenant acme has 5 queued tasks, its quota of 5"),
+            std::string::npos)
+      << refused.ToString();
+  EXPECT_FALSE(RetryAfterHint(refused));  // no run time known yet: the gateway's default
+  NewTask other = MakeTask("other");
+  other.tenant_max_queued = 5;
+  auto ok = service_->Submit(other);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->task.queue_position, 5);  // the submit's answer carries its position
+}
+
 TEST_F(LocalTaskServiceTest, DrainingRefusesSubmitsAndLeasesNothing) {
   Submit();
   service_->Drain();

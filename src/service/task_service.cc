@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 namespace stipple {
 
@@ -14,6 +15,30 @@ Status QueueFullError(int64_t queued, int64_t max_queue, Millis retry_after) {
   return ResourceExhaustedError("the queue is full (" + std::to_string(queued) + " of " +
                                 std::to_string(max_queue) + " tasks queued); " +
                                 std::string(kRetryAfter) + std::to_string(seconds) + " s");
+}
+
+ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot) {
+  ServiceRate rate;
+  rate.mean_run_s = snapshot.mean_run_s;
+  if (snapshot.workers_online > 0 && snapshot.mean_run_s > 0) {
+    rate.tasks_per_s =
+        std::max(snapshot.throughput_per_min / 60.0, snapshot.workers_online / snapshot.mean_run_s);
+  }
+  return rate;
+}
+
+Status TenantQuotaError(const std::string& tenant, int64_t queued, int64_t quota,
+                        int64_t oldest_position, const ServiceRate& rate) {
+  std::string message = "tenant " + tenant + " has " + std::to_string(queued) +
+                        " queued tasks, its quota of " + std::to_string(quota);
+  if (rate.tasks_per_s > 0) {
+    int64_t seconds = std::clamp<int64_t>(
+        static_cast<int64_t>(
+            std::ceil(static_cast<double>(oldest_position + 1) / rate.tasks_per_s)),
+        1, 3600);
+    message += "; " + std::string(kRetryAfter) + std::to_string(seconds) + " s";
+  }
+  return ResourceExhaustedError(std::move(message));
 }
 
 std::optional<Millis> RetryAfterHint(const Status& status) {

@@ -111,12 +111,30 @@ struct QueueSnapshot {
   TaskTotals totals;                  // an implementation that keeps none leaves it empty
 };
 
+// How fast the workers get through tasks, for the estimates (GET /v1/queue's estimated_wait_s,
+// a task's eta_s, the retry hint of a tenant over its quota). tasks_per_s is the larger of the
+// recent throughput and workers_online / mean_run_s: the throughput alone undercounts a lightly
+// loaded server, the run time alone ignores batching. 0 means unknown (no worker, or no run yet).
+struct ServiceRate {
+  double tasks_per_s = 0;
+  double mean_run_s = 0;
+};
+ServiceRate ComputeServiceRate(const QueueSnapshot& snapshot);
+
+// Admission's answer when the tenant has `quota` tasks queued already: kResourceExhausted, with
+// a retry hint (RetryAfterHint) of when its oldest queued task should have started —
+// (oldest_position + 1) / rate, 1 s .. 1 h — when the rate is known, else none.
+Status TenantQuotaError(const std::string& tenant, int64_t queued, int64_t quota,
+                        int64_t oldest_position, const ServiceRate& rate);
+
 class TaskService {
  public:
   virtual ~TaskService() = default;
 
   // Admits and enqueues a task (durable when this returns OK) and publishes its `queued` event.
-  // Idempotent replay returns the original task with created = false.
+  // Admission is atomic with the enqueue: the service's own queue bound (QueueFullError) and
+  // the task's tenant_max_queued (TenantQuotaError). Idempotent replay returns the original
+  // task with created = false. A queued task comes back with its queue_position.
   virtual Result<EnqueueResult> Submit(const NewTask& task) = 0;
 
   virtual Result<Task> Get(const std::string& tenant, const std::string& task_id) = 0;

@@ -42,11 +42,28 @@ struct NewTask {
   std::string idempotency_key;      // empty: none
   std::string request_fingerprint;  // RequestFingerprint(body), compared for idempotency
   int max_attempts = 3;
+  // Admission, decided in the same transaction as the insert (0: no limit): the task is refused
+  // when max_queued tasks (every tenant and model) are queued already, or when its tenant has
+  // tenant_max_queued queued. Both counts are kept by the store, so the check costs the same
+  // whatever the backlog.
+  int64_t max_queued = 0;
+  int64_t tenant_max_queued = 0;
+};
+
+// Why Enqueue refused a task (nothing was written).
+struct AdmissionRefusal {
+  bool tenant_quota = false;  // false: max_queued, true: tenant_max_queued
+  int64_t queued = 0;         // the queued tasks counted against that limit
+  // tenant_quota: the queue_position of the tenant's oldest queued task (when it should start).
+  int64_t oldest_position = 0;
 };
 
 struct EnqueueResult {
-  Task task;
+  Task task;            // a newly queued one with its queue_position
   bool created = true;  // false: the idempotency key matched an existing task, which is returned
+  // Set when admission refused the task: `task` and `created` are then meaningless. An
+  // idempotent repeat of an admitted task is never refused.
+  std::optional<AdmissionRefusal> refused;
 };
 
 struct LeaseRequest {
@@ -131,11 +148,13 @@ class TaskStore {
  public:
   virtual ~TaskStore() = default;
 
-  // Adds a queued task. With an idempotency key already used by this tenant within 24 h: the same
-  // fingerprint returns the original task with created=false; another → kAlreadyExists.
+  // Adds a queued task, unless admission refuses it (NewTask's limits; EnqueueResult::refused).
+  // With an idempotency key already used by this tenant within 24 h: the same fingerprint
+  // returns the original task with created=false; another → kAlreadyExists.
   virtual Result<EnqueueResult> Enqueue(const NewTask& task) = 0;
 
-  // The task with queue_position filled while queued. kNotFound if none.
+  // The task with queue_position filled while queued (O(log n) in the queue's length, never a
+  // count of the tasks ahead). kNotFound if none.
   virtual Result<Task> Get(const std::string& task_id) = 0;
 
   // Leases up to max_tasks queued tasks of the given models, highest priority first, FIFO within
@@ -175,7 +194,8 @@ class TaskStore {
   // Idempotent; the caller runs it periodically (about once a second).
   virtual Result<ReapReport> Reap() = 0;
 
-  // Queue figures per model (models with nothing queued or running may be absent).
+  // Queue figures per model (models with nothing queued or running may be absent), from counts
+  // the store keeps with each transition: the cost does not grow with the backlog.
   virtual Result<std::vector<QueueCounts>> Counts() = 0;
 
   // Single-completion convenience.

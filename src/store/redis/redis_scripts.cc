@@ -92,6 +92,7 @@ end
 constexpr char kEnqueue[] = R"lua(
 local id, tenant, ik, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(ARGV[6])
+local max_queued, tenant_max = tonumber(ARGV[10]), tonumber(ARGV[11])
 local idk
 if ik ~= '' then
   idk = p .. 'idem:' .. #tenant .. ':' .. tenant .. ':' .. ik
@@ -108,9 +109,27 @@ end
 if redis.call('EXISTS', tkey(id)) == 1 then
   return redis.error_reply('ALREADY_EXISTS task ' .. id .. ' already exists')
 end
+-- Admission: the queued sets are the counters (ZCARD is O(1)).
+if max_queued > 0 then
+  local n = redis.call('ZCARD', p .. 'ls:0')
+  if n >= max_queued then return {2, 0, n, 0} end
+end
+if tenant_max > 0 then
+  local tq = p .. 'lts:' .. tenant .. ':0'
+  local n = redis.call('ZCARD', tq)
+  if n >= tenant_max then
+    local oldest = redis.call('ZRANGE', tq, 0, 0)[1]
+    local pos = 0
+    if oldest then
+      local f = redis.call('HMGET', tkey(oldest), 'model', 'priority')
+      pos = position(oldest, f[1], f[2])
+    end
+    return {2, 1, n, pos}
+  end
+end
 local t = {}
-for i = 10, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
-redis.call('HSET', tkey(id), 'v', '1', unpack(ARGV, 10))
+for i = 12, #ARGV, 2 do t[ARGV[i]] = ARGV[i + 1] end
+redis.call('HSET', tkey(id), 'v', '1', unpack(ARGV, 12))
 if idk then
   redis.call('DEL', idk)
   redis.call('HSET', idk, 'task', id, 'fp', fp, 'exp', ARGV[7])
@@ -121,7 +140,7 @@ redis.call('SADD', p .. 'models', t.model)
 redis.call('ZADD', p .. 'all', 0, id)
 redis.call('ZADD', p .. 'lt:' .. tenant, 0, id)
 sync(id, '', t, tonumber(ARGV[9]))
-return {1}
+return {1, position(id, t.model, t.priority)}
 )lua";
 
 constexpr char kGet[] = R"lua(

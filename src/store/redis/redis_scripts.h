@@ -11,9 +11,12 @@
 namespace stipple::redis::scripts {
 
 // ARGV: prefix, id, tenant, idempotency key ('' none), fingerprint, now_ms, idem_expires_ms,
-//       idem_ttl_ms, retention_ms, then the task's fields as name, value pairs.
-// → {1} created; {0, HGETALL of the original task} for a repeated key with the same fingerprint;
-//   error ALREADY_EXISTS for a used task id or a key used with another fingerprint.
+//       idem_ttl_ms, retention_ms, max_queued (0 none), tenant_max_queued (0 none), then the
+//       task's fields as name, value pairs.
+// → {1, queue position} created; {0, HGETALL of the original task} for a repeated key with the
+//   same fingerprint; {2, 0 (max_queued) or 1 (tenant quota), queued, queue position of the
+//   tenant's oldest queued task} refused by admission; error ALREADY_EXISTS for a used task id
+//   or a key used with another fingerprint.
 const Script& Enqueue();
 
 // ARGV: prefix, id. → {HGETALL, queue position or -1}; error NOT_FOUND.

@@ -77,7 +77,9 @@ Result<EnqueueResult> RedisTaskStore::Enqueue(const NewTask& nt) {
                                    MsText(now),
                                    MsText(now + options_.idempotency_ttl),
                                    std::to_string(options_.idempotency_ttl.count()),
-                                   std::to_string(options_.task_retention.count())};
+                                   std::to_string(options_.task_retention.count()),
+                                   std::to_string(std::max<int64_t>(0, nt.max_queued)),
+                                   std::to_string(std::max<int64_t>(0, nt.tenant_max_queued))};
   for (auto& [name, value] : redis::TaskToFields(t)) {
     args.push_back(std::move(name));
     args.push_back(std::move(value));
@@ -86,10 +88,19 @@ Result<EnqueueResult> RedisTaskStore::Enqueue(const NewTask& nt) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
     return DataLossError("unexpected reply from the enqueue script");
   }
-  if (redis::ReplyInt(*r->element[0]) == 0 && r->elements == 2) {
+  const int64_t kind = redis::ReplyInt(*r->element[0]);
+  if (kind == 0 && r->elements == 2) {
     ASSIGN_OR_RETURN(redis::StoredTask original, redis::TaskFromHash(*r->element[1]));
     out.task = std::move(original.task);
     out.created = false;
+  } else if (kind == 1 && r->elements == 2) {
+    out.task.queue_position = redis::ReplyInt(*r->element[1]);
+  } else if (kind == 2 && r->elements == 4) {
+    out.refused =
+        AdmissionRefusal{redis::ReplyInt(*r->element[1]) == 1, redis::ReplyInt(*r->element[2]),
+                         redis::ReplyInt(*r->element[3])};
+  } else {
+    return DataLossError("unexpected reply from the enqueue script");
   }
   return out;
 }

@@ -342,5 +342,73 @@ TEST(RedisTaskStore, WaitingLeaseIsUnavailableWhenRedisDies) {
   EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
 }
 
+// ---- costs that do not grow with the backlog ----
+
+// Commands Redis has run (scripts' redis.call included), from INFO commandstats; INFO itself
+// left out.
+int64_t CommandsRun(redis::RedisClient& client) {
+  auto r = client.Command({"INFO", "commandstats"});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return 0;
+  std::string text = redis::ReplyString(**r);
+  int64_t total = 0;
+  size_t at = 0;
+  while ((at = text.find("cmdstat_", at)) != std::string::npos) {
+    size_t colon = text.find(':', at);
+    size_t calls = text.find("calls=", colon);
+    if (colon == std::string::npos || calls == std::string::npos) break;
+    if (text.compare(at, colon - at, "cmdstat_info") != 0) {
+      total += std::stoll(text.substr(calls + 6));
+    }
+    at = colon;
+  }
+  return total;
+}
+
+TEST(RedisTaskStore, SubmitAndStatusReadRunAsManyCommandsWhateverTheBacklog) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  auto store = OpenStore(*server, &clock);
+  redis::RedisClient stats({.url = *redis::ParseRedisUrl(server->url())});
+  auto limited = [] {
+    NewTask nt = TestNewTask("acme", TestRequest());
+    nt.max_queued = 1'000'000'000;  // admission runs but never refuses here
+    nt.tenant_max_queued = 1'000'000'000;
+    return nt;
+  };
+  // Commands per Enqueue and per Get of the task at the tail of the queue.
+  auto measure = [&](int64_t& submit, int64_t& status) {
+    std::string tail;
+    int64_t before = CommandsRun(stats);
+    for (int i = 0; i < 10; ++i) tail = store->Enqueue(limited())->task.id;
+    submit = CommandsRun(stats) - before;
+    before = CommandsRun(stats);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Get(tail)->queue_position.has_value());
+    status = CommandsRun(stats) - before;
+  };
+  // Warm up: the scripts are loaded into Redis by their first call.
+  ASSERT_TRUE(store->Get(store->Enqueue(limited())->task.id).ok());
+  int64_t submit_empty = 0, status_empty = 0;
+  measure(submit_empty, status_empty);
+
+  constexpr int kBacklog = 10'000;
+  std::atomic<int> next{0};
+  std::vector<std::thread> fill;
+  for (int t = 0; t < 16; ++t) {
+    fill.emplace_back([&] {
+      while (next.fetch_add(1) < kBacklog) {
+        ASSERT_TRUE(store->Enqueue(TestNewTask("bulk", TestRequest())).ok());
+      }
+    });
+  }
+  for (auto& t : fill) t.join();
+  int64_t submit_full = 0, status_full = 0;
+  measure(submit_full, status_full);
+  EXPECT_GT(submit_empty, 0);
+  EXPECT_EQ(submit_full, submit_empty);
+  EXPECT_EQ(status_full, status_empty);
+}
+
 }  // namespace
 }  // namespace stipple

@@ -40,7 +40,7 @@ Status GroupCommitter::Run(Operation op, Durability durability) {
   if (!options_.batching) {
     std::lock_guard<std::mutex> direct(direct_mu_);
     std::vector<Pending*> one{&p};
-    RunBatch(one);
+    RunAndEnd(one);
     return p.status;
   }
   {
@@ -71,7 +71,7 @@ void GroupCommitter::Loop() {
         queue_.pop_front();
       }
     }
-    RunBatch(batch);
+    RunAndEnd(batch);
     for (Pending* p : batch) {
       std::lock_guard<std::mutex> lock(p->mu);
       p->done = true;
@@ -81,9 +81,15 @@ void GroupCommitter::Loop() {
   }
 }
 
-void GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
+void GroupCommitter::RunAndEnd(std::vector<Pending*>& batch) {
+  bool committed = RunBatch(batch);
+  if (hooks_) hooks_->BatchEnded(committed);
+}
+
+bool GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
   auto fail_all = [&](const Status& s) {
     for (Pending* p : batch) p->status = s;
+    return false;
   };
   // The naive mode is the baseline "one transaction and one fsync per transition": every
   // operation is synced whatever it asked for.
@@ -113,7 +119,7 @@ void GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
       for (size_t j = 0; j < batch.size(); ++j) {
         batch[j]->status = (j == i) ? lost : lost.WithContext("batch rolled back");
       }
-      return;
+      return false;
     }
     if (!alone) {
       // A failed operation is undone back to its savepoint; either way the savepoint is then
@@ -150,13 +156,14 @@ void GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
     (void)db_->Run("ROLLBACK");
     if (hooked) hooks_->AfterCommit(false);
     if (!single_failed) fail_all(commit.WithContext("commit"));
-    return;
+    return false;
   }
   if (hooked) hooks_->AfterCommit(hook_ok);
   std::lock_guard<std::mutex> lock(mu_);  // RunBatch runs without mu_ held, in either mode
   stats_.commits += 1;
   stats_.synced_commits += sync ? 1 : 0;
   stats_.operations += static_cast<int64_t>(batch.size());
+  return !single_failed;
 }
 
 }  // namespace stipple::sqlite

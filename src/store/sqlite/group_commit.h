@@ -63,6 +63,9 @@ class GroupCommitter {
     virtual ~WorkHooks() = default;
     virtual Status BeforeCommit(WriteContext& ctx) = 0;
     virtual void AfterCommit(bool committed) = 0;
+    // After every batch, whether it committed or not, on the writer thread before any of its
+    // callers is answered (after AfterCommit when both run).
+    virtual void BatchEnded(bool committed) = 0;
   };
 
   // `hooks` may be null; it must outlive the committer.
@@ -77,7 +80,9 @@ class GroupCommitter {
  private:
   struct Pending;
   void Loop();
-  void RunBatch(std::vector<Pending*>& batch);
+  // Runs the batch; true when it committed something.
+  bool RunBatch(std::vector<Pending*>& batch);
+  void RunAndEnd(std::vector<Pending*>& batch);
   Status Commit(bool sync);
 
   std::unique_ptr<Connection> db_;

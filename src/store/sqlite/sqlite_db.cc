@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_db.h"
 
+#include <atomic>
+
 namespace stipple::sqlite {
 
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
@@ -52,7 +54,15 @@ Status Statement::Run() {
   }
 }
 
+namespace {
+std::atomic<int64_t> vm_steps{0};
+}  // namespace
+
+int64_t VmStepsRun() { return vm_steps.load(std::memory_order_relaxed); }
+
 void Statement::Reset() {
+  vm_steps.fetch_add(sqlite3_stmt_status(stmt_, SQLITE_STMTSTATUS_VM_STEP, 1),
+                     std::memory_order_relaxed);
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }

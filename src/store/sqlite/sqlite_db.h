@@ -22,6 +22,11 @@ namespace stipple::sqlite {
 // violations, kDataLoss for corruption, kInternal otherwise.
 Status SqliteError(sqlite3* db, int rc, std::string_view what);
 
+// Virtual-machine steps run by this process's statements (SQLITE_STMTSTATUS_VM_STEP, added up
+// as each cached statement is reset): how much work a call did, independent of the machine's
+// speed. The test that shows costs do not grow with the backlog reads it.
+int64_t VmStepsRun();
+
 class Statement {
  public:
   Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}

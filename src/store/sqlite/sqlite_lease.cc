@@ -149,8 +149,14 @@ Status SqliteTaskStore::BeforeCommit(WriteContext& ctx) {
     }
   }
   Timestamp now = Now();
+  const size_t mark = batch_changes_.size();  // a failing hook is undone alone
   for (auto& [waiter, rows] : handoffs_) {
-    ASSIGN_OR_RETURN(rows, LeaseRows(ctx, *waiter->request, *waiter->models, now));
+    auto leased = LeaseRows(ctx, *waiter->request, *waiter->models, now);
+    if (!leased.ok()) {
+      batch_changes_.resize(mark);
+      return leased.status();
+    }
+    rows = std::move(*leased);
   }
   return Status::Ok();
 }

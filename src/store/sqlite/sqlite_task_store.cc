@@ -67,10 +67,13 @@ constexpr char kListAll[] =
 constexpr char kListAllState[] =
     "SELECT " STIPPLE_TASK_COLUMNS " FROM tasks WHERE state=?4 AND id<?2 ORDER BY id DESC LIMIT ?3";
 
-constexpr char kCountQueued[] =
-    "SELECT model, priority, COUNT(*), MIN(created_at) FROM tasks WHERE state=0 GROUP BY model, "
+constexpr char kCounts[] =
+    "SELECT state, model, priority, n FROM queue_totals WHERE n > 0 ORDER BY model, state, "
     "priority";
-constexpr char kCountRunning[] = "SELECT model, COUNT(*) FROM tasks WHERE state=1 GROUP BY model";
+// The oldest queued task of a model and priority: the first in the queue index (ids sort by
+// creation time, and a retried task keeps its id and created_at).
+constexpr char kOldestQueued[] =
+    "SELECT created_at FROM tasks WHERE state=0 AND model=?1 AND priority=?2 ORDER BY id LIMIT 1";
 
 Status ConfigureConnection(Connection& db) {
   RETURN_IF_ERROR(db.Exec("PRAGMA busy_timeout=5000"));
@@ -108,6 +111,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   }
   if (Status s = ConfigureConnection(conn); !s.ok()) return fail(s);
   if (Status s = sqlite::CreateSchema(conn); !s.ok()) return fail(s);
+  if (Status s = sqlite::RebuildCounts(conn); !s.ok()) return fail(s);
   if (options.listener != nullptr) {
     if (Status s = options.listener->OnOpen(conn); !s.ok()) return fail(s);
   }
@@ -120,6 +124,9 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
     epoch = (*stmt)->Int(0);
   }
   auto store = std::unique_ptr<SqliteTaskStore>(new SqliteTaskStore(options, lock_fd, epoch));
+  if (Status s = sqlite::LoadQueueIndex(conn, store->queue_index_); !s.ok()) {
+    return s.WithContext("open task store " + options.path);  // the store closes the lock
+  }
   store->writer_ = std::make_unique<sqlite::GroupCommitter>(
       std::move(*db),
       sqlite::GroupCommitter::Options{options.group_commit, options.max_batch, options.sync_full},
@@ -140,6 +147,40 @@ SqliteTaskStore::~SqliteTaskStore() {
   writer_.reset();  // drains pending writes
   readers_.clear();
   ::close(lock_fd_);  // releases the flock
+}
+
+Status SqliteTaskStore::Write(const sqlite::GroupCommitter::Operation& op, Durability durability) {
+  return writer_->Run(
+      [this, &op](WriteContext& ctx) {
+        const size_t mark = batch_changes_.size();
+        Status s = op(ctx);
+        if (!s.ok()) batch_changes_.resize(mark);  // its savepoint is rolled back
+        return s;
+      },
+      durability);
+}
+
+void SqliteTaskStore::BatchEnded(bool committed) {
+  if (committed) queue_index_.Apply(batch_changes_);
+  batch_changes_.clear();
+}
+
+Status SqliteTaskStore::StateChanged(WriteContext& ctx, const sqlite::TaskRow& row,
+                                     TaskState before) {
+  const Task& t = row.task;
+  if (t.state == before) return Status::Ok();
+  if ((before == TaskState::kQueued) != (t.state == TaskState::kQueued)) {
+    batch_changes_.push_back(
+        sqlite::QueueChange{row.model, row.priority, t.id, t.state == TaskState::kQueued});
+  }
+  if (options_.listener == nullptr) return Status::Ok();
+  return options_.listener->OnStateChange(ctx.db, row, before);
+}
+
+void SqliteTaskStore::FillPosition(Task& task) const {
+  if (task.state != TaskState::kQueued) return;
+  task.queue_position =
+      queue_index_.Ahead(task.request.model, static_cast<int>(task.request.priority), task.id);
 }
 
 Status SqliteTaskStore::CompanionWrite(const std::function<Status(Connection&)>& op,
@@ -191,6 +232,25 @@ Status SqliteTaskStore::CheckLeaseDuration(Millis duration) {
   return Status::Ok();
 }
 
+Result<std::optional<AdmissionRefusal>> SqliteTaskStore::Admit(Connection& db, const NewTask& nt) {
+  using Refusal = std::optional<AdmissionRefusal>;
+  if (nt.max_queued > 0) {
+    ASSIGN_OR_RETURN(int64_t queued, sqlite::QueuedTotal(db));
+    if (queued >= nt.max_queued) return Refusal(AdmissionRefusal{false, queued, 0});
+  }
+  if (nt.tenant_max_queued > 0) {
+    ASSIGN_OR_RETURN(int64_t queued, sqlite::QueuedOfTenant(db, nt.tenant));
+    if (queued >= nt.tenant_max_queued) {
+      AdmissionRefusal refusal{true, queued, 0};
+      ASSIGN_OR_RETURN(auto oldest, sqlite::OldestQueuedOfTenant(db, nt.tenant));
+      if (oldest)
+        refusal.oldest_position = queue_index_.Ahead(oldest->model, oldest->priority, oldest->id);
+      return Refusal(refusal);
+    }
+  }
+  return Refusal();
+}
+
 Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
   Timestamp now = Now();
   EnqueueResult out;
@@ -200,6 +260,7 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
   std::string request_json = GenerationRequestToJson(t.request);  // off the writer thread
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
+        out.refused.reset();
         if (!nt.idempotency_key.empty()) {
           ASSIGN_OR_RETURN(ScopedStatement find, ctx.db.Prepare(kFindIdempotency));
           find->Bind(1, nt.tenant).Bind(2, nt.idempotency_key).Bind(3, ToUnixMillis(now));
@@ -213,6 +274,10 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
             out.created = false;
             return Status::Ok();
           }
+        }
+        ASSIGN_OR_RETURN(out.refused, Admit(ctx.db, nt));
+        if (out.refused) return Status::Ok();
+        if (!nt.idempotency_key.empty()) {
           ASSIGN_OR_RETURN(ScopedStatement put, ctx.db.Prepare(kPutIdempotency));
           put->Bind(1, nt.tenant)
               .Bind(2, nt.idempotency_key)
@@ -222,21 +287,43 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
           RETURN_IF_ERROR(put->Run());
         }
         RETURN_IF_ERROR(sqlite::InsertTask(ctx.db, t, request_json));
+        batch_changes_.push_back(
+            sqlite::QueueChange{t.request.model, static_cast<int>(t.request.priority), t.id, true});
         ctx.work_added = true;
         return Status::Ok();
       },
       Durability::kSync);
   if (!s.ok()) return s;
+  if (!out.refused) FillPosition(out.task);  // the batch has committed: the index has it
   return out;
+}
+
+Status SqliteTaskStore::EnqueueManyForTesting(std::span<const NewTask> tasks) {
+  Timestamp now = Now();
+  std::vector<std::pair<Task, std::string>> rows;
+  for (const NewTask& nt : tasks) {
+    ASSIGN_OR_RETURN(Task t, transitions::NewQueuedTask(nt, now));
+    std::string json = GenerationRequestToJson(t.request);
+    rows.emplace_back(std::move(t), std::move(json));
+  }
+  return Write(
+      [&](WriteContext& ctx) -> Status {
+        for (const auto& [t, json] : rows) {
+          RETURN_IF_ERROR(sqlite::InsertTask(ctx.db, t, json));
+          batch_changes_.push_back(sqlite::QueueChange{
+              t.request.model, static_cast<int>(t.request.priority), t.id, true});
+        }
+        ctx.work_added = true;
+        return Status::Ok();
+      },
+      Durability::kSync);
 }
 
 Result<Task> SqliteTaskStore::Get(const std::string& task_id) {
   ReadLease reader(this);
   RETURN_IF_ERROR(reader.Acquire());
   ASSIGN_OR_RETURN(Task t, sqlite::LoadTask(reader.db(), task_id));
-  if (t.state == TaskState::kQueued) {
-    ASSIGN_OR_RETURN(t.queue_position, sqlite::QueuePosition(reader.db(), t));
-  }
+  FillPosition(t);
   return t;
 }
 
@@ -267,11 +354,7 @@ Result<TaskPage> SqliteTaskStore::List(const ListQuery& q) {
     page.tasks.pop_back();
     page.next_cursor = page.tasks.back().id;
   }
-  for (Task& t : page.tasks) {
-    if (t.state == TaskState::kQueued) {
-      ASSIGN_OR_RETURN(t.queue_position, sqlite::QueuePosition(reader.db(), t));
-    }
-  }
+  for (Task& t : page.tasks) FillPosition(t);
   return page;
 }
 
@@ -286,23 +369,23 @@ Result<std::vector<QueueCounts>> SqliteTaskStore::Counts() {
     out.push_back(QueueCounts{model});
     return out.back();
   };
-  {
-    ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(kCountQueued));
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s->Step());
-      if (!row) break;
-      QueueCounts& c = entry(s->Text(0));
-      int64_t priority = std::clamp<int64_t>(s->Int(1), 0, 2);
-      c.queued[priority] = s->Int(2);
-      Timestamp oldest = FromUnixMillis(s->Int(3));
-      if (!c.oldest_queued_at || oldest < *c.oldest_queued_at) c.oldest_queued_at = oldest;
-    }
-  }
-  ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(kCountRunning));
+  ASSIGN_OR_RETURN(ScopedStatement s, reader.db().Prepare(kCounts));
   while (true) {
     ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) break;
-    entry(s->Text(0)).running = s->Int(1);
+    QueueCounts& c = entry(s->Text(1));
+    int64_t priority = std::clamp<int64_t>(s->Int(2), 0, 2);
+    if (s->Int(0) == static_cast<int64_t>(TaskState::kRunning)) {
+      c.running += s->Int(3);
+      continue;
+    }
+    c.queued[priority] += s->Int(3);
+    ASSIGN_OR_RETURN(ScopedStatement oldest, reader.db().Prepare(kOldestQueued));
+    oldest->Bind(1, c.model).Bind(2, priority);
+    ASSIGN_OR_RETURN(bool found, oldest->Step());
+    if (!found) continue;
+    Timestamp at = FromUnixMillis(oldest->Int(0));
+    if (!c.oldest_queued_at || at < *c.oldest_queued_at) c.oldest_queued_at = at;
   }
   return out;
 }

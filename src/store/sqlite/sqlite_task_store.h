@@ -9,6 +9,12 @@
 // counted, or failed with worker_lost past max_attempts. Each opening has a new epoch, and
 // fencing numbers are (epoch << 32) + counter, so they never repeat even if a lease was lost with
 // the process.
+//
+// Backlog-independent costs: the queued and running tasks are counted per state, tenant, model
+// and priority by triggers in each transition's transaction (task_rows.h), so admission
+// (NewTask's limits, checked inside the enqueue's transaction) and Counts read a few rows; a
+// task's queue_position comes from an in-memory order-statistic index of the queues
+// (queue_index.h), changed after each commit. Both are rebuilt from the tasks on Open.
 #pragma once
 
 #include <atomic>
@@ -16,11 +22,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit.h"
+#include "store/sqlite/queue_index.h"
 #include "store/sqlite/task_rows.h"
 #include "store/sqlite/task_write_listener.h"
 #include "store/task_store.h"
@@ -73,6 +82,10 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
                         sqlite::Durability durability);
   Status CompanionRead(const std::function<Status(sqlite::Connection&)>& op);
 
+  // For tests only: enqueues every task in one transaction (no idempotency keys, no admission),
+  // to build a large queue fast.
+  Status EnqueueManyForTesting(std::span<const NewTask> tasks);
+
   // Commit statistics since Open (for benchmarks and metrics).
   sqlite::GroupCommitStats commit_stats() const { return writer_->stats(); }
   int64_t epoch() const { return epoch_; }
@@ -81,9 +94,9 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   class ReadLease;
   SqliteTaskStore(SqliteTaskStoreOptions options, int lock_fd, int64_t epoch);
 
-  Status Write(sqlite::GroupCommitter::Operation op, sqlite::Durability durability) {
-    return writer_->Run(std::move(op), durability);
-  }
+  // Runs `op` as one write operation; the queue changes it records are kept only if it succeeds
+  // (its savepoint is released), and reach queue_index_ once its batch has committed.
+  Status Write(const sqlite::GroupCommitter::Operation& op, sqlite::Durability durability);
   Result<std::unique_ptr<sqlite::Connection>> AcquireReader();
   void ReturnReader(std::unique_ptr<sqlite::Connection> conn);
   Status RecoverLeasesOfEarlierEpochs();
@@ -108,15 +121,18 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
                                              const std::vector<std::string>& models, Timestamp now);
   Status BeforeCommit(sqlite::WriteContext& ctx) override;
   void AfterCommit(bool handoffs_committed) override;
+  void BatchEnded(bool committed) override;
+  // Admission inside the enqueue's transaction: the refusal, if a limit of `nt` is reached.
+  Result<std::optional<AdmissionRefusal>> Admit(sqlite::Connection& db, const NewTask& nt);
+  // Fills queue_position of a queued task from the index.
+  void FillPosition(Task& task) const;
   // (epoch << 32) + a per-opening counter: unique across openings, increasing within one.
   Result<uint64_t> NextFencing();
   static Status CheckLeaseDuration(Millis duration);
   Timestamp Now() const { return options_.clock->Now(); }
-  // Tells the listener (if any) about a state change written in `ctx`'s transaction.
-  Status StateChanged(sqlite::WriteContext& ctx, const sqlite::TaskRow& row, TaskState before) {
-    if (options_.listener == nullptr || row.task.state == before) return Status::Ok();
-    return options_.listener->OnStateChange(ctx.db, row, before);
-  }
+  // Records a state change written in `ctx`'s transaction: the queue change it makes, and the
+  // listener (if any) hears it.
+  Status StateChanged(sqlite::WriteContext& ctx, const sqlite::TaskRow& row, TaskState before);
 
   const SqliteTaskStoreOptions options_;
   const int lock_fd_;
@@ -135,6 +151,10 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   std::vector<LeaseWaiter*> waiters_;  // GUARDED_BY(work_mu_), oldest first
   // Leases made for waiters by the batch being committed; writer thread only.
   std::vector<std::pair<LeaseWaiter*, std::vector<sqlite::TaskRow>>> handoffs_;
+
+  sqlite::QueueIndex queue_index_;
+  // Queue changes of the batch being written, by its successful operations; writer only.
+  std::vector<sqlite::QueueChange> batch_changes_;
 };
 
 }  // namespace stipple

@@ -55,7 +55,73 @@ CREATE TABLE IF NOT EXISTS idempotency (
   PRIMARY KEY (tenant, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency(expires_at);
+-- Tasks queued (state 0) and running (state 1), counted by triggers in the transaction of every
+-- change, per tenant (queue_counts) and over all tenants (queue_totals): admission and the queue
+-- figures read a few rows here instead of counting tasks. Rebuilt from `tasks` on every open.
+CREATE TABLE IF NOT EXISTS queue_counts (
+  state    INTEGER NOT NULL,
+  tenant   TEXT NOT NULL,
+  model    TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  n        INTEGER NOT NULL,
+  PRIMARY KEY (state, tenant, model, priority)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue_totals (
+  state    INTEGER NOT NULL,
+  model    TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  n        INTEGER NOT NULL,
+  PRIMARY KEY (state, model, priority)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks
+WHEN NEW.state IN (0, 1) BEGIN
+  INSERT INTO queue_counts VALUES (NEW.state, NEW.tenant, NEW.model, NEW.priority, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+  INSERT INTO queue_totals VALUES (NEW.state, NEW.model, NEW.priority, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_leave AFTER UPDATE OF state ON tasks
+WHEN OLD.state <> NEW.state AND OLD.state IN (0, 1) BEGIN
+  UPDATE queue_counts SET n = n - 1
+    WHERE state = OLD.state AND tenant = OLD.tenant AND model = OLD.model
+      AND priority = OLD.priority;
+  UPDATE queue_totals SET n = n - 1
+    WHERE state = OLD.state AND model = OLD.model AND priority = OLD.priority;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_enter AFTER UPDATE OF state ON tasks
+WHEN OLD.state <> NEW.state AND NEW.state IN (0, 1) BEGIN
+  INSERT INTO queue_counts VALUES (NEW.state, NEW.tenant, NEW.model, NEW.priority, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+  INSERT INTO queue_totals VALUES (NEW.state, NEW.model, NEW.priority, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_count_delete AFTER DELETE ON tasks
+WHEN OLD.state IN (0, 1) BEGIN
+  UPDATE queue_counts SET n = n - 1
+    WHERE state = OLD.state AND tenant = OLD.tenant AND model = OLD.model
+      AND priority = OLD.priority;
+  UPDATE queue_totals SET n = n - 1
+    WHERE state = OLD.state AND model = OLD.model AND priority = OLD.priority;
+END;
 )sql";
+
+// The counts recomputed from the tasks themselves (one pass over the queued and running rows).
+constexpr char kRebuildCounts[] = R"sql(
+DELETE FROM queue_counts;
+DELETE FROM queue_totals;
+INSERT INTO queue_counts
+  SELECT state, tenant, model, priority, COUNT(*) FROM tasks WHERE state IN (0, 1)
+  GROUP BY state, tenant, model, priority;
+INSERT INTO queue_totals
+  SELECT state, model, priority, SUM(n) FROM queue_counts GROUP BY state, model, priority;
+)sql";
+
+constexpr char kQueuedTotal[] = "SELECT COALESCE(SUM(n), 0) FROM queue_totals WHERE state = 0";
+constexpr char kQueuedOfTenant[] =
+    "SELECT COALESCE(SUM(n), 0) FROM queue_counts WHERE state = 0 AND tenant = ?1";
+constexpr char kOldestOfTenant[] =
+    "SELECT model, priority, id FROM tasks WHERE tenant = ?1 AND state = 0 ORDER BY id LIMIT 1";
+constexpr char kQueuedKeys[] = "SELECT model, priority, id FROM tasks WHERE state = 0";
 
 std::optional<int64_t> OptMillis(const std::optional<Timestamp>& t) {
   if (!t) return std::nullopt;
@@ -122,10 +188,6 @@ constexpr char kInsert[] =
 constexpr char kSelectById[] =
     "SELECT " STIPPLE_TASK_COLUMNS ", json_extract(request, '$.steps') FROM tasks WHERE id=?1";
 
-constexpr char kQueuePosition[] =
-    "SELECT (SELECT COUNT(*) FROM tasks WHERE state=0 AND model=?1 AND priority<?2) + "
-    "(SELECT COUNT(*) FROM tasks WHERE state=0 AND model=?1 AND priority=?2 AND id<?3)";
-
 }  // namespace
 
 Status CreateSchema(Connection& db) { return db.Exec(kSchema); }
@@ -170,6 +232,8 @@ Result<TaskRow> ReadTaskRow(const Statement& row) {
   t.fencing = static_cast<uint64_t>(row.Int(20));
   t.lease_expires_at = OptTime(row, 21);
   t.not_before = OptTime(row, 22);
+  r.model = row.Text(23);
+  r.priority = static_cast<int>(row.Int(24));
   return r;
 }
 
@@ -215,12 +279,53 @@ Status UpdateTask(Connection& db, const Task& t) {
   return Status::Ok();
 }
 
-Result<int64_t> QueuePosition(Connection& db, const Task& t) {
-  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kQueuePosition));
-  s->Bind(1, t.request.model).Bind(2, static_cast<int64_t>(t.request.priority)).Bind(3, t.id);
+Status RebuildCounts(Connection& db) {
+  RETURN_IF_ERROR(db.Run("BEGIN IMMEDIATE"));
+  Status s = db.Exec(kRebuildCounts);
+  if (!s.ok()) {
+    (void)db.Run("ROLLBACK");
+    return s.WithContext("rebuild the queue counts");
+  }
+  return db.Run("COMMIT");
+}
+
+Result<int64_t> QueuedTotal(Connection& db) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kQueuedTotal));
   ASSIGN_OR_RETURN(bool row, s->Step());
-  if (!row) return InternalError("queue position query returned no row");
-  return s->Int(0);
+  return row ? s->Int(0) : 0;
+}
+
+Result<int64_t> QueuedOfTenant(Connection& db, const std::string& tenant) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kQueuedOfTenant));
+  s->Bind(1, tenant);
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  return row ? s->Int(0) : 0;
+}
+
+Result<std::optional<QueueChange>> OldestQueuedOfTenant(Connection& db, const std::string& tenant) {
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kOldestOfTenant));
+  s->Bind(1, tenant);
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  if (!row) return std::optional<QueueChange>();
+  return std::optional<QueueChange>(
+      QueueChange{s->Text(0), static_cast<int>(s->Int(1)), s->Text(2), true});
+}
+
+Status LoadQueueIndex(Connection& db, QueueIndex& index) {
+  index.Clear();
+  ASSIGN_OR_RETURN(ScopedStatement s, db.Prepare(kQueuedKeys));
+  std::vector<QueueChange> batch;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    batch.push_back(QueueChange{s->Text(0), static_cast<int>(s->Int(1)), s->Text(2), true});
+    if (batch.size() == 4096) {
+      index.Apply(batch);
+      batch.clear();
+    }
+  }
+  index.Apply(batch);
+  return Status::Ok();
 }
 
 }  // namespace stipple::sqlite

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/task.h"
+#include "store/sqlite/queue_index.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace stipple::sqlite {
@@ -18,6 +19,8 @@ Status CreateSchema(Connection& db);
 struct TaskRow {
   Task task;  // task.request is empty until Finish(), but for its steps when from LoadTaskRow
   std::string request_json;
+  std::string model;  // the request's model and priority (columns of their own)
+  int priority = 1;
   Result<Task> Finish() &&;
 };
 
@@ -29,15 +32,23 @@ Status InsertTask(Connection& db, const Task& task, std::string_view request_jso
 // Writes every mutable column of `task` (state, lease, outputs, ...).
 Status UpdateTask(Connection& db, const Task& task);
 
-// Queued tasks of the same model ahead of `task` (higher priority, or same priority and older).
-Result<int64_t> QueuePosition(Connection& db, const Task& task);
+// The queue counts (tables queue_counts and queue_totals, kept by triggers) recomputed from the
+// tasks, in a transaction of its own: one pass over the queued and running rows, at open.
+Status RebuildCounts(Connection& db);
+// Queued tasks of every tenant and model; of one tenant. A few rows of the counts each.
+Result<int64_t> QueuedTotal(Connection& db);
+Result<int64_t> QueuedOfTenant(Connection& db, const std::string& tenant);
+// The tenant's oldest queued task (its model, priority and id); nullopt when it has none.
+Result<std::optional<QueueChange>> OldestQueuedOfTenant(Connection& db, const std::string& tenant);
+// Fills `index` with the queued tasks of the database (one pass, at open).
+Status LoadQueueIndex(Connection& db, QueueIndex& index);
 
 // The SELECT list for ReadTask, and the reader of one row selected with it.
 #define STIPPLE_TASK_COLUMNS                                                                   \
   "id, tenant, state, request, idempotency_key, created_at, started_at, completed_at, "        \
   "expires_at, attempts, max_attempts, cancel_requested, error_code, error_message, outputs, " \
   "outputs_expire_at, outputs_expired, progress_step, progress_steps, worker_id, fencing, "    \
-  "lease_expires_at, not_before"
+  "lease_expires_at, not_before, model, priority"
 Result<Task> ReadTask(const Statement& row);
 Result<TaskRow> ReadTaskRow(const Statement& row);
 
