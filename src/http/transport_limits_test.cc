@@ -1,9 +1,13 @@
 // The transport's limits as a client meets them: the connection cap (503, then close) and the
 // bounds of requests held by Prefer: wait per tenant and per client address (429 before
 // anything is submitted), with their metrics.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "http/http_test_support.h"
 
@@ -53,6 +57,49 @@ TEST(ConnectionCap, TheDefaultIsBelowTheDescriptorLimit) {
   ::setrlimit(RLIMIT_NOFILE, &saved);
   EXPECT_LT(cap, 1024u - 64u);
   EXPECT_GT(cap, 512u);
+}
+
+// A server in a child process started under RLIMIT_NOFILE 256: its default cap (256 - 32 - 64
+// = 160) keeps descriptors in hand, so the connections past it are answered 503 — not left to
+// fail in accept — and the server goes on answering.
+TEST(ConnectionCap, UnderALowDescriptorLimitTheExcessIsAnswered503) {
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit limit{256, 256};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(2);
+    HttpServerOptions options = TestOptions();
+    options.idle_timeout = std::chrono::milliseconds(30'000);
+    options.read_timeout = std::chrono::milliseconds(30'000);
+    TestServer server(options);
+    const uint16_t port = server.port();
+    if (::write(ready[1], &port, sizeof(port)) != sizeof(port)) _exit(2);
+    ::pause();
+    _exit(0);
+  }
+  ::close(ready[1]);
+  uint16_t port = 0;
+  ASSERT_EQ(::read(ready[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+  ::close(ready[0]);
+  {
+    std::vector<std::unique_ptr<TestClient>> held;
+    for (int i = 0; i < 160; ++i) {
+      held.push_back(std::make_unique<TestClient>(port));
+      ASSERT_EQ(held.back()->Send("GET", "/healthz").status, 200) << i;
+    }
+    std::string raw = RawExchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_THAT(raw, StartsWith("HTTP/1.1 503 "));
+    EXPECT_THAT(raw, HasSubstr("limit of 160 connections"));
+  }
+  // The held connections closed: the server answers again.
+  EXPECT_TRUE(Eventually([&] {
+    return RawExchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+               .rfind("HTTP/1.1 200 ", 0) == 0;
+  }));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
 }
 
 // Opens a held long poll of `id` (Prefer: wait=300) on a connection of its own.
