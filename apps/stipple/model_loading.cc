@@ -36,7 +36,7 @@ Status NoneLoaded(const std::string& model_dir) {
 
 // The process's resident memory in MB (Linux), 0 if unknown.
 double ResidentMb() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  std::FILE* f = std::fopen("/proc/self/statm", "re");
   if (f == nullptr) return 0;
   long pages = 0, resident = 0;
   const int n = std::fscanf(f, "%ld %ld", &pages, &resident);

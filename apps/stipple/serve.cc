@@ -137,6 +137,20 @@ const OptionSpec kServeOptions[] = {
      .default_value = "0",
      .help = "queued tasks one tenant may have; more get 429 with Retry-After; 0: no quota",
      .value_name = "N"},
+    {.name = "max-connections",
+     .default_value = "0",
+     .help = "HTTP connections served at once; one more gets 503 and is closed; 0: derived from "
+             "the descriptor limit (RLIMIT_NOFILE less an eighth and 64)",
+     .value_name = "N"},
+    {.name = "max-held-per-tenant",
+     .default_value = "1000",
+     .help = "requests one tenant may hold open with Prefer: wait; more get 429; 0: no bound",
+     .value_name = "N"},
+    {.name = "max-held-per-address",
+     .default_value = "250",
+     .help = "requests one client address may hold open with Prefer: wait; more get 429; 0: no "
+             "bound (behind a reverse proxy every client has its address)",
+     .value_name = "N"},
 };
 
 constexpr const char* kUsage = "stipple serve [OPTIONS]";
@@ -188,6 +202,7 @@ struct Settings {
   bool gateway_only = false;          // `stipple gateway`: no workers, no engine
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
+  int64_t max_connections = 0, max_held_per_tenant = 0, max_held_per_address = 0;
   WebhookSettings webhooks;
   S3ResultSettings s3;  // --results s3://...
 };
@@ -233,6 +248,10 @@ Result<Settings> ReadSettings(const Config& config) {
   s.log_level = config.GetString("log-level");
   s.log_format = config.GetString("log-format");
   ASSIGN_OR_RETURN(s.tenant_max_queued, IntOption(config, "tenant-max-queued", 0, 100'000'000));
+  ASSIGN_OR_RETURN(s.max_connections, IntOption(config, "max-connections", 0, 10'000'000));
+  ASSIGN_OR_RETURN(s.max_held_per_tenant, IntOption(config, "max-held-per-tenant", 0, 10'000'000));
+  ASSIGN_OR_RETURN(s.max_held_per_address,
+                   IntOption(config, "max-held-per-address", 0, 10'000'000));
   ASSIGN_OR_RETURN(s.webhooks, ReadWebhookSettings(config));
   return s;
 }
@@ -368,6 +387,9 @@ int Serve(const Settings& s) {
   http_options.gateway.max_attempts = static_cast<int>(s.max_attempts);
   http_options.gateway.rate_limit_per_s = s.rate_limit;
   http_options.gateway.tenant_max_queued = s.tenant_max_queued;
+  http_options.max_connections = static_cast<size_t>(s.max_connections);
+  http_options.gateway.max_held_per_tenant = static_cast<int>(s.max_held_per_tenant);
+  http_options.gateway.max_held_per_address = static_cast<int>(s.max_held_per_address);
   http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };

@@ -124,6 +124,7 @@ int RunWorker(std::span<const std::string> args) {
   if (!config.positional().empty()) {
     return Fail(kExitUsage, InvalidArgumentError("unexpected argument " + config.positional()[0]));
   }
+  FollowSupervisor();  // before loading the models, which takes a while
   Result<WorkerProcessOptions> options = ReadOptions(config);
   if (!options.ok()) return Fail(kExitUsage, options.status());
   Result<int64_t> threads = Bounded(config, "threads", 0, 1024);

@@ -1,4 +1,9 @@
 // One HTTP connection (Connection) and its Exchange.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <sstream>
 
 #include "common/id.h"
@@ -9,6 +14,18 @@
 namespace stipple::http {
 
 namespace bhttp = beast::http;
+
+namespace {
+
+// RFC 6455 §4.1: the base64 encoding of 16 bytes: 22 characters of the alphabet, then "==".
+bool IsValidWebSocketKey(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  });
+}
+
+}  // namespace
 
 // The Exchange of one request; every method carries its work onto the connection's strand.
 class ConnectionExchange : public Exchange,
@@ -82,12 +99,17 @@ class ConnectionExchange : public Exchange,
   void OnAbort(std::function<void()> fn) override {
     OnStrand([self = shared_from_this(), fn = std::move(fn)]() mutable {
       if ((self->answered_ && !self->streaming_) || self->ended_) return;
+      if (self->aborted_) {  // abandoned before the handler got here: at once
+        LogContext log_context({{"request_id", self->request_id()}});
+        return fn();
+      }
       self->abort_hooks_.push_back(std::move(fn));
     });
   }
 
-  // On the strand: the connection is going away (server stop, failed write).
+  // On the strand: the connection is going away (server stop, failed write, the client closed).
   void Abort() {
+    aborted_ = true;
     std::vector<std::function<void()>> hooks = std::move(abort_hooks_);
     abort_hooks_.clear();
     LogContext log_context({{"request_id", request_id()}});
@@ -117,13 +139,17 @@ class ConnectionExchange : public Exchange,
   bool answered_ = false;
   bool streaming_ = false;
   bool ended_ = false;
+  bool aborted_ = false;
   std::vector<std::function<void()>> abort_hooks_;
 };
 
 Connection::Connection(tcp::socket socket, ServerCore& core)
     : stream_(std::move(socket)), core_(core) {}
 
-Connection::~Connection() { core_.Unregister(this); }
+Connection::~Connection() {
+  if (refusal_) --core_.refusing;
+  core_.Unregister(this);
+}
 
 void Connection::Run() {
   net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
@@ -144,6 +170,12 @@ void Connection::Shutdown() {
 
 void Connection::ReadRequest() {
   if (closed_) return;
+  if (watching_) {  // the peer watch reads nothing: stop it, then read (OnPeerReadable)
+    resume_read_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // no write is pending here
+    return;
+  }
   if (core_.stopping) return Close();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
@@ -161,7 +193,20 @@ void Connection::OnHeader(beast::error_code ec) {
                              std::to_string(core_.options.max_header_bytes) + " bytes");
   }
   if (ec == bhttp::error::body_limit) return OnBody(ec);
-  if (ec) return Close();  // end of stream, timeout, reset, garbage
+  if (IsMalformed(ec)) return RejectMalformed(ec);
+  if (ec) return Close();  // end of stream, timeout, reset
+  const auto& header = parser_->get();
+  if (header.version() != 10 && header.version() != 11) {
+    return RejectRequest(505, "http_version_not_supported", "HTTP version not supported", "version",
+                         "stipple speaks HTTP/1.1 (and HTTP/1.0)");
+  }
+  // Both framings, or several lengths, make the body's end ambiguous (request smuggling).
+  const size_t lengths = header.count(bhttp::field::content_length);
+  if (lengths > 1 || (lengths == 1 && header.count(bhttp::field::transfer_encoding) > 0)) {
+    return RejectRequest(400, "bad_request", "malformed HTTP request", "Content-Length",
+                         "a request gives one Content-Length, or Transfer-Encoding: never both, "
+                         "never several lengths");
+  }
   first_request_ = false;
   started_ = std::chrono::steady_clock::now();
   stream_.expires_after(core_.options.read_timeout);
@@ -189,6 +234,7 @@ void Connection::OnBody(beast::error_code ec) {
         413, "payload_too_large", "request body too large", "body",
         "the body must be at most " + std::to_string(core_.options.max_body_bytes) + " bytes");
   }
+  if (IsMalformed(ec)) return RejectMalformed(ec);
   if (ec) return Close();
   bhttp::request<bhttp::string_body>& message = parser_->get();
   HttpRequest request;
@@ -198,10 +244,13 @@ void Connection::OnBody(beast::error_code ec) {
     request.headers.Add(std::string(field.name_string()), std::string(field.value()));
   }
   request.body = std::move(message.body());
+  beast::error_code no_peer;
+  request.peer_address = stream_.socket().remote_endpoint(no_peer).address().to_string();
   keep_alive_ = message.keep_alive();
   version_ = message.version();
   method_ = request.method;
   target_ = request.target;
+  head_ = method_ == "HEAD";
   upgrade_request_.reset();
   if (beast::websocket::is_upgrade(message)) upgrade_request_.emplace(std::move(message));
   parser_.reset();
@@ -212,6 +261,92 @@ void Connection::OnBody(beast::error_code ec) {
   auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
   current_ = exchange;
   core_.gateway.Handle(std::move(request), std::move(exchange));
+  if (!current_.expired()) WatchPeer();  // held: notice when the client goes away
+}
+
+bool Connection::IsMalformed(beast::error_code ec) {
+  static const beast::error_category& http_errors =
+      bhttp::make_error_code(bhttp::error::bad_method).category();
+  // Not malformed: the client closed (at once or mid-message); nothing is answered then.
+  return ec && ec.category() == http_errors && ec != bhttp::error::end_of_stream &&
+         ec != bhttp::error::partial_message;
+}
+
+void Connection::RejectMalformed(beast::error_code ec) {
+  if (ec == bhttp::error::bad_version) {
+    // A well-formed request line of another HTTP version ("GET / HTTP/2.0") is 505; anything
+    // else that fails at the version is garbage (400).
+    std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    std::string_view line = data.substr(0, data.find_first_of("\r\n"));
+    std::string_view version = line.substr(line.rfind(' ') + 1);
+    const bool http_version =
+        data.substr(line.size(), 2) == "\r\n" &&  // not a bare LF
+        line.find(' ') != line.rfind(' ') && version.size() == 8 &&
+        version.substr(0, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(version[5])) &&
+        version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7]));
+    if (http_version) {
+      return RejectRequest(505, "http_version_not_supported", "HTTP version not supported",
+                           "version", "stipple speaks HTTP/1.1 (and HTTP/1.0)");
+    }
+  }
+  RejectRequest(400, "bad_request", "malformed HTTP request", "request",
+                "the request is not valid HTTP/1.1: " + ec.message());
+}
+
+void Connection::WatchPeer() {
+  if (watching_ || closed_ || upgraded_ || upgrade_request_) return;
+  watching_ = true;
+  stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      [self = shared_from_this()](beast::error_code ec) { self->OnPeerReadable(ec); });
+}
+
+void Connection::OnPeerReadable(beast::error_code ec) {
+  watching_ = false;
+  if (closed_ || upgraded_) return;
+  bool peer_gone = false;
+  if (!ec) {
+    char byte = 0;
+    const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) {
+      peer_gone = true;  // end of stream
+    } else if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        peer_gone = true;  // reset
+      } else if (!resume_read_) {
+        return WatchPeer();  // nothing after all
+      }
+    }
+    // n > 0: the client pipelines its next request; it is read when this one is answered.
+  } else if (ec != net::error::operation_aborted) {
+    peer_gone = true;
+  }
+  if (peer_gone) {
+    if (auto exchange = current_.lock()) {
+      LogInfo("client closed the connection; request abandoned",
+              {{"method", method_}, {"target", target_}});
+      exchange->Abort();
+    }
+    return Close();
+  }
+  if (resume_read_) {
+    resume_read_ = false;
+    ReadRequest();
+  }
+}
+
+void Connection::Refuse(int status, std::string type, std::string title, std::string detail,
+                        std::optional<int> retry_after_s) {
+  refusal_ = true;
+  ++core_.refusing;
+  net::dispatch(stream_.get_executor(),
+                [self = shared_from_this(), status, type = std::move(type),
+                 title = std::move(title), detail = std::move(detail), retry_after_s] {
+                  Problem problem{status, type, title, detail, {}, retry_after_s};
+                  // Not logged one by one (a flood would flood the log):
+                  // stipple_http_connections_refused_total.
+                  self->SendProblemAndClose(ProblemResponse(problem), NewId("req"), /*log=*/false);
+                });
 }
 
 void Connection::RejectRequest(int status, const char* type, const char* title, const char* field,
@@ -226,16 +361,30 @@ void Connection::RejectRequest(int status, const char* type, const char* title, 
     if (given != header.end() && IsValidRequestId(given->value())) {
       request_id = std::string(given->value());
     }
+  } else {  // no request line worth repeating (the previous request's would mislead)
+    method_.clear();
+    target_.clear();
   }
   if (request_id.empty()) request_id = NewId("req");
-  keep_alive_ = false;  // the rest of the request was not read
   HttpResponse response = ProblemResponse({status, type, title, message, {{field, message}}, {}});
+  core_.gateway.metrics().CountRequest("unmatched", method_, status);
+  SendProblemAndClose(response, request_id);
+}
+
+void Connection::SendProblemAndClose(const HttpResponse& response, const std::string& request_id,
+                                     bool log) {
+  if (closed_) return;
+  keep_alive_ = false;  // the rest of the request was not read
+  head_ = false;
+  if (version_ != 10) version_ = 11;  // an answer to HTTP/9.9 speaks HTTP/1.1
   bhttp::response<bhttp::string_body> out;
   out.version(version_);
   out.keep_alive(false);
-  core_.gateway.metrics().CountRequest("unmatched", method_, status);
-  LogContext log_context({{"request_id", request_id}});
-  LogInfo("request refused", {{"status", std::to_string(status)}, {"reason", message}});
+  if (log) {
+    LogContext log_context({{"request_id", request_id}});
+    LogInfo("request refused",
+            {{"status", std::to_string(response.status)}, {"reason", response.body}});
+  }
   close_when_drained_ = true;
   linger_ = true;
   Enqueue(Serialize(out, response, request_id));
@@ -251,7 +400,11 @@ std::string Connection::Serialize(bhttp::response<bhttp::string_body>& out,
   out.body() = from.body;
   if (from.status != 304 && from.status != 204) out.prepare_payload();
   std::ostringstream text;
-  text << out;
+  if (head_) {
+    text << out.base();  // HEAD: the GET answer's head, Content-Length included, no body
+  } else {
+    text << out;
+  }
   return text.str();
 }
 
@@ -288,10 +441,14 @@ void Connection::SendStreamHead(const ConnectionExchange& exchange, const HttpRe
   std::ostringstream text;
   text << out.base();
   Enqueue(text.str());
+  if (head_) {  // HEAD: the head alone; the stream's handler lets go
+    if (auto stream = current_.lock()) stream->Abort();
+    CloseWhenDrained();
+  }
 }
 
 void Connection::WriteStream(std::string bytes) {
-  if (closed_) return;
+  if (closed_ || head_) return;
   if (out_bytes_ + bytes.size() > core_.options.max_stream_backlog_bytes) {
     LogWarn("stream client too slow; closing");
     if (auto exchange = current_.lock()) exchange->Abort();
@@ -307,6 +464,11 @@ void Connection::UpgradeToWebSocket(const ConnectionExchange& exchange, HttpHead
     return SendResponse(exchange, ErrorResponse(UnavailableError("the server is stopping")));
   }
   if (!upgrade_request_) return SendResponse(exchange, UpgradeRequired());
+  if (!IsValidWebSocketKey((*upgrade_request_)[bhttp::field::sec_websocket_key])) {
+    keep_alive_ = false;
+    return SendResponse(exchange,
+                        BadField("Sec-WebSocket-Key", "must be the base64 encoding of 16 bytes"));
+  }
   current_.reset();
   upgraded_ = true;
   stream_.expires_never();

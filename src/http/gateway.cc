@@ -111,14 +111,19 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
   if (!ParseTarget(request.target, &request.path, &request.query)) {
     return exchange->Respond(BadField("query", "malformed percent-encoding"));
   }
-  RouteTable::Match match = routes_.Find(request.method, request.path);
+  // HEAD is GET without the body (the server leaves the body out, RFC 9110 §9.3.2).
+  RouteTable::Match match =
+      routes_.Find(request.method == "HEAD" ? "GET" : request.method, request.path);
   if (match.route == nullptr) {
     if (match.allowed.empty()) {
       return exchange->Respond(
           ProblemResponse({404, "not_found", "not found", "no route for " + request.path, {}, {}}));
     }
     std::string allow;
-    for (const std::string& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+    for (const std::string& m : match.allowed) {
+      allow += (allow.empty() ? "" : ", ") + m;
+      if (m == "GET") allow += ", HEAD";
+    }
     HttpResponse r = ProblemResponse({405,
                                       "method_not_allowed",
                                       "method not allowed",

@@ -18,6 +18,7 @@
 #include "core/generation_request.h"
 #include "http/api_keys.h"
 #include "http/blocking_calls.h"
+#include "http/held_requests.h"
 #include "http/http_message.h"
 #include "http/metrics.h"
 #include "http/rate_limiter.h"
@@ -52,6 +53,12 @@ struct GatewayOptions {
   // (NewTask::tenant_max_queued); a submission beyond it answers 429 with a Retry-After
   // estimated from the tenant's oldest queued task (docs/http.md). 0: no quota.
   int64_t tenant_max_queued = 0;
+  // Requests held open by Prefer: wait at once (a long poll, a submit that waits, the
+  // OpenAI-compatible endpoint), per tenant and per client address; one more answers 429
+  // (Retry-After: retry_after_s) before anything is submitted. 0: no bound. Behind a reverse
+  // proxy every client has the proxy's address: raise or disable the address bound there.
+  int max_held_per_tenant = 1000;
+  int max_held_per_address = 250;
   // Threads that run Submit (it blocks until the task is durable) off the I/O threads: this
   // many submits can share one commit of the store (blocking_calls.h).
   int submit_threads = 64;
@@ -75,6 +82,8 @@ struct HandlerContext {
   const RouteTable* routes = nullptr;   // for /openapi.json
   RateLimiter* rate_limiter = nullptr;  // the per-key limit, for messages past the request
   ServiceRateCache rates;               // for eta_s and Retry-After estimates
+  // Before blocking_calls: a queued Submit may hold a slot.
+  HeldRequests held{options.max_held_per_tenant, options.max_held_per_address};
   std::unique_ptr<BlockingCalls> blocking_calls;  // set by the Gateway; runs Submit
 
   // The tenant whose tasks the caller may see: every tenant ("") for an admin key.

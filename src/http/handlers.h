@@ -55,10 +55,17 @@ Status CheckTaskId(const std::string& id);
 Result<std::optional<int>> ParsePreferWait(std::optional<std::string_view> header, int default_s,
                                            int max_s);
 
+// A place among the held requests (HeldRequests) for `request`'s tenant and client address;
+// kResourceExhausted (429, counted in stipple_http_held_refused_total) at either bound. Taken
+// before anything is submitted, kept until the held request is answered.
+Result<HeldRequests::Slot> HoldRequest(HandlerContext& ctx, const HttpRequest& request);
+
 // Answers `exchange` with answer(task) when the task reaches a terminal state, or with
-// answer(nullopt) after `wait_s` (or when the exchange is aborted). No thread waits.
-void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, const std::string& tenant,
-                        const std::string& task_id, int wait_s,
+// answer(nullopt) after `wait_s` (or when the exchange is aborted: the client closed its
+// connection, the server is stopping). No thread waits; `slot` (HoldRequest) is released with
+// the answer.
+void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, HeldRequests::Slot slot,
+                        const std::string& tenant, const std::string& task_id, int wait_s,
                         std::function<HttpResponse(const std::optional<Task>&)> answer);
 
 // Whether an If-None-Match header value ("*" or a list of entity tags, compared weakly,

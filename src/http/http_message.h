@@ -45,6 +45,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded, in order
   HttpHeaders headers;
   std::string body;
+  std::string peer_address;  // the client's IP address, as the socket sees it ("" unknown)
 
   // Filled by the gateway before the handler runs.
   std::map<std::string, std::string, std::less<>> path_params;  // {id}, {index}
@@ -130,7 +131,8 @@ class Exchange {
   virtual std::unique_ptr<TimerHandle> After(std::chrono::milliseconds delay,
                                              std::function<void()> fn) = 0;
   // `fn` runs once on the strand if the exchange is abandoned before it ends: the server is
-  // stopping or a stream write failed (the client went away). Register before waiting.
+  // stopping, the client closed its connection, or a stream write failed. Registered after the
+  // abandonment, it runs at once.
   virtual void OnAbort(std::function<void()> fn) = 0;
 
   // Set by the gateway: the request id (echoed as X-Request-Id and put in every log line of the

@@ -174,6 +174,18 @@ std::string HttpMetrics::Render(const QueueSnapshot* snapshot, const QueueFigure
   Sample(out, "stipple_http_ws_subscribers", "", std::to_string(ws_subscriptions.load()));
   Family(out, "stipple_http_rate_limited_total", "counter", "Requests refused by the rate limit.");
   Sample(out, "stipple_http_rate_limited_total", "", std::to_string(rate_limited.load()));
+  Family(out, "stipple_http_connections", "gauge", "Open HTTP connections (WebSockets included).");
+  Sample(out, "stipple_http_connections", "", std::to_string(connections.load()));
+  Family(out, "stipple_http_connections_refused_total", "counter",
+         "Connections answered 503 and closed at the connection cap (--max-connections).");
+  Sample(out, "stipple_http_connections_refused_total", "",
+         std::to_string(connections_refused.load()));
+  Family(out, "stipple_http_accept_errors_total", "counter",
+         "Failed accepts (mostly the descriptor limit); each one backs the acceptor off.");
+  Sample(out, "stipple_http_accept_errors_total", "", std::to_string(accept_errors.load()));
+  Family(out, "stipple_http_held_refused_total", "counter",
+         "Requests with Prefer: wait answered 429 at the bound of held requests.");
+  Sample(out, "stipple_http_held_refused_total", "", std::to_string(held_refused.load()));
   Family(out, "stipple_webhook_deliveries_total", "counter",
          "Webhook delivery attempts, by result.");
   {

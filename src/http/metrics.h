@@ -38,6 +38,13 @@ class HttpMetrics {
   // Open WebSockets (/v1/ws), and their task subscriptions (a task, or a tenant's whole feed).
   std::atomic<int64_t> ws_connections{0};
   std::atomic<int64_t> ws_subscriptions{0};
+  // Transport (server.cc, task_wait.cc): open HTTP connections; connections answered 503 at
+  // the connection cap; failed accepts (the descriptor limit); requests answered 429 at the
+  // bound of held requests (Prefer: wait) per tenant or per client address.
+  std::atomic<int64_t> connections{0};
+  std::atomic<int64_t> connections_refused{0};
+  std::atomic<int64_t> accept_errors{0};
+  std::atomic<int64_t> held_refused{0};
 
   // The exposition: the gateway's figures, plus the task service's when `snapshot` (and the
   // `figures` computed from it) are given — both or neither.

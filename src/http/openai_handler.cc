@@ -202,7 +202,7 @@ HttpResponse Answer(HandlerContext& ctx, const std::string& tenant, const std::s
 
 void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
                      const Result<EnqueueResult>& submitted, const std::string& tenant, bool url,
-                     const std::string& base_url);
+                     const std::string& base_url, HeldRequests::Slot slot);
 
 void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   if (!IsJson(request.headers.Get("Content-Type"))) {
@@ -220,17 +220,20 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
   std::string base_url =
       std::string(proto == std::optional<std::string_view>("https") ? "https://" : "http://") +
       std::string(host.value_or("localhost"));
+  // The answer holds the request until the images are ready: within the held-request bounds.
+  Result<HeldRequests::Slot> slot = HoldRequest(ctx, request);
+  if (!slot.ok()) return exchange->Respond(ErrorResponse(slot.status(), ctx.options.retry_after_s));
   // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
   // on the strand.
   ctx.blocking_calls->Run([&ctx, exchange, principal = request.principal,
-                           translated = std::move(*translated),
-                           base_url = std::move(base_url)]() mutable {
+                           translated = std::move(*translated), base_url = std::move(base_url),
+                           slot = std::move(*slot)]() mutable {
     LogContext log_context({{"request_id", exchange->request_id()}});
     auto submitted = std::make_shared<Result<EnqueueResult>>(
         SubmitTask(ctx, principal, WriteJson(translated.stipple)));
     exchange->Post([&ctx, exchange, submitted, tenant = principal.tenant, url = translated.url,
-                    base_url = std::move(base_url)] {
-      AnswerSubmitted(ctx, exchange, *submitted, tenant, url, base_url);
+                    base_url = std::move(base_url), slot = std::move(slot)] {
+      AnswerSubmitted(ctx, exchange, *submitted, tenant, url, base_url, slot);
     });
   });
 }
@@ -239,7 +242,7 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
 // task ends (within the longest wait).
 void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
                      const Result<EnqueueResult>& submitted, const std::string& tenant, bool url,
-                     const std::string& base_url) {
+                     const std::string& base_url, HeldRequests::Slot slot) {
   if (!submitted.ok()) {
     Status s = submitted.status();
     std::vector<FieldError> errors;
@@ -254,7 +257,7 @@ void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
   std::string task_id = submitted->task.id;
   int wait_s = ctx.options.max_wait_s;
   HandlerContext* c = &ctx;
-  AnswerWhenTerminal(ctx, exchange, tenant, task_id, wait_s,
+  AnswerWhenTerminal(ctx, exchange, std::move(slot), tenant, task_id, wait_s,
                      [c, tenant, task_id, url, base_url, wait_s](const std::optional<Task>& task) {
                        return Answer(*c, tenant, task_id, url, base_url, wait_s, task);
                      });

@@ -45,8 +45,17 @@ struct HttpServerOptions {
   // A WebSocket is pinged after half of this without a frame from the client, and closed after
   // all of it.
   std::chrono::milliseconds websocket_idle_timeout{60'000};
+  // Connections served at once (WebSockets and held requests included); one more is answered
+  // 503 (problem+json, Retry-After) at once and closed. 0: DefaultMaxConnections(), derived
+  // from the descriptor limit so that the server can still answer when it is reached.
+  size_t max_connections = 0;
   GatewayOptions gateway;
 };
+
+// The connection cap for the process's descriptor limit (soft RLIMIT_NOFILE): the limit less
+// an eighth of it and 64 more, kept for the database, logs, outgoing connections (workers,
+// webhooks, Redis) and the refusals answered at the cap; at least 16.
+size_t DefaultMaxConnections();
 
 class HttpServer {
  public:
@@ -56,7 +65,12 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds and starts the I/O threads. kUnavailable when the address cannot be bound,
-  // kInvalidArgument for a bad host. Call once.
+  // kInvalidArgument for a bad host. Call once. Every descriptor the server opens (the listening
+  // socket, each connection) is close-on-exec.
+  //
+  // A failed accept (EMFILE, ENFILE, ENOBUFS, ENOMEM...) backs the acceptor off — 10 ms,
+  // doubling up to 1 s, reset by the next success — and is logged at most once per 10 s with
+  // the number of failures since the last line (stipple_http_accept_errors_total counts them).
   Status Start();
   // The bound port (after Start).
   uint16_t port() const;

@@ -39,6 +39,7 @@ struct ServerCore {
   HttpServerOptions options;
   Gateway gateway;
   std::atomic<bool> stopping{false};
+  std::atomic<int> refusing{0};  // connections being answered 503 at the cap (Connection::Refuse)
   std::mutex mu;
   std::map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
   net::io_context ioc;
@@ -57,6 +58,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Run();
   // Server stopping: close when idle, abort what waits (on the strand).
   void Shutdown();
+  // Answers the problem at once, without reading a request, and closes (the connection cap).
+  void Refuse(int status, std::string type, std::string title, std::string detail,
+              std::optional<int> retry_after_s);
 
   // Used by ConnectionExchange, on the strand.
   net::any_io_executor executor() { return stream_.get_executor(); }
@@ -78,6 +82,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // 413/431 and other problems found before the gateway saw the request; closes afterwards.
   void RejectRequest(int status, const char* type, const char* title, const char* field,
                      const std::string& message);
+  // Errors of the HTTP syntax (not the client going away) answer 400.
+  static bool IsMalformed(beast::error_code ec);
+  void RejectMalformed(beast::error_code ec);
+  void SendProblemAndClose(const HttpResponse& response, const std::string& request_id,
+                           bool log = true);
+  // While a request is held (a sync wait, a stream, a submit in progress) the socket is watched
+  // for the client closing it: the request is then abandoned (its exchange aborted) and the
+  // connection closed at once. Reads nothing; ReadRequest stops the watch first.
+  void WatchPeer();
+  void OnPeerReadable(beast::error_code ec);
   std::string Serialize(beast::http::response<beast::http::string_body>& response,
                         const HttpResponse& from, const std::string& request_id);
   void Enqueue(std::string bytes);
@@ -97,6 +111,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   unsigned version_ = 11;
   std::string method_;
   std::string target_;
+  bool head_ = false;     // HEAD: answers go out without their body
+  bool refusal_ = false;  // counted in core_.refusing
+  bool watching_ = false;
+  bool resume_read_ = false;  // ReadRequest waits for the peer watch to stop
   std::chrono::steady_clock::time_point started_;
   std::weak_ptr<ConnectionExchange> current_;
   struct AccessLog {

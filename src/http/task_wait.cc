@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/id.h"
+#include "common/log.h"
 #include "core/task_json.h"
 #include "http/handlers.h"
 #include "http/problem.h"
@@ -23,8 +24,11 @@ std::string_view Trim(std::string_view s) {
 class Waiter : public std::enable_shared_from_this<Waiter> {
  public:
   Waiter(HandlerContext& ctx, ExchangePtr exchange,
-         std::function<HttpResponse(const std::optional<Task>&)> answer)
-      : ctx_(ctx), exchange_(std::move(exchange)), answer_(std::move(answer)) {
+         std::function<HttpResponse(const std::optional<Task>&)> answer, HeldRequests::Slot slot)
+      : ctx_(ctx),
+        exchange_(std::move(exchange)),
+        answer_(std::move(answer)),
+        slot_(std::move(slot)) {
     ++ctx_.metrics.sync_waiters;
   }
 
@@ -38,6 +42,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     if (!sub.ok()) {
       done_ = true;
       --ctx_.metrics.sync_waiters;
+      slot_.reset();
       return sub.status();
     }
     subscription_ = std::move(sub).value();
@@ -56,6 +61,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     --ctx_.metrics.sync_waiters;
     subscription_.reset();  // its callback may be running on the service's thread; it only posts
     timer_.reset();
+    slot_.reset();
     exchange_->Respond(answer_(task));
   }
 
@@ -64,6 +70,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
   std::function<HttpResponse(const std::optional<Task>&)> answer_;
   std::unique_ptr<Subscription> subscription_;
   std::unique_ptr<TimerHandle> timer_;
+  HeldRequests::Slot slot_;
   bool done_ = false;
 };
 
@@ -108,10 +115,20 @@ Result<std::optional<int>> ParsePreferWait(std::optional<std::string_view> heade
   return wait;
 }
 
-void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, const std::string& tenant,
-                        const std::string& task_id, int wait_s,
+Result<HeldRequests::Slot> HoldRequest(HandlerContext& ctx, const HttpRequest& request) {
+  Result<HeldRequests::Slot> slot =
+      ctx.held.Acquire(request.principal.tenant, request.peer_address);
+  if (!slot.ok()) {
+    ++ctx.metrics.held_refused;
+    LogInfo("held request refused", {{"reason", slot.status().message()}});
+  }
+  return slot;
+}
+
+void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, HeldRequests::Slot slot,
+                        const std::string& tenant, const std::string& task_id, int wait_s,
                         std::function<HttpResponse(const std::optional<Task>&)> answer) {
-  auto waiter = std::make_shared<Waiter>(ctx, exchange, std::move(answer));
+  auto waiter = std::make_shared<Waiter>(ctx, exchange, std::move(answer), std::move(slot));
   Status started = waiter->Start(tenant, task_id, wait_s);
   if (!started.ok()) exchange->Respond(ErrorResponse(started, ctx.options.retry_after_s));
 }

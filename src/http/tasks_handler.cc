@@ -39,10 +39,11 @@ std::string Applied(int wait_s) { return "wait=" + std::to_string(wait_s); }
 // Answers with the task now, or once it ends within `wait_s`: 200 when it ended, else 202 with
 // the task as it is then (`final_status` is the answer for a task still going when the wait
 // ends: 202 for a create, 200 for a long poll).
-void AnswerAfterWait(HandlerContext& ctx, ExchangePtr exchange, const std::string& tenant,
-                     const std::string& task_id, int wait_s, int final_status) {
+void AnswerAfterWait(HandlerContext& ctx, ExchangePtr exchange, HeldRequests::Slot slot,
+                     const std::string& tenant, const std::string& task_id, int wait_s,
+                     int final_status) {
   HandlerContext* c = &ctx;
-  AnswerWhenTerminal(ctx, exchange, tenant, task_id, wait_s,
+  AnswerWhenTerminal(ctx, exchange, std::move(slot), tenant, task_id, wait_s,
                      [c, tenant, task_id, wait_s, final_status](const std::optional<Task>& ended) {
                        HttpResponse r;
                        if (ended) {
@@ -81,21 +82,23 @@ void CreateTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
   Result<std::optional<int>> wait = ParsePreferWait(
       request.headers.Get("Prefer"), ctx.options.default_wait_s, ctx.options.max_wait_s);
   if (!wait.ok()) return exchange->Respond(ErrorResponse(wait.status()));
+  Result<HeldRequests::Slot> slot = *wait ? HoldRequest(ctx, request) : HeldRequests::Slot();
+  if (!slot.ok()) return exchange->Respond(ErrorResponse(slot.status(), ctx.options.retry_after_s));
   // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
   // on the strand.
   ctx.blocking_calls->Run([&ctx, exchange, principal = request.principal, body = request.body,
-                           key = std::move(idempotency_key), wait = *wait]() mutable {
+                           key = std::move(idempotency_key), wait = *wait, slot = *slot]() mutable {
     LogContext log_context({{"request_id", exchange->request_id()}});
     auto submitted =
         std::make_shared<Result<EnqueueResult>>(SubmitTask(ctx, principal, body, std::move(key)));
-    exchange->Post([&ctx, exchange, submitted, wait, tenant = principal.tenant] {
+    exchange->Post([&ctx, exchange, submitted, wait, slot, tenant = principal.tenant] {
       if (!submitted->ok()) {
         return exchange->Respond(
             ErrorResponse(submitted->status(), RetryAfterS(ctx, submitted->status())));
       }
       const Task& created = (*submitted)->task;
       if (IsTerminal(created.state)) return exchange->Respond(TaskResponse(200, created));
-      if (wait) return AnswerAfterWait(ctx, exchange, tenant, created.id, *wait, 202);
+      if (wait) return AnswerAfterWait(ctx, exchange, slot, tenant, created.id, *wait, 202);
       exchange->Respond(TaskResponse(202, created, TaskEta(ctx, created)));
     });
   });
@@ -152,7 +155,10 @@ void GetTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   Result<Task> task = ctx.service.Get(tenant, id);
   if (!task.ok()) return exchange->Respond(ErrorResponse(task.status(), ctx.options.retry_after_s));
   if (*wait && !IsTerminal(task->state)) {
-    return AnswerAfterWait(ctx, exchange, tenant, id, **wait, 200);
+    Result<HeldRequests::Slot> slot = HoldRequest(ctx, request);
+    if (!slot.ok())
+      return exchange->Respond(ErrorResponse(slot.status(), ctx.options.retry_after_s));
+    return AnswerAfterWait(ctx, exchange, *slot, tenant, id, **wait, 200);
   }
   exchange->Respond(TaskResponse(200, *task, TaskEta(ctx, *task)));
 }

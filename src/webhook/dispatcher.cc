@@ -73,7 +73,7 @@ curl_socket_t OpenSocket(void* clientp, curlsocktype, curl_sockaddr* address) {
     attempt->forbidden = AddressText(&address->addr);
     return CURL_SOCKET_BAD;
   }
-  return ::socket(address->family, address->socktype, address->protocol);
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
 }  // namespace

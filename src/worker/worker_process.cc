@@ -4,8 +4,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "common/log.h"
@@ -14,15 +16,34 @@
 namespace stipple {
 namespace {
 
-// A supervised worker ends with its supervisor.
-void FollowSupervisor() {
-  const char* pid = std::getenv("STIPPLE_SUPERVISOR_PID");
-  if (pid == nullptr) return;
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (std::to_string(::getppid()) != pid) ::raise(SIGTERM);  // it died before the prctl
+// The supervisor's pid (STIPPLE_SUPERVISOR_PID), read once; 0 when unsupervised.
+std::atomic<pid_t> supervisor_pid{0};
+
+// SIGUSR2, asked for on the parent's death. The kernel also sends it when the *thread* that
+// spawned this process ends (a supervisor's restart thread, at its Stop), so it checks that
+// the parent has really gone. Async-signal-safe: getppid, write, _exit.
+void OnParentDeath(int) {
+  if (::getppid() == supervisor_pid.load()) return;
+  static const char kLine[] = "stipple worker: supervisor gone; exiting\n";
+  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, kLine, sizeof(kLine) - 1);
+  ::_exit(1);
 }
 
 }  // namespace
+
+void FollowSupervisor() {
+  const char* text = std::getenv("STIPPLE_SUPERVISOR_PID");
+  if (text == nullptr) return;
+  supervisor_pid = static_cast<pid_t>(std::atoi(text));
+  struct sigaction action;
+  std::memset(&action, 0, sizeof(action));
+  action.sa_handler = OnParentDeath;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  ::sigaction(SIGUSR2, &action, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR2);
+  OnParentDeath(SIGUSR2);  // it died before the prctl: exit now
+}
 
 int RunWorkerProcess(std::vector<Engine*> engines, WorkerProcessOptions options) {
   if (Status st = ShutdownSignal::Install(); !st.ok()) {

@@ -38,10 +38,14 @@ Result<pid_t> WorkerSupervisor::Spawn() {
   std::vector<char*> envp;
   for (const std::string& e : envp_) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  // The worker's stdout goes to our stderr: our stdout is for what this process prints.
+  // The worker's stdout goes to our stderr: our stdout is for what this process prints. It
+  // inherits nothing else: every other descriptor of ours (the listening socket, connections,
+  // the database) is closed in the child even where its owner did not ask for close-on-exec, so
+  // that an orphaned worker can never keep the gateway's port.
   posix_spawn_file_actions_t actions;
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   ::posix_spawn_file_actions_destroy(&actions);

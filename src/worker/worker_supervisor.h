@@ -23,7 +23,8 @@ namespace stipple {
 
 struct WorkerSupervisorOptions {
   // argv of one worker process (argv[0] a path); its environment is this process's plus `env`
-  // plus STIPPLE_SUPERVISOR_PID; its stdout is this process's stderr.
+  // plus STIPPLE_SUPERVISOR_PID; its stdout is this process's stderr; it inherits no other
+  // descriptor (stdin and stderr aside), whether or not it was opened close-on-exec.
   std::vector<std::string> command;
   std::vector<std::pair<std::string, std::string>> env;
   int processes = 1;

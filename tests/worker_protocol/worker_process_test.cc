@@ -1,11 +1,18 @@
 // Worker processes against a gateway: the test-double worker binary (RunWorkerProcess over a
 // test-double engine) run as real child processes, killed, drained and crashed on purpose.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 
 #include "gateway_stack.h"
 #include "worker/worker_supervisor.h"
@@ -121,6 +128,134 @@ TEST(WorkerProcess, APoisonTaskFailsAfterMaxAttemptsWhileTheSupervisorKeepsWorke
   const std::string after = gateway.Submit("a circle after the poison");
   EXPECT_TRUE(gateway.WaitState(after, TaskState::kSucceeded));
   supervisor.Stop();
+}
+
+// What /proc says of a process's descriptors: the target of each link ("socket:[123]", a path).
+std::vector<std::string> DescriptorTargets(pid_t pid) {
+  std::vector<std::string> targets;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec) targets.push_back(target);
+  }
+  return targets;
+}
+
+// Gone, or a zombie nobody has reaped yet.
+bool ProcessGone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  size_t paren = text.rfind(')');
+  return text.empty() || paren == std::string::npos || text.substr(paren + 2, 1) == "Z";
+}
+
+bool CanBind(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as the server does
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool bound =
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 && ::listen(fd, 1) == 0;
+  ::close(fd);
+  return bound;
+}
+
+// `stipple serve --worker-processes 2`, then kill -9 of serve: a child process runs a gateway
+// (HTTP server and SQLite store) and a WorkerSupervisor with two worker processes, and is
+// killed. The workers must never have held the gateway's descriptors, must end at once, and the
+// port must be free for a restart.
+TEST(WorkerProcess, KillingTheSupervisorFreesItsPortAndEndsItsWorkers) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  const pid_t serve = ::fork();
+  ASSERT_GE(serve, 0);
+  if (serve == 0) {
+    ::close(pipe_fds[0]);
+    GatewayStack gateway("wproc-orphan");
+    WorkerSupervisorOptions options;
+    options.command = {TEST_DOUBLE_WORKER, "--gateway", gateway.url()};
+    options.env = {{"STIPPLE_TOKEN", kWorkerToken}};
+    options.processes = 2;
+    WorkerSupervisor supervisor(options);
+    if (!supervisor.Start().ok()) _exit(3);
+    // Both workers up and asking for work, as a serving deployment is.
+    const bool online = Eventually(
+        [&] {
+          Result<QueueSnapshot> queue = gateway.service().Queue();
+          return queue.ok() && queue->workers_online == 2;
+        },
+        std::chrono::seconds(30));
+    if (!online) _exit(4);
+    std::ostringstream report;
+    report << gateway.port();
+    for (pid_t pid : supervisor.pids()) report << " " << pid;
+    report << "\n";
+    const std::string text = report.str();
+    if (::write(pipe_fds[1], text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      _exit(2);
+    }
+    ::pause();
+    _exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string text;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0;) {
+    text.append(buf, static_cast<size_t>(n));
+    if (text.find('\n') != std::string::npos) break;
+  }
+  ::close(pipe_fds[0]);
+  std::istringstream fields(text);
+  int port = 0;
+  fields >> port;
+  std::vector<pid_t> workers;
+  for (pid_t pid; fields >> pid;) workers.push_back(pid);
+  ASSERT_GT(port, 0);
+  ASSERT_EQ(workers.size(), 2u);
+
+  // The gateway's own descriptors: its sockets (the listening one among them) and its database.
+  std::vector<std::string> gateway_fds = DescriptorTargets(serve);
+  for (pid_t worker : workers) {
+    // Running the worker binary (exec done), and connected to the gateway.
+    ASSERT_TRUE(Eventually(
+        [&] {
+          std::error_code ec;
+          return std::filesystem::read_symlink("/proc/" + std::to_string(worker) + "/exe", ec)
+                     .filename() == std::filesystem::path(TEST_DOUBLE_WORKER).filename();
+        },
+        std::chrono::seconds(10)));
+    for (const std::string& target : DescriptorTargets(worker)) {
+      SCOPED_TRACE("worker " + std::to_string(worker) + " holds " + target);
+      EXPECT_EQ(target.find("tasks.db"), std::string::npos);
+      if (target.rfind("socket:", 0) == 0) {
+        EXPECT_EQ(std::count(gateway_fds.begin(), gateway_fds.end(), target), 0)
+            << "a socket of the gateway";
+      }
+    }
+  }
+
+  ::kill(serve, SIGKILL);
+  ::waitpid(serve, nullptr, 0);
+  EXPECT_TRUE(
+      Eventually([&] { return CanBind(static_cast<uint16_t>(port)); }, std::chrono::seconds(5)))
+      << "the port is free for a restart";
+  for (pid_t worker : workers) {
+    EXPECT_TRUE(Eventually([&] { return ProcessGone(worker); }, std::chrono::seconds(5)))
+        << "worker " << worker << " outlived its supervisor";
+    if (!ProcessGone(worker)) ::kill(worker, SIGKILL);
+  }
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::temp_directory_path(), ec)) {
+    if (entry.path().filename().string().rfind("wproc-orphan-" + std::to_string(serve) + "-", 0) ==
+        0) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
 }
 
 }  // namespace
