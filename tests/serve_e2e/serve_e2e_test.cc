@@ -3,12 +3,17 @@
 // server killed with SIGKILL in the middle of a task loses nothing — on restart the task runs
 // again (its lease belonged to the dead process) and completes exactly once; SIGTERM drains and
 // exits 0.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -134,6 +139,76 @@ TEST(ServeE2e, AWorkerProcessKilledIsRestartedAndTheApiKeepsServing) {
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(Json(second).at("status").as_string(), "succeeded") << "served by the restarted one";
   EXPECT_NE(ChildOf(serve.pid()), worker);
+}
+
+// Every child process of `pid` (started by any of its threads).
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream children(task.path() / "children");
+    for (pid_t child; children >> child;) out.push_back(child);
+  }
+  return out;
+}
+
+// Whether a new socket can bind 127.0.0.1:port (nobody holds it listening).
+bool CanBind(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as the server binds
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                  listen(fd, 1) == 0;
+  close(fd);
+  return ok;
+}
+
+// kill -9 of `stipple serve` must not leave its worker processes holding the listening socket:
+// they inherit none of its descriptors and end with it, so a restart on the same port works.
+TEST(ServeE2e, WorkerProcessesEndWithAKilledServeAndFreeItsPort) {
+  const std::string data = TempDir("stipple-serve-orphans");
+  ServeProcess serve(data, {"--worker-processes", "2"});
+  ASSERT_NE(serve.port(), 0) << "the server did not print its address";
+  const uint16_t port = serve.port();
+  TestClient client(port);
+  auto headers = kJson;
+  headers.push_back({"Prefer", "wait=120"});
+  TestResponse done =
+      client.Send("POST", "/v1/tasks", headers, R"({"prompt":"a big red circle","seed":5})");
+  ASSERT_EQ(done.status, 200) << done.body;  // the workers are up and serving
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 600 && workers.size() < 2; ++i) {  // the second may still be loading
+    workers = ChildrenOf(serve.pid());
+    if (workers.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(workers.size(), 2u);
+  for (pid_t w : workers) {  // none holds the gateway's listening socket or its database
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(w) + "/fd")) {
+      std::error_code ec;
+      const std::string target = fs::read_symlink(fd.path(), ec).string();
+      EXPECT_EQ(target.find("tasks.db"), std::string::npos) << "worker " << w << " " << target;
+    }
+  }
+  EXPECT_EQ(serve.Stop(SIGKILL), 128 + SIGKILL);
+
+  // The workers notice at once; the bound is generous for a loaded machine.
+  bool gone = false, bindable = false;
+  for (int i = 0; i < 300 && !(gone && bindable); ++i) {
+    gone = std::all_of(workers.begin(), workers.end(),
+                       [](pid_t w) { return kill(w, 0) != 0 && errno == ESRCH; });
+    bindable = CanBind(port);
+    if (!(gone && bindable)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << "a worker process outlived its serve";
+  EXPECT_TRUE(bindable) << "port " << port << " is still held";
+  ServeProcess again(data, {"--listen", "127.0.0.1:" + std::to_string(port)});
+  EXPECT_EQ(again.port(), port) << "serve restarts on the same port";
+  EXPECT_EQ(TestClient(port).Send("GET", "/healthz").status, 200);
+  EXPECT_EQ(again.Stop(SIGTERM), 0);
+  fs::remove_all(data);
 }
 
 TEST(ServeE2e, SighupReloadsTheApiKeysFile) {
