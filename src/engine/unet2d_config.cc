@@ -296,14 +296,37 @@ void ReadAddedEmbedding(Reader& r, UNet2DConditionConfig& c) {
   int time_dim = 0, projection_dim = 0;
   r.OptionalInt("addition_time_embed_dim", 1, kMaxChannels, &time_dim);
   r.OptionalInt("projection_class_embeddings_input_dim", 1, 1 << 20, &projection_dim);
+  r.OptionalInt("addition_embed_type_num_heads", 1, kMaxChannels, &c.addition_text_heads);
   if (type == nullptr) return;
-  if (*type != "text_time") return r.Unsupported("addition_embed_type", *type);
+  if (*type == "text") {
+    c.addition_text = true;
+    return;
+  }
+  if (*type != "text_time") {
+    return r.Unsupported("addition_embed_type", *type, "supported: null, text, text_time");
+  }
   c.addition_text_time = true;
   c.addition_time_embed_dim = time_dim;
   c.projection_class_embeddings_input_dim = projection_dim;
   if (time_dim == 0) r.Error("addition_time_embed_dim", "is required with 'text_time'");
   if (projection_dim == 0) {
     r.Error("projection_class_embeddings_input_dim", "is required with 'text_time'");
+  }
+}
+
+// addition_embed_type "text" pools the encoder states, so they need one width that its heads
+// divide.
+void CheckTextPooling(Reader& r, const UNet2DConditionConfig& c) {
+  if (!c.addition_text) return;
+  const int dim = c.cross_attention_dim[0];
+  if (std::any_of(c.cross_attention_dim.begin(), c.cross_attention_dim.end(),
+                  [dim](int d) { return d != dim; })) {
+    return r.Error("cross_attention_dim", "must be one width with addition_embed_type 'text'");
+  }
+  if (dim % c.addition_text_heads != 0) {
+    r.Error("addition_embed_type_num_heads", std::to_string(c.addition_text_heads) +
+                                                 " heads do not divide cross_attention_dim " +
+                                                 std::to_string(dim));
   }
 }
 
@@ -510,7 +533,6 @@ Result<UNet2DConditionConfig> ParseUNet2DConditionConfig(std::string_view text,
   r.Ignored("cross_attention_norm", &json::value::is_string);
   r.Ignored("mid_block_only_cross_attention", &json::value::is_bool);
   r.Ignored("class_embeddings_concat", &json::value::is_bool);
-  r.Ignored("addition_embed_type_num_heads", &json::value::is_number);
 
   if (blocks_ok) {
     c.layers_per_block = r.IntOrList("layers_per_block", n, 1, kMaxLayers, 2);
@@ -535,6 +557,7 @@ Result<UNet2DConditionConfig> ParseUNet2DConditionConfig(std::string_view text,
     if (c.time_embed_dim == 0) c.time_embed_dim = 4 * c.block_out_channels[0];
     if (r.ok()) CheckStructure(r, c, heads_field);
     if (r.ok()) CheckFreqShift(r, c);
+    if (r.ok()) CheckTextPooling(r, c);
   }
   r.RejectUnknownFields();
   RETURN_IF_ERROR(r.ToStatus(file));

@@ -14,7 +14,8 @@
 //   list, or per-block per-layer lists with reverse_transformer_layers_per_block for the up path),
 //   attention_head_dim / num_attention_heads (see below), use_linear_projection,
 //   upcast_attention, resnet_time_scale_shift ("default" | "scale_shift"), addition_embed_type
-//   (null | "text_time") with addition_time_embed_dim and projection_class_embeddings_input_dim,
+//   (null | "text" with addition_embed_type_num_heads | "text_time" with addition_time_embed_dim
+//   and projection_class_embeddings_input_dim),
 //   time_embedding_dim, time_embedding_act_fn, timestep_post_act, time_cond_proj_dim,
 //   conv_in_kernel, conv_out_kernel; dropout (any value: inference does not drop).
 // Accepted only at their default, no-op value (anything else is "not supported"):
@@ -23,7 +24,7 @@
 //   attention_type "default".
 // Accepted at any value because they do not change these block types' computation:
 //   resnet_skip_time_act, resnet_out_scale_factor, cross_attention_norm,
-//   mid_block_only_cross_attention, class_embeddings_concat, addition_embed_type_num_heads.
+//   mid_block_only_cross_attention, class_embeddings_concat.
 // Keys starting with "_" (_class_name, _diffusers_version, ...) are metadata; _class_name, when
 // present, must be "UNet2DConditionModel". Any other key is an error.
 //
@@ -99,6 +100,13 @@ struct UNet2DConditionConfig {
   bool addition_text_time = false;
   int addition_time_embed_dim = 0;
   int projection_class_embeddings_input_dim = 0;
+
+  // addition_embed_type "text": the encoder states (B, T, cross_attention_dim) through
+  // add_embedding — layer norm, attention pooling (one query: their mean over T plus a learned
+  // position, addition_text_heads heads over the states and that query, no output projection),
+  // a projection to time_embed_dim, layer norm — added to the time embedding.
+  bool addition_text = false;
+  int addition_text_heads = 64;  // addition_embed_type_num_heads
 
   int conv_in_kernel = 3;
   int conv_out_kernel = 3;

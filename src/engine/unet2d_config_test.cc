@@ -121,7 +121,7 @@ TEST(UNet2DConditionConfig, NumAttentionHeadsWinsOverAttentionHeadDim) {
 }
 
 TEST(UNet2DConditionConfig, ReadsEveryGoldenConfig) {
-  for (const char* name : {"sd15", "sd2", "sdxl", "extras", "nomid"}) {
+  for (const char* name : {"sd15", "sd2", "sdxl", "extras", "nomid", "textpool"}) {
     Result<UNet2DConditionConfig> c =
         ParseUNet2DConditionConfig(ReadGoldenConfig(name), "config.json");
     EXPECT_TRUE(c.ok()) << name << ": " << c.status().ToString();
@@ -161,6 +161,30 @@ TEST(UNet2DConditionConfig, ReadsTheLessCommonFields) {
   EXPECT_FALSE(nomid->has_mid_block);
 }
 
+TEST(UNet2DConditionConfig, ReadsTheTextAddedEmbedding) {
+  const std::string text = ReadGoldenConfig("textpool");
+  Result<UNet2DConditionConfig> c = ParseUNet2DConditionConfig(text, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->addition_text);
+  EXPECT_FALSE(c->addition_text_time);
+  EXPECT_EQ(c->addition_text_heads, 4);
+
+  // The heads must divide the (single) encoder width the states are pooled at.
+  Status s = ParseUNet2DConditionConfig(Replace(text, R"("addition_embed_type_num_heads": 4)",
+                                                R"("addition_embed_type_num_heads": 3)"),
+                                        "unet/config.json")
+                 .status();
+  EXPECT_EQ(s.message(),
+            "unet/config.json: field 'addition_embed_type_num_heads': 3 heads do not divide "
+            "cross_attention_dim 16");
+  s = ParseUNet2DConditionConfig(
+          Replace(text, R"("cross_attention_dim": 16)", R"("cross_attention_dim": [16, 8])"),
+          "unet/config.json")
+          .status();
+  EXPECT_NE(s.message().find("field 'cross_attention_dim': must be one width"), std::string::npos)
+      << s.message();
+}
+
 TEST(UNet2DConditionConfig, AbsentFieldsTakeDiffusersDefaults) {
   Result<UNet2DConditionConfig> c = ParseUNet2DConditionConfig("{}", "unet/config.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -187,7 +211,7 @@ TEST(UNet2DConditionConfig, UnsupportedValuesNameTheFileTheFieldAndTheValue) {
            {R"("encoder_hid_dim": null)", R"("encoder_hid_dim": 768)", "encoder_hid_dim"},
            {R"("dual_cross_attention": false)", R"("dual_cross_attention": true)",
             "dual_cross_attention"},
-           {R"("addition_embed_type": "text_time")", R"("addition_embed_type": "text")",
+           {R"("addition_embed_type": "text_time")", R"("addition_embed_type": "text_image")",
             "addition_embed_type"},
            {R"("resnet_time_scale_shift": "default")", R"("resnet_time_scale_shift": "ada_group")",
             "resnet_time_scale_shift"},

@@ -1,6 +1,6 @@
 """Goldens for the UNet2DConditionModel port: tiny random-weight UNets built by diffusers 0.27.2
 from configs shaped like SD 1.x, SD 2.x and SDXL (plus one that exercises the less common config
-fields and one without a mid block), their outputs on fixed inputs, written to
+fields, one without a mid block and one with the "text" added embedding), their outputs on fixed inputs, written to
 src/engine/testdata/unet/<name>/:
 
   config.json                          the model's config, as diffusers saves it
@@ -87,6 +87,16 @@ MODELS = {
                     block_out_channels=[8, 16], layers_per_block=1, norm_num_groups=4,
                     cross_attention_dim=16, attention_head_dim=2),
         batch=1, size=(8, 8), tokens=3, dtype=torch.float32),
+    # addition_embed_type "text": the encoder states attention-pooled into the time embedding
+    # (four heads), attention at two levels.
+    "textpool": dict(
+        config=dict(sample_size=8, in_channels=3, out_channels=3,
+                    down_block_types=["DownBlock2D", "CrossAttnDownBlock2D"],
+                    up_block_types=["CrossAttnUpBlock2D", "UpBlock2D"],
+                    block_out_channels=[8, 16], layers_per_block=1, norm_num_groups=4,
+                    cross_attention_dim=16, attention_head_dim=2, addition_embed_type="text",
+                    addition_embed_type_num_heads=4),
+        batch=2, size=(8, 8), tokens=5, dtype=torch.float32),
 }
 
 

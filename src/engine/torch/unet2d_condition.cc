@@ -1,6 +1,7 @@
 #include "engine/torch/unet2d_condition.h"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <string>
 #include <utility>
@@ -148,6 +149,43 @@ torch::Tensor TimestepEmbeddingImpl::forward(torch::Tensor x, const torch::Tenso
   return Activate(post_act, linear_2(Activate(act, linear_1(x))));
 }
 
+AttentionPoolingImpl::AttentionPoolingImpl(int64_t dim, int64_t heads) : heads(heads) {
+  positional_embedding = register_parameter("positional_embedding", torch::zeros({1, dim}));
+  k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
+}
+
+torch::Tensor AttentionPoolingImpl::forward(const torch::Tensor& x) {
+  const int64_t batch = x.size(0), dim = x.size(2), width = dim / heads;
+  // One query: the mean state plus a learned position, attending over itself and every state.
+  const torch::Tensor query = x.mean(1, /*keepdim=*/true) + positional_embedding.to(x.dtype());
+  const torch::Tensor all = torch::cat({query, x}, 1);
+  auto split = [&](const torch::Tensor& t) {  // (B, L, dim) → (B, heads, L, width)
+    return t.view({batch, -1, heads, width}).transpose(1, 2);
+  };
+  // The scale split over both factors, as diffusers does (steadier in half precision).
+  const double scale = 1 / std::sqrt(std::sqrt(static_cast<double>(width)));
+  const torch::Tensor scores =
+      torch::matmul(split(q_proj(query)) * scale, split(k_proj(all)).transpose(-1, -2) * scale);
+  const torch::Tensor weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.dtype());
+  return torch::matmul(weights, split(v_proj(all))).transpose(1, 2).reshape({batch, dim});
+}
+
+TextTimeEmbeddingImpl::TextTimeEmbeddingImpl(int64_t encoder_dim, int64_t time_embed_dim,
+                                             int64_t heads) {
+  norm1 =
+      register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({encoder_dim})));
+  pool = register_module("pool", AttentionPooling(encoder_dim, heads));
+  proj = register_module("proj", torch::nn::Linear(encoder_dim, time_embed_dim));
+  norm2 =
+      register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({time_embed_dim})));
+}
+
+torch::Tensor TextTimeEmbeddingImpl::forward(const torch::Tensor& states) {
+  return norm2(proj(pool(norm1(states))));
+}
+
 UNet2DConditionImpl::UNet2DConditionImpl(UNet2DConditionConfig c) : config(std::move(c)) {
   const UNetBlockOptions options = BlockOptions(config);
   const int n = config.num_blocks();
@@ -161,6 +199,11 @@ UNet2DConditionImpl::UNet2DConditionImpl(UNet2DConditionConfig c) : config(std::
         "add_embedding",
         TimestepEmbedding(config.projection_class_embeddings_input_dim, config.time_embed_dim,
                           UNetActivation::kSilu, UNetActivation::kNone, 0));
+  }
+  if (config.addition_text) {
+    text_add_embedding = register_module(
+        "add_embedding", TextTimeEmbedding(config.cross_attention_dim[0], config.time_embed_dim,
+                                           config.addition_text_heads));
   }
   for (int i = 0; i < n; ++i) {
     down_list.emplace_back(config, i, options);
@@ -216,6 +259,11 @@ torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor t
     torch::Tensor add_embeds =
         torch::cat({added.text_embeds.to(torch::kFloat), time_embeds}, -1).to(emb.scalar_type());
     emb = emb + add_embedding(add_embeds);
+  }
+  if (text_add_embedding) {
+    TORCH_CHECK(encoder_hidden_states.dim() == 3 && encoder_hidden_states.size(0) == batch,
+                "UNet: encoder_hidden_states must be (B, T, D) for a batch of ", batch);
+    emb = emb + text_add_embedding(encoder_hidden_states.to(emb.scalar_type()));
   }
   emb = Activate(config.time_embedding_act_fn, emb);
   const torch::Tensor temb_act = Activate(config.act_fn, emb);  // what every ResNet projects

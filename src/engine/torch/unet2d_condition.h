@@ -9,7 +9,8 @@
 //
 // Forward: the time embedding is the sinusoid of the (float) timesteps through time_embedding
 // (plus cond_proj(timestep_cond) first, with time_cond_proj_dim), plus add_embedding of
-// [text_embeds, sinusoid(time_ids) flattened per row] for SDXL's text_time; conv_in; the down
+// [text_embeds, sinusoid(time_ids) flattened per row] for SDXL's text_time, or the pooled encoder
+// states for addition_embed_type "text" (TextTimeEmbedding below); conv_in; the down
 // blocks, each ResNet/transformer output and each downsampler output kept as a skip; the mid
 // block; the up blocks, each ResNet fed its input concatenated with the latest skip, the
 // upsampler interpolating to the next skip's size when the sample's size is not a multiple of
@@ -87,6 +88,28 @@ struct TimestepEmbeddingImpl : torch::nn::Module {
 };
 TORCH_MODULE(TimestepEmbedding);
 
+// addition_embed_type "text" (diffusers' TextTimeEmbedding): see UNet2DConditionConfig. Parameter
+// names under add_embedding: norm1, pool.positional_embedding, pool.{q,k,v}_proj, proj, norm2.
+struct AttentionPoolingImpl : torch::nn::Module {
+  AttentionPoolingImpl(int64_t dim, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, dim) → (B, dim)
+
+  int64_t heads;
+  torch::Tensor positional_embedding;  // (1, dim)
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr};
+};
+TORCH_MODULE(AttentionPooling);
+
+struct TextTimeEmbeddingImpl : torch::nn::Module {
+  TextTimeEmbeddingImpl(int64_t encoder_dim, int64_t time_embed_dim, int64_t heads);
+  torch::Tensor forward(const torch::Tensor& states);  // (B, T, encoder_dim) → (B, time dim)
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  AttentionPooling pool{nullptr};
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(TextTimeEmbedding);
+
 // The optional inputs of UNet2DConditionImpl::forward (undefined tensors when absent).
 struct UNetAddedConditions {
   torch::Tensor text_embeds;    // (B, pooled dim): required by text_time models
@@ -109,7 +132,8 @@ struct UNet2DConditionImpl : torch::nn::Module {
 
   const UNet2DConditionConfig config;
   torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
-  TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};
+  TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};  // add: text_time
+  TextTimeEmbedding text_add_embedding{nullptr};  // "add_embedding" of addition_embed_type text
   torch::nn::ModuleList down_blocks, up_blocks;
   std::vector<UNetDownBlock2D> down_list;
   UNetMidBlock2D mid_block{nullptr};

@@ -86,7 +86,7 @@ TEST_P(UNet2DConditionGolden, MatchesDiffusers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, UNet2DConditionGolden,
-                         ::testing::Values("sd15", "sd2", "sdxl", "extras", "nomid"));
+                         ::testing::Values("sd15", "sd2", "sdxl", "extras", "nomid", "textpool"));
 
 TEST(UNet2DCondition, ParameterNamesAreDiffusersStateDictNames) {
   UNet2DCondition model(Config("sdxl"));
