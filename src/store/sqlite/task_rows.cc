@@ -243,7 +243,7 @@ Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id) {
   ASSIGN_OR_RETURN(bool found, s->Step());
   if (!found) return NotFoundError("no task " + id);
   ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(*s));
-  row.task.request.steps = static_cast<int>(s->Int(23));
+  row.task.request.steps = static_cast<int>(s->Int(kTaskColumns));
   return row;
 }
 

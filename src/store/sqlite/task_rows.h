@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/task.h"
 #include "store/sqlite/queue_index.h"
@@ -51,5 +52,11 @@ Status LoadQueueIndex(Connection& db, QueueIndex& index);
   "lease_expires_at, not_before, model, priority"
 Result<Task> ReadTask(const Statement& row);
 Result<TaskRow> ReadTaskRow(const Statement& row);
+// How many columns STIPPLE_TASK_COLUMNS selects: the index of a column selected after them.
+constexpr int kTaskColumns = [] {
+  int n = 1;
+  for (const char c : std::string_view(STIPPLE_TASK_COLUMNS)) n += c == ',' ? 1 : 0;
+  return n;
+}();
 
 }  // namespace stipple::sqlite
