@@ -57,7 +57,7 @@ Result<SigningSecret> LoadOrCreateSecretFile(const std::string& path) {
 
 SigningSecret GenerateSecret() {
   std::string key(32, '\0');
-  FillRandom(key.data(), key.size());  // the OS's CSPRNG; it blocks rather than fail
+  FillRandom(key.data(), key.size());  // the OS's CSPRNG (getrandom)
   return SigningSecret{std::string(kPrefix) + Base64Encode(key), key};
 }
 
