@@ -5,17 +5,20 @@
 // refused, running tasks finish (within --drain-grace-s; then they are given back to the queue,
 // which the next start resumes), waiting sync requests get their answer or a 202, and it exits 0.
 // SIGHUP reloads the API keys file.
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "commands.h"
+#include "common/hex.h"
+#include "common/id.h"
 #include "common/log.h"
 #include "common_options.h"
 #include "engine/torch_engine.h"
@@ -424,11 +427,9 @@ int Serve(const Settings& s) {
   std::vector<std::string> worker_tokens = s.worker_tokens;
   std::string process_token;
   if (!s.gateway_only && s.worker_processes > 0) {
-    std::random_device random;
-    char hex[65];
-    for (int i = 0; i < 64; ++i) hex[i] = "0123456789abcdef"[random() % 16];
-    hex[64] = 0;
-    process_token = hex;
+    std::array<uint8_t, 32> secret;
+    FillRandom(secret.data(), secret.size());
+    process_token = HexEncode(secret);
     worker_tokens.push_back(process_token);
   }
   if (!worker_tokens.empty()) {

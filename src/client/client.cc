@@ -9,6 +9,7 @@
 #include <random>
 
 #include "client/sse_parser.h"
+#include "common/hex.h"
 #include "common/id.h"
 
 namespace stipple::client {
@@ -29,21 +30,6 @@ Status SleepFor(Millis delay, const std::stop_token& stop) {
   std::unique_lock lock(mu);
   cv.wait_for(lock, stop, delay, [] { return false; });
   return stop.stop_requested() ? Stopped() : Status::Ok();
-}
-
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 StatusCode CodeForHttp(int status, std::string_view type) {

@@ -1,13 +1,12 @@
 #include "core/generation_request.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
 #include <exception>
 #include <limits>
 
+#include "common/digest.h"
 #include "common/id.h"
 #include "core/json.h"
 #include "core/request_fields.h"
@@ -325,18 +324,7 @@ std::string RequestFingerprint(std::string_view json_body) {
   } catch (const std::exception&) {
     canonical = std::string(json_body);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return Sha256Hex(canonical);
 }
 
 bool ModelLimits::AllowsSize(int64_t width, int64_t height) const {

@@ -1,27 +1,15 @@
 #include "http/api_keys.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "common/hex.h"
+
 namespace stipple::http {
 namespace {
-
-std::array<uint8_t, 32> Sha256(std::string_view text) {
-  std::array<uint8_t, 32> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::vector<std::string> Words(std::string_view line) {
   std::vector<std::string> words;
@@ -56,11 +44,9 @@ Result<ApiKeys> ApiKeys::Parse(std::string_view text) {
     if (secret.starts_with("sha256:")) {
       secret.remove_prefix(7);
       if (secret.size() != 64) return InvalidArgumentError(where + ": sha256: needs 64 hex digits");
-      for (size_t i = 0; i < 32; ++i) {
-        int hi = HexValue(secret[2 * i]), lo = HexValue(secret[2 * i + 1]);
-        if (hi < 0 || lo < 0) return InvalidArgumentError(where + ": sha256: needs hex digits");
-        key.digest[i] = static_cast<uint8_t>(hi * 16 + lo);
-      }
+      Result<std::string> digest = HexDecode(secret);
+      if (!digest.ok()) return InvalidArgumentError(where + ": sha256: needs hex digits");
+      std::copy(digest->begin(), digest->end(), key.digest.begin());
     } else {
       key.digest = Sha256(secret);
     }
@@ -91,12 +77,12 @@ Result<Principal> ApiKeys::Authenticate(std::optional<std::string_view> authoriz
   }
   value.remove_prefix(kScheme.size());
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  std::array<uint8_t, 32> digest = Sha256(value);
+  const Sha256Digest digest = Sha256(value);
   // Compare with every key, without stopping at a match: the time does not depend on which key
   // (or whether any) matched.
   const Key* found = nullptr;
   for (const Key& key : keys_) {
-    bool equal = CRYPTO_memcmp(key.digest.data(), digest.data(), digest.size()) == 0;
+    bool equal = ConstantTimeEqual(key.digest, digest);
     if (equal && found == nullptr) found = &key;
   }
   if (found == nullptr) return Status(StatusCode::kUnauthenticated, "unknown API key");

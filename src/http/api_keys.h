@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/status.h"
 #include "http/http_message.h"
 
@@ -36,7 +37,7 @@ class ApiKeys {
 
  private:
   struct Key {
-    std::array<uint8_t, 32> digest;
+    Sha256Digest digest;
     std::string tenant;
     bool admin = false;
     std::string key_id;  // "TENANT#LINE": identifies the key without revealing it

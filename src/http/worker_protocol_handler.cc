@@ -1,6 +1,4 @@
 // POST /v1/worker/exchange: the gateway's end of the worker protocol (worker_protocol.h).
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/digest.h"
 #include "common/log.h"
 #include "http/problem.h"
 #include "http/worker_protocol.h"
@@ -18,12 +17,6 @@
 
 namespace stipple::http {
 namespace {
-
-std::array<uint8_t, 32> Sha256(std::string_view text) {
-  std::array<uint8_t, 32> out{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
-  return out;
-}
 
 HttpResponse Refuse(int status, std::string type, std::string title, std::string detail) {
   return ProblemResponse({status, std::move(type), std::move(title), std::move(detail), {}, {}});
@@ -67,7 +60,7 @@ class WorkerProtocol::Impl {
 
   WorkSource& source_;
   const WorkerProtocolOptions options_;
-  std::vector<std::array<uint8_t, 32>> token_digests_;
+  std::vector<Sha256Digest> token_digests_;
 
   std::mutex sessions_mu_;
   std::map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
@@ -154,10 +147,10 @@ bool WorkerProtocol::Impl::Authorized(const HttpRequest& request) const {
   std::string_view value = *header;
   constexpr std::string_view kBearer = "Bearer ";
   if (value.size() <= kBearer.size() || value.substr(0, kBearer.size()) != kBearer) return false;
-  const std::array<uint8_t, 32> digest = Sha256(value.substr(kBearer.size()));
+  const Sha256Digest digest = Sha256(value.substr(kBearer.size()));
   bool match = false;
   for (const auto& d : token_digests_) {  // every digest, so timing says nothing
-    match |= CRYPTO_memcmp(d.data(), digest.data(), d.size()) == 0;
+    match |= ConstantTimeEqual(d, digest);
   }
   return match;
 }

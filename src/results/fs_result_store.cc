@@ -11,6 +11,8 @@
 #include <set>
 #include <system_error>
 
+#include "common/digest.h"
+#include "common/hex.h"
 #include "common/id.h"
 
 namespace stipple {
@@ -74,25 +76,6 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-std::string HexToBytes(std::string_view hex) {
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  std::string out(hex.size() / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<char>((nibble(hex[2 * i]) << 4) | nibble(hex[2 * i + 1]));
-  }
-  return out;
-}
-
-std::string BytesToHex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
-  return out;
-}
-
 Status CheckKey(const std::string& task_id, int index) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
   if (index < 0) return InvalidArgumentError("output index must not be negative");
@@ -128,7 +111,8 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   RETURN_IF_ERROR(CheckKey(task_id, index));
   StoredOutput record;
   record.size_bytes = static_cast<int64_t>(bytes.size());
-  record.sha256_hex = Sha256Hex(bytes);
+  const Sha256Digest digest = Sha256(bytes);
+  record.sha256_hex = HexEncode(digest);
   record.etag = EtagForSha256(record.sha256_hex);
 
   const std::string dir = (fs::path(options_.dir) / task_id).string();
@@ -140,7 +124,7 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   }
 
   std::string header(kMagic, sizeof(kMagic));
-  header += HexToBytes(record.sha256_hex);
+  header += DigestBytes(digest);
   uint64_t size = bytes.size();
   for (int i = 0; i < 8; ++i) header.push_back(static_cast<char>((size >> (8 * i)) & 0xff));
 
@@ -206,7 +190,7 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
                          std::to_string(size) + " bytes)");
   }
   OutputBytes out;
-  out.record.sha256_hex = BytesToHex(std::string_view(data).substr(sizeof(kMagic), kDigestBytes));
+  out.record.sha256_hex = HexEncode(std::string_view(data).substr(sizeof(kMagic), kDigestBytes));
   out.bytes = data.substr(kHeaderBytes);
   if (Sha256Hex(out.bytes) != out.record.sha256_hex) {
     return DataLossError("output " + path + ": checksum mismatch");

@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/status.h"
 
 namespace stipple {
@@ -82,8 +83,7 @@ class ResultStore {
   virtual Result<std::vector<StoredLease>> ListLeases();
 };
 
-// The SHA-256 of `bytes` as 64 lowercase hex digits, and the etag made from it.
-std::string Sha256Hex(std::string_view bytes);
+// The etag made from a record's SHA-256 (Sha256Hex, common/digest.h).
 std::string EtagForSha256(std::string_view sha256_hex);
 
 // True when `task_id` can be used as a key by every implementation: 1..128 characters of

@@ -1,8 +1,6 @@
 #include "webhook/signing.h"
 
 #include <fcntl.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +8,8 @@
 #include <fstream>
 
 #include "common/base64.h"
+#include "common/digest.h"
+#include "common/id.h"
 
 namespace stipple::webhook {
 namespace {
@@ -57,9 +57,7 @@ Result<SigningSecret> LoadOrCreateSecretFile(const std::string& path) {
 
 SigningSecret GenerateSecret() {
   std::string key(32, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
-    std::abort();  // no randomness: never sign with a guessable key
-  }
+  FillRandom(key.data(), key.size());  // the OS's CSPRNG (getrandom)
   return SigningSecret{std::string(kPrefix) + Base64Encode(key), key};
 }
 
@@ -70,13 +68,9 @@ std::string Sign(const std::vector<SigningSecret>& secrets, std::string_view msg
   content.append(msg_id).append(".").append(std::to_string(timestamp_s)).append(".").append(body);
   std::string header;
   for (const SigningSecret& secret : secrets) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), secret.key.data(), static_cast<int>(secret.key.size()),
-         reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac, &mac_len);
     if (!header.empty()) header += ' ';
     header += "v1,";
-    header += Base64Encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+    header += Base64Encode(DigestBytes(HmacSha256(secret.key, content)));
   }
   return header;
 }

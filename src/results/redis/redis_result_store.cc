@@ -1,5 +1,7 @@
 #include "results/redis/redis_result_store.h"
 
+#include "common/digest.h"
+
 namespace stipple {
 namespace {
 

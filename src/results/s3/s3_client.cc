@@ -6,6 +6,9 @@
 #include <chrono>
 #include <thread>
 
+#include "common/digest.h"
+#include "common/hex.h"
+
 namespace stipple::s3 {
 namespace {
 
@@ -250,12 +253,12 @@ Result<Response> Client::SendOnce(const Request& r, int* curl_code) {
   std::string path;
   if (options_.virtual_host) {
     host = options_.bucket + "." + host;
-    path = "/" + UriEncode(r.key, true);
+    path = "/" + PercentEncode(r.key, true);
   } else {
-    path = "/" + options_.bucket + (r.key.empty() ? "" : "/" + UriEncode(r.key, true));
+    path = "/" + options_.bucket + (r.key.empty() ? "" : "/" + PercentEncode(r.key, true));
   }
   SigningRequest signing{.method = r.method, .path = path, .query = r.query, .headers = r.headers};
-  signing.payload_sha256_hex = r.body.empty() ? std::string(kEmptySha256) : Sha256HexOf(r.body);
+  signing.payload_sha256_hex = r.body.empty() ? std::string(kEmptySha256) : Sha256Hex(r.body);
   const std::string amz_date = AmzDate(std::chrono::system_clock::now());
   signing.headers.emplace_back("host", host);
   signing.headers.emplace_back("x-amz-date", amz_date);
@@ -268,8 +271,8 @@ Result<Response> Client::SendOnce(const Request& r, int* curl_code) {
 
   std::string url = options_.endpoint.scheme + "://" + host + path;
   for (size_t i = 0; i < r.query.size(); ++i) {
-    url += (i == 0 ? "?" : "&") + UriEncode(r.query[i].first, false) + "=" +
-           UriEncode(r.query[i].second, false);
+    url += (i == 0 ? "?" : "&") + PercentEncode(r.query[i].first, false) + "=" +
+           PercentEncode(r.query[i].second, false);
   }
   curl_slist* headers = nullptr;
   for (const auto& [name, value] : signing.headers) {

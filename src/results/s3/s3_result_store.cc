@@ -5,6 +5,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/digest.h"
 #include "common/id.h"
 
 namespace stipple {

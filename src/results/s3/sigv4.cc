@@ -1,26 +1,15 @@
 #include "results/s3/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <map>
 
+#include "common/digest.h"
+#include "common/hex.h"
+
 namespace stipple::s3 {
 namespace {
-
-std::string Hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 0xf]);
-  }
-  return out;
-}
 
 std::string Lower(std::string_view text) {
   std::string out(text);
@@ -46,39 +35,6 @@ std::string CanonicalValue(std::string_view value) {
 
 }  // namespace
 
-std::string Sha256HexOf(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return Hex(digest, length);
-}
-
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
-  return std::string(reinterpret_cast<const char*>(digest), length);
-}
-
-std::string UriEncode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 std::string AmzDate(std::chrono::system_clock::time_point at) {
   const std::time_t t = std::chrono::system_clock::to_time_t(at);
   std::tm tm{};
@@ -93,7 +49,7 @@ Signature SignV4(const SigningRequest& request, const Credentials& credentials,
   // Query: encoded names and values, sorted by name then value.
   std::vector<std::pair<std::string, std::string>> query;
   for (const auto& [name, value] : request.query) {
-    query.emplace_back(UriEncode(name, false), UriEncode(value, false));
+    query.emplace_back(PercentEncode(name, false), PercentEncode(value, false));
   }
   std::sort(query.begin(), query.end());
   std::string canonical_query;
@@ -123,13 +79,12 @@ Signature SignV4(const SigningRequest& request, const Credentials& credentials,
   const std::string scope =
       date + "/" + std::string(region) + "/" + std::string(service) + "/aws4_request";
   s.string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(amz_date) + "\n" + scope + "\n" +
-                     Sha256HexOf(s.canonical_request);
-  std::string key = HmacSha256("AWS4" + credentials.secret_access_key, date);
-  key = HmacSha256(key, region);
-  key = HmacSha256(key, service);
-  key = HmacSha256(key, "aws4_request");
-  const std::string mac = HmacSha256(key, s.string_to_sign);
-  s.signature = Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+                     Sha256Hex(s.canonical_request);
+  Sha256Digest key = HmacSha256("AWS4" + credentials.secret_access_key, date);
+  key = HmacSha256(DigestBytes(key), region);
+  key = HmacSha256(DigestBytes(key), service);
+  key = HmacSha256(DigestBytes(key), "aws4_request");
+  s.signature = HexEncode(HmacSha256(DigestBytes(key), s.string_to_sign));
   s.authorization = "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
                     ", SignedHeaders=" + signed_headers + ", Signature=" + s.signature;
   return s;

@@ -1,7 +1,8 @@
 // AWS Signature Version 4 (header signing) for the S3 client: the canonical request, the string
 // to sign, the signing key and the Authorization header, as AWS specifies them
-// (docs.aws.amazon.com, "Signature Version 4 signing process"). Pure functions, no I/O, so the
-// published test vectors check them exactly (sigv4_test.cc).
+// (docs.aws.amazon.com, "Signature Version 4 signing process"). URI encoding is common/hex.h's
+// PercentEncode (SigV4's rules are RFC 3986's); digests come from common/digest.h. Pure functions,
+// no I/O, so the published test vectors check them exactly (sigv4_test.cc).
 #pragma once
 
 #include <chrono>
@@ -41,15 +42,7 @@ struct Signature {
 Signature SignV4(const SigningRequest& request, const Credentials& credentials,
                  std::string_view region, std::string_view service, std::string_view amz_date);
 
-// RFC 3986 percent-encoding as SigV4 wants it: A-Z a-z 0-9 - . _ ~ kept, every other byte %XX
-// (upper case); '/' kept when `keep_slash` (object key paths), encoded otherwise (query parts).
-std::string UriEncode(std::string_view text, bool keep_slash);
-
 // "YYYYMMDDTHHMMSSZ" for a point in time (UTC).
 std::string AmzDate(std::chrono::system_clock::time_point at);
-
-// Lowercase hex of SHA-256 and of HMAC-SHA256 (exposed for tests and the client).
-std::string Sha256HexOf(std::string_view bytes);
-std::string HmacSha256(std::string_view key, std::string_view data);  // raw 32 bytes
 
 }  // namespace stipple::s3

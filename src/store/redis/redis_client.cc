@@ -1,11 +1,12 @@
 #include "store/redis/redis_client.h"
 
-#include <openssl/evp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+
+#include "common/digest.h"
 
 namespace stipple::redis {
 
@@ -120,16 +121,7 @@ Result<RedisUrl> ParseRedisUrl(std::string_view url) {
   return out;
 }
 
-Script::Script(std::string source) : source_(std::move(source)) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(source_.data(), source_.size(), digest, &length, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < length; ++i) {
-    sha1_.push_back(kHex[digest[i] >> 4]);
-    sha1_.push_back(kHex[digest[i] & 0xf]);
-  }
-}
+Script::Script(std::string source) : source_(std::move(source)), sha1_(Sha1Hex(source_)) {}
 
 RedisClient::RedisClient(RedisClientOptions options) : options_(std::move(options)) {}
 RedisClient::~RedisClient() = default;
