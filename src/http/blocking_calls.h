@@ -1,8 +1,10 @@
-// BlockingCalls: a few threads for the TaskService calls that block on the disk — Submit returns
-// once the task is durable, after the store's group commit — so that the I/O threads never wait
-// on an fsync. Were Submit called on the I/O threads, at most io_threads submits would be in
-// flight, and the store would commit them one or two at a time (docs/benchmarks.md, the gateway
-// section); here up to `threads` wait together and share each commit. Thread-safe.
+// BlockingCalls: a few threads for the service calls that may wait on a store commit, a
+// result-store write or a store round trip — Submit returns once the task is durable, after the
+// store's group commit; so do Cancel and the worker protocol's reports (a Complete writes its
+// images first) — so that the I/O threads never wait on an fsync. Callers post the answer back
+// to the connection's strand. Were Submit called on the I/O threads, at most io_threads submits
+// would be in flight, and the store would commit them one or two at a time (docs/benchmarks.md,
+// the gateway section); here up to `threads` wait together and share each commit. Thread-safe.
 #pragma once
 
 #include <condition_variable>

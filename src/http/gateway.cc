@@ -87,6 +87,8 @@ Gateway::Gateway(TaskService& service, ModelCatalog models, GatewayOptions optio
   context_.rate_limiter = &rate_limiter_;
 }
 
+Gateway::~Gateway() { FinishBlockingCalls(); }
+
 void Gateway::SetApiKeys(ApiKeys keys) {
   auto fresh = std::make_shared<const ApiKeys>(std::move(keys));
   std::lock_guard lock(keys_mu_);
@@ -94,7 +96,8 @@ void Gateway::SetApiKeys(ApiKeys keys) {
 }
 
 void Gateway::EnableWorkerProtocol(WorkSource& source, WorkerProtocolOptions options) {
-  worker_protocol_ = std::make_unique<WorkerProtocol>(source, std::move(options));
+  worker_protocol_ =
+      std::make_unique<WorkerProtocol>(source, *context_.blocking_calls, std::move(options));
   worker_protocol_->AddRoutes(routes_);
 }
 

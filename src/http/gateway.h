@@ -59,8 +59,9 @@ struct GatewayOptions {
   // proxy every client has the proxy's address: raise or disable the address bound there.
   int max_held_per_tenant = 1000;
   int max_held_per_address = 250;
-  // Threads that run Submit (it blocks until the task is durable) off the I/O threads: this
-  // many submits can share one commit of the store (blocking_calls.h).
+  // Threads that run the service calls that wait on a store commit or a result-store write
+  // (Submit, Cancel, the worker protocol's reports and leases) off the I/O threads: this many
+  // such calls can share one commit of the store (blocking_calls.h).
   int submit_threads = 64;
   const Clock* clock = SystemClock::Get();
   SeedSource seeds = RandomSeedSource();
@@ -84,7 +85,8 @@ struct HandlerContext {
   ServiceRateCache rates;               // for eta_s and Retry-After estimates
   // Before blocking_calls: a queued Submit may hold a slot.
   HeldRequests held{options.max_held_per_tenant, options.max_held_per_address};
-  std::unique_ptr<BlockingCalls> blocking_calls;  // set by the Gateway; runs Submit
+  // Set by the Gateway; runs Submit, Cancel and the worker protocol's exchanges.
+  std::unique_ptr<BlockingCalls> blocking_calls;
 
   // The tenant whose tasks the caller may see: every tenant ("") for an admin key.
   static std::string ViewTenant(const Principal& p) { return p.admin ? "" : p.tenant; }
@@ -93,6 +95,8 @@ struct HandlerContext {
 class Gateway {
  public:
   Gateway(TaskService& service, ModelCatalog models, GatewayOptions options);
+  // FinishBlockingCalls() first: a queued call may need the worker protocol.
+  ~Gateway();
 
   // Call on the exchange's strand (the server does).
   void Handle(HttpRequest request, std::shared_ptr<Exchange> exchange);
@@ -108,8 +112,9 @@ class Gateway {
 
   // Serves the worker protocol (POST /v1/worker/exchange, worker_protocol.h) over `source`.
   // Call before the server starts; `source` must outlive the gateway.
-  // Runs the Submit calls already queued, then stops their threads; later ones run on the
-  // caller's thread. The server calls this while stopping, before its I/O threads stop.
+  // Runs the blocking calls already queued (submits, cancels, worker exchanges), then stops
+  // their threads; later ones run on the caller's thread. The server calls this while stopping,
+  // before its I/O threads stop.
   void FinishBlockingCalls() { context_.blocking_calls->Finish(); }
 
   void EnableWorkerProtocol(WorkSource& source, WorkerProtocolOptions options);

@@ -210,15 +210,25 @@ void ListTasks(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) 
 void CancelTask(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
   const std::string& id = request.path_params["id"];
   if (Status s = CheckTaskId(id); !s.ok()) return exchange->Respond(ErrorResponse(s));
-  Result<CancelResult> result =
-      ctx.service.Cancel(HandlerContext::ViewTenant(request.principal), id);
-  if (!result.ok()) {
-    return exchange->Respond(ErrorResponse(result.status(), ctx.options.retry_after_s));
-  }
-  LogInfo("task cancel",
-          {{"task_id", id}, {"already_terminal", result->already_terminal ? "true" : "false"}});
-  exchange->Respond(
-      TaskResponse(result->already_terminal ? 409 : 200, result->task, TaskEta(ctx, result->task)));
+  // A cancel commits (and may wait on the store): off the I/O thread (blocking_calls.h),
+  // answered on the strand.
+  ctx.blocking_calls->Run([&ctx, exchange, tenant = HandlerContext::ViewTenant(request.principal),
+                           id]() mutable {
+    LogContext log_context({{"request_id", exchange->request_id()}});
+    auto result = std::make_shared<Result<CancelResult>>(ctx.service.Cancel(tenant, id));
+    if (result->ok()) {
+      LogInfo(
+          "task cancel",
+          {{"task_id", id}, {"already_terminal", (*result)->already_terminal ? "true" : "false"}});
+    }
+    exchange->Post([&ctx, exchange, result] {
+      if (!result->ok()) {
+        return exchange->Respond(ErrorResponse(result->status(), ctx.options.retry_after_s));
+      }
+      const CancelResult& r = **result;
+      exchange->Respond(TaskResponse(r.already_terminal ? 409 : 200, r.task, TaskEta(ctx, r.task)));
+    });
+  });
 }
 
 }  // namespace stipple::http

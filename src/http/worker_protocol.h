@@ -16,7 +16,10 @@
 // for `silence` is unregistered (a live one is heard from every heartbeat, or waits in an ask).
 // Reports of one worker are applied one exchange at a time, in sequence order.
 //
-// Threads: reports are applied on the connection's strand (an I/O thread).
+// Threads: an exchange's reports, its hello and goodbye, and its first lease try (each may wait
+// on a store commit, a result-store write or a round trip to the store) run on the gateway's
+// blocking-call pool (blocking_calls.h), never on an I/O thread; the answer is sent from the
+// connection's strand.
 // A held ask waits in WorkSource::Lease on a thread of its own — one per idle worker, never an
 // I/O thread. Tasks leased for an answer that can no longer be given (the worker reconnected and
 // asked again, or the server is stopping) are released, without counting an attempt.
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "http/blocking_calls.h"
 #include "http/route_table.h"
 #include "service/task_service.h"
 
@@ -47,8 +51,8 @@ struct WorkerProtocolOptions {
 
 class WorkerProtocol {
  public:
-  // `source` must outlive this object.
-  WorkerProtocol(WorkSource& source, WorkerProtocolOptions options);
+  // `source` and `calls` must outlive this object; `calls` runs the exchanges' service calls.
+  WorkerProtocol(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options);
   // Stop(), then joins the held asks (each ends within its wait).
   ~WorkerProtocol();
   WorkerProtocol(const WorkerProtocol&) = delete;

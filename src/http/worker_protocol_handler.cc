@@ -30,7 +30,7 @@ HttpResponse Answer(const wire::ExchangeResponse& response) {
 
 class WorkerProtocol::Impl {
  public:
-  Impl(WorkSource& source, WorkerProtocolOptions options);
+  Impl(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options);
   ~Impl();
   void Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange);
   void Stop();
@@ -50,7 +50,11 @@ class WorkerProtocol::Impl {
   struct HeldAsk;
 
   bool Authorized(const HttpRequest& request) const;
-  wire::MessageReply Apply(const wire::WorkerMessage& message);
+  // The exchange's reports, hello, goodbye and first lease try, on the blocking-call pool; the
+  // answer (or the held ask) goes to the exchange's strand.
+  void Apply(wire::ExchangeRequest req, std::shared_ptr<Session> session, uint64_t generation,
+             std::shared_ptr<Exchange> exchange);
+  wire::MessageReply ApplyMessage(const wire::WorkerMessage& message);
   void Hold(std::shared_ptr<Session> session, uint64_t generation, std::string worker_id,
             LeaseRequest request, wire::ExchangeResponse response,
             std::shared_ptr<Exchange> exchange);
@@ -59,6 +63,7 @@ class WorkerProtocol::Impl {
   void ReapThreads();  // mu_ held
 
   WorkSource& source_;
+  BlockingCalls& calls_;
   const WorkerProtocolOptions options_;
   std::vector<Sha256Digest> token_digests_;
 
@@ -80,8 +85,9 @@ struct WorkerProtocol::Impl::HeldAsk {
   wire::ExchangeResponse response;  // the replies, waiting for the leases
 };
 
-WorkerProtocol::WorkerProtocol(WorkSource& source, WorkerProtocolOptions options)
-    : impl_(std::make_unique<Impl>(source, std::move(options))) {}
+WorkerProtocol::WorkerProtocol(WorkSource& source, BlockingCalls& calls,
+                               WorkerProtocolOptions options)
+    : impl_(std::make_unique<Impl>(source, calls, std::move(options))) {}
 
 WorkerProtocol::~WorkerProtocol() = default;  // ~Impl stops and joins
 
@@ -89,8 +95,8 @@ void WorkerProtocol::Stop() { impl_->Stop(); }
 
 int WorkerProtocol::held_asks() const { return impl_->held_asks(); }
 
-WorkerProtocol::Impl::Impl(WorkSource& source, WorkerProtocolOptions options)
-    : source_(source), options_(std::move(options)) {
+WorkerProtocol::Impl::Impl(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options)
+    : source_(source), calls_(calls), options_(std::move(options)) {
   for (const std::string& token : options_.tokens) token_digests_.push_back(Sha256(token));
   janitor_ = std::thread([this] { JanitorLoop(); });
 }
@@ -184,21 +190,33 @@ void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange
     std::lock_guard lock(sessions_mu_);
     session->longest_lease = std::max(session->longest_lease, lease);
   }
+  // A completion writes the images and commits; a report may wait on the store: off the I/O
+  // thread (blocking_calls.h).
+  calls_.Run([this, req = std::move(req), session = std::move(session), generation,
+              exchange = std::move(exchange)]() mutable {
+    LogContext log_context({{"request_id", exchange->request_id()}});
+    Apply(std::move(req), std::move(session), generation, std::move(exchange));
+  });
+}
+
+void WorkerProtocol::Impl::Apply(wire::ExchangeRequest req, std::shared_ptr<Session> session,
+                                 uint64_t generation, std::shared_ptr<Exchange> exchange) {
+  auto respond = [&exchange](HttpResponse r) {
+    exchange->Post([exchange, r = std::move(r)] { exchange->Respond(r); });
+  };
   wire::ExchangeResponse response;
   {
     std::lock_guard lock(session->mu);
     if (req.hello) {
-      if (Status st = source_.Register(*req.hello); !st.ok()) {
-        return exchange->Respond(ErrorResponse(st));
-      }
+      if (Status st = source_.Register(*req.hello); !st.ok()) return respond(ErrorResponse(st));
       // A hello starts a worker process's numbering afresh.
       session->hello = true;
       session->last_seq = 0;
       session->replies.clear();
     } else if (!session->hello) {
-      return exchange->Respond(Refuse(409, std::string(wire::kHelloRequired), "hello required",
-                                      "this gateway has no hello of worker " + req.worker_id +
-                                          "; send it with the same messages"));
+      return respond(Refuse(409, std::string(wire::kHelloRequired), "hello required",
+                            "this gateway has no hello of worker " + req.worker_id +
+                                "; send it with the same messages"));
     }
     session->replies.erase(session->replies.begin(), session->replies.upper_bound(req.ack));
     for (const wire::WorkerMessage& message : req.messages) {
@@ -215,7 +233,7 @@ void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange
         response.replies.push_back(std::move(reply));
         continue;
       }
-      wire::MessageReply reply = Apply(message);
+      wire::MessageReply reply = ApplyMessage(message);
       session->last_seq = message.seq;
       session->replies[message.seq] = reply;
       while (session->replies.size() > options_.max_unacked_replies) {
@@ -228,30 +246,33 @@ void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange
       session->hello = false;
     }
   }
-  if (!req.lease || req.goodbye) return exchange->Respond(Answer(response));
+  if (!req.lease || req.goodbye) return respond(Answer(response));
 
   LeaseRequest lease;
   lease.worker_id = req.worker_id;
   lease.models = req.lease->models;
   lease.max_tasks = req.lease->max_tasks;
   lease.lease_duration = req.lease->lease_duration;
-  lease.wait = Millis(0);  // first without waiting, on the strand
+  lease.wait = Millis(0);  // first without waiting
   Result<std::vector<LeasedTask>> leased = source_.Lease(lease);
   if (!leased.ok()) {
     response.lease_status = leased.status();
-    return exchange->Respond(Answer(response));
+    return respond(Answer(response));
   }
   const Millis wait = std::min(req.lease->wait, options_.max_hold);
   if (!leased->empty() || wait <= Millis(0)) {
     response.leases = std::move(leased).value();
-    return exchange->Respond(Answer(response));
+    return respond(Answer(response));
   }
   lease.wait = wait;
-  Hold(std::move(session), generation, req.worker_id, std::move(lease), std::move(response),
-       std::move(exchange));
+  exchange->Post([this, session = std::move(session), generation, worker_id = req.worker_id,
+                  lease = std::move(lease), response = std::move(response), exchange]() mutable {
+    Hold(std::move(session), generation, std::move(worker_id), std::move(lease),
+         std::move(response), std::move(exchange));
+  });
 }
 
-wire::MessageReply WorkerProtocol::Impl::Apply(const wire::WorkerMessage& m) {
+wire::MessageReply WorkerProtocol::Impl::ApplyMessage(const wire::WorkerMessage& m) {
   wire::MessageReply reply;
   reply.seq = m.seq;
   auto take = [&reply](const Result<Task>& r) {
@@ -341,10 +362,9 @@ void WorkerProtocol::Impl::Hold(std::shared_ptr<Session> session, uint64_t gener
       std::lock_guard lock(mu_);
       if (!stopping_ && !superseded) {
         handed = true;
-        WorkSource* source = &source_;
-        exchange->Post([source, held, exchange, tasks, lease_status] {
+        exchange->Post([this, held, exchange, tasks, lease_status] {
           if (held->answered) {  // the server stopped meanwhile
-            for (const LeasedTask& t : tasks) (void)source->Release(t.task.id, t.task.fencing);
+            calls_.Run([this, tasks] { ReleaseAll(tasks); });
             return;
           }
           held->answered = true;
