@@ -85,13 +85,14 @@ package: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_man
 	cd $(BUILD_DIR) && cpack --config CPackConfig.cmake
 
-# The install tests (tests/install) on the package unpacked with dpkg -x instead of cmake --install.
+# The install tests (tests/install) on the package unpacked with dpkg -x (in a temp dir: outside
+# the build tree) instead of cmake --install.
 package-test: package
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target install_e2e_test
-	rm -rf $(BUILD_DIR)/package/root
-	dpkg -x $$(ls -t $(BUILD_DIR)/package/stipple_*.deb | head -n 1) $(BUILD_DIR)/package/root
-	STIPPLE_INSTALL_ROOT=$(CURDIR)/$(BUILD_DIR)/package/root \
-	  ./$(BUILD_DIR)/tests/install/install_e2e_test
+	root=$$(mktemp -d) && \
+	  dpkg -x $$(ls -t $(BUILD_DIR)/package/stipple_*.deb | head -n 1) $$root && \
+	  STIPPLE_INSTALL_ROOT=$$root ./$(BUILD_DIR)/tests/install/install_e2e_test; \
+	  status=$$?; rm -rf $$root; exit $$status
 
 serve: build
 	exec ./$(BUILD_DIR)/apps/stipple/stipple serve $(ARGS)

@@ -44,6 +44,11 @@ class InstallE2e : public ::testing::Test {
     prefix_ = InstallRoot() / "usr";
     ASSERT_TRUE(fs::is_regular_file(prefix_ / "bin" / "stipple"))
         << "nothing installed in " << InstallRoot() << " (run the install_e2e_setup test first)";
+    // Inside the build tree the binary would fall back to the checkout's model.
+    const fs::path inside =
+        fs::weakly_canonical(prefix_).lexically_relative(fs::weakly_canonical(STIPPLE_BUILD_DIR));
+    ASSERT_TRUE(inside.empty() || *inside.begin() == "..")
+        << InstallRoot() << " lies in the build tree " << STIPPLE_BUILD_DIR;
     // Anywhere but the checkout or the build tree.
     elsewhere_ = dir_ / "elsewhere";
     fs::create_directories(elsewhere_);
