@@ -43,8 +43,10 @@ set(CPACK_PACKAGE_VENDOR stipple)
 set(CPACK_PACKAGE_CONTACT "stipple maintainers <stipple@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "serves text-to-image diffusion models over HTTP")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# Install with DESTDIR=<staging> and the prefix /usr, so the units name /usr/bin/stipple.
+# Install with DESTDIR=<staging> and the prefix /usr (CPACK_INSTALL_PREFIX; without it CPack
+# keeps CMAKE_INSTALL_PREFIX, /usr/local), so the units name /usr/bin/stipple.
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION graphics)
