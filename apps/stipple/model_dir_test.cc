@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 
 const OptionSpec kSpecs[] = {{.name = "model-dir", .value_name = "PATH"}};
 
-Config Load(std::vector<std::string> args, Environment env = {}) {
+Config Load(const std::vector<std::string>& args, const Environment& env = {}) {
   Result<Config> config = Config::Load(kSpecs, args, env);
   EXPECT_TRUE(config.ok()) << config.status().message();
   return *config;
