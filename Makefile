@@ -4,6 +4,9 @@
 #   make serve [ARGS="--listen 127.0.0.1:8080"]   build, then run `stipple serve`
 #   make test [SANITIZE=address|thread]           build, then run every test
 #   make bench                                    build, then run every benchmark
+#   make package                                  the Debian package, in build/package/
+#   make package-test                             make package, then the install tests on it
+#   make install [PREFIX=/usr/local] [DESTDIR=]   build the binary, then cmake --install
 #   make build | lint | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
@@ -43,7 +46,9 @@ SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
 # a std::vector), so those files are checked by GCC's -Wall -Wextra -Werror only.
 TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
-.PHONY: deps configure build test bench serve lint format clean
+PREFIX ?= /usr/local
+
+.PHONY: deps configure build test bench serve lint format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -69,6 +74,25 @@ bench: build
 	  "$$exe" || exit 1; \
 	  echo; \
 	done < $(BUILD_DIR)/bench/benchmarks.txt
+
+# What `cmake --install` and the package copy: the binary and its man page (cmake/StippleInstall.cmake).
+install: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_man
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# stipple_VERSION_ARCH.deb (CPack, files stripped, Depends from dpkg-shlibdeps).
+package: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_man
+	cd $(BUILD_DIR) && cpack --config CPackConfig.cmake
+
+# The install tests (tests/install) on the package unpacked with dpkg -x (in a temp dir: outside
+# the build tree) instead of cmake --install.
+package-test: package
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target install_e2e_test
+	root=$$(mktemp -d) && \
+	  dpkg -x $$(ls -t $(BUILD_DIR)/package/stipple_*.deb | head -n 1) $$root && \
+	  STIPPLE_INSTALL_ROOT=$$root ./$(BUILD_DIR)/tests/install/install_e2e_test; \
+	  status=$$?; rm -rf $$root; exit $$status
 
 serve: build
 	exec ./$(BUILD_DIR)/apps/stipple/stipple serve $(ARGS)

@@ -23,10 +23,11 @@ function(stipple_library name)
   target_link_libraries(${name} PUBLIC stipple_flags ${ARG_DEPS})
 endfunction()
 
-# stipple_test(NAME SOURCES... DEPS ...): a GoogleTest executable registered with ctest.
+# stipple_test(NAME SOURCES... DEPS ... LABELS ... [PROPERTIES NAME VALUE...]): a GoogleTest
+# executable registered with ctest; PROPERTIES are set on each of its tests.
 function(stipple_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;PROPERTIES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE stipple_flags ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
 endfunction()

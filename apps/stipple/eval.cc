@@ -8,14 +8,14 @@
 #include "common_options.h"
 #include "engine/torch_engine.h"
 #include "evaluator.h"
+#include "model_dir.h"
 
 namespace stipple::app {
 namespace {
 
 const OptionSpec kEvalOptions[] = {
     {.name = "model-dir",
-     .default_value = "models/shapes-32",
-     .help = "the model directory to evaluate",
+     .help = "the model directory to evaluate (default: the bundled shapes-32 model)",
      .value_name = "DIR"},
     {.name = "steps", .default_value = "20", .help = "denoising steps", .value_name = "N"},
     {.name = "scheduler",
@@ -104,8 +104,9 @@ int RunEval(std::span<const std::string> args) {
   engine_options.device = config.GetString("device");
   engine_options.threads = static_cast<int>(threads);
   engine_options.preview_every = 0;
-  Result<std::unique_ptr<Engine>> engine =
-      TorchEngine::Load(config.GetString("model-dir"), engine_options);
+  Result<std::string> model_dir = ResolveModelDir(config);
+  if (!model_dir.ok()) return Fail(kExitFailure, model_dir.status());
+  Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(*model_dir, engine_options);
   if (!engine.ok()) return Fail(kExitFailure, engine.status());
   Result<shapes::EvalReport> report = shapes::Evaluate(**engine, options);
   if (!report.ok()) return Fail(kExitFailure, report.status());

@@ -51,9 +51,9 @@ const OptionSpec kGenerateOptions[] = {
      .help = "run the engine in this process instead of through a server",
      .kind = OptionKind::kFlag},
     {.name = "model-dir",
-     .default_value = "models/shapes-32",
-     .help = "with --local: the model: a diffusers folder (model_index.json), a single-file "
-             ".safetensors checkpoint, or a model.json folder",
+     .help =
+         "with --local: the model: a diffusers folder (model_index.json), a single-file "
+         ".safetensors checkpoint, or a model.json folder (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "threads",
      .default_value = "0",

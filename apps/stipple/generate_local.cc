@@ -10,6 +10,7 @@
 #include "core/generation_request.h"
 #include "engine/torch_engine.h"
 #include "generate.h"
+#include "model_dir.h"
 
 namespace stipple::app {
 namespace {
@@ -31,8 +32,9 @@ int GenerateLocal(const Config& config, const std::string& body) {
   options.dtype = config.GetString("dtype");
   options.threads = static_cast<int>(*threads);
   options.preview_every = 0;
-  Result<std::unique_ptr<Engine>> engine =
-      TorchEngine::Load(config.GetString("model-dir"), options);
+  Result<std::string> model_dir = ResolveModelDir(config);
+  if (!model_dir.ok()) return Fail(kExitFailure, model_dir.status());
+  Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(*model_dir, options);
   if (!engine.ok()) return Fail(kExitFailure, engine.status());
   ModelCatalog catalog{{(*engine)->limits()}};
   Result<GenerationRequest> request = ParseGenerationRequest(body, catalog, RandomSeedSource());

@@ -24,6 +24,7 @@
 #include "engine/torch_engine.h"
 #include "http/api_keys.h"
 #include "http/server.h"
+#include "model_dir.h"
 #include "model_loading.h"
 #include "notify/in_memory_event_bus.h"
 #include "notify/redis/redis_event_bus.h"
@@ -56,9 +57,8 @@ const OptionSpec kServeOptions[] = {
      .help = "where the task database and the images live (created if missing)",
      .value_name = "DIR"},
     {.name = "model-dir",
-     .default_value = "models/shapes-32",
      .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
-             "or a model.json folder) or a folder of them",
+             "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
      .help = "serve only this model of --model-dir (repeatable; default: every model)",
@@ -214,7 +214,7 @@ Result<Settings> ReadSettings(const Config& config) {
   Settings s;
   ASSIGN_OR_RETURN(s.listen, ParseListen(config.GetString("listen")));
   s.data_dir = config.GetString("data-dir");
-  s.model_dir = config.GetString("model-dir");
+  ASSIGN_OR_RETURN(s.model_dir, ResolveModelDir(config));
   s.models = config.GetList("model");
   if (config.Has("api-keys")) s.api_keys = config.GetString("api-keys");
   s.device = config.GetString("device");

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common_options.h"
 #include "engine/torch_engine.h"
+#include "model_dir.h"
 #include "model_loading.h"
 #include "worker/worker_process.h"
 
@@ -24,9 +25,8 @@ const OptionSpec kWorkerOptions[] = {
      .help = "a worker token of the gateways (their --worker-token; required)",
      .value_name = "TOKEN"},
     {.name = "model-dir",
-     .default_value = "models/shapes-32",
      .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
-             "or a model.json folder) or a folder of them",
+             "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
      .help = "run only this model of --model-dir (repeatable; default: every model)",
@@ -133,8 +133,10 @@ int RunWorker(std::span<const std::string> args) {
   engine_options.device = config.GetString("device");
   engine_options.dtype = config.GetString("dtype");
   engine_options.threads = static_cast<int>(*threads);
+  Result<std::string> model_dir = ResolveModelDir(config);
+  if (!model_dir.ok()) return Fail(kExitFailure, model_dir.status());
   Result<LoadedModels> models =
-      LoadModels(config.GetString("model-dir"), config.GetList("model"), engine_options, "worker");
+      LoadModels(*model_dir, config.GetList("model"), engine_options, "worker");
   if (!models.ok()) return Fail(kExitFailure, models.status());
   return RunWorkerProcess(models->EnginePointers(), std::move(options).value());
 }

@@ -56,9 +56,9 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& model_d
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
-    std::vector<std::string> args = {binary,       "serve",  "--listen",    "127.0.0.1:0",
-                                     "--data-dir", data_dir, "--model-dir", model_dir,
-                                     "--threads",  "1",      "--log-level", "warn"};
+    std::vector<std::string> args = {binary,   "serve",     "--listen", "127.0.0.1:0", "--data-dir",
+                                     data_dir, "--threads", "1",        "--log-level", "warn"};
+    if (!model_dir.empty()) args.insert(args.end(), {"--model-dir", model_dir});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     Exec(std::move(args));
   }

@@ -16,7 +16,9 @@ namespace stipple::testing {
 // A fresh, empty directory under the system's temp dir, named after `name` and this process.
 std::string TempDir(const std::string& name);
 
-// One `stipple serve` child process on a free loopback port, on `model_dir`, with `data_dir`.
+// One `stipple serve` child process on a free loopback port, on `model_dir` (empty: no
+// --model-dir, so the binary finds its bundled model), with `data_dir`, in this process's working
+// directory.
 class ServeProcess {
  public:
   ServeProcess(const std::string& binary, const std::string& model_dir, const std::string& data_dir,
