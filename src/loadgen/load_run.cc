@@ -292,7 +292,8 @@ Result<LoadRun> RunLoad(const LoadOptions& options) {
   follow.max_attempts = 3;
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> submitter, client::Client::Create(submit));
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> follower, client::Client::Create(follow));
-  RETURN_IF_ERROR(follower->Queue().status());  // reachable, and the key is good
+  Result<client::QueueFigures> reachable = follower->Queue();  // reachable, and the key is good
+  if (!reachable.ok()) return reachable.status();
   LoadPlan plan(options.rate, options.duration, options.mix);
   std::vector<RequestKind> kinds(static_cast<size_t>(plan.count()));
   for (RequestKind& k : kinds) k = plan.NextKind();
