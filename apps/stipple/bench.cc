@@ -108,14 +108,18 @@ Result<loadgen::LoadOptions> ReadOptions(const Config& config) {
   return o;
 }
 
-std::string Describe(const loadgen::LoadOptions& o) {
+// The run in one line: with the server and the connections for the table, without them (shorter)
+// for the plot's title.
+std::string Describe(const loadgen::LoadOptions& o, bool full) {
   char text[512];
-  std::snprintf(text, sizeof text,
-                "stipple bench: %s, model %s, %g/s for %g s, mix %s, %d connections",
-                o.server_url.c_str(), o.model.empty() ? "(default)" : o.model.c_str(), o.rate,
+  std::snprintf(text, sizeof text, "stipple bench: %s%smodel %s, %g/s for %g s, mix %s",
+                full ? o.server_url.c_str() : "", full ? ", " : "",
+                o.model.empty() ? "(default)" : o.model.c_str(), o.rate,
                 std::chrono::duration<double>(o.duration).count(),
-                loadgen::FormatMix(o.mix).c_str(), o.connections);
-  return text;
+                loadgen::FormatMix(o.mix).c_str());
+  std::string line = text;
+  if (full) line += ", " + std::to_string(o.connections) + " connections";
+  return line;
 }
 
 }  // namespace
@@ -130,7 +134,7 @@ int RunBench(std::span<const std::string> args) {
   }
   Result<loadgen::LoadOptions> options = ReadOptions(config);
   if (!options.ok()) return Usage(options.status());
-  const std::string title = Describe(*options);
+  const std::string title = Describe(*options, true);
   if (!WantsJson(config)) {
     std::printf("%s\n", title.c_str());
     std::fflush(stdout);
@@ -150,7 +154,8 @@ int RunBench(std::span<const std::string> args) {
   }
   if (config.Has("plot")) {
     const std::string path = config.GetString("plot");
-    Result<std::string> png = loadgen::RenderChart(loadgen::BuildChart(*run, title));
+    Result<std::string> png =
+        loadgen::RenderChart(loadgen::BuildChart(*run, Describe(*options, false)));
     if (png.ok()) {
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
       out << *png;

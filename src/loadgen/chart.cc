@@ -155,7 +155,7 @@ struct Axis {
 
 void DrawPanel(Canvas& canvas, const Panel& panel, const Axis& x_axis, int top, int bottom,
                int left, int right) {
-  canvas.Text(left, top - kLineHeight - 4, panel.title, kInk);
+  canvas.Text(left, top - 2 * kLineHeight - 4, panel.title, kInk);
   double min_pos = INFINITY, max_y = 0;
   for (const Series& s : panel.series) {
     for (const auto& [x, y] : s.points) {
@@ -180,14 +180,16 @@ void DrawPanel(Canvas& canvas, const Panel& panel, const Axis& x_axis, int top, 
     const std::string label = TickLabel(t);
     canvas.Text(left - 8 - Canvas::TextWidth(label), y - 7, label, kInk);
   }
-  // The legend, at the panel's top right.
+  // The legend, on the line under the title, right-aligned.
   int lx = right;
   for (auto it = panel.series.rbegin(); it != panel.series.rend(); ++it) {
     lx -= Canvas::TextWidth(it->label) + 34;
     canvas.Fill(lx, top - kLineHeight + 2, lx + 20, top - kLineHeight + 6, it->colour);
-    canvas.Text(lx + 26, top - kLineHeight - 4, it->label, kInk);
+    canvas.Text(lx + 26, top - kLineHeight - 2, it->label, kInk);
   }
-  for (const Series& s : panel.series) {
+  // The first series is drawn last, on top of the others.
+  for (auto it = panel.series.rbegin(); it != panel.series.rend(); ++it) {
+    const Series& s = *it;
     bool have = false;
     int px = 0, py = 0;
     for (const auto& [x, y] : s.points) {
@@ -264,14 +266,15 @@ Result<std::string> RenderChart(const Chart& chart) {
   const std::vector<double> x_ticks = LinearTicks(x_max, 10);
   const int left = 90, right = chart.width - 24;
   const int title_h = 2 * kLineHeight + 8, x_axis_h = 2 * kLineHeight + 16;
-  const int panel_gap = 2 * kLineHeight + 8;
+  const int panel_gap = 3 * kLineHeight + 8;
   const int n = int(chart.panels.size());
-  const int panel_h = (chart.height - title_h - x_axis_h - (n - 1) * panel_gap - kLineHeight) / n;
-  canvas.Text(left, 8, chart.title, kInk);
+  const int panel_h =
+      (chart.height - title_h - x_axis_h - (n - 1) * panel_gap - 2 * kLineHeight) / n;
+  canvas.Text(8, 8, chart.title, kInk);
   const Axis x_axis{.lo = 0, .hi = x_ticks.back(), .p0 = left, .p1 = right};
   int bottom = 0;
   for (int i = 0; i < n; ++i) {
-    const int top = title_h + kLineHeight + i * (panel_h + panel_gap);
+    const int top = title_h + 2 * kLineHeight + i * (panel_h + panel_gap);
     bottom = top + panel_h;
     for (double t : x_ticks) {
       const int x = int(std::lround(x_axis.Pixel(t)));

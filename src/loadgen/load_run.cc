@@ -292,7 +292,8 @@ Result<LoadRun> RunLoad(const LoadOptions& options) {
   follow.max_attempts = 3;
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> submitter, client::Client::Create(submit));
   ASSIGN_OR_RETURN(std::unique_ptr<client::Client> follower, client::Client::Create(follow));
-  Result<client::QueueFigures> reachable = follower->Queue();  // reachable, and the key is good
+  // Reachable, and the key is good (tried once, like the submits).
+  Result<client::QueueFigures> reachable = submitter->Queue();
   if (!reachable.ok()) return reachable.status();
   LoadPlan plan(options.rate, options.duration, options.mix);
   std::vector<RequestKind> kinds(static_cast<size_t>(plan.count()));
