@@ -1,7 +1,8 @@
 // What `stipple bench` reports from a LoadRun: its figures (bench/bench_report.h's table and JSON
 // lines, bench "stipple_bench") and a chart of submit latency and queue depth over time.
 //
-// Figures: sent, acknowledged, acknowledged_per_s (acknowledged / the send phase's seconds),
+// Figures: sent, acknowledged, acknowledged_per_s (acknowledged / LoadRun::send_s, the seconds
+// until the last submit other than sync was answered),
 // errors (submits not acknowledged), lost (acknowledged, end not seen within the drain), failed
 // (ended other than succeeded); then p50/p99/p99.9/max in ms of submit (the acknowledgement of
 // async, sse and webhook submits, from the intended send time), sync (the answer of Prefer: wait

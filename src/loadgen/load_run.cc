@@ -109,25 +109,41 @@ class Run {
       if (i >= run_.requests.size()) return;
       const Clock::time_point due = start_ + plan_.IntendedOffset(int64_t(i));
       std::this_thread::sleep_until(due);
-      const RequestKind kind = run_.requests[i].kind;
-      client::SubmitOptions submit;
-      if (kind == RequestKind::kSync) submit.wait_s = options_.wait_s;
-      Result<client::SubmitResult> answer = submitter_->Submit(Body(i), submit, stop_.get_token());
-      const Clock::time_point now = Clock::now();
-      std::unique_lock<std::mutex> lock(mu_);
-      RequestRecord& r = run_.requests[i];
-      r.answer_latency = std::chrono::duration_cast<Nanos>(now - due);
-      if (!answer.ok()) {
-        r.error = answer.status().ToString();
+      if (run_.requests[i].kind == RequestKind::kSync) {
+        // A sync submit holds its connection until the task ends: on a thread of its own, so
+        // that it never delays the senders.
+        std::lock_guard<std::mutex> lock(mu_);
+        ++syncs_in_flight_;
+        streams_.emplace_back([this, i, due] { Submit(i, due); });
         continue;
       }
-      r.acknowledged = true;
-      r.task_id = answer->task.task.id;
-      ++open_;
-      if (answer->finished) {
-        Ended(i, answer->task.task, now);
-        continue;
-      }
+      Submit(i, due);
+    }
+  }
+
+  // Sends request i (due at `due`) and records its answer.
+  void Submit(size_t i, Clock::time_point due) {
+    const RequestKind kind = run_.requests[i].kind;
+    client::SubmitOptions submit;
+    if (kind == RequestKind::kSync) submit.wait_s = options_.wait_s;
+    Result<client::SubmitResult> answer = submitter_->Submit(Body(i), submit, stop_.get_token());
+    const Clock::time_point now = Clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (kind == RequestKind::kSync && --syncs_in_flight_ == 0) ended_cv_.notify_all();
+    RequestRecord& r = run_.requests[i];
+    r.answer_latency = std::chrono::duration_cast<Nanos>(now - due);
+    if (!answer.ok()) {
+      r.error = answer.status().ToString();
+      return;
+    }
+    r.acknowledged = true;
+    r.task_id = answer->task.task.id;
+    ++open_;
+    if (answer->finished) {
+      Ended(i, answer->task.task, now);
+      return;
+    }
+    {
       switch (kind) {
         case RequestKind::kAsync:
         case RequestKind::kSync: poll_lists_[i % poll_lists_.size()].push_back(i); break;
@@ -253,6 +269,7 @@ class Run {
   std::condition_variable ended_cv_;
   LoadRun run_;                                    // GUARDED_BY(mu_) after the start
   int64_t open_ = 0;                               // acknowledged, end not seen
+  int64_t syncs_in_flight_ = 0;                    // sync submits not answered yet
   std::vector<std::vector<size_t>> poll_lists_;    // new tasks per poller
   std::unordered_map<std::string, size_t> by_id_;  // webhook tasks by id
   // Webhooks of tasks whose submit answer had not been read yet.

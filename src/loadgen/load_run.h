@@ -9,7 +9,9 @@
 //   coordinated omission). Submits are tried once (no client retries): a refused or failed one is
 //   an error, not a hidden delay.
 // - async: POST /v1/tasks, then the task is polled (GET /v1/tasks/{id}) every poll_interval by
-//   `pollers` threads until it ends. sync: POST with `Prefer: wait=wait_s`; a 202 is polled on.
+//   `pollers` threads until it ends. sync: POST with `Prefer: wait=wait_s`, sent at its intended
+//   time from a thread of its own (it holds its connection until the task ends, so it never
+//   takes a sender); a 202 is polled on.
 //   sse: POST, then GET /v1/tasks/{id}/events on a thread of its own until the terminal event.
 //   webhook: POST with a webhook for "completed" to a receiver this process runs on loopback
 //   (webhook_host:port, so the server must reach this machine and allow private targets).
@@ -74,7 +76,7 @@ struct QueueSample {
 struct LoadRun {
   std::vector<RequestRecord> requests;  // in schedule order
   std::vector<QueueSample> queue;
-  double send_s = 0;   // from the start to the last submit's answer
+  double send_s = 0;   // from the start to the last answer of a submit other than sync
   double total_s = 0;  // from the start to the end of the drain
 };
 
