@@ -54,6 +54,8 @@ std::span<const Command> Commands() {
       {"models", "list the models a server can run", RunModels},
       {"queue", "show a server's queue figures", RunQueue},
       {"workers", "list a server's workers and the models each runs", RunWorkers},
+      {"bench", "load a server open-loop and report latency, queue wait and lost tasks (--plot)",
+       RunBench},
   };
   return kCommands;
 }

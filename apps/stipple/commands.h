@@ -37,6 +37,7 @@ int RunEval(std::span<const std::string> args);      // eval.cc
 int RunServe(std::span<const std::string> args);     // serve.cc
 int RunGateway(std::span<const std::string> args);   // serve.cc
 int RunWorker(std::span<const std::string> args);    // worker.cc
+int RunBench(std::span<const std::string> args);     // bench.cc
 // The client commands (client_commands.cc).
 int RunStatus(std::span<const std::string> args);
 int RunWait(std::span<const std::string> args);

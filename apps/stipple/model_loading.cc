@@ -6,19 +6,31 @@
 #include <utility>
 
 #include "engine/model_files.h"
+#include "engine/null_engine.h"
 
 namespace stipple::app {
 namespace {
 
-// The models of `model_dir`, restricted to `only` when it is not empty.
+// The models of `model_dir`, restricted to `only` when it is not empty. "null" in `only` is the
+// built-in null model unless the folder has a model of that name; with only "null" asked for,
+// the folder need not exist.
 Result<std::vector<ModelPath>> Select(const std::string& model_dir,
                                       const std::vector<std::string>& only) {
-  ASSIGN_OR_RETURN(std::vector<ModelPath> models, FindModels(model_dir));
+  Result<std::vector<ModelPath>> found = FindModels(model_dir);
+  const bool only_null = !only.empty() && std::all_of(only.begin(), only.end(), [](auto& name) {
+    return name == kNullModelName;
+  });
+  if (!found.ok() && !only_null) return found.status();
+  std::vector<ModelPath> models = found.ok() ? std::move(found).value() : std::vector<ModelPath>{};
   if (only.empty()) return models;
   std::vector<ModelPath> chosen;
   for (const std::string& name : only) {
     auto it = std::find_if(models.begin(), models.end(),
                            [&](const ModelPath& m) { return m.name == name; });
+    if (it == models.end() && name == kNullModelName) {
+      chosen.push_back(BuiltinNullModel());
+      continue;
+    }
     if (it == models.end()) {
       std::string names;
       for (const ModelPath& m : models) names += (names.empty() ? "" : ", ") + m.name;
@@ -44,6 +56,14 @@ double ResidentMb() {
   return n == 2 ? static_cast<double>(resident) * 4096.0 / (1 << 20) : 0;
 }
 
+// The null model's engine, or libtorch's for every other format.
+Result<std::unique_ptr<Engine>> LoadEngine(const ModelPath& model,
+                                           const TorchEngineOptions& options) {
+  if (model.format != ModelFormat::kNull) return TorchEngine::Load(model.path, options);
+  ASSIGN_OR_RETURN(NullModelOptions null_options, NullModelOptionsOf(model));
+  return std::unique_ptr<Engine>(std::make_unique<NullEngine>(std::move(null_options)));
+}
+
 }  // namespace
 
 std::vector<Engine*> LoadedModels::EnginePointers() const {
@@ -64,7 +84,7 @@ Result<LoadedModels> LoadModels(const std::string& model_dir, const std::vector<
   LoadedModels out;
   for (const ModelPath& model : models) {
     const auto start = std::chrono::steady_clock::now();
-    Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(model.path, options);
+    Result<std::unique_ptr<Engine>> engine = LoadEngine(model, options);
     if (!engine.ok()) {
       std::fprintf(stderr, "stipple %s: model %s not loaded: %s\n", command, model.name.c_str(),
                    engine.status().ToString().c_str());

@@ -1,6 +1,8 @@
 // The models of `stipple serve` and `stipple worker`: every model in --model-dir (one model, or a
 // folder of them: engine/model_files.h), or only those --model names. A model that fails to load
-// is reported on stderr with the reason and left out; the others serve.
+// is reported on stderr with the reason and left out; the others serve. `--model null` names the
+// built-in null model (engine/null_engine.h) when --model-dir has no model called "null"; a
+// null_model.json folder in --model-dir is one too, and is listed like any other model.
 #pragma once
 
 #include <memory>

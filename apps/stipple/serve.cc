@@ -61,7 +61,8 @@ const OptionSpec kServeOptions[] = {
              "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
-     .help = "serve only this model of --model-dir (repeatable; default: every model)",
+     .help = "serve only this model of --model-dir (repeatable; default: every model); null: the "
+             "built-in null model (no weights, for measuring the control plane)",
      .kind = OptionKind::kList,
      .value_name = "NAME"},
     {.name = "workers",

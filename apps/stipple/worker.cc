@@ -29,7 +29,8 @@ const OptionSpec kWorkerOptions[] = {
              "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
-     .help = "run only this model of --model-dir (repeatable; default: every model)",
+     .help = "run only this model of --model-dir (repeatable; default: every model); null: the "
+             "built-in null model (no weights, for measuring the control plane)",
      .kind = OptionKind::kList,
      .value_name = "NAME"},
     {.name = "device", .default_value = "cpu", .help = "cpu, cuda or cuda:N", .value_name = "DEV"},

@@ -90,10 +90,12 @@ Result<ModelPath> ModelAt(const std::string& path) {
     }
     if (fs::exists(p / "model.json", ec))
       return ModelPath{NameOf(p), path, ModelFormat::kModelJson};
+    if (fs::exists(p / kNullModelFile, ec)) return ModelPath{NameOf(p), path, ModelFormat::kNull};
   }
   return NotFoundError(path +
                        ": not a model (a diffusers folder with model_index.json, a "
-                       "single-file .safetensors checkpoint, or a folder with model.json)");
+                       "single-file .safetensors checkpoint, a folder with model.json, or a "
+                       "folder with null_model.json)");
 }
 
 Result<std::vector<ModelPath>> FindModels(const std::string& path) {
@@ -116,7 +118,8 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path) {
   if (models.empty()) {
     return NotFoundError(path +
                          ": no model in it (diffusers folders with model_index.json, "
-                         "single-file .safetensors checkpoints, or folders with model.json)");
+                         "single-file .safetensors checkpoints, folders with model.json, or "
+                         "folders with null_model.json)");
   }
   std::sort(models.begin(), models.end(),
             [](const ModelPath& a, const ModelPath& b) { return a.name < b.name; });
@@ -154,8 +157,23 @@ ModelLimits SdModelLimits(std::string name, SdFamily family, int native_width, i
   return limits;
 }
 
+ModelPath BuiltinNullModel() {
+  return ModelPath{std::string(kNullModelName), "", ModelFormat::kNull};
+}
+
+Result<NullModelOptions> NullModelOptionsOf(const ModelPath& model) {
+  if (model.path.empty()) return NullModelOptions{.name = model.name};
+  const std::string file = (fs::path(model.path) / kNullModelFile).string();
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(file));
+  return ParseNullModelJson(text, file, model.name);
+}
+
 Result<ModelLimits> DescribeModel(const ModelPath& model) {
   switch (model.format) {
+    case ModelFormat::kNull: {
+      ASSIGN_OR_RETURN(NullModelOptions options, NullModelOptionsOf(model));
+      return NullModelLimits(options);
+    }
     case ModelFormat::kDiffusers: return DescribeDiffusers(model);
     case ModelFormat::kSingleFile: return DescribeSingleFile(model);
     case ModelFormat::kModelJson: {

@@ -5,7 +5,8 @@
 // A model is one of:
 //   - a folder with model_index.json: Stable Diffusion in the diffusers layout;
 //   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
-//   - a folder with model.json: the project's own format.
+//   - a folder with model.json: the project's own format;
+//   - a folder with null_model.json: the built-in null model (engine/null_engine.h), no weights.
 // Its name is the folder's name, or the file's name without ".safetensors".
 #pragma once
 
@@ -16,20 +17,29 @@
 #include "common/status.h"
 #include "core/generation_request.h"
 #include "engine/diffusers_folder.h"
+#include "engine/null_engine.h"
 #include "engine/sd_family.h"
 
 namespace stipple {
 
-enum class ModelFormat { kDiffusers, kSingleFile, kModelJson };
+enum class ModelFormat { kDiffusers, kSingleFile, kModelJson, kNull };
 
 struct ModelPath {
   std::string name;
-  std::string path;
+  std::string path;  // empty for the built-in null model (BuiltinNullModel)
   ModelFormat format = ModelFormat::kDiffusers;
 };
 
 // Whether `path` is a model itself; kNotFound when it is not.
 Result<ModelPath> ModelAt(const std::string& path);
+
+// The built-in null model, with its defaults: what `--model null` names when the model folder has
+// no model of that name.
+ModelPath BuiltinNullModel();
+
+// Its options: from the folder's null_model.json, or the defaults for the built-in one.
+// kNotFound / kInvalidArgument naming the file.
+Result<NullModelOptions> NullModelOptionsOf(const ModelPath& model);
 
 // The models `path` names: `path` itself when it is a model, else every model directly inside
 // it, sorted by name (other entries are ignored). kNotFound when `path` does not exist or holds

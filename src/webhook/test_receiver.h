@@ -1,6 +1,6 @@
-// TestReceiver: a test double of a webhook receiver for tests and benchmarks only — a small
-// HTTP/1.1 server on a loopback port (one thread per connection, keep-alive) that records every
-// request and answers with the status its `answer` function picks (or hangs when it says 0).
+// TestReceiver: a webhook receiver for tests, benchmarks and `stipple bench` (src/loadgen) — a
+// small HTTP/1.1 server on a loopback port (one thread per connection, keep-alive) that records
+// every request and answers with the status its `answer` function picks (or hangs when it says 0).
 #pragma once
 
 #include <atomic>
