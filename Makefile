@@ -4,6 +4,8 @@
 #   make serve [ARGS="--listen 127.0.0.1:8080"]   build, then run `stipple serve`
 #   make test [SANITIZE=address|thread]           build, then run every test
 #   make bench                                    build, then run every benchmark
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS=...] build the libFuzzer targets (clang, build-fuzz/),
+#                                                 run each for FUZZ_SECONDS (docs/development.md)
 #   make build | lint | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
@@ -19,6 +21,8 @@ TEST_TIMEOUT ?= 300
 BUILD_TYPE ?= RelWithDebInfo
 SANITIZE ?=
 ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
 ifeq ($(SANITIZE),)
   BUILD_DIR := build
@@ -35,7 +39,7 @@ else
 endif
 
 # Our C++ sources: what lint checks and format rewrites (narrow it with LINT_DIRS="src/common").
-LINT_DIRS ?= src apps bench tests tools
+LINT_DIRS ?= src apps bench tests tools fuzz
 SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
             \( -name '*.cc' -o -name '*.h' \) -print | sort)
 # What clang-tidy compiles; it checks our headers through them. Not src/engine/torch: clang cannot
@@ -43,7 +47,7 @@ SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
 # a std::vector), so those files are checked by GCC's -Wall -Wextra -Werror only.
 TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
-.PHONY: deps configure build test bench serve lint format clean
+.PHONY: deps configure build test bench serve fuzz lint format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -73,6 +77,17 @@ bench: build
 serve: build
 	exec ./$(BUILD_DIR)/apps/stipple/stipple serve $(ARGS)
 
+# The fuzzing build is its own folder: clang, libFuzzer + ASan + UBSan, no torch engine (clang cannot
+# compile libtorch 1.13's headers, see lint below). `make test` replays the same targets' corpora
+# with GCC instead (ctest label "fuzz"), so it needs none of this.
+fuzz: deps
+	@if [ ! -f build-fuzz/build.ninja ]; then \
+	  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DSTIPPLE_FUZZ=ON -Wno-dev; \
+	fi
+	cmake --build build-fuzz -j $(JOBS) --target stipple_fuzzers
+	scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 lint: configure
 	clang-format --dry-run -Werror $(SOURCES)
 	@echo "clang-format: $(words $(SOURCES)) files ok"
@@ -84,4 +99,4 @@ format: deps
 	clang-format -i $(SOURCES)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
