@@ -2,7 +2,7 @@
 // parser) into its router and handlers, against the FakeTaskService test double
 // (src/http/http_test_support.h). Each input is sent on a new loopback connection, whose write
 // side is then shut; everything the server answers is read until it closes (or 2 s pass).
-// Properties: the server never crashes, and whatever it answers begins with an HTTP/1.1 status
+// Properties: the server never crashes, and whatever it answers begins with an HTTP/1.x status
 // line (malformed requests get a 4xx/5xx answer, never stray bytes). Seeds are requests from the
 // API reference (docs/http.md); the dictionary holds methods, paths and header names.
 #include <arpa/inet.h>
@@ -72,6 +72,6 @@ std::string Exchange(uint16_t port, std::string_view bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string answer = Exchange(Server().port(), stipple::fuzz::AsText(data, size));
-  FUZZ_CHECK(answer.empty() || answer.rfind("HTTP/1.1 ", 0) == 0, answer.substr(0, 200));
+  FUZZ_CHECK(answer.empty() || answer.rfind("HTTP/1.", 0) == 0, answer.substr(0, 200));
   return 0;
 }
