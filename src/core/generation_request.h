@@ -113,9 +113,7 @@ Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body,
 std::string GenerationRequestToJson(const GenerationRequest& request);
 
 // Reads back what GenerationRequestToJson wrote (a stored, already normalized request) without
-// checking it against a catalog: a task stays readable after its model is removed. A field that
-// is absent, of the wrong type or (for integers) outside its type's range reads as its default;
-// kDataLoss for text that is not a JSON object.
+// checking it against a catalog: a task stays readable after its model is removed.
 Result<GenerationRequest> GenerationRequestFromJson(std::string_view text);
 
 // A stable digest (hex SHA-256) of a request body's meaning: the same JSON with other key order

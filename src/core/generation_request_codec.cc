@@ -12,8 +12,9 @@ namespace {
 namespace json = boost::json;
 
 // The integer at `key`, or `fallback` when it is absent, not a number or outside T's range (a
-// cast would wrap it, or for a double be undefined behaviour). A double inside the range is cut
-// toward zero.
+// cast would wrap it, or for a double be undefined behaviour): stored bytes that are not what
+// GenerationRequestToJson wrote read as defaults, as fields of the wrong type do. A double inside
+// the range is cut toward zero.
 template <typename T>
 T IntOr(const json::object& o, std::string_view key, T fallback) {
   const json::value* v = o.if_contains(key);
