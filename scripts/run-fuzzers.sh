@@ -42,7 +42,7 @@ while read -r name exe corpus dict; do
   /usr/bin/time -f '%U %S' -o "$log.time" \
     nice -n "${FUZZ_NICE:-15}" "$exe" "${args[@]}" "$work" "$corpus" >"$log" 2>&1
   rc=$?
-  cpu=$(awk '{printf "%.0f", $1 + $2}' "$log.time" 2>/dev/null || echo "?")
+  cpu=$(tail -n 1 "$log.time" 2>/dev/null | awk '{printf "%.0f", $1 + $2}')
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   found=$(find "$artifacts" -type f | wc -l)
