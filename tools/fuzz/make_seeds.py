@@ -3,7 +3,8 @@
 src/engine/testdata and the API reference, and small synthetic files that reach the parsers'
 branches (PNG colour types, safetensors dtypes, checkpoint headers). Run by hand from the
 repository root (python3 tools/fuzz/make_seeds.py) after changing it; the output is committed.
-Standard library only."""
+Standard library only. Files it does not write (inputs that once crashed a target, kept as
+regression seeds: crash-*) are left alone."""
 
 import json
 import os
