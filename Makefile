@@ -7,6 +7,8 @@
 #   make package                                  the Debian package, in build/package/
 #   make package-test                             make package, then the install tests on it
 #   make install [PREFIX=/usr/local] [DESTDIR=]   build the binary, then cmake --install
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS=...] build the libFuzzer targets (clang, build-fuzz/),
+#                                                 run each for FUZZ_SECONDS (docs/development.md)
 #   make build | lint | lint-format | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
@@ -22,6 +24,8 @@ TEST_TIMEOUT ?= 300
 BUILD_TYPE ?= RelWithDebInfo
 SANITIZE ?=
 ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
 ifeq ($(SANITIZE),)
   BUILD_DIR := build
@@ -38,7 +42,7 @@ else
 endif
 
 # Our C++ sources: what lint checks and format rewrites (narrow it with LINT_DIRS="src/common").
-LINT_DIRS ?= src apps bench tests tools
+LINT_DIRS ?= src apps bench tests tools fuzz
 SOURCES = $(shell find $(wildcard $(LINT_DIRS)) -name node_modules -prune -o \
             \( -name '*.cc' -o -name '*.h' \) -print | sort)
 # What clang-tidy compiles; it checks our headers through them. Not src/engine/torch: clang cannot
@@ -48,7 +52,7 @@ TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 PREFIX ?= /usr/local
 
-.PHONY: deps configure build test bench serve lint lint-format format clean install package package-test
+.PHONY: deps configure build test bench serve fuzz lint lint-format format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -97,6 +101,17 @@ package-test: package
 serve: build
 	exec ./$(BUILD_DIR)/apps/stipple/stipple serve $(ARGS)
 
+# The fuzzing build is its own folder: clang, libFuzzer + ASan + UBSan, no torch engine (clang cannot
+# compile libtorch 1.13's headers, see lint below). `make test` replays the same targets' corpora
+# with GCC instead (ctest label "fuzz"), so it needs none of this.
+fuzz: deps
+	@if [ ! -f build-fuzz/build.ninja ]; then \
+	  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DSTIPPLE_FUZZ=ON -Wno-dev; \
+	fi
+	cmake --build build-fuzz -j $(JOBS) --target stipple_fuzzers
+	scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # The style check CI runs: clang-format over every source (seconds).
 lint-format:
 	clang-format --dry-run -Werror $(SOURCES)
@@ -113,4 +128,4 @@ format: deps
 	clang-format -i $(SOURCES)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

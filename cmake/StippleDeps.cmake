@@ -18,7 +18,10 @@ pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 # libtorch (Debian's CPU build, or the official CUDA build on GPU hosts). Its imported target
 # `torch` carries its compile flags; only src/engine/torch links it, so only those files pay for
 # its headers.
-find_package(Torch REQUIRED)
+# The fuzzing build (STIPPLE_FUZZ) leaves the torch engine out.
+if(NOT STIPPLE_FUZZ)
+  find_package(Torch REQUIRED)
+endif()
 # Official libtorch builds (the CUDA zip, PyTorch's wheels) are made with a toolchain that leaves
 # some std::filesystem functions exported from libtorch.so, broken for outside callers. Naming
 # libstdc++ first makes the dynamic linker take every std:: symbol from libstdc++ itself

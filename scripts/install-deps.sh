@@ -8,7 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang-format clang-tidy
+  clang-format clang-tidy clang libclang-rt-14-dev
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3

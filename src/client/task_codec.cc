@@ -1,6 +1,7 @@
 #include "client/task_codec.h"
 
 #include <boost/json/parse.hpp>
+#include <cmath>
 
 #include "common/base64.h"
 #include "core/json.h"
@@ -58,9 +59,10 @@ std::optional<int64_t> Int(const json::object& o, std::string_view key) {
   if (v == nullptr) return std::nullopt;
   if (v->is_int64()) return v->as_int64();
   if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-  if (v->is_double() &&
-      v->as_double() == static_cast<double>(static_cast<int64_t>(v->as_double()))) {
-    return static_cast<int64_t>(v->as_double());
+  // A whole double inside int64's range (2^63 is not: casting it would be undefined).
+  if (v->is_double()) {
+    const double d = v->as_double();
+    if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) return static_cast<int64_t>(d);
   }
   return std::nullopt;
 }

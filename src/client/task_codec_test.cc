@@ -74,6 +74,23 @@ TEST(TaskCodec, MissingStatusIsDataLossNamingIt) {
   EXPECT_NE(snapshot.status().message().find("status"), std::string::npos);
 }
 
+// A double outside int64's range was cast to int64 to see whether it is whole: undefined
+// behaviour (UBSan stops the process; on x86 1e300 read as INT64_MIN). It is not an integer now.
+TEST(TaskCodec, NumbersOutsideInt64AreNotIntegers) {
+  Result<TaskSnapshot> snapshot =
+      ParseTaskSnapshot(R"({"id":"tsk_x","status":"queued","created_at":"2026-01-02T03:04:05Z",)"
+                        R"("queue_position":1e300,"attempts":-9.3e18})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  EXPECT_FALSE(snapshot->task.queue_position.has_value());
+  EXPECT_EQ(snapshot->task.attempts, 0);
+  snapshot =
+      ParseTaskSnapshot(R"({"id":"tsk_x","status":"queued","created_at":"2026-01-02T03:04:05Z",)"
+                        R"("queue_position":3.0,"attempts":2.5})");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  EXPECT_EQ(snapshot->task.queue_position, 3);
+  EXPECT_EQ(snapshot->task.attempts, 0);
+}
+
 TEST(TaskCodec, ReadsEventsBackIncludingThePreviewAndTheTerminalTask) {
   TaskEvent progress;
   progress.task_id = "tsk_01JD5Y6K8Q2V9M3N4P5R6S7T8V";

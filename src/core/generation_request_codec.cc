@@ -1,5 +1,7 @@
 // GenerationRequestFromJson: the reader for stored, normalized requests (see the header).
 #include <boost/json.hpp>
+#include <limits>
+#include <utility>
 
 #include "core/generation_request.h"
 #include "core/json.h"
@@ -9,13 +11,25 @@ namespace {
 
 namespace json = boost::json;
 
+// The integer at `key`, or `fallback` when it is absent, not a number or outside T's range (a
+// cast would wrap it, or for a double be undefined behaviour): stored bytes that are not what
+// GenerationRequestToJson wrote read as defaults, as fields of the wrong type do. A double inside
+// the range is cut toward zero.
 template <typename T>
 T IntOr(const json::object& o, std::string_view key, T fallback) {
   const json::value* v = o.if_contains(key);
   if (!v) return fallback;
-  if (v->is_int64()) return static_cast<T>(v->get_int64());
-  if (v->is_uint64()) return static_cast<T>(v->get_uint64());
-  if (v->is_double()) return static_cast<T>(v->get_double());
+  if (v->is_int64())
+    return std::in_range<T>(v->get_int64()) ? static_cast<T>(v->get_int64()) : fallback;
+  if (v->is_uint64()) {
+    return std::in_range<T>(v->get_uint64()) ? static_cast<T>(v->get_uint64()) : fallback;
+  }
+  if (v->is_double()) {
+    const double d = v->get_double();
+    const bool fits = d >= static_cast<double>(std::numeric_limits<T>::min()) &&
+                      d <= static_cast<double>(std::numeric_limits<T>::max());  // false for NaN
+    return fits ? static_cast<T>(d) : fallback;
+  }
   return fallback;
 }
 
