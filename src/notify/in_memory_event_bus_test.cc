@@ -52,10 +52,11 @@ TEST(InMemoryEventBus, PublishBatchNumbersEachEventAsPublishWouldInOrder) {
   bus.Publish("acme", Event("a", TaskEventType::kFailed));
   EventCollector all;
   auto sub = bus.SubscribeAll("", all.Callback());
-  std::vector<TaskEvent> out = bus.PublishBatch({{"acme", Event("b", TaskEventType::kQueued)},
-                                                 {"other", Event("c", TaskEventType::kQueued)},
-                                                 {"acme", Event("b", TaskEventType::kProgress, 1)},
-                                                 {"acme", Event("a", TaskEventType::kProgress, 1)}});
+  std::vector<TaskEvent> out =
+      bus.PublishBatch({{"acme", Event("b", TaskEventType::kQueued)},
+                        {"other", Event("c", TaskEventType::kQueued)},
+                        {"acme", Event("b", TaskEventType::kProgress, 1)},
+                        {"acme", Event("a", TaskEventType::kProgress, 1)}});
   ASSERT_EQ(out.size(), 4u);
   EXPECT_EQ(out[0].seq, 1);
   EXPECT_EQ(out[1].seq, 1);
