@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "bench/per_task_reports.h"
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
 #include "notify/redis/redis_event_bus.h"
@@ -223,6 +224,7 @@ void PrintCommandLog(const Backend& backend) {
       {redis::scripts::Enqueue().sha1(), "enqueue script"},
       {redis::scripts::Lease().sha1(), "lease script"},
       {redis::scripts::Save().sha1(), "save script"},
+      {redis::scripts::SaveBatch().sha1(), "save batch script"},
       {redis::scripts::Get().sha1(), "get script"},
       {redis::scripts::Counts().sha1(), "counts script"},
       {redis::scripts::Housekeeping().sha1(), "housekeeping script"}};
@@ -265,18 +267,24 @@ struct EndToEndFigures {
 };
 
 // `steps`: denoising steps per task; the worker reports progress after each, and each report is
-// an event on the bus (a Redis script call with the Redis event bus).
+// an event on the bus (a Redis script call with the Redis event bus). `batched` false: the
+// baseline of the batch path (bench/per_task_reports.h) — each task of a batch completed, its
+// images stored and its progress published on its own.
 EndToEndFigures MeasureEndToEnd(bool on_redis, bool print_stats = false, int steps = 1,
-                                int tasks = kE2eTasks) {
+                                int tasks = kE2eTasks, bool batched = true) {
   auto backend = OpenBackend(on_redis);
-  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
+  bench::PerRecordResultStore per_record(*backend->results);
+  ResultStore& results = batched ? *backend->results : per_record;
+  LocalTaskService service(*backend->store, *backend->bus, results, ServiceOptions());
+  bench::PerTaskWorkSource per_task(service);
+  WorkSource* source = batched ? static_cast<WorkSource*>(&service) : &per_task;
   if (print_stats) StartCommandLog(*backend);
   std::vector<std::unique_ptr<TestDoubleEngine>> engines;
   std::vector<std::unique_ptr<Worker>> workers;
   for (int w = 0; w < kWorkers; ++w) {
     engines.push_back(
         std::make_unique<TestDoubleEngine>(TestDoubleEngineOptions{.preview_every = 0}));
-    workers.push_back(std::make_unique<Worker>(&service, std::vector<Engine*>{engines.back().get()},
+    workers.push_back(std::make_unique<Worker>(source, std::vector<Engine*>{engines.back().get()},
                                                BenchWorkerOptions(8)));
     if (Status st = workers.back()->Start(); !st.ok()) Die(st);
   }
@@ -395,6 +403,23 @@ int ProfileOne(const std::string& which) {
     EndToEndFigures f = MeasureEndToEnd(true, which == "e2e-calls");
     std::printf("redis end-to-end tasks/s: %.0f, Redis CPU per task %.0f us\n", f.tasks_per_s,
                 f.redis_cpu_us_per_task);
+  } else if (which == "batch") {
+    // The batch path against the per-task one, end to end, alternating twice.
+    for (int round = 0; round < 2; ++round) {
+      for (bool on_redis : {false, true}) {
+        for (int steps : {1, 20}) {
+          if (!on_redis && steps == 20) continue;
+          const int tasks = steps == 1 ? kE2eTasks : kE2eTasks / 2;
+          EndToEndFigures per = MeasureEndToEnd(on_redis, false, steps, tasks, false);
+          EndToEndFigures bat = MeasureEndToEnd(on_redis, false, steps, tasks, true);
+          std::printf(
+              "%s %2d step(s): per-task %6.0f tasks/s (Redis CPU %5.0f us/task), batch %6.0f "
+              "tasks/s (Redis CPU %5.0f us/task)\n",
+              on_redis ? "redis " : "sqlite", steps, per.tasks_per_s, per.redis_cpu_us_per_task,
+              bat.tasks_per_s, bat.redis_cpu_us_per_task);
+        }
+      }
+    }
   } else if (which == "latency") {
     LatencyFigures f = MeasureEnqueueToStart(true);
     std::printf("redis enqueue -> start p50 %.3f ms, p99 %.3f ms\n", Ms(f.p50), Ms(f.p99));
@@ -403,7 +428,8 @@ int ProfileOne(const std::string& which) {
     std::printf("redis bytes per queued task %.0f, per succeeded task %.0f\n", f.bytes_per_queued,
                 f.bytes_per_succeeded);
   } else {
-    std::fprintf(stderr, "usage: redis_service_bench [submit|e2e|e2e-calls|latency|memory]\n");
+    std::fprintf(stderr,
+                 "usage: redis_service_bench [submit|e2e|e2e-calls|batch|latency|memory]\n");
     return 2;
   }
   return 0;
@@ -423,6 +449,10 @@ int main(int argc, char** argv) {
   const EndToEndFigures e2e_sqlite = MeasureEndToEnd(false);
   const EndToEndFigures e2e_redis = MeasureEndToEnd(true);
   const EndToEndFigures e2e_redis_20 = MeasureEndToEnd(true, false, 20, kE2eTasks / 2);
+  const EndToEndFigures e2e_sqlite_per_task = MeasureEndToEnd(false, false, 1, kE2eTasks, false);
+  const EndToEndFigures e2e_redis_per_task = MeasureEndToEnd(true, false, 1, kE2eTasks, false);
+  const EndToEndFigures e2e_redis_20_per_task =
+      MeasureEndToEnd(true, false, 20, kE2eTasks / 2, false);
   const LatencyFigures start_sqlite = MeasureEnqueueToStart(false);
   const LatencyFigures start_redis = MeasureEnqueueToStart(true);
   const MemoryFigures memory = MeasureRedisMemory();
@@ -439,6 +469,16 @@ int main(int argc, char** argv) {
   report.Add("redis_server_cpu_per_task", e2e_redis.redis_cpu_us_per_task, "us");
   report.Add("redis_e2e_tasks_per_s_20_steps", e2e_redis_20.tasks_per_s, "tasks/s");
   report.Add("redis_server_cpu_per_task_20_steps", e2e_redis_20.redis_cpu_us_per_task, "us");
+  // The batch path (one PutBatch, one store write, one publication per step) against each task
+  // of a batch reported on its own, in the same run.
+  report.Add("sqlite_e2e_batch_vs_per_task", e2e_sqlite.tasks_per_s, "tasks/s",
+             e2e_sqlite_per_task.tasks_per_s);
+  report.Add("redis_e2e_batch_vs_per_task", e2e_redis.tasks_per_s, "tasks/s",
+             e2e_redis_per_task.tasks_per_s);
+  report.Add("redis_server_cpu_per_task_batch_vs_per_task", e2e_redis.redis_cpu_us_per_task, "us",
+             e2e_redis_per_task.redis_cpu_us_per_task);
+  report.Add("redis_server_cpu_per_task_20_steps_batch_vs_per_task",
+             e2e_redis_20.redis_cpu_us_per_task, "us", e2e_redis_20_per_task.redis_cpu_us_per_task);
   report.Add("redis_enqueue_to_start_p50", Ms(start_redis.p50), "ms", Ms(start_sqlite.p50));
   report.Add("redis_enqueue_to_start_p99", Ms(start_redis.p99), "ms", Ms(start_sqlite.p99));
   report.Add("redis_enqueue_to_start_p99_vs_target", Ms(start_redis.p99), "ms", 2.0);

@@ -8,7 +8,9 @@
 //  - enqueue → start latency with an idle worker (p50, p99): from Submit's return (the task is
 //    durable and queued) to the engine's Generate call starting, one task at a time, the worker
 //    waiting in a held ask between them. Target: p99 ≤ 2 ms.
-// Baseline for each: the same Worker in process, calling the LocalTaskService directly.
+// Baseline for each: the same Worker in process, calling the LocalTaskService directly. And the
+// batch path (a batch's completions in one exchange, one PutBatch, one store write) against
+// each task reported on its own (bench/per_task_reports.h), both remote and in process.
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "bench/per_task_reports.h"
 #include "common/id.h"
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
@@ -69,7 +72,9 @@ void WaitSucceeded(LocalTaskService& service, const std::string& id) {
   while (!Succeeded(service, id)) std::this_thread::sleep_for(std::chrono::microseconds(200));
 }
 
-Figures Measure(bool remote) {
+// `batched` false: the baseline of the batch path (bench/per_task_reports.h) — the worker
+// reports each task of a batch on its own (over the protocol: one exchange per completion).
+Figures Measure(bool remote, bool batched = true) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() /
                        ("stipple-wp-bench-" + std::to_string(::getpid()) + (remote ? "-r" : "-l"));
@@ -81,7 +86,9 @@ Figures Measure(bool remote) {
         SqliteTaskStore::Open({.path = (dir / "tasks.db").string(), .sync_full = false}).value();
     auto results = FsResultStore::Open({.dir = (dir / "outputs").string(), .sync = false}).value();
     InMemoryEventBus bus;
-    LocalTaskService service(*store, bus, *results, {.max_queue = 0});
+    bench::PerRecordResultStore per_record(*results);
+    LocalTaskService service(
+        *store, bus, batched ? static_cast<ResultStore&>(*results) : per_record, {.max_queue = 0});
     TestDoubleEngine engine({.preview_every = 0});
     std::unique_ptr<http::HttpServer> server;
     std::unique_ptr<RemoteWorkSource> remote_source;
@@ -100,6 +107,8 @@ Figures Measure(bool remote) {
                           .value();
       source = remote_source.get();
     }
+    bench::PerTaskWorkSource per_task(*source);
+    if (!batched) source = &per_task;
     WorkerOptions options;
     options.max_batch = 4;
     options.batch_window = Millis(0);
@@ -150,8 +159,15 @@ double Ms(nanoseconds d) { return std::chrono::duration<double, std::milli>(d).c
 int main() {
   const Figures local = Measure(false);
   const Figures remote = Measure(true);
+  const Figures local_per_task = Measure(false, false);
+  const Figures remote_per_task = Measure(true, false);
   bench::BenchReport report("worker_protocol_bench");
   report.Add("remote_tasks_per_s", remote.tasks_per_s, "tasks/s", local.tasks_per_s);
+  // A batch's reports together (one exchange per batch) against one report per task.
+  report.Add("remote_tasks_per_s_batch_vs_per_task", remote.tasks_per_s, "tasks/s",
+             remote_per_task.tasks_per_s);
+  report.Add("local_tasks_per_s_batch_vs_per_task", local.tasks_per_s, "tasks/s",
+             local_per_task.tasks_per_s);
   report.Add("remote_enqueue_to_start_p50", Ms(remote.start_p50), "ms", Ms(local.start_p50));
   report.Add("remote_enqueue_to_start_p99", Ms(remote.start_p99), "ms", Ms(local.start_p99));
   report.Add("remote_enqueue_to_start_p99_vs_target", Ms(remote.start_p99), "ms", 2.0);

@@ -7,6 +7,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "common/digest.h"
@@ -55,6 +56,10 @@ class WorkerProtocol::Impl {
   void Apply(wire::ExchangeRequest req, std::shared_ptr<Session> session, uint64_t generation,
              std::shared_ptr<Exchange> exchange);
   wire::MessageReply ApplyMessage(const wire::WorkerMessage& message);
+  // A run of messages of one type, each new: consecutive completions go in one
+  // WorkSource::CompleteBatch, consecutive progress reports in one ProgressBatch; any other
+  // message alone. One reply per message, in order.
+  std::vector<wire::MessageReply> ApplyMessages(std::span<const wire::WorkerMessage> run);
   void Hold(std::shared_ptr<Session> session, uint64_t generation, std::string worker_id,
             LeaseRequest request, wire::ExchangeResponse response,
             std::shared_ptr<Exchange> exchange);
@@ -219,9 +224,12 @@ void WorkerProtocol::Impl::Apply(wire::ExchangeRequest req, std::shared_ptr<Sess
                                 "; send it with the same messages"));
     }
     session->replies.erase(session->replies.begin(), session->replies.upper_bound(req.ack));
-    for (const wire::WorkerMessage& message : req.messages) {
+    const std::vector<wire::WorkerMessage>& messages = req.messages;
+    for (size_t i = 0; i < messages.size();) {
+      const wire::WorkerMessage& message = messages[i];
       if (auto cached = session->replies.find(message.seq); cached != session->replies.end()) {
         response.replies.push_back(cached->second);  // resent after a reconnect: not again
+        ++i;
         continue;
       }
       if (message.seq <= session->last_seq) {
@@ -231,15 +239,28 @@ void WorkerProtocol::Impl::Apply(wire::ExchangeRequest req, std::shared_ptr<Sess
                                                " is out of order: messages up to " +
                                                std::to_string(session->last_seq) + " were applied");
         response.replies.push_back(std::move(reply));
+        ++i;
         continue;
       }
-      wire::MessageReply reply = ApplyMessage(message);
-      session->last_seq = message.seq;
-      session->replies[message.seq] = reply;
+      // A run of new completions (or progress reports) is applied together: a worker's batch.
+      size_t end = i + 1;
+      if (message.type == wire::MessageType::kComplete ||
+          message.type == wire::MessageType::kProgress) {
+        while (end < messages.size() && messages[end].type == message.type &&
+               messages[end].seq > messages[end - 1].seq) {
+          ++end;
+        }
+      }
+      for (wire::MessageReply& reply :
+           ApplyMessages(std::span<const wire::WorkerMessage>(messages).subspan(i, end - i))) {
+        session->last_seq = reply.seq;
+        session->replies[reply.seq] = reply;
+        response.replies.push_back(std::move(reply));
+      }
       while (session->replies.size() > options_.max_unacked_replies) {
         session->replies.erase(session->replies.begin());
       }
-      response.replies.push_back(std::move(reply));
+      i = end;
     }
     if (req.goodbye) {
       source_.Unregister(req.worker_id);
@@ -270,6 +291,33 @@ void WorkerProtocol::Impl::Apply(wire::ExchangeRequest req, std::shared_ptr<Sess
     Hold(std::move(session), generation, std::move(worker_id), std::move(lease),
          std::move(response), std::move(exchange));
   });
+}
+
+std::vector<wire::MessageReply> WorkerProtocol::Impl::ApplyMessages(
+    std::span<const wire::WorkerMessage> run) {
+  std::vector<wire::MessageReply> replies(run.size());
+  for (size_t k = 0; k < run.size(); ++k) replies[k].seq = run[k].seq;
+  if (run.size() > 1 && run.front().type == wire::MessageType::kComplete) {
+    std::vector<TaskImages> batch;
+    for (const wire::WorkerMessage& m : run) batch.push_back({m.task_id, m.fencing, m.images});
+    std::vector<Result<Task>> done = source_.CompleteBatch(std::move(batch));
+    for (size_t k = 0; k < run.size() && k < done.size(); ++k) {
+      replies[k].status = done[k].status();
+      if (done[k].ok()) replies[k].state = done[k]->state;
+    }
+    return replies;
+  }
+  if (run.size() > 1 && run.front().type == wire::MessageType::kProgress) {
+    std::vector<ProgressReport> reports;
+    for (const wire::WorkerMessage& m : run) {
+      reports.push_back({m.task_id, m.fencing, m.progress.value_or(TaskProgress{}), m.preview_png});
+    }
+    std::vector<Status> statuses = source_.ProgressBatch(std::move(reports));
+    for (size_t k = 0; k < run.size() && k < statuses.size(); ++k) replies[k].status = statuses[k];
+    return replies;
+  }
+  for (size_t k = 0; k < run.size(); ++k) replies[k] = ApplyMessage(run[k]);
+  return replies;
 }
 
 wire::MessageReply WorkerProtocol::Impl::ApplyMessage(const wire::WorkerMessage& m) {

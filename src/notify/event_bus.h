@@ -40,6 +40,12 @@ namespace stipple {
 
 using TaskEventCallback = std::function<void(const TaskEvent&)>;
 
+// An event with its task's tenant: PublishBatch's input.
+struct TenantEvent {
+  std::string tenant;
+  TaskEvent event;
+};
+
 class EventBus {
  public:
   virtual ~EventBus() = default;
@@ -49,6 +55,10 @@ class EventBus {
   // event as published; seq 0 when it was dropped (its task already had a terminal event, or —
   // a bus may thin progress — a progress event coalesced with a newer one).
   virtual TaskEvent Publish(const std::string& tenant, TaskEvent event) = 0;
+  // Publish for several events (a worker batch's progress at one step), in order, each as
+  // Publish would; one answer per event. An implementation may do it in one step (one lock, one
+  // Redis round trip); the base class calls Publish for each.
+  virtual std::vector<TaskEvent> PublishBatch(std::vector<TenantEvent> events);
 
   // Gives a task the bus knows nothing about (e.g. one created before a restart) a history
   // rebuilt by the caller, numbered by the caller from 1 in order; later events continue the

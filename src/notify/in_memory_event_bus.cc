@@ -95,6 +95,19 @@ void InMemoryEventBus::DropExpiredHistories() {
 TaskEvent InMemoryEventBus::Publish(const std::string& tenant, TaskEvent event) {
   std::lock_guard lock(mu_);
   DropExpiredHistories();
+  return PublishLocked(tenant, std::move(event));
+}
+
+std::vector<TaskEvent> InMemoryEventBus::PublishBatch(std::vector<TenantEvent> events) {
+  std::vector<TaskEvent> published;
+  published.reserve(events.size());
+  std::lock_guard lock(mu_);
+  DropExpiredHistories();
+  for (TenantEvent& e : events) published.push_back(PublishLocked(e.tenant, std::move(e.event)));
+  return published;
+}
+
+TaskEvent InMemoryEventBus::PublishLocked(const std::string& tenant, TaskEvent event) {
   TaskHistory& history = histories_[event.task_id];
   if (history.ended) {
     event.seq = 0;

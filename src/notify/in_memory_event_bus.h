@@ -46,6 +46,7 @@ class InMemoryEventBus final : public EventBus {
   InMemoryEventBus& operator=(const InMemoryEventBus&) = delete;
 
   TaskEvent Publish(const std::string& tenant, TaskEvent event) override;
+  std::vector<TaskEvent> PublishBatch(std::vector<TenantEvent> events) override;  // one lock
   bool Seed(const std::string& tenant, std::vector<TaskEvent> history) override;
   std::unique_ptr<Subscription> Subscribe(const std::string& task_id, int64_t after_seq,
                                           TaskEventCallback on_event) override;
@@ -77,6 +78,8 @@ class InMemoryEventBus final : public EventBus {
   std::vector<TaskEvent> History(const std::string& task_id) const;
 
  private:
+  // mu_ held.
+  TaskEvent PublishLocked(const std::string& tenant, TaskEvent event);
   struct Subscriber;
   class Handle;
   struct TaskHistory {

@@ -46,6 +46,28 @@ TEST(InMemoryEventBus, NumbersEachTasksEventsFromOne) {
   EXPECT_EQ(bus.Publish("acme", Event("a", TaskEventType::kProgress, 1)).seq, 3);
 }
 
+TEST(InMemoryEventBus, PublishBatchNumbersEachEventAsPublishWouldInOrder) {
+  InMemoryEventBus bus;
+  bus.Publish("acme", Event("a", TaskEventType::kQueued));
+  bus.Publish("acme", Event("a", TaskEventType::kFailed));
+  EventCollector all;
+  auto sub = bus.SubscribeAll("", all.Callback());
+  std::vector<TaskEvent> out =
+      bus.PublishBatch({{"acme", Event("b", TaskEventType::kQueued)},
+                        {"other", Event("c", TaskEventType::kQueued)},
+                        {"acme", Event("b", TaskEventType::kProgress, 1)},
+                        {"acme", Event("a", TaskEventType::kProgress, 1)}});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].seq, 1);
+  EXPECT_EQ(out[1].seq, 1);
+  EXPECT_EQ(out[2].seq, 2);
+  EXPECT_EQ(out[3].seq, 0);  // after a's terminal event: dropped
+  auto got = all.Wait(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1].task_id, "c");
+  EXPECT_EQ(got[2].progress, (std::optional<TaskProgress>{TaskProgress{1, 20}}));
+}
+
 TEST(InMemoryEventBus, SubscriberGetsHeldEventsAfterItsSeqThenLiveOnesInOrder) {
   InMemoryEventBus bus;
   bus.Publish("acme", Event("a", TaskEventType::kQueued));

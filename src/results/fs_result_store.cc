@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -25,6 +26,25 @@ constexpr char kMagic[8] = {'S', 'T', 'P', 'O', 'U', 'T', '1', '\n'};
 constexpr size_t kDigestBytes = 32;
 constexpr size_t kHeaderBytes = sizeof(kMagic) + kDigestBytes + 8;
 constexpr std::string_view kTempPrefix = ".tmp-";
+constexpr char kPackMagic[8] = {'S', 'T', 'P', 'P', 'A', 'C', 'K', '1'};
+constexpr std::string_view kPacksDir = ".batches";
+constexpr std::string_view kPackSuffix = ".pack";
+
+void PutLe(std::string& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLe(std::string_view in, size_t at, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) {
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + static_cast<size_t>(i)]))
+             << (8 * i);
+  }
+  return value;
+}
+
+// Reads exactly `size` bytes at `offset`; fewer when the file ends first.
+Result<std::string> ReadAt(int fd, uint64_t offset, size_t size, const std::string& path);
 
 Status ErrnoError(std::string_view what, const std::string& path, int err) {
   std::string message = std::string(what) + " " + path + ": " + std::strerror(err);
@@ -82,6 +102,42 @@ Status CheckKey(const std::string& task_id, int index) {
   return Status::Ok();
 }
 
+Result<std::string> ReadAt(int fd, uint64_t offset, size_t size, const std::string& path) {
+  std::string data(size, '\0');
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, data.data() + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read", path, errno);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+// Writes `data` as a new file at `final_path` through a temp file in `dir`: fsync (with sync),
+// rename. The caller fsyncs the directory.
+Status WriteFileAtomically(const std::string& dir, const std::string& final_path,
+                           std::span<const std::string_view> data, bool sync) {
+  const std::string temp = dir + "/" + std::string(kTempPrefix) + NewId("tmp");
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return ErrnoError("create", temp, errno);
+  Status written = Status::Ok();
+  for (std::string_view part : data) {
+    if (written.ok()) written = WriteAll(fd.get(), part.data(), part.size(), temp);
+  }
+  if (written.ok() && sync && ::fsync(fd.get()) != 0) written = ErrnoError("fsync", temp, errno);
+  if (written.ok() && fd.Close() != 0) written = ErrnoError("close", temp, errno);
+  if (written.ok() && ::rename(temp.c_str(), final_path.c_str()) != 0) {
+    written = ErrnoError("rename", final_path, errno);
+  }
+  if (!written.ok()) ::unlink(temp.c_str());
+  return written;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOptions& options) {
@@ -97,7 +153,146 @@ Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOp
     }
   }
   if (ec) return InternalError("scan " + options.dir + ": " + ec.message());
-  return std::unique_ptr<FsResultStore>(new FsResultStore(options));
+  std::unique_ptr<FsResultStore> store(new FsResultStore(options));
+  const std::string packs = store->PacksDir();
+  if (::mkdir(packs.c_str(), 0755) == 0) {
+    if (options.sync) RETURN_IF_ERROR(SyncDir(options.dir));
+  } else if (errno != EEXIST) {
+    return ErrnoError("mkdir", packs, errno);
+  }
+  RETURN_IF_ERROR(store->LoadPacks());
+  return store;
+}
+
+std::string FsResultStore::PacksDir() const {
+  return (fs::path(options_.dir) / kPacksDir).string();
+}
+
+Status FsResultStore::LoadPacks() {
+  const std::string dir = PacksDir();
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.ends_with(kPackSuffix)) names.push_back(std::move(name));
+  }
+  if (ec) return InternalError("scan " + dir + ": " + ec.message());
+  std::sort(names.begin(), names.end());  // ids grow with time: a later pack wins a key
+  std::lock_guard lock(mu_);
+  for (const std::string& name : names) {
+    const std::string path = dir + "/" + name;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoError("open", path, errno);
+    ASSIGN_OR_RETURN(std::string magic, ReadAt(fd.get(), 0, sizeof(kPackMagic), path));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoError("stat", path, errno);
+    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    uint64_t at = sizeof(kPackMagic);
+    int records = 0;
+    while (magic == std::string_view(kPackMagic, sizeof(kPackMagic))) {
+      ASSIGN_OR_RETURN(std::string len, ReadAt(fd.get(), at, 1, path));
+      if (len.empty()) break;  // the end
+      const size_t id_len = static_cast<unsigned char>(len[0]);
+      const size_t head_len = 1 + id_len + 8 + 4 + kDigestBytes + 8;
+      ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), at, head_len, path));
+      if (head.size() < head_len) break;  // cut short (written without sync before a crash)
+      std::string task_id = head.substr(1, id_len);
+      const uint64_t fencing = GetLe(head, 1 + id_len, 8);
+      const int index = static_cast<int>(GetLe(head, 1 + id_len + 8, 4));
+      PackedRecord record;
+      record.pack = name;
+      record.sha256_hex = HexEncode(std::string_view(head).substr(1 + id_len + 12, kDigestBytes));
+      record.size = GetLe(head, head_len - 8, 8);
+      record.offset = at + head_len;
+      if (record.offset + record.size > file_size) break;
+      at = record.offset + record.size;
+      if (!IsValidOutputKey(task_id)) break;  // not ours: stop reading this pack
+      auto& slot = packed_[task_id][{fencing, index}];
+      if (slot.pack != name) {
+        if (!slot.pack.empty()) ForgetPacked(slot.pack);
+        ++pack_records_[name];
+      }
+      slot = std::move(record);
+      ++records;
+    }
+    if (records == 0 && pack_records_.find(name) == pack_records_.end()) ::unlink(path.c_str());
+  }
+  return Status::Ok();
+}
+
+void FsResultStore::ForgetPacked(const std::string& pack) {
+  auto it = pack_records_.find(pack);
+  if (it == pack_records_.end()) return;
+  if (--it->second > 0) return;
+  pack_records_.erase(it);
+  ::unlink((PacksDir() + "/" + pack).c_str());
+}
+
+Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const OutputToStore> outputs) {
+  for (const OutputToStore& out : outputs) RETURN_IF_ERROR(CheckKey(out.task_id, out.index));
+  std::vector<StoredOutput> stored;
+  if (outputs.empty()) return stored;
+  std::vector<PackedRecord> records;
+  std::vector<std::string> heads;
+  heads.reserve(outputs.size());
+  const std::string name = NewId("pck") + std::string(kPackSuffix);
+  uint64_t at = sizeof(kPackMagic);
+  for (const OutputToStore& out : outputs) {
+    const Sha256Digest digest = Sha256(out.bytes);
+    StoredOutput record;
+    record.size_bytes = static_cast<int64_t>(out.bytes.size());
+    record.sha256_hex = HexEncode(digest);
+    record.etag = EtagForSha256(record.sha256_hex);
+    std::string head;
+    head.push_back(static_cast<char>(out.task_id.size()));
+    head += out.task_id;
+    PutLe(head, out.fencing, 8);
+    PutLe(head, static_cast<uint64_t>(out.index), 4);
+    head += DigestBytes(digest);
+    PutLe(head, out.bytes.size(), 8);
+    at += head.size();
+    records.push_back({name, at, out.bytes.size(), record.sha256_hex});
+    at += out.bytes.size();
+    heads.push_back(std::move(head));
+    stored.push_back(std::move(record));
+  }
+  std::vector<std::string_view> parts{std::string_view(kPackMagic, sizeof(kPackMagic))};
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    parts.push_back(heads[i]);
+    parts.push_back(outputs[i].bytes);
+  }
+  const std::string dir = PacksDir();
+  RETURN_IF_ERROR(WriteFileAtomically(dir, dir + "/" + name, parts, options_.sync));
+  if (options_.sync) RETURN_IF_ERROR(SyncDir(dir));
+  // Durable: the pack now holds the last write of each key.
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const OutputToStore& out = outputs[i];
+    ::unlink(PathOf(out.task_id, out.fencing, out.index).c_str());  // an older single file
+    auto& slot = packed_[out.task_id][{out.fencing, out.index}];
+    if (slot.pack != name) {
+      if (!slot.pack.empty()) ForgetPacked(slot.pack);
+      ++pack_records_[name];
+    }
+    slot = std::move(records[i]);
+  }
+  return stored;
+}
+
+Result<std::pair<std::string, uint64_t>> FsResultStore::PackedAt(const std::string& task_id,
+                                                                 uint64_t fencing, int index) {
+  std::lock_guard lock(mu_);
+  auto task = packed_.find(task_id);
+  if (task == packed_.end()) return NotFoundError("not packed");
+  auto it = task->second.find({fencing, index});
+  if (it == task->second.end()) return NotFoundError("not packed");
+  return std::make_pair(PacksDir() + "/" + it->second.pack, it->second.offset);
+}
+
+size_t FsResultStore::PackCount() {
+  std::lock_guard lock(mu_);
+  return pack_records_.size();
 }
 
 std::string FsResultStore::PathOf(const std::string& task_id, uint64_t fencing, int index) const {
@@ -149,7 +344,55 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
     RETURN_IF_ERROR(SyncDir(dir));
     if (new_dir) RETURN_IF_ERROR(SyncDir(options_.dir));
   }
+  std::lock_guard lock(mu_);  // an older packed record of the key is superseded
+  if (auto task = packed_.find(task_id); task != packed_.end()) {
+    if (auto it = task->second.find({fencing, index}); it != task->second.end()) {
+      ForgetPacked(it->second.pack);
+      task->second.erase(it);
+      if (task->second.empty()) packed_.erase(task);
+    }
+  }
   return record;
+}
+
+Result<OutputBytes> FsResultStore::GetPacked(const std::string& task_id, uint64_t fencing,
+                                             int index) {
+  PackedRecord record;
+  {
+    std::lock_guard lock(mu_);
+    auto task = packed_.find(task_id);
+    if (task == packed_.end()) {
+      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+    }
+    auto it = task->second.find({fencing, index});
+    if (it == task->second.end()) {
+      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+    }
+    record = it->second;
+  }
+  const std::string path = PacksDir() + "/" + record.pack;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    // Deleted since the lookup.
+    if (errno == ENOENT)
+      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+    return ErrnoError("open", path, errno);
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadAt(fd.get(), record.offset, record.size, path));
+  if (bytes.size() != record.size) {
+    return DataLossError("output " + path + " of " + task_id + ": truncated (" +
+                         std::to_string(bytes.size()) + " of " + std::to_string(record.size) +
+                         " bytes)");
+  }
+  if (Sha256Hex(bytes) != record.sha256_hex) {
+    return DataLossError("output " + path + " of " + task_id + ": checksum mismatch");
+  }
+  OutputBytes out;
+  out.record.size_bytes = static_cast<int64_t>(bytes.size());
+  out.record.sha256_hex = record.sha256_hex;
+  out.record.etag = EtagForSha256(record.sha256_hex);
+  out.bytes = std::move(bytes);
+  return out;
 }
 
 Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fencing, int index) {
@@ -157,8 +400,7 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
   const std::string path = PathOf(task_id, fencing, index);
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT)
-      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+    if (errno == ENOENT) return GetPacked(task_id, fencing, index);
     return ErrnoError("open", path, errno);
   }
   struct stat st {};
@@ -202,6 +444,20 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
 
 Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
+  {
+    std::lock_guard lock(mu_);
+    if (auto task = packed_.find(task_id); task != packed_.end()) {
+      for (auto it = task->second.begin(); it != task->second.end();) {
+        if (it->first.first != fencing) {
+          ++it;
+          continue;
+        }
+        ForgetPacked(it->second.pack);
+        it = task->second.erase(it);
+      }
+      if (task->second.empty()) packed_.erase(task);
+    }
+  }
   const fs::path dir = fs::path(options_.dir) / task_id;
   const std::string prefix = std::to_string(fencing) + "-";
   std::error_code ec;
@@ -236,11 +492,26 @@ Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
     for (uint64_t fencing : leases) out.push_back(StoredLease{task_id, fencing});
   }
   if (ec) return InternalError("list outputs in " + options_.dir + ": " + ec.message());
+  std::set<std::pair<std::string, uint64_t>> listed;
+  for (const StoredLease& lease : out) listed.emplace(lease.task_id, lease.fencing);
+  std::lock_guard lock(mu_);
+  for (const auto& [task_id, records] : packed_) {
+    for (const auto& [key, record] : records) {
+      if (listed.emplace(task_id, key.first).second) out.push_back({task_id, key.first});
+    }
+  }
   return out;
 }
 
 Status FsResultStore::Delete(const std::string& task_id) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
+  {
+    std::lock_guard lock(mu_);
+    if (auto task = packed_.find(task_id); task != packed_.end()) {
+      for (const auto& [key, record] : task->second) ForgetPacked(record.pack);
+      packed_.erase(task);
+    }
+  }
   std::error_code ec;
   fs::remove_all(fs::path(options_.dir) / task_id, ec);
   if (ec) return InternalError("delete outputs of " + task_id + ": " + ec.message());

@@ -121,5 +121,71 @@ TEST_F(FsResultStoreTest, ListLeasesNamesEachLeaseThatHoldsOutputsOnce) {
   EXPECT_EQ(*leases, want);
 }
 
+// ---- batches: one pack file ----
+
+TEST_F(FsResultStoreTest, PutBatchWritesOnePackAndOpenFindsItsRecordsAgain) {
+  const std::string a = NewId("tsk"), b = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{a, 1, 0, "alpha"}, {a, 1, 1, "beta"}, {b, 4, 0, "c"}};
+  ASSERT_TRUE(store_->PutBatch(batch).ok());
+  EXPECT_EQ(store_->PackCount(), 1u);
+  int packs = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(dir_.path()) / ".batches")) {
+    EXPECT_TRUE(e.path().filename().string().ends_with(".pack")) << e.path();
+    ++packs;
+  }
+  EXPECT_EQ(packs, 1);
+  auto reopened = FsResultStore::Open({.dir = dir_.path()});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  for (const OutputToStore& out : batch) {
+    auto got = (*reopened)->Get(out.task_id, out.fencing, out.index);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->bytes, out.bytes);
+  }
+  auto leases = (*reopened)->ListLeases();
+  ASSERT_TRUE(leases.ok());
+  EXPECT_EQ(leases->size(), 2u);
+}
+
+TEST_F(FsResultStoreTest, APackGoesWithItsLastRecord) {
+  const std::string a = NewId("tsk"), b = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{a, 1, 0, "x"}, {b, 1, 0, "y"}};
+  ASSERT_TRUE(store_->PutBatch(batch).ok());
+  auto at = store_->PackedAt(a, 1, 0);
+  ASSERT_TRUE(at.ok());
+  ASSERT_TRUE(store_->Delete(a).ok());
+  EXPECT_TRUE(fs::exists(at->first));
+  ASSERT_TRUE(store_->DeleteLease(b, 1).ok());
+  EXPECT_FALSE(fs::exists(at->first));
+  EXPECT_EQ(store_->PackCount(), 0u);
+}
+
+TEST_F(FsResultStoreTest, FlippedByteInAPackIsDataLoss) {
+  const std::string id = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{id, 1, 0, "hello, pixels"}};
+  ASSERT_TRUE(store_->PutBatch(batch).ok());
+  auto at = store_->PackedAt(id, 1, 0);
+  ASSERT_TRUE(at.ok());
+  std::fstream f(at->first, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(at->second));
+  f.put('X');
+  f.close();
+  EXPECT_EQ(store_->Get(id, 1, 0).status().code(), StatusCode::kDataLoss);
+}
+
+// A pack cut short (written without sync, then a crash): Open keeps the whole records before the
+// cut and answers kNotFound, never wrong bytes, for the rest.
+TEST_F(FsResultStoreTest, OpenKeepsTheWholeRecordsOfACutPack) {
+  const std::string a = NewId("tsk"), b = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{a, 1, 0, "whole"}, {b, 1, 0, "cut short"}};
+  ASSERT_TRUE(store_->PutBatch(batch).ok());
+  auto at = store_->PackedAt(b, 1, 0);
+  ASSERT_TRUE(at.ok());
+  fs::resize_file(at->first, at->second + 3);
+  auto reopened = FsResultStore::Open({.dir = dir_.path()});
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->Get(a, 1, 0)->bytes, "whole");
+  EXPECT_EQ((*reopened)->Get(b, 1, 0).status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace stipple

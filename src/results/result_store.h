@@ -16,7 +16,8 @@
 //    previous record, no record, or the complete new one — never a partial one. Putting the same
 //    key again replaces the record atomically (the last Put wins).
 //  - Durable: when Put returns OK the record survives a crash of the process (and, with
-//    sync on, of the machine).
+//    sync on, of the machine). PutBatch makes a worker's batch durable together: when it returns
+//    OK every record of it is; an implementation may do that with one sync for the lot.
 //  - Verified: Put records the SHA-256 of the bytes; Get checks it and answers kDataLoss when
 //    the stored bytes do not match (corrupt or truncated), never the wrong bytes.
 //  - Expiry is the caller's: nothing is deleted by the store on its own. The service deletes a
@@ -31,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +57,14 @@ struct StoredOutput {
   bool operator==(const StoredOutput&) const = default;
 };
 
+// One record of a PutBatch.
+struct OutputToStore {
+  std::string task_id;
+  uint64_t fencing = 0;
+  int index = 0;
+  std::string_view bytes;  // must outlive the PutBatch call
+};
+
 struct OutputBytes {
   StoredOutput record;
   std::string bytes;
@@ -67,6 +77,14 @@ class ResultStore {
   // Stores output `index` of `task_id` made under the lease with fencing number `fencing`.
   virtual Result<StoredOutput> Put(const std::string& task_id, uint64_t fencing, int index,
                                    std::string_view bytes) = 0;
+
+  // Stores several records (the images of a worker's batch, of one or more tasks), each as Put
+  // would, and makes them durable together. OK: every record is stored (one StoredOutput per
+  // item, in order). An error (any item's invalid key first, before anything is written): some
+  // records may be stored, as after a failed Put; the caller deletes them with DeleteLease. The
+  // base class calls Put for each record in turn (the semantics of Redis and S3: each Put is
+  // durable on its own); FsResultStore writes the batch into one file with one fsync.
+  virtual Result<std::vector<StoredOutput>> PutBatch(std::span<const OutputToStore> outputs);
 
   // The bytes, verified against the checksum recorded by Put.
   virtual Result<OutputBytes> Get(const std::string& task_id, uint64_t fencing, int index) = 0;

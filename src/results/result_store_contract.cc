@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/id.h"
 
 namespace stipple {
@@ -110,6 +111,56 @@ TEST_P(ResultStoreContract, UnsafeTaskIdsAndNegativeIndexesAreInvalidArguments) 
   }
   EXPECT_EQ(store().Put(NewId("tsk"), kLease, -1, "x").status().code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST_P(ResultStoreContract, PutBatchStoresEveryRecordOfABatch) {
+  const std::string a = NewId("tsk");
+  const std::string b = NewId("tsk");
+  const std::vector<OutputToStore> batch = {
+      {a, 3, 0, "first image"}, {a, 3, 1, "second image"}, {b, 9, 0, ""}};
+  auto put = store().PutBatch(batch);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ASSERT_EQ(put->size(), 3u);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto got = store().Get(batch[i].task_id, batch[i].fencing, batch[i].index);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->bytes, batch[i].bytes);
+    EXPECT_EQ(got->record, (*put)[i]);
+  }
+  EXPECT_EQ((*put)[0].size_bytes, 11);
+  EXPECT_EQ((*put)[2].sha256_hex, Sha256Hex(""));
+}
+
+TEST_P(ResultStoreContract, DeletingOneTaskOfABatchKeepsTheOthers) {
+  const std::string a = NewId("tsk");
+  const std::string b = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{a, 1, 0, "a"}, {b, 1, 0, "b"}, {b, 2, 0, "b2"}};
+  ASSERT_TRUE(store().PutBatch(batch).ok());
+  ASSERT_TRUE(store().DeleteLease(b, 1).ok());
+  EXPECT_EQ(store().Get(b, 1, 0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store().Get(b, 2, 0)->bytes, "b2");
+  ASSERT_TRUE(store().Delete(a).ok());
+  EXPECT_EQ(store().Get(a, 1, 0).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store().Get(b, 2, 0)->bytes, "b2");
+}
+
+TEST_P(ResultStoreContract, PutAndPutBatchOfOneKeyLastWriteWins) {
+  const std::string id = NewId("tsk");
+  ASSERT_TRUE(store().Put(id, kLease, 0, "single").ok());
+  const std::vector<OutputToStore> batch = {{id, kLease, 0, "batched"}};
+  ASSERT_TRUE(store().PutBatch(batch).ok());
+  EXPECT_EQ(store().Get(id, kLease, 0)->bytes, "batched");
+  ASSERT_TRUE(store().Put(id, kLease, 0, "single again").ok());
+  EXPECT_EQ(store().Get(id, kLease, 0)->bytes, "single again");
+}
+
+TEST_P(ResultStoreContract, PutBatchWithAnInvalidKeyStoresNothing) {
+  const std::string id = NewId("tsk");
+  const std::vector<OutputToStore> batch = {{id, 1, 0, "x"}, {"../escape", 1, 0, "y"}};
+  EXPECT_EQ(store().PutBatch(batch).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().Get(id, 1, 0).status().code(), StatusCode::kNotFound);
+  const std::vector<OutputToStore> negative = {{id, 1, -1, "x"}};
+  EXPECT_EQ(store().PutBatch(negative).status().code(), StatusCode::kInvalidArgument);
 }
 
 // Writers replace one key over and over while readers read it: every read is one of the

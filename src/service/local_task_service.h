@@ -20,7 +20,8 @@
 //    started, its terminal event if it ended), so a subscriber always receives the terminal
 //    event, and a replay (Last-Event-ID) of an ended task gives its state changes, never only
 //    its end.
-//  - Outputs: Complete stores the images under the lease's fencing number before completing;
+//  - Outputs: Complete stores the images under the lease's fencing number before completing (a
+//    worker's batch: every image in one PutBatch, every completion in one store write);
 //    when the store refuses the completion (stale lease, task no longer running) they are
 //    deleted again. Expired outputs are deleted by the housekeeper, and so, every
 //    output_sweep_interval (and at its first pass, after a start), are the outputs no lease owns:
@@ -104,6 +105,11 @@ class LocalTaskService final : public TaskService, public WorkSource {
                   std::string preview_png) override;
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
                         std::vector<OutputImage> images) override;
+  // The images of the whole batch in one ResultStore::PutBatch, then one TaskStore::Complete of
+  // every task (one transaction, one Redis script call). Complete is a batch of one.
+  std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
+  // The batch's progress events in one EventBus::PublishBatch.
+  std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports) override;
   Result<Task> Fail(const Failure& failure) override;
   Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
   Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
@@ -153,6 +159,9 @@ class LocalTaskService final : public TaskService, public WorkSource {
   Result<std::unique_ptr<Subscription>> SubscribeEnded(
       const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event);
 
+  // A completion the store refused: the task's state when it was this very completion sent
+  // again; else the refusal, deleting the lease's images when it was certainly refused.
+  Result<Task> CompletionRefused(const Completion& completion, Status refusal);
   // Records a sign of life (auto-registering an unknown worker) and the leases it just got.
   void WorkerSeen(const std::string& worker_id, const std::vector<LeasedTask>& leased = {});
   // The lease `fencing` of the task ended, whatever the way (a newer lease is left alone).

@@ -126,48 +126,75 @@ Result<HeartbeatReply> LocalTaskService::Heartbeat(const std::string& task_id, u
 
 Result<Task> LocalTaskService::Complete(const std::string& task_id, uint64_t fencing,
                                         std::vector<OutputImage> images) {
-  std::vector<TaskOutput> outputs;
-  for (size_t i = 0; i < images.size(); ++i) {
-    const int index = static_cast<int>(i);
-    auto stored = results_.Put(task_id, fencing, index, images[i].png);
-    NoteWrite(stored.status());
-    if (!stored.ok()) {
-      (void)results_.DeleteLease(task_id, fencing);
-      return stored.status().WithContext("storing output " + std::to_string(index));
+  std::vector<TaskImages> one;
+  one.push_back({task_id, fencing, std::move(images)});
+  return std::move(CompleteBatch(std::move(one)).front());
+}
+
+std::vector<Result<Task>> LocalTaskService::CompleteBatch(std::vector<TaskImages> batch) {
+  // Every image of the batch first, durable together; then every completion in one store write.
+  std::vector<OutputToStore> puts;
+  for (const TaskImages& t : batch) {
+    for (size_t i = 0; i < t.images.size(); ++i) {
+      puts.push_back({t.task_id, t.fencing, static_cast<int>(i), t.images[i].png});
     }
-    TaskOutput out;
-    out.index = index;
-    out.width = images[i].width;
-    out.height = images[i].height;
-    out.seed = images[i].seed;
-    out.size_bytes = stored->size_bytes;
-    out.etag = stored->etag;
-    outputs.push_back(std::move(out));
   }
-  Completion completion{task_id, fencing, std::move(outputs),
-                        options_.clock->Now() + options_.output_retention};
-  Result<Task> done = store_.Complete(completion);
-  NoteWrite(done.status());
-  if (!done.ok()) {
-    // A completion sent again (its first reply was lost) finds the task succeeded under this
-    // very lease: the images just put are the same ones; answer as the first time did.
-    if (Result<Task> current = store_.Get(task_id);
-        current.ok() && current->state == TaskState::kSucceeded && current->fencing == fencing) {
-      return current;
-    }
-    if (CompletionCertainlyRefused(done.status().code())) {
-      // Never a second result: the images of a refused completion go.
-      Status deleted = results_.DeleteLease(task_id, fencing);
-      if (!deleted.ok()) {
-        LogWarn("could not delete the outputs of a refused completion",
-                {{"task_id", task_id}, {"error", deleted.ToString()}});
-      }
-      TaskLeft(task_id, fencing);
-    }
-    return done;
+  Result<std::vector<StoredOutput>> stored = results_.PutBatch(puts);
+  NoteWrite(stored.status());
+  if (!stored.ok()) {
+    for (const TaskImages& t : batch) (void)results_.DeleteLease(t.task_id, t.fencing);
+    return std::vector<Result<Task>>(batch.size(),
+                                     Result<Task>(stored.status().WithContext("storing outputs")));
   }
-  AfterTransition(*done);
+  const Timestamp expire_at = options_.clock->Now() + options_.output_retention;
+  std::vector<Completion> completions;
+  completions.reserve(batch.size());
+  size_t next = 0;
+  for (const TaskImages& t : batch) {
+    Completion c{t.task_id, t.fencing, {}, expire_at};
+    for (size_t i = 0; i < t.images.size(); ++i, ++next) {
+      TaskOutput out;
+      out.index = static_cast<int>(i);
+      out.width = t.images[i].width;
+      out.height = t.images[i].height;
+      out.seed = t.images[i].seed;
+      out.size_bytes = (*stored)[next].size_bytes;
+      out.etag = (*stored)[next].etag;
+      c.outputs.push_back(std::move(out));
+    }
+    completions.push_back(std::move(c));
+  }
+  std::vector<Result<Task>> done = store_.Complete(std::span<const Completion>(completions));
+  for (size_t i = 0; i < done.size(); ++i) {
+    NoteWrite(done[i].status());
+    if (done[i].ok()) {
+      AfterTransition(*done[i]);
+    } else {
+      done[i] = CompletionRefused(completions[i], done[i].status());
+    }
+  }
   return done;
+}
+
+Result<Task> LocalTaskService::CompletionRefused(const Completion& completion, Status refusal) {
+  const std::string& task_id = completion.task_id;
+  // A completion sent again (its first reply was lost) finds the task succeeded under this very
+  // lease: the images just put are the same ones; answer as the first time did.
+  if (Result<Task> current = store_.Get(task_id); current.ok() &&
+                                                  current->state == TaskState::kSucceeded &&
+                                                  current->fencing == completion.fencing) {
+    return current;
+  }
+  if (CompletionCertainlyRefused(refusal.code())) {
+    // Never a second result: the images of a refused completion go.
+    Status deleted = results_.DeleteLease(task_id, completion.fencing);
+    if (!deleted.ok()) {
+      LogWarn("could not delete the outputs of a refused completion",
+              {{"task_id", task_id}, {"error", deleted.ToString()}});
+    }
+    TaskLeft(task_id, completion.fencing);
+  }
+  return refusal;
 }
 
 Result<Task> LocalTaskService::Fail(const Failure& failure) {

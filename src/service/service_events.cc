@@ -140,37 +140,63 @@ void LocalTaskService::PublishTerminal(const Task& task) {
 
 Status LocalTaskService::Progress(const std::string& task_id, uint64_t fencing,
                                   TaskProgress progress, std::string preview_png) {
-  std::unique_lock lock(ledger_mu_);
-  auto it = ledger_.find(task_id);
-  if (it == ledger_.end()) {
-    // Not started by this process's reckoning: ask the store whether the lease is current.
-    lock.unlock();
-    ASSIGN_OR_RETURN(Task task, store_.Get(task_id));
-    if (task.state != TaskState::kRunning || task.fencing != fencing) {
-      return AbortedError("lease lost: task " + task_id + " is not running under this lease");
+  std::vector<ProgressReport> one;
+  one.push_back({task_id, fencing, progress, std::move(preview_png)});
+  return ProgressBatch(std::move(one)).front();
+}
+
+std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> reports) {
+  std::vector<Status> statuses(reports.size(), Status::Ok());
+  // A task not started by this process's reckoning: ask the store whether the lease is current.
+  for (size_t i = 0; i < reports.size(); ++i) {
+    {
+      std::lock_guard lock(ledger_mu_);
+      if (ledger_.count(reports[i].task_id) > 0) continue;
     }
-    PublishStarted(task);
-    lock.lock();
-    it = ledger_.find(task_id);
-    if (it == ledger_.end()) return AbortedError("lease lost: task " + task_id + " ended");
+    Result<Task> task = store_.Get(reports[i].task_id);
+    if (!task.ok()) {
+      statuses[i] = task.status();
+    } else if (task->state != TaskState::kRunning || task->fencing != reports[i].fencing) {
+      statuses[i] = AbortedError("lease lost: task " + reports[i].task_id +
+                                 " is not running under this lease");
+    } else {
+      PublishStarted(*task);
+    }
   }
-  if (it->second.fencing != fencing || it->second.back_in_queue) {
-    return AbortedError("lease lost: task " + task_id + " is not running under this lease");
+  std::vector<TenantEvent> events;
+  {
+    std::lock_guard lock(ledger_mu_);
+    for (size_t i = 0; i < reports.size(); ++i) {
+      if (!statuses[i].ok()) continue;
+      const ProgressReport& r = reports[i];
+      auto it = ledger_.find(r.task_id);
+      if (it == ledger_.end()) {
+        statuses[i] = AbortedError("lease lost: task " + r.task_id + " ended");
+        continue;
+      }
+      if (it->second.fencing != r.fencing || it->second.back_in_queue) {
+        statuses[i] =
+            AbortedError("lease lost: task " + r.task_id + " is not running under this lease");
+        continue;
+      }
+      TaskEvent e;
+      e.task_id = r.task_id;
+      e.type = TaskEventType::kProgress;
+      e.time = options_.clock->Now();
+      e.progress = r.progress;
+      e.fencing = r.fencing;
+      e.preview_png = r.preview_png;
+      events.push_back({it->second.tenant, std::move(e)});
+    }
+    if (!events.empty()) bus_.PublishBatch(std::move(events));
   }
-  TaskEvent e;
-  e.task_id = task_id;
-  e.type = TaskEventType::kProgress;
-  e.time = options_.clock->Now();
-  e.progress = progress;
-  e.fencing = fencing;
-  e.preview_png = preview_png;
-  bus_.Publish(it->second.tenant, std::move(e));
-  lock.unlock();
-  if (!preview_png.empty()) {
-    std::lock_guard previews_lock(previews_mu_);
-    previews_[task_id] = std::move(preview_png);
+  std::lock_guard previews_lock(previews_mu_);
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (statuses[i].ok() && !reports[i].preview_png.empty()) {
+      previews_[reports[i].task_id] = std::move(reports[i].preview_png);
+    }
   }
-  return Status::Ok();
+  return statuses;
 }
 
 Result<std::unique_ptr<Subscription>> LocalTaskService::SubscribeEnded(

@@ -71,4 +71,22 @@ std::string_view WorkerStateName(WorkerState state) {
   return "idle";
 }
 
+std::vector<Result<Task>> WorkSource::CompleteBatch(std::vector<TaskImages> batch) {
+  std::vector<Result<Task>> results;
+  results.reserve(batch.size());
+  for (TaskImages& task : batch) {
+    results.push_back(Complete(task.task_id, task.fencing, std::move(task.images)));
+  }
+  return results;
+}
+
+std::vector<Status> WorkSource::ProgressBatch(std::vector<ProgressReport> reports) {
+  std::vector<Status> statuses;
+  statuses.reserve(reports.size());
+  for (ProgressReport& r : reports) {
+    statuses.push_back(Progress(r.task_id, r.fencing, r.progress, std::move(r.preview_png)));
+  }
+  return statuses;
+}
+
 }  // namespace stipple

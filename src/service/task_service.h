@@ -188,6 +188,21 @@ struct OutputImage {
   uint32_t seed = 0;
 };
 
+// One task of a worker's batch, finished: CompleteBatch's input.
+struct TaskImages {
+  std::string task_id;
+  uint64_t fencing = 0;
+  std::vector<OutputImage> images;
+};
+
+// One task's step in a worker's batch: ProgressBatch's input.
+struct ProgressReport {
+  std::string task_id;
+  uint64_t fencing = 0;
+  TaskProgress progress;
+  std::string preview_png;  // empty: none
+};
+
 // A worker as the registry sees it (the data behind /v1/queue and the worker metrics).
 struct WorkerInfo {
   std::string id;
@@ -222,6 +237,18 @@ class WorkSource {
   // lease → kAborted, and the images just stored are deleted: never a second result.
   virtual Result<Task> Complete(const std::string& task_id, uint64_t fencing,
                                 std::vector<OutputImage> images) = 0;
+
+  // Complete for every task of a worker's batch, each answered on its own (one result per
+  // task, in order; a stale lease refuses that task only), made cheap together: the service
+  // stores the batch's images durable together (ResultStore::PutBatch) and records every
+  // completion in one store write; the remote worker's client sends them in one exchange. The
+  // base class calls Complete for each task.
+  virtual std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch);
+
+  // Progress for the tasks of a batch at one step (one status per report, in order): one
+  // publication for the lot where the service can (EventBus::PublishBatch), one exchange for a
+  // remote worker. The base class calls Progress for each.
+  virtual std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports);
 
   virtual Result<Task> Fail(const Failure& failure) = 0;
   virtual Result<Task> Release(const std::string& task_id, uint64_t fencing) = 0;

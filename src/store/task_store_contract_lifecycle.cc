@@ -46,6 +46,56 @@ TEST_P(TaskStoreContract, CompleteBatchAnswersEachTaskOnItsOwn) {
   EXPECT_EQ(store().Get((*batch)[1].task.id)->state, TaskState::kRunning);
 }
 
+// A worker's batch completes in one write, but each task on its own: a stale lease, a task that
+// ended meanwhile, one never leased or unknown fail alone, the others succeed, in order.
+TEST_P(TaskStoreContract, CompleteBatchWithPartialFailuresCompletesTheRest) {
+  for (int i = 0; i < 4; ++i) Enqueue();
+  Task queued = Enqueue();
+  auto batch = store().Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = 4});
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->size(), 4u);
+  const Task& ended = (*batch)[2].task;
+  ASSERT_TRUE(store().Fail(FailureFor(ended, FailureKind::kPermanent)).ok());
+  std::vector<Completion> all;
+  for (const LeasedTask& lt : *batch) all.push_back(CompletionFor(lt.task, clock().Now()));
+  all[1].fencing += 1000;  // a stale lease between two good ones
+  Completion never_leased = CompletionFor(queued, clock().Now());
+  never_leased.fencing = 1;
+  all.push_back(never_leased);
+  Completion unknown = CompletionFor((*batch)[0].task, clock().Now());
+  unknown.task_id = NewId("tsk");
+  all.push_back(unknown);
+  auto results = store().Complete(std::span<const Completion>(all));
+  ASSERT_EQ(results.size(), all.size());
+  EXPECT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_EQ(results[1].status().code(), StatusCode::kAborted);
+  EXPECT_EQ(results[2].status().code(), StatusCode::kAborted);
+  EXPECT_TRUE(results[3].ok()) << results[3].status().ToString();
+  EXPECT_FALSE(results[4].ok());
+  EXPECT_EQ(results[5].status().code(), StatusCode::kNotFound);
+  for (size_t i : {0u, 3u}) {
+    EXPECT_EQ(results[i]->id, (*batch)[i].task.id);
+    EXPECT_EQ(results[i]->state, TaskState::kSucceeded);
+    EXPECT_EQ(results[i]->outputs, all[i].outputs);
+    EXPECT_EQ(*store().Get((*batch)[i].task.id), *results[i]);
+  }
+  EXPECT_EQ(store().Get((*batch)[1].task.id)->state, TaskState::kRunning);
+  EXPECT_EQ(store().Get(ended.id)->state, TaskState::kFailed);
+  EXPECT_EQ(store().Get(queued.id)->state, TaskState::kQueued);
+  // The stale one completes later under its own lease.
+  EXPECT_TRUE(store().Complete(CompletionFor((*batch)[1].task, clock().Now())).ok());
+  // The counts moved with each success only.
+  auto counts = store().Counts();
+  ASSERT_TRUE(counts.ok());
+  int64_t running = 0, queued_count = 0;
+  for (const QueueCounts& c : *counts) {
+    running += c.running;
+    for (int64_t q : c.queued) queued_count += q;
+  }
+  EXPECT_EQ(running, 0);
+  EXPECT_EQ(queued_count, 1);
+}
+
 TEST_P(TaskStoreContract, TerminalTaskNeverChangesState) {
   Enqueue();
   Task t = LeaseOne();

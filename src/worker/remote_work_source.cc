@@ -97,17 +97,24 @@ std::string RemoteWorkSource::current_gateway() const {
   return urls_[current_];
 }
 
-void RemoteWorkSource::Submit(const CallPtr& call) {
+void RemoteWorkSource::Submit(const CallPtr& call) { SubmitAll({call}); }
+
+void RemoteWorkSource::SubmitAll(const std::vector<CallPtr>& calls) {
   std::unique_lock lock(mu_);
-  if (stopping_) {
-    call->done = true;
-    call->status = UnavailableError("the worker's connection is stopping");
-    return;
+  for (const CallPtr& call : calls) {
+    if (stopping_) {
+      call->done = true;
+      call->status = UnavailableError("the worker's connection is stopping");
+      continue;
+    }
+    if (call->kind == CallKind::kMessage) call->message.seq = next_seq_++;
+    calls_.push_back(call);
   }
-  if (call->kind == CallKind::kMessage) call->message.seq = next_seq_++;
-  calls_.push_back(call);
-  wake_cv_.notify_all();
-  if (call->wait_for_reply) done_cv_.wait(lock, [&] { return call->done; });
+  wake_cv_.notify_all();  // once: the calls go in the same exchange
+  done_cv_.wait(lock, [&] {
+    return std::all_of(calls.begin(), calls.end(),
+                       [](const CallPtr& c) { return c->done || !c->wait_for_reply; });
+  });
 }
 
 Status RemoteWorkSource::Register(const WorkerInfo& worker) {
@@ -162,32 +169,48 @@ Result<HeartbeatReply> RemoteWorkSource::Heartbeat(const std::string& task_id, u
 
 Status RemoteWorkSource::Progress(const std::string& task_id, uint64_t fencing,
                                   TaskProgress progress, std::string preview_png) {
+  std::vector<ProgressReport> one;
+  one.push_back({task_id, fencing, progress, std::move(preview_png)});
+  return ProgressBatch(std::move(one)).front();
+}
+
+std::vector<Status> RemoteWorkSource::ProgressBatch(std::vector<ProgressReport> reports) {
+  std::vector<Status> statuses(reports.size(), Status::Ok());
+  std::vector<CallPtr> fresh;
   {
     std::lock_guard lock(mu_);
-    auto lost = lost_.find(task_id);
-    if (lost != lost_.end() && lost->second == fencing) {
-      return AbortedError("lease lost: task " + task_id);
-    }
-    for (const CallPtr& c : calls_) {  // an unsent progress of this lease: replace it
-      if (c->kind == CallKind::kMessage && !c->in_flight &&
-          c->message.type == wire::MessageType::kProgress && c->message.task_id == task_id &&
-          c->message.fencing == fencing) {
-        c->message.progress = progress;
-        if (!preview_png.empty()) c->message.preview_png = std::move(preview_png);
-        return Status::Ok();
+    for (size_t i = 0; i < reports.size(); ++i) {
+      ProgressReport& r = reports[i];
+      auto lost = lost_.find(r.task_id);
+      if (lost != lost_.end() && lost->second == r.fencing) {
+        statuses[i] = AbortedError("lease lost: task " + r.task_id);
+        continue;
       }
+      bool replaced = false;
+      for (const CallPtr& c : calls_) {  // an unsent progress of this lease: replace it
+        if (c->kind == CallKind::kMessage && !c->in_flight &&
+            c->message.type == wire::MessageType::kProgress && c->message.task_id == r.task_id &&
+            c->message.fencing == r.fencing) {
+          c->message.progress = r.progress;
+          if (!r.preview_png.empty()) c->message.preview_png = std::move(r.preview_png);
+          replaced = true;
+          break;
+        }
+      }
+      if (replaced) continue;
+      auto call = std::make_shared<Call>();
+      call->wait_for_reply = false;
+      call->message.type = wire::MessageType::kProgress;
+      call->message.task_id = r.task_id;
+      call->message.fencing = r.fencing;
+      call->message.progress = r.progress;
+      call->message.preview_png = std::move(r.preview_png);
+      call->give_up = Steady::now() + options_.heartbeat_timeout;
+      fresh.push_back(std::move(call));
     }
   }
-  auto call = std::make_shared<Call>();
-  call->wait_for_reply = false;
-  call->message.type = wire::MessageType::kProgress;
-  call->message.task_id = task_id;
-  call->message.fencing = fencing;
-  call->message.progress = progress;
-  call->message.preview_png = std::move(preview_png);
-  call->give_up = Steady::now() + options_.heartbeat_timeout;
-  Submit(call);
-  return Status::Ok();
+  if (!fresh.empty()) SubmitAll(fresh);
+  return statuses;
 }
 
 Result<Task> RemoteWorkSource::Report(wire::WorkerMessage message) {
@@ -195,22 +218,43 @@ Result<Task> RemoteWorkSource::Report(wire::WorkerMessage message) {
   call->message = std::move(message);
   call->give_up = Steady::now() + options_.report_timeout;
   Submit(call);
-  if (!call->status.ok()) return call->status;
+  return Answered(*call);
+}
+
+Result<Task> RemoteWorkSource::Answered(const Call& call) {
+  if (!call.status.ok()) return call.status;
   Task task;
-  task.id = call->message.task_id;
-  task.fencing = call->message.fencing;
-  task.state = call->reply.state.value_or(TaskState::kRunning);
+  task.id = call.message.task_id;
+  task.fencing = call.message.fencing;
+  task.state = call.reply.state.value_or(TaskState::kRunning);
   return task;
 }
 
 Result<Task> RemoteWorkSource::Complete(const std::string& task_id, uint64_t fencing,
                                         std::vector<OutputImage> images) {
-  wire::WorkerMessage m;
-  m.type = wire::MessageType::kComplete;
-  m.task_id = task_id;
-  m.fencing = fencing;
-  m.images = std::move(images);
-  return Report(std::move(m));
+  std::vector<TaskImages> one;
+  one.push_back({task_id, fencing, std::move(images)});
+  return std::move(CompleteBatch(std::move(one)).front());
+}
+
+std::vector<Result<Task>> RemoteWorkSource::CompleteBatch(std::vector<TaskImages> batch) {
+  std::vector<CallPtr> calls;
+  calls.reserve(batch.size());
+  const auto give_up = Steady::now() + options_.report_timeout;
+  for (TaskImages& t : batch) {
+    auto call = std::make_shared<Call>();
+    call->message.type = wire::MessageType::kComplete;
+    call->message.task_id = std::move(t.task_id);
+    call->message.fencing = t.fencing;
+    call->message.images = std::move(t.images);
+    call->give_up = give_up;
+    calls.push_back(std::move(call));
+  }
+  SubmitAll(calls);
+  std::vector<Result<Task>> results;
+  results.reserve(calls.size());
+  for (const CallPtr& call : calls) results.push_back(Answered(*call));
+  return results;
 }
 
 Result<Task> RemoteWorkSource::Fail(const Failure& failure) {

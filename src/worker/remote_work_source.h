@@ -14,6 +14,8 @@
 //  - Heartbeat, Complete, Fail, Release and MarkCanceled block until their reply. Progress does
 //    not: it is queued (an unsent progress of the same task is replaced by the newer one) and
 //    returns the last known state of the lease (kAborted once a reply said it was lost).
+//    CompleteBatch and ProgressBatch queue a batch's messages at once, so they travel in one
+//    exchange.
 //  - Every report is numbered; one whose exchange failed is re-sent after reconnecting, and the
 //    gateway answers a report it already applied with its first reply. So a disconnect shorter
 //    than the lease loses nothing: heartbeats resume, the task stays this worker's. A report
@@ -80,6 +82,10 @@ class RemoteWorkSource final : public WorkSource {
   // The returned Task has only id, state and fencing set.
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
                         std::vector<OutputImage> images) override;
+  // Every completion of the batch in the same exchange (one message each), answered together.
+  std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
+  // Queued together, so the step's reports go in one exchange; returns at once as Progress does.
+  std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports) override;
   Result<Task> Fail(const Failure& failure) override;
   Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
   Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
@@ -112,7 +118,12 @@ class RemoteWorkSource final : public WorkSource {
 
   // Queues `call` and waits for it to be answered.
   void Submit(const CallPtr& call);
+  // Queues every call at once (they go in the same exchange) and waits for the answers of
+  // those that wait for a reply.
+  void SubmitAll(const std::vector<CallPtr>& calls);
   Result<Task> Report(wire::WorkerMessage message);
+  // A final report's answer as a Task (id, state and fencing).
+  static Result<Task> Answered(const Call& call);
   void ConnectionLoop();
   // mu_ held. Whether an exchange should go now; sets *wake to when to look again otherwise.
   bool Due(Steady::time_point now, Steady::time_point* wake) const;

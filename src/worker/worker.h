@@ -150,8 +150,12 @@ class Worker {
 
   // Runner helpers (worker_run.cc).
   void RunBatch(Batch batch);
-  void Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& result);
+  // Reports a task whose engine job ended without images (failed, or stopped: kCancelled).
+  void FinishFailed(HeldTask& task, const Status& error);
   void FinishStopped(HeldTask& task);
+  // Reports the tasks' successes in one CompleteBatch (retrying the unheard ones), then forgets
+  // them. batch[i] is tasks[i]'s.
+  void CompleteAll(const std::vector<HeldTask*>& tasks, std::vector<TaskImages> batch);
   void ReportOnce(const HeldTask& task, std::string_view what, const std::function<Status()>& call);
   Engine* EngineFor(const std::string& model) const;
 

@@ -27,6 +27,41 @@ TEST_F(WorkerTest, CompatibleTasksRunAsOneEngineCall) {
   for (const std::string& id : ids) EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
 }
 
+TEST_F(WorkerTest, ABatchIsReportedTogetherProgressPerStepAndCompletionsInOneCall) {
+  std::vector<std::string> ids;
+  for (const char* p : {"a", "b", "c"}) ids.push_back(source_.Enqueue(TestRequest(p, 5)));
+  StartWorker();
+  ASSERT_TRUE(source_.WaitForTerminal(ids, kWait));
+  ASSERT_EQ(engine_->calls().size(), 1u);
+  EXPECT_EQ(source_.complete_batches(), (std::vector<size_t>{3}));
+  // One report per step for the whole batch: 5 steps of 3 tasks.
+  EXPECT_EQ(source_.progress_batches(), (std::vector<size_t>(5, 3)));
+  for (const std::string& id : ids) {
+    EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
+    EXPECT_EQ(source_.completes(id), 1);
+    ASSERT_EQ(source_.progress(id).size(), 5u);
+    EXPECT_EQ(source_.progress(id).back().step, 5);
+  }
+}
+
+TEST_F(WorkerTest, OnlyTheUnheardCompletionsOfABatchAreSentAgain) {
+  MakeEngine({.step_delay = milliseconds(5)});
+  std::vector<std::string> ids;
+  for (const char* p : {"a", "b"}) ids.push_back(source_.Enqueue(TestRequest(p, 4)));
+  engine_->SetOnStep([&](int step) {
+    if (step == 4) source_.SetUnavailableFor(milliseconds(30));
+  });
+  StartWorker();
+  ASSERT_TRUE(source_.WaitForTerminal(ids, kWait));
+  for (const std::string& id : ids) {
+    EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
+    EXPECT_GE(source_.completes(id), 2);  // refused while down, then heard
+  }
+  std::vector<size_t> batches = source_.complete_batches();
+  ASSERT_GE(batches.size(), 2u);
+  EXPECT_EQ(batches.front(), 2u);
+}
+
 TEST_F(WorkerTest, IncompatibleTasksRunInSeparateEngineCalls) {
   std::vector<std::string> ids = {
       source_.Enqueue(TestRequest("small-1", 4, 8)), source_.Enqueue(TestRequest("large-1", 4, 16)),

@@ -1,4 +1,5 @@
-// The Worker's runner: one batch at a time through the engine, then one report per task.
+// The Worker's runner: one batch at a time through the engine; its progress reported per step
+// and its completions in one report (WorkSource::ProgressBatch, CompleteBatch).
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -85,67 +86,134 @@ void Worker::RunBatch(Batch batch) {
   }
   if (engine == nullptr) {  // leased only for our models, so a store bug; say so, do not retry
     for (auto& task : live) {
-      Finish(*task, InvalidArgumentError("model '" + task->task.request.model +
-                                         "' is not loaded by this worker"));
+      FinishFailed(*task, InvalidArgumentError("model '" + task->task.request.model +
+                                               "' is not loaded by this worker"));
     }
     return;
   }
 
+  // Progress of the batch coalesced per step: the reports of one step go together (one
+  // publication, one exchange), sent once every job reported the step or the next step began.
+  std::vector<ProgressReport> pending;
+  std::vector<size_t> pending_jobs;
+  auto flush = [&] {
+    if (pending.empty()) return;
+    std::vector<Status> statuses = source_->ProgressBatch(std::move(pending));
+    for (size_t k = 0; k < pending_jobs.size() && k < statuses.size(); ++k) {
+      if (statuses[k].code() == StatusCode::kAborted) {
+        RequestStop(*live[pending_jobs[k]], StopReason::kLeaseLost);
+      }
+    }
+    pending.clear();
+    pending_jobs.clear();
+  };
   ProgressSink sink = [&](const ProgressEvent& event) {
     if (event.job_index >= live.size()) return;
     HeldTask& task = *live[event.job_index];
     task.step.store(event.step);
+    if (std::find(pending_jobs.begin(), pending_jobs.end(), event.job_index) !=
+        pending_jobs.end()) {
+      flush();  // a new step began before every job reported the last one
+    }
     std::string preview;
     if (options_.preview_every > 0 && event.step % options_.preview_every == 0) {
       preview = event.preview_png;
     }
-    Status published = source_->Progress(task.task.id, task.task.fencing,
-                                         TaskProgress{event.step, event.steps}, std::move(preview));
-    if (published.code() == StatusCode::kAborted) RequestStop(task, StopReason::kLeaseLost);
+    pending.push_back({task.task.id, task.task.fencing, TaskProgress{event.step, event.steps},
+                       std::move(preview)});
+    pending_jobs.push_back(event.job_index);
+    if (pending.size() >= live.size()) flush();
     if (options_.clock->Now() >= deadlines[event.job_index]) {
       RequestStop(task, StopReason::kTimeout);
     }
   };
   std::vector<Result<std::vector<GeneratedImage>>> results = engine->Generate(jobs, sink);
+  flush();
+  // The successes complete together (one batch report); every other end is reported alone.
+  std::vector<HeldTask*> succeeded;
+  std::vector<TaskImages> completions;
   for (size_t i = 0; i < live.size(); ++i) {
-    if (i < results.size()) {
-      Finish(*live[i], results[i]);
+    if (i >= results.size()) {
+      FinishFailed(*live[i], InternalError("the engine returned no result for this job"));
+    } else if (!results[i].ok()) {
+      FinishFailed(*live[i], results[i].status());
     } else {
-      Finish(*live[i], InternalError("the engine returned no result for this job"));
+      TaskImages done{live[i]->task.id, live[i]->task.fencing, {}};
+      for (const GeneratedImage& image : *results[i]) {
+        done.images.push_back({image.png, image.width, image.height, image.seed});
+      }
+      succeeded.push_back(live[i].get());
+      completions.push_back(std::move(done));
     }
   }
+  if (!succeeded.empty()) CompleteAll(succeeded, std::move(completions));
 }
 
-void Worker::Finish(HeldTask& task, const Result<std::vector<GeneratedImage>>& result) {
-  const std::string& id = task.task.id;
-  const uint64_t fencing = task.task.fencing;
-  if (result.ok()) {
-    std::vector<OutputImage> images;
-    for (const GeneratedImage& image : *result) {
-      images.push_back({image.png, image.width, image.height, image.seed});
+void Worker::CompleteAll(const std::vector<HeldTask*>& tasks, std::vector<TaskImages> batch) {
+  // As ReportOnce, for the batch: the tasks whose report was not heard (kUnavailable) are sent
+  // again together while their leases may still be alive.
+  std::vector<size_t> open(tasks.size());
+  for (size_t i = 0; i < open.size(); ++i) open[i] = i;
+  Millis pause = kReportRetryPause;
+  const auto give_up = std::chrono::steady_clock::now() + options_.lease_duration;
+  for (int attempt = 1; !open.empty(); ++attempt) {
+    std::vector<TaskImages> sending;
+    for (size_t i : open) sending.push_back(batch[i]);
+    std::vector<Result<Task>> results = source_->CompleteBatch(std::move(sending));
+    std::vector<size_t> again;
+    const bool may_retry = std::chrono::steady_clock::now() + pause <= give_up;
+    for (size_t k = 0; k < open.size(); ++k) {
+      const HeldTask& task = *tasks[open[k]];
+      const Status status =
+          k < results.size() ? results[k].status() : InternalError("no reply for this task");
+      if (status.ok()) {
+        LogDebug("task succeeded", {{"task_id", task.task.id}, {"worker_id", info_.id}});
+      } else if (status.code() == StatusCode::kAborted) {
+        LogWarn("lease lost before the report was recorded; dropped, not retried",
+                {{"task_id", task.task.id}, {"report", "complete"}, {"error", status.ToString()}});
+      } else if (status.code() == StatusCode::kUnavailable && may_retry) {
+        if (attempt == 1) {
+          LogWarn(
+              "report not heard; retrying while the lease may still be alive",
+              {{"task_id", task.task.id}, {"report", "complete"}, {"error", status.ToString()}});
+        }
+        again.push_back(open[k]);
+      } else {
+        LogError("report failed", {{"task_id", task.task.id},
+                                   {"report", "complete"},
+                                   {"error", status.ToString()},
+                                   {"tries", std::to_string(attempt)}});
+      }
     }
-    ReportOnce(task, "complete", [&] { return source_->Complete(id, fencing, images).status(); });
-    LogDebug("task succeeded", {{"task_id", id}, {"worker_id", info_.id}});
-  } else if (result.status().code() == StatusCode::kCancelled) {
+    open = std::move(again);
+    if (open.empty()) break;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, kReportRetryPauseMax);
+  }
+  for (HeldTask* task : tasks) Forget(*task);
+}
+
+void Worker::FinishFailed(HeldTask& task, const Status& error) {
+  if (error.code() == StatusCode::kCancelled) {
     FinishStopped(task);
     return;
-  } else {
-    EngineFailure classified = ClassifyEngineError(result.status());
-    Failure failure;
-    failure.task_id = id;
-    failure.fencing = fencing;
-    failure.kind = classified.kind;
-    failure.error = classified.error;
-    if (failure.kind == FailureKind::kTransient) {
-      failure.retry_after =
-          RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
-    }
-    ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
-    LogInfo("task failed", {{"task_id", id},
-                            {"code", failure.error.code},
-                            {"transient", failure.kind == FailureKind::kTransient ? "yes" : "no"},
-                            {"error", result.status().ToString()}});
   }
+  const std::string& id = task.task.id;
+  EngineFailure classified = ClassifyEngineError(error);
+  Failure failure;
+  failure.task_id = id;
+  failure.fencing = task.task.fencing;
+  failure.kind = classified.kind;
+  failure.error = classified.error;
+  if (failure.kind == FailureKind::kTransient) {
+    failure.retry_after =
+        RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
+  }
+  ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
+  LogInfo("task failed", {{"task_id", id},
+                          {"code", failure.error.code},
+                          {"transient", failure.kind == FailureKind::kTransient ? "yes" : "no"},
+                          {"error", error.ToString()}});
   Forget(task);
 }
 

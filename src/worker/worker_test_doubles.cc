@@ -281,6 +281,32 @@ Result<Task> InMemoryTestWorkSource::Complete(const std::string& task_id, uint64
   return record->task;
 }
 
+std::vector<Result<Task>> InMemoryTestWorkSource::CompleteBatch(std::vector<TaskImages> batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    complete_batches_.push_back(batch.size());
+  }
+  return WorkSource::CompleteBatch(std::move(batch));
+}
+
+std::vector<Status> InMemoryTestWorkSource::ProgressBatch(std::vector<ProgressReport> reports) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_batches_.push_back(reports.size());
+  }
+  return WorkSource::ProgressBatch(std::move(reports));
+}
+
+std::vector<size_t> InMemoryTestWorkSource::complete_batches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return complete_batches_;
+}
+
+std::vector<size_t> InMemoryTestWorkSource::progress_batches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return progress_batches_;
+}
+
 Result<Task> InMemoryTestWorkSource::Fail(const Failure& failure) {
   std::lock_guard<std::mutex> lock(mu_);
   failures_.push_back(failure);

@@ -69,6 +69,10 @@ class InMemoryTestWorkSource final : public WorkSource {
   std::vector<std::string> releases() const;
   // The task's last reported step when a heartbeat reply first carried cancel_requested.
   std::optional<int> cancel_seen_at_step(const std::string& task_id) const;
+  // The sizes of the CompleteBatch and ProgressBatch calls, in order (each report of a batch is
+  // then recorded as its own Complete or Progress).
+  std::vector<size_t> complete_batches() const;
+  std::vector<size_t> progress_batches() const;
   std::vector<WorkerInfo> registered() const;
   std::vector<std::string> unregistered() const;
 
@@ -83,6 +87,8 @@ class InMemoryTestWorkSource final : public WorkSource {
                   std::string preview_png) override;
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
                         std::vector<OutputImage> images) override;
+  std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
+  std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports) override;
   Result<Task> Fail(const Failure& failure) override;
   Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
   Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
@@ -118,6 +124,8 @@ class InMemoryTestWorkSource final : public WorkSource {
   std::vector<std::string> releases_;      // GUARDED_BY(mu_)
   std::vector<WorkerInfo> registered_;     // GUARDED_BY(mu_)
   std::vector<std::string> unregistered_;  // GUARDED_BY(mu_)
+  std::vector<size_t> complete_batches_;   // GUARDED_BY(mu_)
+  std::vector<size_t> progress_batches_;   // GUARDED_BY(mu_)
   // Set before the worker starts; called outside the lock.
   std::function<void(const std::string&, int)> on_progress_;
 };

@@ -2,7 +2,8 @@
 // and checks, after reopening, that every acknowledged enqueue and completion is there and that
 // no task was lost, invented or duplicated, that no lease of the dead process survived, and that
 // fencing numbers handed out after the crash are greater than any handed out before it. Several
-// rounds on the same database, each starting from what the previous crash left.
+// rounds on the same database, each starting from what the previous crash left. And the same
+// for the task service's batch completion with its result files (ServiceCrash).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,8 +17,10 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "common/id.h"
+#include "results/fs_result_store.h"
 #include "store/sqlite/sqlite_task_store.h"
 
 namespace stipple {
@@ -30,7 +33,7 @@ struct Acks {
 
 // Runs the child until it has been up for `run_ms`, kills it with SIGKILL and returns every line
 // it managed to write before dying.
-Acks RunAndKill(const std::string& db, int run_ms) {
+Acks RunAndKill(const char* child, const std::vector<std::string>& args, int run_ms) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   pid_t pid = fork();
@@ -38,7 +41,10 @@ Acks RunAndKill(const std::string& db, int run_ms) {
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);
-    execl(STORE_CRASH_CHILD, STORE_CRASH_CHILD, db.c_str(), static_cast<char*>(nullptr));
+    std::vector<char*> argv{const_cast<char*>(child)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(child, argv.data());
     _exit(127);
   }
   close(fds[1]);
@@ -112,7 +118,7 @@ TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
   constexpr int kRounds = 5;
   for (int round = 0; round < kRounds; ++round) {
     int run_ms = std::uniform_int_distribution<int>(150, 600)(rng);
-    Acks acks = RunAndKill(db, run_ms);
+    Acks acks = RunAndKill(STORE_CRASH_CHILD, {db}, run_ms);
     ASSERT_FALSE(acks.enqueued.empty()) << "round " << round << ": the child acknowledged nothing";
     intended_so_far.insert(acks.intended.begin(), acks.intended.end());
     enqueued_so_far.insert(acks.enqueued.begin(), acks.enqueued.end());
@@ -147,6 +153,47 @@ TEST(SqliteStoreCrash, KillNineLosesNothingAcknowledged) {
         "round %d: killed after %d ms; %zu enqueues and %zu completions acknowledged, %zu tasks "
         "stored\n",
         round, run_ms, acks.enqueued.size(), acks.completed.size(), all.size());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// The service's batch completion under SIGKILL: every task the store says succeeded has its
+// image, whole and right (the batch's pack was durable before the transaction that completed it),
+// and every acknowledged completion is there.
+TEST(ServiceCrash, KillNineNeverLeavesASucceededTaskWithoutItsImages) {
+  std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("stipple-crash-" + NewId("tmp"));
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "tasks.db").string();
+  const std::string outputs = (dir / "outputs").string();
+  std::mt19937 rng(std::random_device{}());
+  std::set<std::string> completed_so_far;
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const int run_ms = std::uniform_int_distribution<int>(200, 700)(rng);
+    Acks acks = RunAndKill(SERVICE_CRASH_CHILD, {db, outputs}, run_ms);
+    ASSERT_FALSE(acks.enqueued.empty()) << "round " << round << ": the child acknowledged nothing";
+    completed_so_far.insert(acks.completed.begin(), acks.completed.end());
+    auto store = SqliteTaskStore::Open({.path = db});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto results = FsResultStore::Open({.dir = outputs});
+    ASSERT_TRUE(results.ok()) << results.status().ToString();
+    std::map<std::string, Task> all = AllTasks(**store);
+    for (const std::string& id : completed_so_far) {
+      ASSERT_EQ(all.at(id).state, TaskState::kSucceeded)
+          << "round " << round << ": acknowledged completion lost: " << id;
+    }
+    size_t succeeded = 0;
+    for (const auto& [id, task] : all) {
+      if (task.state != TaskState::kSucceeded) continue;
+      ++succeeded;
+      auto image = (*results)->Get(id, task.fencing, 0);
+      ASSERT_TRUE(image.ok()) << "round " << round << ": succeeded without its image: " << id
+                              << ": " << image.status().ToString();
+      EXPECT_EQ(image->bytes, "png:" + id);
+    }
+    std::printf("round %d: killed after %d ms; %zu completions acknowledged, %zu succeeded\n",
+                round, run_ms, acks.completed.size(), succeeded);
   }
   std::filesystem::remove_all(dir);
 }

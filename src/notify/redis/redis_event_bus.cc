@@ -73,18 +73,54 @@ bool RedisEventBus::ProgressDue(const TaskEvent& event) {
   return false;
 }
 
+std::vector<std::string> RedisEventBus::PublishArgs(const std::string& tenant,
+                                                    const TaskEvent& event) const {
+  return {options_.key_prefix,
+          event.task_id,
+          tenant,
+          std::string(TaskEventTypeName(event.type)),
+          std::to_string(event.fencing),
+          std::to_string(event.attempt),
+          std::to_string(ToUnixMillis(event.time)),
+          redis::EncodeEvent(event),
+          std::to_string(options_.progress_kept),
+          Ms(options_.live_retention),
+          Ms(options_.terminal_retention)};
+}
+
+std::vector<TaskEvent> RedisEventBus::PublishBatch(std::vector<TenantEvent> events) {
+  std::vector<TaskEvent> out;
+  out.reserve(events.size());
+  std::vector<size_t> due;
+  std::vector<std::vector<std::string>> calls;
+  for (size_t i = 0; i < events.size(); ++i) {
+    out.push_back(std::move(events[i].event));
+    out.back().seq = 0;  // unless published below
+    if (!ProgressDue(out.back())) continue;
+    due.push_back(i);
+    calls.push_back(PublishArgs(events[i].tenant, out.back()));
+  }
+  std::vector<Result<redis::Reply>> seqs =
+      client_.EvalPipeline(redis::event_scripts::Publish(), calls);
+  for (size_t k = 0; k < due.size(); ++k) {
+    TaskEvent& event = out[due[k]];
+    if (!seqs[k].ok()) {
+      LogWarn("task event not published",
+              {{"task_id", event.task_id}, {"error", seqs[k].status().ToString()}});
+      continue;
+    }
+    event.seq = ReplyInt(**seqs[k]);
+    if (event.seq > 0) published_.Relay(events[due[k]].tenant, event);
+  }
+  return out;
+}
+
 TaskEvent RedisEventBus::Publish(const std::string& tenant, TaskEvent event) {
   if (!ProgressDue(event)) {
     event.seq = 0;  // coalesced: a newer progress event will say more
     return event;
   }
-  auto seq =
-      client_.Eval(redis::event_scripts::Publish(),
-                   {options_.key_prefix, event.task_id, tenant,
-                    std::string(TaskEventTypeName(event.type)), std::to_string(event.fencing),
-                    std::to_string(event.attempt), std::to_string(ToUnixMillis(event.time)),
-                    redis::EncodeEvent(event), std::to_string(options_.progress_kept),
-                    Ms(options_.live_retention), Ms(options_.terminal_retention)});
+  auto seq = client_.Eval(redis::event_scripts::Publish(), PublishArgs(tenant, event));
   if (!seq.ok()) {
     LogWarn("task event not published",
             {{"task_id", event.task_id}, {"error", seq.status().ToString()}});

@@ -66,6 +66,8 @@ class RedisEventBus final : public EventBus {
   RedisEventBus& operator=(const RedisEventBus&) = delete;
 
   TaskEvent Publish(const std::string& tenant, TaskEvent event) override;
+  // The publish scripts of the batch in one pipeline (one round trip).
+  std::vector<TaskEvent> PublishBatch(std::vector<TenantEvent> events) override;
   bool Seed(const std::string& tenant, std::vector<TaskEvent> history) override;
   std::unique_ptr<Subscription> Subscribe(const std::string& task_id, int64_t after_seq,
                                           TaskEventCallback on_event) override;
@@ -89,6 +91,8 @@ class RedisEventBus final : public EventBus {
   };
   // The task's held events with from <= seq <= to (to 0: to the newest), and its tenant.
   Result<Held> Fetch(const std::string& task_id, int64_t from, int64_t to);
+  // The publish script's ARGV for `event`.
+  std::vector<std::string> PublishArgs(const std::string& tenant, const TaskEvent& event) const;
   // relay_mu_ held. Relays the held events of a followed task newer than `after` (up to `to`).
   void CatchUp(const std::string& task_id, int64_t after, int64_t to);
   void Relay(std::string_view message);  // one pub/sub message; relay_mu_ not held

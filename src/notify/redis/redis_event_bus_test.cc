@@ -69,6 +69,23 @@ class RedisEventBusTest : public ::testing::Test {
   std::unique_ptr<RedisEventBus> b_;
 };
 
+TEST_F(RedisEventBusTest, PublishBatchNumbersEachEventInOnePipelineAndDeliversThem) {
+  const std::string x = NewId("tsk"), y = NewId("tsk");
+  EventCollector got;
+  auto sub = a_->Subscribe(y, 0, got.Callback());
+  EXPECT_EQ(b_->Publish("acme", Event(x, T::kQueued)).seq, 1);
+  std::vector<TaskEvent> out = b_->PublishBatch({{"acme", Event(x, T::kStarted, 7, 1)},
+                                                 {"acme", Event(y, T::kQueued)},
+                                                 {"acme", Event(x, T::kProgress, 7)},
+                                                 {"acme", Event(y, T::kStarted, 8, 1)}});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].seq, 2);
+  EXPECT_EQ(out[1].seq, 1);
+  EXPECT_EQ(out[2].seq, 3);
+  EXPECT_EQ(out[3].seq, 2);
+  EXPECT_EQ(WaitSeqs(got, 2), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}}));
+}
+
 TEST_F(RedisEventBusTest, SubscriberOnOneBusGetsEventsPublishedOnAnotherInOrder) {
   const std::string id = NewId("tsk");
   EventCollector got;

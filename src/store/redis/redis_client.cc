@@ -271,6 +271,37 @@ Result<Reply> RedisClient::Eval(const Script& script, const std::vector<std::str
   return r;
 }
 
+std::vector<Result<Reply>> RedisClient::EvalPipeline(
+    const Script& script, const std::vector<std::vector<std::string>>& calls) {
+  auto command = [&](const std::vector<std::string>& args, bool by_sha) {
+    std::vector<std::string> cmd;
+    cmd.reserve(args.size() + 3);
+    cmd.push_back(by_sha ? "EVALSHA" : "EVAL");
+    cmd.push_back(by_sha ? script.sha1() : script.source());
+    cmd.push_back("0");
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return cmd;
+  };
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(calls.size());
+  for (const auto& args : calls) commands.push_back(command(args, true));
+  std::vector<Result<Reply>> out =
+      calls.empty() ? std::vector<Result<Reply>>{} : Pipeline(commands);
+  std::vector<size_t> unknown;
+  commands.clear();
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].ok() && out[i].status().message().find("NOSCRIPT") != std::string::npos) {
+      unknown.push_back(i);
+      commands.push_back(command(calls[i], false));
+    }
+  }
+  if (!unknown.empty()) {
+    std::vector<Result<Reply>> again = Pipeline(commands);
+    for (size_t k = 0; k < unknown.size(); ++k) out[unknown[k]] = std::move(again[k]);
+  }
+  return out;
+}
+
 std::string ReplyString(const redisReply& r) {
   switch (r.type) {
     case REDIS_REPLY_STRING:

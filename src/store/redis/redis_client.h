@@ -90,6 +90,10 @@ class RedisClient {
   std::vector<Result<Reply>> Pipeline(const std::vector<std::vector<std::string>>& commands);
   // EVALSHA of `script` with no KEYS and `args` as ARGV (falling back to EVAL on NOSCRIPT).
   Result<Reply> Eval(const Script& script, const std::vector<std::string>& args);
+  // Eval of `script` once per argument list, pipelined (one round trip; a second one for the
+  // calls answered NOSCRIPT, sent as EVAL); one result each, in order.
+  std::vector<Result<Reply>> EvalPipeline(const Script& script,
+                                          const std::vector<std::vector<std::string>>& calls);
 
   const RedisUrl& url() const { return options_.url; }
 

@@ -252,6 +252,32 @@ sync(id, cur[2], t, tonumber(ARGV[4]))
 return 1
 )lua";
 
+constexpr char kSaveBatch[] = R"lua(
+local retention = tonumber(ARGV[2])
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local id, ver, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local first, last = i + 3, i + 2 + n
+  i = last + 1
+  local k = tkey(id)
+  local cur = redis.call('HMGET', k, 'v', 'state')
+  if not cur[1] then
+    out[#out + 1] = -1
+  elseif cur[1] ~= ver then
+    out[#out + 1] = 0
+  else
+    local t = {}
+    for j = first, last, 2 do t[ARGV[j]] = ARGV[j + 1] end
+    redis.call('HSET', k, unpack(ARGV, first, last))
+    redis.call('HINCRBY', k, 'v', 1)
+    sync(id, cur[2], t, retention)
+    out[#out + 1] = 1
+  end
+end
+return out
+)lua";
+
 constexpr char kList[] = R"lua(
 local tenant, state, cursor = ARGV[2], ARGV[3], ARGV[4]
 local key
@@ -349,6 +375,10 @@ const Script& Lease() {
 }
 const Script& Save() {
   static const Script s = Make(kSave);
+  return s;
+}
+const Script& SaveBatch() {
+  static const Script s = Make(kSaveBatch);
   return s;
 }
 const Script& List() {

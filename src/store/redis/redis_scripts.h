@@ -32,6 +32,12 @@ const Script& Lease();
 // error NOT_FOUND.
 const Script& Save();
 
+// Save for several tasks at once (a worker's batch of completions), each on its own. ARGV:
+// prefix, retention_ms, then per task: id, expected version, the number of field arguments
+// that follow (2 per field), the fields as name, value pairs. → one integer per task, in order:
+// 1 saved, 0 the version changed meanwhile, -1 no such task.
+const Script& SaveBatch();
+
 // ARGV: prefix, tenant ('' all), state ('' any), cursor ('' newest), count.
 // → {{HGETALL, queue position or -1}, ...} newest first.
 const Script& List();

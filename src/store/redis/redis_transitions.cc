@@ -78,9 +78,9 @@ Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uin
   return HeartbeatReply{*t.lease_expires_at, t.cancel_requested};
 }
 
-// A batch in at most two round trips: the tasks not remembered loaded in one pipeline, every
-// compare-and-set in another. A completion whose task changed in between (or a server that lost
-// the script) goes through the one-at-a-time path, which reloads and retries.
+// A batch in at most two round trips: the tasks not remembered loaded in one pipeline, then every
+// compare-and-set in one script call (SaveBatch). A completion whose task changed in between
+// goes through the one-at-a-time path, which reloads and retries.
 std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> completions) {
   const Timestamp now = Now();
   auto one = [&](const Completion& c) {
@@ -117,7 +117,8 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
     }
   }
   std::vector<size_t> saving;
-  std::vector<std::vector<std::string>> saves;
+  std::vector<std::string> args = {options_.key_prefix,
+                                   std::to_string(options_.task_retention.count())};
   for (size_t i = 0; i < completions.size(); ++i) {
     if (results[i]) continue;
     const Completion& c = completions[i];
@@ -129,31 +130,33 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
       results[i].emplace(done);
       continue;
     }
-    std::vector<std::string> args = {"EVALSHA",
-                                     redis::scripts::Save().sha1(),
-                                     "0",
-                                     options_.key_prefix,
-                                     c.task_id,
-                                     std::to_string(stored[i]->version),
-                                     std::to_string(options_.task_retention.count())};
-    for (auto& [name, value] : redis::TaskToFields(stored[i]->task)) {
+    auto fields = redis::TaskToFields(stored[i]->task);
+    args.push_back(c.task_id);
+    args.push_back(std::to_string(stored[i]->version));
+    args.push_back(std::to_string(2 * fields.size()));
+    for (auto& [name, value] : fields) {
       args.push_back(std::move(name));
       args.push_back(std::move(value));
     }
     saving.push_back(i);
-    saves.push_back(std::move(args));
   }
-  std::vector<Result<Reply>> saved =
-      saves.empty() ? std::vector<Result<Reply>>{} : client_.Pipeline(saves);
-  for (size_t k = 0; k < saving.size(); ++k) {
-    const size_t i = saving[k];
-    Forget(completions[i].task_id);  // succeeded, or about to be reloaded
-    if (saved[k].ok() && redis::ReplyInt(**saved[k]) == 1) {
-      results[i].emplace(std::move(stored[i]->task));
-    } else if (!saved[k].ok() && saved[k].status().code() == StatusCode::kUnavailable) {
-      results[i].emplace(saved[k].status());
-    } else {
-      results[i].emplace(one(completions[i]));  // changed meanwhile, or NOSCRIPT: one at a time
+  if (!saving.empty()) {
+    // Every compare-and-set of the batch in one script call.
+    Result<Reply> saved = client_.Eval(redis::scripts::SaveBatch(), args);
+    const bool answered =
+        saved.ok() && (*saved)->type == REDIS_REPLY_ARRAY && (*saved)->elements == saving.size();
+    for (size_t k = 0; k < saving.size(); ++k) {
+      const size_t i = saving[k];
+      Forget(completions[i].task_id);  // succeeded, or about to be reloaded
+      if (answered && redis::ReplyInt(*(*saved)->element[k]) == 1) {
+        results[i].emplace(std::move(stored[i]->task));
+      } else if (answered && redis::ReplyInt(*(*saved)->element[k]) == -1) {
+        results[i].emplace(NotFoundError("no task " + completions[i].task_id));
+      } else if (!saved.ok() && saved.status().code() == StatusCode::kUnavailable) {
+        results[i].emplace(saved.status());
+      } else {
+        results[i].emplace(one(completions[i]));  // changed meanwhile: one at a time
+      }
     }
   }
   std::vector<Result<Task>> out;
