@@ -52,8 +52,8 @@ const OptionSpec kGenerateOptions[] = {
      .kind = OptionKind::kFlag},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
-     .help = "with --local: the model: a diffusers folder (model_index.json), a single-file "
-             ".safetensors checkpoint, or a model.json folder",
+     .help = "with --local: the model: a diffusers folder (model_index.json) or a single-file "
+             ".safetensors checkpoint",
      .value_name = "PATH"},
     {.name = "threads",
      .default_value = "0",

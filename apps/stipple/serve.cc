@@ -57,8 +57,8 @@ const OptionSpec kServeOptions[] = {
      .value_name = "DIR"},
     {.name = "model-dir",
      .default_value = "models/shapes-32",
-     .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
-             "or a model.json folder) or a folder of them",
+     .help = "the models: one model (a diffusers folder or a single-file .safetensors "
+             "checkpoint) or a folder of them",
      .value_name = "PATH"},
     {.name = "model",
      .help = "serve only this model of --model-dir (repeatable; default: every model)",

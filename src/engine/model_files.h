@@ -4,8 +4,7 @@
 //
 // A model is one of:
 //   - a folder with model_index.json: Stable Diffusion in the diffusers layout;
-//   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
-//   - a folder with model.json: the project's own format.
+//   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout).
 // Its name is the folder's name, or the file's name without ".safetensors".
 #pragma once
 
@@ -20,7 +19,7 @@
 
 namespace stipple {
 
-enum class ModelFormat { kDiffusers, kSingleFile, kModelJson };
+enum class ModelFormat { kDiffusers, kSingleFile };
 
 struct ModelPath {
   std::string name;
