@@ -54,6 +54,27 @@ struct ShapesModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(ShapesModel);
 
+// Spreads the token-embedding rows the captions use — each caption word is one token — and the
+// start and end tokens to N(0, 1), as the first version's word embeddings started (libtorch's
+// default), while the pieces of other words stay at N(0, 0.02). At N(0, 0.02) for every token the
+// text states start almost word-independent: the colour words, whose signal is strongest,
+// separate first, and the position words never did (a 2,250-step run reached colour 97.5 % on
+// caption-like prompts but position at chance, with the states of "top" and "bottom" 0.09 apart
+// against 0.8 for two colours).
+void SpreadCaptionWordEmbeddings(ShapesModel& model, const ClipTokenizer& tokenizer) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor table;
+  for (auto& item : model->text_encoder->named_parameters()) {
+    if (item.key().find("token_embedding.weight") != std::string::npos) table = item.value();
+  }
+  std::vector<int64_t> rows = {tokenizer.bos_id(), tokenizer.eos_id()};
+  for (const std::string& word : CaptionVocabulary()) {
+    const std::vector<int32_t> ids = tokenizer.Encode(word);  // <start>, the word, <end>, …
+    rows.push_back(ids[1]);
+  }
+  for (int64_t row : rows) table[row].normal_(0, 1);
+}
+
 Status WriteText(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -172,6 +193,7 @@ Status Train(const TrainOptions& options) {
       torch::load(optimizer, (checkpoint / "optimizer.pt").string());
       LogInfo("resuming training", {{"step", std::to_string(step)}});
     } else {
+      SpreadCaptionWordEmbeddings(model, *tokenizer);
       torch::NoGradGuard no_grad;
       auto from = model->parameters();
       auto to = ema->parameters();
