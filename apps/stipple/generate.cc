@@ -52,8 +52,8 @@ const OptionSpec kGenerateOptions[] = {
      .kind = OptionKind::kFlag},
     {.name = "model-dir",
      .help =
-         "with --local: the model: a diffusers folder (model_index.json), a single-file "
-         ".safetensors checkpoint, or a model.json folder (default: the bundled shapes-32 model)",
+         "with --local: the model: a diffusers folder (model_index.json) or a single-file "
+         ".safetensors checkpoint (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "threads",
      .default_value = "0",

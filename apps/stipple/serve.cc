@@ -57,8 +57,8 @@ const OptionSpec kServeOptions[] = {
      .help = "where the task database and the images live (created if missing)",
      .value_name = "DIR"},
     {.name = "model-dir",
-     .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
-             "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
+     .help = "the models: one model (a diffusers folder or a single-file .safetensors "
+             "checkpoint) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
      .help = "serve only this model of --model-dir (repeatable; default: every model); null: the "

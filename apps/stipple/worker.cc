@@ -25,8 +25,8 @@ const OptionSpec kWorkerOptions[] = {
      .help = "a worker token of the gateways (their --worker-token; required)",
      .value_name = "TOKEN"},
     {.name = "model-dir",
-     .help = "the models: one model (a diffusers folder, a single-file .safetensors checkpoint "
-             "or a model.json folder) or a folder of them (default: the bundled shapes-32 model)",
+     .help = "the models: one model (a diffusers folder or a single-file .safetensors "
+             "checkpoint) or a folder of them (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "model",
      .help = "run only this model of --model-dir (repeatable; default: every model); null: the "

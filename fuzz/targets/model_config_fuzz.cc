@@ -1,11 +1,12 @@
-// Fuzz target: every JSON config a model brings (src/engine): stipple's model.json, diffusers'
-// unet/config.json, vae/config.json, text_encoder/config.json and scheduler/scheduler_config.json.
-// Each parser gets the same bytes. Properties: a config or a Status, never a crash; a parsed
-// model.json gives catalog limits its own native size passes; a parsed scheduler config either
+// Fuzz target: every JSON config a model brings (src/engine): a null model's null_model.json,
+// diffusers' unet/config.json, vae/config.json, text_encoder/config.json and
+// scheduler/scheduler_config.json. Each parser gets the same bytes. Properties: a config or a
+// Status, never a crash; a parsed null_model.json gives catalog limits its own native size
+// passes; a parsed scheduler config either
 // makes each scheduler or says why, and a made scheduler plans 1 and 20 steps (or says why) with
 // exactly that many steps.
 #include "engine/clip_text_config.h"
-#include "engine/model_config.h"
+#include "engine/null_engine.h"
 #include "engine/scheduler_config.h"
 #include "engine/schedulers.h"
 #include "engine/unet2d_config.h"
@@ -15,8 +16,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text = stipple::fuzz::AsText(data, size);
 
-  if (auto model = stipple::ParseModelConfig(text); model.ok()) {
-    stipple::ModelLimits limits = model.value().Limits();
+  if (auto model = stipple::ParseNullModelJson(text, "null_model.json", "fuzz"); model.ok()) {
+    stipple::ModelLimits limits = stipple::NullModelLimits(model.value());
     FUZZ_CHECK(limits.AllowsSize(limits.width, limits.height), limits.name);
   }
   (void)stipple::ParseUNet2DConditionConfig(text, "unet/config.json");

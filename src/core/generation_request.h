@@ -21,7 +21,7 @@
 
 namespace stipple {
 
-// What one model allows and defaults to. The engine fills this from the model's model.json.
+// What one model allows and defaults to. The engine fills this from the model's files.
 struct ModelLimits {
   std::string name;
   int width = 32;  // native size: the default

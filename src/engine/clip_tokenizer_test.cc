@@ -162,14 +162,10 @@ TEST(ClipTokenizer, EncodesTheSameFromManyThreads) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
-TEST(ClipTokenizer, SitsBehindTheTokenizerInterfaceBesideWordTokenizer) {
-  std::vector<std::unique_ptr<Tokenizer>> tokenizers;
-  tokenizers.push_back(
-      WordTokenizer::FromTokens({"<pad>", "<bos>", "<eos>", "<unk>", "cat"}, 8).value());
-  tokenizers.push_back(ClipTokenizer::LoadDirectory(kTestData + "/clip-vocab-tiny").value());
-  for (const auto& t : tokenizers) {
-    EXPECT_EQ(t->Encode("cat").size(), static_cast<size_t>(t->max_length()));
-  }
+TEST(ClipTokenizer, SitsBehindTheTokenizerInterface) {
+  std::unique_ptr<Tokenizer> t =
+      ClipTokenizer::LoadDirectory(kTestData + "/clip-vocab-tiny").value();
+  EXPECT_EQ(t->Encode("cat").size(), static_cast<size_t>(t->max_length()));
 }
 
 // A copy of the tiny vocabulary's folder in a fresh temporary directory.

@@ -87,7 +87,7 @@ TEST(CheckEngineJobs, ClipSkipUpToTheModelsLimitAndRowsMayDiffer) {
   EXPECT_NE(checked[3].message().find("clip_skip must be 0..2"), std::string::npos);
   EXPECT_EQ(checked[4].code(), StatusCode::kInvalidArgument);
 
-  // A model without CLIP layers (a model.json model: max_clip_skip 0) refuses any other value,
+  // A model without CLIP layers (max_clip_skip 0, e.g. the null model) refuses any other value,
   // naming the field.
   std::vector<Status> refused = CheckEngineJobs(std::vector<EngineJob>{{skip1}}, Limits());
   EXPECT_EQ(refused[0].code(), StatusCode::kInvalidArgument);

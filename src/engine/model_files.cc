@@ -11,7 +11,6 @@
 #include "engine/clip_text_config.h"
 #include "engine/diffusers_folder.h"
 #include "engine/ldm_checkpoint.h"
-#include "engine/model_config.h"
 #include "engine/scheduler_config.h"
 #include "engine/schedulers.h"
 #include "engine/unet2d_config.h"
@@ -88,14 +87,11 @@ Result<ModelPath> ModelAt(const std::string& path) {
     if (fs::exists(p / "model_index.json", ec)) {
       return ModelPath{NameOf(p), path, ModelFormat::kDiffusers};
     }
-    if (fs::exists(p / "model.json", ec))
-      return ModelPath{NameOf(p), path, ModelFormat::kModelJson};
     if (fs::exists(p / kNullModelFile, ec)) return ModelPath{NameOf(p), path, ModelFormat::kNull};
   }
   return NotFoundError(path +
                        ": not a model (a diffusers folder with model_index.json, a "
-                       "single-file .safetensors checkpoint, a folder with model.json, or a "
-                       "folder with null_model.json)");
+                       "single-file .safetensors checkpoint, or a folder with null_model.json)");
 }
 
 Result<std::vector<ModelPath>> FindModels(const std::string& path) {
@@ -118,8 +114,7 @@ Result<std::vector<ModelPath>> FindModels(const std::string& path) {
   if (models.empty()) {
     return NotFoundError(path +
                          ": no model in it (diffusers folders with model_index.json, "
-                         "single-file .safetensors checkpoints, folders with model.json, or "
-                         "folders with null_model.json)");
+                         "single-file .safetensors checkpoints, or folders with null_model.json)");
   }
   std::sort(models.begin(), models.end(),
             [](const ModelPath& a, const ModelPath& b) { return a.name < b.name; });
@@ -176,11 +171,6 @@ Result<ModelLimits> DescribeModel(const ModelPath& model) {
     }
     case ModelFormat::kDiffusers: return DescribeDiffusers(model);
     case ModelFormat::kSingleFile: return DescribeSingleFile(model);
-    case ModelFormat::kModelJson: {
-      ASSIGN_OR_RETURN(ModelConfig config,
-                       LoadModelConfig((fs::path(model.path) / "model.json").string()));
-      return config.Limits();
-    }
   }
   return InternalError("unknown model format");
 }

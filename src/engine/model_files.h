@@ -5,7 +5,6 @@
 // A model is one of:
 //   - a folder with model_index.json: Stable Diffusion in the diffusers layout;
 //   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
-//   - a folder with model.json: the project's own format;
 //   - a folder with null_model.json: the built-in null model (engine/null_engine.h), no weights.
 // Its name is the folder's name, or the file's name without ".safetensors".
 #pragma once
@@ -22,7 +21,7 @@
 
 namespace stipple {
 
-enum class ModelFormat { kDiffusers, kSingleFile, kModelJson, kNull };
+enum class ModelFormat { kDiffusers, kSingleFile, kNull };
 
 struct ModelPath {
   std::string name;

@@ -301,18 +301,4 @@ Result<SchedulerConfig> ParseSchedulerConfig(std::string_view text, std::string_
   return c;
 }
 
-SchedulerConfig SchedulerConfigFromModel(const ModelConfig& config) {
-  SchedulerConfig c;
-  c.class_name = "DDIMScheduler";
-  c.default_scheduler = config.default_scheduler;
-  c.num_train_timesteps = config.noise.train_timesteps;
-  c.beta_schedule = config.noise.beta_schedule;
-  c.beta_start = config.noise.beta_start;
-  c.beta_end = config.noise.beta_end;
-  c.clip_sample = config.clip_sample;
-  c.thresholding = config.clip_sample;
-  c.sample_max_value = 1.0;
-  return c;
-}
-
 }  // namespace stipple

@@ -1,5 +1,5 @@
 // SchedulerConfig: the noise schedule and sampler settings of a diffusers
-// `scheduler/scheduler_config.json` (diffusers 0.27.2), or of a model.json.
+// `scheduler/scheduler_config.json` (diffusers 0.27.2).
 //
 // A field is set exactly when the file has it. Every scheduler (MakeScheduler in schedulers.h)
 // reads the fields it knows and takes its own diffusers class's default for those left unset, as
@@ -34,12 +34,11 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "engine/model_config.h"
 
 namespace stipple {
 
 struct SchedulerConfig {
-  std::string class_name;         // "_class_name", e.g. "PNDMScheduler"; empty from model.json
+  std::string class_name;         // "_class_name", e.g. "PNDMScheduler"
   std::string default_scheduler;  // stipple's name for class_name ("ddim", "euler", ...)
 
   // The noise schedule.
@@ -77,12 +76,5 @@ struct SchedulerConfig {
 // starts every error message. Bare NaN / Infinity / -Infinity, which Python's json module
 // writes (lambda_min_clipped is -Infinity in many files), are read as numbers.
 Result<SchedulerConfig> ParseSchedulerConfig(std::string_view json, std::string_view file_name);
-
-// The SchedulerConfig of a model.json: its schedule (train_timesteps, beta_schedule,
-// beta_start, beta_end), class DDIMScheduler (default_scheduler = config.default_scheduler),
-// and its clip_sample as clip_sample and thresholding with sample_max_value 1, so that every
-// scheduler with an x0 estimate to clip (ddim, ddpm, dpmpp_2m, lcm) clips it to ±1 — what
-// model.json's clip_sample has always meant. Everything else at each scheduler's default.
-SchedulerConfig SchedulerConfigFromModel(const ModelConfig& config);
 
 }  // namespace stipple

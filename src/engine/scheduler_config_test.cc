@@ -189,25 +189,5 @@ TEST(SchedulerConfig, NotJsonOrNotAnObjectIsInvalidArgument) {
   }
 }
 
-TEST(SchedulerConfig, FromModelJsonKeepsItsScheduleAndClipping) {
-  ModelConfig model;
-  model.noise = {500, "scaled_linear", 0.001, 0.01};
-  model.default_scheduler = "euler_a";
-  model.clip_sample = true;
-  SchedulerConfig c = SchedulerConfigFromModel(model);
-  EXPECT_EQ(c.default_scheduler, "euler_a");
-  EXPECT_EQ(c.num_train_timesteps, 500);
-  EXPECT_EQ(c.beta_schedule, "scaled_linear");
-  EXPECT_EQ(c.beta_start, 0.001);
-  EXPECT_EQ(c.beta_end, 0.01);
-  EXPECT_EQ(c.clip_sample, true);
-  EXPECT_EQ(c.thresholding, true);
-  EXPECT_EQ(c.sample_max_value, 1.0);
-  model.clip_sample = false;
-  c = SchedulerConfigFromModel(model);
-  EXPECT_EQ(c.clip_sample, false);  // explicit: DDIM's and DDPM's default would clip
-  EXPECT_EQ(c.thresholding, false);
-}
-
 }  // namespace
 }  // namespace stipple

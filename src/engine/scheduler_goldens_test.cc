@@ -63,13 +63,18 @@ class SchedulerGoldens : public ::testing::Test {
     delete tensors_;
   }
 
-  // The config of a row of the table; model_json_clip is what a model.json with clip_sample
-  // turns into, made by SchedulerConfigFromModel (its file says the same for diffusers).
+  // The config of a row of the table; model_json_clip is a DDIM config (T = 1000, linear
+  // 0.0001..0.02) with clip_sample and thresholding at sample_max_value 1, so that every scheduler
+  // with an x0 estimate clips it to ±1 (its file says the same for diffusers).
   static SchedulerConfig Config(const std::string& name) {
     if (name == "model_json_clip") {
-      ModelConfig model;  // T = 1000, linear 0.0001..0.02
-      model.clip_sample = true;
-      return SchedulerConfigFromModel(model);
+      SchedulerConfig c;
+      c.class_name = "DDIMScheduler";
+      c.default_scheduler = "ddim";
+      c.clip_sample = true;
+      c.thresholding = true;
+      c.sample_max_value = 1.0;
+      return c;
     }
     Result<SchedulerConfig> config = ParseSchedulerConfig(ReadFile(kDir + name + ".json"), name);
     EXPECT_TRUE(config.ok()) << config.status().ToString();

@@ -38,10 +38,18 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/model_config.h"
 #include "engine/scheduler_config.h"
 
 namespace stipple {
+
+// The training noise schedule (a scheduler config's num_train_timesteps, beta_schedule,
+// beta_start, beta_end).
+struct NoiseScheduleConfig {
+  int train_timesteps = 1000;
+  std::string beta_schedule = "linear";  // "linear" | "scaled_linear"
+  double beta_start = 0.0001;
+  double beta_end = 0.02;
+};
 
 // betas and alphas_cumprod (ᾱ_t = Π_{s<=t} (1 - β_s)) for t = 0..train_timesteps-1, in double.
 // linear: β = linspace(start, end); scaled_linear: β = linspace(√start, √end)².

@@ -244,12 +244,16 @@ TEST(Schedulers, DrawNoiseIsWhenDiffusersDraws) {
   for (const SchedulerStep& s : PlanFor("euler", 3, Sd15()).steps) EXPECT_EQ(s.next_from_noise, 0);
 }
 
-TEST(Schedulers, ModelJsonClipSampleClipsEverySchedulerWithAnEstimateToClip) {
-  ModelConfig model;
-  model.clip_sample = true;
-  const SchedulerConfig on = SchedulerConfigFromModel(model);
-  model.clip_sample = false;
-  const SchedulerConfig off = SchedulerConfigFromModel(model);
+TEST(Schedulers, ClipSampleWithThresholdingClipsEverySchedulerWithAnEstimateToClip) {
+  SchedulerConfig on;
+  on.class_name = "DDIMScheduler";
+  on.default_scheduler = "ddim";
+  on.clip_sample = true;
+  on.thresholding = true;
+  on.sample_max_value = 1.0;
+  SchedulerConfig off = on;
+  off.clip_sample = false;
+  off.thresholding = false;
   for (const std::string& name : SchedulerNames()) {
     const bool clips = name != "euler" && name != "euler_a";
     EXPECT_EQ(PlanFor(name.c_str(), 4, on).steps[0].clip_x0, clips ? 1 : 0) << name;

@@ -1,5 +1,5 @@
-// TorchEngine: the Engine implementation on libtorch — Stable Diffusion models (diffusers folders
-// and single-file checkpoints) and the project's own model.json models.
+// TorchEngine: the Engine implementation on libtorch — Stable Diffusion models (diffusers folders,
+// latent or pixel-space, and single-file checkpoints).
 // This header is torch-free; the implementation lives in src/engine/torch/.
 #pragma once
 
@@ -17,9 +17,8 @@ struct TorchEngineOptions {
   // Intra-op threads for libtorch. 0: every core. libtorch's setting is process-wide; the engine
   // applies its own at load and at the start of every Generate call.
   int threads = 0;
-  // The compute dtype: "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16". The
-  // model.json models run in fp32 only ("auto" is fp32 for them); a Stable Diffusion VAE whose
-  // config says force_upcast stays in fp32 whatever this says.
+  // The compute dtype: "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16". A VAE
+  // whose config says force_upcast stays in fp32 whatever this says.
   std::string dtype = "auto";
   // A progress event carries a preview PNG every this many steps (step % k == 0, the last step
   // included when it falls on k). 0: no previews.
@@ -31,10 +30,9 @@ class TorchEngine {
   // Loads the model at `path`:
   //   - a folder with model_index.json: a Stable Diffusion model in the diffusers layout
   //     (SD 1.x, SD 2.x, SDXL);
-  //   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout);
-  //   - a folder with model.json: the project's own format (model.json, vocabulary, weights).
+  //   - a .safetensors file: a single-file Stable Diffusion checkpoint (LDM/A1111 key layout).
   // Errors: kNotFound (nothing loadable there, or a file the model needs is missing),
-  // kInvalidArgument (a config, vocabulary or weights the engine cannot run — each names the
+  // kInvalidArgument (a config, tokenizer or weights the engine cannot run — each names the
   // file and the field or tensor —, a pickle checkpoint (.ckpt, .pt, .pth, .bin), a bad device or
   // dtype), kDataLoss (a corrupt or truncated weights file), kFailedPrecondition (CUDA asked for
   // but not available).

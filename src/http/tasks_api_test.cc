@@ -233,7 +233,7 @@ TEST(TasksApi, ModelsListsTheCatalogWithTheDefault) {
   EXPECT_EQ(model["id"], "shapes-32");
   EXPECT_EQ(model["object"], "model");
   EXPECT_EQ(model["default"], true);
-  EXPECT_EQ(model["max_clip_skip"], 0);  // a model.json model: no CLIP layers to skip
+  EXPECT_EQ(model["max_clip_skip"], 0);  // the test catalog's model has no CLIP layers to skip
 }
 
 TEST(TasksApi, QueueReportsFiguresAndDesiredWorkers) {

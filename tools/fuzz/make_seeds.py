@@ -229,7 +229,7 @@ def model_config():
     seen = 0
     for top, _, files in sorted(os.walk(TESTDATA)):
         for name in sorted(files):
-            if name not in ("config.json", "scheduler_config.json", "model.json"):
+            if name not in ("config.json", "scheduler_config.json"):
                 continue
             path = os.path.join(top, name)
             if os.path.getsize(path) > 8192:
@@ -238,8 +238,8 @@ def model_config():
             with open(path, "rb") as f:
                 put("model_config", rel, f.read())
             seen += 1
-    with open(os.path.join(ROOT, "models", "shapes-32", "model.json"), "rb") as f:
-        put("model_config", "shapes-32_model.json", f.read())
+    put("model_config", "null_model.json",
+        b'{"step_delay_ms": 5, "width": 64, "height": 48, "default_steps": 4}\n')
     for name in sorted(os.listdir(os.path.join(TESTDATA, "schedulers"))):
         if name.endswith(".json") and name not in ("cases.json", "sample_pred.json"):
             data = read("schedulers", name)

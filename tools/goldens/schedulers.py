@@ -73,7 +73,7 @@ CONFIGS = {
                       "beta_schedule": "linear", "num_train_timesteps": 1000,
                       "clip_sample": True, "clip_sample_range": 1.5, "set_alpha_to_one": True,
                       "steps_offset": 0, "timestep_spacing": "linspace"},
-    # What stipple makes of a model.json with clip_sample (see SchedulerConfigFromModel).
+    # clip_sample with thresholding at 1.0 (the schedule of the first shapes-32 model).
     "model_json_clip": {"_class_name": "DDIMScheduler", "beta_start": 0.0001, "beta_end": 0.02,
                         "beta_schedule": "linear", "num_train_timesteps": 1000,
                         "clip_sample": True, "thresholding": True, "sample_max_value": 1.0},

@@ -229,12 +229,6 @@ BpeFiles ShapesBpe() {
 
 Status InitializeShapesModelDir(const std::string& model_dir) {
   const fs::path dir(model_dir);
-  std::error_code ec;
-  if (fs::exists(dir / "model.json", ec)) {
-    return InvalidArgumentError(model_dir +
-                                " holds a model.json model; the trainer writes a diffusers folder: "
-                                "give it a new or diffusers --model-dir");
-  }
   const BpeFiles bpe = ShapesBpe();
   const std::pair<fs::path, std::string> files[] = {
       {dir / "model_index.json", ModelIndexJson()},

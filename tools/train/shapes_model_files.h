@@ -37,8 +37,7 @@ struct BpeFiles {
 BpeFiles ShapesBpe();
 
 // Writes every config and tokenizer file above that is missing from `model_dir` (created if
-// needed); existing files are kept. kUnavailable naming a file that cannot be written;
-// kInvalidArgument when the folder holds a model.json model (the shipped first version).
+// needed); existing files are kept. kUnavailable naming a file that cannot be written.
 Status InitializeShapesModelDir(const std::string& model_dir);
 
 }  // namespace stipple::shapes

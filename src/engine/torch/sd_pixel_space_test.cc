@@ -1,7 +1,8 @@
 // Pixel-space Stable Diffusion models (a diffusers folder whose model_index.json has
 // "vae": [null, null]; docs/engine.md): a tiny random one written here loads through the SD path
 // with its own defaults and size rule, its image is its final sample's pixels and its previews are
-// the clean-image estimate.
+// the clean-image estimate; and the shipped models/shapes-32 gives diffusers' images
+// (testdata/shapes-32/goldens.json, written by tools/goldens/shapes_golden.py) within 2/255.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -135,6 +136,55 @@ TEST(SdPixelSpace, ATinyPixelModelRunsOnTheSdPath) {
   EXPECT_NE(unsized.status().message().find("sample_size"), std::string::npos)
       << unsized.status().message();
   fs::remove_all(dir);
+}
+
+TEST(SdPixelSpace, Shapes32MatchesDiffusers) {
+  const std::string model_dir = kTestdata + "/../../../models/shapes-32";
+  Result<std::string> text = ReadTextFile(kTestdata + "/shapes-32/goldens.json");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  const boost::json::object root = boost::json::parse(*text).as_object();
+  Result<ModelPath> where = ModelAt(model_dir);
+  ASSERT_TRUE(where.ok()) << where.status().ToString();
+  TorchEngineOptions options;
+  options.preview_every = 0;
+  at::set_num_threads(2);
+  Result<std::unique_ptr<SdPipeline>> loaded =
+      LoadSdPipeline(*where, options, torch::kCPU, torch::kFloat);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  SdPipeline& pipeline = **loaded;
+  const ModelLimits& limits = pipeline.limits();
+  EXPECT_EQ(limits.name, "shapes-32");
+  EXPECT_EQ(limits.width, 32);
+  EXPECT_EQ(limits.size_multiple, 0);
+  EXPECT_EQ(limits.default_steps, 20);
+  EXPECT_EQ(limits.default_guidance_scale, 3.0);
+  EXPECT_EQ(limits.default_scheduler, "ddim");
+
+  const int size = static_cast<int>(root.at("width").to_number<int64_t>());
+  for (const boost::json::value& v : root.at("goldens").as_array()) {
+    const boost::json::object& g = v.as_object();
+    const std::string prompt(g.at("prompt").as_string());
+    std::vector<int32_t> ids;
+    for (const boost::json::value& id : g.at("ids").as_array()) {
+      ids.push_back(static_cast<int32_t>(id.to_number<int64_t>()));
+    }
+    EXPECT_EQ(pipeline.model().tokenizer->Encode(prompt), ids) << prompt;
+    std::vector<EngineJob> jobs = {
+        {Request("shapes-32", prompt, size, static_cast<int>(g.at("steps").to_number<int64_t>()),
+                 g.at("guidance").to_number<double>(),
+                 static_cast<uint32_t>(g.at("seed").to_number<int64_t>())),
+         nullptr}};
+    std::vector<Status> admitted(1);
+    auto results = pipeline.Run(jobs, admitted, nullptr);
+    ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+    Result<DecodedPng> mine = DecodePngRgb8((*results[0])[0].png);
+    Result<std::string> golden_png =
+        ReadTextFile(kTestdata + "/shapes-32/" + std::string(g.at("image").as_string()));
+    ASSERT_TRUE(mine.ok() && golden_png.ok());
+    Result<DecodedPng> golden = DecodePngRgb8(*golden_png);
+    ASSERT_TRUE(golden.ok()) << golden.status().ToString();
+    EXPECT_LE(MaxDiff(mine->rgb, golden->rgb), 2) << prompt;
+  }
 }
 
 }  // namespace

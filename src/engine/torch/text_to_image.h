@@ -1,7 +1,7 @@
-// TextToImagePipeline: what the torch Engine runs — one loaded model's text-to-image pipeline,
-// whatever its format (the project's model.json models, Stable Diffusion folders and single
-// files). TorchEngine::Load picks the implementation from the files it finds and wraps it in an
-// Engine that serializes calls and turns exceptions into a Status.
+// TextToImagePipeline: what the torch Engine runs — one loaded model's text-to-image pipeline
+// (SdPipeline, from a Stable Diffusion folder or single file). TorchEngine::Load builds it from
+// the files it finds and wraps it in an Engine that serializes calls and turns exceptions into a
+// Status.
 #pragma once
 
 #include <span>

@@ -3,27 +3,17 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <mutex>
 #include <new>
 #include <thread>
 
 #include "engine/ldm_checkpoint.h"
-#include "engine/model_config.h"
 #include "engine/model_files.h"
-#include "engine/safetensors.h"
-#include "engine/schedulers.h"
-#include "engine/tokenizer.h"
-#include "engine/torch/diffusion_model.h"
-#include "engine/torch/pipeline.h"
 #include "engine/torch/sd_loader.h"
-#include "engine/torch/weights.h"
 
 namespace stipple {
 namespace {
 
-using torch_engine::DiffusionModel;
-using torch_engine::DiffusionPipeline;
 using torch_engine::TextToImagePipeline;
 
 Result<torch::Device> ParseDevice(const std::string& text) {
@@ -114,23 +104,14 @@ int ThreadsFor(const TorchEngineOptions& options) {
 
 Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& path,
                                             const TorchEngineOptions& options) {
-  namespace fs = std::filesystem;
   RETURN_IF_ERROR(RefusePickleCheckpoint(path));
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   ASSIGN_OR_RETURN(torch::ScalarType dtype, ParseDtype(options.dtype, device));
   const int threads = ThreadsFor(options);
   at::set_num_threads(threads);
   ASSIGN_OR_RETURN(ModelPath model, ModelAt(path));
-  std::unique_ptr<TextToImagePipeline> pipeline;
-  if (model.format == ModelFormat::kModelJson) {
-    if (options.dtype != "auto" && dtype != torch::kFloat) {  // auto: fp32 for these, on any device
-      return InvalidArgumentError("dtype '" + options.dtype + "': " + path +
-                                  " is a model.json model, which runs in fp32 only");
-    }
-    ASSIGN_OR_RETURN(pipeline, torch_engine::LoadPipeline(path, device, options.preview_every));
-  } else {
-    ASSIGN_OR_RETURN(pipeline, torch_engine::LoadSdPipeline(model, options, device, dtype));
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<TextToImagePipeline> pipeline,
+                   torch_engine::LoadSdPipeline(model, options, device, dtype));
   return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
 }
 
@@ -152,35 +133,3 @@ Result<std::unique_ptr<Engine>> TorchEngine::Load(const std::string& model_dir,
 }
 
 }  // namespace stipple
-
-namespace stipple::torch_engine {
-
-Result<std::unique_ptr<DiffusionPipeline>> LoadPipeline(const std::string& model_dir,
-                                                        torch::Device device, int preview_every) {
-  const std::filesystem::path dir(model_dir);
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig((dir / "model.json").string()));
-  ASSIGN_OR_RETURN(std::unique_ptr<WordTokenizer> tokenizer,
-                   WordTokenizer::LoadVocabularyFile((dir / config.text_encoder.vocab).string(),
-                                                     config.text_encoder.max_tokens));
-  if (tokenizer->vocab_size() != config.text_encoder.vocab_size) {
-    return InvalidArgumentError("vocabulary " + config.text_encoder.vocab + " has " +
-                                std::to_string(tokenizer->vocab_size()) +
-                                " tokens; model.json text_encoder.vocab_size is " +
-                                std::to_string(config.text_encoder.vocab_size));
-  }
-  SchedulerConfig scheduler_config = SchedulerConfigFromModel(config);
-  RETURN_IF_ERROR(MakeScheduler(config.default_scheduler, scheduler_config));
-  ASSIGN_OR_RETURN(SafetensorsFile weights, ReadSafetensorsFile((dir / config.weights).string()));
-  DiffusionModel model(config);
-  RETURN_IF_ERROR(torch_engine::LoadWeights(*model, weights, config.weights));
-  model->to(device);
-  model->eval();
-  torch_engine::PipelineOptions pipeline_options;
-  pipeline_options.device = device;
-  pipeline_options.preview_every = preview_every;
-  return std::make_unique<DiffusionPipeline>(std::move(config), std::move(model),
-                                             std::move(tokenizer), std::move(scheduler_config),
-                                             pipeline_options);
-}
-
-}  // namespace stipple::torch_engine
