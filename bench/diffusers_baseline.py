@@ -18,9 +18,10 @@ softmax, bmm), with one change: baddbmm's ignored input (beta = 0) is zeros inst
 torch.empty, whose uninitialized NaNs can leak through on this torch. `--attention bmm` computes
 the scores as scale · bmm(q, kᵀ) instead (what tools/goldens does).
 
-Prints one JSON object on stdout: torch version, threads, steps, per batch size the seconds of
-each timed run; with --pixels-out, writes the last batch-1 and batch-4 runs' images (uint8,
-(B, 3, H, W), batch 1 first) for engine_bench's parity check; with --profile-out, a chrome trace
+Prints one JSON object on stdout: torch version, threads, steps, per batch size the seconds and
+the process's CPU seconds of each timed run; with --pixels-out, writes the last batch-1 and batch-4 runs' images (uint8,
+(B, 3, H, W), batch 1 first) for engine_bench's parity check, with --latents-out their final
+latents (float32, (B, 4, H/8, W/8), batch 1 first); with --profile-out, a chrome trace
 of one batch-1 run and the seconds of each part alone (text encoder, one UNet call, VAE decode).
 """
 import argparse
@@ -107,7 +108,7 @@ class Pipeline:
                                           return_dict=False)[0]
 
         image = self.vae.decode(latents / self.vae.config.scaling_factor, return_dict=False)[0]
-        return (image / 2 + 0.5).clamp(0, 1).mul(255).round().to("cpu", torch.uint8)
+        return (image / 2 + 0.5).clamp(0, 1).mul(255).round().to("cpu", torch.uint8), latents
 
     @torch.no_grad()
     def parts(self, width, height, reps):
@@ -147,6 +148,7 @@ def main():
     parser.add_argument("--prompt", action="append", required=True)
     parser.add_argument("--attention", choices=["baddbmm", "bmm"], default="baddbmm")
     parser.add_argument("--pixels-out")
+    parser.add_argument("--latents-out")
     parser.add_argument("--profile-out")
     args = parser.parse_args()
 
@@ -161,25 +163,31 @@ def main():
         seeds = [args.seed + i for i in range(batch)]
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        start = time.perf_counter()
-        pixels = pipe(prompts, seeds, args.steps, args.guidance, args.size, args.size)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        pixels, latents = pipe(prompts, seeds, args.steps, args.guidance, args.size, args.size)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - start, pixels
+        return (time.perf_counter() - start, time.process_time() - cpu_start), (pixels, latents)
 
     run(1)  # warm-up
     seconds = {"1": [], "4": []}
-    pixels = {}
+    cpu_seconds = {"1": [], "4": []}
+    outputs = {}
     for _ in range(args.reps):
         for batch in (1, 4):
-            s, pixels[batch] = run(batch)
+            (s, cpu), outputs[batch] = run(batch)
             seconds[str(batch)].append(s)
+            cpu_seconds[str(batch)].append(cpu)
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps,
-              "attention": args.attention, "seconds": seconds}
+              "attention": args.attention, "seconds": seconds, "cpu_seconds": cpu_seconds}
     if args.pixels_out:
         with open(args.pixels_out, "wb") as f:
-            f.write(pixels[1].contiguous().numpy().tobytes())
-            f.write(pixels[4].contiguous().numpy().tobytes())
+            for batch in (1, 4):
+                f.write(outputs[batch][0].contiguous().numpy().tobytes())
+    if args.latents_out:
+        with open(args.latents_out, "wb") as f:
+            for batch in (1, 4):
+                f.write(outputs[batch][1].to("cpu", torch.float32).contiguous().numpy().tobytes())
     if args.profile_out:
         report["parts"] = pipe.parts(args.size, args.size, args.reps)
         with torch.autograd.profiler.profile() as prof:

@@ -8,14 +8,18 @@
 // build folder and both sides load that folder; MODEL_DIR runs another SD 1.x diffusers folder
 // (single-file UNet and VAE weights, as diffusers 0.27 reads) instead, at the same size and steps.
 // The work timed on each side is one text-to-image call: the prompts and the empty negative prompts
-// through the text encoder, kSteps DDIM steps with classifier-free guidance (both halves in one
-// UNet call), the VAE decode to uint8 pixels — at batch 1 and 4. Figures: steps/s at batch 1 (steps
-// ÷ the whole call's seconds), seconds per image at batch 1, images/s at batch 4, each with
-// diffusers' figure beside it, and parity: the largest difference between the two sides' pixels of
-// the same seeds (must be ≤ 2/255). Medians of several runs after a warm-up; stipple's runs are
-// split before and after the baseline's so that drift in the machine's load hits both.
+// through the text encoder, 8 DDIM steps with classifier-free guidance 7.5 (both halves in one
+// UNet call; --steps and --guidance change them), the VAE decode to uint8 pixels — at batch 1
+// and 4. Figures: steps/s at batch 1 (steps ÷ the whole call's seconds), seconds per image at batch
+// 1, images/s at batch 4, each with diffusers' figure beside it, and parity: the largest difference
+// between the two sides' pixels of the same seeds (must be ≤ 2/255) and between their final
+// latents. Medians of several runs after a warm-up; stipple's runs are split before and after the
+// baseline's so that drift in the machine's load hits both. Each call's CPU seconds (the process's,
+// all threads) are reported beside the wall clock: at --threads 1 they hardly depend on what else
+// the machine runs, so they compare the two sides on a busy machine where wall times cannot.
 //
-//   engine_bench [--device cpu|cuda[:N]] [--threads N] [--runs N] [--profile] [MODEL_DIR]
+//   engine_bench [--device cpu|cuda[:N]] [--threads N] [--runs N] [--steps N] [--guidance G]
+//                [--profile] [MODEL_DIR]
 //
 // --runs: timed runs per batch size on each side (default 4; stipple does half before the
 // baseline and half after).
@@ -24,9 +28,11 @@
 // overrides) in the reference environment: STIPPLE_REFERENCE_DIR, default ../shared/reference
 // beside the source tree (its env.sh). Without it, engine_bench says so and prints stipple's own
 // figures. STIPPLE_BENCH_ATTENTION=bmm runs the baseline's attention scores as a plain bmm instead
-// of diffusers' baddbmm (see bench/diffusers_baseline.py). --profile adds each part's seconds alone
-// (text encoder, one UNet call, VAE decode) and the time by operator kind of one batch-1 call
-// (bench/profile_breakdown.py over both sides' traces).
+// of diffusers' baddbmm (see bench/diffusers_baseline.py). Each side's last batch-1 and batch-4
+// pixels and final latents are left in the temporary folder (stipple_engine_bench_{stipple,
+// diffusers}.{u8,f32}, batch 1 first) for looking into a parity difference. --profile adds each
+// part's seconds alone (text encoder, one UNet call, VAE decode) and the time by operator kind of
+// one batch-1 call (bench/profile_breakdown.py over both sides' traces).
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -35,6 +41,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -56,10 +63,13 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kSteps = 8;
 constexpr int kSize = 128;
 constexpr uint32_t kSeed = 1234;
-constexpr double kGuidance = 7.5;
+// What one call samples: DDIM steps and guidance scale (--steps, --guidance).
+struct CallShape {
+  int steps = 8;
+  double guidance = 7.5;
+};
 const char* const kPrompts[] = {"a photo of a cat on a sofa", "an astronaut riding a horse",
                                 "a watercolor of a lighthouse at dusk",
                                 "a bowl of fruit, studio lighting"};
@@ -75,6 +85,20 @@ SdShape BenchShape() {
 constexpr const char* kShapeStamp = "unet 96,192,384,384; vae 32,64,128,128; 128x128; seed 1";
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU seconds used by this process so far (all its threads).
+double CpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// One call's wall-clock and CPU seconds. At one thread the CPU seconds barely depend on the
+// machine's load (time spent waiting for a core is not counted), so they compare two sides
+// measured on a busy machine better than the wall clock does.
+struct CallTime {
+  double wall = 0, cpu = 0;
+};
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -102,14 +126,14 @@ bool EnsureModel(const std::string& dir) {
   return true;
 }
 
-std::vector<EngineJob> Jobs(int batch) {
+std::vector<EngineJob> Jobs(const CallShape& call, int batch) {
   std::vector<EngineJob> jobs;
   for (int i = 0; i < batch; ++i) {
     GenerationRequest r;
     r.prompt = kPrompts[i % std::size(kPrompts)];
     r.width = r.height = kSize;
-    r.steps = kSteps;
-    r.guidance_scale = kGuidance;
+    r.steps = call.steps;
+    r.guidance_scale = call.guidance;
     r.scheduler = "ddim";
     r.seed = kSeed + static_cast<uint32_t>(i);
     r.num_images = 1;
@@ -118,21 +142,23 @@ std::vector<EngineJob> Jobs(int batch) {
   return jobs;
 }
 
-// One text-to-image call of `batch` images; its seconds, its pixels in *pixels.
-double TimeSample(torch_engine::SdPipeline& pipeline, int batch, torch::Tensor* pixels) {
-  std::vector<EngineJob> jobs = Jobs(batch);
+// One text-to-image call of `batch` images; its seconds, its pixels and final latents in *out.
+CallTime TimeSample(torch_engine::SdPipeline& pipeline, const CallShape& call, int batch,
+                    torch_engine::SdPipeline::Samples* out) {
+  std::vector<EngineJob> jobs = Jobs(call, batch);
   std::vector<Status> admitted(jobs.size());
   std::vector<Result<std::vector<GeneratedImage>>> results;
   const auto start = Clock::now();
+  const double cpu_start = CpuSeconds();
   torch_engine::SdPipeline::Samples samples = pipeline.Sample(jobs, admitted, nullptr, &results);
-  const double s = Seconds(Clock::now() - start);
+  const CallTime s{Seconds(Clock::now() - start), CpuSeconds() - cpu_start};
   for (const auto& r : results) {
     if (!r.ok()) {
       std::fprintf(stderr, "engine_bench: %s\n", r.status().ToString().c_str());
       std::exit(1);
     }
   }
-  if (pixels != nullptr) *pixels = samples.pixels;
+  if (out != nullptr) *out = std::move(samples);
   return s;
 }
 
@@ -161,17 +187,21 @@ std::optional<std::string> Capture(const std::string& command) {
   return out;
 }
 
-// Runs the diffusers baseline; its JSON report (empty when it could not run).
+// Runs the diffusers baseline; its JSON report (empty when it could not run). It writes its last
+// batch-1 and batch-4 calls' pixels (uint8) to `prefix`.u8 and final latents (float32) to
+// `prefix`.f32.
 boost::json::object RunBaseline(const std::string& env, const std::string& model_dir,
                                 const std::string& device, int threads, int runs,
-                                const std::string& pixels_file, const std::string& trace_file) {
+                                const CallShape& call, const std::string& prefix,
+                                const std::string& trace_file) {
   std::string command = ". " + Quote(env) + " && exec " + Python() +
                         " " STIPPLE_SOURCE_DIR "/bench/diffusers_baseline.py --model-dir " +
                         Quote(model_dir) + " --device " + Quote(device) + " --threads " +
-                        std::to_string(threads) + " --steps " + std::to_string(kSteps) +
+                        std::to_string(threads) + " --steps " + std::to_string(call.steps) +
                         " --size " + std::to_string(kSize) + " --seed " + std::to_string(kSeed) +
                         " --reps " + std::to_string(runs) + " --guidance " +
-                        std::to_string(kGuidance) + " --pixels-out " + Quote(pixels_file);
+                        std::to_string(call.guidance) + " --pixels-out " + Quote(prefix + ".u8") +
+                        " --latents-out " + Quote(prefix + ".f32");
   for (const char* prompt : kPrompts) command += " --prompt " + Quote(prompt);
   if (!trace_file.empty()) command += " --profile-out " + Quote(trace_file);
   if (const char* attention = std::getenv("STIPPLE_BENCH_ATTENTION")) {
@@ -184,27 +214,37 @@ boost::json::object RunBaseline(const std::string& env, const std::string& model
   return !ec && v.is_object() ? v.as_object() : boost::json::object{};
 }
 
-double BaselineMedian(const boost::json::object& baseline, const char* batch) {
-  if (!baseline.contains("seconds")) return 0;
+// The median of the baseline's `field` ("seconds" or "cpu_seconds") for `batch`; 0 when absent.
+double BaselineMedian(const boost::json::object& baseline, const char* field, const char* batch) {
+  if (!baseline.contains(field)) return 0;
   std::vector<double> runs;
-  for (const auto& s : baseline.at("seconds").as_object().at(batch).as_array()) {
+  for (const auto& s : baseline.at(field).as_object().at(batch).as_array()) {
     runs.push_back(s.to_number<double>());
   }
   return Median(runs);
 }
 
-// The largest |ours - theirs| in pixel levels over the batch-1 and batch-4 images; -1 when the
-// baseline's file is missing or short.
-int ParityLevels(const std::string& pixels_file, const torch::Tensor& b1, const torch::Tensor& b4) {
-  torch::Tensor ours = torch::cat({b1.flatten(), b4.flatten()}).to(torch::kCPU).contiguous();
-  std::vector<uint8_t> theirs(static_cast<size_t>(ours.numel()));
-  std::ifstream in(pixels_file, std::ios::binary);
-  in.read(reinterpret_cast<char*>(theirs.data()), static_cast<std::streamsize>(theirs.size()));
+// The largest |ours - theirs| over the batch-1 and batch-4 results (`ours`, concatenated) against
+// the baseline's `file` of the same dtype; -1 when the file is missing or short.
+double MaxDifference(const std::string& file, const torch::Tensor& ours) {
+  torch::Tensor theirs = torch::empty_like(ours);
+  std::ifstream in(file, std::ios::binary);
+  in.read(reinterpret_cast<char*>(theirs.data_ptr()),
+          static_cast<std::streamsize>(theirs.numel() * theirs.element_size()));
   if (!in) return -1;
-  const uint8_t* p = ours.data_ptr<uint8_t>();
-  int worst = 0;
-  for (size_t i = 0; i < theirs.size(); ++i) worst = std::max(worst, std::abs(p[i] - theirs[i]));
-  return worst;
+  return (ours.to(torch::kDouble) - theirs.to(torch::kDouble)).abs().max().item<double>();
+}
+
+// Writes a contiguous CPU tensor's bytes to `file`.
+void WriteRaw(const std::string& file, const torch::Tensor& t) {
+  std::ofstream(file, std::ios::binary)
+      .write(reinterpret_cast<const char*>(t.data_ptr()),
+             static_cast<std::streamsize>(t.numel() * t.element_size()));
+}
+
+// Both calls' `part` (pixels or latents) flattened into one contiguous CPU tensor.
+torch::Tensor Joined(const torch::Tensor& b1, const torch::Tensor& b4) {
+  return torch::cat({b1.flatten(), b4.flatten()}).to(torch::kCPU).contiguous();
 }
 
 // Median seconds of each part alone, as the baseline's `parts`.
@@ -246,11 +286,16 @@ void ProfileParts(torch_engine::SdPipeline& pipeline, torch::Device device, int 
   torch_engine::AutoencoderKL vae = model.vae;
   add("text_encoder", median_of([&] { encoder->forward(ids); }));
   add("unet_step", median_of([&] { unet->forward(x, t, context); }));
+  // As the pipeline runs a step: the text states' keys and values projected once per call.
+  torch_engine::UNetAddedConditions added;
+  const torch_engine::CrossKeysValues projected = unet->ProjectText(context);
+  added.text_keys_values = &projected;
+  add("unet_step_text_projected", median_of([&] { unet->forward(x, t, context, added); }));
   add("vae_decode", median_of([&] { vae->Decode(z); }));
 }
 
-int Run(std::string model_dir, const std::string& device_name, int threads, int runs,
-        bool profile) {
+int Run(std::string model_dir, const std::string& device_name, int threads, int runs, bool profile,
+        const CallShape& call) {
   const int runs_each_side = std::max(1, runs / 2);
   const bool bench_model = model_dir.empty();
   if (bench_model) model_dir = STIPPLE_BENCH_MODEL_DIR;
@@ -269,31 +314,36 @@ int Run(std::string model_dir, const std::string& device_name, int threads, int 
   torch_engine::SdPipeline& pipeline = **loaded;
 
   std::fprintf(stderr, "engine_bench: stipple, %d threads...\n", threads);
-  TimeSample(pipeline, 1, nullptr);  // warm-up
-  std::vector<double> ours1, ours4;
-  torch::Tensor pixels1, pixels4;
+  TimeSample(pipeline, call, 1, nullptr);  // warm-up
+  std::vector<double> ours1, ours4, cpu1, cpu4;
+  torch_engine::SdPipeline::Samples last1, last4;
   auto time_ours = [&] {
     for (int i = 0; i < runs_each_side; ++i) {
-      ours1.push_back(TimeSample(pipeline, 1, &pixels1));
-      ours4.push_back(TimeSample(pipeline, 4, &pixels4));
+      const CallTime t1 = TimeSample(pipeline, call, 1, &last1);
+      const CallTime t4 = TimeSample(pipeline, call, 4, &last4);
+      ours1.push_back(t1.wall);
+      ours4.push_back(t4.wall);
+      cpu1.push_back(t1.cpu);
+      cpu4.push_back(t4.cpu);
     }
   };
   time_ours();
 
   const std::string env = ReferenceEnv();
-  const std::string pixels_file = fs::temp_directory_path() / "stipple_engine_bench_pixels.u8";
+  const std::string prefix = fs::temp_directory_path() / "stipple_engine_bench_diffusers";
   const std::string their_trace =
       profile ? (fs::temp_directory_path() / "stipple_engine_bench_diffusers.json").string() : "";
   boost::json::object baseline;
   if (!env.empty()) {
     std::fprintf(stderr, "engine_bench: diffusers baseline...\n");
-    baseline = RunBaseline(env, model_dir, device_name, threads, runs, pixels_file, their_trace);
+    baseline = RunBaseline(env, model_dir, device_name, threads, runs, call, prefix, their_trace);
   }
   time_ours();
 
   bench::BenchReport report("engine_bench");
   const double s1 = Median(ours1), s4 = Median(ours4);
-  const double b1 = BaselineMedian(baseline, "1"), b4 = BaselineMedian(baseline, "4");
+  const double b1 = BaselineMedian(baseline, "seconds", "1"),
+               b4 = BaselineMedian(baseline, "seconds", "4");
   auto add = [&](const std::string& metric, double value, const char* unit, double base) {
     if (base > 0) {
       report.Add(metric, value, unit, base);
@@ -301,18 +351,32 @@ int Run(std::string model_dir, const std::string& device_name, int threads, int 
       report.Add(metric, value, unit);
     }
   };
-  add("steps_per_s_batch1", kSteps / s1, "steps/s", b1 > 0 ? kSteps / b1 : 0);
+  add("steps_per_s_batch1", call.steps / s1, "steps/s", b1 > 0 ? call.steps / b1 : 0);
   add("seconds_per_image_batch1", s1, "s", b1);
   add("images_per_s_batch4", 4 / s4, "images/s", b4 > 0 ? 4 / b4 : 0);
-  const int parity = baseline.empty() ? -1 : ParityLevels(pixels_file, pixels1, pixels4);
+  // CPU seconds per call (lower is better; the ratio printed is stipple ÷ diffusers).
+  add("cpu_seconds_batch1", Median(cpu1), "s", BaselineMedian(baseline, "cpu_seconds", "1"));
+  add("cpu_seconds_batch4", Median(cpu4), "s", BaselineMedian(baseline, "cpu_seconds", "4"));
+  const int parity =
+      baseline.empty()
+          ? -1
+          : static_cast<int>(MaxDifference(prefix + ".u8", Joined(last1.pixels, last4.pixels)));
   if (parity >= 0) report.Add("parity_max_pixel_diff", parity, "levels of 255", 2);
+  // The final latents' difference, in their own units (the VAE's input before ÷ scaling factor).
+  const double latent_parity =
+      baseline.empty() ? -1 : MaxDifference(prefix + ".f32", Joined(last1.latents, last4.latents));
+  if (latent_parity >= 0) report.Add("parity_max_latent_diff", latent_parity, "");
+  // stipple's side of the same, beside the baseline's files (for looking into a difference).
+  const std::string ours = fs::temp_directory_path() / "stipple_engine_bench_stipple";
+  WriteRaw(ours + ".u8", Joined(last1.pixels, last4.pixels));
+  WriteRaw(ours + ".f32", Joined(last1.latents, last4.latents));
 
   std::string our_trace;
   if (profile) {
     ProfileParts(pipeline, device, runs, report, baseline);
     our_trace = (fs::temp_directory_path() / "stipple_engine_bench_stipple.json").string();
     torch::autograd::profiler::RecordProfile guard(our_trace);
-    TimeSample(pipeline, 1, nullptr);
+    TimeSample(pipeline, call, 1, nullptr);
   }
   report.Print();
 
@@ -320,7 +384,7 @@ int Run(std::string model_dir, const std::string& device_name, int threads, int 
       bench_model ? "SD 1.5 structure, random weights (" + std::string(kShapeStamp) + ")"
                   : model_dir;
   std::printf("model: %s; %dx%d, %d DDIM steps, guidance %.1f; device %s\n", described.c_str(),
-              kSize, kSize, kSteps, kGuidance, device_name.c_str());
+              kSize, kSize, call.steps, call.guidance, device_name.c_str());
   if (env.empty()) {
     std::printf(
         "baseline: not run — no reference environment (set STIPPLE_REFERENCE_DIR, or put "
@@ -337,8 +401,10 @@ int Run(std::string model_dir, const std::string& device_name, int threads, int 
         "runs after a warm-up\n",
         baseline.at("torch").as_string().c_str(), baseline.at("attention").as_string().c_str(),
         threads, TORCH_VERSION, threads, runs, 2 * runs_each_side);
-    std::printf("parity (seeds %u.., batch 1 and 4): max |stipple - diffusers| = %d/255: %s\n",
-                kSeed, parity, parity >= 0 && parity <= 2 ? "PASS (<= 2/255)" : "FAIL");
+    std::printf(
+        "parity (seeds %u.., batch 1 and 4): max |stipple - diffusers| = %d/255 (%s), final "
+        "latents %.3g\n",
+        kSeed, parity, parity >= 0 && parity <= 2 ? "PASS, <= 2/255" : "FAIL", latent_parity);
   }
   if (profile) {
     std::fflush(stdout);
@@ -362,6 +428,7 @@ int main(int argc, char** argv) {
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int runs = 4;
   bool profile = false;
+  stipple::CallShape call;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--device" && i + 1 < argc) {
@@ -370,17 +437,21 @@ int main(int argc, char** argv) {
       threads = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--runs" && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--steps" && i + 1 < argc) {
+      call.steps = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--guidance" && i + 1 < argc) {
+      call.guidance = std::atof(argv[++i]);
     } else if (arg == "--profile") {
       profile = true;
     } else if (arg.rfind("--", 0) == 0) {
       std::fprintf(
           stderr,
-          "usage: engine_bench [--device cpu|cuda[:N]] [--threads N] [--runs N] [--profile] "
-          "[MODEL_DIR]\n");
+          "usage: engine_bench [--device cpu|cuda[:N]] [--threads N] [--runs N] [--steps N] "
+          "[--guidance G] [--profile] [MODEL_DIR]\n");
       return 2;
     } else {
       model_dir = arg;
     }
   }
-  return stipple::Run(model_dir, device, threads, runs, profile);
+  return stipple::Run(model_dir, device, threads, runs, profile, call);
 }

@@ -94,9 +94,8 @@ SdPipeline::SdPipeline(SdModel model, ModelLimits limits, SdPipelineOptions opti
       options_(options),
       preview_family_(PreviewFamily(model_.family)) {}
 
-SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string>& texts,
-                                                   const std::vector<bool>& zero,
-                                                   const std::vector<int>& clip_skip) {
+SdPipeline::TextConditions SdPipeline::RunTextEncoders(const std::vector<std::string>& texts,
+                                                       const std::vector<int>& clip_skip) {
   TextConditions out;
   const torch::Device device = options_.device;
   const bool skips = std::any_of(clip_skip.begin(), clip_skip.end(), [](int k) { return k != 0; });
@@ -113,6 +112,50 @@ SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string
     ClipTextOutput second = model_.text_encoder_2(TokenIds(*model_.tokenizer_2, texts, device));
     out.states = torch::cat({StatesAt(first, 1, clip_skip), StatesAt(second, 1, clip_skip)}, -1);
     out.pooled = second.text_embeds;
+  }
+  return out;
+}
+
+SdPipeline::TextConditions SdPipeline::EncodeTexts(const std::vector<std::string>& texts,
+                                                   const std::vector<bool>& zero,
+                                                   const std::vector<int>& clip_skip) {
+  // "" at clip_skip 0 (every request without a negative prompt) comes from the memo; the other
+  // texts go through the encoders in one call.
+  std::vector<std::string> encoded;
+  std::vector<int> encoded_skip;
+  std::vector<int64_t> source(texts.size(), -1);  // row of `encoded`, or -1: the memo
+  for (size_t r = 0; r < texts.size(); ++r) {
+    if (texts[r].empty() && clip_skip[r] == 0) continue;
+    source[r] = static_cast<int64_t>(encoded.size());
+    encoded.push_back(texts[r]);
+    encoded_skip.push_back(clip_skip[r]);
+  }
+  TextConditions fresh;
+  if (!encoded.empty()) fresh = RunTextEncoders(encoded, encoded_skip);
+  TextConditions empty;
+  if (encoded.size() < texts.size()) {
+    std::lock_guard<std::mutex> lock(empty_text_mutex_);
+    if (!empty_states_.defined()) {
+      TextConditions once = RunTextEncoders({""}, {0});
+      empty_states_ = once.states;
+      empty_pooled_ = once.pooled;
+    }
+    empty.states = empty_states_;
+    empty.pooled = empty_pooled_;
+  }
+  TextConditions out;
+  if (encoded.size() == texts.size()) {
+    out = std::move(fresh);
+  } else {
+    std::vector<torch::Tensor> states, pooled;
+    for (size_t r = 0; r < texts.size(); ++r) {
+      const TextConditions& from = source[r] < 0 ? empty : fresh;
+      const int64_t row = std::max<int64_t>(source[r], 0);
+      states.push_back(from.states.slice(0, row, row + 1));
+      if (from.pooled.defined()) pooled.push_back(from.pooled.slice(0, row, row + 1));
+    }
+    out.states = torch::cat(states);  // a copy: the memo is never written
+    if (!pooled.empty()) out.pooled = torch::cat(pooled);
   }
   for (size_t r = 0; r < zero.size(); ++r) {
     if (!zero[r]) continue;
@@ -266,30 +309,40 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
           .view({1, 6});
 
   const int64_t cond_dim = model_.unet->config.time_cond_proj_dim;
+  // What the UNet's rows are conditioned on: the same at every step until rows leave the batch.
+  std::vector<int64_t> guided;
+  torch::Tensor guided_index, states, pooled;
+  CrossKeysValues text_keys_values;
   for (int s = 0; s < steps; ++s) {
     std::vector<int64_t> keep = batch.rows.Cancelled(jobs, s, steps, results);
+    const bool rows_changed = s == 0 || keep.size() != batch.rows.size();
     if (keep.size() != batch.rows.size()) batch.Keep(keep);
     if (batch.rows.size() == 0) break;
     const int64_t rows = static_cast<int64_t>(batch.rows.size());
-    // Classifier-free guidance for the rows with guidance > 1, unless the UNet takes the guidance
-    // as an embedding instead (then no row runs an unconditional pass), as diffusers decides.
-    std::vector<int64_t> guided;
-    for (int64_t r = 0; r < rows && cond_dim == 0; ++r) {
-      if (jobs[batch.rows.job[r]].request.guidance_scale > 1) guided.push_back(r);
+    if (rows_changed) {
+      // Classifier-free guidance for the rows with guidance > 1, unless the UNet takes the
+      // guidance as an embedding instead (then no row runs an unconditional pass), as diffusers
+      // decides. The text states' keys and values are projected here, once for all the steps.
+      guided.clear();
+      for (int64_t r = 0; r < rows && cond_dim == 0; ++r) {
+        if (jobs[batch.rows.job[r]].request.guidance_scale > 1) guided.push_back(r);
+      }
+      states = batch.cond;
+      pooled = batch.cond_pooled;
+      if (!guided.empty()) {
+        guided_index = torch::tensor(guided, torch::kLong).to(device);
+        states = torch::cat({states, batch.uncond.index_select(0, guided_index)});
+        if (pooled.defined()) {
+          pooled = torch::cat({pooled, batch.uncond_pooled.index_select(0, guided_index)});
+        }
+      }
+      text_keys_values = model_.unet->ProjectText(states);
     }
     const SchedulerStep& step = plan->steps[s];
     torch::Tensor input = batch.x * step.input_scale;
-    torch::Tensor states = batch.cond, pooled = batch.cond_pooled;
-    torch::Tensor guided_index;
-    if (!guided.empty()) {
-      guided_index = torch::tensor(guided, torch::kLong).to(device);
-      input = torch::cat({input, input.index_select(0, guided_index)});
-      states = torch::cat({states, batch.uncond.index_select(0, guided_index)});
-      if (pooled.defined()) {
-        pooled = torch::cat({pooled, batch.uncond_pooled.index_select(0, guided_index)});
-      }
-    }
+    if (!guided.empty()) input = torch::cat({input, input.index_select(0, guided_index)});
     UNetAddedConditions added;
+    added.text_keys_values = &text_keys_values;
     if (cond_dim > 0) {
       added.timestep_cond = GuidanceEmbedding(batch.guidance, cond_dim).to(options_.dtype);
     }

@@ -28,6 +28,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -96,8 +97,12 @@ class SdPipeline final : public TextToImagePipeline {
   struct Batch;
   struct TextConditions;
 
+  // The text conditions of `texts` (rows in `zero` zeroed); "" at clip_skip 0 comes from a memo
+  // filled on first use, the rest from one call of RunTextEncoders.
   TextConditions EncodeTexts(const std::vector<std::string>& texts, const std::vector<bool>& zero,
                              const std::vector<int>& clip_skip);
+  TextConditions RunTextEncoders(const std::vector<std::string>& texts,
+                                 const std::vector<int>& clip_skip);
   torch::Tensor Decode(const torch::Tensor& latents);
   void ReportProgress(int step, int steps, const Batch& batch, const torch::Tensor& x0,
                       const ProgressSink& progress);
@@ -106,6 +111,9 @@ class SdPipeline final : public TextToImagePipeline {
   ModelLimits limits_;
   SdPipelineOptions options_;
   LatentPreviewFamily preview_family_;
+  // The text conditions of "" at clip_skip 0, the usual negative prompt: encoded once.
+  std::mutex empty_text_mutex_;
+  torch::Tensor empty_states_, empty_pooled_;
 };
 
 }  // namespace stipple::torch_engine

@@ -124,12 +124,17 @@ CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, i
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
   const torch::Tensor& ctx = context.defined() ? context : x;
-  const int64_t b = x.size(0), n = x.size(1), m = ctx.size(1);
+  return Attend(x, to_k(ctx), to_v(ctx));
+}
+
+torch::Tensor CrossAttentionImpl::Attend(const torch::Tensor& x, const torch::Tensor& keys,
+                                         const torch::Tensor& values) {
+  const int64_t b = x.size(0), n = x.size(1), m = keys.size(1);
   // The scale goes into q (N·d values) rather than the scores (N·M).
   torch::Tensor q = to_q(x).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  q = q.view({b, n, heads, head_dim}).transpose(1, 2);                              // (B, h, N, d)
-  torch::Tensor k = to_k(ctx).view({b, m, heads, head_dim}).permute({0, 2, 3, 1});  // (B, h, d, M)
-  torch::Tensor v = to_v(ctx).view({b, m, heads, head_dim}).transpose(1, 2);        // (B, h, M, d)
+  q = q.view({b, n, heads, head_dim}).transpose(1, 2);                          // (B, h, N, d)
+  torch::Tensor k = keys.view({b, m, heads, head_dim}).permute({0, 2, 3, 1});   // (B, h, d, M)
+  torch::Tensor v = values.view({b, m, heads, head_dim}).transpose(1, 2);       // (B, h, M, d)
   const bool widen = upcast && q.scalar_type() != torch::kFloat;
   torch::Tensor probs =
       widen ? torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat)).softmax(-1).to(v.dtype())
@@ -177,9 +182,16 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads,
 }
 
 torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x,
-                                                 const torch::Tensor& context) {
-  torch::Tensor h = attn1(norm1(x), only_cross_attention ? context : torch::Tensor()).add_(x);
-  h = attn2(norm2(h), context).add_(h);
+                                                 const CrossContext& context) {
+  torch::Tensor h =
+      attn1(norm1(x), only_cross_attention ? context.states : torch::Tensor()).add_(x);
+  if (context.precomputed != nullptr && cross_index >= 0) {
+    const auto i = static_cast<size_t>(cross_index);
+    h = attn2->Attend(norm2(h), context.precomputed->keys.at(i), context.precomputed->values.at(i))
+            .add_(h);
+  } else {
+    h = attn2(norm2(h), context.states).add_(h);
+  }
   return ff(norm3(h)).add_(h);
 }
 
@@ -206,7 +218,7 @@ Transformer2DImpl::Transformer2DImpl(int64_t channels, int64_t heads, int64_t la
   }
 }
 
-torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
+torch::Tensor Transformer2DImpl::forward(const torch::Tensor& x, const CrossContext& context) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   // (B, C, H, W) → (B, H·W, C) rows; 1x1 convs and Linears are the same product on them.
   torch::Tensor t = norm(x).permute({0, 2, 3, 1}).reshape({b, h * w, c});

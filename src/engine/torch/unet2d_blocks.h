@@ -27,6 +27,22 @@ torch::Tensor Activate(UNetActivation activation, const torch::Tensor& x);
 torch::Tensor TimestepSinusoid(const torch::Tensor& t, int64_t dim, bool flip_sin_to_cos,
                                double freq_shift);
 
+// The keys and values of the text states for each cross-attention layer of one UNet, indexed by
+// BasicTransformerBlockImpl::cross_index (UNet2DConditionImpl::ProjectText computes them). In a
+// sampling loop the text states are the same at every step, so their projections are computed
+// once per call instead of once per step.
+struct CrossKeysValues {
+  std::vector<torch::Tensor> keys, values;  // (B, T, inner) each
+};
+
+// What the cross-attention layers attend to: the text states (B, T, context_dim) and, when
+// `precomputed` is given (not null), their keys and values taken from it instead of projected
+// again. `precomputed` must have been computed from these `states` by the same UNet.
+struct CrossContext {
+  torch::Tensor states;
+  const CrossKeysValues* precomputed = nullptr;
+};
+
 // What every block of one UNet shares.
 struct UNetBlockOptions {
   int64_t time_embed_dim = 1280;
@@ -79,6 +95,9 @@ struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads, int64_t head_dim,
                      bool upcast);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context = {});
+  // The same with the keys and values (B, M, inner) given: to_k(context), to_v(context).
+  torch::Tensor Attend(const torch::Tensor& x, const torch::Tensor& keys,
+                       const torch::Tensor& values);
 
   int64_t heads, head_dim;
   bool upcast;
@@ -112,9 +131,10 @@ TORCH_MODULE(FeedForwardGeglu);
 struct BasicTransformerBlockImpl : torch::nn::Module {
   BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t head_dim, int64_t context_dim,
                             bool only_cross_attention, bool upcast);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
+  torch::Tensor forward(const torch::Tensor& x, const CrossContext& context);
 
   bool only_cross_attention;
+  int64_t cross_index = -1;  // this block's entry in CrossKeysValues (set by its UNet)
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   CrossAttention attn1{nullptr}, attn2{nullptr};
   FeedForwardGeglu ff{nullptr};
@@ -127,7 +147,7 @@ TORCH_MODULE(BasicTransformerBlock);
 struct Transformer2DImpl : torch::nn::Module {
   Transformer2DImpl(int64_t channels, int64_t heads, int64_t layers, int64_t context_dim,
                     bool only_cross_attention, const UNetBlockOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
+  torch::Tensor forward(const torch::Tensor& x, const CrossContext& context);
 
   torch::nn::GroupNorm norm{nullptr};
   // proj_in / proj_out: Linear, or 1x1 conv (applied as the same matrix product).

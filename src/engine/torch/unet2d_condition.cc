@@ -56,7 +56,7 @@ UNetDownBlock2DImpl::UNetDownBlock2DImpl(const UNet2DConditionConfig& c, int i,
 }
 
 torch::Tensor UNetDownBlock2DImpl::forward(torch::Tensor x, const torch::Tensor& temb_act,
-                                           const torch::Tensor& context,
+                                           const CrossContext& context,
                                            std::vector<torch::Tensor>& skips) {
   for (size_t k = 0; k < resnet_list.size(); ++k) {
     x = resnet_list[k](x, temb_act);
@@ -87,7 +87,7 @@ UNetMidBlock2DImpl::UNetMidBlock2DImpl(const UNet2DConditionConfig& c,
 }
 
 torch::Tensor UNetMidBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb_act,
-                                          const torch::Tensor& context) {
+                                          const CrossContext& context) {
   return resnet1(attention(resnet0(x, temb_act), context), temb_act);
 }
 
@@ -118,7 +118,7 @@ UNetUpBlock2DImpl::UNetUpBlock2DImpl(const UNet2DConditionConfig& c, int j,
 }
 
 torch::Tensor UNetUpBlock2DImpl::forward(torch::Tensor x, const torch::Tensor& temb_act,
-                                         const torch::Tensor& context,
+                                         const CrossContext& context,
                                          std::vector<torch::Tensor>& skips,
                                          const std::vector<int64_t>& upsample_size) {
   for (size_t k = 0; k < resnet_list.size(); ++k) {
@@ -222,6 +222,28 @@ UNet2DConditionImpl::UNet2DConditionImpl(UNet2DConditionConfig c) : config(std::
       torch::nn::GroupNorm(
           torch::nn::GroupNormOptions(config.norm_num_groups, ch0).eps(config.norm_eps)));
   conv_out = register_module("conv_out", Conv(ch0, config.out_channels, config.conv_out_kernel));
+  auto number = [&](std::vector<Transformer2D> transformers) {
+    for (Transformer2D& transformer : transformers) {
+      for (BasicTransformerBlock& block : transformer->blocks) {
+        block->cross_index = static_cast<int64_t>(cross_blocks.size());
+        cross_blocks.push_back(block);
+      }
+    }
+  };
+  for (UNetDownBlock2D& block : down_list) number(block->attention_list);
+  if (mid_block) number({mid_block->attention});
+  for (UNetUpBlock2D& block : up_list) number(block->attention_list);
+}
+
+CrossKeysValues UNet2DConditionImpl::ProjectText(const torch::Tensor& encoder_hidden_states) {
+  CrossKeysValues out;
+  out.keys.reserve(cross_blocks.size());
+  out.values.reserve(cross_blocks.size());
+  for (BasicTransformerBlock& block : cross_blocks) {
+    out.keys.push_back(block->attn2->to_k(encoder_hidden_states));
+    out.values.push_back(block->attn2->to_v(encoder_hidden_states));
+  }
+  return out;
 }
 
 torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor timesteps,
@@ -268,10 +290,17 @@ torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor t
   emb = Activate(config.time_embedding_act_fn, emb);
   const torch::Tensor temb_act = Activate(config.act_fn, emb);  // what every ResNet projects
 
+  const CrossContext context{encoder_hidden_states, added.text_keys_values};
+  if (context.precomputed != nullptr) {
+    TORCH_CHECK(context.precomputed->keys.size() == cross_blocks.size() &&
+                    context.precomputed->values.size() == cross_blocks.size(),
+                "UNet: text_keys_values has ", context.precomputed->keys.size(),
+                " layers' keys, the UNet ", cross_blocks.size(), " cross-attention layers");
+  }
   torch::Tensor h = conv_in(sample);
   std::vector<torch::Tensor> skips = {h};
-  for (UNetDownBlock2D& block : down_list) h = block(h, temb_act, encoder_hidden_states, skips);
-  if (mid_block) h = mid_block(h, temb_act, encoder_hidden_states);
+  for (UNetDownBlock2D& block : down_list) h = block(h, temb_act, context, skips);
+  if (mid_block) h = mid_block(h, temb_act, context);
 
   // When the size does not halve evenly down the blocks, each upsampler aims at its skip's size.
   const int64_t factor = int64_t{1} << (up_list.size() - 1);
@@ -283,7 +312,7 @@ torch::Tensor UNet2DConditionImpl::forward(torch::Tensor sample, torch::Tensor t
       const torch::Tensor& next = skips[skips.size() - taken - 1];
       size = {next.size(2), next.size(3)};
     }
-    h = up_list[j](h, temb_act, encoder_hidden_states, skips, size);
+    h = up_list[j](h, temb_act, context, skips, size);
   }
   return conv_out(Activate(config.act_fn, conv_norm_out(h)));
 }

@@ -38,7 +38,7 @@ struct UNetDownBlock2DImpl : torch::nn::Module {
                       const UNetBlockOptions& options);
   // Appends this block's skips (one per layer, one for the downsampler) to `skips`.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act,
-                        const torch::Tensor& context, std::vector<torch::Tensor>& skips);
+                        const CrossContext& context, std::vector<torch::Tensor>& skips);
 
   torch::nn::ModuleList resnets, attentions, downsamplers;
   std::vector<ResnetBlock2D> resnet_list;
@@ -51,7 +51,7 @@ TORCH_MODULE(UNetDownBlock2D);
 struct UNetMidBlock2DImpl : torch::nn::Module {
   UNetMidBlock2DImpl(const UNet2DConditionConfig& config, const UNetBlockOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb_act,
-                        const torch::Tensor& context);
+                        const CrossContext& context);
 
   torch::nn::ModuleList resnets, attentions;
   ResnetBlock2D resnet0{nullptr}, resnet1{nullptr};
@@ -67,7 +67,7 @@ struct UNetUpBlock2DImpl : torch::nn::Module {
                     const UNetBlockOptions& options);
   // Takes its skips from the back of `skips`; upsamples to `upsample_size` when not empty.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act,
-                        const torch::Tensor& context, std::vector<torch::Tensor>& skips,
+                        const CrossContext& context, std::vector<torch::Tensor>& skips,
                         const std::vector<int64_t>& upsample_size);
 
   torch::nn::ModuleList resnets, attentions, upsamplers;
@@ -115,6 +115,9 @@ struct UNetAddedConditions {
   torch::Tensor text_embeds;    // (B, pooled dim): required by text_time models
   torch::Tensor time_ids;       // (B, k), e.g. SDXL's [h, w, top, left, h, w]: text_time
   torch::Tensor timestep_cond;  // (B, time_cond_proj_dim): optional with time_cond_proj_dim
+  // Optional: ProjectText(encoder_hidden_states) of this UNet, computed once for a sampling
+  // loop's steps; null: each cross-attention layer projects the states itself.
+  const CrossKeysValues* text_keys_values = nullptr;
 };
 
 struct UNet2DConditionImpl : torch::nn::Module {
@@ -130,6 +133,11 @@ struct UNet2DConditionImpl : torch::nn::Module {
                         const torch::Tensor& encoder_hidden_states,
                         const UNetAddedConditions& added = {});
 
+  // Every cross-attention layer's keys and values of `encoder_hidden_states` (B, T,
+  // cross_attention_dim), for UNetAddedConditions::text_keys_values: forward gives the same
+  // result with them as without, for as many steps as the states stay the same.
+  CrossKeysValues ProjectText(const torch::Tensor& encoder_hidden_states);
+
   const UNet2DConditionConfig config;
   torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};  // add: text_time
@@ -139,6 +147,7 @@ struct UNet2DConditionImpl : torch::nn::Module {
   UNetMidBlock2D mid_block{nullptr};
   std::vector<UNetUpBlock2D> up_list;
   torch::nn::GroupNorm conv_norm_out{nullptr};
+  std::vector<BasicTransformerBlock> cross_blocks;  // every transformer block, by cross_index
 };
 TORCH_MODULE(UNet2DCondition);
 

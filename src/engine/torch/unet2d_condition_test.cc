@@ -1,7 +1,8 @@
 // UNet2DCondition against diffusers 0.27.2: tiny random-weight UNets shaped like SD 1.x, SD 2.x
 // and SDXL (and two exercising the rarer config fields), their weights loaded by name, their
 // outputs compared with diffusers' on the same inputs (testdata/unet, made by
-// tools/goldens/unet.py). Also: strict weight loading and wrong inputs.
+// tools/goldens/unet.py), also with the text states' keys and values projected ahead. Also: strict
+// weight loading and wrong inputs.
 #include "engine/torch/unet2d_condition.h"
 
 #include <gtest/gtest.h>
@@ -81,6 +82,15 @@ TEST_P(UNet2DConditionGolden, MatchesDiffusers) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LE((out - ToTorch(golden, "out_int")).abs().max().item<float>(), 1e-4);
+
+  // The text states' keys and values projected ahead (as a sampling loop does once per call):
+  // the same output, to the bit.
+  const CrossKeysValues projected = model->ProjectText(context);
+  EXPECT_EQ(projected.keys.size(), model->cross_blocks.size());
+  UNetAddedConditions with_projected = added;
+  with_projected.text_keys_values = &projected;
+  EXPECT_TRUE(
+      torch::equal(model(sample, ToTorch(golden, "timestep_int"), context, with_projected), out));
   std::printf("%s: largest difference %.2g; one forward of %s in %.1f ms\n", name.c_str(), error,
               c10::str(sample.sizes()).c_str(), ms);
 }
