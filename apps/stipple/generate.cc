@@ -51,9 +51,8 @@ const OptionSpec kGenerateOptions[] = {
      .help = "run the engine in this process instead of through a server",
      .kind = OptionKind::kFlag},
     {.name = "model-dir",
-     .help =
-         "with --local: the model: a diffusers folder (model_index.json) or a single-file "
-         ".safetensors checkpoint (default: the bundled shapes-32 model)",
+     .help = "with --local: the model: a diffusers folder (model_index.json) or a single-file "
+             ".safetensors checkpoint (default: the bundled shapes-32 model)",
      .value_name = "PATH"},
     {.name = "threads",
      .default_value = "0",

@@ -95,8 +95,7 @@ Result<LoadedModels> LoadModels(const std::string& model_dir, const std::vector<
     const ModelLimits limits = (*engine)->limits();
     std::fprintf(stderr,
                  "stipple %s: model %s loaded in %.1f s (%s, %dx%d; process resident %.0f MB)\n",
-                 command, limits.name.c_str(), seconds,
-                 limits.family.c_str(), limits.width,
+                 command, limits.name.c_str(), seconds, limits.family.c_str(), limits.width,
                  limits.height, ResidentMb());
     out.catalog.models.push_back(limits);
     out.engines.push_back(std::move(engine).value());

@@ -132,9 +132,9 @@ torch::Tensor CrossAttentionImpl::Attend(const torch::Tensor& x, const torch::Te
   const int64_t b = x.size(0), n = x.size(1), m = keys.size(1);
   // The scale goes into q (N·d values) rather than the scores (N·M).
   torch::Tensor q = to_q(x).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  q = q.view({b, n, heads, head_dim}).transpose(1, 2);                          // (B, h, N, d)
-  torch::Tensor k = keys.view({b, m, heads, head_dim}).permute({0, 2, 3, 1});   // (B, h, d, M)
-  torch::Tensor v = values.view({b, m, heads, head_dim}).transpose(1, 2);       // (B, h, M, d)
+  q = q.view({b, n, heads, head_dim}).transpose(1, 2);                         // (B, h, N, d)
+  torch::Tensor k = keys.view({b, m, heads, head_dim}).permute({0, 2, 3, 1});  // (B, h, d, M)
+  torch::Tensor v = values.view({b, m, heads, head_dim}).transpose(1, 2);      // (B, h, M, d)
   const bool widen = upcast && q.scalar_type() != torch::kFloat;
   torch::Tensor probs =
       widen ? torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat)).softmax(-1).to(v.dtype())

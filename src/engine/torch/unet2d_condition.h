@@ -37,8 +37,8 @@ struct UNetDownBlock2DImpl : torch::nn::Module {
   UNetDownBlock2DImpl(const UNet2DConditionConfig& config, int block,
                       const UNetBlockOptions& options);
   // Appends this block's skips (one per layer, one for the downsampler) to `skips`.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act,
-                        const CrossContext& context, std::vector<torch::Tensor>& skips);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act, const CrossContext& context,
+                        std::vector<torch::Tensor>& skips);
 
   torch::nn::ModuleList resnets, attentions, downsamplers;
   std::vector<ResnetBlock2D> resnet_list;
@@ -66,8 +66,8 @@ struct UNetUpBlock2DImpl : torch::nn::Module {
   UNetUpBlock2DImpl(const UNet2DConditionConfig& config, int block,
                     const UNetBlockOptions& options);
   // Takes its skips from the back of `skips`; upsamples to `upsample_size` when not empty.
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act,
-                        const CrossContext& context, std::vector<torch::Tensor>& skips,
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb_act, const CrossContext& context,
+                        std::vector<torch::Tensor>& skips,
                         const std::vector<int64_t>& upsample_size);
 
   torch::nn::ModuleList resnets, attentions, upsamplers;
