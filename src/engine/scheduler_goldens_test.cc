@@ -63,19 +63,8 @@ class SchedulerGoldens : public ::testing::Test {
     delete tensors_;
   }
 
-  // The config of a row of the table; model_json_clip is a DDIM config (T = 1000, linear
-  // 0.0001..0.02) with clip_sample and thresholding at sample_max_value 1, so that every scheduler
-  // with an x0 estimate clips it to ±1 (its file says the same for diffusers).
+  // The config of a row of the table, read from its file as diffusers read it.
   static SchedulerConfig Config(const std::string& name) {
-    if (name == "model_json_clip") {
-      SchedulerConfig c;
-      c.class_name = "DDIMScheduler";
-      c.default_scheduler = "ddim";
-      c.clip_sample = true;
-      c.thresholding = true;
-      c.sample_max_value = 1.0;
-      return c;
-    }
     Result<SchedulerConfig> config = ParseSchedulerConfig(ReadFile(kDir + name + ".json"), name);
     EXPECT_TRUE(config.ok()) << config.status().ToString();
     return config.ok() ? *config : SchedulerConfig{};
