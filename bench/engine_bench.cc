@@ -106,7 +106,13 @@ double Median(std::vector<double> v) {
   return n == 0 ? 0 : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
+// `s` as one shell word: single-quoted, each single quote inside written as '\'' (the command is
+// quoted twice — its words here, then the whole for `bash -c` — so this must nest).
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
 
 // The bench model at `dir`: written unless it is there with the current shape's stamp.
 bool EnsureModel(const std::string& dir) {
