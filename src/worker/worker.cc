@@ -264,6 +264,11 @@ void Worker::HeartbeatLoop() {
         auto it = held_.find(task->task.id);
         if (it == held_.end() || it->second != task) continue;  // reported meanwhile
       }
+      if (task->reporting.load()) {  // its final report may be recorded already: that decides
+        LogDebug("heartbeat refused while the task's report is on its way",
+                 {{"task_id", task->task.id}, {"error", reply.status().ToString()}});
+        continue;
+      }
       const StatusCode code = reply.status().code();
       if (code == StatusCode::kAborted || code == StatusCode::kNotFound ||
           code == StatusCode::kFailedPrecondition) {

@@ -134,6 +134,9 @@ class Worker {
     CancelToken cancel;  // raised together with `stop`
     std::atomic<StopReason> stop{StopReason::kNone};
     std::atomic<int> step{0};  // last step reported by the engine (for heartbeats)
+    // Set before its final report is sent: a heartbeat refused from then on (the report already
+    // recorded, the task ended) is expected, not a lost lease.
+    std::atomic<bool> reporting{false};
   };
   using Batch = std::vector<std::shared_ptr<HeldTask>>;
 
@@ -156,7 +159,7 @@ class Worker {
   // Reports the tasks' successes in one CompleteBatch (retrying the unheard ones), then forgets
   // them. batch[i] is tasks[i]'s.
   void CompleteAll(const std::vector<HeldTask*>& tasks, std::vector<TaskImages> batch);
-  void ReportOnce(const HeldTask& task, std::string_view what, const std::function<Status()>& call);
+  void ReportOnce(HeldTask& task, std::string_view what, const std::function<Status()>& call);
   Engine* EngineFor(const std::string& model) const;
 
   static void RequestStop(HeldTask& task, StopReason reason);

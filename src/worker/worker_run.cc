@@ -154,6 +154,7 @@ void Worker::CompleteAll(const std::vector<HeldTask*>& tasks, std::vector<TaskIm
   // again together while their leases may still be alive.
   std::vector<size_t> open(tasks.size());
   for (size_t i = 0; i < open.size(); ++i) open[i] = i;
+  for (HeldTask* task : tasks) task->reporting.store(true);
   Millis pause = kReportRetryPause;
   const auto give_up = std::chrono::steady_clock::now() + options_.lease_duration;
   for (int attempt = 1; !open.empty(); ++attempt) {
@@ -265,8 +266,9 @@ void Worker::FinishStopped(HeldTask& task) {
   Forget(task);
 }
 
-void Worker::ReportOnce(const HeldTask& task, std::string_view what,
+void Worker::ReportOnce(HeldTask& task, std::string_view what,
                         const std::function<Status()>& call) {
+  task.reporting.store(true);
   Millis pause = kReportRetryPause;
   const auto give_up = std::chrono::steady_clock::now() + options_.lease_duration;
   for (int attempt = 1;; ++attempt) {

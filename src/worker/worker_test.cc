@@ -1,8 +1,11 @@
 // The worker's loop against the test doubles: leases and heartbeats, progress, cancel, timeout,
 // error classification and lost leases. Batching and drain are in worker_batch_drain_test.cc.
 #include <algorithm>
+#include <cstdio>
+#include <string>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "worker/worker_test_fixture.h"
 
 namespace stipple {
@@ -181,6 +184,27 @@ TEST_F(WorkerTest, ALeaseLostDuringTheRunStopsTheTaskAndReportsNothing) {
   EXPECT_EQ(source_.completes(id), 0);
   EXPECT_TRUE(source_.failures().empty());
   EXPECT_TRUE(source_.releases().empty());
+}
+
+TEST_F(WorkerTest, AHeartbeatMeetingItsOwnRecordedCompletionIsNotALostLease) {
+  // The completion is recorded, then its reply is slow: meanwhile the heartbeat thread renews
+  // the task it still holds, and the source refuses (the task has succeeded). Nothing was lost.
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ConfigureLogging({.level = LogLevel::kInfo, .fd = fileno(log)});
+  std::string id = source_.Enqueue(TestRequest("slow reply"));
+  source_.SetOnCompleted([] { std::this_thread::sleep_for(milliseconds(120)); });
+  StartWorker();  // heartbeats every 20 ms: several meet the succeeded task
+  ASSERT_TRUE(source_.WaitForTerminal({id}, kWait));
+  std::this_thread::sleep_for(milliseconds(200));  // the slow reply returns; the worker forgets it
+  worker_->Drain(Millis(1'000));
+  ConfigureLogging({});
+  std::string lines(static_cast<size_t>(std::ftell(log)), '\0');
+  std::rewind(log);
+  lines.resize(std::fread(lines.data(), 1, lines.size(), log));
+  std::fclose(log);
+  EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
+  EXPECT_EQ(lines.find("lease lost"), std::string::npos) << lines;
 }
 
 }  // namespace

@@ -46,6 +46,10 @@ void InMemoryTestWorkSource::SetOnProgress(
   on_progress_ = std::move(on_progress);
 }
 
+void InMemoryTestWorkSource::SetOnCompleted(std::function<void()> on_completed) {
+  on_completed_ = std::move(on_completed);
+}
+
 std::vector<OutputImage> InMemoryTestWorkSource::images(const std::string& task_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return tasks_.at(task_id).images;
@@ -286,7 +290,9 @@ std::vector<Result<Task>> InMemoryTestWorkSource::CompleteBatch(std::vector<Task
     std::lock_guard<std::mutex> lock(mu_);
     complete_batches_.push_back(batch.size());
   }
-  return WorkSource::CompleteBatch(std::move(batch));
+  std::vector<Result<Task>> results = WorkSource::CompleteBatch(std::move(batch));
+  if (on_completed_) on_completed_();
+  return results;
 }
 
 std::vector<Status> InMemoryTestWorkSource::ProgressBatch(std::vector<ProgressReport> reports) {

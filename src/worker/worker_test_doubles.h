@@ -45,6 +45,10 @@ class InMemoryTestWorkSource final : public WorkSource {
   // Called after each recorded Progress, on the caller's thread (the worker's runner, inside
   // the engine's step loop) and outside the lock: a hook that blocks makes a long step.
   void SetOnProgress(std::function<void(const std::string& task_id, int step)> on_progress);
+  // Called by CompleteBatch after it recorded every completion, before it returns (outside the
+  // lock): a worker's heartbeats then meet ended tasks it still holds. Set before the worker
+  // starts, as SetOnProgress.
+  void SetOnCompleted(std::function<void()> on_completed);
 
   Task Get(const std::string& task_id) const;
   std::vector<OutputImage> images(const std::string& task_id) const;  // as completed
@@ -128,6 +132,7 @@ class InMemoryTestWorkSource final : public WorkSource {
   std::vector<size_t> progress_batches_;   // GUARDED_BY(mu_)
   // Set before the worker starts; called outside the lock.
   std::function<void(const std::string&, int)> on_progress_;
+  std::function<void()> on_completed_;
 };
 
 struct TestDoubleEngineOptions {
