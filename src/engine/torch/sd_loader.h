@@ -21,7 +21,8 @@ namespace stipple::torch_engine {
 // Errors name the file at fault: kNotFound (a missing part or file), kInvalidArgument (a config or
 // weights the engine cannot run, a pickle checkpoint, a tensor missing or misshapen), kDataLoss (a
 // truncated or corrupt weights file), kFailedPrecondition (CUDA not available). May throw
-// c10::Error.
+// c10::Error. On the CPU it also sets the process's malloc to keep freed memory for reuse
+// (KeepFreedMemoryForReuse in sd_loader.cc; once per process).
 Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& model,
                                                    const TorchEngineOptions& options,
                                                    torch::Device device, torch::ScalarType dtype);
