@@ -397,7 +397,8 @@ int Serve(const Settings& s) {
   http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };
-  http_options.gateway.webhooks = &outbox;
+  webhook::OutboxDeliveries deliveries(outbox);
+  http_options.gateway.webhooks = &deliveries;
   http::HttpServer server(service.tasks(), models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.

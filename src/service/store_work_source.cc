@@ -54,8 +54,9 @@ Result<HeartbeatReply> StoreWorkSource::Heartbeat(const std::string& task_id, ui
     if (reply.status().code() == StatusCode::kAborted) workers_.TaskLeft(task_id, fencing);
     return reply;
   }
-  if (std::string worker_id = workers_.WorkerOf(task_id); !worker_id.empty())
+  if (std::string worker_id = workers_.WorkerOf(task_id); !worker_id.empty()) {
     workers_.Seen(worker_id);
+  }
   return reply;
 }
 
