@@ -8,7 +8,7 @@
 // resident memory growth of this process per held request, and the p50/p99 of other requests
 // (GET /v1/tasks/{id}, open loop at 2,000/s) before and while the 10,000 are held.
 //
-// Fan-out: the real path — LocalTaskService with the SQLite store and the in-memory event bus;
+// Fan-out: the real path — the ServiceStack with the SQLite store and the in-memory event bus;
 // the benchmark leases the task as a worker would and reports progress (WorkSource::Progress,
 // what a worker calls at each step's end). Figures: step end → SSE frame read by the client,
 // p50/p99 with one subscriber; the memory per subscriber with 1,000 open streams, and the time
@@ -117,7 +117,7 @@ void HeldRequests(BenchReport& report) {
 void FanOut(BenchReport& report, const fs::path& dir) {
   GatewayStack stack(dir, Options());
   const std::string id = CreateTaskOver(stack.port(), kBody);
-  auto leased = stack.service->Lease(
+  auto leased = stack.service->work().Lease(
       {.worker_id = "bench-worker", .models = {"shapes-32"}, .lease_duration = Millis(600'000)});
   if (!leased.ok() || leased->empty()) std::abort();
   const uint64_t fencing = leased->front().task.fencing;
@@ -125,7 +125,7 @@ void FanOut(BenchReport& report, const fs::path& dir) {
   int step = 0;
   auto publish = [&] {
     ++step;
-    (void)stack.service->Progress(id, fencing, TaskProgress{step, 1'000'000}, "");
+    (void)stack.service->work().Progress(id, fencing, TaskProgress{step, 1'000'000}, "");
   };
 
   // One subscriber: each step's frame is read before the next step ends.

@@ -1,5 +1,5 @@
 // `stipple serve` without its in-process workers, for the gateway benchmarks: the HTTP server
-// over LocalTaskService, the SQLite task store (default options: group commit, fsync), the
+// over a ServiceStack, the SQLite task store (default options: group commit, fsync), the
 // in-memory event bus and the file result store, over a fresh data directory. Tasks stay queued
 // until the benchmark leases them itself. `max_queue` is the service's queue bound (serve's
 // --max-queue; 0: none); a benchmark that changes it from the default says so. For benchmarks
@@ -14,7 +14,7 @@
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 
 namespace stipple::bench {
@@ -29,11 +29,12 @@ struct GatewayStack {
     store = std::move(SqliteTaskStore::Open(store_options)).value();
     results = std::move(FsResultStore::Open({.dir = (dir / "outputs").string()})).value();
     bus = std::make_unique<InMemoryEventBus>();
-    LocalTaskServiceOptions service_options;
+    ServiceOptions service_options;
     service_options.max_queue = max_queue;
-    service = std::make_unique<LocalTaskService>(*store, *bus, *results, service_options);
+    service = std::make_unique<ServiceStack>(*store, *bus, *results, service_options);
     options.port = 0;
-    server = std::make_unique<http::HttpServer>(*service, http::testing::TestCatalog(), options);
+    server =
+        std::make_unique<http::HttpServer>(service->tasks(), http::testing::TestCatalog(), options);
     if (!server->Start().ok()) std::abort();
   }
   ~GatewayStack() {
@@ -53,7 +54,7 @@ struct GatewayStack {
   std::unique_ptr<SqliteTaskStore> store;
   std::unique_ptr<FsResultStore> results;
   std::unique_ptr<InMemoryEventBus> bus;
-  std::unique_ptr<LocalTaskService> service;
+  std::unique_ptr<ServiceStack> service;
   std::unique_ptr<http::HttpServer> server;
 };
 

@@ -4,7 +4,7 @@
 // (bench/fastapi_baseline/app.py). Both are driven by the same load generator (h2load over
 // HTTP/1.1 keep-alive, ~300-byte JSON bodies) on loopback.
 //
-// stipple side: the HTTP server over LocalTaskService, the SQLite task store (default options:
+// stipple side: the HTTP server over the ServiceStack, the SQLite task store (default options:
 // group commit, fsync), the in-memory event bus and the file result store — `stipple serve`
 // without its in-process workers, so tasks stay queued and the engine takes no CPU. Neither side
 // runs a worker. The service's queue bound is serve's default (--max-queue 10000) at depth 0;
@@ -154,7 +154,7 @@ constexpr int64_t kMaxHalfRateSubmits = 3000;
 DepthFigures MeasureAtDepth(const fs::path& dir, const std::string& body_file, int64_t depth) {
   DepthFigures f;
   f.depth = depth;
-  const int64_t serve_default = LocalTaskServiceOptions{}.max_queue;
+  const int64_t serve_default = ServiceOptions{}.max_queue;
   f.max_queue = depth == 0 ? serve_default : depth + 50'000;
   GatewayStack stipple(dir / ("stipple-" + std::to_string(depth)), http::HttpServerOptions{},
                        f.max_queue);

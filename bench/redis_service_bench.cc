@@ -1,5 +1,5 @@
 // The distributed mode's task service against the embedded one, in the same run: a
-// LocalTaskService over
+// ServiceStack over
 //  - Redis: RedisTaskStore, RedisResultStore and RedisEventBus on one local redis-server
 //    (started by the benchmark in a temp dir, appendonly yes + appendfsync everysec: the
 //    production setting of docs/redis.conf.example): what `stipple gateway --store redis://`
@@ -47,7 +47,7 @@
 #include "notify/redis/redis_event_bus.h"
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/redis/redis_scripts.h"
 #include "store/redis/redis_task_store.h"
 #include "store/redis/redis_test_server.h"
@@ -131,8 +131,8 @@ NewTask MakeTask(int i, int steps = 1) {
   return t;
 }
 
-LocalTaskServiceOptions ServiceOptions() {
-  LocalTaskServiceOptions o;
+ServiceOptions BenchServiceOptions() {
+  ServiceOptions o;
   o.max_queue = 100'000'000;  // counted on every submit, as in `stipple serve`, never reached
   return o;
 }
@@ -149,8 +149,8 @@ WorkerOptions BenchWorkerOptions(int max_batch) {
 // Counts succeeded events of the service, for waiting without polling the store.
 class SuccessCounter {
  public:
-  explicit SuccessCounter(LocalTaskService& service)
-      : sub_(service.SubscribeAll("", [this](const TaskEvent& e) {
+  explicit SuccessCounter(ServiceStack& service)
+      : sub_(service.tasks().SubscribeAll("", [this](const TaskEvent& e) {
           if (e.type != TaskEventType::kSucceeded) return;
           std::lock_guard lock(mu_);
           ++count_;
@@ -178,7 +178,7 @@ struct SubmitFigures {
 
 SubmitFigures MeasureSubmit(bool on_redis) {
   auto backend = OpenBackend(on_redis);
-  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
+  ServiceStack service(*backend->store, *backend->bus, *backend->results, BenchServiceOptions());
   std::atomic<bool> stop{false};
   std::atomic<int64_t> submitted{0};
   std::mutex mu;
@@ -191,7 +191,7 @@ SubmitFigures MeasureSubmit(bool on_redis) {
       for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
         NewTask t = MakeTask(s * 1'000'000 + i);
         const auto t0 = SteadyClock::now();
-        if (auto r = service.Submit(t); !r.ok()) Die(r.status());
+        if (auto r = service.tasks().Submit(t); !r.ok()) Die(r.status());
         mine.push_back(SteadyClock::now() - t0);
         submitted.fetch_add(1, std::memory_order_relaxed);
       }
@@ -275,9 +275,9 @@ EndToEndFigures MeasureEndToEnd(bool on_redis, bool print_stats = false, int ste
   auto backend = OpenBackend(on_redis);
   bench::PerRecordResultStore per_record(*backend->results);
   ResultStore& results = batched ? *backend->results : per_record;
-  LocalTaskService service(*backend->store, *backend->bus, results, ServiceOptions());
-  bench::PerTaskWorkSource per_task(service);
-  WorkSource* source = batched ? static_cast<WorkSource*>(&service) : &per_task;
+  ServiceStack service(*backend->store, *backend->bus, results, BenchServiceOptions());
+  bench::PerTaskWorkSource per_task(service.work());
+  WorkSource* source = batched ? &service.work() : &per_task;
   if (print_stats) StartCommandLog(*backend);
   std::vector<std::unique_ptr<TestDoubleEngine>> engines;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -297,7 +297,7 @@ EndToEndFigures MeasureEndToEnd(bool on_redis, bool print_stats = false, int ste
     for (int s = 0; s < kSubmitters; ++s) {
       threads.emplace_back([&, s] {
         for (int i = s; i < tasks; i += kSubmitters) {
-          if (auto r = service.Submit(MakeTask(i, steps)); !r.ok()) Die(r.status());
+          if (auto r = service.tasks().Submit(MakeTask(i, steps)); !r.ok()) Die(r.status());
         }
       });
     }
@@ -319,16 +319,16 @@ struct LatencyFigures {
 
 LatencyFigures MeasureEnqueueToStart(bool on_redis) {
   auto backend = OpenBackend(on_redis);
-  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
+  ServiceStack service(*backend->store, *backend->bus, *backend->results, BenchServiceOptions());
   TestDoubleEngine engine({.preview_every = 0});
   std::vector<nanoseconds> latencies;
   {
-    Worker worker(&service, {&engine}, BenchWorkerOptions(4));
+    Worker worker(&service.work(), {&engine}, BenchWorkerOptions(4));
     if (Status st = worker.Start(); !st.ok()) Die(st);
     SuccessCounter succeeded(service);
     for (int i = 0; i < kLatencyTasks; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back to its waiting lease
-      if (auto r = service.Submit(MakeTask(i)); !r.ok()) Die(r.status());
+      if (auto r = service.tasks().Submit(MakeTask(i)); !r.ok()) Die(r.status());
       const auto enqueued = SteadyClock::now();
       succeeded.WaitFor(i + 1);
       std::vector<TestDoubleEngine::Call> calls = engine.calls();
@@ -359,17 +359,17 @@ int64_t UsedMemory(const Backend& backend) {
 
 MemoryFigures MeasureRedisMemory() {
   auto backend = OpenBackend(true);
-  LocalTaskService service(*backend->store, *backend->bus, *backend->results, ServiceOptions());
+  ServiceStack service(*backend->store, *backend->bus, *backend->results, BenchServiceOptions());
   const int64_t empty = UsedMemory(*backend);
   for (int i = 0; i < kMemoryTasks; ++i) {
-    if (auto r = service.Submit(MakeTask(i)); !r.ok()) Die(r.status());
+    if (auto r = service.tasks().Submit(MakeTask(i)); !r.ok()) Die(r.status());
   }
   MemoryFigures f;
   f.bytes_per_queued = static_cast<double>(UsedMemory(*backend) - empty) / kMemoryTasks;
   TestDoubleEngine engine({.preview_every = 0});
   {
     SuccessCounter succeeded(service);
-    Worker worker(&service, {&engine}, BenchWorkerOptions(8));
+    Worker worker(&service.work(), {&engine}, BenchWorkerOptions(8));
     if (Status st = worker.Start(); !st.ok()) Die(st);
     succeeded.WaitFor(kMemoryTasks);
     worker.Drain(Millis(1'000));
@@ -439,7 +439,7 @@ int main(int argc, char** argv) {
   using namespace stipple;  // NOLINT(google-build-using-namespace): a benchmark's main
   if (argc > 1) return ProfileOne(argv[1]);
   std::printf(
-      "redis_service_bench: LocalTaskService on Redis (local redis-server, appendfsync everysec; "
+      "redis_service_bench: the ServiceStack on Redis (local redis-server, appendfsync everysec; "
       "task store, result store, event bus) vs on SQLite + files (synchronous=FULL, fsync) + "
       "in-memory events; %d submitters; "
       "%d in-process workers on a test-double engine; load average before: %s\n",

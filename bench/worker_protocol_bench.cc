@@ -1,5 +1,5 @@
 // The worker protocol's cost on loopback: a Worker on a RemoteWorkSource, over one HTTP
-// connection to a gateway's /v1/worker/exchange, on a real LocalTaskService (SQLite store without
+// connection to a gateway's /v1/worker/exchange, on a real ServiceStack (SQLite store without
 // fsync, file results without fsync, in-memory events). The engine is a test double that returns
 // at once (TestDoubleEngine, 1 step), so what is measured is the queue and the protocol.
 //
@@ -8,8 +8,8 @@
 //  - enqueue → start latency with an idle worker (p50, p99): from Submit's return (the task is
 //    durable and queued) to the engine's Generate call starting, one task at a time, the worker
 //    waiting in a held ask between them. Target: p99 ≤ 2 ms.
-// Baseline for each: the same Worker in process, calling the LocalTaskService directly. And the
-// batch path (a batch's completions in one exchange, one PutBatch, one store write) against
+// Baseline for each: the same Worker in process, calling the ServiceStack's WorkSource directly.
+// And the batch path (a batch's completions in one exchange, one PutBatch, one store write) against
 // each task reported on its own (bench/per_task_reports.h), both remote and in process.
 #include <unistd.h>
 
@@ -26,7 +26,7 @@
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/remote_work_source.h"
 #include "worker/worker.h"
@@ -63,12 +63,12 @@ NewTask MakeTask(int i) {
   return t;
 }
 
-bool Succeeded(LocalTaskService& service, const std::string& id) {
+bool Succeeded(TaskService& service, const std::string& id) {
   Result<Task> t = service.Get("", id);
   return t.ok() && t->state == TaskState::kSucceeded;
 }
 
-void WaitSucceeded(LocalTaskService& service, const std::string& id) {
+void WaitSucceeded(TaskService& service, const std::string& id) {
   while (!Succeeded(service, id)) std::this_thread::sleep_for(std::chrono::microseconds(200));
 }
 
@@ -87,19 +87,19 @@ Figures Measure(bool remote, bool batched = true) {
     auto results = FsResultStore::Open({.dir = (dir / "outputs").string(), .sync = false}).value();
     InMemoryEventBus bus;
     bench::PerRecordResultStore per_record(*results);
-    LocalTaskService service(
-        *store, bus, batched ? static_cast<ResultStore&>(*results) : per_record, {.max_queue = 0});
+    ServiceStack service(*store, bus, batched ? static_cast<ResultStore&>(*results) : per_record,
+                         {.max_queue = 0});
     TestDoubleEngine engine({.preview_every = 0});
     std::unique_ptr<http::HttpServer> server;
     std::unique_ptr<RemoteWorkSource> remote_source;
-    WorkSource* source = &service;
+    WorkSource* source = &service.work();
     if (remote) {
       http::HttpServerOptions options;
       options.port = 0;
       options.io_threads = 2;
-      server =
-          std::make_unique<http::HttpServer>(service, ModelCatalog{{engine.limits()}}, options);
-      server->gateway().EnableWorkerProtocol(service, {.tokens = {kToken}});
+      server = std::make_unique<http::HttpServer>(service.tasks(), ModelCatalog{{engine.limits()}},
+                                                  options);
+      server->gateway().EnableWorkerProtocol(service.work(), {.tokens = {kToken}});
       if (!server->Start().ok()) std::abort();
       remote_source = RemoteWorkSource::Create(
                           {.gateway_url = "http://127.0.0.1:" + std::to_string(server->port()),
@@ -123,9 +123,9 @@ Figures Measure(bool remote, bool batched = true) {
     for (int i = 0; i < kThroughputTasks; ++i) {
       NewTask t = MakeTask(i);
       ids.push_back(t.id);
-      if (!service.Submit(t).ok()) std::abort();
+      if (!service.tasks().Submit(t).ok()) std::abort();
     }
-    for (auto it = ids.rbegin(); it != ids.rend(); ++it) WaitSucceeded(service, *it);
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) WaitSucceeded(service.tasks(), *it);
     figures.tasks_per_s =
         kThroughputTasks / std::chrono::duration<double>(SteadyClock::now() - t0).count();
 
@@ -135,9 +135,9 @@ Figures Measure(bool remote, bool batched = true) {
     for (int i = 0; i < kLatencyTasks; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // back to its held ask
       NewTask t = MakeTask(kThroughputTasks + i);
-      if (!service.Submit(t).ok()) std::abort();
+      if (!service.tasks().Submit(t).ok()) std::abort();
       const auto enqueued = SteadyClock::now();
-      WaitSucceeded(service, t.id);
+      WaitSucceeded(service.tasks(), t.id);
       std::vector<TestDoubleEngine::Call> calls = engine.calls();
       if (calls.size() != calls_before + i + 1) std::abort();
       latencies.push_back(std::max(nanoseconds(0), calls.back().start - enqueued));

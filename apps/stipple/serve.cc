@@ -33,7 +33,7 @@
 #include "results/redis/redis_result_store.h"
 #include "serve_results_s3.h"
 #include "serve_webhooks.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/redis/redis_task_store.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "webhook/progress_feed.h"
@@ -380,9 +380,9 @@ int Serve(const Settings& s) {
       IsS3Results(s.results) ? OpenS3ResultStore(s.s3, &s3_where) : OpenResultStore(s);
   if (!results.ok()) return Fail(kExitFailure, results.status());
   std::unique_ptr<EventBus> bus = OpenEventBus(s);
-  LocalTaskServiceOptions service_options;
+  ServiceOptions service_options;
   service_options.max_queue = s.max_queue;
-  LocalTaskService service(**store, *bus, **results, service_options);
+  ServiceStack service(**store, *bus, **results, service_options);
 
   http::HttpServerOptions http_options;
   http_options.host = s.listen.host;
@@ -397,8 +397,9 @@ int Serve(const Settings& s) {
   http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };
-  http_options.gateway.webhooks = &outbox;
-  http::HttpServer server(service, models->catalog, http_options);
+  webhook::OutboxDeliveries deliveries(outbox);
+  http_options.gateway.webhooks = &deliveries;
+  http::HttpServer server(service.tasks(), models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.
   webhook::WebhookDispatcher dispatcher(outbox, dispatch);
@@ -436,7 +437,7 @@ int Serve(const Settings& s) {
   if (!worker_tokens.empty()) {
     http::WorkerProtocolOptions protocol;
     protocol.tokens = worker_tokens;
-    server.gateway().EnableWorkerProtocol(service, protocol);
+    server.gateway().EnableWorkerProtocol(service.work(), protocol);
   }
 
   std::vector<std::unique_ptr<Worker>> workers;
@@ -446,7 +447,7 @@ int Serve(const Settings& s) {
     options.max_batch = static_cast<int>(s.max_batch);
     options.batch_window = Millis(s.batch_window_ms);
     options.lease_duration = Millis(s.lease_s * 1000);
-    workers.push_back(std::make_unique<Worker>(&service, models->EnginePointers(), options));
+    workers.push_back(std::make_unique<Worker>(&service.work(), models->EnginePointers(), options));
     if (Status st = workers.back()->Start(); !st.ok()) return Fail(kExitFailure, st);
   }
   if (Status st = server.Start(); !st.ok()) return Fail(kExitFailure, st);

@@ -80,7 +80,7 @@ Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
       return EnqueueResult{tasks_[it->second], false, std::nullopt};
     }
   }
-  if (nt.tenant_max_queued > 0) {  // the tenant quota, as LocalTaskService applies it
+  if (nt.tenant_max_queued > 0) {  // the tenant quota, as Admission applies it
     int64_t queued = 0;
     for (const auto& [id, t] : tasks_) {
       if (t.tenant == nt.tenant && t.state == TaskState::kQueued) ++queued;

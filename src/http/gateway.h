@@ -25,10 +25,7 @@
 #include "http/route_table.h"
 #include "http/worker_protocol.h"
 #include "service/task_service.h"
-
-namespace stipple::webhook {
-class WebhookOutbox;
-}
+#include "service/webhook_deliveries.h"
 
 namespace stipple::http {
 
@@ -67,10 +64,10 @@ struct GatewayOptions {
   SeedSource seeds = RandomSeedSource();
   // Webhooks. check_webhook vets a submitted webhook's target (the SSRF guard; an error names
   // "webhook.url"); unset: only ParseGenerationRequest's URL checks. `webhooks` is the delivery
-  // log behind GET /v1/tasks/{id}/webhooks (null: that route answers every task with no
-  // deliveries). Both outlive the gateway.
+  // log behind GET /v1/tasks/{id}/webhooks (service/webhook_deliveries.h; null: that route
+  // answers every task with no deliveries). Both outlive the gateway.
   std::function<Status(const WebhookSpec&)> check_webhook;
-  webhook::WebhookOutbox* webhooks = nullptr;
+  WebhookDeliveries* webhooks = nullptr;
 };
 
 // What handlers share. Owned by the Gateway; handlers get a reference.

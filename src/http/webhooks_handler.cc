@@ -5,7 +5,6 @@
 #include "core/json.h"
 #include "http/handlers.h"
 #include "http/problem.h"
-#include "webhook/outbox.h"
 
 namespace stipple::http {
 namespace {
@@ -14,9 +13,9 @@ boost::json::value OrNull(const std::optional<Timestamp>& t) {
   return t ? boost::json::value(FormatRfc3339(*t)) : boost::json::value(nullptr);
 }
 
-boost::json::object DeliveryJson(const webhook::DeliveryRecord& r) {
+boost::json::object DeliveryJson(const WebhookDeliveryRecord& r) {
   boost::json::array attempts;
-  for (const webhook::WebhookAttempt& a : r.attempts) {
+  for (const WebhookAttemptRecord& a : r.attempts) {
     attempts.push_back(boost::json::object{
         {"attempt", a.number},
         {"at", FormatRfc3339(a.at)},
@@ -25,11 +24,11 @@ boost::json::object DeliveryJson(const webhook::DeliveryRecord& r) {
         {"error", a.error.empty() ? boost::json::value(nullptr) : boost::json::value(a.error)},
         {"duration_s", static_cast<double>(a.duration.count()) / 1000.0}});
   }
-  return boost::json::object{{"id", r.delivery.id},
-                             {"event", r.delivery.event},
-                             {"url", r.delivery.url},
-                             {"created_at", FormatRfc3339(r.delivery.created_at)},
-                             {"status", webhook::DeliveryStateName(r.state)},
+  return boost::json::object{{"id", r.id},
+                             {"event", r.event},
+                             {"url", r.url},
+                             {"created_at", FormatRfc3339(r.created_at)},
+                             {"status", r.status},
                              {"next_attempt_at", OrNull(r.next_attempt_at)},
                              {"attempts", std::move(attempts)}};
 }
@@ -44,7 +43,7 @@ void ListWebhookDeliveries(HandlerContext& ctx, HttpRequest& request, ExchangePt
   if (!task.ok()) return exchange->Respond(ErrorResponse(task.status(), ctx.options.retry_after_s));
   boost::json::array data;
   if (ctx.options.webhooks != nullptr) {
-    Result<std::vector<webhook::DeliveryRecord>> records = ctx.options.webhooks->ForTask(id);
+    Result<std::vector<WebhookDeliveryRecord>> records = ctx.options.webhooks->ForTask(id);
     if (!records.ok()) {
       return exchange->Respond(ErrorResponse(records.status(), ctx.options.retry_after_s));
     }

@@ -44,6 +44,26 @@ std::string_view DeliveryStateName(DeliveryState state) {
   return "pending";
 }
 
+Result<std::vector<WebhookDeliveryRecord>> OutboxDeliveries::ForTask(const std::string& task_id) {
+  ASSIGN_OR_RETURN(std::vector<DeliveryRecord> records, outbox_.ForTask(task_id));
+  std::vector<WebhookDeliveryRecord> out;
+  out.reserve(records.size());
+  for (DeliveryRecord& r : records) {
+    WebhookDeliveryRecord d;
+    d.id = std::move(r.delivery.id);
+    d.event = std::move(r.delivery.event);
+    d.url = std::move(r.delivery.url);
+    d.created_at = r.delivery.created_at;
+    d.status = std::string(DeliveryStateName(r.state));
+    d.next_attempt_at = r.next_attempt_at;
+    for (WebhookAttempt& a : r.attempts) {
+      d.attempts.push_back({a.number, a.at, a.response_status, std::move(a.error), a.duration});
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 std::optional<WebhookDelivery> DeliveryForStateChange(const Task& task, Timestamp now) {
   if (!task.request.webhook) return std::nullopt;
   const WebhookSpec& spec = *task.request.webhook;

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "core/task.h"
+#include "service/webhook_deliveries.h"
 
 namespace stipple::webhook {
 
@@ -93,6 +94,17 @@ class WebhookOutbox {
 
   // Called (on any thread, must not block) whenever deliveries may have been added.
   virtual void SetWakeup(std::function<void()> wakeup) = 0;
+};
+
+// The gateway's read of an outbox (service/webhook_deliveries.h): ForTask, with each delivery's
+// state by name. Holds a reference; the outbox must outlive it.
+class OutboxDeliveries final : public WebhookDeliveries {
+ public:
+  explicit OutboxDeliveries(WebhookOutbox& outbox) : outbox_(outbox) {}
+  Result<std::vector<WebhookDeliveryRecord>> ForTask(const std::string& task_id) override;
+
+ private:
+  WebhookOutbox& outbox_;
 };
 
 // The delivery a state change causes, if the task's webhook asks for it: running → task.started

@@ -56,6 +56,33 @@ TEST_P(WebhookOutboxContract, EachStateChangeTheFilterAsksForBecomesADeliveryWit
   EXPECT_EQ((*records)[1].state, DeliveryState::kPending);
 }
 
+TEST_P(WebhookOutboxContract, TheGatewaysReadGivesEachDeliveryItsStateByNameAndItsAttempts) {
+  const std::string id = Submit(RequestWithWebhook(kUrl, {"started", "completed"}));
+  Complete(id, Lease());
+  auto first = outbox().Claim(clock().Now(), 10, {});
+  ASSERT_TRUE(first.ok() && first->size() == 1);
+  DeliveryOutcome ok{first->front().id, id, "task.started", {1, clock().Now(), 204, "", Millis(7)}};
+  ASSERT_TRUE(outbox().Record({&ok, 1}).ok());
+  OutboxDeliveries deliveries(outbox());
+  auto records = deliveries.ForTask(id);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), 2u);
+  const WebhookDeliveryRecord& started = (*records)[0];
+  EXPECT_EQ(started.id, first->front().id);
+  EXPECT_EQ(started.event, "task.started");
+  EXPECT_EQ(started.url, kUrl);
+  EXPECT_EQ(started.status, "delivered");
+  ASSERT_EQ(started.attempts.size(), 1u);
+  EXPECT_EQ(started.attempts[0].number, 1);
+  EXPECT_EQ(started.attempts[0].response_status, 204);
+  EXPECT_EQ(started.attempts[0].duration, Millis(7));
+  EXPECT_EQ((*records)[1].event, "task.succeeded");
+  EXPECT_EQ((*records)[1].status, "pending");
+  EXPECT_TRUE((*records)[1].next_attempt_at.has_value());
+  EXPECT_TRUE((*records)[1].attempts.empty());
+  EXPECT_TRUE(deliveries.ForTask("tsk_none")->empty());
+}
+
 TEST_P(WebhookOutboxContract, TheDefaultFilterAsksForTerminalEventsOnly) {
   const std::string id = Submit(RequestWithWebhook(kUrl));
   const std::string quiet = Submit(RequestWithWebhook(""));

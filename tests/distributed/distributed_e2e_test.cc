@@ -8,7 +8,8 @@
 //
 // The workers list gateway 0 first, so they all serve through it until it fails. A synchronous
 // wait or event stream on gateway 1 then sees work applied through gateway 0 only over the
-// shared event bus: that is CrossGatewayWaitsAndEventStreams, the one case that needs it.
+// shared event bus: that is CrossGatewayWaitsAndEventStreams and APreviewIsServedByEveryGateway,
+// the cases that need it.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -210,6 +211,36 @@ TEST(DistributedE2e, CrossGatewayWaitsAndEventStreams) {
     EXPECT_EQ(s.answered, "succeeded") << s.id;
   }
   ExpectSucceededEverywhere(cluster, Ids(submitted), /*attempts=*/1, {0, 1});
+}
+
+// The preview a worker reports to gateway 0 is served by gateway 1 too (it travels in the
+// progress event over the shared bus), and is gone from both once the task ended.
+TEST(DistributedE2e, APreviewIsServedByEveryGateway) {
+  Cluster cluster("stipple-dist-preview");
+  ASSERT_TRUE(cluster.Start(2, AllOnGatewayZero(1))) << cluster.error() << cluster.Logs();
+  // Many steps of several images, so the task runs long enough to be seen running.
+  HttpAnswer created = SubmitTask(cluster.port(0), TaskBody(700, /*steps=*/150, /*images=*/4));
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string id = Str(Json(created.body), "id");
+  std::string answered;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        HttpAnswer preview = Call(cluster.port(1), "GET", "/v1/tasks/" + id + "/preview");
+        answered = std::to_string(preview.status) + " " + preview.body.substr(0, 200);
+        return preview.status == 200 && preview.body.substr(1, 3) == "PNG";
+      },
+      std::chrono::seconds(60)))
+      << "gateway 1 never served the preview reported to gateway 0; last answer: " << answered
+      << cluster.Logs();
+  std::optional<Object> done = AwaitTask(cluster.port(1), id, Terminal);
+  ASSERT_TRUE(done) << cluster.Logs();
+  EXPECT_EQ(Str(*done, "status"), "succeeded");
+  for (size_t g : {0, 1}) {
+    EXPECT_TRUE(Eventually(
+        [&] { return Call(cluster.port(g), "GET", "/v1/tasks/" + id + "/preview").status == 404; },
+        std::chrono::seconds(10)))
+        << "an ended task has no preview, through gateway " << g;
+  }
 }
 
 TEST(DistributedE2e, AWorkerKilledMidTaskIsRequeuedAndCompletedByAnother) {

@@ -1,4 +1,4 @@
-// The process the service crash test kills: a LocalTaskService over a SqliteTaskStore and an
+// The process the service crash test kills: a ServiceStack over a SqliteTaskStore and an
 // FsResultStore (both with fsync, as `stipple serve` opens them) into which it submits tasks at
 // full speed while a worker loop leases batches and completes them with CompleteBatch (every
 // image of the batch in one pack, then every completion in one transaction). It reports on
@@ -18,7 +18,7 @@
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 
 namespace {
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   stipple::InMemoryEventBus bus;
-  stipple::LocalTaskService service(**store, bus, **results, {.max_queue = 0});
+  stipple::ServiceStack service(**store, bus, **results, {.max_queue = 0});
   Report('R', "ready");
 
   std::vector<std::thread> threads;
@@ -60,18 +60,18 @@ int main(int argc, char** argv) {
         nt.request.guidance_scale = 4;
         nt.request.scheduler = "ddim";
         Report('I', nt.id);
-        if (!service.Submit(nt).ok()) _exit(4);
+        if (!service.tasks().Submit(nt).ok()) _exit(4);
         Report('E', nt.id);
       }
     });
   }
   threads.emplace_back([&] {
     while (true) {
-      auto leased = service.Lease({.worker_id = "crash-worker",
-                                   .models = {"shapes-32"},
-                                   .max_tasks = 16,
-                                   .lease_duration = stipple::Millis(60'000),
-                                   .wait = stipple::Millis(100)});
+      auto leased = service.work().Lease({.worker_id = "crash-worker",
+                                          .models = {"shapes-32"},
+                                          .max_tasks = 16,
+                                          .lease_duration = stipple::Millis(60'000),
+                                          .wait = stipple::Millis(100)});
       if (!leased.ok()) _exit(5);
       std::vector<stipple::TaskImages> batch;
       for (auto& l : *leased) {
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
       }
       std::vector<std::string> ids;
       for (const auto& t : batch) ids.push_back(t.task_id);
-      auto done = service.CompleteBatch(std::move(batch));
+      auto done = service.work().CompleteBatch(std::move(batch));
       for (size_t i = 0; i < done.size(); ++i) {
         if (!done[i].ok()) _exit(6);
         Report('C', ids[i]);

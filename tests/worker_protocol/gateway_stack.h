@@ -1,4 +1,4 @@
-// The worker-protocol tests' gateway: a real LocalTaskService (SQLite store, file results,
+// The worker-protocol tests' gateway: a real ServiceStack (SQLite store, file results,
 // in-memory events) behind a real HttpServer on a free loopback port, with the worker protocol
 // enabled for the token kWorkerToken. Leases lapse in real time (short ones in these tests).
 // AddServer starts another gateway over the same service — two gateways sharing one task store,
@@ -14,7 +14,7 @@
 #include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/worker_test_fixture.h"
 
@@ -31,9 +31,9 @@ class GatewayStack {
     store_ =
         SqliteTaskStore::Open({.path = (dir_ / "tasks.db").string(), .sync_full = false}).value();
     results_ = FsResultStore::Open({.dir = (dir_ / "outputs").string(), .sync = false}).value();
-    LocalTaskServiceOptions options;
+    ServiceOptions options;
     options.reap_interval = Millis(50);
-    service_ = std::make_unique<LocalTaskService>(*store_, bus_, *results_, options);
+    service_ = std::make_unique<ServiceStack>(*store_, bus_, *results_, options);
     servers_.push_back(StartServer(0));
   }
   ~GatewayStack() {
@@ -62,11 +62,11 @@ class GatewayStack {
     t.tenant = "acme";
     t.request = TestRequest(prompt, steps);
     t.max_attempts = max_attempts;
-    Result<EnqueueResult> r = service_->Submit(t);
+    Result<EnqueueResult> r = service_->tasks().Submit(t);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return t.id;
   }
-  Task Get(const std::string& id) { return service_->Get("", id).value(); }
+  Task Get(const std::string& id) { return service_->tasks().Get("", id).value(); }
   // Polls the task (every 10 ms) until `predicate` holds; false after `timeout`.
   template <typename Predicate>
   bool WaitTask(const std::string& id, Predicate predicate,
@@ -79,7 +79,7 @@ class GatewayStack {
         id, [&](const Task& t) { return t.state == state; }, timeout);
   }
 
-  LocalTaskService& service() { return *service_; }
+  TaskService& service() { return service_->tasks(); }
   uint16_t port(size_t i = 0) const { return ports_[i]; }
   std::string url(size_t i = 0) const { return "http://127.0.0.1:" + std::to_string(port(i)); }
 
@@ -90,10 +90,11 @@ class GatewayStack {
     options.io_threads = 2;
     options.stop_grace = std::chrono::milliseconds(2'000);
     ModelLimits limits = TestDoubleEngine().limits();
-    auto server = std::make_unique<http::HttpServer>(*service_, ModelCatalog{{limits}}, options);
+    auto server =
+        std::make_unique<http::HttpServer>(service_->tasks(), ModelCatalog{{limits}}, options);
     http::WorkerProtocolOptions protocol;
     protocol.tokens = {kWorkerToken};
-    server->gateway().EnableWorkerProtocol(*service_, protocol);
+    server->gateway().EnableWorkerProtocol(service_->work(), protocol);
     Status started = server->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     if (port == 0) ports_.push_back(server->port());
@@ -104,7 +105,7 @@ class GatewayStack {
   std::unique_ptr<SqliteTaskStore> store_;
   std::unique_ptr<FsResultStore> results_;
   InMemoryEventBus bus_;
-  std::unique_ptr<LocalTaskService> service_;
+  std::unique_ptr<ServiceStack> service_;
   std::vector<std::unique_ptr<http::HttpServer>> servers_;  // null: stopped
   std::vector<uint16_t> ports_;
 };

@@ -1,5 +1,5 @@
 // The worker protocol in one process: a Worker on a RemoteWorkSource talking HTTP over loopback
-// to a gateway's /v1/worker/exchange on a real LocalTaskService. Covers what the protocol must
+// to a gateway's /v1/worker/exchange on a real ServiceStack. Covers what the protocol must
 // get right apart from process deaths (worker_process_test.cc): serving and the registry,
 // tokens, garbage and out-of-order messages, stale completions, reconnects within a lease, a
 // held ask answered by an enqueue, and failover between gateways over one store.

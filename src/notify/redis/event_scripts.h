@@ -18,7 +18,7 @@
 namespace stipple::redis::event_scripts {
 
 // Numbers, holds and publishes one event, applying the rules every process's publications must
-// follow together (what one process's ledger does for itself, see LocalTaskService):
+// follow together (what one process's ledger does for itself, see EventSequencer):
 //  - nothing after the terminal event; `queued` only as the first event;
 //  - `started` of lease F only when F is newer than the last published lease; when that one's
 //    `retrying` is not out yet, a `retrying` (its attempt) is published first;

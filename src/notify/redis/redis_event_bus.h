@@ -9,7 +9,7 @@
 //    progress events) and PUBLISHes it on one channel, atomically. The script also applies the
 //    ordering rules of the whole deployment (no `started` of an old lease, `retrying` before the
 //    `started` that replaces it, nothing after the terminal event), since each process's
-//    LocalTaskService can only keep order among its own publications.
+//    EventSequencer can only keep order among its own publications.
 //  - A listener thread keeps a SUBSCRIBE connection and relays every message into a local
 //    InMemoryEventBus (the mirror), which delivers to this process's subscribers with the
 //    EventBus contract (one delivery thread, handles, backlogs). Subscribe first loads the task's

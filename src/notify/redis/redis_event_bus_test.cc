@@ -6,11 +6,12 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "common/id.h"
 #include "notify/event_collector.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/redis/redis_task_store.h"
 #include "store/redis/redis_test_server.h"
 
@@ -275,7 +276,7 @@ TEST_F(RedisEventBusTest, ListenerReconnectsAfterARedisRestartAndCatchesUp) {
 }
 
 // Two task services (two gateways) over one Redis: a client waits on A while the worker reports
-// to B.
+// to B, and A serves the preview B received.
 TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(::testing::TempDir()) / ("stipple-events-" + NewId("tmp"));
@@ -284,10 +285,12 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
   auto store_a = RedisTaskStore::Open({.url = server_->url()});
   auto store_b = RedisTaskStore::Open({.url = server_->url()});
   ASSERT_TRUE(store_a.ok() && store_b.ok());
-  LocalTaskServiceOptions options{.housekeeping_thread = false};
+  ServiceOptions options{.housekeeping_thread = false};
   {
-    LocalTaskService gateway_a(**store_a, *a_, **results, options);
-    LocalTaskService gateway_b(**store_b, *b_, **results, options);
+    ServiceStack stack_a(**store_a, *a_, **results, options);
+    TaskService& gateway_a = stack_a.tasks();
+    ServiceStack stack_b(**store_b, *b_, **results, options);
+    WorkSource& gateway_b = stack_b.work();
     NewTask t;
     t.id = NewId("tsk");
     t.tenant = "acme";
@@ -314,6 +317,14 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
     ASSERT_TRUE(leased.ok() && leased->size() == 1);
     const Task& running = leased->front().task;
     ASSERT_TRUE(gateway_b.Progress(t.id, running.fencing, {10, 20}, "preview").ok());
+    // The preview reported to B is served by A (GET /v1/tasks/{id}/preview on any gateway).
+    bool previewed = false;
+    for (int i = 0; i < 1000 && !previewed; ++i) {
+      auto p = gateway_a.Preview("acme", t.id);
+      previewed = p.ok() && *p == "preview";
+      if (!previewed) std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(previewed) << "gateway A never served the preview reported to B";
     ASSERT_TRUE(gateway_b.Complete(t.id, running.fencing, {OutputImage{"png", 32, 32, 1}}).ok());
 
     std::unique_lock lock(mu);

@@ -1,4 +1,4 @@
-// The fixture of LocalTaskService's tests: a service over a SQLite store, file results (both
+// The fixture of the service's tests: a ServiceStack over a SQLite store, file results (both
 // without fsync) and the in-memory event bus, on a manual clock, with no housekeeping thread.
 #pragma once
 
@@ -11,16 +11,16 @@
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
-#include "service/local_task_service.h"
+#include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 
 namespace stipple {
 
-class LocalTaskServiceTest : public ::testing::Test {
+class ServiceStackTest : public ::testing::Test {
  protected:
   void SetUp() override { Start({}); }
 
-  void Start(LocalTaskServiceOptions options) {
+  void Start(ServiceOptions options) {
     std::filesystem::create_directories(dir_);
     auto store = SqliteTaskStore::Open(
         {.path = (dir_ / "tasks.db").string(), .clock = &clock_, .sync_full = false});
@@ -32,7 +32,7 @@ class LocalTaskServiceTest : public ::testing::Test {
     bus_ = std::make_unique<InMemoryEventBus>(InMemoryEventBusOptions{.clock = &clock_});
     options.clock = &clock_;
     options.housekeeping_thread = false;
-    service_ = std::make_unique<LocalTaskService>(*store_, *bus_, *results_, options);
+    service_ = std::make_unique<ServiceStack>(*store_, *bus_, *results_, options);
   }
   void TearDown() override {
     service_.reset();
@@ -57,12 +57,12 @@ class LocalTaskServiceTest : public ::testing::Test {
     return t;
   }
   Task Submit(const std::string& tenant = "acme") {
-    auto r = service_->Submit(MakeTask(tenant));
+    auto r = service_->tasks().Submit(MakeTask(tenant));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->task : Task{};
   }
   Task LeaseOne(const std::string& worker = "worker-1", Millis lease = Millis(30'000)) {
-    auto r = service_->Lease(
+    auto r = service_->work().Lease(
         {.worker_id = worker, .models = {"shapes-32"}, .max_tasks = 1, .lease_duration = lease});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok() || r->size() != 1) {
@@ -72,7 +72,8 @@ class LocalTaskServiceTest : public ::testing::Test {
     return r->front().task;
   }
   Result<Task> CompleteWith(const Task& leased, std::string png) {
-    return service_->Complete(leased.id, leased.fencing, {OutputImage{std::move(png), 32, 32, 42}});
+    return service_->work().Complete(leased.id, leased.fencing,
+                                     {OutputImage{std::move(png), 32, 32, 42}});
   }
 
   std::filesystem::path dir_ =
@@ -81,7 +82,7 @@ class LocalTaskServiceTest : public ::testing::Test {
   std::unique_ptr<SqliteTaskStore> store_;
   std::unique_ptr<FsResultStore> results_;
   std::unique_ptr<InMemoryEventBus> bus_;
-  std::unique_ptr<LocalTaskService> service_;
+  std::unique_ptr<ServiceStack> service_;
 };
 
 }  // namespace stipple

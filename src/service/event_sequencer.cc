@@ -1,9 +1,7 @@
-// LocalTaskService's event publication: the ledger that keeps each task's events in the order
-// of its transitions, and the histories rebuilt for tasks the bus does not know.
-#include <atomic>
+#include "service/event_sequencer.h"
 
-#include "common/log.h"
-#include "service/local_task_service.h"
+#include <atomic>
+#include <limits>
 
 namespace stipple {
 
@@ -48,8 +46,38 @@ std::vector<TaskEvent> RebuildHistory(const Task& task) {
 
 }  // namespace
 
-TaskEvent LocalTaskService::MakeEvent(const Task& task, TaskEventType type) const {
-  TaskEvent e = At(task, type, options_.clock->Now(), 0);
+EventSequencer::EventSequencer(TaskStore& store, EventBus& bus, const Clock* clock)
+    : store_(store), bus_(bus), clock_(clock) {
+  // Every gateway's progress reaches every gateway through the bus; the previews follow it.
+  preview_feed_ = bus_.SubscribeAll("", [this](const TaskEvent& e) { KeepPreview(e); });
+}
+
+EventSequencer::~EventSequencer() { preview_feed_.reset(); }
+
+void EventSequencer::KeepPreview(const TaskEvent& e) {
+  if (e.type == TaskEventType::kProgress) {
+    if (e.preview_png.empty()) return;
+    std::lock_guard lock(previews_mu_);
+    previews_[e.task_id] = e.preview_png;
+  } else if (e.type == TaskEventType::kRetrying || IsTerminalEvent(e.type)) {
+    DropPreview(e.task_id);
+  }
+}
+
+void EventSequencer::DropPreview(const std::string& task_id) {
+  std::lock_guard lock(previews_mu_);
+  previews_.erase(task_id);
+}
+
+Result<std::string> EventSequencer::Preview(const std::string& task_id) {
+  std::lock_guard lock(previews_mu_);
+  auto it = previews_.find(task_id);
+  if (it == previews_.end()) return NotFoundError("task " + task_id + " has no preview yet");
+  return it->second;
+}
+
+TaskEvent EventSequencer::MakeEvent(const Task& task, TaskEventType type) const {
+  TaskEvent e = At(task, type, clock_->Now(), 0);
   switch (type) {
     case TaskEventType::kStarted:
       e.attempt = task.attempts;
@@ -70,7 +98,7 @@ TaskEvent LocalTaskService::MakeEvent(const Task& task, TaskEventType type) cons
   return e;
 }
 
-LocalTaskService::Ledger* LocalTaskService::LedgerFor(const Task& task) {
+EventSequencer::Ledger* EventSequencer::LedgerFor(const Task& task) {
   auto it = ledger_.find(task.id);
   if (it != ledger_.end()) return &it->second;
   // The ledger forgets a task at its terminal event; an event that comes later is stale.
@@ -85,12 +113,12 @@ LocalTaskService::Ledger* LocalTaskService::LedgerFor(const Task& task) {
   return &l;
 }
 
-void LocalTaskService::PublishQueued(const Task& task) {
+void EventSequencer::PublishQueued(const Task& task) {
   std::lock_guard lock(ledger_mu_);
   (void)LedgerFor(task);
 }
 
-void LocalTaskService::PublishStarted(const Task& task) {
+void EventSequencer::PublishStarted(const Task& task) {
   std::lock_guard lock(ledger_mu_);
   Ledger* ledger = LedgerFor(task);
   if (ledger == nullptr) return;
@@ -110,7 +138,7 @@ void LocalTaskService::PublishStarted(const Task& task) {
   l.back_in_queue = false;
 }
 
-void LocalTaskService::PublishRetrying(const Task& task) {
+void EventSequencer::PublishRetrying(const Task& task) {
   {
     std::lock_guard lock(ledger_mu_);
     Ledger* ledger = LedgerFor(task);
@@ -122,11 +150,10 @@ void LocalTaskService::PublishRetrying(const Task& task) {
     l.attempt = task.attempts;
     l.back_in_queue = true;
   }
-  std::lock_guard lock(previews_mu_);
-  previews_.erase(task.id);
+  DropPreview(task.id);
 }
 
-void LocalTaskService::PublishTerminal(const Task& task) {
+void EventSequencer::PublishTerminal(const Task& task) {
   {
     std::lock_guard lock(ledger_mu_);
     if (Ledger* l = LedgerFor(task)) {
@@ -134,18 +161,10 @@ void LocalTaskService::PublishTerminal(const Task& task) {
       ledger_.erase(task.id);
     }
   }
-  std::lock_guard lock(previews_mu_);
-  previews_.erase(task.id);
+  DropPreview(task.id);
 }
 
-Status LocalTaskService::Progress(const std::string& task_id, uint64_t fencing,
-                                  TaskProgress progress, std::string preview_png) {
-  std::vector<ProgressReport> one;
-  one.push_back({task_id, fencing, progress, std::move(preview_png)});
-  return ProgressBatch(std::move(one)).front();
-}
-
-std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> reports) {
+std::vector<Status> EventSequencer::PublishProgress(std::vector<ProgressReport> reports) {
   std::vector<Status> statuses(reports.size(), Status::Ok());
   // A task not started by this process's reckoning: ask the store whether the lease is current.
   for (size_t i = 0; i < reports.size(); ++i) {
@@ -182,7 +201,7 @@ std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> 
       TaskEvent e;
       e.task_id = r.task_id;
       e.type = TaskEventType::kProgress;
-      e.time = options_.clock->Now();
+      e.time = clock_->Now();
       e.progress = r.progress;
       e.fencing = r.fencing;
       e.preview_png = r.preview_png;
@@ -199,7 +218,7 @@ std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> 
   return statuses;
 }
 
-Result<std::unique_ptr<Subscription>> LocalTaskService::SubscribeEnded(
+Result<std::unique_ptr<Subscription>> EventSequencer::SubscribeEnded(
     const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event) {
   // The bus's replay when it still holds the history; else the history the record implies.
   // Both subscriptions deliver on the bus's one delivery thread, the bus's first: the rebuilt
@@ -227,15 +246,13 @@ Result<std::unique_ptr<Subscription>> LocalTaskService::SubscribeEnded(
       std::make_unique<SubscriptionPair>(std::move(held), std::move(replay)));
 }
 
-TaskEvent LocalTaskService::TerminalEventOf(const Task& task) {
+TaskEvent EventSequencer::TerminalEventOf(const Task& task) {
   if (auto held = bus_.TerminalEvent(task.id)) return *held;
   return RebuildHistory(task).back();
 }
 
-Result<std::unique_ptr<Subscription>> LocalTaskService::Subscribe(
-    const std::string& tenant, const std::string& task_id, int64_t after_seq,
-    std::function<void(const TaskEvent&)> on_event) {
-  ASSIGN_OR_RETURN(Task task, Get(tenant, task_id));
+Result<std::unique_ptr<Subscription>> EventSequencer::Subscribe(
+    const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event) {
   if (IsTerminal(task.state)) return SubscribeEnded(task, after_seq, std::move(on_event));
   std::lock_guard lock(ledger_mu_);
   auto [it, created] = ledger_.try_emplace(task.id);
@@ -253,7 +270,31 @@ Result<std::unique_ptr<Subscription>> LocalTaskService::Subscribe(
     if (!bus_.Seed(task.tenant, RebuildHistory(task))) ledger_.erase(it);
   }
   // Under ledger_mu_: no event of this task is published between the replay and the live part.
-  return bus_.Subscribe(task_id, after_seq, std::move(on_event));
+  return bus_.Subscribe(task.id, after_seq, std::move(on_event));
+}
+
+Result<std::unique_ptr<Subscription>> EventSequencer::WhenTerminal(
+    const Task& task, std::function<void(const Task&)> done) {
+  // Two sources may offer the end (the live event, the late check below); `done` runs once.
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  auto fire = [fired, done = std::move(done)](const TaskEvent& e) {
+    if (IsTerminalEvent(e.type) && e.task && !fired->exchange(true)) done(*e.task);
+  };
+  if (IsTerminal(task.state)) return bus_.Deliver({TerminalEventOf(task)}, fire);
+  // After the newest seq there is nothing to replay but the terminal event, which the bus
+  // always delivers: the callback sees the end whether it came before this line or after.
+  auto live = bus_.Subscribe(task.id, std::numeric_limits<int64_t>::max(), fire);
+  // The end may have been committed without the bus holding it (its history dropped): check
+  // the record once more now that the live subscription is in place.
+  ASSIGN_OR_RETURN(Task now, store_.Get(task.id));
+  if (!IsTerminal(now.state)) return live;
+  return std::unique_ptr<Subscription>(std::make_unique<SubscriptionPair>(
+      std::move(live), bus_.Deliver({TerminalEventOf(now)}, fire)));
+}
+
+std::unique_ptr<Subscription> EventSequencer::SubscribeAll(
+    const std::string& tenant, std::function<void(const TaskEvent&)> on_event) {
+  return bus_.SubscribeAll(tenant, std::move(on_event));
 }
 
 }  // namespace stipple

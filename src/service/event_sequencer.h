@@ -1,0 +1,99 @@
+// EventSequencer: publishes each task's events in the order of its transitions, answers
+// subscriptions (with histories rebuilt for tasks the bus does not know) and keeps the previews.
+//
+// Contract:
+//  - Order: every Publish* is called after the store committed the transition it reports. Per
+//    task the bus numbers events in publication order, and the sequencer keeps that order equal
+//    to the transitions' order: per live task it remembers what it has published (its Ledger:
+//    the last lease's fencing number and attempt, whether its `retrying` went out). When the
+//    `started` of a new lease would come before the `retrying` of the lease it replaced (the
+//    housekeeper's Reap and a waiting worker's lease finishing at the same moment), the
+//    `retrying` is published first and the late one is dropped; a task's first event is always
+//    `queued`. The ledger forgets a task at its terminal event.
+//  - Progress is checked against the ledger (a lost lease → kAborted; a task this process has
+//    not seen start is checked against the store's record) and published, a batch's at once
+//    (EventBus::PublishBatch).
+//  - Tasks the bus knows nothing about (created before a restart, or ended longer ago than the
+//    bus keeps histories) get a history rebuilt from their record (queued; started, and retrying
+//    when back in the queue, if ever leased; the terminal event if ended), so a subscriber always
+//    gets the terminal event and a replay of an ended task gives its state changes.
+//  - Previews: the newest preview of each running task, from every progress event the bus
+//    carries — this process's (kept at once) and, through an all-task subscription, every other
+//    gateway's on a shared bus — so Preview answers on every gateway. Dropped at the task's
+//    `retrying` and at its terminal event.
+//  - Owns the ledger and the preview cache (two mutexes; the ledger's is held across
+//    EventBus::Publish so per-task order is transition order) and the all-task subscription;
+//    not the store or the bus (the caller's, outliving it). Thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "notify/event_bus.h"
+#include "service/task_service.h"
+
+namespace stipple {
+
+class EventSequencer {
+ public:
+  // `clock`: the events' times.
+  EventSequencer(TaskStore& store, EventBus& bus, const Clock* clock = SystemClock::Get());
+  ~EventSequencer();  // ends the preview subscription
+  EventSequencer(const EventSequencer&) = delete;
+  EventSequencer& operator=(const EventSequencer&) = delete;
+
+  void PublishQueued(const Task& task);
+  void PublishStarted(const Task& task);
+  void PublishRetrying(const Task& task);  // task: back in the queue; its fencing: the lost lease
+  void PublishTerminal(const Task& task);
+  // The progress of each report, one status per report, in order (see the header comment).
+  std::vector<Status> PublishProgress(std::vector<ProgressReport> reports);
+
+  // TaskService::Subscribe and WhenTerminal for `task`, the record as just read.
+  Result<std::unique_ptr<Subscription>> Subscribe(const Task& task, int64_t after_seq,
+                                                  std::function<void(const TaskEvent&)> on_event);
+  Result<std::unique_ptr<Subscription>> WhenTerminal(const Task& task,
+                                                     std::function<void(const Task&)> done);
+  std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
+                                             std::function<void(const TaskEvent&)> on_event);
+
+  // The newest preview of the task; kNotFound when there is none (yet, or any more).
+  Result<std::string> Preview(const std::string& task_id);
+
+ private:
+  struct Ledger {
+    std::string tenant;
+    uint64_t fencing = 0;        // of the last lease whose `started` was published; 0: none
+    int attempt = 0;             // that lease's attempt
+    bool back_in_queue = false;  // its `retrying` was published
+  };
+
+  // ledger_mu_ held. Creates the ledger of an unknown task, publishing its `queued` first;
+  // nullptr when the task's terminal event was published already (the caller's event is stale).
+  Ledger* LedgerFor(const Task& task);
+  TaskEvent MakeEvent(const Task& task, TaskEventType type) const;
+  // The terminal event of a terminal task: the bus's, or one rebuilt from the record.
+  TaskEvent TerminalEventOf(const Task& task);
+  Result<std::unique_ptr<Subscription>> SubscribeEnded(
+      const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event);
+  // The preview cache's view of an event (any gateway's).
+  void KeepPreview(const TaskEvent& event);
+  void DropPreview(const std::string& task_id);
+
+  TaskStore& store_;
+  EventBus& bus_;
+  const Clock* clock_;
+
+  std::mutex ledger_mu_;  // held across bus_.Publish so per-task order is transition order
+  std::unordered_map<std::string, Ledger> ledger_;  // GUARDED_BY(ledger_mu_), live tasks only
+
+  std::mutex previews_mu_;
+  std::unordered_map<std::string, std::string> previews_;  // GUARDED_BY(previews_mu_)
+  std::unique_ptr<Subscription> preview_feed_;             // every task's events; destroyed first
+};
+
+}  // namespace stipple

@@ -1,0 +1,108 @@
+#include "service/housekeeper.h"
+
+#include "common/id.h"
+#include "common/log.h"
+
+namespace stipple {
+
+Housekeeper::Housekeeper(TaskStore& store, ResultStore& results,
+                         std::function<void(const Task&)> on_transition, HousekeeperOptions options)
+    : store_(store),
+      results_(results),
+      on_transition_(std::move(on_transition)),
+      options_(options) {
+  if (options_.thread) thread_ = std::thread([this] { Loop(); });
+}
+
+Housekeeper::~Housekeeper() { Stop(); }
+
+void Housekeeper::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Housekeeper::Loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    Status s = Housekeep();
+    if (!s.ok()) LogWarn("housekeeping failed", {{"error", s.ToString()}});
+    lock.lock();
+    cv_.wait_for(lock, options_.reap_interval, [&] { return stopping_; });
+  }
+}
+
+Status Housekeeper::Housekeep() {
+  ASSIGN_OR_RETURN(ReapReport report, store_.Reap());
+  for (const auto* list : {&report.requeued, &report.failed, &report.canceled, &report.expired}) {
+    for (const Task& task : *list) on_transition_(task);
+  }
+  Status result;
+  for (const Task& task : report.outputs_expired) {
+    Status s = results_.Delete(task.id);
+    if (!s.ok()) {
+      // Reap reports an expiry once; a failed delete leaves files behind, never a wrong answer
+      // (the task says its outputs expired).
+      LogWarn("could not delete expired outputs", {{"task_id", task.id}, {"error", s.ToString()}});
+      result = s;
+    }
+  }
+  bool sweep = false;
+  {
+    std::lock_guard lock(mu_);
+    const Timestamp now = options_.clock->Now();
+    if (!last_sweep_ || *last_sweep_ + options_.output_sweep_interval <= now) {
+      last_sweep_ = now;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    if (Status s = SweepOutputs(); !s.ok()) result = s;
+  }
+  return result;
+}
+
+Status Housekeeper::SweepOutputs() {
+  Result<std::vector<StoredLease>> leases = results_.ListLeases();
+  if (leases.status().code() == StatusCode::kUnimplemented) return Status::Ok();
+  RETURN_IF_ERROR(leases.status());
+  Status result;
+  for (size_t i = 0; i < leases->size();) {
+    const std::string task_id = (*leases)[i].task_id;
+    size_t end = i;
+    while (end < leases->size() && (*leases)[end].task_id == task_id) ++end;
+    if (!IsValidId(task_id, "tsk")) {  // not a task's: nothing here put it there
+      i = end;
+      continue;
+    }
+    Result<Task> task = store_.Get(task_id);
+    Status s;
+    if (!task.ok() && task.status().code() == StatusCode::kNotFound) {
+      s = results_.Delete(task_id);
+    } else if (!task.ok()) {
+      s = task.status();
+    } else if (IsTerminal(task->state) &&
+               (task->state != TaskState::kSucceeded || task->outputs_expired)) {
+      s = results_.Delete(task_id);
+    } else if (task->state == TaskState::kSucceeded) {
+      for (size_t k = i; k < end && s.ok(); ++k) {
+        if ((*leases)[k].fencing != task->fencing) {
+          s = results_.DeleteLease(task_id, (*leases)[k].fencing);
+        }
+      }
+    }
+    if (!s.ok()) {
+      LogWarn("could not delete outputs no lease owns",
+              {{"task_id", task_id}, {"error", s.ToString()}});
+      result = s;
+    }
+    i = end;
+  }
+  return result;
+}
+
+}  // namespace stipple
