@@ -82,6 +82,7 @@ class Embedded : public Deployment {
       serve_ = std::make_unique<LoggedProcess>(
           Argv(), dir_ + "/serve-" + std::to_string(++starts_) + ".log");
       if (serve_->WaitForLog("serving http://")) break;
+      last_log_ = Tail(serve_->Log());
       serve_.reset();
       std::this_thread::sleep_for(milliseconds(500));
     }

@@ -1,7 +1,9 @@
 // stipple_chaos: the long chaos run (docs/reliability.md). The CI-sized run is chaos_test.
 //
 //   stipple_chaos [--mode embedded|distributed|both] [--duration-s 1800] [--rate 15]
-//                 [--seed N] [--min-gap-ms 1000] [--max-gap-ms 3000]
+//                 [--seed N] [--min-gap-ms 1000] [--max-gap-ms 3000] [--binary PATH]
+//
+// --binary: the stipple binary the deployments run (default: this build's).
 //
 // Prints each mode's report (seed, faults, tasks, violations) and the faults in order; exit 0
 // when every mode shows 0 violations, 1 otherwise, 2 for a bad command line.
@@ -20,7 +22,8 @@ using namespace stipple::chaos;
 int Usage(const std::string& why) {
   std::fprintf(stderr,
                "stipple_chaos: %s\nusage: stipple_chaos [--mode embedded|distributed|both] "
-               "[--duration-s S] [--rate N] [--seed N] [--min-gap-ms MS] [--max-gap-ms MS]\n",
+               "[--duration-s S] [--rate N] [--seed N] [--min-gap-ms MS] [--max-gap-ms MS] "
+               "[--binary PATH]\n",
                why.c_str());
   return 2;
 }
@@ -28,9 +31,13 @@ int Usage(const std::string& why) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> flags = {{"mode", "both"},       {"duration-s", "1800"},
-                                              {"rate", "15"},         {"seed", ""},
-                                              {"min-gap-ms", "1000"}, {"max-gap-ms", "3000"}};
+  std::map<std::string, std::string> flags = {{"mode", "both"},
+                                              {"duration-s", "1800"},
+                                              {"rate", "15"},
+                                              {"seed", ""},
+                                              {"min-gap-ms", "1000"},
+                                              {"max-gap-ms", "3000"},
+                                              {"binary", STIPPLE_BINARY}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0 || !flags.contains(arg.substr(2)) || i + 1 >= argc) {
@@ -49,7 +56,7 @@ int main(int argc, char** argv) {
     return Usage("--duration-s >= 1, --rate > 0, 100 <= --min-gap-ms <= --max-gap-ms");
   }
   if (!flags["seed"].empty()) setenv("STIPPLE_CHAOS_SEED", flags["seed"].c_str(), 1);
-  const DeploymentOptions deployment{.binary = STIPPLE_BINARY,
+  const DeploymentOptions deployment{.binary = flags["binary"],
                                      .model_dir = STIPPLE_MODEL_DIR,
                                      .lease_s = 3,
                                      .worker_processes = 2,
