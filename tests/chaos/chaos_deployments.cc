@@ -198,7 +198,8 @@ class Distributed : public Deployment {
       }
       workers.push_back(std::move(spec));
     }
-    testing::Cluster::ExtraArgs extra{.gateway = kServerArgs, .worker = {"--model", "null"}};
+    testing::Cluster::LaunchOptions extra{
+        .binary = options_.binary, .gateway = kServerArgs, .worker = {"--model", "null"}};
     if (!cluster_.Start(static_cast<size_t>(options_.gateways), workers, options_.lease_s, extra)) {
       return UnavailableError("the cluster did not start: " + cluster_.error());
     }

@@ -51,7 +51,8 @@ Cluster::~Cluster() {
 }
 
 bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s,
-                    const ExtraArgs& extra) {
+                    const LaunchOptions& extra) {
+  const std::string binary = extra.binary.empty() ? STIPPLE_BINARY : extra.binary;
   Result<std::unique_ptr<redis::RedisTestServer>> redis =
       redis::RedisTestServer::Start({.appendonly = true, .appendfsync = "always"});
   if (!redis.ok()) {
@@ -61,15 +62,11 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
   redis_ = std::move(redis).value();
   for (size_t i = 0; i < gateways; ++i) {
     const std::string name = "g" + std::to_string(i);
-    std::vector<std::string> argv = {STIPPLE_BINARY,   "gateway",
-                                     "--listen",       "127.0.0.1:0",
-                                     "--store",        redis_->url(),
-                                     "--results",      redis_->url(),
-                                     "--worker-token", kWorkerToken,
-                                     "--data-dir",     dir_ + "/" + name,
-                                     "--model-dir",    STIPPLE_MODEL_DIR,
-                                     "--io-threads",   "2",
-                                     "--log-level",    "warn"};
+    std::vector<std::string> argv = {
+        binary,        "gateway",         "--listen",    "127.0.0.1:0",     "--store",
+        redis_->url(), "--results",       redis_->url(), "--worker-token",  kWorkerToken,
+        "--data-dir",  dir_ + "/" + name, "--model-dir", STIPPLE_MODEL_DIR, "--io-threads",
+        "2",           "--log-level",     "warn"};
     argv.insert(argv.end(), extra.gateway.begin(), extra.gateway.end());
     gateways_.push_back(std::make_unique<LoggedProcess>(argv, dir_ + "/" + name + ".log"));
     if (!gateways_.back()->WaitForLog("serving http://")) {
@@ -82,7 +79,7 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
   }
   for (size_t i = 0; i < workers.size(); ++i) {
     const std::string id = "w" + std::to_string(i);
-    std::vector<std::string> argv = {STIPPLE_BINARY, "worker"};
+    std::vector<std::string> argv = {binary, "worker"};
     for (size_t g : workers[i].gateways) {
       argv.push_back("--gateway");
       argv.push_back("http://127.0.0.1:" + std::to_string(ports_.at(g)));

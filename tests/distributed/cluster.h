@@ -39,8 +39,10 @@ class Cluster {
   struct WorkerSpec {
     std::vector<size_t> gateways;  // indexes, in the order the worker tries them
   };
-  // Arguments added to every gateway's and every worker's command line (e.g. --model null).
-  struct ExtraArgs {
+  // How the processes are started: the stipple binary (empty: this build's) and arguments added
+  // to every gateway's and every worker's command line (e.g. --model null).
+  struct LaunchOptions {
+    std::string binary;
     std::vector<std::string> gateway;
     std::vector<std::string> worker;
   };
@@ -52,7 +54,7 @@ class Cluster {
   // waits until every gateway is ready and every worker has said hello. False (with the reason
   // in error()) when something did not start.
   bool Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s = 6,
-             const ExtraArgs& extra = {});
+             const LaunchOptions& extra = {});
 
   // Starts gateway i (or worker i) again with its first command line (a gateway on its first
   // port), after it died or was killed; its log goes to a new file. False (error()) when the
