@@ -152,6 +152,8 @@ class LocalTaskService final : public TaskService, public WorkSource {
   // nullptr when the task's terminal event was published already (the caller's event is stale).
   Ledger* LedgerFor(const Task& task);
   TaskEvent MakeEvent(const Task& task, TaskEventType type) const;
+  // Gives the bus the terminal event of an ended task when it holds none (see the .cc).
+  void CompleteHistory(const Task& task);
   // The terminal event of a terminal task: the bus's, or one rebuilt from the record.
   TaskEvent TerminalEventOf(const Task& task);
   // Subscribe for an ended task: its state changes after after_seq and its terminal event, from
