@@ -1,6 +1,7 @@
 #include "chaos_run.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+constexpr std::chrono::seconds kReplayLimit{10};
 
 milliseconds Uniform(std::mt19937_64& rng, milliseconds lo, milliseconds hi) {
   if (hi <= lo) return lo;
@@ -70,10 +73,27 @@ EventsView ReplayEvents(client::Client& client, const loadgen::LoadRun& run) {
       Result<client::TaskSnapshot> task = client.Get(id);
       if (!task.ok() || !IsTerminal(task->task.state)) continue;  // the store view tells
       std::vector<TaskEvent> events;
-      Status s = client.StreamEvents(id, 0, [&](const client::EventSnapshot& e) {
-        events.push_back(e.event);
-        return true;
+      // An ended task's replay is immediate: one that does not reach the end in time never will.
+      std::stop_source give_up;
+      std::jthread timer([&give_up](std::stop_token done) {
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait_for(lock, done, kReplayLimit, [] { return false; });
+        if (!done.stop_requested()) give_up.request_stop();
       });
+      Status s = client.StreamEvents(
+          id, 0,
+          [&](const client::EventSnapshot& e) {
+            events.push_back(e.event);
+            return true;
+          },
+          give_up.get_token());
+      timer.request_stop();
+      timer.join();
+      if (give_up.stop_requested()) {
+        s = DeadlineExceededError("the stream of an ended task did not reach its end in 10 s");
+      }
       std::lock_guard<std::mutex> lock(mu);
       if (s.ok()) {
         view.events[id] = std::move(events);
