@@ -63,9 +63,10 @@ class Run {
     }
     run_.send_s = Seconds(Clock::now());
     {
-      // Every acknowledged task gets `drain` to end.
+      // Every acknowledged task gets `drain` to end, and every sync submit to be answered.
       std::unique_lock<std::mutex> lock(mu_);
-      ended_cv_.wait_until(lock, Clock::now() + options_.drain, [this] { return open_ == 0; });
+      ended_cv_.wait_until(lock, Clock::now() + options_.drain,
+                           [this] { return open_ == 0 && syncs_in_flight_ == 0; });
     }
     stop_.request_stop();
     for (std::jthread& t : threads) t.request_stop();

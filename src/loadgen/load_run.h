@@ -19,7 +19,8 @@
 //   targets); every delivery is recorded (LoadRun::webhooks). cancel: POST, then
 //   POST /v1/tasks/{id}/cancel from a poller, which then polls it until it ends.
 // - A sampler reads GET /v1/queue every queue_sample for the queue depth over time.
-// - After the last send, acknowledged tasks get `drain` to end; those that have not are lost. A
+// - After the last send, acknowledged tasks get `drain` to end (and sync submits to be
+//   answered); those that have not are lost. A
 //   submit still waiting for its answer then is cut off (RequestRecord::cut_off): for a sync
 //   submit that is a hang, since its wait (wait_s) and the client's timeout are bounded.
 // Times: submit latency is the answer's arrival − the intended send time; queue wait and end to
