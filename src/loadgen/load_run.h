@@ -20,9 +20,9 @@
 //   POST /v1/tasks/{id}/cancel from a poller, which then polls it until it ends.
 // - A sampler reads GET /v1/queue every queue_sample for the queue depth over time.
 // - After the last send, acknowledged tasks get `drain` to end (and sync submits to be
-//   answered); those that have not are lost. A
-//   submit still waiting for its answer then is cut off (RequestRecord::cut_off): for a sync
-//   submit that is a hang, since its wait (wait_s) and the client's timeout are bounded.
+//   answered); those that have not are lost. A submit still waiting for its answer then is cut
+//   off (RequestRecord::cut_off): for a sync submit that is a hang, since its wait (wait_s) and
+//   the client's timeout are bounded.
 // Times: submit latency is the answer's arrival − the intended send time; queue wait and end to
 // end are the server's (started_at − created_at, completed_at − created_at, in milliseconds);
 // "seen" end to end is when this process learnt the end − the intended send time.
