@@ -19,7 +19,9 @@
 //    bus keeps histories) gets a history rebuilt from its record (queued, started if it ever
 //    started, its terminal event if it ended), so a subscriber always receives the terminal
 //    event, and a replay (Last-Event-ID) of an ended task gives its state changes, never only
-//    its end.
+//    its end. An ended task whose held history lacks its end (the process that ended it died
+//    between the store's commit and the publish; with Redis, other gateways go on) gets the end
+//    appended when someone subscribes, and when its worker sends the completion again.
 //  - Outputs: Complete stores the images under the lease's fencing number before completing (a
 //    worker's batch: every image in one PutBatch, every completion in one store write);
 //    when the store refuses the completion (stale lease, task no longer running) they are
