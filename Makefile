@@ -9,6 +9,8 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=]   build the binary, then cmake --install
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS=...] build the libFuzzer targets (clang, build-fuzz/),
 #                                                 run each for FUZZ_SECONDS (docs/development.md)
+#   make chaos [CHAOS_ARGS="--duration-s 1800"]   build, then the long chaos-under-load run
+#                                                 (docs/reliability.md; make test has a short one)
 #   make build | lint | lint-format | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
@@ -52,7 +54,7 @@ TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 PREFIX ?= /usr/local
 
-.PHONY: deps configure build test bench serve fuzz lint lint-format format clean install package package-test
+.PHONY: deps configure build test bench chaos serve fuzz lint lint-format format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -70,6 +72,13 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(CTEST_JOBS) --timeout $(TEST_TIMEOUT) \
 	  --no-tests=error
+
+# The long chaos run: kill -9 of random processes of both deployments under load, 30 minutes
+# each by default; exit 1 on any violation.
+CHAOS_ARGS ?=
+chaos: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_chaos
+	$(BUILD_DIR)/tests/chaos/stipple_chaos $(CHAOS_ARGS)
 
 # Runs each benchmark listed by bench/CMakeLists.txt (stipple_bench) in turn; they are not tests.
 bench: build

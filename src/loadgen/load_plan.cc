@@ -6,7 +6,8 @@
 namespace stipple::loadgen {
 namespace {
 
-constexpr std::array<std::string_view, kRequestKinds> kNames = {"async", "sync", "sse", "webhook"};
+constexpr std::array<std::string_view, kRequestKinds> kNames = {"async", "sync", "sse", "webhook",
+                                                                "cancel"};
 
 Status BadMix(std::string_view text, const std::string& why) {
   return InvalidArgumentError("--mix '" + std::string(text) + "': " + why);
@@ -18,7 +19,7 @@ std::string_view RequestKindName(RequestKind kind) { return kNames[static_cast<i
 
 Result<Mix> ParseMix(std::string_view text) {
   Mix mix;
-  mix.weights = {0, 0, 0, 0};
+  mix.weights = {0, 0, 0, 0, 0};
   std::array<bool, kRequestKinds> seen{};
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -33,8 +34,8 @@ Result<Mix> ParseMix(std::string_view text) {
       if (kNames[k] == name) kind = k;
     }
     if (kind < 0) {
-      return BadMix(
-          text, "unknown kind '" + std::string(name) + "' (the kinds: async, sync, sse, webhook)");
+      return BadMix(text, "unknown kind '" + std::string(name) +
+                              "' (the kinds: async, sync, sse, webhook, cancel)");
     }
     if (seen[kind]) return BadMix(text, "'" + std::string(name) + "' given twice");
     seen[kind] = true;

@@ -1,6 +1,6 @@
 // LoadPlan: what `stipple bench` sends and when — an open-loop schedule of requests at a fixed
 // rate for a fixed time, each of one kind of the mix (async with polling, `Prefer: wait` sync,
-// async followed over Server-Sent Events, async with a completion webhook).
+// async followed over Server-Sent Events, async with a completion webhook, async canceled at once).
 //
 // Contract:
 // - Open loop: request i is due at exactly i / rate seconds after the start, whatever the server
@@ -20,15 +20,15 @@
 
 namespace stipple::loadgen {
 
-enum class RequestKind { kAsync = 0, kSync = 1, kSse = 2, kWebhook = 3 };
-inline constexpr int kRequestKinds = 4;
+enum class RequestKind { kAsync = 0, kSync = 1, kSse = 2, kWebhook = 3, kCancel = 4 };
+inline constexpr int kRequestKinds = 5;
 
-// "async", "sync", "sse", "webhook".
+// "async", "sync", "sse", "webhook", "cancel".
 std::string_view RequestKindName(RequestKind kind);
 
 // Relative weights per kind (non-negative, at least one positive).
 struct Mix {
-  std::array<double, kRequestKinds> weights = {1, 0, 0, 0};
+  std::array<double, kRequestKinds> weights = {1, 0, 0, 0, 0};
   double Weight(RequestKind kind) const { return weights[static_cast<int>(kind)]; }
 };
 

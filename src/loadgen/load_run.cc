@@ -63,9 +63,10 @@ class Run {
     }
     run_.send_s = Seconds(Clock::now());
     {
-      // Every acknowledged task gets `drain` to end.
+      // Every acknowledged task gets `drain` to end, and every sync submit to be answered.
       std::unique_lock<std::mutex> lock(mu_);
-      ended_cv_.wait_until(lock, Clock::now() + options_.drain, [this] { return open_ == 0; });
+      ended_cv_.wait_until(lock, Clock::now() + options_.drain,
+                           [this] { return open_ == 0 && syncs_in_flight_ == 0; });
     }
     stop_.request_stop();
     for (std::jthread& t : threads) t.request_stop();
@@ -134,6 +135,8 @@ class Run {
     r.answer_latency = std::chrono::duration_cast<Nanos>(now - due);
     if (!answer.ok()) {
       r.error = answer.status().ToString();
+      r.error_code = answer.status().code();
+      r.cut_off = answer.status().code() == StatusCode::kCancelled && stop_.stop_requested();
       return;
     }
     r.acknowledged = true;
@@ -146,7 +149,8 @@ class Run {
     {
       switch (kind) {
         case RequestKind::kAsync:
-        case RequestKind::kSync: poll_lists_[i % poll_lists_.size()].push_back(i); break;
+        case RequestKind::kSync:
+        case RequestKind::kCancel: poll_lists_[i % poll_lists_.size()].push_back(i); break;
         case RequestKind::kSse:
           streams_.emplace_back([this, i](std::stop_token stop) { Follow(i, stop); });
           break;
@@ -186,6 +190,14 @@ class Run {
       std::vector<size_t> still;
       for (size_t i : mine) {
         if (stop.stop_requested()) break;
+        if (run_.requests[i].kind == RequestKind::kCancel && !run_.requests[i].cancel_sent) {
+          // Any answer will do (canceled, cancel requested, already ended); no answer: again
+          // next round.
+          Result<client::CancelResult> canceled = follower_->Cancel(run_.requests[i].task_id, stop);
+          const bool answered = canceled.ok() || canceled.status().code() == StatusCode::kNotFound;
+          std::lock_guard<std::mutex> lock(mu_);
+          run_.requests[i].cancel_sent = answered;
+        }
         Result<client::TaskSnapshot> task = follower_->Get(run_.requests[i].task_id, stop);
         if (task.ok() && IsTerminal(task->task.state)) {
           std::lock_guard<std::mutex> lock(mu_);
@@ -205,15 +217,26 @@ class Run {
       std::lock_guard<std::mutex> lock(mu_);
       id = run_.requests[i].task_id;
     }
-    (void)follower_->StreamEvents(
-        id, 0,
-        [&](const client::EventSnapshot& e) {
-          if (!IsTerminalEvent(e.event.type)) return true;
-          std::lock_guard<std::mutex> lock(mu_);
-          if (e.event.task) Ended(i, *e.event.task, Clock::now());
-          return false;
-        },
-        stop);
+    int64_t last_seq = 0;
+    bool ended = false;
+    while (!ended && !stop.stop_requested()) {
+      Status streamed = follower_->StreamEvents(
+          id, last_seq,
+          [&](const client::EventSnapshot& e) {
+            last_seq = std::max(last_seq, e.event.seq);
+            if (!IsTerminalEvent(e.event.type)) return true;
+            ended = true;
+            std::lock_guard<std::mutex> lock(mu_);
+            if (e.event.task) Ended(i, *e.event.task, Clock::now());
+            return false;
+          },
+          stop);
+      // The stream failed (the server is away): open it again a little later.
+      if (!ended && !streamed.ok()) {
+        std::unique_lock<std::mutex> lock(mu_);
+        ended_cv_.wait_for(lock, options_.poll_interval * 5, [&] { return stop.stop_requested(); });
+      }
+    }
   }
 
   void ReadWebhooks(const std::stop_token& stop) {
@@ -229,8 +252,17 @@ class Run {
         const boost::json::value* data = o ? o->if_contains("data") : nullptr;
         if (data == nullptr || !data->is_object()) continue;
         Result<client::TaskSnapshot> task = client::ParseTaskSnapshot(data->as_object());
-        if (!task.ok() || !IsTerminal(task->task.state)) continue;
+        if (!task.ok()) continue;
         std::lock_guard<std::mutex> lock(mu_);
+        const boost::json::value* type = o->if_contains("type");
+        const auto id_header = got[read].headers.find("webhook-id");
+        run_.webhooks.push_back(WebhookDelivery{
+            .task_id = task->task.id,
+            .webhook_id = id_header == got[read].headers.end() ? "" : id_header->second,
+            .event = type != nullptr && type->is_string() ? std::string(type->get_string()) : "",
+            .state = std::string(TaskStateName(task->task.state)),
+            .at_s = Seconds(got[read].arrived)});
+        if (!IsTerminal(task->task.state)) continue;
         auto it = by_id_.find(task->task.id);
         if (it != by_id_.end()) {
           Ended(it->second, task->task, got[read].arrived);

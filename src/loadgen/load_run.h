@@ -12,11 +12,17 @@
 //   `pollers` threads until it ends. sync: POST with `Prefer: wait=wait_s`, sent at its intended
 //   time from a thread of its own (it holds its connection until the task ends, so it never
 //   takes a sender); a 202 is polled on.
-//   sse: POST, then GET /v1/tasks/{id}/events on a thread of its own until the terminal event.
-//   webhook: POST with a webhook for "completed" to a receiver this process runs on loopback
-//   (webhook_host:port, so the server must reach this machine and allow private targets).
+//   sse: POST, then GET /v1/tasks/{id}/events on a thread of its own until the terminal event
+//   (a stream that fails is opened again, resuming after the last event seen, until the run
+//   stops). webhook: POST with a webhook for "completed" to a receiver this process runs on
+//   loopback (webhook_host:port, so the server must reach this machine and allow private
+//   targets); every delivery is recorded (LoadRun::webhooks). cancel: POST, then
+//   POST /v1/tasks/{id}/cancel from a poller, which then polls it until it ends.
 // - A sampler reads GET /v1/queue every queue_sample for the queue depth over time.
-// - After the last send, acknowledged tasks get `drain` to end; those that have not are lost.
+// - After the last send, acknowledged tasks get `drain` to end (and sync submits to be
+//   answered); those that have not are lost. A submit still waiting for its answer then is cut
+//   off (RequestRecord::cut_off): for a sync submit that is a hang, since its wait (wait_s) and
+//   the client's timeout are bounded.
 // Times: submit latency is the answer's arrival − the intended send time; queue wait and end to
 // end are the server's (started_at − created_at, completed_at − created_at, in milliseconds);
 // "seen" end to end is when this process learnt the end − the intended send time.
@@ -56,10 +62,13 @@ Status CheckLoadOptions(const LoadOptions& options);
 // What became of one scheduled request.
 struct RequestRecord {
   RequestKind kind = RequestKind::kAsync;
-  double intended_s = 0;                // intended send time, from the start
-  std::optional<Nanos> answer_latency;  // the submit's answer (any status), from intended
-  bool acknowledged = false;            // 2xx with a task
-  std::string error;                    // why not acknowledged ("429 …", "unavailable …")
+  double intended_s = 0;                    // intended send time, from the start
+  std::optional<Nanos> answer_latency;      // the submit's answer (any status), from intended
+  bool acknowledged = false;                // 2xx with a task
+  std::string error;                        // why not acknowledged ("429 …", "unavailable …")
+  StatusCode error_code = StatusCode::kOk;  // the client's code for `error`
+  bool cut_off = false;                     // no answer by the end of the drain: the run gave up
+  bool cancel_sent = false;                 // kind cancel: its cancel was answered (any answer)
   std::string task_id;
   std::string final_state;          // when its end was seen: succeeded, failed, …
   std::optional<Nanos> queue_wait;  // server: started_at − created_at
@@ -73,8 +82,18 @@ struct QueueSample {
   int64_t running = 0;
 };
 
+// One webhook delivery the receiver got (kind webhook), as it came; retries included.
+struct WebhookDelivery {
+  std::string task_id;     // data.id
+  std::string webhook_id;  // the webhook-id header
+  std::string event;       // the body's "type"
+  std::string state;       // data.status
+  double at_s = 0;         // arrival, from the start
+};
+
 struct LoadRun {
   std::vector<RequestRecord> requests;  // in schedule order
+  std::vector<WebhookDelivery> webhooks;
   std::vector<QueueSample> queue;
   double send_s = 0;   // from the start to the last answer of a submit other than sync
   double total_s = 0;  // from the start to the end of the drain

@@ -230,6 +230,7 @@ Result<std::unique_ptr<Subscription>> EventSequencer::SubscribeEnded(
   };
   auto shared = std::make_shared<Shared>();
   shared->on_event = std::move(on_event);
+  CompleteHistory(task);
   auto held = bus_.Subscribe(task.id, after_seq, [shared](const TaskEvent& e) {
     shared->from_bus = true;
     shared->on_event(e);
@@ -244,6 +245,18 @@ Result<std::unique_ptr<Subscription>> EventSequencer::SubscribeEnded(
   });
   return std::unique_ptr<Subscription>(
       std::make_unique<SubscriptionPair>(std::move(held), std::move(replay)));
+}
+
+void EventSequencer::CompleteHistory(const Task& task) {
+  if (bus_.TerminalEvent(task.id)) return;
+  // The bus holds no end for a task the store says ended. Either it knows nothing of the task
+  // (a history dropped, or never held): it gets the one the record implies. Or the process that
+  // ended the task died between the store's commit and the publish (a gateway killed there; the
+  // others go on): its held history gets the end, numbered after it. A terminal event published
+  // meanwhile by anyone wins; this one is then dropped.
+  if (!bus_.Seed(task.tenant, RebuildHistory(task))) {
+    bus_.Publish(task.tenant, MakeEvent(task, TerminalEventType(task.state)));
+  }
 }
 
 TaskEvent EventSequencer::TerminalEventOf(const Task& task) {

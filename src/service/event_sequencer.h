@@ -61,6 +61,10 @@ class EventSequencer {
   std::unique_ptr<Subscription> SubscribeAll(const std::string& tenant,
                                              std::function<void(const TaskEvent&)> on_event);
 
+  // Gives the bus the terminal event of `task` (ended, as the store just said) when it holds
+  // none: the process that ended it may have died between the store's commit and the publish.
+  void CompleteHistory(const Task& task);
+
   // The newest preview of the task; kNotFound when there is none (yet, or any more).
   Result<std::string> Preview(const std::string& task_id);
 

@@ -115,10 +115,13 @@ std::vector<Result<Task>> StoreWorkSource::CompleteBatch(std::vector<TaskImages>
 Result<Task> StoreWorkSource::CompletionRefused(const Completion& completion, Status refusal) {
   const std::string& task_id = completion.task_id;
   // A completion sent again (its first reply was lost) finds the task succeeded under this very
-  // lease: the images just put are the same ones; answer as the first time did.
+  // lease: the images just put are the same ones; answer as the first time did. The process
+  // that got it first may have died before publishing the end (another gateway's, in the
+  // distributed mode): the bus gets it now, so that live subscribers learn it.
   if (Result<Task> current = store_.Get(task_id); current.ok() &&
                                                   current->state == TaskState::kSucceeded &&
                                                   current->fencing == completion.fencing) {
+    events_.CompleteHistory(*current);
     return current;
   }
   if (CompletionCertainlyRefused(refusal.code())) {

@@ -50,7 +50,9 @@ Cluster::~Cluster() {
   fs::remove_all(dir_, ignored);
 }
 
-bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s) {
+bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s,
+                    const LaunchOptions& extra) {
+  const std::string binary = extra.binary.empty() ? STIPPLE_BINARY : extra.binary;
   Result<std::unique_ptr<redis::RedisTestServer>> redis =
       redis::RedisTestServer::Start({.appendonly = true, .appendfsync = "always"});
   if (!redis.ok()) {
@@ -60,21 +62,24 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
   redis_ = std::move(redis).value();
   for (size_t i = 0; i < gateways; ++i) {
     const std::string name = "g" + std::to_string(i);
-    gateways_.push_back(std::make_unique<LoggedProcess>(
-        std::vector<std::string>{STIPPLE_BINARY, "gateway", "--listen", "127.0.0.1:0", "--store",
-                                 redis_->url(), "--results", redis_->url(), "--worker-token",
-                                 kWorkerToken, "--data-dir", dir_ + "/" + name, "--model-dir",
-                                 STIPPLE_MODEL_DIR, "--io-threads", "2", "--log-level", "warn"},
-        dir_ + "/" + name + ".log"));
+    std::vector<std::string> argv = {
+        binary,        "gateway",         "--listen",    "127.0.0.1:0",     "--store",
+        redis_->url(), "--results",       redis_->url(), "--worker-token",  kWorkerToken,
+        "--data-dir",  dir_ + "/" + name, "--model-dir", STIPPLE_MODEL_DIR, "--io-threads",
+        "2",           "--log-level",     "warn"};
+    argv.insert(argv.end(), extra.gateway.begin(), extra.gateway.end());
+    gateways_.push_back(std::make_unique<LoggedProcess>(argv, dir_ + "/" + name + ".log"));
     if (!gateways_.back()->WaitForLog("serving http://")) {
       error_ = "gateway " + name + " did not start:\n" + gateways_.back()->Log();
       return false;
     }
     ports_.push_back(PrintedPort(gateways_.back()->Log()));
+    argv[3] = "127.0.0.1:" + std::to_string(ports_.back());  // a restart takes the same port
+    gateway_argv_.push_back(std::move(argv));
   }
   for (size_t i = 0; i < workers.size(); ++i) {
     const std::string id = "w" + std::to_string(i);
-    std::vector<std::string> argv = {STIPPLE_BINARY, "worker"};
+    std::vector<std::string> argv = {binary, "worker"};
     for (size_t g : workers[i].gateways) {
       argv.push_back("--gateway");
       argv.push_back("http://127.0.0.1:" + std::to_string(ports_.at(g)));
@@ -88,7 +93,9 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
          {std::string("--lease-s"), std::to_string(lease_s), std::string("--worker-id"), id}) {
       argv.push_back(a);
     }
+    argv.insert(argv.end(), extra.worker.begin(), extra.worker.end());
     workers_.push_back(std::make_unique<LoggedProcess>(argv, dir_ + "/" + id + ".log"));
+    worker_argv_.push_back(std::move(argv));
   }
   for (size_t i = 0; i < workers_.size(); ++i) {  // "serving" comes after its hello was answered
     if (!workers_[i]->WaitForLog("serving http://")) {
@@ -103,6 +110,21 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
     }
   }
   return true;
+}
+
+bool Cluster::RestartGateway(size_t i, std::chrono::milliseconds timeout) {
+  const std::string log = dir_ + "/g" + std::to_string(i) + "-" + std::to_string(++restarts_);
+  gateways_[i] = std::make_unique<LoggedProcess>(gateway_argv_[i], log + ".log");
+  if (!gateways_[i]->WaitForLog("serving http://", timeout)) {
+    error_ = "gateway g" + std::to_string(i) + " did not start again:\n" + gateways_[i]->Log();
+    return false;
+  }
+  return true;
+}
+
+void Cluster::RestartWorker(size_t i) {
+  const std::string log = dir_ + "/w" + std::to_string(i) + "-" + std::to_string(++restarts_);
+  workers_[i] = std::make_unique<LoggedProcess>(worker_argv_[i], log + ".log");
 }
 
 std::vector<size_t> Cluster::WorkersThatLeased(const std::string& task_id) const {

@@ -2,7 +2,9 @@
 // redis-server (AOF with appendfsync always, so a SIGKILL loses nothing acknowledged), several
 // `stipple gateway` processes on it (--store and --results redis://), and `stipple worker`
 // processes on the bundled model, each naming the gateways in its own order (failover). Every
-// process logs to a file in the cluster's directory. Plus the HTTP calls the tests make.
+// process logs to a file in the cluster's directory. Any of them can be killed and started again in
+// its place (same port, same worker id), for the chaos tests (tests/chaos). Plus the HTTP calls
+// the tests make.
 #pragma once
 
 #include <boost/json.hpp>
@@ -37,6 +39,13 @@ class Cluster {
   struct WorkerSpec {
     std::vector<size_t> gateways;  // indexes, in the order the worker tries them
   };
+  // How the processes are started: the stipple binary (empty: this build's) and arguments added
+  // to every gateway's and every worker's command line (e.g. --model null).
+  struct LaunchOptions {
+    std::string binary;
+    std::vector<std::string> gateway;
+    std::vector<std::string> worker;
+  };
 
   explicit Cluster(const std::string& name);
   ~Cluster();  // SIGKILL to everything still running; the directory is removed
@@ -44,7 +53,15 @@ class Cluster {
   // Starts Redis, `gateways` gateways and the workers (ids w0, w1, …, leases of `lease_s`), and
   // waits until every gateway is ready and every worker has said hello. False (with the reason
   // in error()) when something did not start.
-  bool Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s = 6);
+  bool Start(size_t gateways, const std::vector<WorkerSpec>& workers, int lease_s = 6,
+             const LaunchOptions& extra = {});
+
+  // Starts gateway i (or worker i) again with its first command line (a gateway on its first
+  // port), after it died or was killed; its log goes to a new file. False (error()) when the
+  // gateway does not print its address within `timeout`.
+  bool RestartGateway(size_t i, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  void RestartWorker(size_t i);
+  const std::string& dir() const { return dir_; }
 
   redis::RedisTestServer& redis() { return *redis_; }
   uint16_t port(size_t gateway) const { return ports_[gateway]; }
@@ -65,6 +82,8 @@ class Cluster {
   std::vector<std::unique_ptr<LoggedProcess>> gateways_;
   std::vector<uint16_t> ports_;
   std::vector<std::unique_ptr<LoggedProcess>> workers_;
+  std::vector<std::vector<std::string>> gateway_argv_, worker_argv_;
+  int restarts_ = 0;  // names the logs of restarted processes
   std::string error_;
 };
 
