@@ -82,17 +82,7 @@ Result<std::optional<Timestamp>> SqliteTaskStore::NextReady(WriteContext& ctx,
 }
 
 Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) {
-  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
-  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
-  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
-  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
-    return InvalidArgumentError("wait must be between 0 and " +
-                                std::to_string(kMaxLeaseWait.count()) + " ms");
-  }
-  std::vector<std::string> models = req.models;  // each model once, or a task could be taken twice
-  std::sort(models.begin(), models.end());
-  models.erase(std::unique(models.begin(), models.end()), models.end());
+  ASSIGN_OR_RETURN(const std::vector<std::string> models, transitions::CheckLeaseRequest(req));
   auto deadline = std::chrono::steady_clock::now() + req.wait;
   LeaseWaiter waiter{&req, &models};
 

@@ -224,14 +224,6 @@ Result<uint64_t> SqliteTaskStore::NextFencing() {
   return (static_cast<uint64_t>(epoch_) << 32) + n;
 }
 
-Status SqliteTaskStore::CheckLeaseDuration(Millis duration) {
-  if (duration <= Millis(0) || duration > kMaxLeaseDuration) {
-    return InvalidArgumentError("lease duration must be between 1 and " +
-                                std::to_string(kMaxLeaseDuration.count()) + " ms");
-  }
-  return Status::Ok();
-}
-
 Result<std::optional<AdmissionRefusal>> SqliteTaskStore::Admit(Connection& db, const NewTask& nt) {
   using Refusal = std::optional<AdmissionRefusal>;
   if (nt.max_queued > 0) {

@@ -32,7 +32,7 @@
 #include "store/sqlite/queue_index.h"
 #include "store/sqlite/task_rows.h"
 #include "store/sqlite/task_write_listener.h"
-#include "store/task_store.h"
+#include "store/transition_task_store.h"
 
 namespace stipple {
 
@@ -53,7 +53,8 @@ struct SqliteTaskStoreOptions {
   sqlite::TaskWriteListener* listener = nullptr;
 };
 
-class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::WorkHooks {
+class SqliteTaskStore final : public TransitionTaskStore,
+                              private sqlite::GroupCommitter::WorkHooks {
  public:
   static Result<std::unique_ptr<SqliteTaskStore>> Open(const SqliteTaskStoreOptions& options);
   ~SqliteTaskStore() override;
@@ -66,10 +67,6 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
                                    std::optional<TaskProgress> progress) override;
   std::vector<Result<Task>> Complete(std::span<const Completion> completions) override;
   using TaskStore::Complete;
-  Result<Task> Fail(const Failure& failure) override;
-  Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
-  Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
-  Result<CancelResult> Cancel(const std::string& task_id) override;
   Result<TaskPage> List(const ListQuery& query) override;
   Result<ReapReport> Reap() override;
   Result<std::vector<QueueCounts>> Counts() override;
@@ -100,7 +97,8 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   Result<std::unique_ptr<sqlite::Connection>> AcquireReader();
   void ReturnReader(std::unique_ptr<sqlite::Connection> conn);
   Status RecoverLeasesOfEarlierEpochs();
-  Result<Task> Transition(const std::string& task_id, const std::function<Status(Task&)>& apply);
+  Result<Task> Transition(const std::string& task_id,
+                          const std::function<Status(Task&)>& apply) override;
   // A Lease call blocked waiting for work. A batch that adds work leases for waiting calls in the
   // same transaction (BeforeCommit) and hands the tasks over once it has committed (AfterCommit):
   // the waiter has its task as soon as the enqueue is acknowledged, with no second transaction.
@@ -128,8 +126,7 @@ class SqliteTaskStore final : public TaskStore, private sqlite::GroupCommitter::
   void FillPosition(Task& task) const;
   // (epoch << 32) + a per-opening counter: unique across openings, increasing within one.
   Result<uint64_t> NextFencing();
-  static Status CheckLeaseDuration(Millis duration);
-  Timestamp Now() const { return options_.clock->Now(); }
+  Timestamp Now() const override { return options_.clock->Now(); }
   // Records a state change written in `ctx`'s transaction: the queue change it makes, and the
   // listener (if any) hears it.
   Status StateChanged(sqlite::WriteContext& ctx, const sqlite::TaskRow& row, TaskState before);
