@@ -110,7 +110,7 @@ Result<redis::StoredTask> RedisTaskStore::Load(const std::string& task_id) {
 
 std::optional<redis::StoredTask> RedisTaskStore::Recall(const std::string& task_id) {
   const uint64_t connections = client_.connections_opened();
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   auto it = remembered_.find(task_id);
   if (it == remembered_.end()) return std::nullopt;
   if (it->second.connections != connections) {
@@ -121,7 +121,7 @@ std::optional<redis::StoredTask> RedisTaskStore::Recall(const std::string& task_
 }
 
 void RedisTaskStore::Remember(const redis::StoredTask& stored, uint64_t connections) {
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   if (stored.task.state != TaskState::kRunning) {
     remembered_.erase(stored.task.id);
     return;
@@ -131,7 +131,7 @@ void RedisTaskStore::Remember(const redis::StoredTask& stored, uint64_t connecti
 }
 
 void RedisTaskStore::Forget(const std::string& task_id) {
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   remembered_.erase(task_id);
 }
 

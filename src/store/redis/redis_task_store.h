@@ -40,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "store/redis/redis_client.h"
 #include "store/redis/task_hash.h"
 #include "store/transition_task_store.h"
@@ -116,8 +117,8 @@ class RedisTaskStore final : public TransitionTaskStore {
     uint64_t connections = 0;  // client_.connections_opened() before the call that returned it
   };
   static constexpr size_t kMaxRemembered = 10'000;  // beyond it, everything is forgotten at once
-  std::mutex remembered_mu_;
-  std::unordered_map<std::string, Remembered> remembered_;  // GUARDED_BY(remembered_mu_)
+  Mutex remembered_mu_;
+  std::unordered_map<std::string, Remembered> remembered_ GUARDED_BY(remembered_mu_);
 };
 
 }  // namespace stipple

@@ -89,7 +89,7 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
   while (true) {
     uint64_t generation;
     {
-      std::lock_guard<std::mutex> lock(work_mu_);
+      MutexLock lock(work_mu_);
       generation = work_generation_;
     }
     std::vector<TaskRow> leased;
@@ -112,18 +112,20 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
     // out; then look again (also once more at the deadline).
     auto wake = deadline;
     if (next_ready) wake = std::min(wake, steady_now + std::max(Millis(1), *next_ready - Now()));
-    std::unique_lock<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     if (work_generation_ != generation) continue;  // work arrived since we looked
     waiter.state = LeaseWaiter::State::kWaiting;
     waiters_.push_back(&waiter);
-    work_cv_.wait_until(lock, wake, [&] {
+    work_cv_.wait_until(lock.native(), wake, [&]() REQUIRES(work_mu_) {
       return waiter.state == LeaseWaiter::State::kServed || work_generation_ != generation;
     });
     // A batch may be leasing for this call right now: its answer must not be lost.
-    work_cv_.wait(lock, [&] { return waiter.state != LeaseWaiter::State::kClaimed; });
+    work_cv_.wait(lock.native(), [&]() REQUIRES(work_mu_) {
+      return waiter.state != LeaseWaiter::State::kClaimed;
+    });
     waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
     if (waiter.state == LeaseWaiter::State::kServed) {
-      lock.unlock();
+      lock.Unlock();
       return Finish(waiter.rows);
     }
   }
@@ -131,7 +133,7 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
 
 Status SqliteTaskStore::BeforeCommit(WriteContext& ctx) {
   {
-    std::lock_guard<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     for (LeaseWaiter* w : waiters_) {
       if (w->state != LeaseWaiter::State::kWaiting) continue;
       w->state = LeaseWaiter::State::kClaimed;
@@ -153,7 +155,7 @@ Status SqliteTaskStore::BeforeCommit(WriteContext& ctx) {
 
 void SqliteTaskStore::AfterCommit(bool handoffs_committed) {
   {
-    std::lock_guard<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     for (auto& [waiter, rows] : handoffs_) {
       if (handoffs_committed && !rows.empty()) {
         waiter->rows = std::move(rows);

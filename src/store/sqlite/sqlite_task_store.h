@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/group_commit.h"
 #include "store/sqlite/queue_index.h"
@@ -106,8 +107,9 @@ class SqliteTaskStore final : public TransitionTaskStore,
     enum class State { kWaiting, kClaimed, kServed };
     const LeaseRequest* request;
     const std::vector<std::string>* models;  // deduplicated
-    State state = State::kWaiting;           // GUARDED_BY(work_mu_)
-    std::vector<sqlite::TaskRow> rows;       // kServed: what was leased for it
+    // Guarded by the store's work_mu_, which the analysis cannot name from a nested struct.
+    State state = State::kWaiting;
+    std::vector<sqlite::TaskRow> rows;  // kServed: what was leased for it
   };
   // Leases for `request` inside a write operation (nothing if no task is leasable).
   Result<std::vector<sqlite::TaskRow>> LeaseRows(sqlite::WriteContext& ctx,
@@ -138,14 +140,14 @@ class SqliteTaskStore final : public TransitionTaskStore,
   std::unique_ptr<sqlite::GroupCommitter> writer_;
   std::unique_ptr<sqlite::Checkpointer> checkpointer_;
 
-  std::mutex readers_mu_;
-  std::vector<std::unique_ptr<sqlite::Connection>> readers_;  // GUARDED_BY(readers_mu_)
+  Mutex readers_mu_;
+  std::vector<std::unique_ptr<sqlite::Connection>> readers_ GUARDED_BY(readers_mu_);
 
   // Wakes Lease calls waiting for work; work_generation_ changes on every commit that added work.
-  std::mutex work_mu_;
+  Mutex work_mu_;
   std::condition_variable work_cv_;
-  uint64_t work_generation_ = 0;       // GUARDED_BY(work_mu_)
-  std::vector<LeaseWaiter*> waiters_;  // GUARDED_BY(work_mu_), oldest first
+  uint64_t work_generation_ GUARDED_BY(work_mu_) = 0;
+  std::vector<LeaseWaiter*> waiters_ GUARDED_BY(work_mu_);  // oldest first
   // Leases made for waiters by the batch being committed; writer thread only.
   std::vector<std::pair<LeaseWaiter*, std::vector<sqlite::TaskRow>>> handoffs_;
 
