@@ -44,7 +44,7 @@ def main():
     with open(os.path.join(build_dir, "compile_commands.json")) as f:
         entries = json.load(f)
     wanted = [os.path.normpath(os.path.join(root, d)) for d in dirs]
-    chosen = []
+    chosen = {}  # a file compiled for several targets is checked once
     for e in entries:
         path = os.path.normpath(os.path.join(e["directory"], e["file"]))
         command = e.get("command", " ".join(e.get("arguments", [])))
@@ -52,8 +52,8 @@ def main():
             continue
         if "/src/engine/torch/" in path or "torch/include" in command:
             continue
-        chosen.append((path, e))
-    chosen.sort()
+        chosen.setdefault(path, e)
+    chosen = sorted(chosen.items())
 
     def check(item):
         path, e = item
