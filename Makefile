@@ -124,8 +124,7 @@ lint-threads: configure
 	scripts/lint-threads.py $(BUILD_DIR) $(JOBS) $(LINT_DIRS)
 
 # lint-format and lint-threads, then clang-tidy over the non-torch sources (about 13 s of CPU a
-# file: 25-30 minutes on two cores, so CI runs lint-format and lint-threads only;
-# docs/development.md).
+# file: 25-30 minutes on two cores, so CI runs lint-format only; docs/development.md).
 lint: configure lint-format lint-threads
 	@printf '%s\n' $(TIDY_SOURCES) | xargs -P $(JOBS) -n 1 \
 	  clang-tidy -p $(BUILD_DIR) --quiet 2> >(grep -v -E '^[0-9]+ warnings? generated\.$$' >&2)
