@@ -19,7 +19,7 @@ LocalTaskService::~LocalTaskService() { Stop(); }
 
 void LocalTaskService::Drain() {
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     if (draining_) return;
     draining_ = true;
   }
@@ -29,7 +29,7 @@ void LocalTaskService::Drain() {
 
 void LocalTaskService::Stop() {
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     draining_ = true;
     stopping_ = true;
   }
@@ -38,14 +38,13 @@ void LocalTaskService::Stop() {
 }
 
 void LocalTaskService::HousekeepingLoop() {
-  MutexLock lock(state_mu_);
+  std::unique_lock lock(state_mu_);
   while (!stopping_) {
-    lock.Unlock();
+    lock.unlock();
     Status s = Housekeep();
     if (!s.ok()) LogWarn("housekeeping failed", {{"error", s.ToString()}});
-    lock.Lock();
-    state_cv_.wait_for(lock.native(), options_.reap_interval,
-                       [&]() REQUIRES(state_mu_) { return stopping_; });
+    lock.lock();
+    state_cv_.wait_for(lock, options_.reap_interval, [&] { return stopping_; });
   }
 }
 
@@ -66,7 +65,7 @@ Status LocalTaskService::Housekeep() {
   }
   bool sweep = false;
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     const Timestamp now = options_.clock->Now();
     if (!last_sweep_ || *last_sweep_ + options_.output_sweep_interval <= now) {
       last_sweep_ = now;
@@ -120,7 +119,7 @@ Status LocalTaskService::SweepOutputs() {
 
 void LocalTaskService::NoteWrite(const Status& status) {
   if (!status.ok() && status.code() != StatusCode::kUnavailable) return;
-  MutexLock lock(write_mu_);
+  std::lock_guard lock(write_mu_);
   if (status.ok()) {
     if (refused_write_) LogInfo("writes accepted again; ready");
     refused_write_.reset();
@@ -144,7 +143,7 @@ void LocalTaskService::AfterTransition(const Task& task) {
 
 Result<EnqueueResult> LocalTaskService::Submit(const NewTask& task) {
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     if (draining_) return UnavailableError("the server is draining; retry on another");
   }
   // Admission is the store's, in the enqueue's own transaction, from counts it keeps.
@@ -164,7 +163,7 @@ Result<EnqueueResult> LocalTaskService::Submit(const NewTask& task) {
   }
   if (result.created) {
     PublishQueued(result.task);
-    MutexLock lock(workers_mu_);
+    std::lock_guard lock(workers_mu_);
     ++totals_.submitted;
   }
   return result;
@@ -244,7 +243,7 @@ Result<OutputBlob> LocalTaskService::Output(const std::string& tenant, const std
 Result<std::string> LocalTaskService::Preview(const std::string& tenant,
                                               const std::string& task_id) {
   RETURN_IF_ERROR(Get(tenant, task_id));
-  MutexLock lock(previews_mu_);
+  std::lock_guard lock(previews_mu_);
   auto it = previews_.find(task_id);
   if (it == previews_.end()) return NotFoundError("task " + task_id + " has no preview yet");
   return it->second;
@@ -252,12 +251,12 @@ Result<std::string> LocalTaskService::Preview(const std::string& tenant,
 
 Status LocalTaskService::Ready() {
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     if (draining_) return UnavailableError("draining");
   }
   auto counts = store_.Counts();
   if (!counts.ok()) return UnavailableError("task store: " + counts.status().ToString());
-  MutexLock lock(write_mu_);
+  std::lock_guard lock(write_mu_);
   if (refused_write_ && *refused_write_ + options_.write_refusal_hold > options_.clock->Now()) {
     return UnavailableError(
         "writes are refused (a full disk or an unreachable store: see the server's log)");

@@ -46,7 +46,6 @@
 #include <thread>
 #include <unordered_map>
 
-#include "common/thread_annotations.h"
 #include "notify/event_bus.h"
 #include "results/result_store.h"
 #include "service/task_service.h"
@@ -143,16 +142,15 @@ class LocalTaskService final : public TaskService, public WorkSource {
   };
 
   // Event publication; each takes ledger_mu_.
-  void PublishQueued(const Task& task) EXCLUDES(ledger_mu_);
-  void PublishStarted(const Task& task) EXCLUDES(ledger_mu_);
-  // task: back in the queue; its fencing: the lost lease
-  void PublishRetrying(const Task& task) EXCLUDES(ledger_mu_);
-  void PublishTerminal(const Task& task) EXCLUDES(ledger_mu_);
+  void PublishQueued(const Task& task);
+  void PublishStarted(const Task& task);
+  void PublishRetrying(const Task& task);  // task: back in the queue; its fencing: the lost lease
+  void PublishTerminal(const Task& task);
   // After a transition that returned `task`: its event, registry and statistics upkeep.
   void AfterTransition(const Task& task);
-  // Creates the ledger of an unknown task, publishing its `queued` first; nullptr when the
-  // task's terminal event was published already (the caller's event is stale).
-  Ledger* LedgerFor(const Task& task) REQUIRES(ledger_mu_);
+  // ledger_mu_ held. Creates the ledger of an unknown task, publishing its `queued` first;
+  // nullptr when the task's terminal event was published already (the caller's event is stale).
+  Ledger* LedgerFor(const Task& task);
   TaskEvent MakeEvent(const Task& task, TaskEventType type) const;
   // The terminal event of a terminal task: the bus's, or one rebuilt from the record.
   TaskEvent TerminalEventOf(const Task& task);
@@ -180,30 +178,30 @@ class LocalTaskService final : public TaskService, public WorkSource {
   ResultStore& results_;
   const LocalTaskServiceOptions options_;
 
-  Mutex ledger_mu_;  // held across bus_.Publish so per-task order is transition order
-  std::unordered_map<std::string, Ledger> ledger_ GUARDED_BY(ledger_mu_);  // live tasks only
+  std::mutex ledger_mu_;  // held across bus_.Publish so per-task order is transition order
+  std::unordered_map<std::string, Ledger> ledger_;  // GUARDED_BY(ledger_mu_), live tasks only
 
-  Mutex previews_mu_;
-  std::unordered_map<std::string, std::string> previews_ GUARDED_BY(previews_mu_);
+  std::mutex previews_mu_;
+  std::unordered_map<std::string, std::string> previews_;  // GUARDED_BY(previews_mu_)
 
-  Mutex workers_mu_;
-  std::map<std::string, Worker> workers_ GUARDED_BY(workers_mu_);
+  std::mutex workers_mu_;
+  std::map<std::string, Worker> workers_;  // GUARDED_BY(workers_mu_)
   // task id → (worker, fencing) of the leases handed out here.
-  std::unordered_map<std::string, std::pair<std::string, uint64_t>> task_worker_
-      GUARDED_BY(workers_mu_);
-  std::deque<Finished> finished_ GUARDED_BY(workers_mu_);
-  TaskTotals totals_ GUARDED_BY(workers_mu_);
+  std::unordered_map<std::string, std::pair<std::string, uint64_t>>
+      task_worker_;                // GUARDED_BY(workers_mu_)
+  std::deque<Finished> finished_;  // GUARDED_BY(workers_mu_)
+  TaskTotals totals_;              // GUARDED_BY(workers_mu_)
 
-  Mutex state_mu_;
-  std::condition_variable state_cv_;  // draining or stopping
-  bool draining_ GUARDED_BY(state_mu_) = false;
-  bool stopping_ GUARDED_BY(state_mu_) = false;
-  std::optional<Timestamp> last_sweep_ GUARDED_BY(state_mu_);
+  std::mutex state_mu_;
+  std::condition_variable state_cv_;     // draining or stopping
+  bool draining_ = false;                // GUARDED_BY(state_mu_)
+  bool stopping_ = false;                // GUARDED_BY(state_mu_)
+  std::optional<Timestamp> last_sweep_;  // GUARDED_BY(state_mu_)
   std::thread housekeeper_;
 
-  Mutex write_mu_;
+  std::mutex write_mu_;
   // When the last write was refused, until one succeeds (see Ready).
-  std::optional<Timestamp> refused_write_ GUARDED_BY(write_mu_);
+  std::optional<Timestamp> refused_write_;  // GUARDED_BY(write_mu_)
 };
 
 }  // namespace stipple

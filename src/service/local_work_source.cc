@@ -22,7 +22,7 @@ bool CompletionCertainlyRefused(StatusCode code) {
 
 Status LocalTaskService::Register(const WorkerInfo& worker) {
   if (worker.id.empty()) return InvalidArgumentError("a worker needs an id", {{"id", "empty"}});
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   Worker& w = workers_[worker.id];
   w.info = worker;
   w.last_seen = options_.clock->Now();
@@ -30,7 +30,7 @@ Status LocalTaskService::Register(const WorkerInfo& worker) {
 }
 
 void LocalTaskService::Unregister(const std::string& worker_id) {
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   // Its leases stay in the store and lapse unless it completes them after all.
@@ -40,7 +40,7 @@ void LocalTaskService::Unregister(const std::string& worker_id) {
 
 void LocalTaskService::WorkerSeen(const std::string& worker_id,
                                   const std::vector<LeasedTask>& leased) {
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   Worker& w = workers_[worker_id];
   if (w.info.id.empty()) w.info.id = worker_id;  // leased without registering
   w.last_seen = options_.clock->Now();
@@ -57,7 +57,7 @@ void LocalTaskService::WorkerSeen(const std::string& worker_id,
 }
 
 void LocalTaskService::TaskLeft(const std::string& task_id, uint64_t fencing) {
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   auto it = task_worker_.find(task_id);
   if (it == task_worker_.end() || it->second.second > fencing) return;
   auto w = workers_.find(it->second.first);
@@ -70,7 +70,7 @@ void LocalTaskService::Finish(const Task& task) {
     return std::chrono::duration<double>(to - from).count();
   };
   const Timestamp end = task.completed_at.value_or(options_.clock->Now());
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   ++totals_.ended[task.state];
   totals_.end_to_end.Observe(seconds(task.created_at, end));
   if (!task.started_at) return;  // never ran: not part of the run figures
@@ -88,12 +88,11 @@ void LocalTaskService::Finish(const Task& task) {
 
 Result<std::vector<LeasedTask>> LocalTaskService::Lease(const LeaseRequest& request) {
   {
-    MutexLock lock(state_mu_);
+    std::unique_lock lock(state_mu_);
     if (draining_) {
       // Nothing new while draining; wait as a lease with nothing to hand out would, so a worker
       // loop does not spin.
-      state_cv_.wait_for(lock.native(), request.wait,
-                         [&]() REQUIRES(state_mu_) { return stopping_; });
+      state_cv_.wait_for(lock, request.wait, [&] { return stopping_; });
       return std::vector<LeasedTask>{};
     }
   }
@@ -117,7 +116,7 @@ Result<HeartbeatReply> LocalTaskService::Heartbeat(const std::string& task_id, u
   }
   std::string worker_id;
   {
-    MutexLock lock(workers_mu_);
+    std::lock_guard lock(workers_mu_);
     auto it = task_worker_.find(task_id);
     if (it != task_worker_.end()) worker_id = it->second.first;
   }
@@ -233,11 +232,11 @@ Result<QueueSnapshot> LocalTaskService::Queue() {
   ASSIGN_OR_RETURN(snap.per_model, store_.Counts());
   bool draining;
   {
-    MutexLock lock(state_mu_);
+    std::lock_guard lock(state_mu_);
     draining = draining_;
   }
   const Timestamp now = options_.clock->Now();
-  MutexLock lock(workers_mu_);
+  std::lock_guard lock(workers_mu_);
   for (const auto& [id, w] : workers_) {
     WorkerStatus status;
     status.id = id;

@@ -86,12 +86,12 @@ LocalTaskService::Ledger* LocalTaskService::LedgerFor(const Task& task) {
 }
 
 void LocalTaskService::PublishQueued(const Task& task) {
-  MutexLock lock(ledger_mu_);
+  std::lock_guard lock(ledger_mu_);
   (void)LedgerFor(task);
 }
 
 void LocalTaskService::PublishStarted(const Task& task) {
-  MutexLock lock(ledger_mu_);
+  std::lock_guard lock(ledger_mu_);
   Ledger* ledger = LedgerFor(task);
   if (ledger == nullptr) return;
   Ledger& l = *ledger;
@@ -112,7 +112,7 @@ void LocalTaskService::PublishStarted(const Task& task) {
 
 void LocalTaskService::PublishRetrying(const Task& task) {
   {
-    MutexLock lock(ledger_mu_);
+    std::lock_guard lock(ledger_mu_);
     Ledger* ledger = LedgerFor(task);
     if (ledger == nullptr) return;
     Ledger& l = *ledger;
@@ -122,19 +122,19 @@ void LocalTaskService::PublishRetrying(const Task& task) {
     l.attempt = task.attempts;
     l.back_in_queue = true;
   }
-  MutexLock lock(previews_mu_);
+  std::lock_guard lock(previews_mu_);
   previews_.erase(task.id);
 }
 
 void LocalTaskService::PublishTerminal(const Task& task) {
   {
-    MutexLock lock(ledger_mu_);
+    std::lock_guard lock(ledger_mu_);
     if (Ledger* l = LedgerFor(task)) {
       bus_.Publish(l->tenant, MakeEvent(task, TerminalEventType(task.state)));
       ledger_.erase(task.id);
     }
   }
-  MutexLock lock(previews_mu_);
+  std::lock_guard lock(previews_mu_);
   previews_.erase(task.id);
 }
 
@@ -150,7 +150,7 @@ std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> 
   // A task not started by this process's reckoning: ask the store whether the lease is current.
   for (size_t i = 0; i < reports.size(); ++i) {
     {
-      MutexLock lock(ledger_mu_);
+      std::lock_guard lock(ledger_mu_);
       if (ledger_.count(reports[i].task_id) > 0) continue;
     }
     Result<Task> task = store_.Get(reports[i].task_id);
@@ -165,7 +165,7 @@ std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> 
   }
   std::vector<TenantEvent> events;
   {
-    MutexLock lock(ledger_mu_);
+    std::lock_guard lock(ledger_mu_);
     for (size_t i = 0; i < reports.size(); ++i) {
       if (!statuses[i].ok()) continue;
       const ProgressReport& r = reports[i];
@@ -190,7 +190,7 @@ std::vector<Status> LocalTaskService::ProgressBatch(std::vector<ProgressReport> 
     }
     if (!events.empty()) bus_.PublishBatch(std::move(events));
   }
-  MutexLock previews_lock(previews_mu_);
+  std::lock_guard previews_lock(previews_mu_);
   for (size_t i = 0; i < reports.size(); ++i) {
     if (statuses[i].ok() && !reports[i].preview_png.empty()) {
       previews_[reports[i].task_id] = std::move(reports[i].preview_png);
@@ -237,7 +237,7 @@ Result<std::unique_ptr<Subscription>> LocalTaskService::Subscribe(
     std::function<void(const TaskEvent&)> on_event) {
   ASSIGN_OR_RETURN(Task task, Get(tenant, task_id));
   if (IsTerminal(task.state)) return SubscribeEnded(task, after_seq, std::move(on_event));
-  MutexLock lock(ledger_mu_);
+  std::lock_guard lock(ledger_mu_);
   auto [it, created] = ledger_.try_emplace(task.id);
   if (created) {
     // A task from before a restart: give the bus the history its record implies, so a
