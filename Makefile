@@ -11,7 +11,7 @@
 #                                                 run each for FUZZ_SECONDS (docs/development.md)
 #   make chaos [CHAOS_ARGS="--duration-s 1800"]   build, then the long chaos-under-load run
 #                                                 (docs/reliability.md; make test has a short one)
-#   make build | lint | lint-format | format | clean
+#   make build | lint | lint-format | lint-threads | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
 # TEST_TIMEOUT (seconds per test), BUILD_TYPE (default RelWithDebInfo: -O2 with debug info),
@@ -54,7 +54,7 @@ TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 PREFIX ?= /usr/local
 
-.PHONY: deps configure build test bench chaos serve fuzz lint lint-format format clean install package package-test
+.PHONY: deps configure build test bench chaos serve fuzz lint lint-format lint-threads format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -126,9 +126,15 @@ lint-format:
 	clang-format --dry-run -Werror $(SOURCES)
 	@echo "clang-format: $(words $(SOURCES)) files ok"
 
-# lint-format, then clang-tidy over the non-torch sources (about 13 s of CPU a file: 25-30
-# minutes on two cores, so CI runs lint-format only; docs/development.md).
-lint: configure lint-format
+# Clang's thread-safety analysis (GUARDED_BY, REQUIRES, ... of src/common/thread_annotations.h)
+# over the non-torch translation units of LINT_DIRS, from build/compile_commands.json: clang++
+# -fsyntax-only with only -Wthread-safety on, as errors. Needs a configured build/, not a built one.
+lint-threads: configure
+	scripts/lint-threads.py $(BUILD_DIR) $(JOBS) $(LINT_DIRS)
+
+# lint-format and lint-threads, then clang-tidy over the non-torch sources (about 13 s of CPU a
+# file: 25-30 minutes on two cores, so CI runs lint-format only; docs/development.md).
+lint: configure lint-format lint-threads
 	@printf '%s\n' $(TIDY_SOURCES) | xargs -P $(JOBS) -n 1 \
 	  clang-tidy -p $(BUILD_DIR) --quiet 2> >(grep -v -E '^[0-9]+ warnings? generated\.$$' >&2)
 	@echo "clang-tidy: $(words $(TIDY_SOURCES)) files ok"

@@ -4,7 +4,7 @@
 // RedisEventBus (notify/redis/redis_event_bus.h) puts Redis pub/sub and a capped per-task stream
 // behind the same interface, so that every gateway sees every task's events.
 //
-// Contract, for every implementation:
+// Contract, for every implementation (the suite in event_bus_contract.h runs it against both):
 //  - Numbering: the bus numbers each task's events 1, 2, 3, ... in the order Publish is called
 //    for that task. A task has at most one terminal event and it is the last: anything published
 //    for a task after its terminal event is dropped (Publish answers seq 0).

@@ -38,7 +38,7 @@ InMemoryEventBus::InMemoryEventBus(InMemoryEventBusOptions options)
 
 InMemoryEventBus::~InMemoryEventBus() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   work_cv_.notify_all();
@@ -93,7 +93,7 @@ void InMemoryEventBus::DropExpiredHistories() {
 }
 
 TaskEvent InMemoryEventBus::Publish(const std::string& tenant, TaskEvent event) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   return PublishLocked(tenant, std::move(event));
 }
@@ -101,7 +101,7 @@ TaskEvent InMemoryEventBus::Publish(const std::string& tenant, TaskEvent event) 
 std::vector<TaskEvent> InMemoryEventBus::PublishBatch(std::vector<TenantEvent> events) {
   std::vector<TaskEvent> published;
   published.reserve(events.size());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   for (TenantEvent& e : events) published.push_back(PublishLocked(e.tenant, std::move(e.event)));
   return published;
@@ -125,7 +125,7 @@ TaskEvent InMemoryEventBus::PublishLocked(const std::string& tenant, TaskEvent e
 }
 
 bool InMemoryEventBus::Relay(const std::string& tenant, TaskEvent event) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   auto [first, last] = by_task_.equal_range(event.task_id);
   auto held = histories_.find(event.task_id);
@@ -149,7 +149,7 @@ bool InMemoryEventBus::Relay(const std::string& tenant, TaskEvent event) {
 }
 
 std::optional<int64_t> InMemoryEventBus::Followed(const std::string& task_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = histories_.find(task_id);
   if (it != histories_.end()) return it->second.next_seq - 1;
   if (by_task_.count(task_id) > 0) return 0;
@@ -157,7 +157,7 @@ std::optional<int64_t> InMemoryEventBus::Followed(const std::string& task_id) co
 }
 
 std::vector<std::pair<std::string, int64_t>> InMemoryEventBus::FollowedTasks() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::pair<std::string, int64_t>> out;
   for (auto it = by_task_.begin(); it != by_task_.end();
        it = by_task_.equal_range(it->first).second) {
@@ -169,7 +169,7 @@ std::vector<std::pair<std::string, int64_t>> InMemoryEventBus::FollowedTasks() c
 
 bool InMemoryEventBus::Seed(const std::string& tenant, std::vector<TaskEvent> history_events) {
   if (history_events.empty()) return false;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   const std::string task_id = history_events.front().task_id;
   if (histories_.count(task_id) > 0) return false;
@@ -195,7 +195,7 @@ std::unique_ptr<Subscription> InMemoryEventBus::Subscribe(const std::string& tas
   sub->kind = Subscriber::Kind::kTask;
   sub->key = task_id;
   sub->on_event = std::move(on_event);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   // Replay and registration under one lock: no event can fall between them or come twice.
   auto it = histories_.find(task_id);
@@ -214,7 +214,7 @@ std::unique_ptr<Subscription> InMemoryEventBus::SubscribeAll(const std::string& 
   sub->kind = Subscriber::Kind::kAllTasks;
   sub->key = tenant;
   sub->on_event = std::move(on_event);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   all_tasks_.push_back(sub);
   return Register(std::move(sub));
 }
@@ -225,12 +225,12 @@ std::unique_ptr<Subscription> InMemoryEventBus::Deliver(std::vector<TaskEvent> e
   sub->on_event = std::move(on_event);
   sub->backlog.assign(std::make_move_iterator(events.begin()),
                       std::make_move_iterator(events.end()));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return Register(std::move(sub));
 }
 
 std::optional<TaskEvent> InMemoryEventBus::TerminalEvent(const std::string& task_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DropExpiredHistories();
   auto it = histories_.find(task_id);
   if (it == histories_.end() || !it->second.ended) return std::nullopt;
@@ -240,7 +240,7 @@ std::optional<TaskEvent> InMemoryEventBus::TerminalEvent(const std::string& task
 void InMemoryEventBus::Unsubscribe(const std::shared_ptr<Subscriber>& sub) {
   TaskEventCallback doomed;  // destroyed after the lock is released: it may own other handles
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     sub->closed = true;
     sub->backlog.clear();
     --subscribers_;
@@ -258,15 +258,15 @@ void InMemoryEventBus::Unsubscribe(const std::shared_ptr<Subscriber>& sub) {
     if (sub->running && sub->runner == std::this_thread::get_id()) {
       return;  // destroyed from inside its own callback, which owns on_event until it returns
     }
-    idle_cv_.wait(lock, [&] { return !sub->running; });
+    idle_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return !sub->running; });
     doomed = std::move(sub->on_event);
   }
 }
 
 void InMemoryEventBus::DeliveryLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    work_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return stopping_ || !ready_.empty(); });
     if (stopping_) break;
     std::shared_ptr<Subscriber> sub = std::move(ready_.front());
     ready_.pop_front();
@@ -274,7 +274,7 @@ void InMemoryEventBus::DeliveryLoop() {
     batch.swap(sub->backlog);
     sub->running = true;
     sub->runner = std::this_thread::get_id();
-    lock.unlock();
+    lock.Unlock();
     for (const TaskEvent& event : batch) {
       if (sub->closed) break;
       try {
@@ -285,31 +285,31 @@ void InMemoryEventBus::DeliveryLoop() {
         LogError("event callback threw", {{"task_id", event.task_id}});
       }
     }
-    lock.lock();
+    lock.Lock();
     sub->running = false;
     sub->scheduled = false;
     if (!sub->closed) Schedule(sub);  // events that came during the batch
     idle_cv_.notify_all();
     // The last reference may be ours (its handle is gone): let it go without the lock, since
     // destroying the callback may destroy other handles.
-    lock.unlock();
+    lock.Unlock();
     sub.reset();
-    lock.lock();
+    lock.Lock();
   }
 }
 
 size_t InMemoryEventBus::tasks_held() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return histories_.size();
 }
 
 size_t InMemoryEventBus::subscribers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return subscribers_;
 }
 
 std::vector<TaskEvent> InMemoryEventBus::History(const std::string& task_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = histories_.find(task_id);
   if (it == histories_.end()) return {};
   return {it->second.events.begin(), it->second.events.end()};

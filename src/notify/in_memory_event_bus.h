@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "notify/event_bus.h"
 
 namespace stipple {
@@ -78,8 +79,7 @@ class InMemoryEventBus final : public EventBus {
   std::vector<TaskEvent> History(const std::string& task_id) const;
 
  private:
-  // mu_ held.
-  TaskEvent PublishLocked(const std::string& tenant, TaskEvent event);
+  TaskEvent PublishLocked(const std::string& tenant, TaskEvent event) REQUIRES(mu_);
   struct Subscriber;
   class Handle;
   struct TaskHistory {
@@ -90,25 +90,25 @@ class InMemoryEventBus final : public EventBus {
     bool ended = false;
   };
 
-  void Enqueue(const std::shared_ptr<Subscriber>& sub, const TaskEvent& event);  // mu_ held
-  void Schedule(const std::shared_ptr<Subscriber>& sub);                         // mu_ held
-  void Hold(TaskHistory& history, TaskEvent event);                              // mu_ held
-  void DropExpiredHistories();                                                   // mu_ held
-  std::unique_ptr<Subscription> Register(std::shared_ptr<Subscriber> sub);       // mu_ held
-  void Unsubscribe(const std::shared_ptr<Subscriber>& sub);
+  void Enqueue(const std::shared_ptr<Subscriber>& sub, const TaskEvent& event) REQUIRES(mu_);
+  void Schedule(const std::shared_ptr<Subscriber>& sub) REQUIRES(mu_);
+  void Hold(TaskHistory& history, TaskEvent event) REQUIRES(mu_);
+  void DropExpiredHistories() REQUIRES(mu_);
+  std::unique_ptr<Subscription> Register(std::shared_ptr<Subscriber> sub) REQUIRES(mu_);
+  void Unsubscribe(const std::shared_ptr<Subscriber>& sub) EXCLUDES(mu_);
   void DeliveryLoop();
 
   const InMemoryEventBusOptions options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable work_cv_;  // ready_ gained a subscriber, or stopping
   std::condition_variable idle_cv_;  // a subscriber's callback returned
-  std::unordered_map<std::string, TaskHistory> histories_;  // GUARDED_BY(mu_)
-  std::deque<std::pair<Timestamp, std::string>> ended_;     // GUARDED_BY(mu_), end time order
-  std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_task_;  // GUARDED_BY(mu_)
-  std::vector<std::shared_ptr<Subscriber>> all_tasks_;                         // GUARDED_BY(mu_)
-  std::deque<std::shared_ptr<Subscriber>> ready_;                              // GUARDED_BY(mu_)
-  size_t subscribers_ = 0;                                                     // GUARDED_BY(mu_)
-  bool stopping_ = false;                                                      // GUARDED_BY(mu_)
+  std::unordered_map<std::string, TaskHistory> histories_ GUARDED_BY(mu_);
+  std::deque<std::pair<Timestamp, std::string>> ended_ GUARDED_BY(mu_);  // end time order
+  std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_task_ GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Subscriber>> all_tasks_ GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Subscriber>> ready_ GUARDED_BY(mu_);
+  size_t subscribers_ GUARDED_BY(mu_) = 0;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread delivery_;
 };
 

@@ -1,5 +1,6 @@
 #include "store/transitions.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/id.h"
@@ -39,6 +40,39 @@ Status CheckLease(const Task& task, uint64_t fencing) {
                         (task.state == TaskState::kRunning ? " under a newer lease" : ""));
   }
   return Status::Ok();
+}
+
+Status CheckLeaseDuration(Millis duration) {
+  if (duration <= Millis(0) || duration > kMaxLeaseDuration) {
+    return InvalidArgumentError("lease duration must be between 1 and " +
+                                std::to_string(kMaxLeaseDuration.count()) + " ms");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> CheckLeaseRequest(const LeaseRequest& req) {
+  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
+  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
+  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
+  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
+  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
+    return InvalidArgumentError("wait must be between 0 and " +
+                                std::to_string(kMaxLeaseWait.count()) + " ms");
+  }
+  std::vector<std::string> models = req.models;
+  std::sort(models.begin(), models.end());
+  models.erase(std::unique(models.begin(), models.end()), models.end());
+  return models;
+}
+
+bool IsLapsed(const Task& task, Timestamp now) {
+  return task.state == TaskState::kRunning && task.lease_expires_at &&
+         *task.lease_expires_at <= now;
+}
+
+bool IsPastTtl(const Task& task, Timestamp now) {
+  return task.state == TaskState::kQueued && !task.started_at && task.expires_at &&
+         *task.expires_at <= now;
 }
 
 bool IsLeasable(const Task& task, Timestamp now) {
@@ -135,6 +169,19 @@ Result<Task> NewQueuedTask(const NewTask& nt, Timestamp now) {
   if (nt.request.ttl_s) t.expires_at = now + std::chrono::seconds(*nt.request.ttl_s);
   t.max_attempts = nt.max_attempts;
   return t;
+}
+
+Status HeartbeatUnderLease(Task& task, uint64_t fencing, Millis duration,
+                           const std::optional<TaskProgress>& progress, Timestamp now) {
+  RETURN_IF_ERROR(CheckLease(task, fencing));
+  task.lease_expires_at = now + duration;
+  if (progress) task.progress = progress;
+  return Status::Ok();
+}
+
+Status CompleteUnderLease(Task& task, const Completion& completion, Timestamp now) {
+  RETURN_IF_ERROR(CheckLease(task, completion.fencing));
+  return Complete(task, completion, now);
 }
 
 Status FailUnderLease(Task& task, const Failure& failure, Timestamp now) {

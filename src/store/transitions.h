@@ -14,7 +14,9 @@
 //    as it is, and go on with the others, so one bad record cannot stop housekeeping.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "core/task.h"
@@ -28,6 +30,20 @@ Status CheckLease(const Task& task, uint64_t fencing);
 // For the callers that skip a task whose transition was refused: logs a refusal (an error line
 // naming the task and the move) and answers whether `status` is OK.
 bool LogRefused(const Status& status);
+
+// kInvalidArgument unless 1 ms <= duration <= kMaxLeaseDuration (Lease and Heartbeat).
+Status CheckLeaseDuration(Millis duration);
+
+// The argument checks of TaskStore::Lease (a worker id, at least one model, max_tasks >= 1, the
+// lease duration, 0 <= wait <= kMaxLeaseWait); answers the request's models sorted, each once
+// (a model named twice must not let one task be taken twice).
+Result<std::vector<std::string>> CheckLeaseRequest(const LeaseRequest& request);
+
+// Whether Reap lapses this task at `now`: running with its lease expired.
+bool IsLapsed(const Task& task, Timestamp now);
+
+// Whether Reap expires this task at `now`: queued, never started, its ttl passed.
+bool IsPastTtl(const Task& task, Timestamp now);
 
 // Whether a queued task may be leased at `now`: not_before passed, and the ttl not passed unless
 // the task already started once (ttl bounds the wait for a first start, not a retry).
@@ -66,7 +82,12 @@ Status Expire(Task& task, Timestamp now);
 Result<Task> NewQueuedTask(const NewTask& task, Timestamp now);
 
 // The worker reports as every store applies them to the record it loaded: CheckLease, then the
-// change. MarkCanceledUnderLease is kFailedPrecondition for a task without a cancel request.
+// change. HeartbeatUnderLease extends the lease to now + duration and records progress (when
+// given); it does not check the duration (CheckLeaseDuration, before loading).
+// MarkCanceledUnderLease is kFailedPrecondition for a task without a cancel request.
+Status HeartbeatUnderLease(Task& task, uint64_t fencing, Millis duration,
+                           const std::optional<TaskProgress>& progress, Timestamp now);
+Status CompleteUnderLease(Task& task, const Completion& completion, Timestamp now);
 Status FailUnderLease(Task& task, const Failure& failure, Timestamp now);
 Status ReleaseUnderLease(Task& task, uint64_t fencing, Timestamp now);
 Status MarkCanceledUnderLease(Task& task, uint64_t fencing, Timestamp now);

@@ -126,5 +126,61 @@ TEST(Transitions, ATransitionFromAStateThatDoesNotAllowItLeavesTheTaskUnchanged)
   EXPECT_EQ(t, running);
 }
 
+TEST(Transitions, CheckLeaseRequestNamesTheBadFieldAndAnswersEachModelOnce) {
+  LeaseRequest ok{.worker_id = "w", .models = {"b", "a", "b"}};
+  auto models = transitions::CheckLeaseRequest(ok);
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_EQ(*models, (std::vector<std::string>{"a", "b"}));
+  auto refused = [&](LeaseRequest r, const std::string& says) {
+    Result<std::vector<std::string>> got = transitions::CheckLeaseRequest(r);
+    EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument) << says;
+    EXPECT_NE(got.status().ToString().find(says), std::string::npos) << got.status().ToString();
+  };
+  LeaseRequest r = ok;
+  r.worker_id.clear();
+  refused(r, "worker id");
+  r = ok;
+  r.models.clear();
+  refused(r, "model");
+  r = ok;
+  r.max_tasks = 0;
+  refused(r, "max_tasks");
+  r = ok;
+  r.lease_duration = kMaxLeaseDuration + Millis(1);
+  refused(r, "lease duration");
+  r = ok;
+  r.wait = Millis(-1);
+  refused(r, "wait");
+  EXPECT_TRUE(transitions::CheckLeaseDuration(kMaxLeaseDuration).ok());
+  EXPECT_EQ(transitions::CheckLeaseDuration(Millis(0)).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Transitions, ReapConditionsAreALapsedLeaseAndAPassedTtlOfANeverStartedTask) {
+  Task t = Running();  // lease expires at 5000
+  EXPECT_FALSE(transitions::IsLapsed(t, FromUnixMillis(4999)));
+  EXPECT_TRUE(transitions::IsLapsed(t, FromUnixMillis(5000)));
+  Task q;
+  q.state = TaskState::kQueued;
+  q.expires_at = FromUnixMillis(5000);
+  EXPECT_FALSE(transitions::IsPastTtl(q, FromUnixMillis(4999)));
+  EXPECT_TRUE(transitions::IsPastTtl(q, FromUnixMillis(5000)));
+  q.started_at = FromUnixMillis(1000);  // ttl bounds the wait for a first start only
+  EXPECT_FALSE(transitions::IsPastTtl(q, FromUnixMillis(5000)));
+  EXPECT_FALSE(transitions::IsLapsed(q, FromUnixMillis(9000)));
+}
+
+TEST(Transitions, HeartbeatUnderLeaseExtendsTheLeaseOfTheCurrentFencingOnly) {
+  Task t = Running();
+  const std::optional<TaskProgress> progress = TaskProgress{4, 20};
+  ASSERT_TRUE(
+      transitions::HeartbeatUnderLease(t, 7, Millis(1000), progress, FromUnixMillis(6000)).ok());
+  EXPECT_EQ(t.lease_expires_at, FromUnixMillis(7000));
+  EXPECT_EQ(t.progress, progress);
+  const Task before = t;
+  EXPECT_EQ(transitions::HeartbeatUnderLease(t, 6, Millis(1000), {}, FromUnixMillis(6500)).code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(t, before);
+}
+
 }  // namespace
 }  // namespace stipple

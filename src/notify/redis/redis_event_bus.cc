@@ -43,7 +43,7 @@ RedisEventBus::RedisEventBus(redis::RedisClientOptions client, RedisEventBusOpti
 
 RedisEventBus::~RedisEventBus() {
   {
-    std::lock_guard lock(listen_mu_);
+    MutexLock lock(listen_mu_);
     stopping_ = true;
     if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
   }
@@ -53,7 +53,7 @@ RedisEventBus::~RedisEventBus() {
 
 bool RedisEventBus::ProgressDue(const TaskEvent& event) {
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(progress_mu_);
+  MutexLock lock(progress_mu_);
   if (++publications_ % 4096 == 0) {
     // Tasks whose terminal event was published by another process leave their entry behind.
     std::erase_if(last_progress_, [&](const auto& e) { return now - e.second > Millis{60'000}; });
@@ -223,7 +223,7 @@ void RedisEventBus::CatchUp(const std::string& task_id, int64_t after, int64_t t
 std::unique_ptr<Subscription> RedisEventBus::Subscribe(const std::string& task_id,
                                                        int64_t after_seq,
                                                        TaskEventCallback on_event) {
-  std::lock_guard lock(relay_mu_);
+  MutexLock lock(relay_mu_);
   std::optional<int64_t> followed = mirror_.Followed(task_id);
   if (!followed || *followed == 0) {
     // Not held here yet: load what Redis holds, so the replay covers events published before.
@@ -275,7 +275,7 @@ void RedisEventBus::Relay(std::string_view message) {
     LogWarn("malformed task event on the event channel", {{"error", event.status().ToString()}});
     return;
   }
-  std::lock_guard lock(relay_mu_);
+  MutexLock lock(relay_mu_);
   std::optional<int64_t> followed = mirror_.Followed(event->task_id);
   // A followed task's events must not skip: read what pub/sub did not bring from the stream.
   if (followed && seq > *followed + 1) CatchUp(event->task_id, *followed, seq - 1);
@@ -283,22 +283,26 @@ void RedisEventBus::Relay(std::string_view message) {
 }
 
 bool RedisEventBus::WaitConnected(Millis timeout) {
-  std::unique_lock lock(listen_mu_);
-  return listen_cv_.wait_for(lock, timeout, [&] { return connected_ || stopping_; }) && connected_;
+  MutexLock lock(listen_mu_);
+  return listen_cv_.wait_for(lock.native(), timeout, [&]() REQUIRES(listen_mu_) {
+    return connected_ || stopping_;
+  }) && connected_;
 }
 
 void RedisEventBus::ListenLoop() {
   Millis backoff{100};
   while (true) {
     {
-      std::lock_guard lock(listen_mu_);
+      MutexLock lock(listen_mu_);
       if (stopping_) return;
     }
     const auto began = std::chrono::steady_clock::now();
     Listen();
     if (std::chrono::steady_clock::now() - began > std::chrono::seconds(5)) backoff = Millis{100};
-    std::unique_lock lock(listen_mu_);
-    if (listen_cv_.wait_for(lock, backoff, [&] { return stopping_; })) return;
+    MutexLock lock(listen_mu_);
+    if (listen_cv_.wait_for(lock.native(), backoff,
+                            [&]() REQUIRES(listen_mu_) { return stopping_; }))
+      return;
     backoff = std::min(backoff * 2, Millis{2000});
   }
 }
@@ -332,18 +336,18 @@ void RedisEventBus::Listen() {
   }
   if (!command({"SUBSCRIBE", channel_})) return;
   {
-    std::lock_guard lock(listen_mu_);
+    MutexLock lock(listen_mu_);
     if (stopping_) return;
     listen_fd_ = ctx->fd;
   }
   {
     // Whatever was published while no listener was subscribed: read back for followed tasks
     // (messages from now on wait in the socket meanwhile).
-    std::lock_guard lock(relay_mu_);
+    MutexLock lock(relay_mu_);
     for (const auto& [task_id, seq] : mirror_.FollowedTasks()) CatchUp(task_id, seq, 0);
   }
   {
-    std::lock_guard lock(listen_mu_);
+    MutexLock lock(listen_mu_);
     connected_ = true;
   }
   listen_cv_.notify_all();
@@ -360,7 +364,7 @@ void RedisEventBus::Listen() {
   }
   bool stopping;
   {
-    std::lock_guard lock(listen_mu_);
+    MutexLock lock(listen_mu_);
     listen_fd_ = -1;
     connected_ = false;
     stopping = stopping_;

@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "notify/in_memory_event_bus.h"
 #include "store/redis/redis_client.h"
 
@@ -93,9 +94,9 @@ class RedisEventBus final : public EventBus {
   Result<Held> Fetch(const std::string& task_id, int64_t from, int64_t to);
   // The publish script's ARGV for `event`.
   std::vector<std::string> PublishArgs(const std::string& tenant, const TaskEvent& event) const;
-  // relay_mu_ held. Relays the held events of a followed task newer than `after` (up to `to`).
-  void CatchUp(const std::string& task_id, int64_t after, int64_t to);
-  void Relay(std::string_view message);  // one pub/sub message; relay_mu_ not held
+  // Relays the held events of a followed task newer than `after` (up to `to`).
+  void CatchUp(const std::string& task_id, int64_t after, int64_t to) REQUIRES(relay_mu_);
+  void Relay(std::string_view message) EXCLUDES(relay_mu_);  // one pub/sub message
   void ListenLoop();
   void Listen();  // one connection's life
 
@@ -104,20 +105,20 @@ class RedisEventBus final : public EventBus {
   const std::string channel_;
   InMemoryEventBus mirror_;
   InMemoryEventBus published_;  // this process's publications, for SubscribePublished
-  std::mutex relay_mu_;         // one relay (or one Subscribe's load) at a time
+  Mutex relay_mu_;              // one relay (or one Subscribe's load) at a time
 
   // Progress coalescing: when this process last published a progress event of each task.
-  bool ProgressDue(const TaskEvent& event);  // records the time when it is
-  std::mutex progress_mu_;
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point>
-      last_progress_;     // GUARDED_BY(progress_mu_)
-  int publications_ = 0;  // GUARDED_BY(progress_mu_): for the periodic sweep of last_progress_
+  bool ProgressDue(const TaskEvent& event) EXCLUDES(progress_mu_);  // records the time when it is
+  Mutex progress_mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_progress_
+      GUARDED_BY(progress_mu_);
+  int publications_ GUARDED_BY(progress_mu_) = 0;  // for the periodic sweep of last_progress_
 
-  std::mutex listen_mu_;
+  Mutex listen_mu_;
   std::condition_variable listen_cv_;
-  bool stopping_ = false;   // GUARDED_BY(listen_mu_)
-  bool connected_ = false;  // GUARDED_BY(listen_mu_)
-  int listen_fd_ = -1;      // GUARDED_BY(listen_mu_): the listener's socket, to cut on stop
+  bool stopping_ GUARDED_BY(listen_mu_) = false;
+  bool connected_ GUARDED_BY(listen_mu_) = false;
+  int listen_fd_ GUARDED_BY(listen_mu_) = -1;  // the listener's socket, to cut on stop
   std::thread listener_;
 };
 

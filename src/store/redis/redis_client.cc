@@ -162,7 +162,7 @@ Result<std::unique_ptr<RedisClient::Connection>> RedisClient::Acquire() {
   while (true) {
     std::unique_ptr<Connection> conn;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (idle_.empty()) break;
       conn = std::move(idle_.back());
       idle_.pop_back();
@@ -174,7 +174,7 @@ Result<std::unique_ptr<RedisClient::Connection>> RedisClient::Acquire() {
 
 void RedisClient::Return(std::unique_ptr<Connection> conn) {
   if (!conn || conn->ctx->err) return;  // a broken connection is closed, not reused
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (static_cast<int>(idle_.size()) < options_.max_idle) idle_.push_back(std::move(conn));
 }
 

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace stipple::redis {
 
@@ -111,8 +112,8 @@ class RedisClient {
   Result<Reply> Run(Connection& conn, const std::vector<std::string>& args);
 
   const RedisClientOptions options_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ GUARDED_BY(mu_);
   std::atomic<uint64_t> connections_opened_{0};
 };
 

@@ -29,14 +29,6 @@ Result<Task> TaskWithPosition(const redisReply& pair) {
   return std::move(st.task);
 }
 
-Status CheckLeaseDuration(Millis duration) {
-  if (duration <= Millis(0) || duration > kMaxLeaseDuration) {
-    return InvalidArgumentError("lease duration must be between 1 and " +
-                                std::to_string(kMaxLeaseDuration.count()) + " ms");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 RedisTaskStore::RedisTaskStore(RedisTaskStoreOptions options, redis::RedisUrl url)
@@ -118,7 +110,7 @@ Result<redis::StoredTask> RedisTaskStore::Load(const std::string& task_id) {
 
 std::optional<redis::StoredTask> RedisTaskStore::Recall(const std::string& task_id) {
   const uint64_t connections = client_.connections_opened();
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   auto it = remembered_.find(task_id);
   if (it == remembered_.end()) return std::nullopt;
   if (it->second.connections != connections) {
@@ -129,7 +121,7 @@ std::optional<redis::StoredTask> RedisTaskStore::Recall(const std::string& task_
 }
 
 void RedisTaskStore::Remember(const redis::StoredTask& stored, uint64_t connections) {
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   if (stored.task.state != TaskState::kRunning) {
     remembered_.erase(stored.task.id);
     return;
@@ -139,7 +131,7 @@ void RedisTaskStore::Remember(const redis::StoredTask& stored, uint64_t connecti
 }
 
 void RedisTaskStore::Forget(const std::string& task_id) {
-  std::lock_guard lock(remembered_mu_);
+  MutexLock lock(remembered_mu_);
   remembered_.erase(task_id);
 }
 
@@ -168,17 +160,7 @@ Result<RedisTaskStore::LeasePass> RedisTaskStore::LeaseOnce(
 }
 
 Result<std::vector<LeasedTask>> RedisTaskStore::Lease(const LeaseRequest& req) {
-  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
-  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
-  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
-  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
-    return InvalidArgumentError("wait must be between 0 and " +
-                                std::to_string(kMaxLeaseWait.count()) + " ms");
-  }
-  std::vector<std::string> models = req.models;  // each model once, or a task could be taken twice
-  std::sort(models.begin(), models.end());
-  models.erase(std::unique(models.begin(), models.end()), models.end());
+  ASSIGN_OR_RETURN(const std::vector<std::string> models, transitions::CheckLeaseRequest(req));
   const auto deadline = std::chrono::steady_clock::now() + req.wait;
   while (true) {
     ASSIGN_OR_RETURN(LeasePass pass, LeaseOnce(req, models));

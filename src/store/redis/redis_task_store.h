@@ -40,9 +40,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "store/redis/redis_client.h"
 #include "store/redis/task_hash.h"
-#include "store/task_store.h"
+#include "store/transition_task_store.h"
 
 namespace stipple {
 
@@ -60,7 +61,7 @@ struct RedisTaskStoreOptions {
   Millis max_lease_poll{250};
 };
 
-class RedisTaskStore final : public TaskStore {
+class RedisTaskStore final : public TransitionTaskStore {
  public:
   // Connects and checks the server (PING, Redis >= 6.2); kUnavailable when it cannot be reached.
   static Result<std::unique_ptr<RedisTaskStore>> Open(const RedisTaskStoreOptions& options);
@@ -73,10 +74,6 @@ class RedisTaskStore final : public TaskStore {
                                    std::optional<TaskProgress> progress) override;
   std::vector<Result<Task>> Complete(std::span<const Completion> completions) override;
   using TaskStore::Complete;
-  Result<Task> Fail(const Failure& failure) override;
-  Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
-  Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
-  Result<CancelResult> Cancel(const std::string& task_id) override;
   Result<TaskPage> List(const ListQuery& query) override;
   Result<ReapReport> Reap() override;
   Result<std::vector<QueueCounts>> Counts() override;
@@ -88,7 +85,11 @@ class RedisTaskStore final : public TaskStore {
   // reloading and applying again when another call changed it first. `apply` returning an error
   // changes nothing. Sets *changed (when given) to whether anything was written.
   Result<Task> Transition(const std::string& task_id, const std::function<Status(Task&)>& apply,
-                          bool* changed = nullptr);
+                          bool* changed);
+  Result<Task> Transition(const std::string& task_id,
+                          const std::function<Status(Task&)>& apply) override {
+    return Transition(task_id, apply, nullptr);
+  }
   Result<redis::StoredTask> Load(const std::string& task_id);
   // One pass of the lease script: what it leased, and the earliest retry backoff still running.
   struct LeasePass {
@@ -106,7 +107,7 @@ class RedisTaskStore final : public TaskStore {
 
   // Ids in the sorted set `index` whose score is at most now (at most `limit`).
   Result<std::vector<std::string>> DueIds(const std::string& index, Timestamp now, int limit);
-  Timestamp Now() const { return options_.clock->Now(); }
+  Timestamp Now() const override { return options_.clock->Now(); }
 
   const RedisTaskStoreOptions options_;
   redis::RedisClient client_;
@@ -116,8 +117,8 @@ class RedisTaskStore final : public TaskStore {
     uint64_t connections = 0;  // client_.connections_opened() before the call that returned it
   };
   static constexpr size_t kMaxRemembered = 10'000;  // beyond it, everything is forgotten at once
-  std::mutex remembered_mu_;
-  std::unordered_map<std::string, Remembered> remembered_;  // GUARDED_BY(remembered_mu_)
+  Mutex remembered_mu_;
+  std::unordered_map<std::string, Remembered> remembered_ GUARDED_BY(remembered_mu_);
 };
 
 }  // namespace stipple

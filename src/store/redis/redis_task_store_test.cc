@@ -9,6 +9,7 @@
 #include "common/id.h"
 #include "store/redis/redis_test_server.h"
 #include "store/task_store_contract.h"
+#include "store/transition_table.h"
 
 namespace stipple {
 namespace {
@@ -50,6 +51,7 @@ class RedisHarness : public TaskStoreHarness {
 std::unique_ptr<TaskStoreHarness> MakeRedisHarness() { return std::make_unique<RedisHarness>(); }
 
 INSTANTIATE_TASK_STORE_CONTRACT(Redis, &MakeRedisHarness);
+INSTANTIATE_TRANSITION_TABLE(Redis, &MakeRedisHarness);
 
 // ---- what only the Redis store promises ----
 

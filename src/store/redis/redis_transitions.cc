@@ -65,15 +65,10 @@ Result<Task> RedisTaskStore::Transition(const std::string& task_id,
 Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uint64_t fencing,
                                                  Millis lease_duration,
                                                  std::optional<TaskProgress> progress) {
-  if (lease_duration <= Millis(0) || lease_duration > kMaxLeaseDuration) {
-    return InvalidArgumentError("lease duration must be between 1 and " +
-                                std::to_string(kMaxLeaseDuration.count()) + " ms");
-  }
+  RETURN_IF_ERROR(transitions::CheckLeaseDuration(lease_duration));
   ASSIGN_OR_RETURN(Task t, Transition(task_id, [&](Task& t) {
-                     RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-                     t.lease_expires_at = Now() + lease_duration;
-                     if (progress) t.progress = progress;
-                     return Status::Ok();
+                     return transitions::HeartbeatUnderLease(t, fencing, lease_duration, progress,
+                                                             Now());
                    }));
   return HeartbeatReply{*t.lease_expires_at, t.cancel_requested};
 }
@@ -84,10 +79,8 @@ Result<HeartbeatReply> RedisTaskStore::Heartbeat(const std::string& task_id, uin
 std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> completions) {
   const Timestamp now = Now();
   auto one = [&](const Completion& c) {
-    return Transition(c.task_id, [&](Task& t) {
-      RETURN_IF_ERROR(transitions::CheckLease(t, c.fencing));
-      return transitions::Complete(t, c, Now());
-    });
+    return Transition(c.task_id,
+                      [&](Task& t) { return transitions::CompleteUnderLease(t, c, Now()); });
   };
   // A remembered record is used only when the rule accepts it; otherwise the task is loaded.
   std::vector<std::optional<redis::StoredTask>> stored(completions.size());
@@ -122,11 +115,7 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
   for (size_t i = 0; i < completions.size(); ++i) {
     if (results[i]) continue;
     const Completion& c = completions[i];
-    if (Status lease = transitions::CheckLease(stored[i]->task, c.fencing); !lease.ok()) {
-      results[i].emplace(lease);
-      continue;
-    }
-    if (Status done = transitions::Complete(stored[i]->task, c, now); !done.ok()) {
+    if (Status done = transitions::CompleteUnderLease(stored[i]->task, c, now); !done.ok()) {
       results[i].emplace(done);
       continue;
     }
@@ -165,32 +154,6 @@ std::vector<Result<Task>> RedisTaskStore::Complete(std::span<const Completion> c
   return out;
 }
 
-Result<Task> RedisTaskStore::Fail(const Failure& failure) {
-  return Transition(failure.task_id,
-                    [&](Task& t) { return transitions::FailUnderLease(t, failure, Now()); });
-}
-
-Result<Task> RedisTaskStore::Release(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id,
-                    [&](Task& t) { return transitions::ReleaseUnderLease(t, fencing, Now()); });
-}
-
-Result<Task> RedisTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
-  return Transition(
-      task_id, [&](Task& t) { return transitions::MarkCanceledUnderLease(t, fencing, Now()); });
-}
-
-Result<CancelResult> RedisTaskStore::Cancel(const std::string& task_id) {
-  bool terminal = false;
-  auto task = Transition(task_id, [&](Task& t) {
-    terminal = IsTerminal(t.state);
-    transitions::Cancel(t, Now());
-    return Status::Ok();
-  });
-  if (!task.ok()) return task.status();
-  return CancelResult{std::move(*task), terminal};
-}
-
 Result<std::vector<std::string>> RedisTaskStore::DueIds(const std::string& index, Timestamp now,
                                                         int limit) {
   ASSIGN_OR_RETURN(Reply r, client_.Command({"ZRANGEBYSCORE", options_.key_prefix + index, "-inf",
@@ -213,7 +176,7 @@ Result<ReapReport> RedisTaskStore::Reap() {
     auto t = Transition(
         id,
         [&](Task& t) {
-          if (t.state == TaskState::kRunning && t.lease_expires_at && *t.lease_expires_at <= now) {
+          if (transitions::IsLapsed(t, now)) {
             (void)transitions::LogRefused(transitions::LapseLease(t, now));  // refused: unchanged
           }
           return Status::Ok();
@@ -233,8 +196,7 @@ Result<ReapReport> RedisTaskStore::Reap() {
     auto t = Transition(
         id,
         [&](Task& t) {
-          if (t.state == TaskState::kQueued && !t.started_at && t.expires_at &&
-              *t.expires_at <= now) {
+          if (transitions::IsPastTtl(t, now)) {
             (void)transitions::LogRefused(transitions::Expire(t, now));
           }
           return Status::Ok();

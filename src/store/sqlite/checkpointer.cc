@@ -16,7 +16,7 @@ Checkpointer::Checkpointer(std::unique_ptr<Connection> db, Millis interval)
 
 Checkpointer::~Checkpointer() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -24,13 +24,13 @@ Checkpointer::~Checkpointer() {
 }
 
 void Checkpointer::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    bool stop = cv_.wait_for(lock, interval_, [&] { return stopping_; });
-    lock.unlock();
+    bool stop = cv_.wait_for(lock.native(), interval_, [&]() REQUIRES(mu_) { return stopping_; });
+    lock.Unlock();
     Status s = db_->Exec("PRAGMA wal_checkpoint(PASSIVE)");
     if (!s.ok()) LogWarn("task store checkpoint failed", {{"error", s.ToString()}});
-    lock.lock();
+    lock.Lock();
     if (stop) return;
   }
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace stipple::sqlite {
@@ -27,9 +28,9 @@ class Checkpointer {
 
   std::unique_ptr<Connection> db_;
   const Millis interval_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

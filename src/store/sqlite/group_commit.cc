@@ -11,9 +11,9 @@ struct GroupCommitter::Pending {
   Operation op;
   Durability durability;
   Status status;
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool done = false;  // GUARDED_BY(mu)
+  bool done GUARDED_BY(mu) = false;
 };
 
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options, WorkHooks* hooks)
@@ -28,7 +28,7 @@ GroupCommitter::GroupCommitter(std::unique_ptr<Connection> db, Options options, 
 
 GroupCommitter::~GroupCommitter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -38,24 +38,24 @@ GroupCommitter::~GroupCommitter() {
 Status GroupCommitter::Run(Operation op, Durability durability) {
   Pending p{std::move(op), durability};
   if (!options_.batching) {
-    std::lock_guard<std::mutex> direct(direct_mu_);
+    MutexLock direct(direct_mu_);
     std::vector<Pending*> one{&p};
     RunAndEnd(one);
     return p.status;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return UnavailableError("task store is closing");
     queue_.push_back(&p);
   }
   cv_.notify_one();
-  std::unique_lock<std::mutex> lock(p.mu);
-  p.cv.wait(lock, [&] { return p.done; });
+  MutexLock lock(p.mu);
+  p.cv.wait(lock.native(), [&]() REQUIRES(p.mu) { return p.done; });
   return p.status;
 }
 
 GroupCommitStats GroupCommitter::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
@@ -63,8 +63,8 @@ void GroupCommitter::Loop() {
   std::vector<Pending*> batch;
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
         batch.push_back(queue_.front());
@@ -73,7 +73,7 @@ void GroupCommitter::Loop() {
     }
     RunAndEnd(batch);
     for (Pending* p : batch) {
-      std::lock_guard<std::mutex> lock(p->mu);
+      MutexLock lock(p->mu);
       p->done = true;
       p->cv.notify_one();
     }
@@ -159,7 +159,7 @@ bool GroupCommitter::RunBatch(std::vector<Pending*>& batch) {
     return false;
   }
   if (hooked) hooks_->AfterCommit(hook_ok);
-  std::lock_guard<std::mutex> lock(mu_);  // RunBatch runs without mu_ held, in either mode
+  MutexLock lock(mu_);  // RunBatch runs without mu_ held, in either mode
   stats_.commits += 1;
   stats_.synced_commits += sync ? 1 : 0;
   stats_.operations += static_cast<int64_t>(batch.size());

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace stipple::sqlite {
@@ -90,12 +91,12 @@ class GroupCommitter {
   WorkHooks* const hooks_;
   bool current_sync_ = true;  // the connection's synchronous setting; writer thread only
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;       // GUARDED_BY(mu_)
-  GroupCommitStats stats_;      // GUARDED_BY(mu_)
-  std::mutex direct_mu_;        // serializes operations when batching is off
+  std::deque<Pending*> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  GroupCommitStats stats_ GUARDED_BY(mu_);
+  Mutex direct_mu_;  // serializes operations when batching is off
   std::thread thread_;
 };
 

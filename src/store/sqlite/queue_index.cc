@@ -1,12 +1,10 @@
 #include "store/sqlite/queue_index.h"
 
-#include <mutex>
-
 namespace stipple::sqlite {
 
 void QueueIndex::Apply(std::span<const QueueChange> changes) {
   if (changes.empty()) return;
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   for (const QueueChange& c : changes) {
     Tree& tree = queues_[c.model];
     Key key{c.priority, c.id};
@@ -20,20 +18,20 @@ void QueueIndex::Apply(std::span<const QueueChange> changes) {
 }
 
 void QueueIndex::Clear() {
-  std::unique_lock lock(mu_);
+  WriterLock lock(mu_);
   queues_.clear();
   size_ = 0;
 }
 
 int64_t QueueIndex::Ahead(const std::string& model, int priority, const std::string& id) const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   auto it = queues_.find(model);
   if (it == queues_.end()) return 0;
   return static_cast<int64_t>(it->second.order_of_key(Key{priority, id}));
 }
 
 int64_t QueueIndex::size() const {
-  std::shared_lock lock(mu_);
+  ReaderLock lock(mu_);
   return size_;
 }
 

@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/thread_annotations.h"
+
 namespace stipple::sqlite {
 
 // A task entering (queued = true) or leaving the queue of its model.
@@ -44,9 +46,9 @@ class QueueIndex {
   using Key = std::pair<int, std::string>;  // (priority, id): the lease order
   using Tree = __gnu_pbds::tree<Key, __gnu_pbds::null_type, std::less<Key>, __gnu_pbds::rb_tree_tag,
                                 __gnu_pbds::tree_order_statistics_node_update>;
-  mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, Tree> queues_;  // GUARDED_BY(mu_), by model
-  int64_t size_ = 0;                              // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::unordered_map<std::string, Tree> queues_ GUARDED_BY(mu_);  // by model
+  int64_t size_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace stipple::sqlite

@@ -82,24 +82,14 @@ Result<std::optional<Timestamp>> SqliteTaskStore::NextReady(WriteContext& ctx,
 }
 
 Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) {
-  if (req.worker_id.empty()) return InvalidArgumentError("lease request has no worker id");
-  if (req.models.empty()) return InvalidArgumentError("lease request names no model");
-  if (req.max_tasks < 1) return InvalidArgumentError("max_tasks must be at least 1");
-  RETURN_IF_ERROR(CheckLeaseDuration(req.lease_duration));
-  if (req.wait < Millis(0) || req.wait > kMaxLeaseWait) {
-    return InvalidArgumentError("wait must be between 0 and " +
-                                std::to_string(kMaxLeaseWait.count()) + " ms");
-  }
-  std::vector<std::string> models = req.models;  // each model once, or a task could be taken twice
-  std::sort(models.begin(), models.end());
-  models.erase(std::unique(models.begin(), models.end()), models.end());
+  ASSIGN_OR_RETURN(const std::vector<std::string> models, transitions::CheckLeaseRequest(req));
   auto deadline = std::chrono::steady_clock::now() + req.wait;
   LeaseWaiter waiter{&req, &models};
 
   while (true) {
     uint64_t generation;
     {
-      std::lock_guard<std::mutex> lock(work_mu_);
+      MutexLock lock(work_mu_);
       generation = work_generation_;
     }
     std::vector<TaskRow> leased;
@@ -122,18 +112,20 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
     // out; then look again (also once more at the deadline).
     auto wake = deadline;
     if (next_ready) wake = std::min(wake, steady_now + std::max(Millis(1), *next_ready - Now()));
-    std::unique_lock<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     if (work_generation_ != generation) continue;  // work arrived since we looked
     waiter.state = LeaseWaiter::State::kWaiting;
     waiters_.push_back(&waiter);
-    work_cv_.wait_until(lock, wake, [&] {
+    work_cv_.wait_until(lock.native(), wake, [&]() REQUIRES(work_mu_) {
       return waiter.state == LeaseWaiter::State::kServed || work_generation_ != generation;
     });
     // A batch may be leasing for this call right now: its answer must not be lost.
-    work_cv_.wait(lock, [&] { return waiter.state != LeaseWaiter::State::kClaimed; });
+    work_cv_.wait(lock.native(), [&]() REQUIRES(work_mu_) {
+      return waiter.state != LeaseWaiter::State::kClaimed;
+    });
     waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
     if (waiter.state == LeaseWaiter::State::kServed) {
-      lock.unlock();
+      lock.Unlock();
       return Finish(waiter.rows);
     }
   }
@@ -141,7 +133,7 @@ Result<std::vector<LeasedTask>> SqliteTaskStore::Lease(const LeaseRequest& req) 
 
 Status SqliteTaskStore::BeforeCommit(WriteContext& ctx) {
   {
-    std::lock_guard<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     for (LeaseWaiter* w : waiters_) {
       if (w->state != LeaseWaiter::State::kWaiting) continue;
       w->state = LeaseWaiter::State::kClaimed;
@@ -163,7 +155,7 @@ Status SqliteTaskStore::BeforeCommit(WriteContext& ctx) {
 
 void SqliteTaskStore::AfterCommit(bool handoffs_committed) {
   {
-    std::lock_guard<std::mutex> lock(work_mu_);
+    MutexLock lock(work_mu_);
     for (auto& [waiter, rows] : handoffs_) {
       if (handoffs_committed && !rows.empty()) {
         waiter->rows = std::move(rows);

@@ -196,7 +196,7 @@ Status SqliteTaskStore::CompanionRead(const std::function<Status(Connection&)>& 
 
 Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {
   {
-    std::lock_guard<std::mutex> lock(readers_mu_);
+    MutexLock lock(readers_mu_);
     if (!readers_.empty()) {
       auto conn = std::move(readers_.back());
       readers_.pop_back();
@@ -210,7 +210,7 @@ Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {
 }
 
 void SqliteTaskStore::ReturnReader(std::unique_ptr<Connection> conn) {
-  std::lock_guard<std::mutex> lock(readers_mu_);
+  MutexLock lock(readers_mu_);
   if (static_cast<int>(readers_.size()) < options_.read_connections)
     readers_.push_back(std::move(conn));
 }
@@ -222,14 +222,6 @@ Result<uint64_t> SqliteTaskStore::NextFencing() {
         "this opening of the task store has used all its fencing numbers; reopen it");
   }
   return (static_cast<uint64_t>(epoch_) << 32) + n;
-}
-
-Status SqliteTaskStore::CheckLeaseDuration(Millis duration) {
-  if (duration <= Millis(0) || duration > kMaxLeaseDuration) {
-    return InvalidArgumentError("lease duration must be between 1 and " +
-                                std::to_string(kMaxLeaseDuration.count()) + " ms");
-  }
-  return Status::Ok();
 }
 
 Result<std::optional<AdmissionRefusal>> SqliteTaskStore::Admit(Connection& db, const NewTask& nt) {

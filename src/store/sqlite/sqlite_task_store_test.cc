@@ -8,6 +8,7 @@
 
 #include "common/id.h"
 #include "store/task_store_contract.h"
+#include "store/transition_table.h"
 
 namespace stipple {
 namespace {
@@ -43,6 +44,7 @@ class SqliteHarness : public TaskStoreHarness {
 std::unique_ptr<TaskStoreHarness> MakeSqliteHarness() { return std::make_unique<SqliteHarness>(); }
 
 INSTANTIATE_TASK_STORE_CONTRACT(Sqlite, &MakeSqliteHarness);
+INSTANTIATE_TRANSITION_TABLE(Sqlite, &MakeSqliteHarness);
 
 // ---- what only the SQLite store promises ----
 

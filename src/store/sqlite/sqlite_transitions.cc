@@ -86,15 +86,14 @@ Result<Task> SqliteTaskStore::Transition(const std::string& task_id,
 Result<HeartbeatReply> SqliteTaskStore::Heartbeat(const std::string& task_id, uint64_t fencing,
                                                   Millis lease_duration,
                                                   std::optional<TaskProgress> progress) {
-  RETURN_IF_ERROR(CheckLeaseDuration(lease_duration));
+  RETURN_IF_ERROR(transitions::CheckLeaseDuration(lease_duration));
   HeartbeatReply reply;
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
         ASSIGN_OR_RETURN(TaskRow row, sqlite::LoadTaskRow(ctx.db, task_id));
         Task& t = row.task;
-        RETURN_IF_ERROR(transitions::CheckLease(t, fencing));
-        t.lease_expires_at = Now() + lease_duration;
-        if (progress) t.progress = progress;
+        RETURN_IF_ERROR(
+            transitions::HeartbeatUnderLease(t, fencing, lease_duration, progress, Now()));
         RETURN_IF_ERROR(sqlite::UpdateTask(ctx.db, t));
         reply.lease_expires_at = *t.lease_expires_at;
         reply.cancel_requested = t.cancel_requested;
@@ -118,11 +117,7 @@ std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> 
             continue;
           }
           Task& t = loaded->task;
-          if (Status lease = transitions::CheckLease(t, c.fencing); !lease.ok()) {
-            rows.emplace_back(lease);
-            continue;
-          }
-          if (Status done = transitions::Complete(t, c, now); !done.ok()) {
+          if (Status done = transitions::CompleteUnderLease(t, c, now); !done.ok()) {
             rows.emplace_back(done);
             continue;
           }
@@ -143,32 +138,6 @@ std::vector<Result<Task>> SqliteTaskStore::Complete(std::span<const Completion> 
     }
   }
   return results;
-}
-
-Result<Task> SqliteTaskStore::Fail(const Failure& failure) {
-  return Transition(failure.task_id,
-                    [&](Task& t) { return transitions::FailUnderLease(t, failure, Now()); });
-}
-
-Result<Task> SqliteTaskStore::Release(const std::string& task_id, uint64_t fencing) {
-  return Transition(task_id,
-                    [&](Task& t) { return transitions::ReleaseUnderLease(t, fencing, Now()); });
-}
-
-Result<Task> SqliteTaskStore::MarkCanceled(const std::string& task_id, uint64_t fencing) {
-  return Transition(
-      task_id, [&](Task& t) { return transitions::MarkCanceledUnderLease(t, fencing, Now()); });
-}
-
-Result<CancelResult> SqliteTaskStore::Cancel(const std::string& task_id) {
-  bool terminal = false;
-  auto task = Transition(task_id, [&](Task& t) {
-    terminal = IsTerminal(t.state);
-    transitions::Cancel(t, Now());
-    return Status::Ok();
-  });
-  if (!task.ok()) return task.status();
-  return CancelResult{std::move(*task), terminal};
 }
 
 Result<ReapReport> SqliteTaskStore::Reap() {
