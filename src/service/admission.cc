@@ -29,7 +29,7 @@ Result<EnqueueResult> Admission::Submit(const NewTask& task,
 
 void Admission::Drain() {
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(state_mu_);
     if (draining_) return;
     draining_ = true;
   }
@@ -39,7 +39,7 @@ void Admission::Drain() {
 
 void Admission::Stop() {
   {
-    std::lock_guard lock(state_mu_);
+    MutexLock lock(state_mu_);
     draining_ = true;
     stopping_ = true;
   }
@@ -47,20 +47,20 @@ void Admission::Stop() {
 }
 
 bool Admission::draining() const {
-  std::lock_guard lock(state_mu_);
+  MutexLock lock(state_mu_);
   return draining_;
 }
 
 bool Admission::WaitWhileDraining(Millis wait) {
-  std::unique_lock lock(state_mu_);
+  MutexLock lock(state_mu_);
   if (!draining_) return false;
-  state_cv_.wait_for(lock, wait, [&] { return stopping_; });
+  state_cv_.wait_for(lock.native(), wait, [&]() REQUIRES(state_mu_) { return stopping_; });
   return true;
 }
 
 void Admission::NoteWrite(const Status& status) {
   if (!status.ok() && status.code() != StatusCode::kUnavailable) return;
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
   if (status.ok()) {
     if (refused_write_) LogInfo("writes accepted again; ready");
     refused_write_.reset();
@@ -75,7 +75,7 @@ Status Admission::Ready() {
   if (draining()) return UnavailableError("draining");
   auto counts = store_.Counts();
   if (!counts.ok()) return UnavailableError("task store: " + counts.status().ToString());
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
   if (refused_write_ && *refused_write_ + options_.write_refusal_hold > options_.clock->Now()) {
     return UnavailableError(
         "writes are refused (a full disk or an unreachable store: see the server's log)");

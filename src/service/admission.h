@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 
+#include "common/thread_annotations.h"
 #include "service/task_service.h"
 
 namespace stipple {
@@ -59,14 +60,14 @@ class Admission {
   TaskStore& store_;
   const AdmissionOptions options_;
 
-  mutable std::mutex state_mu_;
+  mutable Mutex state_mu_;
   std::condition_variable state_cv_;  // draining or stopping
-  bool draining_ = false;             // GUARDED_BY(state_mu_)
-  bool stopping_ = false;             // GUARDED_BY(state_mu_)
+  bool draining_ GUARDED_BY(state_mu_) = false;
+  bool stopping_ GUARDED_BY(state_mu_) = false;
 
-  std::mutex write_mu_;
+  Mutex write_mu_;
   // When the last write was refused, until one succeeds (see Ready).
-  std::optional<Timestamp> refused_write_;  // GUARDED_BY(write_mu_)
+  std::optional<Timestamp> refused_write_ GUARDED_BY(write_mu_);
 };
 
 }  // namespace stipple

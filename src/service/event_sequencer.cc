@@ -57,7 +57,7 @@ EventSequencer::~EventSequencer() { preview_feed_.reset(); }
 void EventSequencer::KeepPreview(const TaskEvent& e) {
   if (e.type == TaskEventType::kProgress) {
     if (e.preview_png.empty()) return;
-    std::lock_guard lock(previews_mu_);
+    MutexLock lock(previews_mu_);
     previews_[e.task_id] = e.preview_png;
   } else if (e.type == TaskEventType::kRetrying || IsTerminalEvent(e.type)) {
     DropPreview(e.task_id);
@@ -65,12 +65,12 @@ void EventSequencer::KeepPreview(const TaskEvent& e) {
 }
 
 void EventSequencer::DropPreview(const std::string& task_id) {
-  std::lock_guard lock(previews_mu_);
+  MutexLock lock(previews_mu_);
   previews_.erase(task_id);
 }
 
 Result<std::string> EventSequencer::Preview(const std::string& task_id) {
-  std::lock_guard lock(previews_mu_);
+  MutexLock lock(previews_mu_);
   auto it = previews_.find(task_id);
   if (it == previews_.end()) return NotFoundError("task " + task_id + " has no preview yet");
   return it->second;
@@ -114,12 +114,12 @@ EventSequencer::Ledger* EventSequencer::LedgerFor(const Task& task) {
 }
 
 void EventSequencer::PublishQueued(const Task& task) {
-  std::lock_guard lock(ledger_mu_);
+  MutexLock lock(ledger_mu_);
   (void)LedgerFor(task);
 }
 
 void EventSequencer::PublishStarted(const Task& task) {
-  std::lock_guard lock(ledger_mu_);
+  MutexLock lock(ledger_mu_);
   Ledger* ledger = LedgerFor(task);
   if (ledger == nullptr) return;
   Ledger& l = *ledger;
@@ -140,7 +140,7 @@ void EventSequencer::PublishStarted(const Task& task) {
 
 void EventSequencer::PublishRetrying(const Task& task) {
   {
-    std::lock_guard lock(ledger_mu_);
+    MutexLock lock(ledger_mu_);
     Ledger* ledger = LedgerFor(task);
     if (ledger == nullptr) return;
     Ledger& l = *ledger;
@@ -155,7 +155,7 @@ void EventSequencer::PublishRetrying(const Task& task) {
 
 void EventSequencer::PublishTerminal(const Task& task) {
   {
-    std::lock_guard lock(ledger_mu_);
+    MutexLock lock(ledger_mu_);
     if (Ledger* l = LedgerFor(task)) {
       bus_.Publish(l->tenant, MakeEvent(task, TerminalEventType(task.state)));
       ledger_.erase(task.id);
@@ -169,7 +169,7 @@ std::vector<Status> EventSequencer::PublishProgress(std::vector<ProgressReport> 
   // A task not started by this process's reckoning: ask the store whether the lease is current.
   for (size_t i = 0; i < reports.size(); ++i) {
     {
-      std::lock_guard lock(ledger_mu_);
+      MutexLock lock(ledger_mu_);
       if (ledger_.count(reports[i].task_id) > 0) continue;
     }
     Result<Task> task = store_.Get(reports[i].task_id);
@@ -184,7 +184,7 @@ std::vector<Status> EventSequencer::PublishProgress(std::vector<ProgressReport> 
   }
   std::vector<TenantEvent> events;
   {
-    std::lock_guard lock(ledger_mu_);
+    MutexLock lock(ledger_mu_);
     for (size_t i = 0; i < reports.size(); ++i) {
       if (!statuses[i].ok()) continue;
       const ProgressReport& r = reports[i];
@@ -209,7 +209,7 @@ std::vector<Status> EventSequencer::PublishProgress(std::vector<ProgressReport> 
     }
     if (!events.empty()) bus_.PublishBatch(std::move(events));
   }
-  std::lock_guard previews_lock(previews_mu_);
+  MutexLock previews_lock(previews_mu_);
   for (size_t i = 0; i < reports.size(); ++i) {
     if (statuses[i].ok() && !reports[i].preview_png.empty()) {
       previews_[reports[i].task_id] = std::move(reports[i].preview_png);
@@ -267,7 +267,7 @@ TaskEvent EventSequencer::TerminalEventOf(const Task& task) {
 Result<std::unique_ptr<Subscription>> EventSequencer::Subscribe(
     const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event) {
   if (IsTerminal(task.state)) return SubscribeEnded(task, after_seq, std::move(on_event));
-  std::lock_guard lock(ledger_mu_);
+  MutexLock lock(ledger_mu_);
   auto [it, created] = ledger_.try_emplace(task.id);
   if (created) {
     // A task from before a restart: give the bus the history its record implies, so a

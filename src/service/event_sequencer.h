@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "notify/event_bus.h"
 #include "service/task_service.h"
 
@@ -78,7 +79,7 @@ class EventSequencer {
 
   // ledger_mu_ held. Creates the ledger of an unknown task, publishing its `queued` first;
   // nullptr when the task's terminal event was published already (the caller's event is stale).
-  Ledger* LedgerFor(const Task& task);
+  Ledger* LedgerFor(const Task& task) REQUIRES(ledger_mu_);
   TaskEvent MakeEvent(const Task& task, TaskEventType type) const;
   // The terminal event of a terminal task: the bus's, or one rebuilt from the record.
   TaskEvent TerminalEventOf(const Task& task);
@@ -92,12 +93,12 @@ class EventSequencer {
   EventBus& bus_;
   const Clock* clock_;
 
-  std::mutex ledger_mu_;  // held across bus_.Publish so per-task order is transition order
-  std::unordered_map<std::string, Ledger> ledger_;  // GUARDED_BY(ledger_mu_), live tasks only
+  Mutex ledger_mu_;  // held across bus_.Publish so per-task order is transition order
+  std::unordered_map<std::string, Ledger> ledger_ GUARDED_BY(ledger_mu_);  // live tasks only
 
-  std::mutex previews_mu_;
-  std::unordered_map<std::string, std::string> previews_;  // GUARDED_BY(previews_mu_)
-  std::unique_ptr<Subscription> preview_feed_;             // every task's events; destroyed first
+  Mutex previews_mu_;
+  std::unordered_map<std::string, std::string> previews_ GUARDED_BY(previews_mu_);
+  std::unique_ptr<Subscription> preview_feed_;  // every task's events; destroyed first
 };
 
 }  // namespace stipple

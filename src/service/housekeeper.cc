@@ -18,7 +18,7 @@ Housekeeper::~Housekeeper() { Stop(); }
 
 void Housekeeper::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -26,13 +26,13 @@ void Housekeeper::Stop() {
 }
 
 void Housekeeper::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    lock.unlock();
+    lock.Unlock();
     Status s = Housekeep();
     if (!s.ok()) LogWarn("housekeeping failed", {{"error", s.ToString()}});
-    lock.lock();
-    cv_.wait_for(lock, options_.reap_interval, [&] { return stopping_; });
+    lock.Lock();
+    cv_.wait_for(lock.native(), options_.reap_interval, [&]() REQUIRES(mu_) { return stopping_; });
   }
 }
 
@@ -53,7 +53,7 @@ Status Housekeeper::Housekeep() {
   }
   bool sweep = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const Timestamp now = options_.clock->Now();
     if (!last_sweep_ || *last_sweep_ + options_.output_sweep_interval <= now) {
       last_sweep_ = now;

@@ -22,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/thread_annotations.h"
 #include "results/result_store.h"
 #include "store/task_store.h"
 
@@ -56,10 +57,10 @@ class Housekeeper {
   const std::function<void(const Task&)> on_transition_;
   const HousekeeperOptions options_;
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                // GUARDED_BY(mu_)
-  std::optional<Timestamp> last_sweep_;  // GUARDED_BY(mu_)
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::optional<Timestamp> last_sweep_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 

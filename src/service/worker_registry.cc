@@ -6,7 +6,7 @@ WorkerRegistry::WorkerRegistry(WorkerRegistryOptions options) : options_(options
 
 Status WorkerRegistry::Register(const WorkerInfo& worker) {
   if (worker.id.empty()) return InvalidArgumentError("a worker needs an id", {{"id", "empty"}});
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Worker& w = workers_[worker.id];
   w.info = worker;
   w.last_seen = options_.clock->Now();
@@ -14,7 +14,7 @@ Status WorkerRegistry::Register(const WorkerInfo& worker) {
 }
 
 void WorkerRegistry::Unregister(const std::string& worker_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   for (const std::string& task_id : it->second.tasks) task_worker_.erase(task_id);
@@ -22,7 +22,7 @@ void WorkerRegistry::Unregister(const std::string& worker_id) {
 }
 
 void WorkerRegistry::Seen(const std::string& worker_id, const std::vector<LeasedTask>& leased) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Worker& w = workers_[worker_id];
   if (w.info.id.empty()) w.info.id = worker_id;  // leased without registering
   w.last_seen = options_.clock->Now();
@@ -39,13 +39,13 @@ void WorkerRegistry::Seen(const std::string& worker_id, const std::vector<Leased
 }
 
 std::string WorkerRegistry::WorkerOf(const std::string& task_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = task_worker_.find(task_id);
   return it == task_worker_.end() ? std::string() : it->second.first;
 }
 
 void WorkerRegistry::TaskLeft(const std::string& task_id, uint64_t fencing) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = task_worker_.find(task_id);
   if (it == task_worker_.end() || it->second.second > fencing) return;
   auto w = workers_.find(it->second.first);
@@ -54,7 +54,7 @@ void WorkerRegistry::TaskLeft(const std::string& task_id, uint64_t fencing) {
 }
 
 void WorkerRegistry::CountSubmitted() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++totals_.submitted;
 }
 
@@ -63,7 +63,7 @@ void WorkerRegistry::Finish(const Task& task) {
     return std::chrono::duration<double>(to - from).count();
   };
   const Timestamp end = task.completed_at.value_or(options_.clock->Now());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++totals_.ended[task.state];
   totals_.end_to_end.Observe(seconds(task.created_at, end));
   if (!task.started_at) return;  // never ran: not part of the run figures
@@ -81,7 +81,7 @@ void WorkerRegistry::Finish(const Task& task) {
 
 void WorkerRegistry::Fill(QueueSnapshot& snap, bool draining) const {
   const Timestamp now = options_.clock->Now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [id, w] : workers_) {
     WorkerStatus status;
     status.id = id;

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "service/task_service.h"
 
 namespace stipple {
@@ -69,12 +70,12 @@ class WorkerRegistry {
   };
 
   const WorkerRegistryOptions options_;
-  mutable std::mutex mu_;
-  std::map<std::string, Worker> workers_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, Worker> workers_ GUARDED_BY(mu_);
   // task id → (worker, fencing) of the leases handed out here.
-  std::unordered_map<std::string, std::pair<std::string, uint64_t>> task_worker_;  // GUARDED_BY
-  std::deque<Finished> finished_;  // GUARDED_BY(mu_)
-  TaskTotals totals_;              // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::pair<std::string, uint64_t>> task_worker_ GUARDED_BY(mu_);
+  std::deque<Finished> finished_ GUARDED_BY(mu_);
+  TaskTotals totals_ GUARDED_BY(mu_);
 };
 
 }  // namespace stipple
