@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A small pixel budget: the fuzzer's memory limit, not the server's, bounds this run.
   auto image = stipple::DecodePngRgb8(stipple::fuzz::AsText(data, size), int64_t{1} << 20);
   if (!image.ok()) return 0;
-  const stipple::DecodedPng& png = image.value();
+  const stipple::RgbImage& png = image.value();
   FUZZ_CHECK(png.width > 0 && png.height > 0, "size");
   FUZZ_CHECK(png.rgb.size() == static_cast<size_t>(png.width) * png.height * 3, "bytes");
   auto encoded = stipple::EncodePngRgb8(png.rgb, png.width, png.height);

@@ -16,10 +16,13 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 16> kFields = {
-    "prompt",         "negative_prompt", "model",     "width",   "height",     "steps",
-    "guidance_scale", "scheduler",       "clip_skip", "seed",    "num_images", "priority",
-    "ttl_s",          "timeout_s",       "webhook",   "metadata"};
+constexpr std::array<std::string_view, 20> kFields = {
+    "prompt",     "negative_prompt", "model",      "width",     "height",
+    "steps",      "guidance_scale",  "scheduler",  "clip_skip", "seed",
+    "num_images", "priority",        "ttl_s",      "timeout_s", "webhook",
+    "metadata",   "init_image",      "mask_image", "strength",  "loras"};
+constexpr std::array<std::string_view, 3> kImageMediaTypes = {"image/png", "image/jpeg",
+                                                              "image/webp"};
 constexpr std::array<std::string_view, 3> kWebhookEvents = {"started", "progress", "completed"};
 
 using Errors = std::vector<FieldError>;
@@ -115,6 +118,117 @@ std::optional<std::string> ReadMetadata(const json::value* v, Errors& errors) {
     return std::nullopt;
   }
   return text;
+}
+
+// An image input as a client gives it: a base64 data: URL of a PNG, JPEG or WebP, or an https://
+// URL. Only the form is checked here; the gateway's resolver fetches and decodes it.
+std::optional<ImageInput> ReadImageSource(const json::value* v, const std::string& field,
+                                          Errors& errors) {
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  std::optional<std::string> s = ReadString(v, field, errors);
+  if (!s) return std::nullopt;
+  if (s->starts_with("data:")) {
+    const size_t comma = s->find(',');
+    const std::string_view header =
+        std::string_view(*s).substr(5, comma == std::string::npos ? 0 : comma - 5);
+    const size_t semicolon = header.find(';');
+    const std::string_view media = header.substr(0, semicolon);
+    const bool known = std::find(kImageMediaTypes.begin(), kImageMediaTypes.end(), media) !=
+                       kImageMediaTypes.end();
+    if (comma == std::string::npos || semicolon == std::string_view::npos ||
+        header.substr(semicolon) != ";base64") {
+      errors.push_back({field,
+                        "must be a base64 data: URL (data:image/png;base64,...) or an "
+                        "https:// URL"});
+      return std::nullopt;
+    }
+    if (!known) {
+      errors.push_back({field,
+                        "must be a PNG, JPEG or WebP image (data:image/png, image/jpeg "
+                        "or image/webp), not " +
+                            std::string(media)});
+      return std::nullopt;
+    }
+  } else if (s->starts_with("https://")) {
+    if (s->size() > RequestLimits::kMaxImageSourceBytes) {
+      errors.push_back({field, "must be at most " +
+                                   std::to_string(RequestLimits::kMaxImageSourceBytes) +
+                                   " bytes as an https:// URL"});
+      return std::nullopt;
+    }
+    if (!IsHttpUrl(*s)) {
+      errors.push_back({field, "must be an https:// URL with a host"});
+      return std::nullopt;
+    }
+  } else {
+    errors.push_back(
+        {field, "must be a base64 data: URL (data:image/png;base64,...) or an https:// URL"});
+    return std::nullopt;
+  }
+  ImageInput image;
+  image.source = std::move(*s);
+  return image;
+}
+
+std::vector<LoraRequest> ReadLoras(const json::value* v, const ModelCatalog& catalog,
+                                   const ModelLimits* model, Errors& errors) {
+  std::vector<LoraRequest> loras;
+  if (v == nullptr || v->is_null()) return loras;
+  if (!v->is_array()) {
+    errors.push_back({"loras", "must be an array of {\"name\", \"scale\"} objects"});
+    return loras;
+  }
+  if (v->get_array().size() > static_cast<size_t>(RequestLimits::kMaxLoras)) {
+    errors.push_back(
+        {"loras", "must have at most " + std::to_string(RequestLimits::kMaxLoras) + " entries"});
+    return loras;
+  }
+  for (size_t i = 0; i < v->get_array().size(); ++i) {
+    const std::string field = "loras[" + std::to_string(i) + "]";
+    const json::value& element = v->get_array()[i];
+    if (!element.is_object()) {
+      errors.push_back({field, "must be an object with name and scale"});
+      continue;
+    }
+    const json::object& object = element.get_object();
+    for (const auto& member : object) {
+      if (member.key() != "name" && member.key() != "scale") {
+        errors.push_back({field + "." + std::string(member.key()), "unknown field"});
+      }
+    }
+    LoraRequest lora;
+    const json::value* name = Find(object, "name");
+    if (name == nullptr) errors.push_back({field + ".name", "is required"});
+    if (std::optional<std::string> s = ReadString(name, field + ".name", errors)) {
+      const LoraInfo* info = catalog.FindLora(*s);
+      if (info == nullptr) {
+        std::vector<std::string> names;
+        for (const LoraInfo& l : catalog.loras) {
+          if (model == nullptr || l.family == model->family) names.push_back(l.name);
+        }
+        errors.push_back({field + ".name",
+                          names.empty() ? "unknown LoRA; none are available" +
+                                              (model ? " for model " + model->name : std::string())
+                                        : "unknown LoRA; available: " + Join(names)});
+      } else if (model != nullptr && info->family != model->family) {
+        errors.push_back(
+            {field + ".name", "LoRA " + info->name + " is for " + info->family + " models; model " +
+                                  model->name + " is " +
+                                  (model->family.empty() ? "of no LoRA family" : model->family)});
+      } else if (std::any_of(loras.begin(), loras.end(),
+                             [&](const LoraRequest& l) { return l.name == *s; })) {
+        errors.push_back({field + ".name", "must not repeat a LoRA"});
+      }
+      lora.name = std::move(*s);
+    }
+    if (std::optional<double> scale =
+            ReadNumber(Find(object, "scale"), field + ".scale", -RequestLimits::kMaxLoraScale,
+                       RequestLimits::kMaxLoraScale, errors)) {
+      lora.scale = *scale;
+    }
+    loras.push_back(std::move(lora));
+  }
+  return loras;
 }
 
 std::vector<std::pair<int, int>> ListedSizes(const ModelLimits& model) {
@@ -222,8 +336,20 @@ Result<GenerationRequest> Parse(std::string_view body, const ModelCatalog& catal
   size_t errors_before_size = errors.size();
   std::optional<int64_t> width = ReadInteger(Find(o, "width"), "width", kMin, kMax, errors);
   std::optional<int64_t> height = ReadInteger(Find(o, "height"), "height", kMin, kMax, errors);
-  if (model != nullptr && errors.size() == errors_before_size)
+  r.init_image = ReadImageSource(Find(o, "init_image"), "init_image", errors);
+  r.mask_image = ReadImageSource(Find(o, "mask_image"), "mask_image", errors);
+  const bool has_init = Find(o, "init_image") != nullptr && !Find(o, "init_image")->is_null();
+  // With an init image, a size not given is the image's (the resolver checks it then).
+  const bool size_from_image = has_init && !width && !height;
+  if (model != nullptr && errors.size() == errors_before_size && !size_from_image)
     CheckSize(*model, width, height, errors);
+  if (r.mask_image && !has_init) {
+    errors.push_back({"mask_image", "needs init_image: the mask marks what to repaint in it"});
+  }
+  if (model != nullptr && model->inpainting && (!has_init || !r.mask_image)) {
+    errors.push_back({has_init ? "mask_image" : "init_image",
+                      "is required: model " + model->name + " is an inpainting model"});
+  }
 
   int max_steps =
       std::min(RequestLimits::kMaxSteps, model ? model->max_steps : RequestLimits::kMaxSteps);
@@ -266,12 +392,41 @@ Result<GenerationRequest> Parse(std::string_view body, const ModelCatalog& catal
       ReadInteger(Find(o, "timeout_s"), "timeout_s", 1, RequestLimits::kMaxTimeoutS, errors);
   r.webhook = ReadWebhook(Find(o, "webhook"), errors);
   std::optional<std::string> metadata = ReadMetadata(Find(o, "metadata"), errors);
+  // A plain double, not an optional: GCC 12 warns (wrongly) about an optional<double> here.
+  double strength_given = -1;  // -1: not given or invalid
+  if (const json::value* v = Find(o, "strength"); v != nullptr && !v->is_null()) {
+    std::optional<double> strength = ReadNumber(v, "strength", 0, 1, errors);
+    strength_given = strength.value_or(-1);
+    if (!has_init) {
+      errors.push_back({"strength",
+                        "needs init_image: it is the share of the schedule that "
+                        "runs from that image"});
+    } else if (strength_given == 0) {
+      errors.push_back({"strength", "must be more than 0"});
+      strength_given = -1;
+    }
+  }
+  if (has_init && strength_given > 0 && model != nullptr) {
+    const int64_t effective_steps = steps.value_or(model->default_steps);
+    if (static_cast<int64_t>(static_cast<double>(effective_steps) * strength_given) < 1) {
+      errors.push_back({"strength", "runs no step: int(steps x strength) = int(" +
+                                        std::to_string(effective_steps) + " x " +
+                                        request_fields::FormatNumber(strength_given) +
+                                        ") is 0; raise strength or steps"});
+    }
+  }
+  r.loras = ReadLoras(Find(o, "loras"), catalog, model, errors);
 
   if (!errors.empty()) return InvalidArgumentError("invalid request", std::move(errors));
 
   r.model = model->name;
-  r.width = static_cast<int>(width.value_or(model->width));
-  r.height = static_cast<int>(height.value_or(model->height));
+  r.width = static_cast<int>(width.value_or(size_from_image ? 0 : model->width));
+  r.height = static_cast<int>(height.value_or(size_from_image ? 0 : model->height));
+  if (has_init) {
+    r.strength =
+        r.mask_image ? RequestLimits::kDefaultMaskedStrength : RequestLimits::kDefaultStrength;
+    if (strength_given > 0) r.strength = strength_given;
+  }
   r.steps = static_cast<int>(steps.value_or(model->default_steps));
   r.guidance_scale = guidance.value_or(model->default_guidance_scale);
   r.scheduler = scheduler.value_or(model->default_scheduler);
@@ -291,6 +446,20 @@ const ModelLimits* ModelCatalog::Find(std::string_view name) const {
     if (model.name == name) return &model;
   }
   return nullptr;
+}
+
+const LoraInfo* ModelCatalog::FindLora(std::string_view name) const {
+  for (const LoraInfo& lora : loras) {
+    if (lora.name == name) return &lora;
+  }
+  return nullptr;
+}
+
+bool BatchCompatible(const GenerationRequest& a, const GenerationRequest& b) {
+  return a.model == b.model && a.width == b.width && a.height == b.height && a.steps == b.steps &&
+         a.scheduler == b.scheduler && a.strength == b.strength &&
+         a.init_image.has_value() == b.init_image.has_value() &&
+         a.mask_image.has_value() == b.mask_image.has_value() && a.loras == b.loras;
 }
 
 SeedSource RandomSeedSource() {

@@ -38,6 +38,23 @@ std::string StringOr(const json::object& o, std::string_view key, std::string_vi
   return (v && v->is_string()) ? std::string(v->get_string()) : std::string(fallback);
 }
 
+std::optional<ImageInput> ImageInputOr(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  ImageInput image;
+  if (v->is_string()) {
+    image.source = std::string(v->get_string());
+  } else if (v->is_object()) {
+    image.sha256 = StringOr(v->get_object(), "sha256");
+    image.media_type = StringOr(v->get_object(), "media_type");
+    image.width = IntOr<int>(v->get_object(), "width", 0);
+    image.height = IntOr<int>(v->get_object(), "height", 0);
+  } else {
+    return std::nullopt;
+  }
+  return image;
+}
+
 }  // namespace
 
 Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
@@ -75,6 +92,24 @@ Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
   }
   if (const json::value* m = o.if_contains("metadata"); m && m->is_object()) {
     r.metadata_json = WriteJson(*m);
+  }
+  // Absent in requests stored before image inputs and LoRAs existed.
+  r.init_image = ImageInputOr(o, "init_image");
+  r.mask_image = ImageInputOr(o, "mask_image");
+  if (const json::value* s = o.if_contains("strength"); s && s->is_number()) {
+    r.strength = s->to_number<double>();
+  }
+  if (const json::value* l = o.if_contains("loras"); l && l->is_array()) {
+    for (const json::value& e : l->get_array()) {
+      if (!e.is_object()) continue;
+      LoraRequest lora;
+      lora.name = StringOr(e.get_object(), "name");
+      if (const json::value* scale = e.get_object().if_contains("scale");
+          scale && scale->is_number()) {
+        lora.scale = scale->to_number<double>();
+      }
+      r.loras.push_back(std::move(lora));
+    }
   }
   return r;
 }

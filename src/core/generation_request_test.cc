@@ -476,7 +476,7 @@ TEST(GenerationRequest, ToJsonWritesEveryFieldInAFixedOrder) {
       R"({"prompt":"a big red circle on the left — «ünïcödé»","negative_prompt":"blue \"square\"\n",)"
       R"("model":"tiny-16","width":32,"height":32,"steps":37,"guidance_scale":4.0,"scheduler":"ddpm",)"
       R"("clip_skip":2,"seed":4294967295,"num_images":8,"priority":"low","ttl_s":null,"timeout_s":42,"webhook":null,)"
-      R"("metadata":{}})");
+      R"("metadata":{},"init_image":null,"mask_image":null,"strength":null,"loras":[]})");
 }
 
 TEST(RequestFingerprint, IsTheSameAcrossKeyOrderAndWhitespace) {

@@ -65,6 +65,16 @@ void Append(const json::value& value, bool sort_keys, std::string& out) {
   }
 }
 
+// null, the source string (unresolved) or the stored reference (resolved).
+json::value ImageInputToJson(const std::optional<ImageInput>& image) {
+  if (!image) return nullptr;
+  if (!image->resolved()) return json::value(image->source);
+  return json::object{{"sha256", image->sha256},
+                      {"media_type", image->media_type},
+                      {"width", image->width},
+                      {"height", image->height}};
+}
+
 }  // namespace
 
 std::string WriteJson(const json::value& value) {
@@ -114,6 +124,14 @@ json::object GenerationRequestToJsonObject(const GenerationRequest& r) {
     o["webhook"] = nullptr;
   }
   o["metadata"] = ParseJsonObjectOrEmpty(r.metadata_json);
+  o["init_image"] = ImageInputToJson(r.init_image);
+  o["mask_image"] = ImageInputToJson(r.mask_image);
+  o["strength"] = r.init_image ? json::value(r.strength) : json::value(nullptr);
+  json::array loras;
+  for (const LoraRequest& lora : r.loras) {
+    loras.emplace_back(json::object{{"name", lora.name}, {"scale", lora.scale}});
+  }
+  o["loras"] = std::move(loras);
   return o;
 }
 

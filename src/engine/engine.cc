@@ -7,7 +7,36 @@
 namespace stipple {
 namespace {
 
-Status CheckOne(const GenerationRequest& r, const ModelLimits& limits) {
+Status CheckImage(const RgbImage* image, const std::optional<ImageInput>& input,
+                  const GenerationRequest& r, std::string_view field) {
+  if (input.has_value() != (image != nullptr)) {
+    return InvalidArgumentError(std::string(field) +
+                                (image ? ": pixels given for a request without one"
+                                       : ": the request has one but its pixels were not given"));
+  }
+  if (image != nullptr &&
+      (image->width != r.width || image->height != r.height ||
+       image->rgb.size() != static_cast<size_t>(image->width) * image->height * 3)) {
+    return InvalidArgumentError(std::string(field) + " is " + std::to_string(image->width) + "x" +
+                                std::to_string(image->height) + ", the request is " +
+                                std::to_string(r.width) + "x" + std::to_string(r.height));
+  }
+  return Status::Ok();
+}
+
+Status CheckOne(const EngineJob& job, const ModelLimits& limits) {
+  const GenerationRequest& r = job.request;
+  if (Status s = CheckImage(job.init_image.get(), r.init_image, r, "init_image"); !s.ok()) return s;
+  if (Status s = CheckImage(job.mask_image.get(), r.mask_image, r, "mask_image"); !s.ok()) return s;
+  if (r.mask_image && !r.init_image) return InvalidArgumentError("mask_image needs init_image");
+  if (r.init_image &&
+      (r.strength <= 0 || r.strength > 1 || static_cast<int>(r.steps * r.strength) < 1)) {
+    return InvalidArgumentError("strength must be in (0, 1] and leave at least one step");
+  }
+  if (limits.inpainting && !r.mask_image) {
+    return InvalidArgumentError("model '" + limits.name +
+                                "' is an inpainting model: init_image and mask_image are required");
+  }
   if (!r.model.empty() && r.model != limits.name) {
     return InvalidArgumentError("model '" + r.model + "' is not loaded (this engine runs '" +
                                 limits.name + "')");
@@ -45,15 +74,11 @@ std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const Model
   out.reserve(jobs.size());
   const GenerationRequest* first = nullptr;
   for (const EngineJob& job : jobs) {
-    Status status = CheckOne(job.request, limits);
-    if (status.ok() && first != nullptr) {
-      const GenerationRequest& r = job.request;
-      if (r.width != first->width || r.height != first->height || r.steps != first->steps ||
-          r.scheduler != first->scheduler) {
-        status = InvalidArgumentError(
-            "job is not compatible with the batch (width, height, steps and scheduler must match "
-            "the first job)");
-      }
+    Status status = CheckOne(job, limits);
+    if (status.ok() && first != nullptr && !BatchCompatible(*first, job.request)) {
+      status = InvalidArgumentError(
+          "job is not compatible with the batch (width, height, steps, scheduler, strength, image "
+          "inputs and LoRA set must match the first job)");
     }
     if (status.ok() && first == nullptr) first = &job.request;
     out.push_back(std::move(status));

@@ -4,8 +4,10 @@
 // - One Engine holds one model (its weights, tokenizer and configuration), loaded by a factory
 //   such as TorchEngine::Load, and owns it for its whole life. limits() describes that model so
 //   the server can build its ModelCatalog and validate requests before they reach the engine.
-// - Generate runs a batch of compatible jobs: the same model, width, height, steps and scheduler
-//   (prompt, negative prompt, seed, guidance scale and num_images may differ per job). It returns
+// - Generate runs a batch of compatible jobs: the same model, width, height, steps, scheduler,
+//   strength, kind of image input (none, init image, init image and mask) and LoRA set (names and
+//   scales, in order); prompt, negative prompt, seed, guidance scale, clip_skip, num_images and
+//   the input images themselves may differ per job (BatchCompatible in core). It returns
 //   exactly one result per job, in order. A job that is not compatible with the first job, or not
 //   allowed by limits(), gets kInvalidArgument and the others still run.
 // - Determinism: the same request (prompt, negative prompt, settings, seed) in the same batch on
@@ -31,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,12 +41,17 @@
 #include "common/status.h"
 #include "core/generation_request.h"
 #include "engine/cancel_token.h"
+#include "engine/png.h"
 
 namespace stipple {
 
 struct EngineJob {
-  GenerationRequest request;            // normalized (ParseGenerationRequest)
+  GenerationRequest request;            // normalized (ParseGenerationRequest), inputs resolved
   const CancelToken* cancel = nullptr;  // optional; owned by the caller
+  // The request's init_image and mask_image, decoded (the caller fetches the stored bytes by
+  // their sha256 and decodes them): set exactly when the request has them, of its width x height.
+  std::shared_ptr<const RgbImage> init_image;
+  std::shared_ptr<const RgbImage> mask_image;
 };
 
 struct ProgressEvent {
@@ -76,7 +84,7 @@ class Engine {
 
 // Checks a batch against the model: returns, per job, OK or the kInvalidArgument that job gets
 // (size not allowed, steps out of range, unknown scheduler, clip_skip beyond the model's
-// max_clip_skip, other model, or incompatible with
+// max_clip_skip, other model, image inputs missing or of the wrong size, or incompatible with
 // the first valid job). Shared by every Engine implementation.
 std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits);
 

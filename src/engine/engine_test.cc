@@ -104,5 +104,34 @@ TEST(CancelToken, StartsClearAndStaysCancelled) {
   EXPECT_TRUE(token.cancelled());
 }
 
+TEST(CheckEngineJobs, ImageInputsNeedTheirPixelsAtTheRequestsSize) {
+  auto image = [](int w, int h) {
+    auto img = std::make_shared<RgbImage>();
+    img->width = w;
+    img->height = h;
+    img->rgb.resize(static_cast<size_t>(w) * h * 3);
+    return std::shared_ptr<const RgbImage>(img);
+  };
+  EngineJob img2img{Request()};
+  img2img.request.init_image = ImageInput{"", "abc", "image/png", 32, 32};
+  img2img.request.strength = 0.5;
+  img2img.init_image = image(32, 32);
+  EngineJob without_pixels = img2img;
+  without_pixels.init_image.reset();
+  EngineJob wrong_size = img2img;
+  wrong_size.init_image = image(64, 32);
+  EngineJob stray_mask = img2img;
+  stray_mask.mask_image = image(32, 32);
+  EngineJob no_step = img2img;
+  no_step.request.strength = 0.01;
+  EXPECT_EQ(Codes({img2img, without_pixels, wrong_size, stray_mask, no_step}),
+            (std::vector<StatusCode>{StatusCode::kOk, StatusCode::kInvalidArgument,
+                                     StatusCode::kInvalidArgument, StatusCode::kInvalidArgument,
+                                     StatusCode::kInvalidArgument}));
+  // A text-to-image job does not join an image-to-image batch.
+  EXPECT_EQ(Codes({img2img, EngineJob{Request()}}),
+            (std::vector<StatusCode>{StatusCode::kOk, StatusCode::kInvalidArgument}));
+}
+
 }  // namespace
 }  // namespace stipple

@@ -42,7 +42,7 @@ TEST(NullEngine, ReturnsAPngOfTheRequestedSizeThatDependsOnlyOnTheSeed) {
   EXPECT_EQ((*results[1])[1].seed, 8u);                   // image i draws seed + i
   EXPECT_EQ((*results[1])[1].png, (*results[2])[0].png);
   EXPECT_NE((*results[0])[0].png, (*results[2])[0].png);
-  Result<DecodedPng> png = DecodePngRgb8((*results[0])[0].png);
+  Result<RgbImage> png = DecodePngRgb8((*results[0])[0].png);
   ASSERT_TRUE(png.ok());
   EXPECT_EQ(png->width, 24);
   EXPECT_EQ(png->height, 16);

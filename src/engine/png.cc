@@ -51,7 +51,7 @@ Result<std::string> EncodePngRgb8(std::span<const uint8_t> rgb, int width, int h
   return out;
 }
 
-Result<DecodedPng> DecodePngRgb8(std::string_view png, int64_t max_pixels) {
+Result<RgbImage> DecodePngRgb8(std::string_view png, int64_t max_pixels) {
   std::unique_ptr<spng_ctx, SpngContextDeleter> ctx(spng_ctx_new(0));
   if (!ctx) return InternalError("png: cannot create a decoder");
   auto invalid = [](const char* what, int code) {
@@ -70,7 +70,7 @@ Result<DecodedPng> DecodePngRgb8(std::string_view png, int64_t max_pixels) {
   if (int rc = spng_decoded_image_size(ctx.get(), SPNG_FMT_RGB8, &size); rc != 0) {
     return invalid("size", rc);
   }
-  DecodedPng out;
+  RgbImage out;
   out.width = static_cast<int>(ihdr.width);
   out.height = static_cast<int>(ihdr.height);
   out.rgb.resize(size);

@@ -16,7 +16,8 @@ namespace stipple {
 // size is not positive or `rgb` has the wrong length; kInternal if libspng fails.
 Result<std::string> EncodePngRgb8(std::span<const uint8_t> rgb, int width, int height);
 
-struct DecodedPng {
+// A decoded image: the one pixel type from decoders to the engine.
+struct RgbImage {
   int width = 0;
   int height = 0;
   std::vector<uint8_t> rgb;  // height rows of width pixels, 3 bytes each
@@ -24,6 +25,6 @@ struct DecodedPng {
 
 // Decodes any PNG to 8-bit RGB (alpha dropped, palettes and grey expanded). kInvalidArgument for
 // bytes that are not a valid PNG or an image over `max_pixels`.
-Result<DecodedPng> DecodePngRgb8(std::string_view png, int64_t max_pixels = int64_t{1} << 26);
+Result<RgbImage> DecodePngRgb8(std::string_view png, int64_t max_pixels = int64_t{1} << 26);
 
 }  // namespace stipple

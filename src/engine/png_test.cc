@@ -62,7 +62,7 @@ TEST(Png, WrongBufferLengthIsInvalidArgument) {
 TEST(Png, DecodeGivesBackTheEncodedPixels) {
   std::vector<uint8_t> rgb(size_t{6} * 2 * 3);
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 11);
-  Result<DecodedPng> decoded = DecodePngRgb8(EncodePngRgb8(rgb, 6, 2).value());
+  Result<RgbImage> decoded = DecodePngRgb8(EncodePngRgb8(rgb, 6, 2).value());
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->width, 6);
   EXPECT_EQ(decoded->height, 2);

@@ -34,7 +34,7 @@ int MaxByteDifference(std::span<const uint8_t> a, std::span<const uint8_t> b) {
 }
 
 int MaxPixelDifference(const std::string& png_a, const std::string& png_b) {
-  Result<DecodedPng> a = DecodePngRgb8(png_a), b = DecodePngRgb8(png_b);
+  Result<RgbImage> a = DecodePngRgb8(png_a), b = DecodePngRgb8(png_b);
   if (!a.ok() || !b.ok() || a->width != b->width || a->height != b->height) return 256;
   return MaxByteDifference(a->rgb, b->rgb);
 }

@@ -9,7 +9,7 @@
 namespace stipple::loadgen {
 namespace {
 
-bool HasColour(const DecodedPng& png, Rgb c) {
+bool HasColour(const RgbImage& png, Rgb c) {
   for (size_t i = 0; i + 2 < png.rgb.size(); i += 3) {
     if (png.rgb[i] == c.r && png.rgb[i + 1] == c.g && png.rgb[i + 2] == c.b) return true;
   }
@@ -32,7 +32,7 @@ Chart TwoPanels() {
 TEST(RenderChart, DrawsEverySeriesInItsColourAtTheChartsSize) {
   Result<std::string> png = RenderChart(TwoPanels());
   ASSERT_TRUE(png.ok()) << png.status().ToString();
-  Result<DecodedPng> decoded = DecodePngRgb8(*png);
+  Result<RgbImage> decoded = DecodePngRgb8(*png);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->width, 960);
   EXPECT_EQ(decoded->height, 640);

@@ -4,11 +4,6 @@
 
 namespace stipple {
 
-bool BatchCompatible(const GenerationRequest& a, const GenerationRequest& b) {
-  return a.model == b.model && a.width == b.width && a.height == b.height && a.steps == b.steps &&
-         a.scheduler == b.scheduler;
-}
-
 EngineFailure ClassifyEngineError(const Status& status) {
   EngineFailure failure;
   if (status.code() == StatusCode::kInvalidArgument) {

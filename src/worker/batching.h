@@ -14,14 +14,11 @@
 
 namespace stipple {
 
-// Tasks may run in one engine call when these match (Engine's contract: the same model, width,
-// height, steps and scheduler; prompts, seeds, guidance and num_images may differ).
-bool BatchCompatible(const GenerationRequest& a, const GenerationRequest& b);
-
 // Splits `items` (in lease order: highest priority first, FIFO within a level) into groups of
-// mutually compatible requests of at most `max_batch` each. Groups keep lease order inside and
-// are ordered by their first member, so the highest-priority task is always in the first group
-// and no task is overtaken by a later-leased compatible one. `request_of(item)` gives the request.
+// mutually compatible requests (BatchCompatible, core) of at most `max_batch` each. Groups keep
+// lease order inside and are ordered by their first member, so the highest-priority task is always
+// in the first group and no task is overtaken by a later-leased compatible one. `request_of(item)`
+// gives the request.
 template <typename T, typename RequestOf>
 std::vector<std::vector<T>> GroupCompatible(std::vector<T> items, int max_batch,
                                             RequestOf request_of) {

@@ -28,7 +28,7 @@ Result<std::vector<EvalSample>> Run(Engine& engine, const std::vector<Planned>& 
       Result<std::vector<GeneratedImage>>& result = results[i - first];
       if (!result.ok()) return result.status();
       GeneratedImage& image = result->front();
-      ASSIGN_OR_RETURN(DecodedPng decoded, DecodePngRgb8(image.png));
+      ASSIGN_OR_RETURN(RgbImage decoded, DecodePngRgb8(image.png));
       Image pixels{decoded.width, decoded.height, std::move(decoded.rgb)};
       samples.push_back({planned[i].prompt, image.seed, std::move(image.png), Measure(pixels)});
     }
@@ -95,9 +95,9 @@ Result<std::string> SampleGridPng(const std::vector<std::string>& pngs, int colu
   if (pngs.empty() || columns < 1 || scale < 1) {
     return InvalidArgumentError("grid: need images, columns ≥ 1 and scale ≥ 1");
   }
-  std::vector<DecodedPng> images;
+  std::vector<RgbImage> images;
   for (const std::string& png : pngs) {
-    ASSIGN_OR_RETURN(DecodedPng image, DecodePngRgb8(png));
+    ASSIGN_OR_RETURN(RgbImage image, DecodePngRgb8(png));
     if (!images.empty() && (image.width != images[0].width || image.height != images[0].height)) {
       return InvalidArgumentError("grid: the images differ in size");
     }
@@ -113,7 +113,7 @@ Result<std::string> SampleGridPng(const std::vector<std::string>& pngs, int colu
   for (int i = 0; i < count; ++i) {
     const int x0 = kGap + (i % columns) * (cell_w + kGap),
               y0 = kGap + (i / columns) * (cell_h + kGap);
-    const DecodedPng& image = images[static_cast<size_t>(i)];
+    const RgbImage& image = images[static_cast<size_t>(i)];
     for (int y = 0; y < cell_h; ++y) {
       for (int x = 0; x < cell_w; ++x) {
         const size_t from = (static_cast<size_t>(y / scale) * image.width + x / scale) * 3;

@@ -72,7 +72,7 @@ TEST(SampleGridPng, LaysImagesOutInRowsWithGaps) {
   std::string png = EncodePngRgb8(std::vector<uint8_t>(size_t{4} * 4 * 3, 0), 4, 4).value();
   Result<std::string> grid = SampleGridPng({png, png, png}, 2, 3);
   ASSERT_TRUE(grid.ok());
-  DecodedPng decoded = DecodePngRgb8(*grid).value();
+  RgbImage decoded = DecodePngRgb8(*grid).value();
   EXPECT_EQ(decoded.width, 2 * 12 + 3 * 2);
   EXPECT_EQ(decoded.height, 2 * 12 + 3 * 2);
 }

@@ -24,7 +24,7 @@ TEST(ParseLossCsv, NamesTheLineThatDoesNotParse) {
 TEST(LossPlotPng, DrawsAPngOfTheRequestedSize) {
   Result<std::string> png = LossPlotPng({{0, 1.0}, {100, 0.3}, {200, 0.05}}, 320, 200);
   ASSERT_TRUE(png.ok()) << png.status().ToString();
-  DecodedPng image = DecodePngRgb8(*png).value();
+  RgbImage image = DecodePngRgb8(*png).value();
   EXPECT_EQ(image.width, 320);
   EXPECT_EQ(image.height, 200);
   size_t dark = 0;

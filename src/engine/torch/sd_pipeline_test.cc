@@ -131,7 +131,7 @@ class SdPipelineTest : public ::testing::Test {
 
     Result<std::string> png = ReadTextFile(g.image);
     ASSERT_TRUE(png.ok());
-    Result<DecodedPng> image = DecodePngRgb8(*png);
+    Result<RgbImage> image = DecodePngRgb8(*png);
     ASSERT_TRUE(image.ok());
     ASSERT_EQ(image->width, g.width);
     ASSERT_EQ(image->height, g.height);

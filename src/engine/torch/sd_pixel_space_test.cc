@@ -123,7 +123,7 @@ TEST(SdPixelSpace, ATinyPixelModelRunsOnTheSdPath) {
       (samples.latents / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch::kUInt8);
   EXPECT_TRUE(torch::equal(samples.pixels, expected));
   ASSERT_EQ(events.size(), 4u);
-  Result<DecodedPng> preview = DecodePngRgb8(events.back().preview_png);
+  Result<RgbImage> preview = DecodePngRgb8(events.back().preview_png);
   ASSERT_TRUE(preview.ok()) << preview.status().ToString();
   EXPECT_EQ(preview->width, 16);
   const torch::Tensor hwc = samples.pixels[0].permute({1, 2, 0}).contiguous();
@@ -181,11 +181,11 @@ TEST(SdPixelSpace, Shapes32MatchesDiffusers) {
     std::vector<Status> admitted(1);
     auto results = pipeline.Run(jobs, admitted, nullptr);
     ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
-    Result<DecodedPng> mine = DecodePngRgb8((*results[0])[0].png);
+    Result<RgbImage> mine = DecodePngRgb8((*results[0])[0].png);
     Result<std::string> golden_png =
         ReadTextFile(kTestdata + "/shapes-32/" + std::string(g.at("image").as_string()));
     ASSERT_TRUE(mine.ok() && golden_png.ok());
-    Result<DecodedPng> golden = DecodePngRgb8(*golden_png);
+    Result<RgbImage> golden = DecodePngRgb8(*golden_png);
     ASSERT_TRUE(golden.ok()) << golden.status().ToString();
     EXPECT_LE(MaxByteDifference(mine->rgb, golden->rgb), 2) << prompt;
   }
