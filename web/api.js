@@ -9,7 +9,8 @@ export const session = { key: '', onUnauthorized: () => {} };
 export const FIELD_LABELS = {
   prompt: 'Prompt', negative_prompt: 'Negative prompt', model: 'Model', width: 'Size',
   height: 'Size', steps: 'Steps', guidance_scale: 'Guidance', scheduler: 'Scheduler',
-  seed: 'Seed', num_images: 'Images', priority: 'Priority',
+  seed: 'Seed', num_images: 'Images', priority: 'Priority', init_image: 'Start image',
+  mask_image: 'Mask', strength: 'Strength',
 };
 
 export class ApiError extends Error {

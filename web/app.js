@@ -6,13 +6,14 @@
 // and events are read with fetch() streaming rather than <img src> and EventSource, which
 // cannot send headers.
 import { ApiError, api, problemError, readEvents, readJson, session, FIELD_LABELS } from './api.js';
-import { el, errorText, seconds, settingsLine, settingsList, statusText, stepText, when } from './view.js';
+import { hasImage, imageFields, initImageInput } from './image_input.js';
+import { el, errorText, offeredSizes, seconds, settingsLine, settingsList, statusText, stepText, when } from './view.js';
 
 const KEY_STORAGE = 'stipple.apiKey';
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled', 'expired']);
 const RANK = { queued: 0, running: 1, succeeded: 2, failed: 2, canceled: 2, expired: 2 };
 const PAGE_SIZE = 24;
-const FIELD_INPUTS = { width: 'size', height: 'size' };
+const FIELD_INPUTS = { width: 'size', height: 'size', init_image: 'drop-zone', mask_image: 'mask-canvas' };
 
 const state = {
   keyRequired: false,
@@ -106,36 +107,6 @@ function fillSelect(select, values, selected) {
     el('option', { value, selected: value === selected, text: label })));
 }
 
-// The sizes the form offers for `model`, as [value, label]: every size it lists (the native one
-// first) and, when it has a size rule (/v1/models' size_rule), the common aspect ratios at about
-// its native area plus half its native size, each side snapped to the rule. Only sizes the server
-// accepts.
-const ASPECTS = [[1, 1], [4, 3], [3, 4], [3, 2], [2, 3], [16, 9], [9, 16]];
-
-function offeredSizes(model) {
-  const sizes = model.sizes && model.sizes.length ? model.sizes.map(([w, h]) => [w, h, ''])
-                                                   : [[model.width, model.height, '']];
-  const rule = model.size_rule;
-  if (rule) {
-    const snap = (x) => Math.min(rule.max, Math.max(rule.min, Math.round(x / rule.multiple) * rule.multiple));
-    const area = model.width * model.height;
-    for (const [a, b] of ASPECTS) {
-      sizes.push([snap(Math.sqrt(area * a / b)), snap(Math.sqrt(area * b / a)), ` (${a}:${b})`]);
-    }
-    sizes.push([snap(model.width / 2), snap(model.height / 2), ' (half, faster)']);
-  }
-  const seen = new Set();
-  const offered = [];
-  for (const [w, h, note] of sizes) {
-    const value = `${w}x${h}`;
-    if (seen.has(value)) continue;
-    seen.add(value);
-    const native = w === model.width && h === model.height ? ' (native)' : note;
-    offered.push([value, `${w}×${h}${native}`]);
-  }
-  return offered;
-}
-
 function applyModel(model) {
   if (!model) return;
   fillSelect($('scheduler'), model.schedulers.map((s) => [s, s]), model.default_scheduler);
@@ -169,7 +140,9 @@ function buildRequest() {
   if (negative) request.negative_prompt = negative;
   if ($('model').value) request.model = $('model').value;
   if ($('scheduler').value) request.scheduler = $('scheduler').value;
-  if ($('size').value) [request.width, request.height] = $('size').value.split('x').map(Number);
+  // With a start image the image's own size is the size.
+  if ($('size').value && !hasImage()) [request.width, request.height] = $('size').value.split('x').map(Number);
+  Object.assign(request, imageFields());
   request.priority = $('priority').value;
   if (problems.length) {
     markFields(problems);
@@ -571,6 +544,10 @@ function init() {
   session.key = readStoredKey();
   session.onUnauthorized = needKey;
   $('task-form').addEventListener('submit', submitTask);
+  initImageInput({
+    changed: (has) => { $('size').disabled = has; },
+    error: (text) => showError(new ApiError(text)),
+  });
   $('prompt').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();

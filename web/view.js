@@ -1,4 +1,5 @@
-// Formatting for the page: elements, durations, and a task's status, step and settings in words.
+// Formatting for the page: elements, the sizes a model offers, durations, and a task's status,
+// step and settings in words.
 // No state and no server calls.
 
 export function el(tag, attrs = {}, ...children) {
@@ -11,6 +12,36 @@ export function el(tag, attrs = {}, ...children) {
   }
   for (const child of children) if (child) node.append(child);
   return node;
+}
+
+// The sizes the form offers for `model`, as [value, label]: every size it lists (the native one
+// first) and, when it has a size rule (/v1/models' size_rule), the common aspect ratios at about
+// its native area plus half its native size, each side snapped to the rule. Only sizes the server
+// accepts.
+const ASPECTS = [[1, 1], [4, 3], [3, 4], [3, 2], [2, 3], [16, 9], [9, 16]];
+
+export function offeredSizes(model) {
+  const sizes = model.sizes && model.sizes.length ? model.sizes.map(([w, h]) => [w, h, ''])
+                                                   : [[model.width, model.height, '']];
+  const rule = model.size_rule;
+  if (rule) {
+    const snap = (x) => Math.min(rule.max, Math.max(rule.min, Math.round(x / rule.multiple) * rule.multiple));
+    const area = model.width * model.height;
+    for (const [a, b] of ASPECTS) {
+      sizes.push([snap(Math.sqrt(area * a / b)), snap(Math.sqrt(area * b / a)), ` (${a}:${b})`]);
+    }
+    sizes.push([snap(model.width / 2), snap(model.height / 2), ' (half, faster)']);
+  }
+  const seen = new Set();
+  const offered = [];
+  for (const [w, h, note] of sizes) {
+    const value = `${w}x${h}`;
+    if (seen.has(value)) continue;
+    seen.add(value);
+    const native = w === model.width && h === model.height ? ' (native)' : note;
+    offered.push([value, `${w}×${h}${native}`]);
+  }
+  return offered;
 }
 
 export function seconds(s) {
@@ -63,6 +94,7 @@ export function settingsList(task) {
     ['Images', r.num_images], ['Priority', r.priority],
   ];
   if (r.negative_prompt) rows.push(['Negative', r.negative_prompt]);
+  if (r.init_image) rows.push(['Start image', r.mask_image ? 'with a mask' : 'whole'], ['Strength', r.strength]);
   const dl = el('dl', { class: 'settings' });
   for (const [name, value] of rows) {
     if (value === undefined || value === null) continue;

@@ -1,7 +1,8 @@
 // The web page in a real browser: Debian's Chromium, headless, driven by playwright-core,
 // against the real `stipple serve` on the bundled model (a free port, a temporary data dir).
 //
-//   node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys|models]
+//   node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR
+//                         [--scenario open|keys|models|image|image_result]
 //                         [--url URL]   (a fresh server already running, instead of starting one)
 //
 // open: load the page; a bad setting is refused in plain words and creates nothing; submit a
@@ -9,6 +10,11 @@
 //   download it; submit a long second task and cancel it; reload and find both in the gallery.
 // keys: the server has an API key file: the page asks for a key, keeps it in the browser's
 //   storage, and then makes an image (events and images are fetched with the key).
+// image: a start image dropped on the page, a mask stroke painted over it, the strength slider
+//   moved: the request the page sends carries init_image (the file's bytes), mask_image (a PNG
+//   of the image's size, white where painted) and strength; the mask can be cleared and the
+//   image removed.
+// image_result: the same edit runs through and its image appears.
 // Screenshots of every stage go to --artifacts. Exit status 0 on success.
 'use strict';
 
@@ -29,7 +35,8 @@ try {
 const args = parseArgs(process.argv);
 for (const need of ['stipple', 'model-dir', 'artifacts']) {
   if (!args[need]) {
-    console.error(`usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR [--scenario open|keys|models]`);
+    console.error('usage: node web_page_test.js --stipple BIN --model-dir DIR --artifacts DIR ' +
+                  '[--scenario open|keys|models|image|image_result]');
     process.exit(2);
   }
 }
@@ -268,6 +275,143 @@ async function modelsScenario(page, base) {
   await shot(page, '02-wide-image');
 }
 
+// Drops a 32x32 PNG (blue left half, yellow right half, drawn by the browser) on the drop zone;
+// returns the file's bytes as base64.
+async function dropStartImage(page) {
+  const file = await page.evaluateHandle(async () => {
+    const c = document.createElement('canvas');
+    c.width = c.height = 32;
+    const g = c.getContext('2d');
+    g.fillStyle = '#2a6fdb';
+    g.fillRect(0, 0, 16, 32);
+    g.fillStyle = '#f5c518';
+    g.fillRect(16, 0, 16, 32);
+    const blob = await new Promise((resolve) => c.toBlob(resolve, 'image/png'));
+    return new File([blob], 'start.png', { type: 'image/png' });
+  });
+  const bytes = await page.evaluate(async (f) => {
+    const b = new Uint8Array(await f.arrayBuffer());
+    return btoa(String.fromCharCode(...b));
+  }, file);
+  const dataTransfer = await page.evaluateHandle((f) => {
+    const dt = new DataTransfer();
+    dt.items.add(f);
+    return dt;
+  }, file);
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
+  await page.waitForSelector('#image-editor:not([hidden])', { timeout: WAIT });
+  return bytes;
+}
+
+// A horizontal stroke across the middle of the mask, from a quarter to three quarters of the width.
+async function paintStroke(page) {
+  const box = await page.locator('#mask-canvas').boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width / 4, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + (3 * box.width) / 4, y, { steps: 8 });
+  await page.mouse.up();
+}
+
+// The start image, a stroke and strength 0.6 on the form; returns the image's bytes (base64).
+async function fillImageForm(page, base) {
+  await page.goto(base);
+  await page.waitForSelector('#model option', { state: 'attached', timeout: WAIT });
+  await page.fill('#prompt', 'a big red circle on the left');
+  await page.fill('#steps', '8');
+  assert.equal(await page.isVisible('#strength'), false, 'no strength slider without an image');
+  await shot(page, '00-drop-zone');
+  const bytes = await dropStartImage(page);
+  assert.equal(await page.isVisible('#strength'), true, 'the strength slider shows with an image');
+  assert.equal(await page.isDisabled('#size'), true, 'the image gives the size');
+  assert.match(await page.textContent('#mask-state'), /Nothing painted/);
+  await paintStroke(page);
+  assert.match(await page.textContent('#mask-state'), /Only the painted area/);
+  await page.focus('#strength');
+  for (let i = 0; i < 4; ++i) await page.keyboard.press('ArrowLeft');
+  assert.equal(await page.textContent('#strength-value'), '0.60');
+  return bytes;
+}
+
+// The mask PNG of a data: URL as rows of 0/1 (white), decoded by the browser.
+function maskRows(page, dataUrl) {
+  return page.evaluate(async (url) => {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const rows = [];
+    for (let y = 0; y < c.height; ++y) {
+      let row = '';
+      for (let x = 0; x < c.width; ++x) {
+        const i = 4 * (y * c.width + x);
+        const grey = d[i] === d[i + 1] && d[i + 1] === d[i + 2] && d[i + 3] === 255;
+        row += !grey ? '?' : d[i] === 255 ? '1' : d[i] === 0 ? '0' : '?';
+      }
+      rows.push(row);
+    }
+    return rows;
+  }, dataUrl);
+}
+
+async function imageScenario(page, base) {
+  const bytes = await fillImageForm(page, base);
+  await shot(page, '01-image-and-mask');
+  let sent = null;
+  await page.route('**/v1/tasks', (route) => {
+    if (route.request().method() === 'POST') sent = route.request().postDataJSON();
+    route.continue();
+  });
+  await page.click('#submit');
+  await page.waitForFunction(() => document.getElementById('current').dataset.id, null, { timeout: WAIT });
+  assert.ok(sent, 'the page sent POST /v1/tasks');
+  assert.equal(sent.init_image, `data:image/png;base64,${bytes}`, 'init_image is the file, unchanged');
+  assert.equal(sent.strength, 0.6);
+  assert.equal(sent.width, undefined, 'no size: the image gives it');
+  assert.match(sent.mask_image, /^data:image\/png;base64,/);
+  const rows = await maskRows(page, sent.mask_image);
+  log('mask sent:\n' + rows.join('\n'));
+  assert.equal(rows.length, 32);
+  assert.ok(rows.every((r) => r.length === 32 && /^[01]+$/.test(r)), 'black and white, 32x32');
+  assert.equal(rows[16][16], '1', 'white where painted');
+  assert.equal(rows[16][4], '0', 'black left of the stroke');
+  assert.equal(rows[16][28], '0', 'black right of the stroke');
+  assert.equal(rows[2][16], '0', 'black above the stroke');
+  assert.ok(rows[16].slice(9, 23) === '1'.repeat(14), 'the stroke spans the middle');
+  assert.match(await page.textContent('#current-settings'), /Start image\s*with a mask/);
+  assert.match(await page.textContent('#current-settings'), /Strength\s*0\.6/);
+  await shot(page, '02-submitted');
+
+  // Clear the mask: the next request has no mask_image; remove the image: none at all.
+  await page.click('#mask-clear');
+  assert.match(await page.textContent('#mask-state'), /Nothing painted/);
+  const first = await page.getAttribute('#current', 'data-id');
+  sent = null;
+  await page.click('#submit');
+  await page.waitForFunction((id) => document.getElementById('current').dataset.id !== id, first,
+                             { timeout: WAIT });
+  assert.equal(sent.mask_image, undefined, 'no mask once cleared');
+  assert.equal(sent.init_image, `data:image/png;base64,${bytes}`);
+  await page.click('#image-remove');
+  assert.equal(await page.isVisible('#drop-zone'), true);
+  assert.equal(await page.isDisabled('#size'), false);
+  assert.equal(await page.isVisible('#strength'), false);
+}
+
+// Expected to pass once the gateway resolves image inputs: the edit runs and its image shows.
+async function imageResultScenario(page, base) {
+  await fillImageForm(page, base);
+  await page.click('#submit');
+  await page.waitForSelector('#current[data-status="succeeded"]', { timeout: WAIT });
+  await waitForImages(page, '#current-images img.output', 1);
+  await shot(page, '01-edited');
+}
+
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `stipple-web-${scenario}-`));
   let server;
@@ -296,6 +440,8 @@ async function main() {
     if (scenario === 'open') await openScenario(page, server.url);
     else if (scenario === 'keys') await keysScenario(page, server.url);
     else if (scenario === 'models') await modelsScenario(page, server.url);
+    else if (scenario === 'image') await imageScenario(page, server.url);
+    else if (scenario === 'image_result') await imageResultScenario(page, server.url);
     else throw new Error(`unknown scenario ${scenario}`);
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
     log('PASS');
