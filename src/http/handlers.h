@@ -37,7 +37,7 @@ void GetWebPage(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange)
 void GetWebAsset(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);
 // websocket_handler.cc: GET /v1/ws.
 void AddWebSocketRoutes(RouteTable& table, HandlerContext& ctx);
-// openai_handler.cc: POST /v1/images/generations.
+// openai_handler.cc: POST /v1/images/generations and POST /v1/images/edits.
 void AddOpenAiRoutes(RouteTable& table, HandlerContext& ctx);
 // openapi_handler.cc
 void GetOpenApi(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange);

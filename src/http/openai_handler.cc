@@ -1,16 +1,16 @@
-// POST /v1/images/generations: OpenAI's Images API on stipple's queue (docs/http.md,
-// "OpenAI-compatible endpoint"). The request becomes a GenerationRequest, goes through the same
-// admission as POST /v1/tasks, and is waited for like a synchronous task; every error is given
-// in OpenAI's shape by OpenAiErrorExchange.
+// POST /v1/images/generations and POST /v1/images/edits: OpenAI's Images API on stipple's queue
+// (docs/http.md, "OpenAI-compatible endpoints"). The request becomes a GenerationRequest
+// (openai_request.h), goes through the same admission as POST /v1/tasks, and is waited for like a
+// synchronous task; every error is given in OpenAI's shape by OpenAiErrorExchange.
 #include <boost/json.hpp>
 #include <cctype>
-#include <charconv>
 
 #include "common/base64.h"
 #include "common/log.h"
 #include "core/json.h"
 #include "core/task_json.h"
 #include "http/handlers.h"
+#include "http/openai_request.h"
 #include "http/problem.h"
 
 namespace stipple::http {
@@ -23,6 +23,8 @@ std::string OpenAiField(const std::string& field) {
   if (field == "num_images") return "n";
   if (field == "width" || field == "height") return "size";
   if (field == "metadata") return "user";
+  if (field == "init_image") return "image";
+  if (field == "mask_image") return "mask";
   return field;
 }
 
@@ -94,76 +96,13 @@ class OpenAiErrorExchange : public Exchange {
   std::shared_ptr<Exchange> inner_;
 };
 
-bool IsJson(std::optional<std::string_view> content_type) {
-  if (!content_type) return false;
+// The media type of a Content-Type header, lower case, without parameters or spaces.
+std::string MediaType(std::string_view content_type) {
   std::string media;
-  for (char c : content_type->substr(0, content_type->find(';'))) {
+  for (char c : content_type.substr(0, content_type.find(';'))) {
     if (c != ' ') media += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  return media == "application/json";
-}
-
-// "WxH" → {width, height}.
-bool ParseSize(std::string_view size, int* width, int* height) {
-  size_t x = size.find('x');
-  if (x == std::string_view::npos) return false;
-  auto number = [](std::string_view s, int* out) {
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-    return !s.empty() && ec == std::errc() && end == s.data() + s.size() && *out > 0;
-  };
-  return number(size.substr(0, x), width) && number(size.substr(x + 1), height);
-}
-
-struct OpenAiRequest {
-  json::object stipple;  // the GenerationRequest
-  bool url = false;      // response_format "url"
-};
-
-// The OpenAI request as a GenerationRequest; errors name the OpenAI field.
-Result<OpenAiRequest> TranslateRequest(const std::string& body) {
-  auto bad = [](std::string field, std::string message) {
-    std::string detail = field + ": " + message;
-    return InvalidArgumentError(std::move(detail), {{std::move(field), std::move(message)}});
-  };
-  boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
-  if (ec) return bad("body", "must be JSON: " + ec.message());
-  if (!parsed.is_object()) return bad("body", "must be a JSON object");
-  OpenAiRequest out;
-  for (const auto& [key, value] : parsed.as_object()) {
-    if (key == "prompt" || key == "model" || key == "steps" || key == "seed" ||
-        key == "guidance_scale" || key == "negative_prompt" || key == "scheduler" ||
-        key == "clip_skip") {
-      out.stipple[key] = value;
-    } else if (key == "n") {
-      out.stipple["num_images"] = value;
-    } else if (key == "size") {
-      if (!value.is_string()) return bad("size", "must be a string \"WIDTHxHEIGHT\"");
-      int width = 0, height = 0;
-      if (value.as_string() == "auto") continue;  // the model's native size
-      if (!ParseSize(value.as_string(), &width, &height)) {
-        return bad("size", "must be \"WIDTHxHEIGHT\" (e.g. \"32x32\") or \"auto\"");
-      }
-      out.stipple["width"] = width;
-      out.stipple["height"] = height;
-    } else if (key == "response_format") {
-      std::string format = value.is_string() ? std::string(value.as_string()) : "";
-      if (format == "url") {
-        out.url = true;
-      } else if (format != "b64_json") {
-        return bad("response_format", "must be b64_json or url");
-      }
-    } else if (key == "user") {
-      if (!value.is_string() || value.as_string().size() > 256) {
-        return bad("user", "must be a string of at most 256 characters");
-      }
-      out.stipple["metadata"] = json::object{{"user", value}};
-    } else {
-      return bad(key, "unknown field");
-    }
-  }
-  if (!out.stipple.contains("prompt")) return bad("prompt", "is required");
-  return out;
+  return media;
 }
 
 // The answer once the task ended (or the wait ran out: `task` empty).
@@ -204,17 +143,10 @@ void AnswerSubmitted(HandlerContext& ctx, const ExchangePtr& exchange,
                      const Result<EnqueueResult>& submitted, const std::string& tenant, bool url,
                      const std::string& base_url, HeldRequests::Slot slot);
 
-void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
-  if (!IsJson(request.headers.Get("Content-Type"))) {
-    return exchange->Respond(ProblemResponse({415,
-                                              "unsupported_media_type",
-                                              "unsupported media type",
-                                              "the body must be application/json",
-                                              {{"Content-Type", "must be application/json"}},
-                                              {}}));
-  }
-  Result<OpenAiRequest> translated = TranslateRequest(request.body);
-  if (!translated.ok()) return exchange->Respond(ErrorResponse(translated.status()));
+// Submits `translated` through the same admission as POST /v1/tasks and answers with the images
+// when the task ends.
+void SubmitAndAnswer(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange,
+                     OpenAiRequest translated) {
   std::optional<std::string_view> host = request.headers.Get("Host");
   std::optional<std::string_view> proto = request.headers.Get("X-Forwarded-Proto");
   std::string base_url =
@@ -226,7 +158,7 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
   // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
   // on the strand.
   ctx.blocking_calls->Run([&ctx, exchange, principal = request.principal,
-                           translated = std::move(*translated), base_url = std::move(base_url),
+                           translated = std::move(translated), base_url = std::move(base_url),
                            slot = std::move(*slot)]() mutable {
     LogContext log_context({{"request_id", exchange->request_id()}});
     auto submitted = std::make_shared<Result<EnqueueResult>>(
@@ -236,6 +168,35 @@ void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr excha
       AnswerSubmitted(ctx, exchange, *submitted, tenant, url, base_url, slot);
     });
   });
+}
+
+void GenerateImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
+  if (MediaType(request.headers.Get("Content-Type").value_or("")) != "application/json") {
+    return exchange->Respond(ProblemResponse({415,
+                                              "unsupported_media_type",
+                                              "unsupported media type",
+                                              "the body must be application/json",
+                                              {{"Content-Type", "must be application/json"}},
+                                              {}}));
+  }
+  Result<OpenAiRequest> translated = TranslateGenerationRequest(request.body);
+  if (!translated.ok()) return exchange->Respond(ErrorResponse(translated.status()));
+  SubmitAndAnswer(ctx, request, std::move(exchange), std::move(*translated));
+}
+
+void EditImages(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) {
+  std::string_view content_type = request.headers.Get("Content-Type").value_or("");
+  if (MediaType(content_type) != "multipart/form-data") {
+    return exchange->Respond(ProblemResponse({415,
+                                              "unsupported_media_type",
+                                              "unsupported media type",
+                                              "the body must be multipart/form-data",
+                                              {{"Content-Type", "must be multipart/form-data"}},
+                                              {}}));
+  }
+  Result<OpenAiRequest> translated = TranslateEditRequest(content_type, request.body);
+  if (!translated.ok()) return exchange->Respond(ErrorResponse(translated.status()));
+  SubmitAndAnswer(ctx, request, std::move(exchange), std::move(*translated));
 }
 
 // The answer once Submit returned, on the exchange's strand: the error, or the images when the
@@ -296,6 +257,32 @@ void AddOpenAiRoutes(RouteTable& t, HandlerContext& ctx) {
               }};
   route.openai_errors = true;
   t.Add(std::move(route));
+
+  Route edits{"POST",
+              "/v1/images/edits",
+              "createImageEdit",
+              "OpenAI-compatible image editing (synchronous; multipart/form-data with the image "
+              "and an optional mask whose transparent pixels mark what to repaint)",
+              "openai",
+              true,
+              {},
+              {},
+              "OpenAiImageEditRequest",
+              {{200, "The images", "application/json", "OpenAiImages"},
+               error(400, "Invalid request or image; param names the field"),
+               error(401, "Missing or unknown API key"),
+               error(413, "Body over the limit"),
+               error(415, "Content-Type is not multipart/form-data"),
+               error(429, "Queue full, tenant quota or rate limit; Retry-After"),
+               error(500, "The generation failed"),
+               error(503, "Draining"),
+               error(504, "Not ready within the wait; the task goes on")},
+              [&ctx](HttpRequest& request, ExchangePtr exchange) {
+                EditImages(ctx, request, std::move(exchange));
+              }};
+  edits.request_content_type = "multipart/form-data";
+  edits.openai_errors = true;
+  t.Add(std::move(edits));
 }
 
 }  // namespace stipple::http

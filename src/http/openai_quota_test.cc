@@ -118,6 +118,45 @@ TEST(OpenAiImages, AFailedTaskAnswers500) {
   EXPECT_EQ(Body(r)["error"].as_object()["type"], "server_error");
 }
 
+// POST /v1/images/edits over HTTP: the form's image reaches the submitted request as init_image
+// (the form itself is covered by openai_request_test.cc).
+TEST(OpenAiEdits, SubmitsTheImageAsInitImageThroughTheSameAdmission) {
+  TestServer s;
+  const std::string jpeg = "\xff\xd8\xff\xe0 a jpeg";
+  const std::string form =
+      "--XX\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+      "Content-Type: image/jpeg\r\n\r\n" +
+      jpeg +
+      "\r\n--XX\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na red circle"
+      "\r\n--XX\r\nContent-Disposition: form-data; name=\"strength\"\r\n\r\n0.5\r\n--XX--\r\n";
+  const std::pair<std::string, std::string> multipart{"Content-Type",
+                                                      "multipart/form-data; boundary=XX"};
+  std::thread worker = SucceedNextTask(s.service);
+  TestResponse r = s.Send("POST", "/v1/images/edits", {multipart}, form);
+  worker.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Body(r)["data"].as_array().size(), 1u);
+  const GenerationRequest request =
+      s.service.submitted().at(0).request;  // a copy: submitted() answers by value
+  ASSERT_TRUE(request.init_image.has_value());
+  EXPECT_EQ(request.init_image->source, "data:image/jpeg;base64," + Base64Encode(jpeg));
+  EXPECT_FALSE(request.mask_image.has_value());
+  EXPECT_EQ(request.strength, 0.5);
+
+  // Not multipart: 415; a mask that is not a PNG: 400 naming it, both in OpenAI's shape.
+  r = s.Send("POST", "/v1/images/edits", {kJson}, R"({"prompt":"a"})");
+  EXPECT_EQ(r.status, 415);
+  EXPECT_EQ(Body(r)["error"].as_object()["param"], "Content-Type");
+  std::string with_mask = form;
+  with_mask.insert(with_mask.size() - 10,
+                   "\r\n--XX\r\nContent-Disposition: form-data; name=\"mask\"; "
+                   "filename=\"m.png\"\r\n\r\nnot a png");
+  r = s.Send("POST", "/v1/images/edits", {multipart}, with_mask);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Body(r)["error"].as_object()["param"], "mask");
+  EXPECT_EQ(s.service.submitted().size(), 1u);
+}
+
 HttpServerOptions QuotaOptions() {
   HttpServerOptions o = TestOptions();
   o.gateway.tenant_max_queued = 2;

@@ -102,6 +102,24 @@ constexpr const char* kSchemas = R"({
   "negative_prompt": {"type": "string", "maxLength": 1000},
   "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]},
   "clip_skip": {"type": "integer", "minimum": 0}}},
+"OpenAiImageEditRequest": {"type": "object", "required": ["image", "prompt"],
+ "additionalProperties": false, "properties": {
+  "image": {"type": "string", "format": "binary",
+   "description": "PNG, JPEG or WebP; image[] is taken too (one image). Becomes init_image; without a mask, a PNG's fully transparent pixels are the area to edit"},
+  "mask": {"type": "string", "format": "binary",
+   "description": "PNG with alpha, the image's size: its fully transparent pixels are repainted"},
+  "prompt": {"type": "string", "minLength": 1, "maxLength": 1000},
+  "model": {"type": "string"}, "n": {"type": "integer", "minimum": 1, "maximum": 8},
+  "size": {"type": "string", "description": "WIDTHxHEIGHT (the image's size), or auto"},
+  "response_format": {"type": "string", "enum": ["b64_json", "url"]},
+  "user": {"type": "string", "maxLength": 256},
+  "strength": {"type": "number", "minimum": 0, "maximum": 1},
+  "steps": {"type": "integer", "minimum": 1, "maximum": 150},
+  "seed": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+  "guidance_scale": {"type": "number", "minimum": 0, "maximum": 30},
+  "negative_prompt": {"type": "string", "maxLength": 1000},
+  "scheduler": {"type": "string", "enum": ["ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm"]},
+  "clip_skip": {"type": "integer", "minimum": 0}}},
 "OpenAiImages": {"type": "object", "required": ["created", "data"], "properties": {
   "created": {"type": "integer"},
   "data": {"type": "array", "items": {"type": "object", "properties": {
@@ -154,9 +172,9 @@ json::object Operation(const Route& route) {
   for (const ParamSpec& p : route.headers) add(p, "header");
   if (!params.empty()) op["parameters"] = std::move(params);
   if (!route.request_schema.empty()) {
-    op["requestBody"] =
-        json::object{{"required", true},
-                     {"content", {{"application/json", {{"schema", Ref(route.request_schema)}}}}}};
+    op["requestBody"] = json::object{
+        {"required", true},
+        {"content", {{route.request_content_type, {{"schema", Ref(route.request_schema)}}}}}};
   }
   json::object responses;
   for (const ResponseSpec& r : route.responses) {

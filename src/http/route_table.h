@@ -39,12 +39,13 @@ struct Route {
   bool needs_key = true;  // Authorization: Bearer when API keys are configured
   std::vector<ParamSpec> query;
   std::vector<ParamSpec> headers;
-  std::string request_schema;  // the JSON body's component schema; "" when there is no body
+  std::string request_schema;  // the body's component schema; "" when there is no body
   std::vector<ResponseSpec> responses;
   Handler handler;
   // Errors in OpenAI's shape instead of problem+json (the OpenAI-compatible endpoint), the
   // gateway's own (401, 429) included.
   bool openai_errors = false;
+  std::string request_content_type = "application/json";  // the body's media type
 };
 
 class RouteTable {
