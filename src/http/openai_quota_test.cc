@@ -44,7 +44,7 @@ TEST(OpenAiImages, GeneratesSynchronouslyAndAnswersBase64Images) {
   ASSERT_EQ(body["data"].as_array().size(), 1u);
   std::string b64(body["data"].as_array()[0].as_object()["b64_json"].as_string());
   EXPECT_EQ(Base64Decode(b64).value(), "png:" + id + ":0");
-  const NewTask& task = s.service.submitted().at(0);
+  const NewTask task = s.service.submitted().at(0);  // submitted() answers a copy
   EXPECT_EQ(task.request.steps, 10);
   EXPECT_EQ(task.request.seed, 7u);
   EXPECT_EQ(task.request.width, 32);
