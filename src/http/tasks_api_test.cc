@@ -234,6 +234,8 @@ TEST(TasksApi, ModelsListsTheCatalogWithTheDefault) {
   EXPECT_EQ(model["object"], "model");
   EXPECT_EQ(model["default"], true);
   EXPECT_EQ(model["max_clip_skip"], 0);  // the test catalog's model has no CLIP layers to skip
+  // The LoRA files of the model's family only.
+  EXPECT_EQ(model["loras"], (json::array{json::object{{"name", "ink"}, {"bytes", 1234}}}));
 }
 
 TEST(TasksApi, QueueReportsFiguresAndDesiredWorkers) {
