@@ -290,7 +290,9 @@ Result<SdFamily> DetectLoraFamily(const SafetensorsFile& file, std::string_view 
   for (const auto& [key, tensor] : file.tensors) {
     std::optional<KeyParts> parts = SplitKey(key);
     if (!parts) continue;
-    if (parts->target == LoraTarget::kTextEncoder2) return SdFamily::kSdxl;
+    if (parts->target == LoraTarget::kTextEncoder2 || StartsWith(key, "lora_te1_")) {
+      return SdFamily::kSdxl;
+    }
     if (parts->target == LoraTarget::kUnet && parts->kohya &&
         (StartsWith(parts->module, "input_blocks_") || StartsWith(parts->module, "middle_block_") ||
          StartsWith(parts->module, "output_blocks_"))) {

@@ -16,9 +16,9 @@
 //   W + scale · (alpha / rank) · up · down     (alpha = rank when the file has none).
 //
 // Family: from the file's metadata (modelspec.architecture, kohya's ss_base_model_version /
-// ss_v2), else from its keys and widths — a second text encoder or LDM-named UNet keys: sdxl;
-// cross-attention (attn2.to_k/to_v) input width 768: sd1, 1024: sd2, 2048: sdxl; a text-encoder
-// layer's width 768: sd1, 1024: sd2.
+// ss_v2), else from its keys and widths — lora_te1_/lora_te2_/text_encoder_2 keys or LDM-named UNet
+// keys: sdxl; cross-attention (attn2.to_k/to_v) input width 768: sd1, 1024: sd2, 2048: sdxl; a
+// text-encoder layer's width 768: sd1, 1024: sd2.
 //
 // Every error is kInvalidArgument naming the file and the key (kNotFound / kDataLoss from the
 // safetensors reader): a key in no known format, a layer missing its down or up, a module the

@@ -199,6 +199,9 @@ TEST(LoraFileTest, DetectsTheFamily) {
   SafetensorsFile xl;
   AddKohya(xl, "lora_te2_text_model_encoder_layers_0_self_attn_q_proj", {4, 1280}, {1280, 4});
   EXPECT_EQ(family(xl), "sdxl");
+  SafetensorsFile xl_te1;
+  AddKohya(xl_te1, "lora_te1_text_model_encoder_layers_0_self_attn_q_proj", {4, 768}, {768, 4});
+  EXPECT_EQ(family(xl_te1), "sdxl");
   SafetensorsFile xl_unet;
   AddKohya(xl_unet, "lora_unet_input_blocks_4_1_proj_in", {4, 640}, {640, 4});
   EXPECT_EQ(family(xl_unet), "sdxl");
