@@ -1,5 +1,6 @@
 #include "engine/torch/lora_apply.h"
 
+#include <set>
 #include <utility>
 
 #include "engine/safetensors.h"
@@ -119,18 +120,24 @@ Result<bool> LoraMerger::Use(const std::vector<LoraRequest>& loras) {
   }
   Restore();
   torch::NoGradGuard no_grad;
-  std::map<torch::TensorImpl*, bool> swapped;
-  for (size_t i = 0; i < loras.size(); ++i) {
-    for (const Factor& f : sets[i]->factors) {
-      torch::Tensor weight = f.weight;
-      const torch::Tensor delta =
-          torch::mm(f.up, f.down).mul_(loras[i].scale * f.multiplier).reshape(weight.sizes());
-      torch::Tensor merged = weight.detach().to(torch::kFloat).add(delta).to(weight.scalar_type());
-      if (swapped.emplace(weight.unsafeGetTensorImpl(), true).second) {
-        saved_.emplace_back(weight, weight.detach());
+  std::set<const torch::TensorImpl*> swapped;
+  try {
+    for (size_t i = 0; i < loras.size(); ++i) {
+      for (const Factor& f : sets[i]->factors) {
+        torch::Tensor weight = f.weight;
+        const torch::Tensor delta =
+            torch::mm(f.up, f.down).mul_(loras[i].scale * f.multiplier).reshape(weight.sizes());
+        torch::Tensor merged =
+            weight.detach().to(torch::kFloat).add(delta).to(weight.scalar_type());
+        if (swapped.insert(weight.unsafeGetTensorImpl()).second) {
+          saved_.emplace_back(weight, weight.detach());
+        }
+        weight.set_data(merged);
       }
-      weight.set_data(merged);
     }
+  } catch (...) {
+    Restore();  // e.g. out of memory half-way: back to the loaded weights
+    throw;
   }
   applied_ = loras;
   return true;

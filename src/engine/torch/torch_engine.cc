@@ -71,16 +71,15 @@ class LoadedTorchEngine final : public Engine {
         // but only when it differs — each set also rebuilds libtorch's pthreadpool.
         if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
         // CheckEngineJobs admits only jobs with the first admitted job's LoRA set.
-        for (size_t i = 0; i < jobs.size(); ++i) {
-          if (!admitted[i].ok()) continue;
-          Result<bool> changed = loras_.Use(jobs[i].request.loras);
+        auto first =
+            std::find_if(admitted.begin(), admitted.end(), [](const Status& s) { return s.ok(); });
+        if (first != admitted.end()) {
+          Result<bool> changed = loras_.Use(jobs[first - admitted.begin()].request.loras);
           if (!changed.ok()) {
             failure = changed.status();
-            break;
+          } else if (*changed) {
+            pipeline_->ForgetTextMemo();  // ""'s text conditions belong to the encoders' weights
           }
-          // The memo of ""'s text conditions belongs to the text encoders' weights.
-          if (*changed) pipeline_->ForgetTextMemo();
-          return pipeline_->Run(jobs, admitted, progress);
         }
         if (failure.ok()) return pipeline_->Run(jobs, admitted, progress);
       } catch (const c10::OutOfMemoryError& e) {
