@@ -11,7 +11,7 @@
 //   - two requests with different LoRA sets — two batches of one, a set switch before each —
 //     against two requests with the same set in one batch of two (images/s).
 //
-//   lora_bench [--threads N] [--runs N]
+//   lora_bench [--threads N] [--runs N] [--model-dir DIR]   (DIR: another SD 1.x folder, as is)
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -130,11 +130,17 @@ std::vector<EngineJob> Jobs(int n, const std::vector<LoraRequest>& loras) {
   return jobs;
 }
 
-int Run(int threads, int runs) {
-  const std::string model_dir = STIPPLE_BENCH_MODEL_DIR;
-  if (!EnsureModel(model_dir)) return 1;
+int Run(int threads, int runs, std::string model_dir) {
+  if (model_dir.empty()) {
+    model_dir = STIPPLE_BENCH_MODEL_DIR;
+    if (!EnsureModel(model_dir)) return 1;
+  }
   at::set_num_threads(threads);
   Result<ModelPath> path = ModelAt(model_dir);
+  if (!path.ok()) {
+    std::fprintf(stderr, "lora_bench: %s\n", path.status().ToString().c_str());
+    return 1;
+  }
   auto loaded =
       torch_engine::LoadSdPipeline(*path, {.preview_every = 0}, torch::kCPU, torch::kFloat);
   if (!loaded.ok()) {
@@ -210,6 +216,7 @@ int Run(int threads, int runs) {
 
 int main(int argc, char** argv) {
   int threads = 0, runs = 3;
+  std::string model_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--threads")
@@ -218,5 +225,5 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[i + 1]));
   }
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return stipple::Run(threads, runs);
+  return stipple::Run(threads, runs, model_dir);
 }
