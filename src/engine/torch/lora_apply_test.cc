@@ -156,5 +156,32 @@ TEST_F(LoraTest, ErrorsNameTheFieldTheFileAndTheKey) {
   EXPECT_EQ(Png(GoldenRequest({})), before);
 }
 
+TEST(LoraXlTest, LdmNamedKohyaKeysAndBothTextEncodersMatchDiffusers) {
+  TorchEngineOptions options;
+  options.threads = 2;
+  options.preview_every = 0;
+  options.lora_files = FindLoraFiles(kLoraDir);
+  const std::string model = (fs::path(TinySdModelDir()).parent_path() / "sdxl-tiny").string();
+  Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(model, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  for (double scale : {0.5, 1.0}) {
+    GenerationRequest r = GoldenRequest({{"tiny-xl-kohya", scale}});
+    r.model = "sdxl-tiny";
+    auto results = (*engine)->Generate(std::vector<EngineJob>{{r, nullptr}}, nullptr);
+    ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+    const std::string image = scale == 1.0 ? "xl-kohya-1" : "xl-kohya-0.5";
+    EXPECT_LE(MaxPixelDifference(results[0]->at(0).png,
+                                 ReadFile(kLoraDir + "/expected/" + image + ".png")),
+              2)
+        << image;
+  }
+  GenerationRequest sd1 = GoldenRequest({{"tiny-kohya", 1.0}});
+  sd1.model = "sdxl-tiny";
+  auto refused = (*engine)->Generate(std::vector<EngineJob>{{sd1, nullptr}}, nullptr);
+  EXPECT_NE(refused[0].status().message().find("is for sd1 models, this model is sdxl"),
+            std::string::npos)
+      << refused[0].status().ToString();
+}
+
 }  // namespace
 }  // namespace stipple
