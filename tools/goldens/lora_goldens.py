@@ -11,7 +11,7 @@ writes src/engine/testdata/models/loras/ (the LoRA folder beside the test models
 - tiny-xl-kohya.safetensors: a random LoRA for the tiny SDXL model (sdxl-tiny) in the kohya
   format SDXL files use: the UNet's modules under their original LDM names (input_blocks_3_1_...,
   middle_block_..., output_blocks_...), both text encoders (lora_te1_, lora_te2_), no metadata
-  (the family comes from the keys); rank 4, alpha 8;
+  (the family comes from the keys); rank 4, alpha 2;
 - expected/<case>.png and goldens.json: the reference pipeline's image (sd_reference_pipeline.py)
   with the weights merged by hand as W + scale · (alpha / rank) · up · down, one scale for the
   UNet and the text encoders, for tiny-kohya at scales 0, 0.5 and 1, tiny-peft at 1, both
@@ -193,9 +193,9 @@ def main():
     xl = random_lora(layers, 4, torch.Generator().manual_seed(1818))
     config = pipe.unet.config
     up_attention = {i for i, t in enumerate(config.up_block_types) if "CrossAttn" in t}
-    write_kohya(os.path.join(OUT, "tiny-xl-kohya.safetensors"), xl, alpha=8.0,
+    write_kohya(os.path.join(OUT, "tiny-xl-kohya.safetensors"), xl, alpha=2.0,
                 xl_unet=(config.layers_per_block + 1, up_attention))
-    run_cases(pipe, XL_MODEL, {"tiny-xl-kohya": (xl, 8.0)}, XL_CASES, index)
+    run_cases(pipe, XL_MODEL, {"tiny-xl-kohya": (xl, 2.0)}, XL_CASES, index)
     print(f"{XL_MODEL}: {len(layers)} layers")
 
     with open(os.path.join(OUT, "goldens.json"), "w", encoding="utf-8") as f:
