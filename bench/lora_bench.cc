@@ -219,10 +219,16 @@ int main(int argc, char** argv) {
   std::string model_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--threads")
+    if (flag == "--threads") {
       threads = std::atoi(argv[i + 1]);
-    else if (flag == "--runs")
+    } else if (flag == "--runs") {
       runs = std::max(1, std::atoi(argv[i + 1]));
+    } else if (flag == "--model-dir") {
+      model_dir = argv[i + 1];
+    } else {
+      std::fprintf(stderr, "usage: lora_bench [--threads N] [--runs N] [--model-dir DIR]\n");
+      return 2;
+    }
   }
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return stipple::Run(threads, runs, model_dir);
