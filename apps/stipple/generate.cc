@@ -12,6 +12,7 @@
 #include "common_options.h"
 #include "core/json.h"
 #include "generate.h"
+#include "generate_lora.h"
 
 namespace stipple::app {
 namespace {
@@ -35,6 +36,11 @@ const OptionSpec kGenerateOptions[] = {
      .help = "text-encoder layers the prompt skips, 0..the model's max_clip_skip (default 0; "
              "A1111's \"Clip skip N\" is N-1)",
      .value_name = "N"},
+    {.name = "lora",
+     .help = "a LoRA and its scale, repeatable: the file's stem names it (the server's or the "
+             "model folder's loras/; with --local any .safetensors path)",
+     .kind = OptionKind::kList,
+     .value_name = "FILE.safetensors:SCALE"},
     {.name = "size", .help = "image size (default: the model's)", .value_name = "WxH"},
     {.name = "width", .help = "image width (default: the model's)", .value_name = "PX"},
     {.name = "height", .help = "image height (default: the model's)", .value_name = "PX"},
@@ -113,6 +119,10 @@ Result<std::string> RequestBody(const Config& config, const std::string& prompt)
   if (config.Has("guidance")) {
     ASSIGN_OR_RETURN(double value, config.GetDouble("guidance"));
     body["guidance_scale"] = value;
+  }
+  if (config.Has("lora")) {
+    ASSIGN_OR_RETURN(std::vector<LoraOption> loras, ParseLoraOptions(config.GetList("lora")));
+    body["loras"] = LoraRequestJson(loras);
   }
   return WriteJson(body);
 }

@@ -8,8 +8,10 @@
 
 #include "common_options.h"
 #include "core/generation_request.h"
+#include "engine/lora_file.h"
 #include "engine/torch_engine.h"
 #include "generate.h"
+#include "generate_lora.h"
 #include "model_dir.h"
 
 namespace stipple::app {
@@ -34,9 +36,23 @@ int GenerateLocal(const Config& config, const std::string& body) {
   options.preview_every = 0;
   Result<std::string> model_dir = ResolveModelDir(config);
   if (!model_dir.ok()) return Fail(kExitFailure, model_dir.status());
+  Result<std::vector<LoraOption>> loras = ParseLoraOptions(config.GetList("lora"));
+  if (!loras.ok()) return Fail(kExitUsage, loras.status());
+  options.lora_files = LocalLoraFiles(LoraDirFor(*model_dir), *loras);
   Result<std::unique_ptr<Engine>> engine = TorchEngine::Load(*model_dir, options);
   if (!engine.ok()) return Fail(kExitFailure, engine.status());
-  ModelCatalog catalog{{(*engine)->limits()}};
+  std::vector<Status> lora_errors;
+  ModelCatalog catalog{{(*engine)->limits()}, DescribeLoraFiles(options.lora_files, &lora_errors)};
+  for (const LoraOption& lora : *loras) {
+    // A file asked for that could not be described: its own error rather than "no such LoRA".
+    auto file = options.lora_files.find(lora.name);
+    for (const Status& error : lora_errors) {
+      if (file != options.lora_files.end() &&
+          error.message().find(file->second) != std::string::npos) {
+        return Fail(kExitFailure, error);
+      }
+    }
+  }
   Result<GenerationRequest> request = ParseGenerationRequest(body, catalog, RandomSeedSource());
   if (!request.ok()) return Fail(kExitUsage, request.status());
 

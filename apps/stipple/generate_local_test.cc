@@ -94,6 +94,52 @@ TEST_F(GenerateLocal, ASingleFileCheckpointWithClipSkip) {
   EXPECT_EQ(Read(dir_ / "sd1.png").substr(1, 3), "PNG");
 }
 
+TEST_F(GenerateLocal, LorasFromTheModelsFolderOrAnyPathMatchTheirGoldens) {
+  const std::string loras = std::string(STIPPLE_ENGINE_TESTDATA) + "/models/loras";
+  auto run = [&](const std::string& out, std::vector<std::string> lora_flags) {
+    std::vector<std::string> args = {"generate",
+                                     "--local",
+                                     "a photo of an astronaut riding a horse on mars",
+                                     "--model-dir",
+                                     TinySdModelDir(),
+                                     "--threads",
+                                     "2",
+                                     "--steps",
+                                     "4",
+                                     "--guidance",
+                                     "7.5",
+                                     "--seed",
+                                     "0",
+                                     "--negative",
+                                     "",
+                                     "--scheduler",
+                                     "ddim",
+                                     "--size",
+                                     "64x64",
+                                     "-o",
+                                     (dir_ / out).string()};
+    args.insert(args.end(), lora_flags.begin(), lora_flags.end());
+    return RunCommandLine(args);
+  };
+  CaptureStdout();
+  // By name from loras/ beside the model folder, and by a path (split at the last ':').
+  ASSERT_EQ(run("k.png", {"--lora", "tiny-kohya:0.5"}), kExitOk);
+  ASSERT_EQ(run("p.png", {"--lora", loras + "/tiny-peft.safetensors:1"}), kExitOk);
+  GetCapturedStdout();
+  EXPECT_LE(
+      MaxPixelDifference(Read(dir_ / "k.png"), Read(fs::path(loras) / "expected/kohya-0.5.png")),
+      2);
+  EXPECT_LE(MaxPixelDifference(Read(dir_ / "p.png"), Read(fs::path(loras) / "expected/peft-1.png")),
+            2);
+
+  CaptureStderr();
+  EXPECT_EQ(run("x.png", {"--lora", "nope:1"}), kExitUsage);
+  EXPECT_NE(GetCapturedStderr().find("loras[0].name"), std::string::npos);
+  CaptureStderr();
+  EXPECT_EQ(run("x.png", {"--lora", "tiny-kohya"}), kExitUsage);
+  EXPECT_NE(GetCapturedStderr().find("option --lora 'tiny-kohya': no :SCALE"), std::string::npos);
+}
+
 TEST_F(GenerateLocal, WithoutLocalGoesToTheServerAndSaysWhenItCannotReachIt) {
   CaptureStderr();
   EXPECT_EQ(RunCommandLine(std::vector<std::string>{"generate", "a red circle", "-o",

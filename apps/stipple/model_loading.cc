@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <utility>
 
+#include "engine/lora_file.h"
 #include "engine/model_files.h"
 #include "engine/null_engine.h"
 
@@ -64,6 +66,18 @@ Result<std::unique_ptr<Engine>> LoadEngine(const ModelPath& model,
   return std::unique_ptr<Engine>(std::make_unique<NullEngine>(std::move(null_options)));
 }
 
+// The catalog's LoRA files: every .safetensors of LoraDirFor(model_dir) whose header reads and
+// whose family is known; the others are reported on stderr and left out.
+std::vector<LoraInfo> DescribeLoras(const std::map<std::string, std::string>& files,
+                                    const char* command) {
+  std::vector<Status> errors;
+  std::vector<LoraInfo> loras = DescribeLoraFiles(files, &errors);
+  for (const Status& error : errors) {
+    std::fprintf(stderr, "stipple %s: LoRA left out: %s\n", command, error.ToString().c_str());
+  }
+  return loras;
+}
+
 }  // namespace
 
 std::vector<Engine*> LoadedModels::EnginePointers() const {
@@ -82,9 +96,12 @@ Result<LoadedModels> LoadModels(const std::string& model_dir, const std::vector<
                                 const TorchEngineOptions& options, const char* command) {
   ASSIGN_OR_RETURN(std::vector<ModelPath> models, Select(model_dir, only));
   LoadedModels out;
+  TorchEngineOptions with_loras = options;
+  with_loras.lora_files = FindLoraFiles(LoraDirFor(model_dir));
+  out.catalog.loras = DescribeLoras(with_loras.lora_files, command);
   for (const ModelPath& model : models) {
     const auto start = std::chrono::steady_clock::now();
-    Result<std::unique_ptr<Engine>> engine = LoadEngine(model, options);
+    Result<std::unique_ptr<Engine>> engine = LoadEngine(model, with_loras);
     if (!engine.ok()) {
       std::fprintf(stderr, "stipple %s: model %s not loaded: %s\n", command, model.name.c_str(),
                    engine.status().ToString().c_str());
@@ -108,6 +125,7 @@ Result<LoadedModels> DescribeModels(const std::string& model_dir,
                                     const std::vector<std::string>& only, const char* command) {
   ASSIGN_OR_RETURN(std::vector<ModelPath> models, Select(model_dir, only));
   LoadedModels out;
+  out.catalog.loras = DescribeLoras(FindLoraFiles(LoraDirFor(model_dir)), command);
   for (const ModelPath& model : models) {
     Result<ModelLimits> limits = DescribeModel(model);
     if (!limits.ok()) {

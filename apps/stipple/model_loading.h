@@ -3,6 +3,8 @@
 // is reported on stderr with the reason and left out; the others serve. `--model null` names the
 // built-in null model (engine/null_engine.h) when --model-dir has no model called "null"; a
 // null_model.json folder in --model-dir is one too, and is listed like any other model.
+// The LoRA files of LoraDirFor(--model-dir) (engine/lora_file.h) go into the catalog (a file whose
+// family cannot be told is reported and left out) and to every engine.
 #pragma once
 
 #include <memory>

@@ -100,6 +100,10 @@ const OptionSpec kServeOptions[] = {
      .default_value = "0",
      .help = "libtorch threads for the engine; 0: every core",
      .value_name = "N"},
+    {.name = "lora-cache-mb",
+     .default_value = "1024",
+     .help = "loaded LoRA files kept for reuse, in MiB (least recently used dropped first)",
+     .value_name = "MB"},
     {.name = "device", .default_value = "cpu", .help = "cpu, cuda or cuda:N", .value_name = "DEV"},
     {.name = "dtype",
      .default_value = "auto",
@@ -196,7 +200,7 @@ struct Settings {
   std::string data_dir, model_dir, api_keys;
   std::vector<std::string> models;  // --model: a subset of --model-dir's
   int64_t workers, max_batch, batch_window_ms, max_queue, max_attempts, lease_s, drain_grace_s,
-      threads, io_threads;
+      threads, io_threads, lora_cache_mb;
   double rate_limit = 0;
   std::string device, dtype;
   std::string store, results;  // "sqlite" / "files", or a redis:// URL
@@ -228,6 +232,7 @@ Result<Settings> ReadSettings(const Config& config) {
   ASSIGN_OR_RETURN(s.lease_s, IntOption(config, "lease-s", 1, 86'400));
   ASSIGN_OR_RETURN(s.drain_grace_s, IntOption(config, "drain-grace-s", 0, 86'400));
   ASSIGN_OR_RETURN(s.threads, IntOption(config, "threads", 0, 1024));
+  ASSIGN_OR_RETURN(s.lora_cache_mb, IntOption(config, "lora-cache-mb", 0, 1 << 20));
   ASSIGN_OR_RETURN(s.io_threads, IntOption(config, "io-threads", 0, 1024));
   ASSIGN_OR_RETURN(s.rate_limit, config.GetDouble("rate-limit"));
   if (s.rate_limit < 0) return InvalidArgumentError("--rate-limit must be >= 0");
@@ -322,6 +327,7 @@ Result<WorkerSupervisorOptions> SupervisorOptions(const Settings& s, uint16_t po
       "--lease-s",       std::to_string(s.lease_s),
       "--drain-grace-s", std::to_string(s.drain_grace_s),
       "--threads",       std::to_string(s.threads),
+      "--lora-cache-mb", std::to_string(s.lora_cache_mb),
       "--log-level",     s.log_level,
       "--log-format",    s.log_format};
   o.command.insert(o.command.end(), flags.begin(), flags.end());
@@ -347,6 +353,7 @@ int Serve(const Settings& s) {
   engine_options.device = s.device;
   engine_options.dtype = s.dtype;
   engine_options.threads = static_cast<int>(s.threads);
+  engine_options.lora_cache_bytes = s.lora_cache_mb << 20;
   Result<LoadedModels> models = in_process
                                     ? LoadModels(s.model_dir, s.models, engine_options, "serve")
                                     : DescribeModels(s.model_dir, s.models, "serve");

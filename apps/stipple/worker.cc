@@ -58,6 +58,10 @@ const OptionSpec kWorkerOptions[] = {
      .default_value = "0",
      .help = "libtorch threads; 0: every core",
      .value_name = "N"},
+    {.name = "lora-cache-mb",
+     .default_value = "1024",
+     .help = "loaded LoRA files kept for reuse, in MiB (least recently used dropped first)",
+     .value_name = "MB"},
     {.name = "worker-id",
      .help = "this worker's name in the registry (default: a new wkr_ id)",
      .value_name = "ID"},
@@ -130,7 +134,10 @@ int RunWorker(std::span<const std::string> args) {
   if (!options.ok()) return Fail(kExitUsage, options.status());
   Result<int64_t> threads = Bounded(config, "threads", 0, 1024);
   if (!threads.ok()) return Fail(kExitUsage, threads.status());
+  Result<int64_t> lora_cache_mb = Bounded(config, "lora-cache-mb", 0, 1 << 20);
+  if (!lora_cache_mb.ok()) return Fail(kExitUsage, lora_cache_mb.status());
   TorchEngineOptions engine_options;
+  engine_options.lora_cache_bytes = *lora_cache_mb << 20;
   engine_options.device = config.GetString("device");
   engine_options.dtype = config.GetString("dtype");
   engine_options.threads = static_cast<int>(*threads);

@@ -3,6 +3,8 @@
 // This header is torch-free; the implementation lives in src/engine/torch/.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -23,6 +25,12 @@ struct TorchEngineOptions {
   // A progress event carries a preview PNG every this many steps (step % k == 0, the last step
   // included when it falls on k). 0: no previews.
   int preview_every = 5;
+  // The LoRA files requests may name (GenerationRequest::loras): name → .safetensors path
+  // (engine/lora_file.h: FindLoraFiles(LoraDirFor(model_dir))). A batch's LoRA set is merged
+  // into the weights and stays merged until a batch asks for another set (torch/lora_apply.h).
+  std::map<std::string, std::string> lora_files;
+  // Loaded LoRA files are kept for reuse up to this many bytes (least recently used dropped first).
+  int64_t lora_cache_bytes = int64_t{1} << 30;
 };
 
 class TorchEngine {

@@ -15,7 +15,8 @@ using tcp = net::ip::tcp;
 ModelCatalog TestCatalog() {
   ModelLimits limits;
   limits.name = "shapes-32";
-  return ModelCatalog{{limits}};
+  limits.family = "sd1";
+  return ModelCatalog{{limits}, {{"ink", "sd1", 1234}, {"neon", "sdxl", 99}}};
 }
 
 HttpServerOptions TestOptions() {

@@ -1,4 +1,5 @@
-// /v1/models: the models given to the server, the first being the default.
+// /v1/models: the models given to the server, the first being the default, each with the LoRA
+// files of its family.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -19,6 +20,11 @@ void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
     }
     json::array schedulers;
     for (const std::string& s : m.schedulers) schedulers.push_back(json::value(s));
+    json::array loras;
+    for (const LoraInfo& lora : ctx.models.loras) {
+      if (lora.family != m.family) continue;
+      loras.push_back(json::object{{"name", lora.name}, {"bytes", lora.bytes}});
+    }
     json::value size_rule = nullptr;
     if (m.size_multiple > 0) {
       size_rule =
@@ -38,6 +44,7 @@ void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
                      {"default_guidance_scale", m.default_guidance_scale},
                      {"default_scheduler", m.default_scheduler},
                      {"max_clip_skip", m.max_clip_skip},
+                     {"loras", std::move(loras)},
                      {"default", &m == ctx.models.Default()}});
   }
   exchange->Respond(JsonResponse(200, WriteJson(json::object{{"object", "list"}, {"data", data}})));

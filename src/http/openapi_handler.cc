@@ -72,6 +72,9 @@ constexpr const char* kSchemas = R"({
     "height": {"type": "integer"}, "max_steps": {"type": "integer"},
     "schedulers": {"type": "array", "items": {"type": "string"}},
     "max_clip_skip": {"type": "integer"},
+    "loras": {"type": "array", "description": "the LoRA files of the model's family, in the loras folder",
+      "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "bytes": {"type": "integer"}}}},
     "default": {"type": "boolean"}}}}}},
 "QueueFigures": {"type": "object", "properties": {
   "queued": {"type": "object", "additionalProperties": {"type": "integer"}},

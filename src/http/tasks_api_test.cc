@@ -31,6 +31,18 @@ TEST(TasksApi, CreateAnswers202WithLocationAndTheNormalizedTask) {
   EXPECT_EQ(s.service.submitted()[0].tenant, "default");
 }
 
+TEST(TasksApi, ALoraOfTheModelsFamilyIsAcceptedAndShownInTheTask) {
+  TestServer s;
+  TestResponse r = s.Send("POST", "/v1/tasks", {kJson},
+                          R"({"prompt":"a red circle","loras":[{"name":"ink","scale":0.5}]})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Body(r)["request"].as_object()["loras"],
+            (json::array{json::object{{"name", "ink"}, {"scale", 0.5}}}));
+  ASSERT_EQ(s.service.submitted().size(), 1u);
+  ASSERT_EQ(s.service.submitted()[0].request.loras.size(), 1u);
+  EXPECT_EQ(s.service.submitted()[0].request.loras[0].name, "ink");
+}
+
 TEST(TasksApi, RequestIdIsEchoedOrGenerated) {
   TestServer s;
   TestResponse given = s.Send("GET", "/healthz", {{"X-Request-Id", "abc-123"}});
@@ -234,6 +246,8 @@ TEST(TasksApi, ModelsListsTheCatalogWithTheDefault) {
   EXPECT_EQ(model["object"], "model");
   EXPECT_EQ(model["default"], true);
   EXPECT_EQ(model["max_clip_skip"], 0);  // the test catalog's model has no CLIP layers to skip
+  // The LoRA files of the model's family only.
+  EXPECT_EQ(model["loras"], (json::array{json::object{{"name", "ink"}, {"bytes", 1234}}}));
 }
 
 TEST(TasksApi, QueueReportsFiguresAndDesiredWorkers) {

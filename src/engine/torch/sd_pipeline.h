@@ -74,6 +74,11 @@ class SdPipeline final : public TextToImagePipeline {
 
   const ModelLimits& limits() const override { return limits_; }
   const SdModel& model() const { return model_; }
+  // Drops the memo of ""'s text conditions; for when the text encoders' weights change (LoRA).
+  void ForgetTextMemo() {
+    std::lock_guard<std::mutex> lock(empty_text_mutex_);
+    empty_states_ = empty_pooled_ = torch::Tensor();
+  }
 
   std::vector<Result<std::vector<GeneratedImage>>> Run(std::span<const EngineJob> jobs,
                                                        const std::vector<Status>& admitted,

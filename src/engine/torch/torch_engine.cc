@@ -9,12 +9,14 @@
 
 #include "engine/ldm_checkpoint.h"
 #include "engine/model_files.h"
+#include "engine/torch/lora_apply.h"
 #include "engine/torch/sd_loader.h"
 
 namespace stipple {
 namespace {
 
-using torch_engine::TextToImagePipeline;
+using torch_engine::LoraMerger;
+using torch_engine::SdPipeline;
 
 Result<torch::Device> ParseDevice(const std::string& text) {
   if (text == "cpu") return torch::Device(torch::kCPU);
@@ -43,8 +45,18 @@ Result<torch::Device> ParseDevice(const std::string& text) {
 
 class LoadedTorchEngine final : public Engine {
  public:
-  LoadedTorchEngine(std::unique_ptr<TextToImagePipeline> pipeline, int threads)
-      : pipeline_(std::move(pipeline)), limits_(pipeline_->limits()), threads_(threads) {}
+  LoadedTorchEngine(std::unique_ptr<SdPipeline> pipeline, int threads,
+                    const TorchEngineOptions& options)
+      : pipeline_(std::move(pipeline)),
+        limits_(pipeline_->limits()),
+        threads_(threads),
+        loras_({pipeline_->model().unet.ptr(),
+                pipeline_->model().text_encoder.is_empty() ? nullptr
+                                                           : pipeline_->model().text_encoder.ptr(),
+                pipeline_->model().text_encoder_2.is_empty()
+                    ? nullptr
+                    : pipeline_->model().text_encoder_2.ptr()},
+               pipeline_->model().family, options.lora_files, options.lora_cache_bytes) {}
 
   ModelLimits limits() const override { return limits_; }
 
@@ -58,7 +70,18 @@ class LoadedTorchEngine final : public Engine {
         // Process-wide in libtorch: set on every call so engines with other settings coexist,
         // but only when it differs — each set also rebuilds libtorch's pthreadpool.
         if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
-        return pipeline_->Run(jobs, admitted, progress);
+        // CheckEngineJobs admits only jobs with the first admitted job's LoRA set.
+        auto first =
+            std::find_if(admitted.begin(), admitted.end(), [](const Status& s) { return s.ok(); });
+        if (first != admitted.end()) {
+          Result<bool> changed = loras_.Use(jobs[first - admitted.begin()].request.loras);
+          if (!changed.ok()) {
+            failure = changed.status();
+          } else if (*changed) {
+            pipeline_->ForgetTextMemo();  // ""'s text conditions belong to the encoders' weights
+          }
+        }
+        if (failure.ok()) return pipeline_->Run(jobs, admitted, progress);
       } catch (const c10::OutOfMemoryError& e) {
         failure = ResourceExhaustedError(std::string("engine: out of device memory: ") +
                                          e.what_without_backtrace());
@@ -77,9 +100,10 @@ class LoadedTorchEngine final : public Engine {
 
  private:
   std::mutex mu_;  // one batch at a time on the model
-  std::unique_ptr<TextToImagePipeline> pipeline_;
+  std::unique_ptr<SdPipeline> pipeline_;
   const ModelLimits limits_;
   const int threads_;
+  LoraMerger loras_;  // the LoRA set merged into the model's weights
 };
 
 Result<torch::ScalarType> ParseDtype(const std::string& text, const torch::Device& device) {
@@ -110,9 +134,9 @@ Result<std::unique_ptr<Engine>> LoadOrThrow(const std::string& path,
   const int threads = ThreadsFor(options);
   at::set_num_threads(threads);
   ASSIGN_OR_RETURN(ModelPath model, ModelAt(path));
-  ASSIGN_OR_RETURN(std::unique_ptr<TextToImagePipeline> pipeline,
+  ASSIGN_OR_RETURN(std::unique_ptr<SdPipeline> pipeline,
                    torch_engine::LoadSdPipeline(model, options, device, dtype));
-  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads));
+  return std::unique_ptr<Engine>(new LoadedTorchEngine(std::move(pipeline), threads, options));
 }
 
 }  // namespace
