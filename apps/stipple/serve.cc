@@ -24,6 +24,7 @@
 #include "engine/torch_engine.h"
 #include "http/api_keys.h"
 #include "http/server.h"
+#include "imaging/image_inputs.h"
 #include "model_dir.h"
 #include "model_loading.h"
 #include "notify/in_memory_event_bus.h"
@@ -399,6 +400,12 @@ int Serve(const Settings& s) {
   };
   webhook::OutboxDeliveries deliveries(outbox);
   http_options.gateway.webhooks = &deliveries;
+  // Image inputs: an https:// one is fetched under the webhooks' SSRF rules (the same
+  // --webhook-allow-private); stored with the outputs.
+  ImageInputOptions image_options;
+  image_options.fetch_options.allow_private = dispatch.allow_private;
+  StoreImageInputs image_inputs(**results, image_options);
+  http_options.gateway.image_inputs = &image_inputs;
   http::HttpServer server(service.tasks(), models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.
