@@ -9,6 +9,8 @@
 #include <webp/encode.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -96,6 +98,28 @@ int MaxDifference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) 
   for (size_t i = 0; i < a.size() && i < b.size(); ++i)
     worst = std::max(worst, std::abs(a[i] - b[i]));
   return worst;
+}
+
+std::vector<uint8_t> ReadTestdata(const std::string& name) {
+  std::ifstream in(std::string(STIPPLE_IMAGING_TESTDATA) + "/" + name, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+// The same pixels as PIL's Image.convert("RGB"), what diffusers decodes inputs with
+// (tools/goldens/image_decode_goldens.py): baseline, progressive and grey JPEGs, lossy WebP, and
+// WebP and PNG with alpha.
+TEST(ImageDecode, TheSamePixelsAsPil) {
+  for (const char* name :
+       {"colour.jpg", "progressive.jpg", "grey.jpg", "lossy.webp", "alpha.webp", "alpha.png"}) {
+    const std::vector<uint8_t> file = ReadTestdata(name);
+    const std::vector<uint8_t> expected = ReadTestdata(std::string(name) + ".rgb");
+    ASSERT_FALSE(file.empty()) << name;
+    Result<RgbImage> image =
+        DecodeImage(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+    ASSERT_TRUE(image.ok()) << name << ": " << image.status().ToString();
+    ASSERT_EQ(image->rgb.size(), expected.size()) << name;
+    EXPECT_LE(MaxDifference(image->rgb, expected), 0) << name;
+  }
 }
 
 TEST(ImageDecode, PngRgbAndRgbaAlphaDroppedAsStored) {
