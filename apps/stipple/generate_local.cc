@@ -10,6 +10,7 @@
 #include "core/generation_request.h"
 #include "engine/torch_engine.h"
 #include "generate.h"
+#include "generate_images.h"
 #include "model_dir.h"
 
 namespace stipple::app {
@@ -41,6 +42,9 @@ int GenerateLocal(const Config& config, const std::string& body) {
   if (!request.ok()) return Fail(kExitUsage, request.status());
 
   std::vector<EngineJob> jobs = {{*request, nullptr}};
+  if (Status s = ResolveLocalImages(config, (*engine)->limits(), jobs[0]); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
   auto results = (*engine)->Generate(jobs, nullptr);
   if (!results[0].ok()) return Fail(kExitFailure, results[0].status());
   const std::vector<GeneratedImage>& images = *results[0];
