@@ -7,9 +7,12 @@ find_package(OpenSSL REQUIRED)
 find_package(Boost 1.81 REQUIRED COMPONENTS json CONFIG)
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
-# libspng for PNG encoding (the engine's outputs and previews).
+# libspng for PNG (the engine's outputs and previews, PNG image inputs), libjpeg-turbo and libwebp
+# for JPEG and WebP image inputs (src/imaging).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
+pkg_check_modules(JPEG REQUIRED IMPORTED_TARGET libjpeg)
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
 # libyaml for the LDM inference yaml beside a single-file checkpoint (A1111's NAME.yaml).
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 # ICU's common library for Unicode data (categories, White_Space, lower-casing) in the CLIP

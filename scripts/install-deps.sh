@@ -13,7 +13,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libsqlite3-dev sqlite3
   libhiredis-dev redis-server
-  libspng-dev zlib1g-dev libyaml-dev libicu-dev
+  libspng-dev libjpeg-dev libwebp-dev zlib1g-dev libyaml-dev libicu-dev
   libspdlog-dev libfmt-dev libcli11-dev
   libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev

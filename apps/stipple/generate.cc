@@ -12,6 +12,7 @@
 #include "common_options.h"
 #include "core/json.h"
 #include "generate.h"
+#include "generate_images.h"
 #include "generate_lora.h"
 
 namespace stipple::app {
@@ -46,6 +47,17 @@ const OptionSpec kGenerateOptions[] = {
     {.name = "height", .help = "image height (default: the model's)", .value_name = "PX"},
     {.name = "n", .default_value = "1", .help = "number of images, 1..8", .value_name = "N"},
     {.name = "model", .help = "model name (default: the server's default)", .value_name = "NAME"},
+    {.name = "image",
+     .help = "image-to-image: start from this PNG, JPEG or WebP (of the image size; without "
+             "--size, its size is the image's)",
+     .value_name = "FILE"},
+    {.name = "mask",
+     .help = "with --image: repaint where this image is white (the same size)",
+     .value_name = "FILE"},
+    {.name = "strength",
+     .help = "with --image: the share of the schedule that runs, 0..1 (default 0.8; 1.0 with "
+             "--mask)",
+     .value_name = "S"},
     {.name = "priority", .help = "high, normal or low (default: normal)", .value_name = "PRIORITY"},
     {.name = "async",
      .help = "submit, print the task id and return at once",
@@ -124,6 +136,7 @@ Result<std::string> RequestBody(const Config& config, const std::string& prompt)
     ASSIGN_OR_RETURN(std::vector<LoraOption> loras, ParseLoraOptions(config.GetList("lora")));
     body["loras"] = LoraRequestJson(loras);
   }
+  RETURN_IF_ERROR(AddImageInputs(config, body));
   return WriteJson(body);
 }
 

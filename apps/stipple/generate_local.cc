@@ -11,6 +11,7 @@
 #include "engine/lora_file.h"
 #include "engine/torch_engine.h"
 #include "generate.h"
+#include "generate_images.h"
 #include "generate_lora.h"
 #include "model_dir.h"
 
@@ -57,6 +58,9 @@ int GenerateLocal(const Config& config, const std::string& body) {
   if (!request.ok()) return Fail(kExitUsage, request.status());
 
   std::vector<EngineJob> jobs = {{*request, nullptr}};
+  if (Status s = ResolveLocalImages(config, (*engine)->limits(), jobs[0]); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
   auto results = (*engine)->Generate(jobs, nullptr);
   if (!results[0].ok()) return Fail(kExitFailure, results[0].status());
   const std::vector<GeneratedImage>& images = *results[0];

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "common_options.h"
 #include "engine/tiny_sd_model.h"
+#include "imaging/png.h"
 
 namespace stipple::app {
 namespace {
@@ -147,6 +148,39 @@ TEST_F(GenerateLocal, WithoutLocalGoesToTheServerAndSaysWhenItCannotReachIt) {
                                                     "http://127.0.0.1:1", "--retries", "0"}),
             kExitUnreachable);
   EXPECT_NE(GetCapturedStderr().find("cannot reach http://127.0.0.1:1"), std::string::npos);
+}
+
+// --image and --mask are read and checked here, by the server's rules, naming the option.
+TEST_F(GenerateLocal, ImageInputsOfTheWrongSizeOrFormatAreUsageErrorsNamingTheOption) {
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+    return (dir_ / name).string();
+  };
+  const std::string small =
+      write("small.png", *EncodePngRgb8(std::vector<uint8_t>(8 * 8 * 3), 8, 8));
+  const std::string square =
+      write("square.png", *EncodePngRgb8(std::vector<uint8_t>(64 * 64 * 3), 64, 64));
+  const std::string gif = write("x.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00");
+  const std::string out = (dir_ / "out.png").string();
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--image", square, "--size", "32x32"}, "option --image: is 64x64, not the requested 32x32"},
+      {{"--image", gif}, "option --image: a GIF image"},
+      {{"--image", square, "--mask", small}, "option --mask: is 8x8, not the image's 64x64"},
+      {{"--image", (dir_ / "none.png").string()}, "option --image: "},
+      {{"--mask", small}, "mask_image: needs init_image"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"-o", out, "--steps", "2"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    CaptureStderr();
+    EXPECT_EQ(Run(args), kExitUsage) << c.says;
+    const std::string err = GetCapturedStderr();
+    EXPECT_NE(err.find(c.says), std::string::npos) << err;
+  }
 }
 
 TEST_F(GenerateLocal, MissingModelDirectoryFails) {

@@ -24,6 +24,7 @@
 #include "engine/torch_engine.h"
 #include "http/api_keys.h"
 #include "http/server.h"
+#include "imaging/image_inputs.h"
 #include "model_dir.h"
 #include "model_loading.h"
 #include "notify/in_memory_event_bus.h"
@@ -145,6 +146,11 @@ const OptionSpec kServeOptions[] = {
      .default_value = "0",
      .help = "queued tasks one tenant may have; more get 429 with Retry-After; 0: no quota",
      .value_name = "N"},
+    {.name = "max-submit-mib",
+     .default_value = "20",
+     .help = "the largest submit body (POST /v1/tasks, /v1/images/*, WebSocket messages) in MiB: "
+             "images come as base64 data: URLs; over it: 413",
+     .value_name = "N"},
     {.name = "max-connections",
      .default_value = "0",
      .help = "HTTP connections served at once; one more gets 503 and is closed; 0: derived from "
@@ -211,6 +217,7 @@ struct Settings {
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
   int64_t max_connections = 0, max_held_per_tenant = 0, max_held_per_address = 0;
+  int64_t max_submit_mib = 20;
   WebhookSettings webhooks;
   S3ResultSettings s3;  // --results s3://...
 };
@@ -258,6 +265,7 @@ Result<Settings> ReadSettings(const Config& config) {
   s.log_format = config.GetString("log-format");
   ASSIGN_OR_RETURN(s.tenant_max_queued, IntOption(config, "tenant-max-queued", 0, 100'000'000));
   ASSIGN_OR_RETURN(s.max_connections, IntOption(config, "max-connections", 0, 10'000'000));
+  ASSIGN_OR_RETURN(s.max_submit_mib, IntOption(config, "max-submit-mib", 1, 1024));
   ASSIGN_OR_RETURN(s.max_held_per_tenant, IntOption(config, "max-held-per-tenant", 0, 10'000'000));
   ASSIGN_OR_RETURN(s.max_held_per_address,
                    IntOption(config, "max-held-per-address", 0, 10'000'000));
@@ -399,6 +407,7 @@ int Serve(const Settings& s) {
   http_options.gateway.rate_limit_per_s = s.rate_limit;
   http_options.gateway.tenant_max_queued = s.tenant_max_queued;
   http_options.max_connections = static_cast<size_t>(s.max_connections);
+  http_options.max_submit_body_bytes = static_cast<size_t>(s.max_submit_mib) << 20;
   http_options.gateway.max_held_per_tenant = static_cast<int>(s.max_held_per_tenant);
   http_options.gateway.max_held_per_address = static_cast<int>(s.max_held_per_address);
   http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
@@ -406,6 +415,12 @@ int Serve(const Settings& s) {
   };
   webhook::OutboxDeliveries deliveries(outbox);
   http_options.gateway.webhooks = &deliveries;
+  // Image inputs: an https:// one is fetched under the webhooks' SSRF rules (the same
+  // --webhook-allow-private); stored with the outputs.
+  ImageInputOptions image_options;
+  image_options.fetch_options.allow_private = dispatch.allow_private;
+  StoreImageInputs image_inputs(**results, image_options);
+  http_options.gateway.image_inputs = &image_inputs;
   http::HttpServer server(service.tasks(), models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.

@@ -1,7 +1,7 @@
-// Fuzz target: the PNG decoder (src/engine/png.h, over libspng). Property: an image or a Status,
+// Fuzz target: the PNG decoder (src/imaging/png.h, over libspng). Property: an image or a Status,
 // never a crash; a decoded image has width * height * 3 bytes, and encoding it and decoding the
 // result gives the same pixels.
-#include "engine/png.h"
+#include "imaging/png.h"
 
 #include "fuzz_support.h"
 

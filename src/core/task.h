@@ -15,7 +15,9 @@ namespace stipple {
 
 // Why a task failed: a stable machine-readable code and a sentence for people.
 // Codes: "worker_lost" (leases lapsed max_attempts times), "timeout", "engine_error",
-// "invalid_model", "internal".
+// "invalid_model", "input_missing" (an image input the result store no longer has, or that does
+// not decode), "input_unavailable" (transient: the store holding the inputs cannot be reached),
+// "internal".
 struct TaskError {
   std::string code;
   std::string message;

@@ -41,7 +41,7 @@
 #include "common/status.h"
 #include "core/generation_request.h"
 #include "engine/cancel_token.h"
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple {
 

@@ -5,8 +5,8 @@
 #include <thread>
 #include <utility>
 
-#include "engine/png.h"
 #include "engine/schedulers.h"
+#include "imaging/png.h"
 
 namespace stipple {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/model_files.h"
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple {
 namespace {

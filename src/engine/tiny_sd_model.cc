@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple {
 

@@ -245,7 +245,7 @@ TEST(BadInput, MethodNotAllowedListsTheAllowedMethods) {
 }
 
 TEST(BadInput, OversizeBodyIs413NamingTheBody) {
-  TestServer s;  // max_body_bytes is 64 KiB
+  TestServer s;  // max_body_bytes and max_submit_body_bytes are 64 KiB
   std::string raw =
       RawExchange(s.port(),
                   "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

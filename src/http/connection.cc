@@ -179,7 +179,8 @@ void Connection::ReadRequest() {
   if (core_.stopping) return Close();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(core_.options.max_header_bytes));
-  parser_->body_limit(core_.options.max_body_bytes);
+  // The larger bound until the header says which route this is (OnHeader).
+  parser_->body_limit(std::max(core_.options.max_body_bytes, core_.options.max_submit_body_bytes));
   stream_.expires_after(first_request_ ? core_.options.read_timeout : core_.options.idle_timeout);
   bhttp::async_read_header(
       stream_, buffer_, *parser_,
@@ -207,6 +208,11 @@ void Connection::OnHeader(beast::error_code ec) {
                          "a request gives one Content-Length, or Transfer-Encoding: never both, "
                          "never several lengths");
   }
+  if (BodyLimit() < core_.options.max_submit_body_bytes) {
+    const auto length = parser_->content_length();
+    if (length && *length > BodyLimit()) return OnBody(bhttp::error::body_limit);
+    parser_->body_limit(BodyLimit());  // a chunked body
+  }
   first_request_ = false;
   started_ = std::chrono::steady_clock::now();
   stream_.expires_after(core_.options.read_timeout);
@@ -223,6 +229,16 @@ void Connection::OnHeader(beast::error_code ec) {
   ReadBody();
 }
 
+size_t Connection::BodyLimit() const {
+  // Submits may carry images as data: URLs (docs/http.md, "Image inputs").
+  const auto& header = parser_->get();
+  const std::string_view target(header.target().data(), header.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool submit = header.method() == bhttp::verb::post &&
+                      (path == "/v1/tasks" || path.starts_with("/v1/images/"));
+  return submit ? core_.options.max_submit_body_bytes : core_.options.max_body_bytes;
+}
+
 void Connection::ReadBody() {
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code e, size_t) { self->OnBody(e); });
@@ -230,9 +246,8 @@ void Connection::ReadBody() {
 
 void Connection::OnBody(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
-    return RejectRequest(
-        413, "payload_too_large", "request body too large", "body",
-        "the body must be at most " + std::to_string(core_.options.max_body_bytes) + " bytes");
+    return RejectRequest(413, "payload_too_large", "request body too large", "body",
+                         "the body must be at most " + std::to_string(BodyLimit()) + " bytes");
   }
   if (IsMalformed(ec)) return RejectMalformed(ec);
   if (ec) return Close();

@@ -24,6 +24,7 @@
 #include "http/rate_limiter.h"
 #include "http/route_table.h"
 #include "http/worker_protocol.h"
+#include "service/image_inputs.h"
 #include "service/task_service.h"
 #include "service/webhook_deliveries.h"
 
@@ -68,6 +69,10 @@ struct GatewayOptions {
   // answers every task with no deliveries). Both outlive the gateway.
   std::function<Status(const WebhookSpec&)> check_webhook;
   WebhookDeliveries* webhooks = nullptr;
+  // Resolves a submitted request's init_image and mask_image (service/image_inputs.h) before the
+  // task is stored; outlives the gateway. Null: a request with an image input is refused (400
+  // naming init_image).
+  ImageInputs* image_inputs = nullptr;
 };
 
 // What handlers share. Owned by the Gateway; handlers get a reference.

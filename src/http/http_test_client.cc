@@ -28,6 +28,7 @@ HttpServerOptions TestOptions() {
   o.write_timeout = std::chrono::milliseconds(1000);
   o.stop_grace = std::chrono::milliseconds(2000);
   o.max_body_bytes = 64 * 1024;
+  o.max_submit_body_bytes = 64 * 1024;
   o.max_header_bytes = 8 * 1024;
   o.gateway.sse_keepalive = std::chrono::milliseconds(200);
   o.gateway.seeds = [] { return 42u; };

@@ -40,7 +40,17 @@ constexpr const char* kSchemas = R"({
    "additionalProperties": false, "properties": {"url": {"type": "string"},
    "events": {"type": "array", "items": {"type": "string",
      "enum": ["started", "progress", "completed"]}}}},
-  "metadata": {"type": "object"}}},
+  "metadata": {"type": "object"},
+  "init_image": {"$ref": "#/components/schemas/ImageInput"},
+  "mask_image": {"$ref": "#/components/schemas/ImageInput"},
+  "strength": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1,
+   "description": "with init_image: the share of the schedule that runs; default 0.8, or 1.0 with mask_image"}}},
+"ImageInput": {"nullable": true, "oneOf": [
+  {"type": "string", "description": "as sent: a base64 data: URL of a PNG, JPEG or WebP, or an https:// URL the gateway fetches once; see docs/http.md, Image inputs"},
+  {"type": "object", "description": "as stored and answered: the image by content hash",
+   "required": ["sha256", "media_type", "width", "height"], "properties": {
+   "sha256": {"type": "string"}, "media_type": {"type": "string"},
+   "width": {"type": "integer"}, "height": {"type": "integer"}}}]},
 "Task": {"type": "object", "required": ["id", "status", "created_at", "request", "urls"],
  "properties": {
   "id": {"type": "string"},

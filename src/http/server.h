@@ -32,6 +32,9 @@ struct HttpServerOptions {
   int io_threads = 0;                   // 0: one per core
   size_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
   size_t max_body_bytes = 1024 * 1024;  // over it: 413
+  // The body limit of the submits that may carry images as data: URLs (POST /v1/tasks, POST
+  // /v1/images/*) and of WebSocket messages (the WebSocket submit); over it: 413 (1009).
+  size_t max_submit_body_bytes = size_t{20} << 20;
   // A request must arrive whole within read_timeout of its first read; a kept-alive connection
   // may stay idle between requests for idle_timeout; a write (a response, an SSE frame) must
   // drain within write_timeout. Past any of them the connection is closed.

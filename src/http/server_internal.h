@@ -78,6 +78,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadRequest();
   void OnHeader(beast::error_code ec);
   void ReadBody();
+  // The body limit of the request whose header was read: max_submit_body_bytes for a submit.
+  size_t BodyLimit() const;
   void OnBody(beast::error_code ec);
   // 413/431 and other problems found before the gateway saw the request; closes afterwards.
   void RejectRequest(int status, const char* type, const char* title, const char* field,

@@ -113,6 +113,15 @@ Result<EnqueueResult> SubmitTask(HandlerContext& ctx, const Principal& principal
   if (parsed.webhook && ctx.options.check_webhook) {
     RETURN_IF_ERROR(ctx.options.check_webhook(*parsed.webhook));
   }
+  // Image inputs: fetched or decoded, checked and stored by content hash, so that the stored
+  // request holds only their references (blocks: a download, a result-store write).
+  if (parsed.init_image || parsed.mask_image) {
+    if (ctx.options.image_inputs == nullptr) {
+      return InvalidArgumentError("invalid request",
+                                  {{"init_image", "this server does not take image inputs"}});
+    }
+    RETURN_IF_ERROR(ctx.options.image_inputs->Resolve(parsed, *ctx.models.Find(parsed.model)));
+  }
   NewTask task;
   task.id = NewId("tsk");
   task.tenant = principal.tenant;

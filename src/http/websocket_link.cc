@@ -69,7 +69,7 @@ void WebSocketLink::Accept(bhttp::request<bhttp::string_body> request, HttpHeade
         response.set("X-Request-Id", request_id);
         for (const auto& [name, value] : headers.fields()) response.set(name, value);
       }));
-  ws_.read_message_max(core_.options.max_body_bytes);
+  ws_.read_message_max(core_.options.max_submit_body_bytes);  // a submit may carry images
   auto started = std::chrono::steady_clock::now();
   std::string target(request.target());
   request_ = std::move(request);

@@ -10,6 +10,9 @@
 #include <span>
 #include <thread>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
 #include "common/digest.h"
 #include "common/log.h"
 #include "http/problem.h"
@@ -34,6 +37,8 @@ class WorkerProtocol::Impl {
   Impl(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options);
   ~Impl();
   void Handle(HttpRequest& request, std::shared_ptr<Exchange> exchange);
+  // POST /v1/worker/input: WorkSource::GetInput's bytes.
+  void HandleInput(HttpRequest& request, std::shared_ptr<Exchange> exchange);
   void Stop();
   int held_asks() const;
 
@@ -150,6 +155,53 @@ void WorkerProtocol::AddRoutes(RouteTable& routes) {
        [impl = impl_.get()](HttpRequest& request, std::shared_ptr<Exchange> exchange) {
          impl->Handle(request, std::move(exchange));
        }});
+  routes.Add(
+      {"POST",
+       std::string(wire::kInputPath),
+       "workerInput",
+       "Worker protocol: a leased task's image input by its SHA-256; needs a worker token",
+       "workers",
+       false,  // a worker token, not an API key: checked by the handler
+       {},
+       {},
+       "",
+       {{200, "The input's bytes", "application/octet-stream", ""},
+        ResponseSpec{400, "Not a {\"sha256\": \"<64 hex>\"} body", "application/problem+json",
+                     "Problem"},
+        ResponseSpec{401, "Missing or unknown worker token", "application/problem+json", "Problem"},
+        ResponseSpec{404, "No such input", "application/problem+json", "Problem"}},
+       [impl = impl_.get()](HttpRequest& request, std::shared_ptr<Exchange> exchange) {
+         impl->HandleInput(request, std::move(exchange));
+       }});
+}
+
+void WorkerProtocol::Impl::HandleInput(HttpRequest& request, std::shared_ptr<Exchange> exchange) {
+  if (!Authorized(request)) {
+    HttpResponse r = Refuse(401, "unauthenticated", "missing or unknown worker token",
+                            "Authorization: Bearer must carry a worker token");
+    r.headers.Set("WWW-Authenticate", "Bearer");
+    return exchange->Respond(std::move(r));
+  }
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(request.body, ec);
+  const boost::json::value* sha =
+      !ec && body.is_object() ? body.as_object().if_contains("sha256") : nullptr;
+  if (sha == nullptr || !sha->is_string()) {
+    return exchange->Respond(
+        ErrorResponse(InvalidArgumentError("invalid input request", {{"sha256", "is required"}})));
+  }
+  // A result-store read: off the I/O thread.
+  calls_.Run([this, sha256 = std::string(sha->as_string()), exchange = std::move(exchange)] {
+    Result<std::string> bytes = source_.GetInput(sha256);
+    HttpResponse r;
+    if (bytes.ok()) {
+      r.headers.Set("Content-Type", "application/octet-stream");
+      r.body = std::move(*bytes);
+    } else {
+      r = ErrorResponse(bytes.status());
+    }
+    exchange->Post([exchange, r = std::move(r)] { exchange->Respond(r); });
+  });
 }
 
 bool WorkerProtocol::Impl::Authorized(const HttpRequest& request) const {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple::loadgen {
 namespace {

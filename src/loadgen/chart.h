@@ -1,5 +1,5 @@
 // Chart: line charts drawn into an RGB raster and written as PNG with the engine's encoder
-// (engine/png.h) — stacked panels sharing one time axis, each with its own y axis (linear from 0,
+// (imaging/png.h) — stacked panels sharing one time axis, each with its own y axis (linear from 0,
 // or log10 for latencies), labelled ticks, a legend and a title, in a built-in 5x7 pixel font
 // (digits, lower-case letters — capitals are drawn lower-case — and . - ( ) / : % = , +).
 // For `stipple bench --plot`. Deterministic: the same chart gives the same bytes.

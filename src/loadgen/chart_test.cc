@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple::loadgen {
 namespace {

@@ -26,6 +26,13 @@
 //    outputs no lease owns (a lease lost after its images were stored). A store with a safety
 //    net of its own for such leftovers (Redis TTL, S3 lifecycle rule) may answer kUnimplemented;
 //    the sweep then leaves them to it.
+//  - Inputs: the images a request gives (init_image, mask_image) are stored once by content,
+//    keyed by the hex SHA-256 of their bytes (PutInput, GetInput, DeleteInput), in the same
+//    store as the outputs so that every worker reaches them. The base class keeps each as the
+//    record (InputKey(sha256), fencing 0, index 0) through Put, Get and Delete, so every
+//    implementation has them, verified like outputs; InputKey's "inp_" prefix is no task id, so
+//    the housekeeper's sweep of outputs leaves inputs alone (it removes them by their own rule:
+//    service/housekeeper.h).
 //  - Errors: kNotFound (no such record), kDataLoss (checksum or format mismatch),
 //    kInvalidArgument (a task id that is not a safe key, a negative index), kUnavailable (the
 //    backing store cannot be reached; retry), kInternal otherwise.
@@ -99,7 +106,21 @@ class ResultStore {
   // Every lease that holds at least one complete output (see the file comment); the base
   // class's answer is kUnimplemented.
   virtual Result<std::vector<StoredLease>> ListLeases();
+
+  // Stores an input image's bytes under their SHA-256 (StoredOutput::sha256_hex is the key).
+  // Putting the same bytes again is harmless: the same record, replaced atomically.
+  Result<StoredOutput> PutInput(std::string_view bytes);
+  // The bytes of the input stored under `sha256_hex`, verified; kNotFound when there is none,
+  // kInvalidArgument for a key that is not 64 lowercase hex digits.
+  Result<OutputBytes> GetInput(const std::string& sha256_hex);
+  // Removes the input; OK when there is none.
+  Status DeleteInput(const std::string& sha256_hex);
 };
+
+// The record key of an input ("inp_" + its hex SHA-256), and its inverse: the SHA-256 of a key
+// that is an input's, else empty.
+std::string InputKey(std::string_view sha256_hex);
+std::string InputSha256FromKey(std::string_view key);
 
 // The etag made from a record's SHA-256 (Sha256Hex, common/digest.h).
 std::string EtagForSha256(std::string_view sha256_hex);

@@ -196,5 +196,36 @@ TEST_P(ResultStoreContract, ReadersNeverSeeAPartialRecord) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+TEST_P(ResultStoreContract, InputsAreStoredOnceByContentHash) {
+  const std::string bytes = "\x89PNG\r\n\x1a\n an input image";
+  auto put = store().PutInput(bytes);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->sha256_hex, Sha256Hex(bytes));
+  auto again = store().PutInput(bytes);  // the same bytes: the same record
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *put);
+  auto got = store().GetInput(put->sha256_hex);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->bytes, bytes);
+  EXPECT_EQ(got->record.sha256_hex, put->sha256_hex);
+  // Outputs of tasks and their deletion leave inputs alone.
+  const std::string id = NewId("tsk");
+  ASSERT_TRUE(store().Put(id, kLease, 0, bytes).ok());
+  ASSERT_TRUE(store().Delete(id).ok());
+  EXPECT_TRUE(store().GetInput(put->sha256_hex).ok());
+  ASSERT_TRUE(store().DeleteInput(put->sha256_hex).ok());
+  EXPECT_EQ(store().GetInput(put->sha256_hex).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store().DeleteInput(put->sha256_hex).ok());
+}
+
+TEST_P(ResultStoreContract, InputKeysMustBeSha256Hex) {
+  EXPECT_EQ(store().GetInput("../etc/passwd").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().GetInput(std::string(64, 'A')).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().DeleteInput("abc").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().GetInput(Sha256Hex("never stored")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(InputSha256FromKey(InputKey(Sha256Hex("x"))), Sha256Hex("x"));
+  EXPECT_EQ(InputSha256FromKey(NewId("tsk")), "");
+}
+
 }  // namespace
 }  // namespace stipple

@@ -1,5 +1,7 @@
 #include "service/housekeeper.h"
 
+#include <set>
+
 #include "common/id.h"
 #include "common/log.h"
 
@@ -70,7 +72,7 @@ Status Housekeeper::SweepOutputs() {
   Result<std::vector<StoredLease>> leases = results_.ListLeases();
   if (leases.status().code() == StatusCode::kUnimplemented) return Status::Ok();
   RETURN_IF_ERROR(leases.status());
-  Status result;
+  Status result = SweepInputs(*leases);
   for (size_t i = 0; i < leases->size();) {
     const std::string task_id = (*leases)[i].task_id;
     size_t end = i;
@@ -102,6 +104,51 @@ Status Housekeeper::SweepOutputs() {
     }
     i = end;
   }
+  return result;
+}
+
+Status Housekeeper::SweepInputs(const std::vector<StoredLease>& leases) {
+  std::set<std::string> stored;
+  for (const StoredLease& lease : leases) {
+    std::string sha256 = InputSha256FromKey(lease.task_id);
+    if (!sha256.empty()) stored.insert(std::move(sha256));
+  }
+  if (stored.empty()) {
+    unreferenced_inputs_.clear();
+    return Status::Ok();
+  }
+  std::set<std::string> referenced;
+  for (TaskState state : {TaskState::kQueued, TaskState::kRunning}) {
+    ListQuery query;
+    query.state = state;
+    query.limit = 100;
+    do {
+      ASSIGN_OR_RETURN(TaskPage page, store_.List(query));
+      for (const Task& task : page.tasks) {
+        for (const auto* input : {&task.request.init_image, &task.request.mask_image}) {
+          if (*input) referenced.insert((*input)->sha256);
+        }
+      }
+      query.cursor = page.next_cursor;
+    } while (!query.cursor.empty());
+  }
+  const Timestamp now = options_.clock->Now();
+  Status result;
+  std::map<std::string, Timestamp> still_unreferenced;
+  for (const std::string& sha256 : stored) {
+    if (referenced.count(sha256) > 0) continue;
+    auto seen = unreferenced_inputs_.find(sha256);
+    if (seen == unreferenced_inputs_.end() || seen->second + options_.output_sweep_interval > now) {
+      still_unreferenced[sha256] = seen == unreferenced_inputs_.end() ? now : seen->second;
+      continue;
+    }
+    if (Status s = results_.DeleteInput(sha256); !s.ok()) {
+      LogWarn("could not delete an unreferenced image input",
+              {{"sha256", sha256}, {"error", s.ToString()}});
+      result = s;
+    }
+  }
+  unreferenced_inputs_ = std::move(still_unreferenced);
   return result;
 }
 

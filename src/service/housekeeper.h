@@ -9,6 +9,12 @@
 //    succeeded task, every output of a task that ended without succeeding (or whose outputs
 //    expired), and every output of a task the store does not know. Tasks still queued or running
 //    are left alone; stores that cannot list (kUnimplemented) are skipped.
+//  - Image inputs (ResultStore::PutInput, shared by every task with the same bytes) are kept
+//    while a queued or running task references them (ImageInput::sha256), since only a run
+//    reads them: the same sweep deletes an input that no queued or running task referenced at
+//    two sweeps at least output_sweep_interval apart (the wait covers a submit that stored its
+//    input but not yet its task). Stores that cannot list leave inputs to their own expiry
+//    (Redis TTL, S3 lifecycle rule), as outputs.
 //  - Threads: with `thread` set, one thread of its own runs a pass every reap_interval (real
 //    time) until Stop(); without it nothing runs by itself and the caller calls Housekeep()
 //    (tests). A failed pass is logged and the next one runs as usual.
@@ -18,9 +24,12 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/thread_annotations.h"
 #include "results/result_store.h"
@@ -51,6 +60,8 @@ class Housekeeper {
  private:
   void Loop();
   Status SweepOutputs();
+  // The inputs among `leases` no queued or running task references, for long enough (above).
+  Status SweepInputs(const std::vector<StoredLease>& leases);
 
   TaskStore& store_;
   ResultStore& results_;
@@ -61,6 +72,8 @@ class Housekeeper {
   std::condition_variable cv_;
   bool stopping_ GUARDED_BY(mu_) = false;
   std::optional<Timestamp> last_sweep_ GUARDED_BY(mu_);
+  // Input SHA-256 → the sweep that first found it unreferenced (sweeps run one at a time).
+  std::map<std::string, Timestamp> unreferenced_inputs_;
   std::thread thread_;
 };
 

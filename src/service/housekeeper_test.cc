@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/digest.h"
 #include "common/id.h"
 #include "notify/event_collector.h"
 #include "service/service_test_fixture.h"
@@ -92,6 +93,45 @@ TEST_F(ServiceStackTest, HousekeepingRemovesOutputsNoLeaseOwns) {
             StatusCode::kNotFound);
   EXPECT_EQ(results_->Get(unknown, 3, 0).status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(dir_ / "outputs" / unknown));
+}
+
+// Image inputs live while a queued or running task references them, then go after two sweeps.
+TEST_F(ServiceStackTest, HousekeepingKeepsInputsWhileATaskCanStillRunThem) {
+  auto with_input = [&](const std::string& bytes) {
+    NewTask t = MakeTask();
+    ImageInput input;
+    input.sha256 = results_->PutInput(bytes)->sha256_hex;
+    input.media_type = "image/png";
+    input.width = input.height = 32;
+    t.request.init_image = input;
+    t.request.strength = 0.5;
+    auto r = service_->tasks().Submit(t);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r->task;
+  };
+  Task done = with_input("finished task's input");
+  Task leased = LeaseOne();
+  ASSERT_EQ(leased.id, done.id);
+  // A worker reads the input through its work source, by hash.
+  Result<std::string> read = service_->work().GetInput(Sha256Hex("finished task's input"));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, "finished task's input");
+  ASSERT_TRUE(CompleteWith(leased, "png").ok());
+  Task queued = with_input("queued task's input");
+  ASSERT_TRUE(results_->PutInput("nobody's input").ok());  // a submit refused after storing
+
+  ASSERT_TRUE(service_->Housekeep().ok());  // the first sweep: unreferenced ones are noted
+  EXPECT_TRUE(results_->GetInput(Sha256Hex("nobody's input")).ok());
+  EXPECT_TRUE(results_->GetInput(Sha256Hex("finished task's input")).ok());
+  clock_.Advance(ServiceOptions{}.output_sweep_interval);
+  ASSERT_TRUE(service_->Housekeep().ok());  // the second: they go
+  EXPECT_EQ(results_->GetInput(Sha256Hex("nobody's input")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(results_->GetInput(Sha256Hex("finished task's input")).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_TRUE(results_->GetInput(Sha256Hex("queued task's input")).ok());
+  EXPECT_EQ(service_->work().GetInput(Sha256Hex("nobody's input")).status().code(),
+            StatusCode::kNotFound);
+  (void)queued;
 }
 
 // The housekeeper on its own: what Reap changed goes to on_transition, once.

@@ -169,4 +169,9 @@ std::vector<Status> StoreWorkSource::ProgressBatch(std::vector<ProgressReport> r
   return events_.PublishProgress(std::move(reports));
 }
 
+Result<std::string> StoreWorkSource::GetInput(const std::string& sha256_hex) {
+  ASSIGN_OR_RETURN(OutputBytes input, results_.GetInput(sha256_hex));
+  return std::move(input.bytes);
+}
+
 }  // namespace stipple

@@ -53,6 +53,8 @@ class StoreWorkSource final : public WorkSource {
   Result<Task> Fail(const Failure& failure) override;
   Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
   Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
+  // ResultStore::GetInput's bytes.
+  Result<std::string> GetInput(const std::string& sha256_hex) override;
 
  private:
   // A completion the store refused: the task's state when it was this very completion sent

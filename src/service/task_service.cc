@@ -89,4 +89,8 @@ std::vector<Status> WorkSource::ProgressBatch(std::vector<ProgressReport> report
   return statuses;
 }
 
+Result<std::string> WorkSource::GetInput(const std::string&) {
+  return UnimplementedError("this work source cannot read image inputs");
+}
+
 }  // namespace stipple

@@ -253,6 +253,12 @@ class WorkSource {
   virtual Result<Task> Fail(const Failure& failure) = 0;
   virtual Result<Task> Release(const std::string& task_id, uint64_t fencing) = 0;
   virtual Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) = 0;
+
+  // The bytes of an image input a leased task references (ImageInput::sha256), read from the
+  // result store (ResultStore::GetInput) — never carried in the lease, so a retry elsewhere reads
+  // the same bytes. kNotFound when the store has none; kUnavailable to retry. The base class
+  // answers kUnimplemented (a source that cannot reach inputs).
+  virtual Result<std::string> GetInput(const std::string& sha256_hex);
 };
 
 }  // namespace stipple

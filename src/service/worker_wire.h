@@ -25,6 +25,10 @@ namespace stipple::wire {
 
 // The path of the exchange endpoint.
 inline constexpr std::string_view kExchangePath = "/v1/worker/exchange";
+// The path that answers a leased task's image input by its SHA-256: the body is
+// {"sha256": "<64 hex>"}, the answer the bytes (application/octet-stream), 404 when the result
+// store has none.
+inline constexpr std::string_view kInputPath = "/v1/worker/input";
 // problem+json type of a 409 answer to an exchange from a worker this gateway has no hello of:
 // the worker sends its hello again with the same messages (none of them was applied).
 inline constexpr std::string_view kHelloRequired = "hello_required";

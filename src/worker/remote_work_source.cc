@@ -284,6 +284,34 @@ Result<Task> RemoteWorkSource::MarkCanceled(const std::string& task_id, uint64_t
   return Report(std::move(m));
 }
 
+Result<std::string> RemoteWorkSource::GetInput(const std::string& sha256_hex) {
+  size_t first = 0;
+  {
+    std::lock_guard lock(mu_);
+    first = current_;
+  }
+  const std::string body = boost::json::serialize(boost::json::object{{"sha256", sha256_hex}});
+  Status last = UnavailableError("no gateway to ask for input " + sha256_hex);
+  for (size_t k = 0; k < connections_.size(); ++k) {
+    // address() never changes: reading it off the connection thread is safe.
+    const size_t i = (first + k) % connections_.size();
+    GatewayConnection connection(connections_[i]->address(), options_.token,
+                                 options_.connect_timeout);
+    Result<GatewayReply> reply = connection.Post(wire::kInputPath, body, options_.report_timeout);
+    if (!reply.ok()) {
+      last = reply.status();
+      continue;
+    }
+    if (reply->status == 200) return std::move(reply->body);
+    if (reply->status == 404) return NotFoundError("no image input " + sha256_hex);
+    const std::string what = "input " + sha256_hex + ": gateway " + urls_[i] + " answered HTTP " +
+                             std::to_string(reply->status);
+    if (reply->status < 500) return InternalError(what);
+    last = UnavailableError(what);
+  }
+  return last;
+}
+
 void RemoteWorkSource::Finish(const CallPtr& call, Status status) {
   call->done = true;
   call->status = std::move(status);

@@ -89,6 +89,10 @@ class RemoteWorkSource final : public WorkSource {
   Result<Task> Fail(const Failure& failure) override;
   Result<Task> Release(const std::string& task_id, uint64_t fencing) override;
   Result<Task> MarkCanceled(const std::string& task_id, uint64_t fencing) override;
+  // POST /v1/worker/input on a connection of its own (not the exchange's: the bytes never go
+  // in an exchange), to the current gateway, then the others in turn while they are unreachable
+  // or answer 5xx. 404 → kNotFound.
+  Result<std::string> GetInput(const std::string& sha256_hex) override;
 
   int exchanges() const;   // answered exchanges so far
   int reconnects() const;  // connects after the first

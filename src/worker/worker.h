@@ -155,6 +155,11 @@ class Worker {
   void RunBatch(Batch batch);
   // Reports a task whose engine job ended without images (failed, or stopped: kCancelled).
   void FinishFailed(HeldTask& task, const Status& error);
+  // Sets the job's init_image and mask_image from the task's inputs (WorkSource::GetInput, then
+  // decoded); false when one cannot be had, after failing the task: "input_missing"
+  // (permanent: the store has no such input, or it does not decode) or "input_unavailable"
+  // (transient: the store cannot be reached now).
+  bool LoadInputs(HeldTask& task, EngineJob& job);
   void FinishStopped(HeldTask& task);
   // Reports the tasks' successes in one CompleteBatch (retrying the unheard ones), then forgets
   // them. batch[i] is tasks[i]'s.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "imaging/image_decode.h"
 #include "worker/batching.h"
 #include "worker/worker.h"
 
@@ -74,12 +75,23 @@ void Worker::RunBatch(Batch batch) {
   }
   if (live.empty()) return;
 
-  Engine* engine = EngineFor(live.front()->task.request.model);
+  // Image inputs are read (from the result store, by hash) before the batch runs; a task whose
+  // input cannot be had fails alone.
   std::vector<EngineJob> jobs;
+  Batch loaded;
+  for (auto& task : live) {
+    EngineJob job{task->task.request, &task->cancel};
+    if (!LoadInputs(*task, job)) continue;
+    jobs.push_back(std::move(job));
+    loaded.push_back(std::move(task));
+  }
+  live = std::move(loaded);
+  if (live.empty()) return;
+
+  Engine* engine = EngineFor(live.front()->task.request.model);
   std::vector<Timestamp> deadlines;
   const Timestamp start = options_.clock->Now();
   for (const auto& task : live) {
-    jobs.push_back({task->task.request, &task->cancel});
     // timeout_s bounds this attempt from the moment the engine takes it, not from the lease:
     // time spent prefetched is the worker's choice, not the request's.
     deadlines.push_back(start + std::chrono::seconds(task->task.request.timeout_s));
@@ -216,6 +228,52 @@ void Worker::FinishFailed(HeldTask& task, const Status& error) {
                           {"transient", failure.kind == FailureKind::kTransient ? "yes" : "no"},
                           {"error", error.ToString()}});
   Forget(task);
+}
+
+bool Worker::LoadInputs(HeldTask& task, EngineJob& job) {
+  const GenerationRequest& request = task.task.request;
+  Status error;
+  auto load = [&](const std::optional<ImageInput>& input, const char* field,
+                  std::shared_ptr<const RgbImage>& pixels) {
+    if (!input || !error.ok()) return;
+    Result<std::string> bytes = source_->GetInput(input->sha256);
+    if (!bytes.ok()) {
+      error = Status(bytes.status().code(),
+                     std::string(field) + " " + input->sha256 + ": " + bytes.status().message());
+      return;
+    }
+    Result<RgbImage> image = DecodeImage(*bytes);
+    if (!image.ok()) {
+      error = DataLossError(std::string(field) + " " + input->sha256 +
+                            " does not decode: " + image.status().message());
+      return;
+    }
+    pixels = std::make_shared<const RgbImage>(std::move(*image));
+  };
+  load(request.init_image, "init_image", job.init_image);
+  load(request.mask_image, "mask_image", job.mask_image);
+  if (error.ok()) return true;
+  Failure failure;
+  failure.task_id = task.task.id;
+  failure.fencing = task.task.fencing;
+  if (error.code() == StatusCode::kUnavailable) {
+    failure.kind = FailureKind::kTransient;
+    failure.error = {"input_unavailable",
+                     "the result store holding the image inputs cannot be "
+                     "reached: " +
+                         error.message()};
+    failure.retry_after =
+        RetryBackoff(task.task.attempts, options_.retry_backoff_base, options_.retry_backoff_max);
+  } else {
+    failure.kind = FailureKind::kPermanent;
+    failure.error = {"input_missing",
+                     "an image input of this task cannot be read: " + error.message()};
+  }
+  ReportOnce(task, "fail", [&] { return source_->Fail(failure).status(); });
+  LogInfo("task failed",
+          {{"task_id", task.task.id}, {"code", failure.error.code}, {"error", error.ToString()}});
+  Forget(task);
+  return false;
 }
 
 void Worker::FinishStopped(HeldTask& task) {

@@ -384,7 +384,11 @@ std::vector<Result<std::vector<GeneratedImage>>> TestDoubleEngine::Generate(
   std::lock_guard<std::mutex> serialize(generate_mu_);
   Call call;
   call.start = std::chrono::steady_clock::now();
-  for (const EngineJob& job : jobs) call.prompts.push_back(job.request.prompt);
+  for (const EngineJob& job : jobs) {
+    call.prompts.push_back(job.request.prompt);
+    call.init_images.push_back(job.init_image);
+    call.mask_images.push_back(job.mask_image);
+  }
 
   std::vector<Status> checks = CheckEngineJobs(jobs, limits());
   std::vector<Result<std::vector<GeneratedImage>>> results;

@@ -148,6 +148,9 @@ class TestDoubleEngine final : public Engine {
  public:
   struct Call {
     std::vector<std::string> prompts;
+    // Each job's decoded image inputs as the worker handed them over (null: none).
+    std::vector<std::shared_ptr<const RgbImage>> init_images;
+    std::vector<std::shared_ptr<const RgbImage>> mask_images;
     std::chrono::steady_clock::time_point start;
     std::chrono::steady_clock::time_point end;
   };

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/png.h"
 #include "engine/torch/sd_shaped_fixture.h"
 #include "http/http_test_support.h"
+#include "imaging/png.h"
 #include "process.h"
 
 namespace stipple {

@@ -2,7 +2,7 @@
 // HTTP. A synchronous request returns the image; the task and its image survive a restart; a
 // server killed with SIGKILL in the middle of a task loses nothing — on restart the task runs
 // again (its lease belonged to the dead process) and completes exactly once; SIGTERM drains and
-// exits 0.
+// exits 0. Image inputs reach both kinds of worker.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -21,7 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/base64.h"
 #include "http/http_test_support.h"
+#include "imaging/png.h"
 #include "process.h"
 
 namespace stipple {
@@ -107,6 +109,50 @@ TEST(ServeE2e, AServerKilledMidTaskLosesNothingAndTheTaskCompletesOnceAfterResta
   EXPECT_EQ(Json(listed).at("data").as_array().size(), 1u);  // nothing invented
   EXPECT_EQ(again.Stop(SIGTERM), 0);
   fs::remove_all(data);
+}
+
+// Image inputs on the shipped (pixel-space) model, through the real resolver and both kinds of
+// worker: the embedded one reads the input from the result store, a --worker-processes child
+// through the gateway (POST /v1/worker/input). Needs the engine's img2img for the shapes model.
+TEST(ServeE2e, InitImageAndMaskProduceAnImageOnTheShippedModel) {
+  std::vector<uint8_t> rgb(32 * 32 * 3), white(32 * 32 * 3, 0);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 13 % 256);
+  for (size_t i = 0; i < white.size() / 2; ++i) white[i] = 255;  // repaint the top half
+  const std::string init = "data:image/png;base64," + Base64Encode(*EncodePngRgb8(rgb, 32, 32));
+  const std::string mask = "data:image/png;base64," + Base64Encode(*EncodePngRgb8(white, 32, 32));
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{}, std::vector<std::string>{"--worker-processes", "1"}}) {
+    const std::string data = TempDir("stipple-serve-img2img");
+    ServeProcess serve(data, extra);
+    ASSERT_NE(serve.port(), 0) << "the server did not print its address";
+    TestClient client(serve.port());
+    auto headers = kJson;
+    headers.push_back({"Prefer", "wait=120"});
+    const std::vector<std::string> inputs = {
+        R"("init_image":")" + init + R"(","strength":0.5)",
+        R"("init_image":")" + init + R"(","mask_image":")" + mask + "\""};
+    for (const std::string& fields : inputs) {
+      TestResponse done = client.Send("POST", "/v1/tasks", headers,
+                                      R"({"prompt":"a big red circle","seed":3,)" + fields + "}");
+      ASSERT_EQ(done.status, 200) << done.body;
+      boost::json::object task = Json(done);
+      ASSERT_EQ(task.at("status").as_string(), "succeeded") << done.body;
+      EXPECT_EQ(task.at("request").at("init_image").at("width").as_int64(), 32);
+      TestResponse image =
+          client.Send("GET", "/v1/tasks/" + std::string(task.at("id").as_string()) + "/outputs/0");
+      ASSERT_EQ(image.status, 200);
+      EXPECT_EQ(image.body.substr(1, 3), "PNG");
+    }
+    // A bad image: 400 naming the field, and the server goes on.
+    TestResponse gif = client.Send("POST", "/v1/tasks", kJson,
+                                   R"({"prompt":"x","init_image":"data:image/png;base64,)" +
+                                       Base64Encode("GIF89a\x01\x00\x01\x00") + "\"}");
+    EXPECT_EQ(gif.status, 400) << gif.body;
+    EXPECT_NE(gif.body.find("\"field\":\"init_image\""), std::string::npos) << gif.body;
+    EXPECT_EQ(client.Send("GET", "/healthz").status, 200);
+    EXPECT_EQ(serve.Stop(SIGTERM), 0);
+    fs::remove_all(data);
+  }
 }
 
 // A child process of `pid` (any of its threads may have started it); -1 when none.

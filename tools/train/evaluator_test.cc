@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 #include "shapes_dataset.h"
 #include "shapes_rng.h"
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple::shapes {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/png.h"
+#include "imaging/png.h"
 
 namespace stipple::shapes {
 namespace {

@@ -6,10 +6,10 @@
 #include <string>
 #include <utility>
 
-#include "engine/png.h"
 #include "engine/schedulers.h"
 #include "engine/torch/plan_step.h"
 #include "engine/torch/sample_rows.h"
+#include "imaging/png.h"
 
 namespace stipple::torch_engine {
 

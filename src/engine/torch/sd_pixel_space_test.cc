@@ -13,7 +13,6 @@
 
 #include "common/file.h"
 #include "engine/model_files.h"
-#include "engine/png.h"
 #include "engine/safetensors.h"
 #include "engine/tiny_sd_model.h"
 #include "engine/torch/sd_loader.h"
@@ -22,6 +21,7 @@
 #include "engine/torch/weights.h"
 #include "engine/torch_engine.h"
 #include "engine/unet2d_config.h"
+#include "imaging/png.h"
 
 namespace stipple::torch_engine {
 namespace {

@@ -1,4 +1,5 @@
-// PNG encoding of the engine's images and previews (libspng).
+// PNG encoding and decoding (libspng), and RgbImage: the one pixel type from the decoders
+// (imaging/image_decode.h) to the engine.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "engine/png.h"
+#include "imaging/png.h"
 
 #include <gtest/gtest.h>
 #include <spng.h>

@@ -1,4 +1,4 @@
-#include "engine/png.h"
+#include "imaging/png.h"
 
 #include <spng.h>
 
