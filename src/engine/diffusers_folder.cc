@@ -315,13 +315,25 @@ Result<DiffusersFolder> ReadDiffusersFolder(const std::string& dir,
     return InvalidArgumentError(index_path + ": _class_name must be the pipeline class (a string)");
   }
   folder.pipeline_class = std::string(*cls);
-  bool xl = false;
-  if (folder.pipeline_class == "StableDiffusionXLPipeline") {
-    xl = true;
-  } else if (folder.pipeline_class != "StableDiffusionPipeline") {
+  // The text-to-image, img2img and inpainting pipelines share their parts (an inpainting UNet
+  // is told by its in_channels, not by the class).
+  static const std::vector<std::string> kSd = {"StableDiffusionPipeline",
+                                               "StableDiffusionImg2ImgPipeline",
+                                               "StableDiffusionInpaintPipeline"};
+  static const std::vector<std::string> kXl = {"StableDiffusionXLPipeline",
+                                               "StableDiffusionXLImg2ImgPipeline",
+                                               "StableDiffusionXLInpaintPipeline"};
+  const bool xl = std::find(kXl.begin(), kXl.end(), folder.pipeline_class) != kXl.end();
+  if (!xl && std::find(kSd.begin(), kSd.end(), folder.pipeline_class) == kSd.end()) {
     return InvalidArgumentError(index_path + ": pipeline class " + Quoted(folder.pipeline_class) +
-                                " is not supported (supported: StableDiffusionPipeline for SD "
-                                "1.x and 2.x, StableDiffusionXLPipeline for SDXL base)");
+                                " is not supported (supported: " + ListNames(kSd) +
+                                " for SD 1.x and 2.x, " + ListNames(kXl) + " for SDXL)");
+  }
+  if (const json::value* v = index.if_contains("requires_aesthetics_score");
+      xl && v != nullptr && v->is_bool() && v->as_bool()) {
+    return InvalidArgumentError(index_path +
+                                ": requires_aesthetics_score (the SDXL refiner's "
+                                "conditioning) is not supported");
   }
   if (const json::string* v = StringField(index, "_diffusers_version")) {
     folder.diffusers_version = std::string(*v);

@@ -11,12 +11,14 @@
 //                                                      (tokenizer_2/ too for SDXL)
 //   <dir>/scheduler/scheduler_config.json
 //
-// Pipelines: StableDiffusionPipeline (SD 1.x or 2.x) and StableDiffusionXLPipeline (SDXL base).
-// Any other _class_name (inpainting, img2img, SD3, Flux, Kandinsky, ...) is kInvalidArgument
-// naming it. SD 1.x and 2.x share the pipeline class; the family is told from the text encoder's
-// config: hidden_act "quick_gelu" (CLIP ViT-L, transformers' default when absent) → SD 1.x,
-// "gelu" (OpenCLIP ViT-H) → SD 2.x. Whether a model predicts ε or v is the scheduler config's
-// prediction_type, not the family.
+// Pipelines: StableDiffusionPipeline, StableDiffusionImg2ImgPipeline and
+// StableDiffusionInpaintPipeline (SD 1.x or 2.x), StableDiffusionXLPipeline and its Img2Img and
+// Inpaint classes (SDXL; not with requires_aesthetics_score, the refiner's conditioning): one
+// set of parts (an inpainting UNet is told by its 9 input channels). Any other _class_name
+// (SD3, Flux, Kandinsky, ...) is kInvalidArgument naming it. SD 1.x and 2.x share the pipeline
+// class; the family is told from the text encoder's config: hidden_act "quick_gelu" (CLIP ViT-L,
+// transformers' default when absent) → SD 1.x, "gelu" (OpenCLIP ViT-H) → SD 2.x. Whether a model
+// predicts ε or v is the scheduler config's prediction_type, not the family.
 //
 // Components: every entry of model_index.json whose value is [library, class] (or [null, null],
 // an absent component). Required: unet ["diffusers", "UNet2DConditionModel"], vae ["diffusers",

@@ -29,8 +29,7 @@ Status CheckOne(const EngineJob& job, const ModelLimits& limits) {
   if (Status s = CheckImage(job.init_image.get(), r.init_image, r, "init_image"); !s.ok()) return s;
   if (Status s = CheckImage(job.mask_image.get(), r.mask_image, r, "mask_image"); !s.ok()) return s;
   if (r.mask_image && !r.init_image) return InvalidArgumentError("mask_image needs init_image");
-  if (r.init_image &&
-      (r.strength <= 0 || r.strength > 1 || static_cast<int>(r.steps * r.strength) < 1)) {
+  if (r.init_image && (r.strength <= 0 || r.strength > 1 || StepsToRun(r) < 1)) {
     return InvalidArgumentError("strength must be in (0, 1] and leave at least one step");
   }
   if (limits.inpainting && !r.mask_image) {
@@ -68,6 +67,11 @@ Status CheckOne(const EngineJob& job, const ModelLimits& limits) {
 }
 
 }  // namespace
+
+int StepsToRun(const GenerationRequest& request) {
+  if (!request.init_image) return request.steps;
+  return std::min(static_cast<int>(request.steps * request.strength), request.steps);
+}
 
 std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits) {
   std::vector<Status> out;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace stipple {
@@ -94,6 +96,59 @@ TEST(CheckEngineJobs, ClipSkipUpToTheModelsLimitAndRowsMayDiffer) {
   EXPECT_NE(refused[0].message().find("clip_skip 1: model 'm' has no text encoder layers"),
             std::string::npos)
       << refused[0].message();
+}
+
+// A job with a decoded init image of `width` x `height` (and a mask of the same size when
+// `mask`) at `strength`.
+EngineJob ImageJob(int width, int height, double strength, bool mask) {
+  auto image = std::make_shared<RgbImage>();
+  image->width = width;
+  image->height = height;
+  image->rgb.assign(static_cast<size_t>(3 * width * height), 128);
+  EngineJob job{Request()};
+  job.request.init_image = ImageInput{};
+  job.request.strength = strength;
+  job.init_image = image;
+  if (mask) {
+    job.request.mask_image = ImageInput{};
+    job.mask_image = image;
+  }
+  return job;
+}
+
+TEST(CheckEngineJobs, StrengthMustRunAtLeastOneStep) {
+  EXPECT_EQ(StepsToRun(ImageJob(32, 32, 0.5, false).request), 10);
+  EXPECT_EQ(StepsToRun(ImageJob(32, 32, 0.33, false).request), 6);  // int(6.6)
+  EXPECT_EQ(StepsToRun(ImageJob(32, 32, 1.0, false).request), 20);
+  EXPECT_EQ(StepsToRun(Request()), 20);
+  // 20 · 0.04 = 0.8: no step would run.
+  EXPECT_EQ(Codes({ImageJob(32, 32, 0.04, false), ImageJob(32, 32, 0.05, false),
+                   ImageJob(32, 32, 0, false), ImageJob(32, 32, 1.5, false)}),
+            (std::vector{StatusCode::kInvalidArgument, StatusCode::kOk,
+                         StatusCode::kInvalidArgument, StatusCode::kInvalidArgument}));
+}
+
+TEST(CheckEngineJobs, BatchesShareStrengthImagePresenceAndLoras) {
+  EngineJob lora = ImageJob(32, 32, 0.5, false);
+  lora.request.loras = {{"style", 0.5}};
+  EXPECT_EQ(
+      Codes({ImageJob(32, 32, 0.5, false), ImageJob(32, 32, 0.6, false),
+             ImageJob(32, 32, 0.5, true), EngineJob{Request()}, lora,
+             ImageJob(32, 32, 0.5, false)}),
+      (std::vector{StatusCode::kOk, StatusCode::kInvalidArgument, StatusCode::kInvalidArgument,
+                   StatusCode::kInvalidArgument, StatusCode::kInvalidArgument, StatusCode::kOk}));
+}
+
+TEST(CheckEngineJobs, AnInpaintingModelRequiresAnImageAndAMask) {
+  ModelLimits limits = Limits();
+  limits.inpainting = true;
+  const std::vector<EngineJob> jobs = {EngineJob{Request()}, ImageJob(32, 32, 0.5, false),
+                                       ImageJob(32, 32, 0.5, true)};
+  const std::vector<Status> checked = CheckEngineJobs(jobs, limits);
+  EXPECT_EQ(checked[0].code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(checked[0].message().find("inpainting"), std::string::npos);
+  EXPECT_EQ(checked[1].code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(checked[2].ok()) << checked[2].ToString();
 }
 
 TEST(CancelToken, StartsClearAndStaysCancelled) {

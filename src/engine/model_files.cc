@@ -33,11 +33,13 @@ Result<ModelLimits> DescribeDiffusers(const ModelPath& model) {
   ASSIGN_OR_RETURN(UNet2DConditionConfig unet,
                    ParseUNet2DConditionConfig(unet_json, folder.unet.config_path));
   int factor = 0;  // pixel space
+  bool inpainting = false;
   if (folder.vae) {
     ASSIGN_OR_RETURN(std::string vae_json, ReadTextFile(folder.vae->config_path));
     ASSIGN_OR_RETURN(AutoencoderKLConfig vae,
                      ParseAutoencoderKLConfig(vae_json, folder.vae->config_path));
     factor = vae.DownscaleFactor();
+    inpainting = unet.in_channels == 2 * vae.latent_channels + 1;  // as LoadSdPipeline
   } else {
     RETURN_IF_ERROR(
         CheckPixelSpaceSize(unet.sample_width, unet.sample_height, folder.unet.config_path));
@@ -55,24 +57,30 @@ Result<ModelLimits> DescribeDiffusers(const ModelPath& model) {
         text_layers == 0 ? text.num_hidden_layers : std::min(text_layers, text.num_hidden_layers);
   }
   const int scale = std::max(factor, 1);
-  return SdModelLimits(model.name, folder.family, unet.sample_width * scale,
-                       unet.sample_height * scale, factor, scheduler.default_scheduler, text_layers,
-                       folder.defaults);
+  ModelLimits limits = SdModelLimits(model.name, folder.family, unet.sample_width * scale,
+                                     unet.sample_height * scale, factor,
+                                     scheduler.default_scheduler, text_layers, folder.defaults);
+  limits.inpainting = inpainting;
+  return limits;
 }
 
 Result<ModelLimits> DescribeSingleFile(const ModelPath& model) {
   // The header alone: shapes tell the configuration, no weights are read.
-  ASSIGN_OR_RETURN(LdmCheckpoint checkpoint,
-                   LoadLdmCheckpoint(model.path, LdmOptions{.header_only = true}));
+  ASSIGN_OR_RETURN(
+      LdmCheckpoint checkpoint,
+      LoadLdmCheckpoint(model.path, LdmOptions{.allow_inpainting = true, .header_only = true}));
   ASSIGN_OR_RETURN(SchedulerConfig scheduler,
                    ParseSchedulerConfig(checkpoint.config_json.at("scheduler"), model.path));
   int text_layers = checkpoint.text_encoder_config.num_hidden_layers;
   if (checkpoint.text_encoder_2_config) {
     text_layers = std::min(text_layers, checkpoint.text_encoder_2_config->num_hidden_layers);
   }
-  return SdModelLimits(model.name, checkpoint.family, checkpoint.image_size, checkpoint.image_size,
-                       1 << (checkpoint.vae_config.block_out_channels.size() - 1),
-                       scheduler.default_scheduler, text_layers);
+  ModelLimits limits =
+      SdModelLimits(model.name, checkpoint.family, checkpoint.image_size, checkpoint.image_size,
+                    1 << (checkpoint.vae_config.block_out_channels.size() - 1),
+                    scheduler.default_scheduler, text_layers);
+  limits.inpainting = checkpoint.inpainting;
+  return limits;
 }
 
 }  // namespace

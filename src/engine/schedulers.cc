@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "engine/scheduler_timesteps.h"
@@ -155,6 +156,12 @@ void SetAlphaX0(Prediction p, double a, SchedulerStep* step) {
   }
 }
 
+// add_noise in the VP form: √ᾱ x0 + √(1-ᾱ) ε.
+void SetAlphaRenoise(double a, SchedulerStep* step) {
+  step->renoise_x0 = std::sqrt(a);
+  step->renoise_noise = std::sqrt(1 - a);
+}
+
 // ε = from_x · x + from_out · out (before any clipping of x0).
 std::pair<double, double> AlphaEps(Prediction p, double a) {
   switch (p) {
@@ -189,17 +196,26 @@ class PlannedScheduler : public Scheduler {
       : kind_(kind), name_(name), s_(std::move(settings)) {}
   std::string_view name() const override { return name_; }
 
-  Result<SamplingPlan> Plan(int steps) const override {
+  Result<SamplingPlan> PlanFrom(int steps, int begin) const override {
     RETURN_IF_ERROR(CheckSteps(steps, s_));
+    if (begin < 0 || begin >= steps) {
+      return InvalidArgumentError("the first step must be 0.." + std::to_string(steps - 1));
+    }
+    Result<SamplingPlan> plan = InternalError("unknown scheduler kind");
     switch (kind_) {
       case Kind::kDdim:
-      case Kind::kDdpm: return AlphaPlan(steps);
+      case Kind::kDdpm: plan = AlphaPlan(steps); break;
       case Kind::kEuler:
-      case Kind::kEulerAncestral: return EulerPlan(steps);
-      case Kind::kDpmSolver: return DpmPlan(steps);
-      case Kind::kLcm: return LcmPlan(steps);
+      case Kind::kEulerAncestral: plan = EulerPlan(steps); break;
+      case Kind::kDpmSolver: plan = DpmPlan(steps, begin); break;
+      case Kind::kLcm: plan = LcmPlan(steps); break;
     }
-    return InternalError("unknown scheduler kind");
+    if (!plan.ok() || begin == 0) return plan;
+    plan->steps.erase(plan->steps.begin(), plan->steps.begin() + begin);
+    if (!plan->sigmas.empty()) {
+      plan->sigmas.erase(plan->sigmas.begin(), plan->sigmas.begin() + begin);
+    }
+    return plan;
   }
 
  private:
@@ -228,6 +244,7 @@ class PlannedScheduler : public Scheduler {
       const double a_prev = prev >= 0 ? AlphaBar(prev) : final_alpha;
       SchedulerStep step;
       step.timestep = t;
+      SetAlphaRenoise(a, &step);
       SetAlphaX0(s_.prediction, a, &step);
       step.clip_x0 = s_.clip;
       if (ddim) {
@@ -280,6 +297,7 @@ class PlannedScheduler : public Scheduler {
       SchedulerStep step;
       step.timestep = timesteps[i];
       step.input_scale = 1 / std::sqrt(sigma * sigma + 1);
+      step.renoise_noise = sigma;
       SetSigmaX0(s_.prediction, sigma, &step);
       double sigma_up = 0, sigma_down = sigma_to;
       if (ancestral) {
@@ -305,7 +323,8 @@ class PlannedScheduler : public Scheduler {
 
   // DPM-Solver++ (or its SDE variant), order 1 or 2 multistep, data prediction, on
   // α = 1/√(σ²+1), σ_t = σ α; e^{-h} = σ_next / σ.
-  Result<SamplingPlan> DpmPlan(int steps) const {
+  // `begin`: the first step run (diffusers' begin index); the solver's history starts there.
+  Result<SamplingPlan> DpmPlan(int steps, int begin) const {
     const std::vector<double> table = SigmaTable();
     std::vector<double> timesteps = DpmTimesteps(s_.spacing, T(), T(), steps, s_.steps_offset);
     std::vector<double> sigmas;
@@ -329,6 +348,8 @@ class PlannedScheduler : public Scheduler {
       const double alpha_t = 1 / std::sqrt(st * st + 1), sigma_t = st * alpha_t;
       SchedulerStep step;
       step.timestep = timesteps[i];
+      step.renoise_x0 = alpha_s;
+      step.renoise_noise = sigma_s;
       switch (s_.prediction) {
         case Prediction::kEpsilon:
           step.x0_from_x = 1 / alpha_s;
@@ -345,7 +366,7 @@ class PlannedScheduler : public Scheduler {
       const bool lower_order_final =
           last &&
           (s_.euler_at_final || (s_.lower_order_final && steps < 15) || !s_.final_sigma_min);
-      const bool first_order = s_.solver_order == 1 || i == 0 || lower_order_final;
+      const bool first_order = s_.solver_order == 1 || i == begin || lower_order_final;
       const double exp_neg_h = st / s0;
       double d0 = 0;  // coefficient of D0 = x0
       if (s_.sde) {
@@ -407,6 +428,7 @@ class PlannedScheduler : public Scheduler {
       constexpr double kSigmaData2 = 0.25;  // σ_data = 0.5
       SchedulerStep step;
       step.timestep = t;
+      SetAlphaRenoise(AlphaBar(t), &step);
       SetAlphaX0(s_.prediction, AlphaBar(t), &step);
       step.clip_x0 = s_.clip;
       step.c_skip = kSigmaData2 / (scaled * scaled + kSigmaData2);

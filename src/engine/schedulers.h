@@ -29,6 +29,12 @@
 //               + next_from_prev_x0 · prev_x0 + next_from_noise · noise
 //     prev_x0 = x0 (zero before the first step); x = next
 //   The image is the last x. x0 is also the preview (LCM: diffusers' `denoised`).
+//
+// Image-to-image (diffusers' img2img and inpainting pipelines) runs the last steps of the same
+// schedule: PlanFrom(steps, begin) is steps[begin:] of Plan(steps), as diffusers runs them after
+// set_begin_index(begin) (the multistep solver restarts at first order), and each step carries
+// diffusers' add_noise at its timestep: noised = renoise_x0 · x0 + renoise_noise · ε (DDIM, DDPM,
+// LCM: √ᾱ_t and √(1-ᾱ_t); Euler, Euler ancestral: 1 and σ; DPM-Solver: α and σ·α, α = 1/√(σ²+1)).
 #pragma once
 
 #include <memory>
@@ -70,12 +76,13 @@ struct SchedulerStep {
   double next_from_x = 0, next_from_out = 0, next_from_x0 = 0, next_from_prev_x0 = 0;
   double next_from_noise = 0;
   bool draw_noise = false;
+  double renoise_x0 = 1, renoise_noise = 0;  // add_noise at `timestep` (see the file comment)
 };
 
 struct SamplingPlan {
   double init_noise_scale = 1;  // diffusers' init_noise_sigma
-  // euler, euler_a and dpmpp_2m: diffusers' `sigmas` (one per step, then the final one);
-  // empty for the others.
+  // euler, euler_a and dpmpp_2m: diffusers' `sigmas` (one per step of this plan, then the final
+  // one); empty for the others.
   std::vector<double> sigmas;
   std::vector<SchedulerStep> steps;
 };
@@ -87,7 +94,10 @@ class Scheduler {
   // The plan for `steps` inference steps: exactly `steps` steps. kInvalidArgument when the
   // count does not fit the config (below 1, above num_train_timesteps, LCM above
   // original_inference_steps, a timestep that steps_offset pushes past the schedule).
-  virtual Result<SamplingPlan> Plan(int steps) const = 0;
+  Result<SamplingPlan> Plan(int steps) const { return PlanFrom(steps, 0); }
+  // The steps begin..steps-1 of the `steps`-step plan (see the file comment); kInvalidArgument
+  // as Plan, or when begin is outside 0..steps-1.
+  virtual Result<SamplingPlan> PlanFrom(int steps, int begin) const = 0;
 };
 
 // The scheduler names: "ddim", "ddpm", "euler", "euler_a", "dpmpp_2m", "lcm".

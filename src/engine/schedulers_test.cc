@@ -306,5 +306,62 @@ TEST(Schedulers, StepCountsAConfigCannotRunAreInvalidArgument) {
   }
 }
 
+TEST(Schedulers, PlanFromIsTheTailOfThePlan) {
+  for (const char* name : {"ddim", "ddpm", "euler", "euler_a", "lcm"}) {
+    SchedulerConfig config = TenSteps();
+    config.original_inference_steps = 10;
+    const SamplingPlan full = PlanFor(name, 4, config);
+    const SamplingPlan tail = MakeScheduler(name, config).value()->PlanFrom(4, 2).value();
+    ASSERT_EQ(tail.steps.size(), 2u) << name;
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(tail.steps[i].timestep, full.steps[i + 2].timestep) << name;
+      EXPECT_EQ(tail.steps[i].next_from_x, full.steps[i + 2].next_from_x) << name;
+      EXPECT_EQ(tail.steps[i].renoise_noise, full.steps[i + 2].renoise_noise) << name;
+    }
+    if (!full.sigmas.empty()) {
+      EXPECT_EQ(tail.sigmas, std::vector<double>(full.sigmas.begin() + 2, full.sigmas.end()));
+    }
+  }
+}
+
+TEST(Schedulers, PlanFromRestartsTheMultistepSolverAtFirstOrder) {
+  const SamplingPlan full = PlanFor("dpmpp_2m", 3);
+  const SamplingPlan tail = MakeScheduler("dpmpp_2m", TenSteps()).value()->PlanFrom(3, 1).value();
+  ASSERT_EQ(tail.steps.size(), 2u);
+  EXPECT_NE(full.steps[1].next_from_prev_x0, 0);
+  EXPECT_EQ(tail.steps[0].next_from_prev_x0, 0);
+  EXPECT_EQ(tail.steps[0].timestep, full.steps[1].timestep);
+}
+
+TEST(Schedulers, RenoiseIsAddNoiseAtTheStepsTimestep) {
+  const NoiseSchedule schedule = TenStepSchedule();
+  for (const char* name : {"ddim", "ddpm", "lcm"}) {
+    SchedulerConfig config = TenSteps();
+    config.original_inference_steps = 10;
+    for (const SchedulerStep& step : PlanFor(name, 3, config).steps) {
+      const double a = schedule.alphas_cumprod[static_cast<int>(step.timestep)];
+      EXPECT_NEAR(step.renoise_x0, std::sqrt(a), 1e-12) << name;
+      EXPECT_NEAR(step.renoise_noise, std::sqrt(1 - a), 1e-12) << name;
+    }
+  }
+  const SamplingPlan euler = PlanFor("euler", 3);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(euler.steps[i].renoise_x0, 1);
+    EXPECT_EQ(euler.steps[i].renoise_noise, euler.sigmas[i]);
+  }
+  const SamplingPlan dpm = PlanFor("dpmpp_2m", 3);
+  for (size_t i = 0; i < 3; ++i) {
+    const double sigma = dpm.sigmas[i], alpha = 1 / std::sqrt(sigma * sigma + 1);
+    EXPECT_NEAR(dpm.steps[i].renoise_x0, alpha, 1e-12);
+    EXPECT_NEAR(dpm.steps[i].renoise_noise, sigma * alpha, 1e-12);
+  }
+}
+
+TEST(Schedulers, PlanFromOutsideTheStepsIsInvalidArgument) {
+  auto scheduler = MakeScheduler("euler", TenSteps()).value();
+  EXPECT_EQ(scheduler->PlanFrom(4, 4).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler->PlanFrom(4, -1).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace stipple

@@ -151,7 +151,8 @@ Result<SdSource> FromFolder(const std::string& dir) {
 }
 
 Result<SdSource> FromSingleFile(const std::string& path) {
-  ASSIGN_OR_RETURN(LdmCheckpoint checkpoint, LoadLdmCheckpoint(path));
+  ASSIGN_OR_RETURN(LdmCheckpoint checkpoint,
+                   LoadLdmCheckpoint(path, LdmOptions{.allow_inpainting = true}));
   SdSource source;
   const std::string name = fs::path(path).filename().string();
   auto part = [&](const char* part_name, SafetensorsFile& weights) {
@@ -211,6 +212,18 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
     RETURN_IF_ERROR(CheckPixelSpaceSize(model.unet->config.sample_width,
                                         model.unet->config.sample_height, unet_config_name));
   }
+  // The UNet's channels: the latents' (or, pixel space, the image's) in and out; an inpainting
+  // UNet takes [latents, mask, masked-image latents]: 2 · latents + 1 in.
+  const int unet_in = model.unet->config.in_channels, unet_out = model.unet->config.out_channels;
+  const int latent_channels = model.vae ? model.vae->config().latent_channels : unet_out;
+  const bool inpainting = model.vae && unet_in == 2 * latent_channels + 1;
+  if (unet_out != latent_channels || (unet_in != latent_channels && !inpainting)) {
+    return InvalidArgumentError(unet_config_name + ": the UNet takes " + std::to_string(unet_in) +
+                                " channels and gives " + std::to_string(unet_out) + "; the " +
+                                (model.vae ? "VAE's latents have " : "model's images have ") +
+                                std::to_string(latent_channels) +
+                                " (an inpainting UNet takes 2 x that + 1)");
+  }
   model.tokenizer = std::move(source.tokenizer);
   model.tokenizer_2 = std::move(source.tokenizer_2);
   RETURN_IF_ERROR(
@@ -230,6 +243,7 @@ Result<std::unique_ptr<SdPipeline>> LoadSdPipeline(const ModelPath& where,
       SdModelLimits(where.name, model.family, model.unet->config.sample_width * scale,
                     model.unet->config.sample_height * scale, factor,
                     model.scheduler.default_scheduler, text_layers, source.defaults);
+  limits.inpainting = inpainting;
 
   int64_t parameters = Parameters(*model.unet) + Parameters(*model.text_encoder);
   if (model.vae) parameters += Parameters(*model.vae);

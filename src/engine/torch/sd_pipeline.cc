@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "engine/schedulers.h"
+#include "engine/torch/image_inputs.h"
 #include "engine/torch/plan_step.h"
 #include "engine/torch/sample_rows.h"
 #include "imaging/png.h"
@@ -26,9 +27,11 @@ struct SdPipeline::Batch {
   torch::Tensor cond, uncond;                // text states, compute dtype
   torch::Tensor cond_pooled, uncond_pooled;  // SDXL
   torch::Tensor guidance;                    // (rows, 1, 1, 1) fp32
+  ImageStart image;                          // img2img and inpainting (image_inputs.h)
 
   void Keep(const std::vector<int64_t>& keep) {
-    rows.Keep(keep, {&x, &prev_x0, &cond, &uncond, &cond_pooled, &uncond_pooled, &guidance});
+    rows.Keep(keep, {&x, &prev_x0, &cond, &uncond, &cond_pooled, &uncond_pooled, &guidance,
+                     &image.image_latents, &image.noise, &image.mask, &image.masked_latents});
   }
 };
 
@@ -252,10 +255,15 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
     if (admitted[j].ok() && first == nullptr) first = &jobs[j].request;
   }
   if (first == nullptr) return {};
-  const int steps = first->steps, width = first->width, height = first->height;
+  const int width = first->width, height = first->height;
+  // With an init image only the last int(steps · strength) steps run (diffusers' get_timesteps);
+  // CheckEngineJobs gives every job of a batch the same strength.
+  const bool from_image = first->init_image.has_value();
+  const int begin = from_image ? first->steps - StepsToRun(*first) : 0;
+  const int steps = first->steps - begin;  // the steps this batch runs
   Result<std::unique_ptr<Scheduler>> scheduler = MakeScheduler(first->scheduler, model_.scheduler);
-  Result<SamplingPlan> plan =
-      scheduler.ok() ? (*scheduler)->Plan(steps) : Result<SamplingPlan>(scheduler.status());
+  Result<SamplingPlan> plan = scheduler.ok() ? (*scheduler)->PlanFrom(first->steps, begin)
+                                             : Result<SamplingPlan>(scheduler.status());
   if (!plan.ok()) {
     for (size_t j = 0; j < jobs.size(); ++j) {
       if (admitted[j].ok()) results[j] = plan.status();
@@ -266,8 +274,9 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
   c10::InferenceMode inference;
   const torch::Device device = options_.device;
   const int64_t factor = model_.vae ? model_.vae->config().DownscaleFactor() : 1;
-  const std::vector<int64_t> latent_shape = {model_.unet->config.in_channels, height / factor,
+  const std::vector<int64_t> latent_shape = {model_.unet->config.out_channels, height / factor,
                                              width / factor};
+  const bool nine_channel = model_.unet->config.in_channels > model_.unet->config.out_channels;
   Batch batch;
   batch.rows.AddJobs(jobs, admitted);
   std::vector<std::string> prompts, negatives;
@@ -285,7 +294,13 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
 
   // Each image's latents from its generator (encoding the prompts draws nothing, so the order
   // of the two does not matter), then the text conditions.
-  batch.x = (batch.rows.Noise(latent_shape) * plan->init_noise_scale).to(device);
+  if (from_image) {
+    batch.image = StartFromImages(jobs, batch.rows, model_.vae, *plan, latent_shape,
+                                  first->strength >= 1.0, nine_channel, device);
+    batch.x = std::move(batch.image.x);
+  } else {
+    batch.x = (batch.rows.Noise(latent_shape) * plan->init_noise_scale).to(device);
+  }
   batch.prev_x0 = torch::zeros_like(batch.x);
   batch.guidance = torch::tensor(guidance).view({-1, 1, 1, 1}).to(device);
   std::vector<std::string> texts = prompts;
@@ -340,6 +355,9 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
     }
     const SchedulerStep& step = plan->steps[s];
     torch::Tensor input = batch.x * step.input_scale;
+    if (nine_channel) {  // [scaled latents, mask, masked-image latents], as diffusers
+      input = torch::cat({input, batch.image.mask, batch.image.masked_latents}, 1);
+    }
     if (!guided.empty()) input = torch::cat({input, input.index_select(0, guided_index)});
     UNetAddedConditions added;
     added.text_keys_values = &text_keys_values;
@@ -365,6 +383,9 @@ SdPipeline::Samples SdPipeline::Sample(std::span<const EngineJob> jobs,
                                         [&] { return batch.rows.Noise(latent_shape).to(device); });
     batch.prev_x0 = next.x0;
     batch.x = next.next;
+    if (batch.image.image_latents.defined()) {  // a 4-channel UNet inpainting: the known region
+      batch.x = BlendKnownRegion(batch.image, *plan, static_cast<size_t>(s), batch.x);
+    }
     ReportProgress(s + 1, steps, batch, next.x0, progress);
   }
 

@@ -18,6 +18,11 @@
 //      guidance > 1, the unconditional half in one call; SDXL adds the pooled embedding and
 //      time_ids [H, W, 0, 0, H, W]), guidance uncond + g·(cond − uncond), the scheduler's plan;
 //   4. the VAE decodes latents / scaling_factor; pixels = round(clamp(x/2 + 0.5, 0, 1) · 255).
+// With an init image (and a mask) it is diffusers' StableDiffusion[XL]Img2ImgPipeline
+// (StableDiffusion[XL]InpaintPipeline) instead: only the last int(steps · strength) steps run,
+// from the image's latents noised to the first of them; image_inputs.h says how the images are
+// prepared, and 9-channel inpainting UNets get [latents, mask, masked-image latents] each step,
+// 4-channel ones the known region put back after each step.
 // Previews every few steps map the scheduler's clean-latent estimate to RGB without the VAE
 // (latent_preview.h).
 // A pixel-space model (no VAE, diffusers_folder.h) runs the same steps on the image itself:
