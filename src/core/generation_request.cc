@@ -462,6 +462,11 @@ bool BatchCompatible(const GenerationRequest& a, const GenerationRequest& b) {
          a.mask_image.has_value() == b.mask_image.has_value() && a.loras == b.loras;
 }
 
+int StepsToRun(const GenerationRequest& request) {
+  if (!request.init_image) return request.steps;
+  return std::min(static_cast<int>(request.steps * request.strength), request.steps);
+}
+
 SeedSource RandomSeedSource() {
   return [] {
     uint32_t seed = 0;

@@ -154,6 +154,11 @@ struct GenerationRequest {
 // grouping ask it.
 bool BatchCompatible(const GenerationRequest& a, const GenerationRequest& b);
 
+// The denoising steps a request runs: `steps`, or with an init image the last
+// min(int(steps · strength), steps) of them (diffusers' get_timesteps; int truncates). What the
+// engine runs and what a task's progress counts to.
+int StepsToRun(const GenerationRequest& request);
+
 // Returns a random seed in [0, 2^32-1]; injected so tests are deterministic.
 using SeedSource = std::function<uint32_t()>;
 SeedSource RandomSeedSource();

@@ -68,11 +68,6 @@ Status CheckOne(const EngineJob& job, const ModelLimits& limits) {
 
 }  // namespace
 
-int StepsToRun(const GenerationRequest& request) {
-  if (!request.init_image) return request.steps;
-  return std::min(static_cast<int>(request.steps * request.strength), request.steps);
-}
-
 std::vector<Status> CheckEngineJobs(std::span<const EngineJob> jobs, const ModelLimits& limits) {
   std::vector<Status> out;
   out.reserve(jobs.size());

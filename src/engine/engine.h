@@ -57,7 +57,7 @@ struct EngineJob {
 struct ProgressEvent {
   size_t job_index = 0;     // index into the `jobs` given to Generate
   int step = 0;             // steps done so far, 1..steps
-  int steps = 0;            // the job's total: StepsToRun(request)
+  int steps = 0;            // the job's total: StepsToRun(request) (core)
   std::string preview_png;  // empty except every few steps
 };
 
@@ -81,10 +81,6 @@ class Engine {
   virtual std::vector<Result<std::vector<GeneratedImage>>> Generate(
       std::span<const EngineJob> jobs, const ProgressSink& progress) = 0;
 };
-
-// The denoising steps a job runs: `steps`, or with an init image the last
-// min(int(steps · strength), steps) of them (diffusers' get_timesteps; int truncates).
-int StepsToRun(const GenerationRequest& request);
 
 // Checks a batch against the model: returns, per job, OK or the kInvalidArgument that job gets
 // (size not allowed, steps out of range, unknown scheduler, clip_skip beyond the model's

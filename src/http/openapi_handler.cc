@@ -44,7 +44,12 @@ constexpr const char* kSchemas = R"({
   "init_image": {"$ref": "#/components/schemas/ImageInput"},
   "mask_image": {"$ref": "#/components/schemas/ImageInput"},
   "strength": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1,
-   "description": "with init_image: the share of the schedule that runs; default 0.8, or 1.0 with mask_image"}}},
+   "description": "with init_image: the share of the schedule that runs; default 0.8, or 1.0 with mask_image"},
+  "loras": {"type": "array", "maxItems": 8,
+   "description": "LoRA adapters of the model's family (GET /v1/models lists them), applied in order",
+   "items": {"type": "object", "required": ["name"], "additionalProperties": false,
+    "properties": {"name": {"type": "string"},
+     "scale": {"type": "number", "minimum": -10, "maximum": 10}}}}}},
 "ImageInput": {"nullable": true, "oneOf": [
   {"type": "string", "description": "as sent: a base64 data: URL of a PNG, JPEG or WebP, or an https:// URL the gateway fetches once; see docs/http.md, Image inputs"},
   {"type": "object", "description": "as stored and answered: the image by content hash",

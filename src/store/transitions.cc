@@ -107,8 +107,9 @@ Status Complete(Task& task, const Completion& completion, Timestamp now) {
   task.outputs = completion.outputs;
   task.outputs_expire_at = completion.outputs_expire_at;
   task.error.reset();
-  // A succeeded task ran every step, whether or not a heartbeat reported any of them.
-  task.progress = TaskProgress{task.request.steps, task.request.steps};
+  // A succeeded task ran every step, whether or not a heartbeat reported any of them (with an
+  // init image, the steps its strength runs).
+  task.progress = TaskProgress{StepsToRun(task.request), StepsToRun(task.request)};
   return Status::Ok();
 }
 

@@ -252,7 +252,7 @@ void Worker::HeartbeatLoop() {
     for (const auto& task : tasks) {
       std::optional<TaskProgress> progress;
       const int step = task->step.load();
-      if (step > 0) progress = TaskProgress{step, task->task.request.steps};
+      if (step > 0) progress = TaskProgress{step, StepsToRun(task->task.request)};
       Result<HeartbeatReply> reply =
           source_->Heartbeat(task->task.id, task->task.fencing, options_.lease_duration, progress);
       if (reply.ok()) {
