@@ -8,7 +8,8 @@ namespace stipple::http::testing {
 namespace {
 
 TEST(WebPage, TheBinaryCarriesThePageAndItsFiles) {
-  for (const char* name : {"index.html", "app.js", "api.js", "view.js", "image_input.js", "style.css"}) {
+  for (const char* name :
+       {"index.html", "app.js", "api.js", "view.js", "image_input.js", "style.css"}) {
     const WebAsset* asset = FindWebAsset(name);
     ASSERT_NE(asset, nullptr) << name;
     EXPECT_FALSE(asset->bytes.empty()) << name;
