@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "bench/bench_report.h"
-#include "engine/png.h"
 #include "engine/torch/sd_shaped_fixture.h"
 #include "engine/torch_engine.h"
+#include "imaging/png.h"
 
 namespace stipple {
 namespace {

@@ -14,11 +14,11 @@
 
 #include "common/file.h"
 #include "engine/model_files.h"
-#include "engine/png.h"
 #include "engine/tiny_sd_model.h"
 #include "engine/torch/sd_loader.h"
 #include "engine/torch/sd_pipeline.h"
 #include "engine/torch_engine.h"
+#include "imaging/png.h"
 
 namespace stipple::torch_engine {
 namespace {
