@@ -44,6 +44,7 @@ void ListModels(HandlerContext& ctx, HttpRequest&, ExchangePtr exchange) {
                      {"default_guidance_scale", m.default_guidance_scale},
                      {"default_scheduler", m.default_scheduler},
                      {"max_clip_skip", m.max_clip_skip},
+                     {"inpainting", m.inpainting},
                      {"loras", std::move(loras)},
                      {"default", &m == ctx.models.Default()}});
   }

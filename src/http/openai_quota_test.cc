@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/base64.h"
 #include "http/api_keys.h"
 #include "http/http_test_support.h"
+#include "service/image_inputs.h"
 
 namespace stipple::http::testing {
 namespace {
@@ -118,10 +121,42 @@ TEST(OpenAiImages, AFailedTaskAnswers500) {
   EXPECT_EQ(Body(r)["error"].as_object()["type"], "server_error");
 }
 
-// POST /v1/images/edits over HTTP: the form's image reaches the submitted request as init_image
-// (the form itself is covered by openai_request_test.cc).
+// A test double of StoreImageInputs: records each source it is asked to resolve and resolves it
+// to a fixed 32x32 reference.
+class RecordingImageInputs : public ImageInputs {
+ public:
+  Status Resolve(GenerationRequest& request, const ModelLimits&) override {
+    std::lock_guard lock(mu_);
+    for (auto* input : {&request.init_image, &request.mask_image}) {
+      if (!*input || (*input)->resolved()) continue;
+      sources_.push_back((*input)->source);
+      **input = ImageInput{"", std::string(64, 'a'), "image/jpeg", 32, 32};
+    }
+    if (request.width == 0) request.width = request.height = 32;
+    return Status::Ok();
+  }
+  std::vector<std::string> sources() {
+    std::lock_guard lock(mu_);
+    return sources_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> sources_;
+};
+
+HttpServerOptions EditOptions(ImageInputs* inputs) {
+  HttpServerOptions o = TestOptions();
+  o.gateway.image_inputs = inputs;
+  return o;
+}
+
+// POST /v1/images/edits over HTTP: the form's image reaches the resolver as init_image's data:
+// URL, and the submitted request holds what it resolved to (the form itself is covered by
+// openai_request_test.cc).
 TEST(OpenAiEdits, SubmitsTheImageAsInitImageThroughTheSameAdmission) {
-  TestServer s;
+  RecordingImageInputs inputs;
+  TestServer s(EditOptions(&inputs));
   const std::string jpeg = "\xff\xd8\xff\xe0 a jpeg";
   const std::string form =
       "--XX\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
@@ -139,7 +174,9 @@ TEST(OpenAiEdits, SubmitsTheImageAsInitImageThroughTheSameAdmission) {
   const GenerationRequest request =
       s.service.submitted().at(0).request;  // a copy: submitted() answers by value
   ASSERT_TRUE(request.init_image.has_value());
-  EXPECT_EQ(request.init_image->source, "data:image/jpeg;base64," + Base64Encode(jpeg));
+  EXPECT_TRUE(request.init_image->resolved());
+  EXPECT_EQ(inputs.sources(),
+            std::vector<std::string>{"data:image/jpeg;base64," + Base64Encode(jpeg)});
   EXPECT_FALSE(request.mask_image.has_value());
   EXPECT_EQ(request.strength, 0.5);
 

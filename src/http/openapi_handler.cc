@@ -87,6 +87,7 @@ constexpr const char* kSchemas = R"({
     "height": {"type": "integer"}, "max_steps": {"type": "integer"},
     "schedulers": {"type": "array", "items": {"type": "string"}},
     "max_clip_skip": {"type": "integer"},
+    "inpainting": {"type": "boolean", "description": "a dedicated inpainting model: requests give init_image and mask_image"},
     "loras": {"type": "array", "description": "the LoRA files of the model's family, in the loras folder",
       "items": {"type": "object", "properties": {
         "name": {"type": "string"}, "bytes": {"type": "integer"}}}},

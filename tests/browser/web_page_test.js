@@ -244,7 +244,7 @@ async function modelsScenario(page, base) {
   await page.goto(base);
   await page.waitForSelector('#model option', { state: 'attached', timeout: WAIT });
   const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
-  assert.deepEqual(models, ['sd1-tiny', 'sd2v-tiny', 'sdxl-tiny']);
+  assert.deepEqual(models, ['sd1-inpaint-tiny', 'sd1-tiny', 'sd2v-tiny', 'sdxl-tiny']);
   await page.selectOption('#model', 'sd2v-tiny');
   await page.click('summary');  // "More settings", where the size is
   const sizes = await page.$$eval('#size option', (os) => os.map((o) => [o.value, o.textContent]));

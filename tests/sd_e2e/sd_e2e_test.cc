@@ -1,6 +1,7 @@
 // Stable Diffusion models through `stipple serve` as a user runs it: one server on a folder of
 // models (a diffusers folder of each family and single-file checkpoints) lists each with its
-// family and size rule and answers a synchronous request per model with a PNG of the asked size;
+// family and size rule and answers a synchronous request per model with a PNG of the asked size
+// (the inpainting model with an init image and a mask);
 // a model at SD 1.5's real dimensions (random weights, written once into the build folder)
 // answers a synchronous 256x256, 2-step request.
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base64.h"
 #include "engine/torch/sd_shaped_fixture.h"
 #include "http/http_test_support.h"
 #include "imaging/png.h"
@@ -76,8 +78,23 @@ TEST(SdE2e, OneServerServesEveryFamilyFromAFolderOfModels) {
     SCOPED_TRACE(name);
     ASSERT_TRUE(m.at("family").is_string()) << name;
     EXPECT_EQ(m.at("size_rule").at("multiple").as_int64(), 8);
+    // A dedicated inpainting model needs an image to start from and a mask: a grey 32x48 image
+    // whose right half is repainted.
+    std::string inputs;
+    if (m.at("inpainting").as_bool()) {
+      std::vector<uint8_t> grey(32 * 48 * 3, 128), mask(32 * 48 * 3, 0);
+      for (int y = 0; y < 48; ++y) {
+        for (int x = 16; x < 32; ++x) {
+          for (int c = 0; c < 3; ++c) mask[(y * 32 + x) * 3 + c] = 255;
+        }
+      }
+      inputs = R"(,"init_image":"data:image/png;base64,)" +
+               Base64Encode(EncodePngRgb8(grey, 32, 48).value()) +
+               R"(","mask_image":"data:image/png;base64,)" +
+               Base64Encode(EncodePngRgb8(mask, 32, 48).value()) + R"(")";
+    }
     const std::string body = R"({"prompt":"a photo of a cat","model":")" + name +
-                             R"(","width":32,"height":48,"steps":2,"seed":3})";
+                             R"(","width":32,"height":48,"steps":2,"seed":3)" + inputs + "}";
     const std::string png = Generate(client, body);
     EXPECT_EQ(PngSize(png), (std::pair<int, int>{32, 48}));
   }
