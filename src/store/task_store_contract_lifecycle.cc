@@ -30,6 +30,18 @@ TEST_P(TaskStoreContract, CompleteRecordsTheOutputsAndSucceeds) {
   EXPECT_EQ(*store().Get(t.id), *done);
 }
 
+TEST_P(TaskStoreContract, CompleteCountsTheStepsAnInitImagesStrengthRuns) {
+  GenerationRequest r = TestRequest();
+  r.init_image = ImageInput{"", std::string(64, 'a'), "image/png", 32, 32};
+  r.strength = 0.55;  // int(20 x 0.55) = 11 of the 20 steps
+  ASSERT_TRUE(store().Enqueue(TestNewTask("tenant", r)).ok());
+  Task t = LeaseOne();
+  auto done = store().Complete(CompletionFor(t, clock().Now() + Millis(3'600'000)));
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->progress, (std::optional<TaskProgress>{TaskProgress{11, 11}}));
+  EXPECT_EQ(*store().Get(t.id), *done);
+}
+
 TEST_P(TaskStoreContract, CompleteBatchAnswersEachTaskOnItsOwn) {
   Enqueue();
   Enqueue();

@@ -183,10 +183,14 @@ constexpr char kInsert[] =
     "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
     "?25)";
 
-// With the request's steps, which the writer needs (Complete reports steps/steps) without
-// parsing the whole request on its thread.
+// With what StepsToRun reads of the request (the steps, the strength and whether there is an init
+// image), which the writer needs (Complete reports the steps run) without parsing the whole
+// request on its thread.
 constexpr char kSelectById[] =
-    "SELECT " STIPPLE_TASK_COLUMNS ", json_extract(request, '$.steps') FROM tasks WHERE id=?1";
+    "SELECT " STIPPLE_TASK_COLUMNS
+    ", json_extract(request, '$.steps'), "
+    "json_extract(request, '$.strength'), json_type(request, '$.init_image') FROM tasks "
+    "WHERE id=?1";
 
 }  // namespace
 
@@ -244,6 +248,10 @@ Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id) {
   if (!found) return NotFoundError("no task " + id);
   ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(*s));
   row.task.request.steps = static_cast<int>(s->Int(kTaskColumns));
+  if (!s->IsNull(kTaskColumns + 2) && s->Text(kTaskColumns + 2) != "null") {
+    row.task.request.init_image = ImageInput{};  // present; its reference is not needed here
+    row.task.request.strength = s->Double(kTaskColumns + 1);
+  }
   return row;
 }
 

@@ -18,7 +18,8 @@ Status CreateSchema(Connection& db);
 // stays JSON text so that the one writer thread does not spend its time parsing it. Finish()
 // parses it, on the caller's thread, once the write has returned.
 struct TaskRow {
-  Task task;  // task.request is empty until Finish(), but for its steps when from LoadTaskRow
+  Task task;  // task.request is empty until Finish(), but for what StepsToRun reads when from
+              // LoadTaskRow
   std::string request_json;
   std::string model;  // the request's model and priority (columns of their own)
   int priority = 1;
