@@ -1,6 +1,5 @@
 #include "webhook/dispatcher.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <sys/socket.h>
 
@@ -55,16 +54,6 @@ struct Attempt {
 };
 
 size_t DiscardBody(char*, size_t size, size_t n, void*) { return size * n; }
-
-std::string AddressText(const sockaddr* a) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (a->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, buf, sizeof buf);
-  } else if (a->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, buf, sizeof buf);
-  }
-  return buf;
-}
 
 // The connect-time guard: curl asks for a socket for each address it is about to connect to.
 curl_socket_t OpenSocket(void* clientp, curlsocktype, curl_sockaddr* address) {

@@ -1,6 +1,5 @@
 #include "webhook/image_fetch.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <memory>
@@ -16,16 +15,6 @@ struct Fetch {
   bool too_large = false;
   std::string forbidden;  // the address the guard refused, if it did
 };
-
-std::string AddressText(const sockaddr* a) {
-  char buf[INET6_ADDRSTRLEN] = {0};
-  if (a->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, buf, sizeof buf);
-  } else if (a->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, buf, sizeof buf);
-  }
-  return buf;
-}
 
 // The connect-time guard, for the first connection and every redirect's.
 curl_socket_t OpenSocket(void* clientp, curlsocktype, curl_sockaddr* address) {

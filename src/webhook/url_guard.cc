@@ -83,6 +83,16 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url) {
   return out;
 }
 
+std::string AddressText(const sockaddr* a) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (a->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, buf, sizeof buf);
+  } else if (a->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
 bool IsForbiddenAddress(const sockaddr* address) {
   if (address->sa_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(address);

@@ -28,6 +28,10 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url);
 // Whether a webhook may not connect to this address (see the file comment).
 bool IsForbiddenAddress(const sockaddr* address);
 
+// An IPv4 or IPv6 address as text ("127.0.0.1", "::1"); "" for other families. What the
+// connect-time guards name in their refusals.
+std::string AddressText(const sockaddr* address);
+
 // Whether a host name is local by definition, whatever a resolver answers: "localhost" and every
 // name under ".localhost" (RFC 6761), "localhost.localdomain", "localhost6",
 // "localhost6.localdomain6", "ip6-localhost", "ip6-loopback", and the cloud metadata name
