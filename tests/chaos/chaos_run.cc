@@ -155,12 +155,48 @@ std::string ChaosReport::Summary(size_t max_violations) const {
          ", tasks stored " + std::to_string(stored) + ", cancels " + std::to_string(cancels) +
          ", webhook deliveries " + std::to_string(webhook_deliveries) + "\nended:";
   for (const auto& [state, n] : ended) out += " " + state + " " + std::to_string(n);
+  if (!failed_by_code.empty()) {
+    out += "\nfailed by code:";
+    for (const auto& [code, n] : failed_by_code) out += " " + code + " " + std::to_string(n);
+  }
+  out += "\nacknowledged, end not seen by the client: " + std::to_string(unseen_ends.size());
+  for (size_t i = 0; i < unseen_ends.size() && i < max_violations; ++i) {
+    out += "\n  " + unseen_ends[i];
+  }
   out += "\nviolations " + std::to_string(violations.size()) + "\n";
   for (size_t i = 0; i < violations.size() && i < max_violations; ++i) {
     out += "  " + violations[i].invariant + ": " + violations[i].detail + "\n";
   }
   return out;
 }
+
+namespace {
+
+// One line on an acknowledged task whose end its client never saw: the request, and the store's
+// record of the task (when it started and ended, relative to its creation).
+std::string UnseenEnd(const loadgen::RequestRecord& r, const StoreView& store) {
+  char line[512];
+  auto it = store.tasks.find(r.task_id);
+  if (it == store.tasks.end()) {
+    std::snprintf(line, sizeof line, "%s %s sent %.1f s: not in the store", r.task_id.c_str(),
+                  std::string(loadgen::RequestKindName(r.kind)).c_str(), r.intended_s);
+    return line;
+  }
+  const Task& t = it->second;
+  auto since_created = [&](const std::optional<Timestamp>& at) {
+    return at ? std::chrono::duration<double>(*at - t.created_at).count() : -1.0;
+  };
+  std::snprintf(line, sizeof line,
+                "%s %s sent %.1f s: store %s, started %+.1f s, ended %+.1f s, %d attempts%s%s%s",
+                r.task_id.c_str(), std::string(loadgen::RequestKindName(r.kind)).c_str(),
+                r.intended_s, std::string(TaskStateName(t.state)).c_str(),
+                since_created(t.started_at), since_created(t.completed_at), t.attempts,
+                r.cut_off ? ", cut off by the drain" : "",
+                r.error.empty() ? "" : ", client: ", r.error.c_str());
+  return line;
+}
+
+}  // namespace
 
 Result<ChaosReport> RunChaos(Deployment& deployment, const ChaosOptions& options) {
   ChaosReport report;
@@ -199,8 +235,15 @@ Result<ChaosReport> RunChaos(Deployment& deployment, const ChaosOptions& options
     report.cancels += r.cancel_sent ? 1 : 0;
   }
   report.stored = static_cast<int64_t>(store->tasks.size());
-  for (const auto& [id, task] : store->tasks)
+  for (const auto& [id, task] : store->tasks) {
     ++report.ended[std::string(TaskStateName(task.state))];
+    if (task.state == TaskState::kFailed) {
+      ++report.failed_by_code[task.error ? task.error->code : std::string("(none)")];
+    }
+  }
+  for (const loadgen::RequestRecord& r : run.requests) {
+    if (r.acknowledged && r.final_state.empty()) report.unseen_ends.push_back(UnseenEnd(r, *store));
+  }
   report.webhook_deliveries = static_cast<int64_t>(run.webhooks.size());
   return report;
 }

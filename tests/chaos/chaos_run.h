@@ -76,6 +76,12 @@ struct ChaosReport {
   double run_s = 0;
   std::vector<Violation> violations;
   std::vector<std::string> log;  // the faults, in order: "12.3 s kill serve pid 123 (down 0.8 s)"
+  // Failed tasks of the store by error code ("worker_lost 12").
+  std::map<std::string, int64_t> failed_by_code;
+  // Acknowledged tasks whose client never saw an end (allowed, not a violation: the store's end
+  // is what counts), one line each with the request's kind, when it was sent, and the store's
+  // record: "tsk_… sse sent 12.3 s: store succeeded, started +0.4 s, ended +1.1 s, 2 attempts".
+  std::vector<std::string> unseen_ends;
 
   int TotalFaults() const;
   // A few lines: seed, faults, tasks, violations (each, up to `max_violations`).
