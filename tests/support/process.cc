@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +18,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void Exec(std::vector<std::string> argv) {
+// In the child of a fork by `parent`: dies with the thread that forked it (a test killed by a
+// timeout or a signal leaves no server behind holding its port), then runs argv.
+[[noreturn]] void Exec(std::vector<std::string> argv, pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);  // the parent died before the prctl
   std::vector<char*> raw;
   for (std::string& a : argv) raw.push_back(a.data());
   raw.push_back(nullptr);
@@ -51,6 +56,7 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& model_d
                            const std::string& data_dir, std::vector<std::string> extra_args) {
   int fds[2];
   if (pipe(fds) != 0) return;
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
     dup2(fds[1], 1);
@@ -60,7 +66,7 @@ ServeProcess::ServeProcess(const std::string& binary, const std::string& model_d
                                      data_dir, "--threads", "1",        "--log-level", "warn"};
     if (!model_dir.empty()) args.insert(args.end(), {"--model-dir", model_dir});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    Exec(std::move(args));
+    Exec(std::move(args), parent);
   }
   close(fds[1]);
   // The first stdout line: "stipple serving http://127.0.0.1:PORT  (...)".
@@ -87,6 +93,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
                            const std::map<std::string, std::string>& env) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) return;
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
     int null = open("/dev/null", O_RDONLY);
@@ -101,7 +108,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
         setenv(name.c_str(), value.c_str(), 1);
       }
     }
-    Exec(std::move(argv));
+    Exec(std::move(argv), parent);
   }
   close(out[1]);
   close(err[1]);
@@ -172,6 +179,7 @@ LoggedProcess::LoggedProcess(std::vector<std::string> argv, std::string log_path
     : log_path_(std::move(log_path)) {
   const int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
   if (log < 0) return;
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
     int null = open("/dev/null", O_RDONLY);
@@ -180,7 +188,7 @@ LoggedProcess::LoggedProcess(std::vector<std::string> argv, std::string log_path
     dup2(log, 2);
     close(null);
     close(log);
-    Exec(std::move(argv));
+    Exec(std::move(argv), parent);
   }
   close(log);
 }

@@ -1,6 +1,10 @@
 // End-to-end test support: real `stipple` processes. ServeProcess runs `stipple serve` on a free
 // port; ChildProcess runs any command with its stdout and stderr captured, for tests that talk to
 // a command while it runs (signals, live output). For tests only.
+//
+// Every child is killed (SIGKILL) when the thread that started it ends, the whole test process
+// included (PR_SET_PDEATHSIG): a test killed by ctest's timeout or by a signal leaves no server
+// holding its port. So start a child from a thread that outlives it (the test's own thread).
 #pragma once
 
 #include <sys/types.h>
@@ -65,6 +69,7 @@ class ChildProcess {
   ProcessResult Finish(std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
   const std::string& err() const { return err_; }
+  pid_t pid() const { return pid_; }  // -1 once it ended
 
  private:
   bool Pump(std::chrono::milliseconds timeout);  // one read; false once both pipes are closed

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,9 +87,13 @@ Status RedisTestServer::Launch() {
                                    "no",
                                    "--logfile",
                                    dir_ + "/redis.log"};
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return UnavailableError("fork failed");
   if (pid == 0) {
+    // Dies with the thread that started it: a test killed by a timeout leaves no redis-server.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
