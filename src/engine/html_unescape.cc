@@ -1,28 +1,16 @@
 #include "engine/html_unescape.h"
 
-#include <unicode/utf8.h>
-
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "engine/utf8.h"
+
 namespace stipple {
 namespace {
 
 #include "engine/html_entities.inc"
-
-std::u32string DecodeUtf8(std::string_view s) {
-  std::u32string out;
-  int32_t i = 0;
-  const int32_t n = static_cast<int32_t>(s.size());
-  while (i < n) {
-    UChar32 c;
-    U8_NEXT(s.data(), i, n, c);
-    out.push_back(c < 0 ? U'\uFFFD' : static_cast<char32_t>(c));
-  }
-  return out;
-}
 
 // Name (ASCII, with its ';' when it has one) → replacement.
 const std::unordered_map<std::string, std::u32string>& NamedReferences() {

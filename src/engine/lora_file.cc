@@ -66,9 +66,36 @@ std::string FromProcessorSpelling(std::string module) {
   return module.substr(0, at + 1) + layer;
 }
 
+// The target of the prefix of `prefixes` that `key` starts with (they exclude each other), and
+// the key after it; nullopt when none does.
+template <size_t N>
+std::optional<std::pair<LoraTarget, std::string_view>> MatchPrefix(
+    std::string_view key, const std::pair<std::string_view, LoraTarget> (&prefixes)[N]) {
+  for (const auto& [prefix, target] : prefixes) {
+    if (StartsWith(key, prefix)) return std::pair(target, key.substr(prefix.size()));
+  }
+  return std::nullopt;
+}
+
+// Fills `parts` from the suffix of `suffixes` that `rest` (the key after its prefix) ends with:
+// the role, the module before it (through `module_name`) and the layer's key. False when none.
+template <size_t N, typename ModuleName>
+bool MatchSuffix(std::string_view key, std::string_view rest,
+                 const std::pair<std::string_view, Role> (&suffixes)[N], ModuleName module_name,
+                 KeyParts& parts) {
+  for (const auto& [suffix, role] : suffixes) {
+    if (EndsWith(rest, suffix)) {
+      parts.module = module_name(std::string(rest.substr(0, rest.size() - suffix.size())));
+      parts.role = role;
+      parts.layer_key = std::string(key.substr(0, key.size() - suffix.size()));
+      return true;
+    }
+  }
+  return false;
+}
+
 std::optional<KeyParts> SplitKey(std::string_view key) {
   KeyParts parts;
-  std::string_view rest;
   if (StartsWith(key, "lora_unet_") || StartsWith(key, "lora_te")) {
     parts.kohya = true;
     constexpr std::pair<std::string_view, LoraTarget> kPrefixes[] = {
@@ -76,59 +103,35 @@ std::optional<KeyParts> SplitKey(std::string_view key) {
         {"lora_te_", LoraTarget::kTextEncoder},
         {"lora_te1_", LoraTarget::kTextEncoder},
         {"lora_te2_", LoraTarget::kTextEncoder2}};
-    bool known = false;
-    for (const auto& [prefix, target] : kPrefixes) {
-      if (StartsWith(key, prefix)) {
-        parts.target = target;
-        rest = key.substr(prefix.size());
-        known = true;
-      }
-    }
-    if (!known) return std::nullopt;
     constexpr std::pair<std::string_view, Role> kSuffixes[] = {{".lora_down.weight", Role::kDown},
                                                                {".lora_up.weight", Role::kUp},
                                                                {".alpha", Role::kAlpha}};
-    for (const auto& [suffix, role] : kSuffixes) {
-      if (EndsWith(rest, suffix)) {
-        parts.module = std::string(rest.substr(0, rest.size() - suffix.size()));
-        parts.role = role;
-        parts.layer_key = std::string(key.substr(0, key.size() - suffix.size()));
-        return parts;
-      }
-    }
-    return std::nullopt;
+    const auto prefixed = MatchPrefix(key, kPrefixes);
+    if (!prefixed) return std::nullopt;
+    parts.target = prefixed->first;
+    const auto same = [](std::string module) { return module; };
+    if (!MatchSuffix(key, prefixed->second, kSuffixes, same, parts)) return std::nullopt;
+    return parts;
   }
   constexpr std::pair<std::string_view, LoraTarget> kPrefixes[] = {
       {"unet.", LoraTarget::kUnet},
       {"text_encoder.", LoraTarget::kTextEncoder},
       {"text_encoder_2.", LoraTarget::kTextEncoder2}};
-  bool known = false;
-  for (const auto& [prefix, target] : kPrefixes) {
-    if (StartsWith(key, prefix)) {
-      parts.target = target;
-      rest = key.substr(prefix.size());
-      known = true;
-    }
-  }
-  if (!known) {
+  std::string_view rest = key;
+  if (const auto prefixed = MatchPrefix(key, kPrefixes)) {
+    parts.target = prefixed->first;
+    rest = prefixed->second;
+  } else {
     // A UNet saved on its own (save_attn_procs) has no prefix.
+    bool known = false;
     for (std::string_view head : {"down_blocks.", "mid_block.", "up_blocks.", "conv_in.",
                                   "conv_out.", "time_embedding.", "add_embedding."}) {
       if (StartsWith(key, head)) known = true;
     }
     if (!known) return std::nullopt;
-    rest = key;
   }
-  for (const auto& [suffix, role] : kDottedSuffixes) {
-    if (EndsWith(rest, suffix)) {
-      parts.module =
-          FromProcessorSpelling(std::string(rest.substr(0, rest.size() - suffix.size())));
-      parts.role = role;
-      parts.layer_key = std::string(key.substr(0, key.size() - suffix.size()));
-      return parts;
-    }
-  }
-  return std::nullopt;
+  if (!MatchSuffix(key, rest, kDottedSuffixes, FromProcessorSpelling, parts)) return std::nullopt;
+  return parts;
 }
 
 std::string Underscored(std::string name) {

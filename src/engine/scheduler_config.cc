@@ -1,6 +1,5 @@
 #include "engine/scheduler_config.h"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cmath>
 #include <functional>
@@ -11,6 +10,8 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include "engine/config_json.h"
 
 namespace stipple {
 namespace {
@@ -253,13 +254,11 @@ const std::map<std::string, std::string, std::less<>>& ClassDefaults() {
 
 Result<SchedulerConfig> ParseSchedulerConfig(std::string_view text, std::string_view file_name) {
   const std::string file(file_name);
-  std::error_code ec;
-  json::value root = json::parse(QuoteNonFiniteNumbers(text), ec);
-  if (ec) return InvalidArgumentError(file + ": not valid JSON: " + ec.message());
-  if (!root.is_object()) return InvalidArgumentError(file + ": must hold a JSON object");
+  ASSIGN_OR_RETURN(const json::object object,
+                   ParseConfigObject(QuoteNonFiniteNumbers(text), file_name));
   SchedulerConfig c;
   std::vector<FieldError> errors;
-  for (const auto& [key, value] : root.as_object()) {
+  for (const auto& [key, value] : object) {
     if (key == "_class_name") {
       const auto& classes = ClassDefaults();
       auto it =
@@ -283,7 +282,7 @@ Result<SchedulerConfig> ParseSchedulerConfig(std::string_view text, std::string_
     FieldReader reader(std::string(key), value, &errors);
     parser->second(reader, &c);
   }
-  if (c.class_name.empty() && !root.as_object().contains("_class_name")) {
+  if (c.class_name.empty() && !object.contains("_class_name")) {
     errors.push_back({"_class_name", "is required"});
   }
   if (c.beta_start && c.beta_end && *c.beta_start > *c.beta_end) {

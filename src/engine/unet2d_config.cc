@@ -1,7 +1,6 @@
 #include "engine/unet2d_config.h"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <cmath>
@@ -11,6 +10,8 @@
 #include <utility>
 
 #include "core/json.h"
+
+#include "engine/config_json.h"
 
 namespace stipple {
 namespace {
@@ -424,11 +425,7 @@ std::string_view UNetActivationName(UNetActivation activation) {
 Result<UNet2DConditionConfig> ParseUNet2DConditionConfig(std::string_view text,
                                                          std::string_view file_name) {
   const std::string file(file_name);
-  std::error_code ec;
-  json::value root = json::parse(text, ec);
-  if (ec) return InvalidArgumentError(file + ": not valid JSON: " + ec.message());
-  if (!root.is_object()) return InvalidArgumentError(file + ": must hold a JSON object");
-  const json::object& object = root.as_object();
+  ASSIGN_OR_RETURN(const json::object object, ParseConfigObject(text, file_name));
   if (const json::value* name = object.if_contains("_class_name");
       name != nullptr && *name != "UNet2DConditionModel") {
     return InvalidArgumentError(

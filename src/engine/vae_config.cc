@@ -1,6 +1,5 @@
 #include "engine/vae_config.h"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
 #include <cstring>
@@ -9,6 +8,8 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+
+#include "engine/config_json.h"
 
 namespace stipple {
 namespace {
@@ -140,11 +141,7 @@ class ConfigReader {
 Result<AutoencoderKLConfig> ParseAutoencoderKLConfig(std::string_view text,
                                                      std::string_view file_name) {
   const std::string file(file_name);
-  std::error_code ec;
-  json::value root = json::parse(text, ec);
-  if (ec) return InvalidArgumentError(file + ": not valid JSON: " + ec.message());
-  if (!root.is_object()) return InvalidArgumentError(file + ": must hold a JSON object");
-  const json::object& object = root.as_object();
+  ASSIGN_OR_RETURN(const json::object object, ParseConfigObject(text, file_name));
 
   AutoencoderKLConfig c;
   ConfigReader r(object);
