@@ -405,18 +405,7 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoError("stat", path, errno);
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("read", path, errno);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  data.resize(got);
+  ASSIGN_OR_RETURN(std::string data, ReadAt(fd.get(), 0, static_cast<size_t>(st.st_size), path));
   if (data.size() < kHeaderBytes || data.compare(0, sizeof(kMagic), kMagic, sizeof(kMagic)) != 0) {
     return DataLossError("output " + path + ": not a stored output (bad header)");
   }
