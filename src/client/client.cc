@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <charconv>
 #include <cmath>
@@ -323,11 +324,11 @@ Status Client::StreamEvents(const std::string& task_id, int64_t after_seq,
       for (SseEvent& frame : parser.Feed(*bytes)) {
         ASSIGN_OR_RETURN(EventSnapshot event, ParseEventSnapshot(frame.data));
         const bool terminal = IsTerminalEvent(event.event.type);
-        if (event.event.seq <= last) {
-          if (terminal) return Status::Ok();  // already seen (or asked to skip past it)
-          continue;
-        }
-        last = event.event.seq;
+        // Seen already; but the terminal event always comes through, as the server sends it:
+        // a one-process server numbers a task's events anew after a restart, so its end may
+        // carry a seq at or below one seen before the restart.
+        if (event.event.seq <= last && !terminal) continue;
+        last = std::max(last, event.event.seq);
         failures = 0;
         if (!on_event(event) || terminal) return Status::Ok();
       }

@@ -116,7 +116,9 @@ class Client {
   // Streams the task's events after `after_seq` (0: all) in order until its terminal event or
   // until `on_event` returns false; answers OK then. A dropped or silent stream is resumed with
   // Last-Event-ID, so no event is missed or repeated; it gives up (kUnavailable) after
-  // max_attempts failures in a row.
+  // max_attempts failures in a row. The terminal event is always delivered, even with a seq not
+  // above one seen (a one-process server restarted in between numbers the task's events anew;
+  // its other events at or below the last seq seen are skipped).
   Status StreamEvents(const std::string& task_id, int64_t after_seq, const EventCallback& on_event,
                       const std::stop_token& stop = {});
 

@@ -203,6 +203,30 @@ TEST(ClientRetry, ADroppedEventStreamResumesAfterTheLastEventSeen) {
   EXPECT_EQ(HeaderOf(requests[1], "Last-Event-ID"), "2");
 }
 
+// A one-process server killed and started again numbers the task's events anew: the stream
+// resumed after seq 4 gets a history of 1..3 whose last is the end. The end still comes through.
+TEST(ClientRetry, AResumedStreamDeliversTheEndOfAServerThatNumberedItsEventsAnew) {
+  ScriptedServer server(
+      {Stream(Frame(1, TaskEventType::kQueued) + Frame(2, TaskEventType::kStarted) +
+              Frame(3, TaskEventType::kProgress) + Frame(4, TaskEventType::kProgress)),
+       Stream(Frame(1, TaskEventType::kQueued) + Frame(2, TaskEventType::kStarted) +
+              Frame(3, TaskEventType::kSucceeded))});
+  std::vector<int64_t> seqs;
+  std::vector<TaskEventType> types;
+  Status status = Make(server)->StreamEvents(kTaskId, 0, [&](const EventSnapshot& e) {
+    seqs.push_back(e.event.seq);
+    types.push_back(e.event.type);
+    return true;
+  });
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 3, 4, 3}));
+  ASSERT_FALSE(types.empty());
+  EXPECT_EQ(types.back(), TaskEventType::kSucceeded);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(HeaderOf(requests[1], "Last-Event-ID"), "4");
+}
+
 TEST(ClientRetry, WaitPollsAgainWhenTheServerAnswersBeforeItsWait) {
   ScriptedServer server(
       {Answer(200, TaskBody(TaskState::kRunning)), Answer(200, TaskBody(TaskState::kSucceeded))});
