@@ -4,6 +4,7 @@
 // anything, a task ends exactly once, and an end never changes afterwards.
 #include <atomic>
 #include <barrier>
+#include <chrono>
 #include <functional>
 #include <set>
 #include <thread>
@@ -17,14 +18,21 @@ namespace {
 constexpr int kRounds = 40;
 
 // Runs every function on its own thread, all released at once by a barrier; returns when all
-// have returned.
-void RunTogether(const std::vector<std::function<void()>>& contenders) {
+// have returned. With `round` >= 0 one contender (they take turns) starts a little late, by 0 to
+// 200 µs (a busy wait): the cheaper call would otherwise win every round and the race would only
+// ever go one way.
+void RunTogether(const std::vector<std::function<void()>>& contenders, int round = -1) {
   std::barrier start(static_cast<std::ptrdiff_t>(contenders.size()));
   std::vector<std::thread> threads;
   threads.reserve(contenders.size());
-  for (const auto& run : contenders) {
-    threads.emplace_back([&start, &run] {
+  for (size_t i = 0; i < contenders.size(); ++i) {
+    const bool late = round >= 0 && i == static_cast<size_t>(round) % contenders.size();
+    const auto skew = std::chrono::microseconds(late ? (round / 2 % 5) * 50 : 0);
+    threads.emplace_back([&start, &run = contenders[i], skew] {
       start.arrive_and_wait();
+      const auto go = std::chrono::steady_clock::now() + skew;
+      while (std::chrono::steady_clock::now() < go) {
+      }
       run();
     });
   }
@@ -59,9 +67,10 @@ TEST_P(TaskStoreContract, StaleAndCurrentHoldersCompletingAtOnceRecordOnlyTheCur
     Result<Task> stale_done = InternalError("not run");
     Result<Task> current_done = InternalError("not run");
     RunTogether({
-        [&] { stale_done = store().Complete(CompletionFor(stale, clock().Now())); },
-        [&] { current_done = store().Complete(CompletionFor(current, clock().Now())); },
-    });
+                    [&] { stale_done = store().Complete(CompletionFor(stale, clock().Now())); },
+                    [&] { current_done = store().Complete(CompletionFor(current, clock().Now())); },
+                },
+                round);
     EXPECT_EQ(stale_done.status().code(), StatusCode::kAborted) << "round " << round;
     ASSERT_TRUE(current_done.ok()) << "round " << round << ": " << current_done.status().ToString();
     EXPECT_EQ(current_done->fencing, current.fencing);
@@ -79,10 +88,12 @@ TEST_P(TaskStoreContract, StaleFailureRacingTheCurrentCompletionIsRefused) {
     Task current = LeaseOne();
     Result<Task> stale_failed = InternalError("not run");
     Result<Task> current_done = InternalError("not run");
-    RunTogether({
-        [&] { stale_failed = store().Fail(FailureFor(stale, FailureKind::kPermanent)); },
-        [&] { current_done = store().Complete(CompletionFor(current, clock().Now())); },
-    });
+    RunTogether(
+        {
+            [&] { stale_failed = store().Fail(FailureFor(stale, FailureKind::kPermanent)); },
+            [&] { current_done = store().Complete(CompletionFor(current, clock().Now())); },
+        },
+        round);
     EXPECT_EQ(stale_failed.status().code(), StatusCode::kAborted) << "round " << round;
     ASSERT_TRUE(current_done.ok()) << "round " << round;
     ExpectEndedFor(store(), clock(), current, TaskState::kSucceeded, round);
@@ -98,9 +109,10 @@ TEST_P(TaskStoreContract, OneLeaseCompletedTwiceAtOnceEndsOnce) {
     Result<Task> a = InternalError("not run");
     Result<Task> b = InternalError("not run");
     RunTogether({
-        [&] { a = store().Complete(CompletionFor(t, clock().Now())); },
-        [&] { b = store().Complete(CompletionFor(t, clock().Now())); },
-    });
+                    [&] { a = store().Complete(CompletionFor(t, clock().Now())); },
+                    [&] { b = store().Complete(CompletionFor(t, clock().Now())); },
+                },
+                round);
     EXPECT_NE(a.ok(), b.ok()) << "round " << round << ": exactly one completion is recorded";
     EXPECT_EQ((a.ok() ? b : a).status().code(), StatusCode::kAborted) << "round " << round;
     ExpectEndedFor(store(), clock(), t, TaskState::kSucceeded, round);
@@ -112,6 +124,7 @@ TEST_P(TaskStoreContract, OneLeaseCompletedTwiceAtOnceEndsOnce) {
 // refused): never both. On the last attempt Reap's "both" would be a second end (failed
 // worker_lost after succeeded); on an earlier one a succeeded task run again.
 TEST_P(TaskStoreContract, CompletionRacingReapOfItsLapsedLeaseEndsTheTaskOnce) {
+  int completion_won = 0;
   for (int round = 0; round < kRounds; ++round) {
     NewTask nt = TestNewTask("acme", TestRequest());
     const bool last_attempt = round % 2 == 1;
@@ -122,15 +135,17 @@ TEST_P(TaskStoreContract, CompletionRacingReapOfItsLapsedLeaseEndsTheTaskOnce) {
     Result<Task> done = InternalError("not run");
     Result<ReapReport> reaped = InternalError("not run");
     RunTogether({
-        [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
-        [&] { reaped = store().Reap(); },
-    });
+                    [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
+                    [&] { reaped = store().Reap(); },
+                },
+                round);
     ASSERT_TRUE(reaped.ok()) << reaped.status().ToString();
     size_t reported = 0;
     for (const auto* list : {&reaped->requeued, &reaped->failed, &reaped->canceled}) {
       for (const Task& r : *list) reported += r.id == t.id;
     }
     if (done.ok()) {
+      ++completion_won;
       EXPECT_EQ(reported, 0u) << "round " << round << ": Reap took back a completed task";
       ExpectEndedFor(store(), clock(), t, TaskState::kSucceeded, round);
       continue;
@@ -148,6 +163,7 @@ TEST_P(TaskStoreContract, CompletionRacingReapOfItsLapsedLeaseEndsTheTaskOnce) {
       ExpectEndedFor(store(), clock(), again, TaskState::kSucceeded, round);
     }
   }
+  RecordProperty("completion_won", completion_won);  // of kRounds: how the race went
 }
 
 // A cancel arrives as the running task completes: the task succeeds (a running task is only asked
@@ -159,9 +175,10 @@ TEST_P(TaskStoreContract, CancelRacingACompletionNeverChangesTheEnd) {
     Result<Task> done = InternalError("not run");
     Result<CancelResult> cancel = InternalError("not run");
     RunTogether({
-        [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
-        [&] { cancel = store().Cancel(t.id); },
-    });
+                    [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
+                    [&] { cancel = store().Cancel(t.id); },
+                },
+                round);
     ASSERT_TRUE(done.ok()) << "round " << round << ": " << done.status().ToString();
     ASSERT_TRUE(cancel.ok()) << cancel.status().ToString();
     if (cancel->already_terminal) {
@@ -177,6 +194,7 @@ TEST_P(TaskStoreContract, CancelRacingACompletionNeverChangesTheEnd) {
 // A worker told to cancel stops (MarkCanceled) while its completion is also on its way: exactly
 // one of them ends the task, and the end is the winner's.
 TEST_P(TaskStoreContract, MarkCanceledRacingACompletionEndsTheTaskOnce) {
+  int completion_won = 0;
   for (int round = 0; round < kRounds; ++round) {
     Enqueue();
     Task t = LeaseOne();
@@ -184,30 +202,36 @@ TEST_P(TaskStoreContract, MarkCanceledRacingACompletionEndsTheTaskOnce) {
     Result<Task> done = InternalError("not run");
     Result<Task> canceled = InternalError("not run");
     RunTogether({
-        [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
-        [&] { canceled = store().MarkCanceled(t.id, t.fencing); },
-    });
+                    [&] { done = store().Complete(CompletionFor(t, clock().Now())); },
+                    [&] { canceled = store().MarkCanceled(t.id, t.fencing); },
+                },
+                round);
     ASSERT_NE(done.ok(), canceled.ok()) << "round " << round << ": exactly one ends the task";
+    completion_won += done.ok();
     ExpectEndedFor(store(), clock(), t, done.ok() ? TaskState::kSucceeded : TaskState::kCanceled,
                    round);
   }
+  RecordProperty("completion_won", completion_won);  // of kRounds: how the race went
 }
 
 // A queued task is canceled while a worker leases it: either the cancel ends it (and nobody holds
 // it) or the worker holds it (and the cancel is a request it will see).
 TEST_P(TaskStoreContract, CancelRacingALeaseOfAQueuedTaskHasOneWinner) {
+  int cancel_won = 0;
   for (int round = 0; round < kRounds; ++round) {
     Task queued = Enqueue();
     Result<std::vector<LeasedTask>> leased = InternalError("not run");
     Result<CancelResult> cancel = InternalError("not run");
     RunTogether({
-        [&] { leased = store().Lease({.worker_id = "w", .models = {"shapes-32"}}); },
-        [&] { cancel = store().Cancel(queued.id); },
-    });
+                    [&] { leased = store().Lease({.worker_id = "w", .models = {"shapes-32"}}); },
+                    [&] { cancel = store().Cancel(queued.id); },
+                },
+                round);
     ASSERT_TRUE(leased.ok()) << leased.status().ToString();
     ASSERT_TRUE(cancel.ok()) << cancel.status().ToString();
     EXPECT_FALSE(cancel->already_terminal);
     if (leased->empty()) {
+      ++cancel_won;
       EXPECT_EQ(cancel->task.state, TaskState::kCanceled) << "round " << round;
       EXPECT_EQ(store().Get(queued.id)->state, TaskState::kCanceled) << "round " << round;
       continue;
@@ -219,6 +243,7 @@ TEST_P(TaskStoreContract, CancelRacingALeaseOfAQueuedTaskHasOneWinner) {
     ASSERT_TRUE(store().MarkCanceled(t.id, t.fencing).ok()) << "round " << round;
     ExpectEndedFor(store(), clock(), t, TaskState::kCanceled, round);
   }
+  RecordProperty("cancel_won", cancel_won);  // of kRounds: how the race went
 }
 
 // Many clients submit one body under one Idempotency-Key at once: one task is created and every
