@@ -176,10 +176,12 @@ TEST(DistributedRaces, AWorkerPausedPastItsLeaseIsRefusedAndTheNewHolderEndsTheT
                           << cluster.Logs();
 
   // The paused worker hears that its lease is gone, and drops the task.
+  std::string refusal;
   auto refused = [&] {
     std::istringstream log(cluster.worker(paused).Log());
     for (std::string line; std::getline(log, line);) {
       if (line.find("lease lost") != std::string::npos && line.find(id) != std::string::npos) {
+        refusal = line;
         return true;
       }
     }
@@ -188,6 +190,7 @@ TEST(DistributedRaces, AWorkerPausedPastItsLeaseIsRefusedAndTheNewHolderEndsTheT
   EXPECT_TRUE(Eventually(refused, std::chrono::seconds(60)))
       << "the late worker's report was not refused\n"
       << cluster.worker(paused).Log();
+  RecordProperty("late_report_refused", refusal);  // which report came back first
   std::optional<Object> done = AwaitTask(cluster.port(0), id, Terminal);
   ASSERT_TRUE(done) << cluster.Logs();
   EXPECT_EQ(Str(*done, "status"), "succeeded") << boost::json::serialize(*done);
