@@ -105,12 +105,13 @@ TEST(MalformedHttp, EachIsAnsweredWithAProblemThenTheConnectionCloses) {
   for (const Malformed& c : MalformedCases()) {
     SCOPED_TRACE(c.name);
     const auto start = std::chrono::steady_clock::now();
-    std::string raw = RawExchange(s.port(), c.bytes, std::chrono::milliseconds(5000));
+    std::string raw = RawExchange(s.port(), c.bytes, std::chrono::seconds(30));
     EXPECT_THAT(raw, StartsWith("HTTP/1.1 " + std::to_string(c.status) + " "));
     EXPECT_THAT(raw, HasSubstr("Content-Type: application/problem+json"));
     EXPECT_THAT(raw, HasSubstr("\"status\":" + std::to_string(c.status)));
     EXPECT_THAT(raw, HasSubstr("Connection: close"));
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(4000))
+    // The server closes after answering: the read ends long before the client's own 30 s.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20))
         << "the server closes after answering";
   }
   EXPECT_EQ(s.service.submit_calls(), 0u);

@@ -23,6 +23,13 @@ std::vector<Millis> DefaultRetrySchedule() {
   return {seconds(5), minutes(5), minutes(30), hours(2), hours(5), hours(10), hours(10)};
 }
 
+std::optional<Millis> RetryDelay(const std::vector<Millis>& schedule, double jitter, size_t retry,
+                                 double u) {
+  if (retry >= schedule.size()) return std::nullopt;
+  const double factor = 1 - jitter + 2 * jitter * u;
+  return Millis(static_cast<int64_t>(static_cast<double>(schedule[retry].count()) * factor));
+}
+
 Result<std::vector<Millis>> ParseRetrySchedule(std::string_view text) {
   std::vector<Millis> out;
   while (!text.empty()) {
@@ -278,10 +285,9 @@ class WebhookDispatcher::Loop {
         o.state = DeliveryState::kFailed;
       } else {
         o.state = DeliveryState::kPending;
-        std::uniform_real_distribution<double> factor(1 - options_.jitter, 1 + options_.jitter);
+        std::uniform_real_distribution<double> u(0.0, 1.0);
         o.next_attempt_at =
-            now + Millis(static_cast<int64_t>(
-                      static_cast<double>(options_.retry_schedule[retry].count()) * factor(rng_)));
+            now + *RetryDelay(options_.retry_schedule, options_.jitter, retry, u(rng_));
       }
     }
     {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -27,6 +28,13 @@ std::vector<Millis> DefaultRetrySchedule();
 
 // "5,300,1800" (seconds, decimals allowed) → the schedule; kInvalidArgument otherwise.
 Result<std::vector<Millis>> ParseRetrySchedule(std::string_view text);
+
+// The wait before retry `retry` (0: the retry after the first attempt): schedule[retry] scaled by
+// 1 - jitter + 2 * jitter * u, so u (uniform in [0, 1)) spreads it over
+// [schedule[retry] * (1 - jitter), schedule[retry] * (1 + jitter)). nullopt once the schedule is
+// exhausted (the delivery gives up).
+std::optional<Millis> RetryDelay(const std::vector<Millis>& schedule, double jitter, size_t retry,
+                                 double u);
 
 struct WebhookDispatcherOptions {
   std::vector<SigningSecret> secrets;  // at least one

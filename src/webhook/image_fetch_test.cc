@@ -154,7 +154,9 @@ TEST(FetchImage, ErrorsSayWhatWentWrong) {
   ASSERT_FALSE(timed_out.ok());
   EXPECT_NE(timed_out.status().message().find("did not answer within 300 ms"), std::string::npos)
       << timed_out.status().message();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // Ended by the 300 ms timeout, not by the silent server (which never answers); the bound is
+  // generous so a loaded machine does not fail it.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
 }  // namespace

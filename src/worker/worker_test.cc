@@ -43,9 +43,11 @@ TEST_F(WorkerTest, CompletesATaskWithItsImagesUnderItsFencingNumber) {
 }
 
 TEST_F(WorkerTest, HeartbeatsKeepTheLeaseThroughAnEngineStepLongerThanTheLease) {
-  MakeEngine({.step_delay = milliseconds(450)});  // each step outlasts the 200 ms lease
+  // Each step outlasts the 1 s lease. The lease is long beside the 20 ms heartbeats so that a
+  // loaded machine, which may delay a heartbeat by a few hundred ms, does not lapse it.
+  MakeEngine({.step_delay = milliseconds(1'200)});
   WorkerOptions options = Options();
-  options.lease_duration = Millis(200);
+  options.lease_duration = Millis(1'000);
   options.heartbeat_interval = Millis(20);
   std::string id = source_.Enqueue(TestRequest("slow", 2));
   StartWorker(options);

@@ -198,6 +198,22 @@ std::optional<boost::json::object> AwaitTask(
   return last;
 }
 
+std::string TaskBody(int i, int steps, int images) {
+  return R"({"prompt":"a big red circle )" + std::to_string(i) + R"(","steps":)" +
+         std::to_string(steps) + R"(,"num_images":)" + std::to_string(images) + R"(,"seed":)" +
+         std::to_string(1000 + i) + "}";
+}
+
+std::string Str(const boost::json::object& o, const char* key) {
+  const boost::json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+int64_t Int(const boost::json::object& o, const char* key) {
+  const boost::json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_number() ? v->to_number<int64_t>() : -1;
+}
+
 bool Terminal(const boost::json::object& task) {
   const boost::json::value* s = task.if_contains("status");
   if (s == nullptr || !s->is_string()) return false;

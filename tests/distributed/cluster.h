@@ -99,6 +99,11 @@ std::optional<boost::json::object> AwaitTask(
     uint16_t port, const std::string& id,
     const std::function<bool(const boost::json::object&)>& done,
     std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// A task body: prompt and seed from `i`, `steps` steps, `images` images.
+std::string TaskBody(int i, int steps = 4, int images = 1);
+// A string member of `o` ("" when absent or not a string); an integer member (-1 likewise).
+std::string Str(const boost::json::object& o, const char* key);
+int64_t Int(const boost::json::object& o, const char* key);
 // Whether the task's status is terminal.
 bool Terminal(const boost::json::object& task);
 // Calls `probe` every 50 ms until it returns true; false after `timeout`.

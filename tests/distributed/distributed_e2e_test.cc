@@ -33,22 +33,6 @@ std::vector<Cluster::WorkerSpec> AllOnGatewayZero(size_t workers = 3) {
   return std::vector<Cluster::WorkerSpec>(workers, Cluster::WorkerSpec{{0, 1}});
 }
 
-std::string TaskBody(int i, int steps = 4, int images = 1) {
-  return R"({"prompt":"a big red circle )" + std::to_string(i) + R"(","steps":)" +
-         std::to_string(steps) + R"(,"num_images":)" + std::to_string(images) + R"(,"seed":)" +
-         std::to_string(1000 + i) + "}";
-}
-
-std::string Str(const Object& o, const char* key) {
-  const boost::json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
-int64_t Int(const Object& o, const char* key) {
-  const boost::json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_number() ? v->to_number<int64_t>() : -1;
-}
-
 // One submission: what it answered.
 struct Submitted {
   std::string id;

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/id.h"
@@ -146,6 +149,75 @@ TEST(RedisTaskStore, ConcurrentReapsOnSeveralGatewaysReportEachLapsedLeaseOnce) 
   auto again = gateways[2]->Lease({.worker_id = "w", .models = {"shapes-32"}, .max_tasks = 100});
   ASSERT_EQ(again->size(), static_cast<size_t>(kTasks));
   for (const LeasedTask& l : *again) EXPECT_EQ(l.task.attempts, 2);
+}
+
+// Workers of two gateways lease one queue at the same time: no task is handed out twice.
+TEST(RedisTaskStore, TwoGatewaysLeasingOneQueueNeverHandOutATaskTwice) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  std::vector<std::unique_ptr<RedisTaskStore>> gateways;
+  for (int i = 0; i < 2; ++i) gateways.push_back(OpenStore(*server, &clock));
+  constexpr int kTasks = 300;
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(gateways[i % 2]->Enqueue(TestNewTask("acme", TestRequest())).ok());
+  }
+  std::mutex mu;
+  std::multiset<std::string> leased;
+  std::vector<int> per_gateway(2, 0);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 6; ++w) {
+    workers.emplace_back([&, w] {
+      RedisTaskStore& gateway = *gateways[w % 2];
+      while (true) {
+        auto got = gateway.Lease(
+            {.worker_id = "w" + std::to_string(w), .models = {"shapes-32"}, .max_tasks = 2});
+        if (!got.ok() || got->empty()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        for (const LeasedTask& l : *got) leased.insert(l.task.id);
+        per_gateway[w % 2] += static_cast<int>(got->size());
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  EXPECT_EQ(leased.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(std::set<std::string>(leased.begin(), leased.end()).size(), static_cast<size_t>(kTasks))
+      << "a task was leased twice";
+  EXPECT_GT(per_gateway[0], 0);
+  EXPECT_GT(per_gateway[1], 0);
+}
+
+// Clients submit one Idempotency-Key through two gateways at once: one task, every answer names it.
+TEST(RedisTaskStore, OneIdempotencyKeyThroughTwoGatewaysAtOnceMakesOneTask) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  ManualClock clock;
+  std::vector<std::unique_ptr<RedisTaskStore>> gateways;
+  for (int i = 0; i < 2; ++i) gateways.push_back(OpenStore(*server, &clock));
+  for (int round = 0; round < 20; ++round) {
+    constexpr int kClients = 8;
+    std::vector<Result<EnqueueResult>> answers(kClients, InternalError("not run"));
+    std::barrier start(kClients);
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.emplace_back([&, c] {
+        NewTask nt = TestNewTask("acme", TestRequest());
+        nt.idempotency_key = "key-" + std::to_string(round);
+        start.arrive_and_wait();
+        answers[c] = gateways[c % 2]->Enqueue(nt);
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    std::set<std::string> named;
+    int created = 0;
+    for (const auto& a : answers) {
+      ASSERT_TRUE(a.ok()) << a.status().ToString();
+      named.insert(a->task.id);
+      created += a->created;
+    }
+    EXPECT_EQ(named.size(), 1u) << "round " << round;
+    EXPECT_EQ(created, 1) << "round " << round;
+  }
 }
 
 // A heartbeat and a cancel racing from two gateways: neither is lost.
