@@ -4,6 +4,10 @@
 //   stipple_soak [--duration-s 1800] [--rate 20] [--mix async=3,sync=2,sse=2,webhook=2,cancel=1]
 //                [--worker-processes 0] [--interval-ms 1000] [--p99-window-s 10]
 //                [--growth-window-s 300] [--drain-s 60] [--out soak-out] [--binary PATH]
+//                [--model-dir PATH]
+//
+// --binary: the stipple binary to serve with (default: this build's); --model-dir: the folder
+// serve is given (default: the repository's models/shapes-32; only the null model is served).
 //
 // Writes OUT/soak.csv, OUT/soak.png and OUT/soak.txt and prints soak.txt; exit 0 when the run
 // completed, 1 when it could not run, 2 for a bad command line.
@@ -19,11 +23,12 @@ namespace {
 using namespace stipple;
 
 int Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "stipple_soak: %s\nusage: stipple_soak [--duration-s S] [--rate N] [--mix MIX] "
-               "[--worker-processes N] [--interval-ms MS] [--p99-window-s S] "
-               "[--growth-window-s S] [--drain-s S] [--out DIR] [--binary PATH]\n",
-               why.c_str());
+  std::fprintf(
+      stderr,
+      "stipple_soak: %s\nusage: stipple_soak [--duration-s S] [--rate N] [--mix MIX] "
+      "[--worker-processes N] [--interval-ms MS] [--p99-window-s S] "
+      "[--growth-window-s S] [--drain-s S] [--out DIR] [--binary PATH] [--model-dir PATH]\n",
+      why.c_str());
   return 2;
 }
 
@@ -45,7 +50,8 @@ int main(int argc, char** argv) {
                                               {"growth-window-s", "300"},
                                               {"drain-s", "60"},
                                               {"out", "soak-out"},
-                                              {"binary", STIPPLE_BINARY}};
+                                              {"binary", STIPPLE_BINARY},
+                                              {"model-dir", STIPPLE_MODEL_DIR}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0 || !flags.contains(arg.substr(2)) || i + 1 >= argc) {
@@ -69,6 +75,7 @@ int main(int argc, char** argv) {
   options.mix = flags["mix"];
   options.out_dir = flags["out"];
   options.binary = flags["binary"];
+  options.model_dir = flags["model-dir"];
   options.progress = true;
   Result<soak::SoakResult> result = soak::RunSoak(options);
   if (!result.ok()) {

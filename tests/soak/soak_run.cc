@@ -2,7 +2,7 @@
 
 #include <signal.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -162,11 +162,20 @@ Result<SoakResult> RunSoak(const SoakOptions& options) {
     cleanup();
     return sampler_client.status();
   }
-  // Ready: the queue answers (and, with worker processes, they are running).
-  const Clock::time_point ready_by = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < ready_by &&
-         (!(*sampler_client)->Queue().ok() ||
-          int64_t(ProcessTree(serve->pid()).size()) < 1 + options.worker_processes)) {
+  // Ready: the queue answers and every worker is online (worker processes load their model after
+  // serve prints its address), so that the load does not start with a backlog.
+  const int64_t workers = std::max(1, options.worker_processes);
+  const Clock::time_point ready_by = Clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    Result<client::QueueFigures> q = (*sampler_client)->Queue();
+    if (q.ok() && q->workers_online >= workers) break;
+    if (Clock::now() > ready_by) {
+      const std::string log = serve->Log();
+      serve.reset();
+      cleanup();
+      return UnavailableError("stipple serve's " + std::to_string(workers) +
+                              " workers were not online within 120 s: " + log);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 

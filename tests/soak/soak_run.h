@@ -8,7 +8,9 @@
 // The server runs with serve's defaults except: --model null (no GPU work: the control plane
 // alone), --webhook-allow-private (the load's webhook receiver is on loopback), --listen on a free
 // loopback port, --data-dir in a fresh temp folder (removed afterwards), and --worker-processes
-// when `worker_processes` > 0. It is stopped with SIGTERM at the end.
+// when `worker_processes` > 0. The load starts once GET /v1/queue shows every worker online; serve
+// is stopped with SIGTERM at the end. Sample times and the load's times share one origin (the
+// load's own start is a few milliseconds later: its client is made and tried first).
 #pragma once
 
 #include <chrono>
