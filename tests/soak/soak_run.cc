@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <thread>
 
 #include "bench/bench_report.h"
 #include "client/client.h"
+#include "common/thread_annotations.h"
 #include "loadgen/load_report.h"
 #include "process.h"
 
@@ -46,7 +46,7 @@ class Sampler {
   std::vector<Sample> Stop() {
     thread_.request_stop();
     thread_.join();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return std::move(samples_);
   }
 
@@ -78,7 +78,7 @@ class Sampler {
                      static_cast<long long>(s.server.total.threads),
                      static_cast<long long>(s.queued));
       }
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       samples_.push_back(s);
     }
   }
@@ -89,8 +89,8 @@ class Sampler {
   const std::chrono::nanoseconds interval_;
   const bool progress_;
   int64_t last_progress_min_ = 0;
-  std::mutex mu_;
-  std::vector<Sample> samples_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<Sample> samples_ GUARDED_BY(mu_);
   std::jthread thread_;
 };
 
