@@ -11,6 +11,8 @@
 #                                                 run each for FUZZ_SECONDS (docs/development.md)
 #   make chaos [CHAOS_ARGS="--duration-s 1800"]   build, then the long chaos-under-load run
 #                                                 (docs/reliability.md; make test has a short one)
+#   make soak [SOAK_ARGS="--duration-s 1800"]     build, then the soak run: serve under steady load,
+#                                                 sampled each second (docs/reliability.md#soak)
 #   make build | lint | lint-format | lint-threads | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
@@ -54,7 +56,7 @@ TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 PREFIX ?= /usr/local
 
-.PHONY: deps configure build test bench chaos serve fuzz lint lint-format lint-threads format clean install package package-test
+.PHONY: deps configure build test bench chaos soak serve fuzz lint lint-format lint-threads format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -79,6 +81,14 @@ CHAOS_ARGS ?=
 chaos: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_chaos
 	$(BUILD_DIR)/tests/chaos/stipple_chaos $(CHAOS_ARGS)
+
+# The soak run: `stipple serve --model null` under a steady mixed load (30 minutes by default),
+# its processes' memory, descriptors and threads, its queue and the submit p99 sampled each
+# second; writes soak-out/soak.csv, soak.png and soak.txt (the growth of each metric).
+SOAK_ARGS ?=
+soak: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target stipple stipple_soak
+	$(BUILD_DIR)/tests/soak/stipple_soak $(SOAK_ARGS)
 
 # Runs each benchmark listed by bench/CMakeLists.txt (stipple_bench) in turn; they are not tests.
 bench: build

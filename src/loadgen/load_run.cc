@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -71,7 +73,7 @@ class Run {
     stop_.request_stop();
     for (std::jthread& t : threads) t.request_stop();
     threads.clear();
-    std::vector<std::jthread> streams;
+    std::map<uint64_t, std::jthread> streams;
     {
       std::lock_guard<std::mutex> lock(mu_);
       streams = std::move(streams_);
@@ -113,9 +115,10 @@ class Run {
       if (run_.requests[i].kind == RequestKind::kSync) {
         // A sync submit holds its connection until the task ends: on a thread of its own, so
         // that it never delays the senders.
+        std::vector<std::jthread> ended;  // joined after the lock is released
         std::lock_guard<std::mutex> lock(mu_);
         ++syncs_in_flight_;
-        streams_.emplace_back([this, i, due] { Submit(i, due); });
+        ended = StartStream([this, i, due](const std::stop_token&) { Submit(i, due); });
         continue;
       }
       Submit(i, due);
@@ -129,6 +132,7 @@ class Run {
     if (kind == RequestKind::kSync) submit.wait_s = options_.wait_s;
     Result<client::SubmitResult> answer = submitter_->Submit(Body(i), submit, stop_.get_token());
     const Clock::time_point now = Clock::now();
+    std::vector<std::jthread> ended;  // joined after the lock is released
     std::unique_lock<std::mutex> lock(mu_);
     if (kind == RequestKind::kSync && --syncs_in_flight_ == 0) ended_cv_.notify_all();
     RequestRecord& r = run_.requests[i];
@@ -152,7 +156,7 @@ class Run {
         case RequestKind::kSync:
         case RequestKind::kCancel: poll_lists_[i % poll_lists_.size()].push_back(i); break;
         case RequestKind::kSse:
-          streams_.emplace_back([this, i](std::stop_token stop) { Follow(i, stop); });
+          ended = StartStream([this, i](const std::stop_token& stop) { Follow(i, stop); });
           break;
         case RequestKind::kWebhook:
           // Its webhook may have come before this answer.
@@ -164,6 +168,25 @@ class Run {
           break;
       }
     }
+  }
+
+  // Starts `body` on a thread of its own (an sse follower, a sync submit), mu_ held, and hands
+  // back the threads that have ended since, to be joined once mu_ is released: a long run keeps
+  // only the threads still working, not every one it started.
+  std::vector<std::jthread> StartStream(std::function<void(const std::stop_token&)> body) {
+    std::vector<std::jthread> ended;
+    for (uint64_t id : ended_streams_) {
+      auto node = streams_.extract(id);
+      if (!node.empty()) ended.push_back(std::move(node.mapped()));
+    }
+    ended_streams_.clear();
+    const uint64_t id = next_stream_++;
+    streams_.emplace(id, std::jthread([this, id, body = std::move(body)](std::stop_token stop) {
+                       body(stop);
+                       std::lock_guard<std::mutex> lock(mu_);
+                       ended_streams_.push_back(id);
+                     }));
+    return ended;
   }
 
   // Records the end of request i's task (mu_ held); later reports of the same end are ignored.
@@ -306,7 +329,9 @@ class Run {
   std::unordered_map<std::string, size_t> by_id_;  // webhook tasks by id
   // Webhooks of tasks whose submit answer had not been read yet.
   std::unordered_map<std::string, std::pair<Task, Clock::time_point>> early_hooks_;
-  std::vector<std::jthread> streams_;  // sse followers
+  std::map<uint64_t, std::jthread> streams_;  // sse followers and sync submits, by number
+  std::vector<uint64_t> ended_streams_;       // those whose thread has ended, to be joined
+  uint64_t next_stream_ = 0;
 };
 
 }  // namespace

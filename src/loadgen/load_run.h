@@ -14,10 +14,11 @@
 //   takes a sender); a 202 is polled on.
 //   sse: POST, then GET /v1/tasks/{id}/events on a thread of its own until the terminal event
 //   (a stream that fails is opened again, resuming after the last event seen, until the run
-//   stops). webhook: POST with a webhook for "completed" to a receiver this process runs on
-//   loopback (webhook_host:port, so the server must reach this machine and allow private
-//   targets); every delivery is recorded (LoadRun::webhooks). cancel: POST, then
-//   POST /v1/tasks/{id}/cancel from a poller, which then polls it until it ends.
+//   stops). These threads are joined soon after they end (when the next one starts), so a long
+//   run (tests/soak) holds only those still at work. webhook: POST with a webhook for "completed"
+//   to a receiver this process runs on loopback (webhook_host:port, so the server must reach this
+//   machine and allow private targets); every delivery is recorded (LoadRun::webhooks). cancel:
+//   POST, then POST /v1/tasks/{id}/cancel from a poller, which then polls it until it ends.
 // - A sampler reads GET /v1/queue every queue_sample for the queue depth over time.
 // - After the last send, acknowledged tasks get `drain` to end (and sync submits to be
 //   answered); those that have not are lost. A submit still waiting for its answer then is cut
