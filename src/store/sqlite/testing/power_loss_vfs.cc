@@ -205,6 +205,16 @@ int64_t PowerLossVfs::calls() {
   return calls_;
 }
 
+void PowerLossVfs::Tick() {
+  MutexLock lock(mu_);
+  CountCall();
+}
+
+void PowerLossVfs::SetOnCut(std::function<void()> on_cut) {
+  MutexLock lock(mu_);
+  on_cut_ = std::move(on_cut);
+}
+
 void PowerLossVfs::CountCall() {
   ++calls_;
   if (cut_at_ != 0 && calls_ >= cut_at_) {
@@ -217,6 +227,7 @@ void PowerLossVfs::TakeImage() {
   if (image_) return;
   image_.emplace();
   for (const auto& [name, inode] : durable_) (*image_)[name] = inode->synced;
+  if (on_cut_) on_cut_();
 }
 
 void PowerLossVfs::ApplyPending(Inode& inode) {

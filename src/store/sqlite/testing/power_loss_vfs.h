@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,11 @@ class PowerLossVfs {
   void CutAtCall(int64_t n);
   void CutNow();
   bool cut();
+  // Counts a call of another layer on the same power (it may be the one that cuts): files
+  // synced outside SQLite (results/testing/power_loss_files.h).
+  void Tick();
+  // Runs at the cut, under the VFS's lock: cut the other layers on the same power here.
+  void SetOnCut(std::function<void()> on_cut);
   // Writes, truncates, syncs and deletes seen since the last restore (or registration).
   int64_t calls();
 
@@ -78,8 +84,7 @@ class PowerLossVfs {
 
  private:
   PowerLossVfs(std::string name, sqlite3_vfs* real);
-  // True when the call may go on (no cut, or the image is already frozen); counts it and cuts
-  // when it is the armed one.
+  // Counts a call and cuts just before it when it is the armed one.
   void CountCall() REQUIRES(mu_);
   void TakeImage() REQUIRES(mu_);
   void SyncDirectory(const std::string& dir) REQUIRES(mu_);
@@ -93,7 +98,8 @@ class PowerLossVfs {
   std::map<std::string, std::shared_ptr<Inode>> durable_ GUARDED_BY(mu_);  // names a cut keeps
   std::vector<std::string> main_files_ GUARDED_BY(mu_);  // databases seen (their -shm files)
   int64_t calls_ GUARDED_BY(mu_) = 0;
-  int64_t cut_at_ GUARDED_BY(mu_) = 0;                                       // 0: not armed
+  int64_t cut_at_ GUARDED_BY(mu_) = 0;  // 0: not armed
+  std::function<void()> on_cut_ GUARDED_BY(mu_);
   std::optional<std::map<std::string, std::string>> image_ GUARDED_BY(mu_);  // after a cut
 };
 
