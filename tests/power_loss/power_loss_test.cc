@@ -176,7 +176,7 @@ class PowerLossTest : public ::testing::Test {
         for (const LeasedTask& l : *leased) {
           batch.push_back({l.task.id, l.task.fencing, {{"png:" + l.task.id, 32, 32, 1}}});
         }
-        if (kind == 6 && !batch.empty()) {  // one at a time: a single file per output
+        if (kind == 6 && !batch.empty()) {  // one at a time: Complete, one pack each
           for (TaskImages& t : batch) {
             auto done = d.service->work().Complete(t.task_id, t.fencing, std::move(t.images));
             if (done.ok() && before_cut()) ends_[t.task_id] = {TaskState::kSucceeded, t.fencing};

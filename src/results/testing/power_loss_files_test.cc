@@ -43,6 +43,12 @@ class PowerLossFilesTest : public ::testing::Test {
   fs::path root_;
 };
 
+// The record's bytes, or its error.
+std::string Read(FsResultStore& store, const std::string& task_id, uint64_t fencing) {
+  Result<OutputBytes> out = store.Get(task_id, fencing, 0);
+  return out.ok() ? out->bytes : out.status().ToString();
+}
+
 TEST_F(PowerLossFilesTest, SyncedOutputsSurviveACutAndUnsyncedDeletesAreUndone) {
   PowerLossFiles files(root_.string());
   {
@@ -56,9 +62,9 @@ TEST_F(PowerLossFilesTest, SyncedOutputsSurviveACutAndUnsyncedDeletesAreUndone) 
   }
   ASSERT_TRUE(files.Restore().ok());
   auto store = Open(&files);
-  EXPECT_EQ(store->Get("tsk_a", 1, 0)->bytes, "single");
-  EXPECT_EQ(store->Get("tsk_b", 2, 0)->bytes, "packed");
-  EXPECT_EQ(store->Get("tsk_c", 3, 0)->bytes, "deleted");
+  EXPECT_EQ(Read(*store, "tsk_a", 1), "single");
+  EXPECT_EQ(Read(*store, "tsk_b", 2), "packed");
+  EXPECT_EQ(Read(*store, "tsk_c", 3), "deleted");
   EXPECT_EQ(store->Get("tsk_d", 4, 0).status().code(), StatusCode::kNotFound);
 }
 
