@@ -68,9 +68,9 @@ class PowerLossVfs {
   struct Inode {
     std::string synced;  // the bytes an fsync made durable
     struct Pending {
-      int64_t offset;    // a truncate when data is empty and truncate is set
-      std::string data;  // bytes written at offset
-      bool truncate = false;
+      int64_t offset;
+      std::string data;       // bytes written at offset
+      bool truncate = false;  // true: a truncate to offset (no data)
     };
     std::vector<Pending> pending;
   };
