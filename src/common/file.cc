@@ -1,5 +1,7 @@
 #include "common/file.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +19,21 @@ Result<std::string> ReadTextFile(const std::string& path) {
   text << in.rdbuf();
   if (in.bad()) return UnavailableError(path + ": read failed");
   return text.str();
+}
+
+namespace {
+
+class Fsync final : public FileSyncer {
+ public:
+  int SyncFile(int fd, const std::string&) override { return ::fsync(fd); }
+  int SyncDirectory(int fd, const std::string&) override { return ::fsync(fd); }
+};
+
+}  // namespace
+
+FileSyncer& SystemFileSyncer() {
+  static Fsync syncer;
+  return syncer;
 }
 
 }  // namespace stipple

@@ -89,10 +89,12 @@ Status WriteAll(int fd, const char* data, size_t size, const std::string& path) 
   return Status::Ok();
 }
 
-Status SyncDir(const std::string& dir) {
+// Nothing without a syncer (no sync).
+Status SyncDir(FileSyncer* syncer, const std::string& dir) {
+  if (syncer == nullptr) return Status::Ok();
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError("open", dir, errno);
-  if (::fsync(fd.get()) != 0) return ErrnoError("fsync", dir, errno);
+  if (syncer->SyncDirectory(fd.get(), dir) != 0) return ErrnoError("fsync", dir, errno);
   return Status::Ok();
 }
 
@@ -118,10 +120,10 @@ Result<std::string> ReadAt(int fd, uint64_t offset, size_t size, const std::stri
   return data;
 }
 
-// Writes `data` as a new file at `final_path` through a temp file in `dir`: fsync (with sync),
-// rename. The caller fsyncs the directory.
+// Writes `data` as a new file at `final_path` through a temp file in `dir`: fsync (with a
+// syncer), rename. The caller fsyncs the directory.
 Status WriteFileAtomically(const std::string& dir, const std::string& final_path,
-                           std::span<const std::string_view> data, bool sync) {
+                           std::span<const std::string_view> data, FileSyncer* syncer) {
   const std::string temp = dir + "/" + std::string(kTempPrefix) + NewId("tmp");
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return ErrnoError("create", temp, errno);
@@ -129,7 +131,9 @@ Status WriteFileAtomically(const std::string& dir, const std::string& final_path
   for (std::string_view part : data) {
     if (written.ok()) written = WriteAll(fd.get(), part.data(), part.size(), temp);
   }
-  if (written.ok() && sync && ::fsync(fd.get()) != 0) written = ErrnoError("fsync", temp, errno);
+  if (written.ok() && syncer != nullptr && syncer->SyncFile(fd.get(), temp) != 0) {
+    written = ErrnoError("fsync", temp, errno);
+  }
   if (written.ok() && fd.Close() != 0) written = ErrnoError("close", temp, errno);
   if (written.ok() && ::rename(temp.c_str(), final_path.c_str()) != 0) {
     written = ErrnoError("rename", final_path, errno);
@@ -156,7 +160,7 @@ Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOp
   std::unique_ptr<FsResultStore> store(new FsResultStore(options));
   const std::string packs = store->PacksDir();
   if (::mkdir(packs.c_str(), 0755) == 0) {
-    if (options.sync) RETURN_IF_ERROR(SyncDir(options.dir));
+    RETURN_IF_ERROR(SyncDir(store->syncer(), options.dir));
   } else if (errno != EEXIST) {
     return ErrnoError("mkdir", packs, errno);
   }
@@ -263,8 +267,8 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
     parts.push_back(outputs[i].bytes);
   }
   const std::string dir = PacksDir();
-  RETURN_IF_ERROR(WriteFileAtomically(dir, dir + "/" + name, parts, options_.sync));
-  if (options_.sync) RETURN_IF_ERROR(SyncDir(dir));
+  RETURN_IF_ERROR(WriteFileAtomically(dir, dir + "/" + name, parts, syncer()));
+  RETURN_IF_ERROR(SyncDir(syncer(), dir));
   // Durable: the pack now holds the last write of each key.
   std::lock_guard lock(mu_);
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -328,7 +332,7 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   if (fd.get() < 0) return ErrnoError("create", temp, errno);
   Status written = WriteAll(fd.get(), header.data(), header.size(), temp);
   if (written.ok()) written = WriteAll(fd.get(), bytes.data(), bytes.size(), temp);
-  if (written.ok() && options_.sync && ::fsync(fd.get()) != 0) {
+  if (written.ok() && syncer() != nullptr && syncer()->SyncFile(fd.get(), temp) != 0) {
     written = ErrnoError("fsync", temp, errno);
   }
   if (written.ok() && fd.Close() != 0) written = ErrnoError("close", temp, errno);
@@ -340,10 +344,8 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
     ::unlink(temp.c_str());
     return written;
   }
-  if (options_.sync) {
-    RETURN_IF_ERROR(SyncDir(dir));
-    if (new_dir) RETURN_IF_ERROR(SyncDir(options_.dir));
-  }
+  RETURN_IF_ERROR(SyncDir(syncer(), dir));
+  if (new_dir) RETURN_IF_ERROR(SyncDir(syncer(), options_.dir));
   std::lock_guard lock(mu_);  // an older packed record of the key is superseded
   if (auto task = packed_.find(task_id); task != packed_.end()) {
     if (auto it = task->second.find({fencing, index}); it != task->second.end()) {

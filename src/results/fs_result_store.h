@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/file.h"
 #include "results/result_store.h"
 
 namespace stipple {
@@ -39,6 +40,9 @@ struct FsResultStoreOptions {
   // false: skip the fsyncs (tests, benchmarks). A crash of the machine may then lose a record
   // that Put acknowledged; still never a partial one that Get accepts (the checksum catches it).
   bool sync = true;
+  // What the fsyncs go through (with sync); null: fsync(2). Must outlive the store. For tests
+  // (results/testing/power_loss_files.h models a power cut).
+  FileSyncer* syncer = nullptr;
 };
 
 class FsResultStore final : public ResultStore {
@@ -76,6 +80,10 @@ class FsResultStore final : public ResultStore {
   using RecordKey = std::pair<uint64_t, int>;  // fencing, index
 
   explicit FsResultStore(FsResultStoreOptions options) : options_(std::move(options)) {}
+  // The fsyncs' seam, or null without sync.
+  FileSyncer* syncer() const {
+    return !options_.sync ? nullptr : options_.syncer ? options_.syncer : &SystemFileSyncer();
+  }
   std::string PacksDir() const;
   // Reads the record headers of every pack into the index (Open); unreadable tails are skipped.
   Status LoadPacks();

@@ -76,8 +76,10 @@ class ScopedStatement {
 
 class Connection {
  public:
-  // Opens (creating if needed) the database at `path` in multi-thread mode.
-  static Result<std::unique_ptr<Connection>> Open(const std::string& path);
+  // Opens (creating if needed) the database at `path` in multi-thread mode, through the VFS
+  // registered as `vfs` (empty: SQLite's default).
+  static Result<std::unique_ptr<Connection>> Open(const std::string& path,
+                                                  const std::string& vfs = "");
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

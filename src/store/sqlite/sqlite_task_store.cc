@@ -101,7 +101,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
     ::close(lock_fd);
     return s.WithContext("open task store " + options.path);
   };
-  auto db = Connection::Open(options.path);
+  auto db = Connection::Open(options.path, options.vfs);
   if (!db.ok()) return fail(db.status());
   Connection& conn = **db;
   // Checkpoints run on their own thread (Checkpointer), never in the middle of a batch.
@@ -132,7 +132,7 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
       sqlite::GroupCommitter::Options{options.group_commit, options.max_batch, options.sync_full},
       static_cast<sqlite::GroupCommitter::WorkHooks*>(store.get()));
   RETURN_IF_ERROR(store->RecoverLeasesOfEarlierEpochs());
-  ASSIGN_OR_RETURN(auto checkpoint_db, Connection::Open(options.path));
+  ASSIGN_OR_RETURN(auto checkpoint_db, Connection::Open(options.path, options.vfs));
   RETURN_IF_ERROR(ConfigureConnection(*checkpoint_db));
   store->checkpointer_ =
       std::make_unique<sqlite::Checkpointer>(std::move(checkpoint_db), options.checkpoint_interval);
@@ -203,7 +203,7 @@ Result<std::unique_ptr<Connection>> SqliteTaskStore::AcquireReader() {
       return conn;
     }
   }
-  ASSIGN_OR_RETURN(auto conn, Connection::Open(options_.path));
+  ASSIGN_OR_RETURN(auto conn, Connection::Open(options_.path, options_.vfs));
   RETURN_IF_ERROR(ConfigureConnection(*conn));
   RETURN_IF_ERROR(conn->Exec("PRAGMA query_only=ON"));
   return conn;

@@ -52,6 +52,9 @@ struct SqliteTaskStoreOptions {
   // Hears every state change inside its transaction (the webhook outbox); may be null. Must
   // outlive the store.
   sqlite::TaskWriteListener* listener = nullptr;
+  // The SQLite VFS every connection opens through, by its registered name; empty: SQLite's
+  // default. For tests (store/sqlite/testing/power_loss_vfs.h models a power cut).
+  std::string vfs;
 };
 
 class SqliteTaskStore final : public TransitionTaskStore,
