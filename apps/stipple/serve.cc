@@ -165,6 +165,16 @@ const OptionSpec kServeOptions[] = {
      .help = "requests one client address may hold open with Prefer: wait; more get 429; 0: no "
              "bound (behind a reverse proxy every client has its address)",
      .value_name = "N"},
+    {.name = "max-streams-per-tenant",
+     .default_value = "500",
+     .help = "event streams (SSE and WebSockets) one tenant may have open; more get 429; 0: no "
+             "bound",
+     .value_name = "N"},
+    {.name = "max-streams-per-address",
+     .default_value = "250",
+     .help = "event streams (SSE and WebSockets) one client address may have open; more get 429; "
+             "0: no bound (behind a reverse proxy every client has its address)",
+     .value_name = "N"},
 };
 
 constexpr const char* kUsage = "stipple serve [OPTIONS]";
@@ -217,6 +227,7 @@ struct Settings {
   std::string log_level, log_format;  // handed on to worker processes
   int64_t tenant_max_queued = 0;
   int64_t max_connections = 0, max_held_per_tenant = 0, max_held_per_address = 0;
+  int64_t max_streams_per_tenant = 0, max_streams_per_address = 0;
   int64_t max_submit_mib = 20;
   WebhookSettings webhooks;
   S3ResultSettings s3;  // --results s3://...
@@ -269,6 +280,10 @@ Result<Settings> ReadSettings(const Config& config) {
   ASSIGN_OR_RETURN(s.max_held_per_tenant, IntOption(config, "max-held-per-tenant", 0, 10'000'000));
   ASSIGN_OR_RETURN(s.max_held_per_address,
                    IntOption(config, "max-held-per-address", 0, 10'000'000));
+  ASSIGN_OR_RETURN(s.max_streams_per_tenant,
+                   IntOption(config, "max-streams-per-tenant", 0, 10'000'000));
+  ASSIGN_OR_RETURN(s.max_streams_per_address,
+                   IntOption(config, "max-streams-per-address", 0, 10'000'000));
   ASSIGN_OR_RETURN(s.webhooks, ReadWebhookSettings(config));
   return s;
 }
@@ -410,6 +425,8 @@ int Serve(const Settings& s) {
   http_options.max_submit_body_bytes = static_cast<size_t>(s.max_submit_mib) << 20;
   http_options.gateway.max_held_per_tenant = static_cast<int>(s.max_held_per_tenant);
   http_options.gateway.max_held_per_address = static_cast<int>(s.max_held_per_address);
+  http_options.gateway.max_streams_per_tenant = static_cast<int>(s.max_streams_per_tenant);
+  http_options.gateway.max_streams_per_address = static_cast<int>(s.max_streams_per_address);
   http_options.gateway.check_webhook = [allow = dispatch.allow_private](const WebhookSpec& w) {
     return webhook::CheckWebhookTarget(w.url, allow);
   };

@@ -9,11 +9,11 @@ namespace stipple::http {
 namespace {
 
 // One open stream. Held by the service's callback, the keep-alive timer and the abort hook;
-// End drops the first two.
+// End drops the first two, and the stream's place among the open streams (HoldStream).
 class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
-  EventStream(HandlerContext& ctx, ExchangePtr exchange)
-      : ctx_(ctx), exchange_(std::move(exchange)) {}
+  EventStream(HandlerContext& ctx, ExchangePtr exchange, HeldRequests::Slot slot)
+      : ctx_(ctx), exchange_(std::move(exchange)), slot_(std::move(slot)) {}
 
   Status Start(const std::string& tenant, const std::string& task_id, int64_t after_seq) {
     auto self = shared_from_this();
@@ -64,11 +64,13 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     --ctx_.metrics.sse_subscribers;
     subscription_.reset();
     keepalive_.reset();
+    slot_.reset();
     exchange_->EndStream();
   }
 
   HandlerContext& ctx_;
   ExchangePtr exchange_;
+  HeldRequests::Slot slot_;
   std::unique_ptr<Subscription> subscription_;
   std::unique_ptr<TimerHandle> keepalive_;
   bool ended_ = false;
@@ -87,7 +89,9 @@ void StreamEvents(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchang
           BadField("Last-Event-ID", "must be the id (a non-negative integer) of an event"));
     }
   }
-  auto stream = std::make_shared<EventStream>(ctx, exchange);
+  Result<HeldRequests::Slot> slot = HoldStream(ctx, request);
+  if (!slot.ok()) return exchange->Respond(ErrorResponse(slot.status(), ctx.options.retry_after_s));
+  auto stream = std::make_shared<EventStream>(ctx, exchange, std::move(slot).value());
   Status started = stream->Start(HandlerContext::ViewTenant(request.principal), id, after);
   if (!started.ok()) exchange->Respond(ErrorResponse(started, ctx.options.retry_after_s));
 }

@@ -57,6 +57,16 @@ struct GatewayOptions {
   // proxy every client has the proxy's address: raise or disable the address bound there.
   int max_held_per_tenant = 1000;
   int max_held_per_address = 250;
+  // Event streams open at once (SSE GET /v1/tasks/{id}/events, WebSockets GET /v1/ws), per
+  // tenant and per client address; one more answers 429 (Retry-After: retry_after_s) before the
+  // stream starts or the WebSocket handshake. A stream's place is freed when it ends or its
+  // client goes. 0: no bound. Below the connection cap's default even at RLIMIT_NOFILE 1024
+  // (832), so one tenant or address cannot take every connection with streams.
+  int max_streams_per_tenant = 500;
+  int max_streams_per_address = 250;
+  // Task subscriptions one WebSocket may hold (the tenant feed is not counted); a subscribe or
+  // submit past it answers an error frame naming the bound and subscribes nothing.
+  int max_ws_subscriptions = 1000;
   // Threads that run the service calls that wait on a store commit or a result-store write
   // (Submit, Cancel, the worker protocol's reports and leases) off the I/O threads: this many
   // such calls can share one commit of the store (blocking_calls.h).
@@ -86,7 +96,12 @@ struct HandlerContext {
   RateLimiter* rate_limiter = nullptr;  // the per-key limit, for messages past the request
   ServiceRateCache rates;               // for eta_s and Retry-After estimates
   // Before blocking_calls: a queued Submit may hold a slot.
-  HeldRequests held{options.max_held_per_tenant, options.max_held_per_address};
+  HeldRequests held{options.max_held_per_tenant, options.max_held_per_address,
+                    "requests open with Prefer: wait", "retry later or poll without waiting"};
+  // Open event streams (SSE and WebSockets): HoldStream.
+  HeldRequests streams{options.max_streams_per_tenant, options.max_streams_per_address,
+                       "event streams open (SSE and WebSockets)",
+                       "close one or follow several tasks on one WebSocket"};
   // Set by the Gateway; runs Submit, Cancel and the worker protocol's exchanges.
   std::unique_ptr<BlockingCalls> blocking_calls;
 

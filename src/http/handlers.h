@@ -60,6 +60,12 @@ Result<std::optional<int>> ParsePreferWait(std::optional<std::string_view> heade
 // before anything is submitted, kept until the held request is answered.
 Result<HeldRequests::Slot> HoldRequest(HandlerContext& ctx, const HttpRequest& request);
 
+// A place among the open event streams (HandlerContext::streams: SSE and WebSockets) for
+// `request`'s tenant and client address; kResourceExhausted (429, counted in
+// stipple_http_streams_refused_total) at either bound. Taken before the stream starts (before
+// the WebSocket handshake), kept until it ends or its client goes.
+Result<HeldRequests::Slot> HoldStream(HandlerContext& ctx, const HttpRequest& request);
+
 // Answers `exchange` with answer(task) when the task reaches a terminal state, or with
 // answer(nullopt) after `wait_s` (or when the exchange is aborted: the client closed its
 // connection, the server is stopping). No thread waits; `slot` (HoldRequest) is released with

@@ -8,12 +8,11 @@ Result<HeldRequests::Slot> HeldRequests::Acquire(const std::string& tenant,
     std::lock_guard lock(mu_);
     int& by_tenant = tenants_[tenant];
     int* by_address = address.empty() ? nullptr : &addresses_[address];
-    auto refuse = [&](const std::string& what, int bound) -> Status {
+    auto refuse = [&](const std::string& who, int bound) -> Status {
       if (by_tenant == 0) tenants_.erase(tenant);
       if (by_address != nullptr && *by_address == 0) addresses_.erase(address);
-      return ResourceExhaustedError(what + " already holds " + std::to_string(bound) +
-                                    " requests open with Prefer: wait, its limit; retry later or "
-                                    "poll without waiting");
+      return ResourceExhaustedError(who + " already holds " + std::to_string(bound) + " " + what_ +
+                                    ", its limit; " + advice_);
     };
     if (max_per_tenant_ > 0 && by_tenant >= max_per_tenant_) {
       return refuse("tenant " + tenant, max_per_tenant_);

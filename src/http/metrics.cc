@@ -186,6 +186,9 @@ std::string HttpMetrics::Render(const QueueSnapshot* snapshot, const QueueFigure
   Family(out, "stipple_http_held_refused_total", "counter",
          "Requests with Prefer: wait answered 429 at the bound of held requests.");
   Sample(out, "stipple_http_held_refused_total", "", std::to_string(held_refused.load()));
+  Family(out, "stipple_http_streams_refused_total", "counter",
+         "Event streams (SSE, WebSocket upgrades) answered 429 at the bound of open streams.");
+  Sample(out, "stipple_http_streams_refused_total", "", std::to_string(streams_refused.load()));
   Family(out, "stipple_webhook_deliveries_total", "counter",
          "Webhook delivery attempts, by result.");
   {

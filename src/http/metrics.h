@@ -40,11 +40,13 @@ class HttpMetrics {
   std::atomic<int64_t> ws_subscriptions{0};
   // Transport (server.cc, task_wait.cc): open HTTP connections; connections answered 503 at
   // the connection cap; failed accepts (the descriptor limit); requests answered 429 at the
-  // bound of held requests (Prefer: wait) per tenant or per client address.
+  // bound of held requests (Prefer: wait) per tenant or per client address; event streams (SSE,
+  // WebSocket upgrades) answered 429 at the bound of open streams per tenant or per address.
   std::atomic<int64_t> connections{0};
   std::atomic<int64_t> connections_refused{0};
   std::atomic<int64_t> accept_errors{0};
   std::atomic<int64_t> held_refused{0};
+  std::atomic<int64_t> streams_refused{0};
 
   // The exposition: the gateway's figures, plus the task service's when `snapshot` (and the
   // `figures` computed from it) are given — both or neither.

@@ -114,7 +114,8 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {{200, "event: / id: / data: frames; closes after the terminal event", "text/event-stream",
            ""},
           Problem(400, "Bad Last-Event-ID"),
-          Problem(404, "No such task")},
+          Problem(404, "No such task"),
+          Problem(429, "Too many event streams open for this tenant or client address")},
          bind(StreamEvents)});
   t.Add({"GET",
          "/v1/tasks/{id}/webhooks",

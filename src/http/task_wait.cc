@@ -125,6 +125,16 @@ Result<HeldRequests::Slot> HoldRequest(HandlerContext& ctx, const HttpRequest& r
   return slot;
 }
 
+Result<HeldRequests::Slot> HoldStream(HandlerContext& ctx, const HttpRequest& request) {
+  Result<HeldRequests::Slot> slot =
+      ctx.streams.Acquire(request.principal.tenant, request.peer_address);
+  if (!slot.ok()) {
+    ++ctx.metrics.streams_refused;
+    LogInfo("event stream refused", {{"reason", slot.status().message()}});
+  }
+  return slot;
+}
+
 void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, HeldRequests::Slot slot,
                         const std::string& tenant, const std::string& task_id, int wait_s,
                         std::function<HttpResponse(const std::optional<Task>&)> answer) {

@@ -1,6 +1,7 @@
-// The transport's limits as a client meets them: the connection cap (503, then close) and the
+// The transport's limits as a client meets them: the connection cap (503, then close), the
 // bounds of requests held by Prefer: wait per tenant and per client address (429 before
-// anything is submitted), with their metrics.
+// anything is submitted) and of open event streams (429 before the stream starts), with their
+// metrics. The WebSocket side of the stream bound is in websocket_test.cc.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http/api_keys.h"
 #include "http/http_test_support.h"
 
 namespace stipple::http::testing {
@@ -159,6 +161,84 @@ TEST(HeldRequestBound, PerTenantPastTheBoundAnswers429) {
   auto again = Hold(s, other);
   EXPECT_TRUE(Eventually([&] { return s.server->gateway().metrics().sync_waiters == 1; }))
       << "an answered wait frees its place";
+}
+
+// Opens an SSE stream of `id`'s events on a connection of its own.
+std::unique_ptr<StreamReader> Follow(const TestServer& s, const std::string& id,
+                                     const std::string& extra_headers = "") {
+  return std::make_unique<StreamReader>(
+      s.port(), "GET /v1/tasks/" + id + "/events HTTP/1.1\r\nHost: x\r\n" + extra_headers + "\r\n");
+}
+
+TEST(StreamBound, PerAddressPastTheBoundAnswers429BeforeTheStreamStarts) {
+  HttpServerOptions options = TestOptions();
+  options.gateway.max_streams_per_address = 2;
+  TestServer s(options);
+  const std::string id = s.CreateTask();
+  HttpMetrics& metrics = s.server->gateway().metrics();
+  auto first = Follow(s, id);
+  auto second = Follow(s, id);
+  EXPECT_THAT(first->ReadUntil("event: queued"), StartsWith("HTTP/1.1 200 "));
+  EXPECT_THAT(second->ReadUntil("event: queued"), StartsWith("HTTP/1.1 200 "));
+
+  auto third = Follow(s, id);
+  std::string refused = third->ReadUntil("\r\n\r\n{");
+  EXPECT_THAT(refused, StartsWith("HTTP/1.1 429 "));
+  EXPECT_THAT(refused, HasSubstr("Retry-After: "));
+  EXPECT_THAT(refused, HasSubstr("application/problem+json"));
+  EXPECT_THAT(third->ReadUntil("limit"), HasSubstr("client address 127.0.0.1 already holds 2 "
+                                                   "event streams"));
+  EXPECT_EQ(metrics.sse_subscribers, 2) << "the refused stream never started";
+  EXPECT_EQ(metrics.streams_refused, 1);
+  EXPECT_EQ(metrics.held_refused, 0);
+  EXPECT_THAT(metrics.Render(nullptr, nullptr),
+              HasSubstr("stipple_http_streams_refused_total 1\n"));
+  EXPECT_EQ(s.Send("GET", "/v1/tasks/" + id).status, 200) << "other requests are served";
+
+  first.reset();  // the client goes away: its place is free again
+  ASSERT_TRUE(Eventually([&] { return metrics.sse_subscribers == 1; }));
+  auto fourth = Follow(s, id);
+  EXPECT_THAT(fourth->ReadUntil("event: queued"), StartsWith("HTTP/1.1 200 "));
+  EXPECT_EQ(metrics.streams_refused, 1);
+}
+
+// The tenant bound counts one tenant's streams from every address; another tenant still gets in,
+// and a stream that ends (its task finished) frees its place.
+TEST(StreamBound, PerTenantPastTheBoundAnswers429AndOtherTenantsGetIn) {
+  HttpServerOptions options = TestOptions();
+  options.gateway.max_streams_per_tenant = 1;
+  TestServer s(options);
+  s.server->gateway().SetApiKeys(ApiKeys::Parse("alice key-a\nbob key-b\n").value());
+  auto create = [&](const std::string& key) {
+    TestResponse r =
+        s.Send("POST", "/v1/tasks",
+               {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}},
+               R"({"prompt":"a red circle"})");
+    EXPECT_EQ(r.status, 202);
+    const size_t at = r.body.find("\"id\":\"") + 6;
+    return r.body.substr(at, r.body.find('"', at) - at);
+  };
+  const std::string alices = create("key-a"), bobs = create("key-b");
+  auto alice = Follow(s, alices, "Authorization: Bearer key-a\r\n");
+  EXPECT_THAT(alice->ReadUntil("event: queued"), StartsWith("HTTP/1.1 200 "));
+
+  TestResponse refused =
+      s.Send("GET", "/v1/tasks/" + alices + "/events", {{"Authorization", "Bearer key-a"}});
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_TRUE(refused.headers.Has("Retry-After"));
+  EXPECT_THAT(refused.body, HasSubstr("tenant alice already holds 1 event streams"));
+
+  auto bob = Follow(s, bobs, "Authorization: Bearer key-b\r\n");
+  EXPECT_THAT(bob->ReadUntil("event: queued"), StartsWith("HTTP/1.1 200 "))
+      << "the address is under its bound; bob is under his";
+
+  s.service.Succeed(alices);
+  EXPECT_THAT(alice->ReadUntil("event: succeeded"), HasSubstr("event: succeeded"));
+  ASSERT_TRUE(Eventually([&] { return s.server->gateway().metrics().sse_subscribers == 1; }));
+  auto again = Follow(s, alices, "Authorization: Bearer key-a\r\n");
+  EXPECT_THAT(again->ReadUntil("event: succeeded"), StartsWith("HTTP/1.1 200 "))
+      << "an ended stream frees its place";
+  EXPECT_EQ(s.server->gateway().metrics().streams_refused, 1);
 }
 
 }  // namespace

@@ -27,16 +27,20 @@ namespace {
 namespace json = boost::json;
 
 constexpr const char* kSubprotocol = "stipple.v1";
-constexpr size_t kMaxSubscriptions = 1000;  // task subscriptions per socket
 constexpr size_t kMaxTaskIdsPerMessage = 100;
 constexpr size_t kRememberedEndedTasks = 1024;  // ended tasks whose late duplicates are dropped
 
 // One socket's session. Everything runs on the connection's strand: the server's calls, and the
-// service's callbacks, which only post there (holding a weak reference).
+// service's callbacks, which only post there (holding a weak reference). Holds the socket's place
+// among the open streams (HoldStream) until it closes.
 class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<TaskSocket> {
  public:
-  TaskSocket(HandlerContext& ctx, Principal principal, std::shared_ptr<WebSocketChannel> channel)
-      : ctx_(ctx), principal_(std::move(principal)), channel_(std::move(channel)) {}
+  TaskSocket(HandlerContext& ctx, Principal principal, std::shared_ptr<WebSocketChannel> channel,
+             HeldRequests::Slot slot)
+      : ctx_(ctx),
+        principal_(std::move(principal)),
+        channel_(std::move(channel)),
+        slot_(std::move(slot)) {}
 
   void OnMessage(std::string message, bool binary) override {
     if (closed_) return;
@@ -65,12 +69,27 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
     ctx_.metrics.ws_subscriptions -= static_cast<int64_t>(subs_.size()) + (feed_ ? 1 : 0);
     subs_.clear();  // each handle waits for a running callback, which only posts
     feed_.reset();
+    slot_.reset();
   }
 
  private:
   static Status BadRequest(std::string field, std::string message) {
     std::string detail = field + ": " + message;
     return InvalidArgumentError(std::move(detail), {{std::move(field), std::move(message)}});
+  }
+
+  // OK when `more` new task subscriptions fit under max_ws_subscriptions (0: no bound), with
+  // room kept for the submits in flight (each subscribes to its task).
+  Status RoomFor(size_t more) const {
+    const int bound = ctx_.options.max_ws_subscriptions;
+    if (bound <= 0 || subs_.size() + submitting_ + more <= static_cast<size_t>(bound)) {
+      return Status::Ok();
+    }
+    return ResourceExhaustedError("at most " + std::to_string(bound) +
+                                  " task subscriptions per socket (max_ws_subscriptions); "
+                                  "this socket holds " +
+                                  std::to_string(subs_.size()) +
+                                  ": unsubscribe some or open another socket");
   }
 
   // {"op": "subscribe" | "unsubscribe", "task_ids": [...]} or {..., "all": true}.
@@ -106,6 +125,16 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
           ref, op,
           BadRequest("task_ids", "must be an array of 1.." + std::to_string(kMaxTaskIdsPerMessage) +
                                      " task ids"));
+    }
+    if (op == "subscribe") {
+      // All of the message's new tasks fit under the bound, or none is subscribed.
+      std::unordered_set<std::string_view> fresh;
+      for (const json::value& v : ids->as_array()) {
+        if (v.is_string() && subs_.count(std::string(v.as_string())) == 0) {
+          fresh.insert(v.as_string());
+        }
+      }
+      if (Status room = RoomFor(fresh.size()); !room.ok()) return SendError(ref, op, room);
     }
     json::array done;
     for (const json::value& id_value : ids->as_array()) {
@@ -153,6 +182,8 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
       }
       key = std::string(k->as_string());
     }
+    // The new task is followed: refused before it is created when there is no room for it.
+    if (Status room = RoomFor(1); !room.ok()) return SendError(ref, "submit", room);
     if (ctx_.rate_limiter != nullptr && !principal_.key_id.empty()) {
       int wait_s = ctx_.rate_limiter->Take(principal_.key_id, std::chrono::steady_clock::now());
       if (wait_s > 0) {
@@ -161,6 +192,7 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
                          ResourceExhaustedError("rate limit of this API key exceeded"), "", wait_s);
       }
     }
+    ++submitting_;
     // Submit returns once the task is durable: off the I/O thread (blocking_calls.h), answered
     // on the strand.
     std::weak_ptr<TaskSocket> weak = weak_from_this();
@@ -177,6 +209,7 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
 
   // The answer to a submit message, on the strand.
   void Submitted(const Result<EnqueueResult>& submitted, const json::value& ref) {
+    --submitting_;
     if (closed_) return;
     if (!submitted.ok()) {
       Status s = submitted.status();
@@ -197,10 +230,7 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
 
   Status SubscribeTask(const std::string& id, int64_t after_seq) {
     if (subs_.count(id) > 0) return Status::Ok();
-    if (subs_.size() >= kMaxSubscriptions) {
-      return ResourceExhaustedError("at most " + std::to_string(kMaxSubscriptions) +
-                                    " task subscriptions per socket");
-    }
+    RETURN_IF_ERROR(RoomFor(1));
     RETURN_IF_ERROR(CheckTaskId(id));
     Result<std::unique_ptr<stipple::Subscription>> sub =
         ctx_.service.Subscribe(HandlerContext::ViewTenant(principal_), id, after_seq, EventSink());
@@ -278,6 +308,8 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
   std::unique_ptr<stipple::Subscription> feed_;
   std::unordered_map<std::string, int64_t> last_seq_;  // the last seq sent, per task
   std::deque<std::string> ended_;
+  HeldRequests::Slot slot_;
+  size_t submitting_ = 0;  // submits sent to the service, not answered yet
   bool closed_ = false;
 };
 
@@ -292,13 +324,16 @@ void OpenWebSocket(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchan
     }
     headers.Set("Sec-WebSocket-Protocol", kSubprotocol);  // never the bearer offer
   }
+  // Refused before the handshake past the bound of open streams.
+  Result<HeldRequests::Slot> slot = HoldStream(ctx, request);
+  if (!slot.ok()) return exchange->Respond(ErrorResponse(slot.status(), ctx.options.retry_after_s));
   HandlerContext* c = &ctx;
   Principal principal = request.principal;
   LogInfo("websocket opening", {{"tenant", principal.tenant}});
-  exchange->AcceptWebSocket(
-      std::move(headers), [c, principal](std::shared_ptr<WebSocketChannel> channel) {
-        return std::make_shared<TaskSocket>(*c, principal, std::move(channel));
-      });
+  exchange->AcceptWebSocket(std::move(headers), [c, principal, slot = std::move(slot).value()](
+                                                    std::shared_ptr<WebSocketChannel> channel) {
+    return std::make_shared<TaskSocket>(*c, principal, std::move(channel), slot);
+  });
 }
 
 }  // namespace
@@ -317,7 +352,9 @@ void AddWebSocketRoutes(RouteTable& t, HandlerContext& ctx) {
          {{101, "Switching Protocols: the WebSocket is open", "", ""},
           {400, "Bad Sec-WebSocket-Protocol", "application/problem+json", "Problem"},
           {401, "Missing or unknown API key", "application/problem+json", "Problem"},
-          {426, "Not a WebSocket upgrade", "application/problem+json", "Problem"}},
+          {426, "Not a WebSocket upgrade", "application/problem+json", "Problem"},
+          {429, "Too many event streams open for this tenant or client address",
+           "application/problem+json", "Problem"}},
          [&ctx](HttpRequest& request, ExchangePtr exchange) {
            OpenWebSocket(ctx, request, std::move(exchange));
          }});

@@ -269,5 +269,75 @@ TEST(WebSocket, OpenSocketsAreCountedAndStopClosesThemWithGoingAway) {
   EXPECT_EQ(s.server->gateway().metrics().ws_connections, 0);
 }
 
+// A WebSocket is an event stream: past the bound of open streams its upgrade answers 429 before
+// the handshake (an SSE stream from the same address is refused alike), and its place is free
+// again once it closes.
+TEST(WebSocket, AnUpgradePastTheStreamBoundAnswers429BeforeTheHandshake) {
+  HttpServerOptions options = TestOptions();
+  options.gateway.max_streams_per_address = 1;
+  TestServer s(options);
+  HttpMetrics& metrics = s.server->gateway().metrics();
+  const std::string id = s.CreateTask();
+  auto first = std::make_unique<WsClient>(s.port());
+  ASSERT_TRUE(first->open());
+
+  WsClient second(s.port());
+  EXPECT_FALSE(second.open());
+  EXPECT_EQ(second.response().result_int(), 429);
+  EXPECT_NE(second.response()[beast::http::field::retry_after], "");
+  EXPECT_THAT(second.response().body(), ::testing::HasSubstr("client address 127.0.0.1"));
+  TestResponse sse = s.Send("GET", "/v1/tasks/" + id + "/events");
+  EXPECT_EQ(sse.status, 429);
+  EXPECT_EQ(metrics.streams_refused, 2);
+  EXPECT_EQ(metrics.ws_connections, 1);
+
+  first.reset();  // closes the socket
+  ASSERT_TRUE(Eventually([&] { return metrics.ws_connections == 0; }));
+  WsClient third(s.port());
+  EXPECT_TRUE(third.open()) << "a closed socket frees its place";
+}
+
+// Subscriptions past max_ws_subscriptions: an error frame naming the bound, none of the message's
+// tasks subscribed, the socket open; a submit with no room is refused before the task exists.
+TEST(WebSocket, SubscriptionsPastTheBoundAnswerAnErrorAndSubscribeNothing) {
+  HttpServerOptions options = TestOptions();
+  options.gateway.max_ws_subscriptions = 2;
+  TestServer s(options);
+  const std::string a = s.CreateTask(), b = s.CreateTask(), c = s.CreateTask();
+  WsClient ws(s.port());
+  ASSERT_TRUE(ws.open());
+  ws.Send(R"({"op":"subscribe","task_ids":[")" + a + R"("]})");
+  EXPECT_EQ(ws.Read()["type"], "subscribed");
+  EXPECT_EQ(ws.Read()["type"], "queued");
+
+  ws.Send(R"({"op":"subscribe","ref":3,"task_ids":[")" + b + R"(",")" + c + R"(",")" + a +
+          R"("]})");
+  json::object error = ws.Read();
+  EXPECT_EQ(error["type"], "error");
+  EXPECT_EQ(error["code"], "too_many_requests");
+  EXPECT_EQ(error["status"], 429);
+  EXPECT_EQ(error["ref"], 3);
+  EXPECT_THAT(Str(error["message"]), ::testing::HasSubstr("at most 2 task subscriptions"));
+  EXPECT_EQ(s.service.active_subscriptions(), 1u) << "nothing half-subscribed";
+  EXPECT_EQ(s.server->gateway().metrics().ws_subscriptions.load(), 1);
+
+  ws.Send(R"({"op":"subscribe","task_ids":[")" + b + R"(",")" + a + R"("]})");
+  EXPECT_EQ(ws.Read()["type"], "subscribed");  // b fits; a is already followed
+  EXPECT_EQ(ws.Read()["type"], "queued");
+  ws.Send(R"({"op":"submit","request":{"prompt":"a"}})");
+  error = ws.Read();
+  EXPECT_EQ(error["op"], "submit");
+  EXPECT_EQ(error["code"], "too_many_requests");
+  EXPECT_EQ(s.service.submitted().size(), 3u) << "refused before the task was created";
+
+  ws.Send(R"({"op":"unsubscribe","task_ids":[")" + a + R"("]})");
+  EXPECT_EQ(ws.Read()["type"], "unsubscribed");
+  ws.Send(R"({"op":"subscribe","task_ids":[")" + c + R"("]})");
+  json::object ack = ws.Read();
+  EXPECT_EQ(ack["type"], "subscribed");
+  EXPECT_EQ(Str(ack["task_ids"].as_array()[0]), c);
+  EXPECT_EQ(s.service.active_subscriptions(), 2u);
+}
+
 }  // namespace
 }  // namespace stipple::http::testing
