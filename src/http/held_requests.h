@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace stipple::http {
 
@@ -34,9 +35,9 @@ class HeldRequests {
 
   const int max_per_tenant_;
   const int max_per_address_;
-  mutable std::mutex mu_;
-  std::map<std::string, int, std::less<>> tenants_;    // GUARDED_BY(mu_)
-  std::map<std::string, int, std::less<>> addresses_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, int, std::less<>> tenants_ GUARDED_BY(mu_);
+  std::map<std::string, int, std::less<>> addresses_ GUARDED_BY(mu_);
 };
 
 }  // namespace stipple::http
