@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "client/client.h"
+#include "common/thread_annotations.h"
 #include "core/task_state.h"
 #include "webhook/test_receiver.h"
 
@@ -44,7 +45,7 @@ class Run {
       run_.requests[i].intended_s =
           std::chrono::duration<double>(plan_.IntendedOffset(int64_t(i))).count();
     }
-    poll_lists_.resize(size_t(std::max(1, options_.pollers)));
+    poll_lists_.resize(Pollers());
   }
 
   LoadRun Go() {
@@ -53,7 +54,7 @@ class Run {
     }
     std::vector<std::jthread> threads;
     threads.emplace_back([this](std::stop_token stop) { SampleQueue(stop); });
-    for (size_t p = 0; p < poll_lists_.size(); ++p) {
+    for (size_t p = 0; p < Pollers(); ++p) {
       threads.emplace_back([this, p](std::stop_token stop) { Poll(p, stop); });
     }
     if (receiver_) threads.emplace_back([this](std::stop_token stop) { ReadWebhooks(stop); });
@@ -64,26 +65,28 @@ class Run {
     run_.send_s = Seconds(Clock::now());
     {
       // Every acknowledged task gets `drain` to end, and every sync submit to be answered.
-      std::unique_lock<std::mutex> lock(mu_);
-      ended_cv_.wait_until(lock, Clock::now() + options_.drain,
-                           [this] { return open_ == 0 && syncs_in_flight_ == 0; });
+      MutexLock lock(mu_);
+      ended_cv_.wait_until(lock.native(), Clock::now() + options_.drain,
+                           [this]() REQUIRES(mu_) { return open_ == 0 && syncs_in_flight_ == 0; });
     }
     stop_.request_stop();
     for (std::jthread& t : threads) t.request_stop();
     threads.clear();
     std::vector<std::jthread> streams;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       streams = std::move(streams_);
     }
     streams.clear();  // joined: their calls see the stop token
     receiver_.reset();
     run_.total_s = Seconds(Clock::now());
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return std::move(run_);
   }
 
  private:
+  size_t Pollers() const { return size_t(std::max(1, options_.pollers)); }
+
   double Seconds(Clock::time_point t) const {
     return std::chrono::duration<double>(t - start_).count();
   }
@@ -113,7 +116,7 @@ class Run {
       if (run_.requests[i].kind == RequestKind::kSync) {
         // A sync submit holds its connection until the task ends: on a thread of its own, so
         // that it never delays the senders.
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         ++syncs_in_flight_;
         streams_.emplace_back([this, i, due] { Submit(i, due); });
         continue;
@@ -129,7 +132,7 @@ class Run {
     if (kind == RequestKind::kSync) submit.wait_s = options_.wait_s;
     Result<client::SubmitResult> answer = submitter_->Submit(Body(i), submit, stop_.get_token());
     const Clock::time_point now = Clock::now();
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (kind == RequestKind::kSync && --syncs_in_flight_ == 0) ended_cv_.notify_all();
     RequestRecord& r = run_.requests[i];
     r.answer_latency = std::chrono::duration_cast<Nanos>(now - due);
@@ -166,8 +169,8 @@ class Run {
     }
   }
 
-  // Records the end of request i's task (mu_ held); later reports of the same end are ignored.
-  void Ended(size_t i, const Task& task, Clock::time_point seen) {
+  // Records the end of request i's task; later reports of the same end are ignored.
+  void Ended(size_t i, const Task& task, Clock::time_point seen) REQUIRES(mu_) {
     RequestRecord& r = run_.requests[i];
     if (!r.final_state.empty()) return;
     r.final_state = std::string(TaskStateName(task.state));
@@ -183,7 +186,7 @@ class Run {
     while (!stop.stop_requested()) {
       const Clock::time_point round = Clock::now();
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         mine.insert(mine.end(), poll_lists_[p].begin(), poll_lists_[p].end());
         poll_lists_[p].clear();
       }
@@ -195,12 +198,12 @@ class Run {
           // next round.
           Result<client::CancelResult> canceled = follower_->Cancel(run_.requests[i].task_id, stop);
           const bool answered = canceled.ok() || canceled.status().code() == StatusCode::kNotFound;
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           run_.requests[i].cancel_sent = answered;
         }
         Result<client::TaskSnapshot> task = follower_->Get(run_.requests[i].task_id, stop);
         if (task.ok() && IsTerminal(task->task.state)) {
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           Ended(i, task->task, Clock::now());
         } else {
           still.push_back(i);
@@ -214,7 +217,7 @@ class Run {
   void Follow(size_t i, const std::stop_token& stop) {
     std::string id;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       id = run_.requests[i].task_id;
     }
     int64_t last_seq = 0;
@@ -226,15 +229,16 @@ class Run {
             last_seq = std::max(last_seq, e.event.seq);
             if (!IsTerminalEvent(e.event.type)) return true;
             ended = true;
-            std::lock_guard<std::mutex> lock(mu_);
+            MutexLock lock(mu_);
             if (e.event.task) Ended(i, *e.event.task, Clock::now());
             return false;
           },
           stop);
       // The stream failed (the server is away): open it again a little later.
       if (!ended && !streamed.ok()) {
-        std::unique_lock<std::mutex> lock(mu_);
-        ended_cv_.wait_for(lock, options_.poll_interval * 5, [&] { return stop.stop_requested(); });
+        MutexLock lock(mu_);
+        ended_cv_.wait_for(lock.native(), options_.poll_interval * 5,
+                           [&]() REQUIRES(mu_) { return stop.stop_requested(); });
       }
     }
   }
@@ -253,7 +257,7 @@ class Run {
         if (data == nullptr || !data->is_object()) continue;
         Result<client::TaskSnapshot> task = client::ParseTaskSnapshot(data->as_object());
         if (!task.ok()) continue;
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         const boost::json::value* type = o->if_contains("type");
         const auto id_header = got[read].headers.find("webhook-id");
         run_.webhooks.push_back(WebhookDelivery{
@@ -278,7 +282,7 @@ class Run {
       const Clock::time_point round = Clock::now();
       Result<client::QueueFigures> q = follower_->Queue(stop);
       if (q.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         run_.queue.push_back(
             QueueSample{.at_s = Seconds(round),
                         .queued = q->queued_high + q->queued_normal + q->queued_low,
@@ -297,15 +301,18 @@ class Run {
   std::stop_source stop_;
   std::atomic<size_t> next_{0};
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable ended_cv_;
-  LoadRun run_;                                    // GUARDED_BY(mu_) after the start
-  int64_t open_ = 0;                               // acknowledged, end not seen
-  int64_t syncs_in_flight_ = 0;                    // sync submits not answered yet
-  std::vector<std::vector<size_t>> poll_lists_;    // new tasks per poller
-  std::unordered_map<std::string, size_t> by_id_;  // webhook tasks by id
+  // Its size and each request's kind are set by the constructor and then only read (without
+  // mu_); everything else in it is written under mu_ once the run starts. Not GUARDED_BY: the
+  // analysis cannot tell those fields apart.
+  LoadRun run_;
+  int64_t open_ GUARDED_BY(mu_) = 0;                               // acknowledged, end not seen
+  int64_t syncs_in_flight_ GUARDED_BY(mu_) = 0;                    // sync submits not answered yet
+  std::vector<std::vector<size_t>> poll_lists_ GUARDED_BY(mu_);    // new tasks per poller
+  std::unordered_map<std::string, size_t> by_id_ GUARDED_BY(mu_);  // webhook tasks by id
   // Webhooks of tasks whose submit answer had not been read yet.
-  std::unordered_map<std::string, std::pair<Task, Clock::time_point>> early_hooks_;
+  std::unordered_map<std::string, std::pair<Task, Clock::time_point>> early_hooks_ GUARDED_BY(mu_);
   std::vector<std::jthread> streams_;  // sse followers
 };
 
