@@ -33,6 +33,10 @@ HttpResponse Answer(const wire::ExchangeResponse& response) {
 
 }  // namespace
 
+// Threads (worker_protocol.h): Handle and HandleInput are called on a connection's strand and run
+// the exchange on the blocking-call pool; a held ask waits on a thread of its own (threads_), the
+// janitor on another; Stop and held_asks() come from any thread. sessions_mu_ guards the sessions
+// (and their counters), mu_ the held-ask threads and stopping, Session::mu one worker's exchanges.
 class WorkerProtocol::Impl {
  public:
   Impl(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options);

@@ -29,7 +29,9 @@ std::optional<Nanos> Between(const std::optional<Timestamp>& from,
   return std::chrono::duration_cast<Nanos>(*to - *from);
 }
 
-// The state shared by every thread of a run.
+// The state shared by every thread of a run: Go runs on the caller's thread and starts the
+// senders, the pollers, the queue sampler, the webhook reader and a thread per sync submit or
+// sse follower; each records what it sees under mu_.
 class Run {
  public:
   Run(const LoadOptions& options, const LoadPlan& plan, std::vector<RequestKind> kinds,
