@@ -13,11 +13,13 @@
 #                                                 (docs/reliability.md; make test has a short one)
 #   make soak [SOAK_ARGS="--duration-s 1800"]     build, then the soak run: serve under steady load,
 #                                                 sampled each second (docs/reliability.md#soak)
-#   make build | lint | lint-format | lint-threads | format | clean
+#   make lint                                     lint-format + lint-threads (what CI runs)
+#   make tidy                                     clang-tidy (about half an hour; not in CI)
+#   make build | lint-format | lint-threads | format | clean
 #
 # Knobs: JOBS (build parallelism, default: nproc), CTEST_JOBS (tests run at once, default 2),
 # TEST_TIMEOUT (seconds per test), BUILD_TYPE (default RelWithDebInfo: -O2 with debug info),
-# LINT_DIRS (what lint and format cover).
+# LINT_DIRS (what lint, tidy and format cover).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -56,7 +58,7 @@ TIDY_SOURCES = $(filter-out src/engine/torch/%,$(filter %.cc,$(SOURCES)))
 
 PREFIX ?= /usr/local
 
-.PHONY: deps configure build test bench chaos soak serve fuzz lint lint-format lint-threads format clean install package package-test
+.PHONY: deps configure build test bench chaos soak serve fuzz lint lint-format lint-threads tidy format clean install package package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -131,7 +133,7 @@ fuzz: deps
 	cmake --build build-fuzz -j $(JOBS) --target stipple_fuzzers
 	scripts/run-fuzzers.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# The style check CI runs: clang-format over every source (seconds).
+# clang-format over every source (seconds).
 lint-format:
 	clang-format --dry-run -Werror $(SOURCES)
 	@echo "clang-format: $(words $(SOURCES)) files ok"
@@ -142,9 +144,13 @@ lint-format:
 lint-threads: configure
 	scripts/lint-threads.py $(BUILD_DIR) $(JOBS) $(LINT_DIRS)
 
-# lint-format and lint-threads, then clang-tidy over the non-torch sources (about 13 s of CPU a
-# file: 25-30 minutes on two cores, so CI runs lint-format only; docs/development.md).
-lint: configure lint-format lint-threads
+# The compiled checks CI runs (.ci/run): lint-format, then lint-threads.
+lint: lint-format lint-threads
+
+# clang-tidy over the non-torch sources: about 13 s of CPU a file, half an hour of two cores for
+# all of them, so it is not part of lint or CI; run it on the folders you changed
+# (make tidy LINT_DIRS=...). docs/development.md.
+tidy: configure
 	@printf '%s\n' $(TIDY_SOURCES) | xargs -P $(JOBS) -n 1 \
 	  clang-tidy -p $(BUILD_DIR) --quiet 2> >(grep -v -E '^[0-9]+ warnings? generated\.$$' >&2)
 	@echo "clang-tidy: $(words $(TIDY_SOURCES)) files ok"

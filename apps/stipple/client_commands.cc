@@ -7,6 +7,7 @@
 #include "client_format.h"
 #include "client_options.h"
 #include "commands.h"
+#include "common/thread_annotations.h"
 
 namespace stipple::app {
 namespace {
@@ -160,19 +161,19 @@ int RunEvents(std::span<const std::string> args) {
     return kExitUsage;
   }
   const bool json = WantsJson(*s.config);
-  std::mutex print_mu;
+  Mutex print_mu;
   int exit_code = kExitOk;
   std::vector<std::thread> streams;  // one per task, so their events interleave as they come
   for (const std::string& id : s.config->positional()) {
     streams.emplace_back([&, id] {
       Status status = s.client->StreamEvents(id, *after, [&](const client::EventSnapshot& e) {
-        std::lock_guard lock(print_mu);
+        MutexLock lock(print_mu);
         std::printf("%s\n", json ? e.json.c_str() : FormatEventLine(e).c_str());
         std::fflush(stdout);
         return true;
       });
       if (!status.ok()) {
-        std::lock_guard lock(print_mu);
+        MutexLock lock(print_mu);
         Keep(exit_code, ReportError("events", status.WithContext(id), *s.config));
       }
     });

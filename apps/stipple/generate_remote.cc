@@ -17,6 +17,7 @@
 
 #include "client_format.h"
 #include "client_options.h"
+#include "common/thread_annotations.h"
 #include "core/json.h"
 #include "generate.h"
 
@@ -49,17 +50,17 @@ class InterruptCounter {
 
 // What the follower thread has learnt about the task; guarded by mu.
 struct Followed {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  ProgressView view;
-  int eta_base_step = -1;  // the first step seen in this attempt, and when
-  SteadyClock::time_point eta_base_time;
-  bool ended = false;     // the follower is done
-  bool terminal = false;  // ... because the task ended
-  Status status;          // ... else why
+  ProgressView view GUARDED_BY(mu);
+  int eta_base_step GUARDED_BY(mu) = -1;  // the first step seen in this attempt, and when
+  SteadyClock::time_point eta_base_time GUARDED_BY(mu);
+  bool ended GUARDED_BY(mu) = false;     // the follower is done
+  bool terminal GUARDED_BY(mu) = false;  // ... because the task ended
+  Status status GUARDED_BY(mu);          // ... else why
 };
 
-void Apply(Followed& f, const TaskEvent& event) {
+void Apply(Followed& f, const TaskEvent& event) REQUIRES(f.mu) {
   ProgressView& v = f.view;
   switch (event.type) {
     case TaskEventType::kQueued:
@@ -107,7 +108,7 @@ void Follow(client::Client& client, const std::string& id, bool use_events, Foll
     status = client.StreamEvents(
         id, 0,
         [&](const client::EventSnapshot& e) {
-          std::lock_guard lock(f.mu);
+          MutexLock lock(f.mu);
           Apply(f, e.event);
           terminal = IsTerminalEvent(e.event.type);
           f.cv.notify_all();
@@ -120,7 +121,7 @@ void Follow(client::Client& client, const std::string& id, bool use_events, Foll
     status = task.status();
     terminal = task.ok() && IsTerminal(task->task.state);
   }
-  std::lock_guard lock(f.mu);
+  MutexLock lock(f.mu);
   f.ended = true;
   f.terminal = terminal;
   f.status = status;
@@ -246,10 +247,13 @@ int GenerateThroughServer(const Config& config, const std::string& body) {
                                           : Display::Mode::kPlain,
                   id);
   Followed followed;
-  followed.view.task_id = id;
-  followed.view.state = submitted->task.task.state;
-  followed.view.queue_position = submitted->task.task.queue_position;
-  followed.view.eta_s = submitted->task.eta_s;
+  {
+    MutexLock lock(followed.mu);  // uncontended: the follower starts below
+    followed.view.task_id = id;
+    followed.view.state = submitted->task.task.state;
+    followed.view.queue_position = submitted->task.task.queue_position;
+    followed.view.eta_s = submitted->task.eta_s;
+  }
   std::jthread follower(
       [&](const std::stop_token& stop) { Follow(client, id, !json, followed, stop); });
 
@@ -259,8 +263,9 @@ int GenerateThroughServer(const Config& config, const std::string& body) {
   while (true) {
     ProgressView view;
     {
-      std::unique_lock lock(followed.mu);
-      followed.cv.wait_for(lock, kTick, [&] { return followed.ended; });
+      MutexLock lock(followed.mu);
+      followed.cv.wait_for(lock.native(), kTick,
+                           [&]() REQUIRES(followed.mu) { return followed.ended; });
       if (followed.ended) break;
       view = followed.view;
     }
@@ -299,7 +304,7 @@ int GenerateThroughServer(const Config& config, const std::string& body) {
       last_poll = now;
       Result<client::TaskSnapshot> polled = client.Get(id, follower.get_stop_token());
       if (polled.ok() && polled->task.state == TaskState::kQueued) {
-        std::lock_guard lock(followed.mu);
+        MutexLock lock(followed.mu);
         if (followed.view.state == TaskState::kQueued) {
           followed.view.queue_position = polled->task.queue_position;
           followed.view.eta_s = polled->eta_s;
@@ -313,7 +318,10 @@ int GenerateThroughServer(const Config& config, const std::string& body) {
   follower.join();
   if (exit_code >= 0) return exit_code;
   display.Clear();
-  if (!followed.terminal) return ReportError("generate", followed.status, config);
+  {
+    MutexLock lock(followed.mu);  // uncontended: the follower has ended
+    if (!followed.terminal) return ReportError("generate", followed.status, config);
+  }
 
   Result<client::TaskSnapshot> ended = client.Wait(id);  // its final form, outputs included
   if (!ended.ok()) return ReportError("generate", ended.status(), config);

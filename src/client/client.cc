@@ -26,10 +26,10 @@ Status Stopped() { return Status(StatusCode::kCancelled, "stopped"); }
 
 // Sleeps for `delay` unless `stop` fires first (then kCancelled).
 Status SleepFor(Millis delay, const std::stop_token& stop) {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, stop, delay, [] { return false; });
+  MutexLock lock(mu);
+  cv.wait_for(lock.native(), stop, delay, [] { return false; });
   return stop.stop_requested() ? Stopped() : Status::Ok();
 }
 
@@ -143,7 +143,7 @@ HttpRequestSpec Client::Request(std::string method, std::string target) const {
 Result<std::unique_ptr<HttpConnection>> Client::Connection(const std::stop_token& stop,
                                                            bool& pooled) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
@@ -156,7 +156,7 @@ Result<std::unique_ptr<HttpConnection>> Client::Connection(const std::stop_token
 }
 
 void Client::Release(std::unique_ptr<HttpConnection> connection) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
 }
 

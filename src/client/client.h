@@ -40,6 +40,7 @@
 #include "client/http_connection.h"
 #include "client/task_codec.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace stipple::client {
 
@@ -160,8 +161,8 @@ class Client {
 
   ClientOptions options_;
   ServerUrl server_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<HttpConnection>> idle_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<std::unique_ptr<HttpConnection>> idle_ GUARDED_BY(mu_);
 };
 
 // The Status an error answer stands for (see the file comment); OK for a 2xx.

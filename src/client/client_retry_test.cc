@@ -29,7 +29,7 @@ class ScriptedServer {
   }
   ~ScriptedServer() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
     boost::system::error_code ec;
@@ -41,7 +41,7 @@ class ScriptedServer {
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
   std::vector<std::string> requests() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return requests_;
   }
 
@@ -52,12 +52,12 @@ class ScriptedServer {
       boost::system::error_code ec;
       acceptor_.accept(socket, ec);
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (stopping_ || ec) return;
       }
       std::string request = ReadRequest(socket);
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         requests_.push_back(request);
       }
       if (!answer.empty()) net::write(socket, net::buffer(answer), ec);
@@ -91,9 +91,9 @@ class ScriptedServer {
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   std::thread thread_;
-  mutable std::mutex mu_;
-  std::vector<std::string> requests_;
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  std::vector<std::string> requests_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
 };
 
 std::string Answer(int status, const std::string& body, const std::string& extra_headers = "") {

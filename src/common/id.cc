@@ -35,7 +35,7 @@ std::string IdGenerator::Next(std::string_view prefix) {
   int64_t ms = ToUnixMillis(clock_->Now());
   std::array<uint8_t, 10> rnd;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (ms <= last_ms_) {
       // Same (or an earlier) millisecond: keep the last time and increment the random part, so
       // ids from this process stay strictly increasing.

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 
 namespace stipple {
 
@@ -25,9 +26,9 @@ class IdGenerator {
 
  private:
   const Clock* clock_;
-  std::mutex mu_;
-  int64_t last_ms_ = -1;                   // GUARDED_BY(mu_)
-  std::array<uint8_t, 10> last_random_{};  // GUARDED_BY(mu_)
+  Mutex mu_;
+  int64_t last_ms_ GUARDED_BY(mu_) = -1;
+  std::array<uint8_t, 10> last_random_ GUARDED_BY(mu_){};
 };
 
 // The process-wide generator on the system clock.

@@ -359,7 +359,7 @@ void ClipTokenizer::EncodePiece(const std::string& piece, std::vector<int32_t>* 
     }
   }
   {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
+    MutexLock lock(cache_mutex_);
     auto it = cache_.find(piece);
     if (it != cache_.end()) {
       ids->insert(ids->end(), it->second.begin(), it->second.end());
@@ -368,7 +368,7 @@ void ClipTokenizer::EncodePiece(const std::string& piece, std::vector<int32_t>* 
   }
   std::vector<int32_t> piece_ids = Bpe(piece);
   ids->insert(ids->end(), piece_ids.begin(), piece_ids.end());
-  std::lock_guard<std::mutex> lock(cache_mutex_);
+  MutexLock lock(cache_mutex_);
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
   cache_.emplace(piece, std::move(piece_ids));
 }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "engine/tokenizer.h"
 
 namespace stipple {
@@ -90,8 +91,9 @@ class ClipTokenizer final : public Tokenizer {
   std::unordered_map<std::string, int32_t> ranks_;  // "first second" → rank
   int vocab_size_ = 0;
   int32_t bos_ = 0, eos_ = 0, pad_ = 0, unk_ = 0;
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // piece → ids
+  mutable Mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_
+      GUARDED_BY(cache_mutex_);  // piece → ids
 };
 
 }  // namespace stipple

@@ -131,7 +131,7 @@ std::vector<Result<std::vector<GeneratedImage>>> NullEngine::Generate(
     running[i] = true;
     steps = jobs[i].request.steps;  // every valid job has the first valid job's steps
   }
-  std::lock_guard<std::mutex> lock(run_mu_);
+  MutexLock lock(run_mu_);
   for (int step = 1; step <= steps; ++step) {
     bool any = false;
     for (size_t i = 0; i < jobs.size(); ++i) {

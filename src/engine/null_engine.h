@@ -11,7 +11,8 @@
 //   previews.
 // - Each job's CancelToken is read before every step; a cancelled job returns kCancelled and the
 //   others go on.
-// - Generate calls on one NullEngine are serialized, like a model that runs one batch at a time.
+// - Generate calls on one NullEngine are serialized, like a model that runs one batch at a time:
+//   any thread may call it, and a second caller waits on run_mu_.
 //
 // Enabling it: a folder holding `null_model.json` in --model-dir is a null model named after the
 // folder (model_files.h), and `--model null` selects the built-in one with the defaults below when
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "core/generation_request.h"
 #include "engine/engine.h"
 
@@ -66,7 +68,7 @@ class NullEngine : public Engine {
  private:
   NullModelOptions options_;
   ModelLimits limits_;
-  std::mutex run_mu_;  // one batch at a time
+  Mutex run_mu_;  // one batch at a time
 };
 
 // The PNG a null model draws for `seed` at width x height (one flat colour from the seed).

@@ -12,7 +12,7 @@ BlockingCalls::~BlockingCalls() { Finish(); }
 
 void BlockingCalls::Run(std::function<void()> call) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!finishing_) {
       calls_.push_back(std::move(call));
       cv_.notify_one();
@@ -24,7 +24,7 @@ void BlockingCalls::Run(std::function<void()> call) {
 
 void BlockingCalls::Finish() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     finishing_ = true;
   }
   cv_.notify_all();
@@ -34,15 +34,15 @@ void BlockingCalls::Finish() {
 }
 
 void BlockingCalls::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return finishing_ || !calls_.empty(); });
+    cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return finishing_ || !calls_.empty(); });
     if (calls_.empty()) return;  // finishing, and nothing left
     std::function<void()> call = std::move(calls_.front());
     calls_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     call();
-    lock.lock();
+    lock.Lock();
   }
 }
 

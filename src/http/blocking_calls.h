@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace stipple::http {
 
 class BlockingCalls {
@@ -32,10 +34,10 @@ class BlockingCalls {
  private:
   void Loop();
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> calls_;  // GUARDED_BY(mu_)
-  bool finishing_ = false;                   // GUARDED_BY(mu_)
+  std::deque<std::function<void()>> calls_ GUARDED_BY(mu_);
+  bool finishing_ GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -27,26 +27,26 @@ constexpr std::chrono::seconds kBound{10};
 class Gate {
  public:
   void Enter() {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     entered_ = true;
     cv_.notify_all();
-    cv_.wait(lock, [this] { return open_; });
+    cv_.wait(lock.native(), [this]() REQUIRES(mu_) { return open_; });
   }
   bool WaitEntered() {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kBound, [this] { return entered_; });
+    MutexLock lock(mu_);
+    return cv_.wait_for(lock.native(), kBound, [this]() REQUIRES(mu_) { return entered_; });
   }
   void Open() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     open_ = true;
     cv_.notify_all();
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool entered_ = false;
-  bool open_ = false;
+  bool entered_ GUARDED_BY(mu_) = false;
+  bool open_ GUARDED_BY(mu_) = false;
 };
 
 // Test double: FakeTaskService whose Cancel waits at the gate, as a durable commit would.

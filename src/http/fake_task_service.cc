@@ -12,32 +12,33 @@ struct FakeTaskService::Sub : Subscription {
   bool terminal_only = false;  // WhenTerminal
   std::function<void(const TaskEvent&)> on_event;
   std::function<void(const Task&)> on_terminal;
-  std::shared_ptr<std::mutex> call_mu = std::make_shared<std::mutex>();
+  std::shared_ptr<Mutex> call_mu = std::make_shared<Mutex>();
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   ~Sub() override {
-    std::lock_guard lock(*call_mu);  // waits for a running callback
+    MutexLock lock(*call_mu);  // waits for a running callback
     *alive = false;
   }
 };
 
 FakeTaskService::FakeTaskService(const Clock* clock) : clock_(clock) {
   cb_thread_ = std::thread([this] {
-    std::unique_lock lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     while (true) {
-      cb_cv_.wait(lock, [this] { return cb_stop_ || !callbacks_.empty(); });
+      cb_cv_.wait(lock.native(),
+                  [this]() REQUIRES(cb_mu_) { return cb_stop_ || !callbacks_.empty(); });
       if (callbacks_.empty()) return;
       auto fn = std::move(callbacks_.front());
       callbacks_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       fn();
-      lock.lock();
+      lock.Lock();
     }
   });
 }
 
 FakeTaskService::~FakeTaskService() {
   {
-    std::lock_guard lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     cb_stop_ = true;
   }
   cb_cv_.notify_all();
@@ -46,7 +47,7 @@ FakeTaskService::~FakeTaskService() {
 
 void FakeTaskService::RunOnCallbackThread(std::function<void()> fn) {
   {
-    std::lock_guard lock(cb_mu_);
+    MutexLock lock(cb_mu_);
     callbacks_.push_back(std::move(fn));
   }
   cb_cv_.notify_all();
@@ -68,7 +69,7 @@ std::unique_ptr<Subscription> FakeTaskService::Track(std::shared_ptr<Sub> sub) {
 }
 
 Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++submit_calls_;
   if (!submit_error_.ok()) return submit_error_;
   if (!nt.idempotency_key.empty()) {
@@ -109,7 +110,7 @@ Result<EnqueueResult> FakeTaskService::Submit(const NewTask& nt) {
 }
 
 Result<Task> FakeTaskService::Get(const std::string& tenant, const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   return it->second;
@@ -118,7 +119,7 @@ Result<Task> FakeTaskService::Get(const std::string& tenant, const std::string& 
 Result<CancelResult> FakeTaskService::Cancel(const std::string& tenant, const std::string& id) {
   Task task;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
     if (IsTerminal(it->second.state)) return CancelResult{it->second, true};
@@ -128,12 +129,12 @@ Result<CancelResult> FakeTaskService::Cancel(const std::string& tenant, const st
     }
   }
   Finish(id, TaskState::kCanceled);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return CancelResult{tasks_[id], false};
 }
 
 Result<TaskPage> FakeTaskService::List(const ListQuery& q) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   TaskPage page;
   for (auto it = tasks_.rbegin(); it != tasks_.rend(); ++it) {
     const Task& t = it->second;
@@ -151,7 +152,7 @@ Result<TaskPage> FakeTaskService::List(const ListQuery& q) {
 
 Result<std::unique_ptr<Subscription>> FakeTaskService::WhenTerminal(
     const std::string& tenant, const std::string& id, std::function<void(const Task&)> done) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   auto sub = std::make_shared<Sub>();
@@ -161,7 +162,7 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::WhenTerminal(
   if (IsTerminal(it->second.state)) {
     RunOnCallbackThread(
         [mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal, t = it->second] {
-          std::lock_guard l(*mu);
+          MutexLock l(*mu);
           if (*alive) fn(t);
         });
   }
@@ -171,7 +172,7 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::WhenTerminal(
 Result<std::unique_ptr<Subscription>> FakeTaskService::Subscribe(
     const std::string& tenant, const std::string& id, int64_t after_seq,
     std::function<void(const TaskEvent&)> on_event) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   auto sub = std::make_shared<Sub>();
@@ -186,7 +187,7 @@ Result<std::unique_ptr<Subscription>> FakeTaskService::Subscribe(
     }
   }
   RunOnCallbackThread([mu = sub->call_mu, alive = sub->alive, fn = sub->on_event, replay] {
-    std::lock_guard l(*mu);
+    MutexLock l(*mu);
     for (const TaskEvent& e : replay) {
       if (*alive) fn(e);
     }
@@ -201,7 +202,7 @@ std::unique_ptr<Subscription> FakeTaskService::SubscribeAll(const std::string&,
 
 Result<OutputBlob> FakeTaskService::Output(const std::string& tenant, const std::string& id,
                                            int index) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   const Task& t = it->second;
@@ -213,7 +214,7 @@ Result<OutputBlob> FakeTaskService::Output(const std::string& tenant, const std:
 }
 
 Result<std::string> FakeTaskService::Preview(const std::string& tenant, const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it == tasks_.end() || !Visible(tenant, it->second)) return NotFoundError("no such task");
   auto p = previews_.find(id);
@@ -222,12 +223,12 @@ Result<std::string> FakeTaskService::Preview(const std::string& tenant, const st
 }
 
 Result<QueueSnapshot> FakeTaskService::Queue() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_;
 }
 
 Status FakeTaskService::Ready() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return ready_;
 }
 
@@ -245,12 +246,12 @@ void FakeTaskService::Publish(const std::string& id, TaskEvent e) {
       if (!IsTerminalEvent(e.type)) continue;
       RunOnCallbackThread(
           [mu = sub->call_mu, alive = sub->alive, fn = sub->on_terminal, t = tasks_[id]] {
-            std::lock_guard l(*mu);
+            MutexLock l(*mu);
             if (*alive) fn(t);
           });
     } else {
       RunOnCallbackThread([mu = sub->call_mu, alive = sub->alive, fn = sub->on_event, e] {
-        std::lock_guard l(*mu);
+        MutexLock l(*mu);
         if (*alive) fn(e);
       });
     }
@@ -259,7 +260,7 @@ void FakeTaskService::Publish(const std::string& id, TaskEvent e) {
 }
 
 void FakeTaskService::Start(const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Task& t = tasks_.at(id);
   t.state = TaskState::kRunning;
   t.started_at = clock_->Now();
@@ -273,7 +274,7 @@ void FakeTaskService::Start(const std::string& id) {
 }
 
 void FakeTaskService::Progress(const std::string& id, int step, int steps, std::string preview) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   tasks_.at(id).progress = TaskProgress{step, steps};
   if (!preview.empty()) previews_[id] = preview;
   TaskEvent e;
@@ -284,7 +285,7 @@ void FakeTaskService::Progress(const std::string& id, int step, int steps, std::
 }
 
 void FakeTaskService::Finish(const std::string& id, TaskState state) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Task& t = tasks_.at(id);
   t.state = state;
   t.completed_at = clock_->Now();
@@ -311,37 +312,37 @@ void FakeTaskService::Succeed(const std::string& id) { Finish(id, TaskState::kSu
 void FakeTaskService::Fail(const std::string& id) { Finish(id, TaskState::kFailed); }
 
 void FakeTaskService::ExpireOutputs(const std::string& id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   tasks_.at(id).outputs_expired = true;
 }
 
 size_t FakeTaskService::submit_calls() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return submit_calls_;
 }
 
 std::vector<NewTask> FakeTaskService::submitted() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return submitted_;
 }
 
 size_t FakeTaskService::active_subscriptions() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t n = 0;
   for (const auto& w : subs_) n += w.expired() ? 0 : 1;
   return n;
 }
 
 void FakeTaskService::set_ready(Status s) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ready_ = std::move(s);
 }
 void FakeTaskService::set_queue(QueueSnapshot s) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   queue_ = std::move(s);
 }
 void FakeTaskService::set_submit_error(Status s) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   submit_error_ = std::move(s);
 }
 

@@ -91,7 +91,7 @@ Gateway::~Gateway() { FinishBlockingCalls(); }
 
 void Gateway::SetApiKeys(ApiKeys keys) {
   auto fresh = std::make_shared<const ApiKeys>(std::move(keys));
-  std::lock_guard lock(keys_mu_);
+  MutexLock lock(keys_mu_);
   keys_ = std::move(fresh);
 }
 
@@ -150,7 +150,7 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
   if (needs_key) {
     std::shared_ptr<const ApiKeys> keys;
     {
-      std::lock_guard lock(keys_mu_);
+      MutexLock lock(keys_mu_);
       keys = keys_;
     }
     std::optional<std::string_view> authorization = request.headers.Get("Authorization");

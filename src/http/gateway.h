@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "core/generation_request.h"
 #include "http/api_keys.h"
 #include "http/blocking_calls.h"
@@ -118,7 +119,8 @@ class Gateway {
   // Call on the exchange's strand (the server does).
   void Handle(HttpRequest request, std::shared_ptr<Exchange> exchange);
 
-  // Replaces the API keys (e.g. on SIGHUP); requests already authenticated are unaffected.
+  // Replaces the API keys (e.g. on SIGHUP; any thread, while I/O threads call Handle); requests
+  // already authenticated are unaffected.
   void SetApiKeys(ApiKeys keys);
   // /readyz answers 503 from now on (the server calls this when it starts stopping).
   // Held worker-protocol asks answer nothing more.
@@ -143,8 +145,8 @@ class Gateway {
   HandlerContext context_;
   RouteTable routes_;
   RateLimiter rate_limiter_;
-  std::mutex keys_mu_;
-  std::shared_ptr<const ApiKeys> keys_;  // GUARDED_BY(keys_mu_)
+  Mutex keys_mu_;
+  std::shared_ptr<const ApiKeys> keys_ GUARDED_BY(keys_mu_);
   std::unique_ptr<WorkerProtocol> worker_protocol_;
 };
 

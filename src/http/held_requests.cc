@@ -5,10 +5,10 @@ namespace stipple::http {
 Result<HeldRequests::Slot> HeldRequests::Acquire(const std::string& tenant,
                                                  const std::string& address) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     int& by_tenant = tenants_[tenant];
     int* by_address = address.empty() ? nullptr : &addresses_[address];
-    auto refuse = [&](const std::string& who, int bound) -> Status {
+    auto refuse = [&](const std::string& who, int bound) REQUIRES(mu_) -> Status {
       if (by_tenant == 0) tenants_.erase(tenant);
       if (by_address != nullptr && *by_address == 0) addresses_.erase(address);
       return ResourceExhaustedError(who + " already holds " + std::to_string(bound) + " " + what_ +
@@ -28,7 +28,7 @@ Result<HeldRequests::Slot> HeldRequests::Acquire(const std::string& tenant,
 }
 
 void HeldRequests::Release(const std::string& tenant, const std::string& address) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = tenants_.find(tenant); it != tenants_.end() && --it->second <= 0) {
     tenants_.erase(it);
   }

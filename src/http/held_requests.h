@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace stipple::http {
 
@@ -42,9 +43,9 @@ class HeldRequests {
   const int max_per_address_;
   const std::string what_;
   const std::string advice_;
-  mutable std::mutex mu_;
-  std::map<std::string, int, std::less<>> tenants_;    // GUARDED_BY(mu_)
-  std::map<std::string, int, std::less<>> addresses_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, int, std::less<>> tenants_ GUARDED_BY(mu_);
+  std::map<std::string, int, std::less<>> addresses_ GUARDED_BY(mu_);
 };
 
 }  // namespace stipple::http

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "http/http_message.h"
 #include "http/server.h"
 #include "service/task_service.h"
@@ -63,31 +64,32 @@ class FakeTaskService : public TaskService {
 
  private:
   struct Sub;
-  void Publish(const std::string& task_id, TaskEvent event);  // mu_ held
-  // mu_ held. Watches `sub` (for Publish) and returns the caller's handle that owns it.
-  std::unique_ptr<Subscription> Track(std::shared_ptr<Sub> sub);
+  void Publish(const std::string& task_id, TaskEvent event) REQUIRES(mu_);
+  // Watches `sub` (for Publish) and returns the caller's handle that owns it.
+  std::unique_ptr<Subscription> Track(std::shared_ptr<Sub> sub) REQUIRES(mu_);
   void Finish(const std::string& task_id, TaskState state);
   void RunOnCallbackThread(std::function<void()> fn);
   bool Visible(const std::string& tenant, const Task& task) const;
 
   const Clock* clock_;
-  mutable std::mutex mu_;
-  std::map<std::string, Task> tasks_;
-  std::map<std::string, std::vector<TaskEvent>> events_;
-  std::map<std::string, std::string> previews_;
-  std::map<std::pair<std::string, std::string>, std::string> idempotency_;  // → task id
-  std::map<std::string, std::string> fingerprints_;
-  std::vector<NewTask> submitted_;
-  size_t submit_calls_ = 0;
-  std::vector<std::weak_ptr<Sub>> subs_;
-  Status ready_;
-  Status submit_error_;
-  QueueSnapshot queue_;
+  mutable Mutex mu_;
+  std::map<std::string, Task> tasks_ GUARDED_BY(mu_);
+  std::map<std::string, std::vector<TaskEvent>> events_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> previews_ GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::string> idempotency_
+      GUARDED_BY(mu_);  // → task id
+  std::map<std::string, std::string> fingerprints_ GUARDED_BY(mu_);
+  std::vector<NewTask> submitted_ GUARDED_BY(mu_);
+  size_t submit_calls_ GUARDED_BY(mu_) = 0;
+  std::vector<std::weak_ptr<Sub>> subs_ GUARDED_BY(mu_);
+  Status ready_ GUARDED_BY(mu_);
+  Status submit_error_ GUARDED_BY(mu_);
+  QueueSnapshot queue_ GUARDED_BY(mu_);
 
-  std::mutex cb_mu_;
+  Mutex cb_mu_;
   std::condition_variable cb_cv_;
-  std::deque<std::function<void()>> callbacks_;
-  bool cb_stop_ = false;
+  std::deque<std::function<void()>> callbacks_ GUARDED_BY(cb_mu_);
+  bool cb_stop_ GUARDED_BY(cb_mu_) = false;
   std::thread cb_thread_;
 };
 

@@ -22,7 +22,7 @@ const std::pair<std::string, std::string> kJson{"Content-Type", "application/jso
 class FakeImageInputs : public ImageInputs {
  public:
   Status Resolve(GenerationRequest& request, const ModelLimits&) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++calls_;
     for (auto [input, field] : {std::pair{&request.init_image, "init_image"},
                                 std::pair{&request.mask_image, "mask_image"}}) {
@@ -43,13 +43,13 @@ class FakeImageInputs : public ImageInputs {
     return Status::Ok();
   }
   int calls() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return calls_;
   }
 
  private:
-  std::mutex mu_;
-  int calls_ = 0;
+  Mutex mu_;
+  int calls_ GUARDED_BY(mu_) = 0;
 };
 
 struct ImageServer {

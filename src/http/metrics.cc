@@ -134,12 +134,12 @@ HttpMetrics::HttpMetrics() {
 }
 
 void HttpMetrics::CountRequest(const std::string& route, const std::string& method, int status) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++requests_[{route, method, status}];
 }
 
 void HttpMetrics::CountWebhookDelivery(std::string_view result) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = webhook_deliveries_.find(result);
   if (it == webhook_deliveries_.end()) it = webhook_deliveries_.emplace(result, 0).first;
   ++it->second;
@@ -154,7 +154,7 @@ std::string HttpMetrics::Render(const QueueSnapshot* snapshot, const QueueFigure
   Family(out, "stipple_http_requests_total", "counter",
          "HTTP requests answered, by route and code.");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [key, count] : requests_) {
       const auto& [route, method, status] = key;
       Sample(out, "stipple_http_requests_total",
@@ -192,7 +192,7 @@ std::string HttpMetrics::Render(const QueueSnapshot* snapshot, const QueueFigure
   Family(out, "stipple_webhook_deliveries_total", "counter",
          "Webhook delivery attempts, by result.");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [result, count] : webhook_deliveries_) {
       Sample(out, "stipple_webhook_deliveries_total", Label("result", result),
              std::to_string(count));

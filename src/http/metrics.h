@@ -11,6 +11,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "common/thread_annotations.h"
 #include "http/queue_figures.h"
 #include "service/task_service.h"
 
@@ -53,9 +54,9 @@ class HttpMetrics {
   std::string Render(const QueueSnapshot* snapshot, const QueueFigures* figures) const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
-  std::map<std::string, uint64_t, std::less<>> webhook_deliveries_;         // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_ GUARDED_BY(mu_);
+  std::map<std::string, uint64_t, std::less<>> webhook_deliveries_ GUARDED_BY(mu_);
 };
 
 // A Prometheus label value with \, " and newline escaped.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/base64.h"
+#include "common/thread_annotations.h"
 #include "http/api_keys.h"
 #include "http/http_test_support.h"
 #include "service/image_inputs.h"
@@ -126,7 +127,7 @@ TEST(OpenAiImages, AFailedTaskAnswers500) {
 class RecordingImageInputs : public ImageInputs {
  public:
   Status Resolve(GenerationRequest& request, const ModelLimits&) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto* input : {&request.init_image, &request.mask_image}) {
       if (!*input || (*input)->resolved()) continue;
       sources_.push_back((*input)->source);
@@ -136,13 +137,13 @@ class RecordingImageInputs : public ImageInputs {
     return Status::Ok();
   }
   std::vector<std::string> sources() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return sources_;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<std::string> sources_;
+  Mutex mu_;
+  std::vector<std::string> sources_ GUARDED_BY(mu_);
 };
 
 HttpServerOptions EditOptions(ImageInputs* inputs) {

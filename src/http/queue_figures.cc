@@ -27,7 +27,7 @@ std::optional<double> EstimateTaskEta(const Task& task, const ServiceRate& rate,
 }
 
 ServiceRate ServiceRateCache::Get(TaskService& service, Timestamp now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (taken_ && now >= *taken_ && now - *taken_ < max_age_) return rate_;
   Result<QueueSnapshot> snapshot = service.Queue();
   rate_ = snapshot.ok() ? ComputeServiceRate(*snapshot) : ServiceRate{};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "service/task_service.h"
 
 namespace stipple::http {
@@ -50,9 +51,9 @@ class ServiceRateCache {
 
  private:
   const Millis max_age_{1000};
-  std::mutex mu_;
-  ServiceRate rate_;                // GUARDED_BY(mu_)
-  std::optional<Timestamp> taken_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  ServiceRate rate_ GUARDED_BY(mu_);
+  std::optional<Timestamp> taken_ GUARDED_BY(mu_);
 };
 
 // `target_wait_s`: how long the backlog may take to clear (GatewayOptions).

@@ -7,7 +7,7 @@ namespace stipple::http {
 
 int RateLimiter::Take(const std::string& key, std::chrono::steady_clock::time_point now) {
   if (rate_ <= 0) return 0;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto [it, inserted] = buckets_.try_emplace(key, Bucket{std::max(burst_, 1.0), now});
   Bucket& b = it->second;
   double elapsed = std::chrono::duration<double>(now - b.last).count();

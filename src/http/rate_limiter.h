@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "common/thread_annotations.h"
+
 namespace stipple::http {
 
 class RateLimiter {
@@ -25,8 +27,8 @@ class RateLimiter {
   };
   const double rate_;
   const double burst_;
-  std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, Bucket> buckets_ GUARDED_BY(mu_);
 };
 
 }  // namespace stipple::http

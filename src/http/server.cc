@@ -35,13 +35,13 @@ size_t DefaultMaxConnections() {
 }
 
 void ServerCore::Register(const std::shared_ptr<Connection>& connection) {
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   connections[connection.get()] = connection;
   gateway.metrics().connections = static_cast<int64_t>(connections.size());
 }
 
 void ServerCore::Unregister(const Connection* connection) {
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   if (connections.erase(connection) > 0) {
     gateway.metrics().connections = static_cast<int64_t>(connections.size());
   }
@@ -49,7 +49,7 @@ void ServerCore::Unregister(const Connection* connection) {
 
 std::vector<std::shared_ptr<Connection>> ServerCore::LiveConnections() {
   std::vector<std::shared_ptr<Connection>> live;
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   for (auto& [key, weak] : connections) {
     if (auto s = weak.lock()) live.push_back(std::move(s));
   }
@@ -57,7 +57,7 @@ std::vector<std::shared_ptr<Connection>> ServerCore::LiveConnections() {
 }
 
 size_t ServerCore::ConnectionCount() {
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   return connections.size();
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "http/server.h"
 
 namespace stipple::http {
@@ -26,7 +27,9 @@ class Connection;
 
 // What every connection shares: the options, the gateway, the registry of live connections (for
 // Stop) and the io_context. Declared so that the io_context is destroyed first: handlers it
-// still holds may reference everything else.
+// still holds may reference everything else. Register and Unregister run on the I/O threads (a
+// connection's start and end), LiveConnections and ConnectionCount on the acceptor's and the
+// stopping thread; `mu` guards the registry only.
 struct ServerCore {
   ServerCore(TaskService& service, ModelCatalog models, HttpServerOptions opts)
       : options(std::move(opts)), gateway(service, std::move(models), options.gateway) {}
@@ -40,8 +43,8 @@ struct ServerCore {
   Gateway gateway;
   std::atomic<bool> stopping{false};
   std::atomic<int> refusing{0};  // connections being answered 503 at the cap (Connection::Refuse)
-  std::mutex mu;
-  std::map<const Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::map<const Connection*, std::weak_ptr<Connection>> connections GUARDED_BY(mu);
   net::io_context ioc;
 };
 

@@ -15,6 +15,7 @@
 
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/thread_annotations.h"
 #include "http/problem.h"
 #include "http/worker_protocol.h"
 #include "service/worker_wire.h"
@@ -32,6 +33,10 @@ HttpResponse Answer(const wire::ExchangeResponse& response) {
 
 }  // namespace
 
+// Threads (worker_protocol.h): Handle and HandleInput are called on a connection's strand and run
+// the exchange on the blocking-call pool; a held ask waits on a thread of its own (threads_), the
+// janitor on another; Stop and held_asks() come from any thread. sessions_mu_ guards the sessions
+// (and their counters), mu_ the held-ask threads and stopping, Session::mu one worker's exchanges.
 class WorkerProtocol::Impl {
  public:
   Impl(WorkSource& source, BlockingCalls& calls, WorkerProtocolOptions options);
@@ -44,14 +49,15 @@ class WorkerProtocol::Impl {
 
  private:
   struct Session {
-    std::mutex mu;                                    // serializes this worker's exchanges
-    bool hello = false;                               // GUARDED_BY(mu)
-    int64_t last_seq = 0;                             // GUARDED_BY(mu)
-    std::map<int64_t, wire::MessageReply> replies;    // GUARDED_BY(mu): unacknowledged
-    uint64_t generation = 0;                          // GUARDED_BY(sessions_mu_): exchanges seen
-    int held = 0;                                     // GUARDED_BY(sessions_mu_)
-    std::chrono::steady_clock::time_point last_seen;  // GUARDED_BY(sessions_mu_)
-    Millis longest_lease{0};                          // GUARDED_BY(sessions_mu_)
+    Mutex mu;  // serializes this worker's exchanges
+    bool hello GUARDED_BY(mu) = false;
+    int64_t last_seq GUARDED_BY(mu) = 0;
+    std::map<int64_t, wire::MessageReply> replies GUARDED_BY(mu);  // unacknowledged
+    // Guarded by the handler's sessions_mu_ (a nested struct cannot name it for the analysis).
+    uint64_t generation = 0;  // exchanges seen
+    int held = 0;
+    std::chrono::steady_clock::time_point last_seen;
+    Millis longest_lease{0};
   };
   struct HeldAsk;
 
@@ -70,22 +76,22 @@ class WorkerProtocol::Impl {
             std::shared_ptr<Exchange> exchange);
   void ReleaseAll(const std::vector<LeasedTask>& tasks);
   void JanitorLoop();
-  void ReapThreads();  // mu_ held
+  void ReapThreads() REQUIRES(mu_);
 
   WorkSource& source_;
   BlockingCalls& calls_;
   const WorkerProtocolOptions options_;
   std::vector<Sha256Digest> token_digests_;
 
-  std::mutex sessions_mu_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
+  Mutex sessions_mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_ GUARDED_BY(sessions_mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                  // GUARDED_BY(mu_)
-  int held_ = 0;                           // GUARDED_BY(mu_)
-  std::list<std::thread> threads_;         // GUARDED_BY(mu_)
-  std::vector<std::thread::id> finished_;  // GUARDED_BY(mu_)
+  bool stopping_ GUARDED_BY(mu_) = false;
+  int held_ GUARDED_BY(mu_) = 0;
+  std::list<std::thread> threads_ GUARDED_BY(mu_);
+  std::vector<std::thread::id> finished_ GUARDED_BY(mu_);
   std::thread janitor_;
 };
 
@@ -116,7 +122,7 @@ WorkerProtocol::Impl::~Impl() {
   if (janitor_.joinable()) janitor_.join();
   std::list<std::thread> threads;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     threads = std::move(threads_);
   }
   for (std::thread& t : threads) t.join();
@@ -124,14 +130,14 @@ WorkerProtocol::Impl::~Impl() {
 
 void WorkerProtocol::Impl::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
 }
 
 int WorkerProtocol::Impl::held_asks() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return held_;
 }
 
@@ -234,7 +240,7 @@ void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange
   std::shared_ptr<Session> session;
   uint64_t generation = 0;
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     std::shared_ptr<Session>& s = sessions_[req.worker_id];
     if (!s) s = std::make_shared<Session>();
     session = s;
@@ -244,7 +250,7 @@ void WorkerProtocol::Impl::Handle(HttpRequest& request, std::shared_ptr<Exchange
   {
     Millis lease = req.lease ? req.lease->lease_duration : Millis(0);
     for (const wire::WorkerMessage& m : req.messages) lease = std::max(lease, m.lease_duration);
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     session->longest_lease = std::max(session->longest_lease, lease);
   }
   // A completion writes the images and commits; a report may wait on the store: off the I/O
@@ -263,7 +269,7 @@ void WorkerProtocol::Impl::Apply(wire::ExchangeRequest req, std::shared_ptr<Sess
   };
   wire::ExchangeResponse response;
   {
-    std::lock_guard lock(session->mu);
+    MutexLock lock(session->mu);
     if (req.hello) {
       if (Status st = source_.Register(*req.hello); !st.ok()) return respond(ErrorResponse(st));
       // A hello starts a worker process's numbering afresh.
@@ -423,14 +429,14 @@ void WorkerProtocol::Impl::Hold(std::shared_ptr<Session> session, uint64_t gener
     exchange->Respond(Answer(held->response));
   });
   {
-    std::lock_guard lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     ++session->held;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ReapThreads();
   if (stopping_) {
     {
-      std::lock_guard sessions_lock(sessions_mu_);
+      MutexLock sessions_lock(sessions_mu_);
       --session->held;
     }
     exchange->Post([held, exchange] {
@@ -452,14 +458,14 @@ void WorkerProtocol::Impl::Hold(std::shared_ptr<Session> session, uint64_t gener
     }
     bool superseded;
     {
-      std::lock_guard sessions_lock(sessions_mu_);
+      MutexLock sessions_lock(sessions_mu_);
       --session->held;
       superseded = session->generation != generation;
       session->last_seen = std::chrono::steady_clock::now();
     }
     bool handed = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!stopping_ && !superseded) {
         handed = true;
         exchange->Post([this, held, exchange, tasks, lease_status] {
@@ -481,7 +487,7 @@ void WorkerProtocol::Impl::Hold(std::shared_ptr<Session> session, uint64_t gener
       }
       ReleaseAll(tasks);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     --held_;
     finished_.push_back(std::this_thread::get_id());
   });
@@ -511,16 +517,16 @@ void WorkerProtocol::Impl::ReapThreads() {
 }
 
 void WorkerProtocol::Impl::JanitorLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    cv_.wait_for(lock.native(), std::chrono::seconds(1), [&]() REQUIRES(mu_) { return stopping_; });
     if (stopping_) return;
     ReapThreads();
-    lock.unlock();
+    lock.Unlock();
     std::vector<std::string> silent;
     {
       const auto now = std::chrono::steady_clock::now();
-      std::lock_guard sessions_lock(sessions_mu_);
+      MutexLock sessions_lock(sessions_mu_);
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         const Millis silence = std::max(options_.silence, it->second->longest_lease / 5);
         if (it->second->held == 0 && it->second->last_seen < now - silence) {
@@ -535,7 +541,7 @@ void WorkerProtocol::Impl::JanitorLoop() {
       LogInfo("worker silent; unregistered", {{"worker_id", id}});
       source_.Unregister(id);
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 

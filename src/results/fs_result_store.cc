@@ -183,7 +183,7 @@ Status FsResultStore::LoadPacks() {
   }
   if (ec) return InternalError("scan " + dir + ": " + ec.message());
   std::sort(names.begin(), names.end());  // ids grow with time: a later pack wins a key
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const std::string& name : names) {
     const std::string path = dir + "/" + name;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -270,7 +270,7 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
   RETURN_IF_ERROR(WriteFileAtomically(dir, dir + "/" + name, parts, syncer()));
   RETURN_IF_ERROR(SyncDir(syncer(), dir));
   // Durable: the pack now holds the last write of each key.
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const OutputToStore& out = outputs[i];
     ::unlink(PathOf(out.task_id, out.fencing, out.index).c_str());  // an older single file
@@ -286,7 +286,7 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
 
 Result<std::pair<std::string, uint64_t>> FsResultStore::PackedAt(const std::string& task_id,
                                                                  uint64_t fencing, int index) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto task = packed_.find(task_id);
   if (task == packed_.end()) return NotFoundError("not packed");
   auto it = task->second.find({fencing, index});
@@ -295,7 +295,7 @@ Result<std::pair<std::string, uint64_t>> FsResultStore::PackedAt(const std::stri
 }
 
 size_t FsResultStore::PackCount() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return pack_records_.size();
 }
 
@@ -346,7 +346,7 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   }
   RETURN_IF_ERROR(SyncDir(syncer(), dir));
   if (new_dir) RETURN_IF_ERROR(SyncDir(syncer(), options_.dir));
-  std::lock_guard lock(mu_);  // an older packed record of the key is superseded
+  MutexLock lock(mu_);  // an older packed record of the key is superseded
   if (auto task = packed_.find(task_id); task != packed_.end()) {
     if (auto it = task->second.find({fencing, index}); it != task->second.end()) {
       ForgetPacked(it->second.pack);
@@ -361,7 +361,7 @@ Result<OutputBytes> FsResultStore::GetPacked(const std::string& task_id, uint64_
                                              int index) {
   PackedRecord record;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto task = packed_.find(task_id);
     if (task == packed_.end()) {
       return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
@@ -436,7 +436,7 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
 Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto task = packed_.find(task_id); task != packed_.end()) {
       for (auto it = task->second.begin(); it != task->second.end();) {
         if (it->first.first != fencing) {
@@ -485,7 +485,7 @@ Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
   if (ec) return InternalError("list outputs in " + options_.dir + ": " + ec.message());
   std::set<std::pair<std::string, uint64_t>> listed;
   for (const StoredLease& lease : out) listed.emplace(lease.task_id, lease.fencing);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [task_id, records] : packed_) {
     for (const auto& [key, record] : records) {
       if (listed.emplace(task_id, key.first).second) out.push_back({task_id, key.first});
@@ -497,7 +497,7 @@ Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
 Status FsResultStore::Delete(const std::string& task_id) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto task = packed_.find(task_id); task != packed_.end()) {
       for (const auto& [key, record] : task->second) ForgetPacked(record.pack);
       packed_.erase(task);

@@ -21,6 +21,9 @@
 // removes an older single file of its keys once the pack is durable; Put forgets an older
 // packed record), so the last write wins, also after a restart. The store must be the only
 // writer of its directory (one process: `stipple serve`).
+//
+// Thread-safe: every call may come from any thread (gateway handlers, the worker's runner, the
+// housekeeper). mu_ guards the pack index only; files are written and read outside it.
 #pragma once
 
 #include <map>
@@ -31,6 +34,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "common/thread_annotations.h"
 #include "results/result_store.h"
 
 namespace stipple {
@@ -88,14 +92,14 @@ class FsResultStore final : public ResultStore {
   // Reads the record headers of every pack into the index (Open); unreadable tails are skipped.
   Status LoadPacks();
   Result<OutputBytes> GetPacked(const std::string& task_id, uint64_t fencing, int index);
-  // mu_ held: drops one record from the index, unlinking its pack when it was the last one.
-  void ForgetPacked(const std::string& pack);
+  // Drops one record from the index, unlinking its pack when it was the last one.
+  void ForgetPacked(const std::string& pack) REQUIRES(mu_);
 
   const FsResultStoreOptions options_;
-  std::mutex mu_;
+  Mutex mu_;
   // task id → its packed records.
-  std::unordered_map<std::string, std::map<RecordKey, PackedRecord>> packed_;  // GUARDED_BY(mu_)
-  std::unordered_map<std::string, int> pack_records_;  // GUARDED_BY(mu_): live records per pack
+  std::unordered_map<std::string, std::map<RecordKey, PackedRecord>> packed_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, int> pack_records_ GUARDED_BY(mu_);  // live records per pack
 };
 
 }  // namespace stipple

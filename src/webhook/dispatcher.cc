@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/thread_annotations.h"
 #include "webhook/url_guard.h"
 
 namespace stipple::webhook {
@@ -150,7 +151,7 @@ class WebhookDispatcher::Loop {
   }
 
   WebhookDispatcherStats stats() const {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     return stats_;
   }
 
@@ -291,7 +292,7 @@ class WebhookDispatcher::Loop {
       }
     }
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(stats_mu_);
       if (o.state == DeliveryState::kDelivered) {
         ++stats_.delivered;
       } else {
@@ -330,8 +331,9 @@ class WebhookDispatcher::Loop {
   bool host_freed_ = false;              // one of them has room again
   bool last_claim_full_ = false;         // the last claim returned as many as it asked for
   std::vector<DeliveryOutcome> outcomes_;
-  mutable std::mutex stats_mu_;
-  WebhookDispatcherStats stats_;  // GUARDED_BY(stats_mu_)
+  // Written by the loop thread, read by stats() from any thread.
+  mutable Mutex stats_mu_;
+  WebhookDispatcherStats stats_ GUARDED_BY(stats_mu_);
 };
 
 WebhookDispatcher::WebhookDispatcher(WebhookOutbox& outbox, WebhookDispatcherOptions options)

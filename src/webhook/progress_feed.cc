@@ -16,7 +16,7 @@ WebhookProgressFeed::WebhookProgressFeed(EventBus& bus, TaskStore& store, Webhoo
 WebhookProgressFeed::~WebhookProgressFeed() {
   subscription_.reset();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -24,7 +24,7 @@ WebhookProgressFeed::~WebhookProgressFeed() {
 }
 
 void WebhookProgressFeed::OnEvent(const TaskEvent& event) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (IsTerminalEvent(event.type)) {  // the task is done: forget it
     pending_.erase(event.task_id);
     last_sent_.erase(event.task_id);
@@ -40,7 +40,7 @@ void WebhookProgressFeed::OnEvent(const TaskEvent& event) {
 }
 
 void WebhookProgressFeed::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     const Timestamp now = clock_->Now();
     std::optional<Timestamp> next;
@@ -56,15 +56,15 @@ void WebhookProgressFeed::Loop() {
       }
     }
     if (!due.empty()) {
-      lock.unlock();
+      lock.Unlock();
       for (const auto& [task_id, progress] : due) Emit(task_id, progress);
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (next) {
-      cv_.wait_for(lock, std::chrono::duration_cast<Millis>(*next - now));
+      cv_.wait_for(lock.native(), std::chrono::duration_cast<Millis>(*next - now));
     } else {
-      cv_.wait(lock);
+      cv_.wait(lock.native());
     }
   }
 }
@@ -76,7 +76,7 @@ void WebhookProgressFeed::Emit(const std::string& task_id, const TaskProgress& p
   task->progress = progress;                       // the store's copy lags by a heartbeat
   std::optional<WebhookDelivery> d = DeliveryForProgress(*task, clock_->Now());
   if (!d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     without_progress_webhook_.insert(task_id);
     return;
   }

@@ -2,6 +2,10 @@
 // tasks whose webhook asks for "progress", at most one per task per `interval` (the newest
 // progress wins). Progress is not a state change, so these deliveries are not part of a
 // transition's transaction; a task's later events supersede an undelivered one.
+//
+// Threads: the bus's delivery thread calls OnEvent, which only records the newest progress per
+// task under mu_; the feed's own thread (started by the constructor, joined by the destructor)
+// looks each due task up in the store and adds its delivery to the outbox, without mu_ held.
 #pragma once
 
 #include <condition_variable>
@@ -12,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "common/thread_annotations.h"
 #include "core/subscription.h"
 #include "notify/event_bus.h"
 #include "store/task_store.h"
@@ -39,12 +44,12 @@ class WebhookProgressFeed {
   WebhookOutbox& outbox_;
   const Millis interval_;
   const Clock* clock_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, Pending> pending_;          // GUARDED_BY(mu_): newest progress per task
-  std::map<std::string, Timestamp> last_sent_;      // GUARDED_BY(mu_)
-  std::set<std::string> without_progress_webhook_;  // GUARDED_BY(mu_): looked up, not wanted
-  bool stopping_ = false;                           // GUARDED_BY(mu_)
+  std::map<std::string, Pending> pending_ GUARDED_BY(mu_);  // newest progress per task
+  std::map<std::string, Timestamp> last_sent_ GUARDED_BY(mu_);
+  std::set<std::string> without_progress_webhook_ GUARDED_BY(mu_);  // looked up, not wanted
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
   std::unique_ptr<Subscription> subscription_;
 };

@@ -259,12 +259,12 @@ Result<std::vector<DeliveryRecord>> SqliteWebhookOutbox::ForTask(const std::stri
 }
 
 void SqliteWebhookOutbox::SetWakeup(std::function<void()> wakeup) {
-  std::lock_guard<std::mutex> lock(wakeup_mu_);
+  MutexLock lock(wakeup_mu_);
   wakeup_ = std::move(wakeup);
 }
 
 void SqliteWebhookOutbox::Wake() {
-  std::lock_guard<std::mutex> lock(wakeup_mu_);
+  MutexLock lock(wakeup_mu_);
   if (wakeup_) wakeup_();
 }
 

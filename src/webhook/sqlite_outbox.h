@@ -5,12 +5,17 @@
 //
 // Use: construct it, pass it as SqliteTaskStoreOptions::listener to SqliteTaskStore::Open, then
 // Attach the opened store before calling anything else. It must outlive the store's writes.
+//
+// Threads: the WebhookOutbox calls come from the dispatcher's thread and the store's writers;
+// SetWakeup (the dispatcher) and the wakeup it sets (called from a committing writer's thread)
+// share wakeup_mu_, the only lock of its own.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <mutex>
 
+#include "common/thread_annotations.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "store/sqlite/task_write_listener.h"
 #include "webhook/outbox.h"
@@ -42,8 +47,8 @@ class SqliteWebhookOutbox final : public WebhookOutbox, public sqlite::TaskWrite
 
   const Clock* clock_;
   SqliteTaskStore* store_ = nullptr;
-  std::mutex wakeup_mu_;
-  std::function<void()> wakeup_;  // GUARDED_BY(wakeup_mu_)
+  Mutex wakeup_mu_;
+  std::function<void()> wakeup_ GUARDED_BY(wakeup_mu_);
 };
 
 }  // namespace stipple::webhook

@@ -33,7 +33,7 @@ TestReceiver::~TestReceiver() {
   acceptor_.join();
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
     threads.swap(threads_);
   }
@@ -41,18 +41,19 @@ TestReceiver::~TestReceiver() {
 }
 
 std::vector<ReceivedRequest> TestReceiver::requests() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return requests_;
 }
 
 int TestReceiver::count() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(requests_.size());
 }
 
 bool TestReceiver::WaitFor(int n, std::chrono::milliseconds limit) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, limit, [&] { return static_cast<int>(requests_.size()) >= n; });
+  MutexLock lock(mu_);
+  return cv_.wait_for(lock.native(), limit,
+                      [&]() REQUIRES(mu_) { return static_cast<int>(requests_.size()) >= n; });
 }
 
 void TestReceiver::Accept() {
@@ -64,7 +65,7 @@ void TestReceiver::Accept() {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     fds_.push_back(fd);
     threads_.emplace_back([this, fd] { Serve(fd); });
   }
@@ -115,12 +116,12 @@ void TestReceiver::Serve(int fd) {
     buffer.erase(0, length);
     int index;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       index = static_cast<int>(requests_.size());
     }
     const int status = answer_(index, request);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       requests_.push_back(std::move(request));
     }
     cv_.notify_all();

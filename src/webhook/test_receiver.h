@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace stipple::webhook::testing {
 
 struct ReceivedRequest {
@@ -43,11 +45,11 @@ class TestReceiver {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::vector<ReceivedRequest> requests_;  // GUARDED_BY(mu_)
-  std::vector<int> fds_;                   // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;       // GUARDED_BY(mu_)
+  std::vector<ReceivedRequest> requests_ GUARDED_BY(mu_);
+  std::vector<int> fds_ GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ GUARDED_BY(mu_);
   std::thread acceptor_;
 };
 

@@ -70,7 +70,7 @@ RemoteWorkSource::RemoteWorkSource(RemoteWorkSourceOptions options,
 
 RemoteWorkSource::~RemoteWorkSource() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   wake_cv_.notify_all();
@@ -78,29 +78,29 @@ RemoteWorkSource::~RemoteWorkSource() {
 }
 
 int RemoteWorkSource::exchanges() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return exchanges_;
 }
 
 int RemoteWorkSource::reconnects() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return std::max(0, connects_ - 1);
 }
 
 int RemoteWorkSource::failovers() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failovers_;
 }
 
 std::string RemoteWorkSource::current_gateway() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return urls_[current_];
 }
 
 void RemoteWorkSource::Submit(const CallPtr& call) { SubmitAll({call}); }
 
 void RemoteWorkSource::SubmitAll(const std::vector<CallPtr>& calls) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (const CallPtr& call : calls) {
     if (stopping_) {
       call->done = true;
@@ -111,7 +111,7 @@ void RemoteWorkSource::SubmitAll(const std::vector<CallPtr>& calls) {
     calls_.push_back(call);
   }
   wake_cv_.notify_all();  // once: the calls go in the same exchange
-  done_cv_.wait(lock, [&] {
+  done_cv_.wait(lock.native(), [&]() REQUIRES(mu_) {
     return std::all_of(calls.begin(), calls.end(),
                        [](const CallPtr& c) { return c->done || !c->wait_for_reply; });
   });
@@ -119,7 +119,7 @@ void RemoteWorkSource::SubmitAll(const std::vector<CallPtr>& calls) {
 
 Status RemoteWorkSource::Register(const WorkerInfo& worker) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hello_ = worker;
     hello_needed_ = true;
   }
@@ -178,7 +178,7 @@ std::vector<Status> RemoteWorkSource::ProgressBatch(std::vector<ProgressReport> 
   std::vector<Status> statuses(reports.size(), Status::Ok());
   std::vector<CallPtr> fresh;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < reports.size(); ++i) {
       ProgressReport& r = reports[i];
       auto lost = lost_.find(r.task_id);
@@ -287,7 +287,7 @@ Result<Task> RemoteWorkSource::MarkCanceled(const std::string& task_id, uint64_t
 Result<std::string> RemoteWorkSource::GetInput(const std::string& sha256_hex) {
   size_t first = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     first = current_;
   }
   const std::string body = boost::json::serialize(boost::json::object{{"sha256", sha256_hex}});
@@ -409,14 +409,14 @@ void RemoteWorkSource::ConnectionLoop() {
   std::minstd_rand jitter(std::random_device{}());
   Millis backoff = options_.reconnect_min;
   bool failing = false;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     while (!stopping_) {
       const auto now = Steady::now();
       GiveUpLate(now);
       auto wake = now + std::chrono::seconds(1);
       if (Due(now, &wake)) break;
-      wake_cv_.wait_until(lock, wake);
+      wake_cv_.wait_until(lock.native(), wake);
     }
     if (stopping_) break;
     if (!hello_) {  // nothing may go before Register
@@ -455,10 +455,10 @@ void RemoteWorkSource::ConnectionLoop() {
     for (const CallPtr& c : sent) c->in_flight = true;
     const std::string body = wire::EncodeRequest(request);
     GatewayConnection& connection = *connections_[current_];  // only this thread changes current_
-    lock.unlock();
+    lock.Unlock();
     Result<GatewayReply> reply =
         connection.Post(wire::kExchangePath, body, hold + options_.request_timeout);
-    lock.lock();
+    lock.Lock();
     connects_ = 0;
     for (const auto& c : connections_) connects_ += c->connects();
     for (const CallPtr& c : sent) c->in_flight = false;
@@ -479,7 +479,7 @@ void RemoteWorkSource::ConnectionLoop() {
       }
       failing = true;
       const auto pause = backoff / 2 + Millis(jitter() % (backoff.count() / 2 + 1));
-      wake_cv_.wait_for(lock, pause, [&] { return stopping_; });
+      wake_cv_.wait_for(lock.native(), pause, [&]() REQUIRES(mu_) { return stopping_; });
       backoff = std::min(options_.reconnect_max, backoff * 2);
       continue;
     }

@@ -43,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "service/task_service.h"
 #include "service/worker_wire.h"
 #include "worker/gateway_connection.h"
@@ -129,36 +130,35 @@ class RemoteWorkSource final : public WorkSource {
   // A final report's answer as a Task (id, state and fencing).
   static Result<Task> Answered(const Call& call);
   void ConnectionLoop();
-  // mu_ held. Whether an exchange should go now; sets *wake to when to look again otherwise.
-  bool Due(Steady::time_point now, Steady::time_point* wake) const;
-  // mu_ held.
-  void Finish(const CallPtr& call, Status status);
-  void GiveUpLate(Steady::time_point now);
+  // Whether an exchange should go now; sets *wake to when to look again otherwise.
+  bool Due(Steady::time_point now, Steady::time_point* wake) const REQUIRES(mu_);
+  void Finish(const CallPtr& call, Status status) REQUIRES(mu_);
+  void GiveUpLate(Steady::time_point now) REQUIRES(mu_);
   void Answer(const wire::ExchangeResponse& response, const std::vector<CallPtr>& sent,
-              Steady::time_point now);
-  void NoteLost(const std::string& task_id, uint64_t fencing, const Status& status);
+              Steady::time_point now) REQUIRES(mu_);
+  void NoteLost(const std::string& task_id, uint64_t fencing, const Status& status) REQUIRES(mu_);
 
   const RemoteWorkSourceOptions options_;
   std::vector<std::string> urls_;  // gateway_url, then other_gateways
   // One per gateway; only connections_[current_] is open. The connection thread's only.
   std::vector<std::unique_ptr<GatewayConnection>> connections_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_cv_;       // the connection thread
-  std::condition_variable done_cv_;       // callers
-  bool stopping_ = false;                 // GUARDED_BY(mu_)
-  std::optional<WorkerInfo> hello_;       // GUARDED_BY(mu_)
-  bool hello_needed_ = false;             // GUARDED_BY(mu_)
-  std::deque<CallPtr> calls_;             // GUARDED_BY(mu_): unanswered, in order
-  int64_t next_seq_ = 1;                  // GUARDED_BY(mu_)
-  int64_t acked_ = 0;                     // GUARDED_BY(mu_)
-  std::map<std::string, uint64_t> held_;  // GUARDED_BY(mu_): task → fencing
-  std::map<std::string, uint64_t> lost_;  // GUARDED_BY(mu_): lost leases
-  Steady::time_point next_busy_ask_{};    // GUARDED_BY(mu_)
-  int exchanges_ = 0;                     // GUARDED_BY(mu_)
-  int connects_ = 0;                      // GUARDED_BY(mu_)
-  size_t current_ = 0;                    // GUARDED_BY(mu_): index into connections_
-  int failovers_ = 0;                     // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::condition_variable wake_cv_;  // the connection thread
+  std::condition_variable done_cv_;  // callers
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::optional<WorkerInfo> hello_ GUARDED_BY(mu_);
+  bool hello_needed_ GUARDED_BY(mu_) = false;
+  std::deque<CallPtr> calls_ GUARDED_BY(mu_);  // unanswered, in order
+  int64_t next_seq_ GUARDED_BY(mu_) = 1;
+  int64_t acked_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, uint64_t> held_ GUARDED_BY(mu_);  // task → fencing
+  std::map<std::string, uint64_t> lost_ GUARDED_BY(mu_);  // lost leases
+  Steady::time_point next_busy_ask_ GUARDED_BY(mu_){};
+  int exchanges_ GUARDED_BY(mu_) = 0;
+  int connects_ GUARDED_BY(mu_) = 0;
+  size_t current_ GUARDED_BY(mu_) = 0;  // index into connections_
+  int failovers_ GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

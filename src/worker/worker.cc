@@ -82,7 +82,7 @@ Status Worker::Start() {
   }
   if (options_.preview_every < 0) return InvalidArgumentError("preview_every must be >= 0");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (started_) return FailedPreconditionError("worker already started");
     started_ = true;
   }
@@ -99,7 +99,7 @@ Status Worker::Start() {
 void Worker::Drain(Millis grace) {
   Batch not_started;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!started_ || draining_) return;
     draining_ = true;
     for (Batch& batch : ready_) {
@@ -115,9 +115,10 @@ void Worker::Drain(Millis grace) {
   // Let the running batch finish within the grace; past it, stop it at its next step (its
   // tasks are then released by the runner).
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const auto deadline = std::chrono::steady_clock::now() + grace;
-    if (!drain_cv_.wait_until(lock, deadline, [&] { return running_.empty(); })) {
+    if (!drain_cv_.wait_until(lock.native(), deadline,
+                              [&]() REQUIRES(mu_) { return running_.empty(); })) {
       for (auto& task : running_) RequestStop(*task, StopReason::kDrain);
     }
   }
@@ -132,7 +133,7 @@ void Worker::Drain(Millis grace) {
   }
   if (runner_.joinable()) runner_.join();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_heartbeats_ = true;
   }
   heartbeat_cv_.notify_all();
@@ -143,15 +144,15 @@ void Worker::Drain(Millis grace) {
 }
 
 bool Worker::Draining() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return draining_;
 }
 
 // The prefetch bound: the leaser leases only when no batch is waiting, so the worker holds at
 // most the running batch plus one lease round (max_batch tasks) ahead of it.
 bool Worker::WaitForPrefetchRoom() {
-  std::unique_lock<std::mutex> lock(mu_);
-  leaser_cv_.wait(lock, [&] { return draining_ || ready_.empty(); });
+  MutexLock lock(mu_);
+  leaser_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return draining_ || ready_.empty(); });
   return !draining_;
 }
 
@@ -161,15 +162,15 @@ void Worker::LeaseLoop() {
     if (!leased.ok()) {
       LogWarn("lease failed; backing off",
               {{"worker_id", info_.id}, {"error", leased.status().ToString()}});
-      std::unique_lock<std::mutex> lock(mu_);
-      leaser_cv_.wait_for(lock, std::min(options_.lease_wait, Millis(1'000)),
-                          [&] { return draining_; });
+      MutexLock lock(mu_);
+      leaser_cv_.wait_for(lock.native(), std::min(options_.lease_wait, Millis(1'000)),
+                          [&]() REQUIRES(mu_) { return draining_; });
       continue;
     }
     QueueBatches(std::move(leased).value());
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     leaser_done_ = true;
   }
   runner_cv_.notify_all();
@@ -210,7 +211,7 @@ void Worker::QueueBatches(std::vector<LeasedTask> leased) {
   }
   bool draining = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     draining = draining_;
     if (!draining) {
       for (auto& task : held) held_[task->task.id] = task;
@@ -241,14 +242,15 @@ void Worker::QueueBatches(std::vector<LeasedTask> leased) {
 // Renews every held task's lease on its own schedule, so a long engine step never lets a lease
 // lapse, and carries cancel requests and lost leases to the tasks' CancelTokens.
 void Worker::HeartbeatLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    heartbeat_cv_.wait_for(lock, options_.heartbeat_interval, [&] { return stop_heartbeats_; });
+    heartbeat_cv_.wait_for(lock.native(), options_.heartbeat_interval,
+                           [&]() REQUIRES(mu_) { return stop_heartbeats_; });
     if (stop_heartbeats_) return;
     std::vector<std::shared_ptr<HeldTask>> tasks;
     tasks.reserve(held_.size());
     for (const auto& [id, task] : held_) tasks.push_back(task);
-    lock.unlock();
+    lock.Unlock();
     for (const auto& task : tasks) {
       std::optional<TaskProgress> progress;
       const int step = task->step.load();
@@ -260,7 +262,7 @@ void Worker::HeartbeatLoop() {
         continue;
       }
       {
-        std::lock_guard<std::mutex> held_lock(mu_);
+        MutexLock held_lock(mu_);
         auto it = held_.find(task->task.id);
         if (it == held_.end() || it->second != task) continue;  // reported meanwhile
       }
@@ -280,7 +282,7 @@ void Worker::HeartbeatLoop() {
                 {{"task_id", task->task.id}, {"error", reply.status().ToString()}});
       }
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -293,7 +295,7 @@ void Worker::RequestStop(HeldTask& task, StopReason reason) {
 }
 
 void Worker::Forget(const HeldTask& task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = held_.find(task.task.id);
   if (it != held_.end() && it->second.get() == &task) held_.erase(it);
 }

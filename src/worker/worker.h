@@ -38,6 +38,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "engine/engine.h"
 #include "service/task_service.h"
 
@@ -178,19 +179,19 @@ class Worker {
   WorkerInfo info_;
   std::atomic<WorkerRunState> state_{WorkerRunState::kStopped};
 
-  std::mutex mu_;
+  Mutex mu_;
   // One condition variable per waiter, so a change wakes only the thread that waits for it.
-  std::condition_variable leaser_cv_;                      // ready_ emptied, or draining_
-  std::condition_variable runner_cv_;                      // ready_ filled, or leaser_done_
-  std::condition_variable drain_cv_;                       // running_ emptied
-  std::condition_variable heartbeat_cv_;                   // stop_heartbeats_
-  std::map<std::string, std::shared_ptr<HeldTask>> held_;  // GUARDED_BY(mu_): by task id
-  std::deque<Batch> ready_;                                // GUARDED_BY(mu_): leased, not started
-  Batch running_;                                          // GUARDED_BY(mu_)
-  bool started_ = false;                                   // GUARDED_BY(mu_)
-  bool draining_ = false;                                  // GUARDED_BY(mu_)
-  bool leaser_done_ = false;                               // GUARDED_BY(mu_)
-  bool stop_heartbeats_ = false;                           // GUARDED_BY(mu_)
+  std::condition_variable leaser_cv_;     // ready_ emptied, or draining_
+  std::condition_variable runner_cv_;     // ready_ filled, or leaser_done_
+  std::condition_variable drain_cv_;      // running_ emptied
+  std::condition_variable heartbeat_cv_;  // stop_heartbeats_
+  std::map<std::string, std::shared_ptr<HeldTask>> held_ GUARDED_BY(mu_);  // by task id
+  std::deque<Batch> ready_ GUARDED_BY(mu_);                                // leased, not started
+  Batch running_ GUARDED_BY(mu_);
+  bool started_ GUARDED_BY(mu_) = false;
+  bool draining_ GUARDED_BY(mu_) = false;
+  bool leaser_done_ GUARDED_BY(mu_) = false;
+  bool stop_heartbeats_ GUARDED_BY(mu_) = false;
 
   std::thread leaser_;
   std::thread runner_;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 
+#include "common/thread_annotations.h"
 #include "worker/shutdown_signal.h"
 #include "worker/worker_pool.h"
 #include "worker/worker_test_fixture.h"
@@ -145,10 +146,10 @@ TEST_F(WorkerTest, DrainLetsTheRunningBatchFinishThenReturns) {
   MakeEngine({.step_delay = milliseconds(10)});
   std::string id = source_.Enqueue(TestRequest("finishing", 20));
   std::vector<WorkerRunState> states;
-  std::mutex states_mu;
+  Mutex states_mu;
   WorkerOptions options = Options();
   options.on_state_change = [&](WorkerRunState s) {
-    std::lock_guard<std::mutex> lock(states_mu);
+    MutexLock lock(states_mu);
     states.push_back(s);
   };
   StartWorker(options);
@@ -158,7 +159,7 @@ TEST_F(WorkerTest, DrainLetsTheRunningBatchFinishThenReturns) {
   EXPECT_EQ(source_.progress(id).size(), 20u);
   EXPECT_EQ(worker_->state(), WorkerRunState::kStopped);
   EXPECT_EQ(source_.unregistered(), std::vector<std::string>{"wkr_test"});
-  std::lock_guard<std::mutex> lock(states_mu);
+  MutexLock lock(states_mu);
   EXPECT_EQ(states,
             (std::vector<WorkerRunState>{WorkerRunState::kIdle, WorkerRunState::kBusy,
                                          WorkerRunState::kDraining, WorkerRunState::kStopped}));

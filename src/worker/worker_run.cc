@@ -29,8 +29,9 @@ void Worker::RunLoop() {
   while (true) {
     Batch batch;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      runner_cv_.wait(lock, [&] { return !ready_.empty() || leaser_done_; });
+      MutexLock lock(mu_);
+      runner_cv_.wait(lock.native(),
+                      [&]() REQUIRES(mu_) { return !ready_.empty() || leaser_done_; });
       if (ready_.empty()) break;  // the leaser has ended and nothing is left to run
       batch = std::move(ready_.front());
       ready_.pop_front();
@@ -41,7 +42,7 @@ void Worker::RunLoop() {
     RunBatch(std::move(batch));
     bool nothing_waiting = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       running_.clear();
       nothing_waiting = ready_.empty();
     }
@@ -299,9 +300,9 @@ void Worker::FinishStopped(HeldTask& task) {
     case StopReason::kDrain: {
       // Released only once the leaser has ended, so a Lease call still blocking cannot take the
       // task straight back (the lease is renewed meanwhile).
-      std::unique_lock<std::mutex> lock(mu_);
-      runner_cv_.wait(lock, [&] { return leaser_done_; });
-      lock.unlock();
+      MutexLock lock(mu_);
+      runner_cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return leaser_done_; });
+      lock.Unlock();
       ReportOnce(task, "release", [&] { return source_->Release(id, fencing).status(); });
       LogInfo("task released (drain)", {{"task_id", id}});
       break;

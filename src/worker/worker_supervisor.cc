@@ -59,7 +59,7 @@ Result<pid_t> WorkerSupervisor::Spawn() {
 Status WorkerSupervisor::Start() {
   if (options_.command.empty()) return InvalidArgumentError("the worker command is empty");
   if (options_.processes < 1) return InvalidArgumentError("processes must be at least 1");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   for (int i = 0; i < options_.processes; ++i) {
     ASSIGN_OR_RETURN(pid_t pid, Spawn());
@@ -71,7 +71,7 @@ Status WorkerSupervisor::Start() {
 }
 
 void WorkerSupervisor::WatchLoop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     const auto now = std::chrono::steady_clock::now();
     for (Slot& slot : slots_) {
@@ -101,19 +101,20 @@ void WorkerSupervisor::WatchLoop() {
         LogInfo("worker process restarted", {{"pid", std::to_string(slot.pid)}});
       }
     }
-    cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
+    cv_.wait_for(lock.native(), std::chrono::milliseconds(100),
+                 [&]() REQUIRES(mu_) { return stopping_; });
   }
 }
 
 void WorkerSupervisor::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
   if (watcher_.joinable()) watcher_.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const Slot& slot : slots_) {
     if (slot.pid > 0) ::kill(slot.pid, SIGTERM);
   }
@@ -138,12 +139,12 @@ void WorkerSupervisor::Stop() {
 }
 
 int WorkerSupervisor::restarts() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return restarts_;
 }
 
 std::vector<pid_t> WorkerSupervisor::pids() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<pid_t> out;
   for (const Slot& slot : slots_) {
     if (slot.pid > 0) out.push_back(slot.pid);

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace stipple {
 
@@ -64,11 +65,11 @@ class WorkerSupervisor {
 
   const WorkerSupervisorOptions options_;
   std::vector<std::string> envp_;  // prepared once
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::vector<Slot> slots_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;    // GUARDED_BY(mu_)
-  int restarts_ = 0;         // GUARDED_BY(mu_)
+  std::vector<Slot> slots_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  int restarts_ GUARDED_BY(mu_) = 0;
   std::thread watcher_;
 };
 

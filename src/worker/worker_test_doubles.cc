@@ -10,7 +10,7 @@ namespace stipple {
 // ---- InMemoryTestWorkSource ----
 
 std::string InMemoryTestWorkSource::Enqueue(GenerationRequest request, int max_attempts) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   char id[32];
   std::snprintf(id, sizeof(id), "tsk_%08lld", static_cast<long long>(next_seq_));
   Record record;
@@ -24,7 +24,7 @@ std::string InMemoryTestWorkSource::Enqueue(GenerationRequest request, int max_a
 }
 
 void InMemoryTestWorkSource::RequestCancel(const std::string& task_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Record& record = tasks_.at(task_id);
   if (record.task.state == TaskState::kQueued) {
     Finish(record, TaskState::kCanceled);
@@ -34,7 +34,7 @@ void InMemoryTestWorkSource::RequestCancel(const std::string& task_id) {
 }
 
 void InMemoryTestWorkSource::StealLease(const std::string& task_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Record& record = tasks_.at(task_id);
   record.task.fencing = ++next_fencing_;
   record.task.worker_id = "another-worker";
@@ -51,20 +51,20 @@ void InMemoryTestWorkSource::SetOnCompleted(std::function<void()> on_completed) 
 }
 
 std::vector<OutputImage> InMemoryTestWorkSource::images(const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tasks_.at(task_id).images;
 }
 
 Task InMemoryTestWorkSource::Get(const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tasks_.at(task_id).task;
 }
 
 bool InMemoryTestWorkSource::WaitFor(
     const std::function<bool(const InMemoryTestWorkSource&)>& predicate,
     std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return predicate(*this); });
+  MutexLock lock(mu_);
+  return cv_.wait_for(lock.native(), timeout, [&]() REQUIRES(mu_) { return predicate(*this); });
 }
 
 bool InMemoryTestWorkSource::WaitForTerminal(const std::vector<std::string>& ids,
@@ -78,22 +78,22 @@ bool InMemoryTestWorkSource::WaitForTerminal(const std::vector<std::string>& ids
 }
 
 int InMemoryTestWorkSource::heartbeats(const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tasks_.at(task_id).heartbeats;
 }
 
 int InMemoryTestWorkSource::completes(const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tasks_.at(task_id).completes;
 }
 
 int InMemoryTestWorkSource::lapses() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return lapses_;
 }
 
 int InMemoryTestWorkSource::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return RunningLocked();
 }
 
@@ -114,7 +114,7 @@ int InMemoryTestWorkSource::ProgressCountLocked(const std::string& task_id) cons
 
 std::vector<InMemoryTestWorkSource::ProgressRecord> InMemoryTestWorkSource::progress(
     const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ProgressRecord> out;
   for (const ProgressRecord& p : progress_) {
     if (p.task_id == task_id) out.push_back(p);
@@ -123,44 +123,44 @@ std::vector<InMemoryTestWorkSource::ProgressRecord> InMemoryTestWorkSource::prog
 }
 
 std::vector<Failure> InMemoryTestWorkSource::failures() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return failures_;
 }
 
 std::vector<std::string> InMemoryTestWorkSource::releases() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return releases_;
 }
 
 std::optional<int> InMemoryTestWorkSource::cancel_seen_at_step(const std::string& task_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tasks_.at(task_id).cancel_seen_at_step;
 }
 
 std::vector<WorkerInfo> InMemoryTestWorkSource::registered() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return registered_;
 }
 
 std::vector<std::string> InMemoryTestWorkSource::unregistered() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return unregistered_;
 }
 
 Status InMemoryTestWorkSource::Register(const WorkerInfo& worker) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   registered_.push_back(worker);
   return Status::Ok();
 }
 
 void InMemoryTestWorkSource::Unregister(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   unregistered_.push_back(worker_id);
   cv_.notify_all();
 }
 
 Result<std::vector<LeasedTask>> InMemoryTestWorkSource::Lease(const LeaseRequest& request) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + request.wait;
   while (true) {
     const auto now = std::chrono::steady_clock::now();
@@ -199,7 +199,7 @@ Result<std::vector<LeasedTask>> InMemoryTestWorkSource::Lease(const LeaseRequest
       return out;
     }
     if (now >= deadline) return std::vector<LeasedTask>{};
-    cv_.wait_until(lock, next_retry ? std::min(deadline, *next_retry) : deadline);
+    cv_.wait_until(lock.native(), next_retry ? std::min(deadline, *next_retry) : deadline);
   }
 }
 
@@ -227,14 +227,14 @@ void InMemoryTestWorkSource::Finish(Record& record, TaskState state) {
 }
 
 void InMemoryTestWorkSource::SetUnavailableFor(std::chrono::milliseconds duration) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   unavailable_until_ = std::chrono::steady_clock::now() + duration;
 }
 
 Result<HeartbeatReply> InMemoryTestWorkSource::Heartbeat(const std::string& task_id,
                                                          uint64_t fencing, Millis lease_duration,
                                                          std::optional<TaskProgress> progress) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (std::chrono::steady_clock::now() < unavailable_until_) {
     return UnavailableError("test work source: down");
   }
@@ -251,7 +251,7 @@ Result<HeartbeatReply> InMemoryTestWorkSource::Heartbeat(const std::string& task
 Status InMemoryTestWorkSource::Progress(const std::string& task_id, uint64_t fencing,
                                         TaskProgress progress, std::string preview_png) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (std::chrono::steady_clock::now() < unavailable_until_) {
       return UnavailableError("test work source: down");
     }
@@ -266,7 +266,7 @@ Status InMemoryTestWorkSource::Progress(const std::string& task_id, uint64_t fen
 
 Result<Task> InMemoryTestWorkSource::Complete(const std::string& task_id, uint64_t fencing,
                                               std::vector<OutputImage> images) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = tasks_.find(task_id);
   if (it != tasks_.end()) it->second.completes += 1;  // every call, stale ones included
   if (std::chrono::steady_clock::now() < unavailable_until_) {
@@ -287,7 +287,7 @@ Result<Task> InMemoryTestWorkSource::Complete(const std::string& task_id, uint64
 
 std::vector<Result<Task>> InMemoryTestWorkSource::CompleteBatch(std::vector<TaskImages> batch) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     complete_batches_.push_back(batch.size());
   }
   std::vector<Result<Task>> results = WorkSource::CompleteBatch(std::move(batch));
@@ -297,24 +297,24 @@ std::vector<Result<Task>> InMemoryTestWorkSource::CompleteBatch(std::vector<Task
 
 std::vector<Status> InMemoryTestWorkSource::ProgressBatch(std::vector<ProgressReport> reports) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     progress_batches_.push_back(reports.size());
   }
   return WorkSource::ProgressBatch(std::move(reports));
 }
 
 std::vector<size_t> InMemoryTestWorkSource::complete_batches() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return complete_batches_;
 }
 
 std::vector<size_t> InMemoryTestWorkSource::progress_batches() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return progress_batches_;
 }
 
 Result<Task> InMemoryTestWorkSource::Fail(const Failure& failure) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   failures_.push_back(failure);
   ASSIGN_OR_RETURN(Record * record, Holder(failure.task_id, failure.fencing));
   record->task.error = failure.error;
@@ -331,7 +331,7 @@ Result<Task> InMemoryTestWorkSource::Fail(const Failure& failure) {
 }
 
 Result<Task> InMemoryTestWorkSource::Release(const std::string& task_id, uint64_t fencing) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   releases_.push_back(task_id);
   ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
   record->task.attempts -= 1;  // a release does not count the attempt
@@ -340,7 +340,7 @@ Result<Task> InMemoryTestWorkSource::Release(const std::string& task_id, uint64_
 }
 
 Result<Task> InMemoryTestWorkSource::MarkCanceled(const std::string& task_id, uint64_t fencing) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ASSIGN_OR_RETURN(Record * record, Holder(task_id, fencing));
   if (!record->task.cancel_requested) return FailedPreconditionError("no cancel was requested");
   Finish(*record, TaskState::kCanceled);
@@ -353,7 +353,7 @@ TestDoubleEngine::TestDoubleEngine(TestDoubleEngineOptions options)
     : options_(std::move(options)) {}
 
 void TestDoubleEngine::FailPrompt(const std::string& prompt, Status status) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   failures_[prompt] = std::move(status);
 }
 
@@ -366,7 +366,7 @@ void TestDoubleEngine::SetOnFinish(std::function<void()> on_finish) {
 }
 
 std::vector<TestDoubleEngine::Call> TestDoubleEngine::calls() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return calls_;
 }
 
@@ -381,7 +381,7 @@ ModelLimits TestDoubleEngine::limits() const {
 
 std::vector<Result<std::vector<GeneratedImage>>> TestDoubleEngine::Generate(
     std::span<const EngineJob> jobs, const ProgressSink& progress) {
-  std::lock_guard<std::mutex> serialize(generate_mu_);
+  MutexLock serialize(generate_mu_);
   Call call;
   call.start = std::chrono::steady_clock::now();
   for (const EngineJob& job : jobs) {
@@ -424,7 +424,7 @@ std::vector<Result<std::vector<GeneratedImage>>> TestDoubleEngine::Generate(
       progress(event);
     }
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i : live) {
     const GenerationRequest& r = jobs[i].request;
     auto failure = failures_.find(r.prompt);
@@ -439,10 +439,10 @@ std::vector<Result<std::vector<GeneratedImage>>> TestDoubleEngine::Generate(
     }
     results[i] = std::move(images);
   }
-  lock.unlock();
+  lock.Unlock();
   if (on_finish_) on_finish_();
   call.end = std::chrono::steady_clock::now();
-  lock.lock();
+  lock.Lock();
   calls_.push_back(std::move(call));
   return results;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "engine/engine.h"
 #include "service/task_service.h"
 
@@ -59,15 +60,17 @@ class InMemoryTestWorkSource final : public WorkSource {
                        std::chrono::milliseconds timeout) const;
 
   // Counters and records (copies, taken under the lock). The *Locked variants are for use
-  // inside a WaitFor predicate, which already holds it.
+  // inside a WaitFor predicate, which already holds it (the analysis cannot follow the lock into
+  // a std::function, so they are NO_THREAD_SAFETY_ANALYSIS).
   int heartbeats(const std::string& task_id) const;
   int completes(const std::string& task_id) const;
   int lapses() const;
   int running() const;
-  int RunningLocked() const;
-  bool IsTerminalLocked(const std::string& task_id) const;
-  int TerminalCountLocked() const { return terminal_; }  // tasks that reached a terminal state
-  int ProgressCountLocked(const std::string& task_id) const;
+  int RunningLocked() const NO_THREAD_SAFETY_ANALYSIS;
+  bool IsTerminalLocked(const std::string& task_id) const NO_THREAD_SAFETY_ANALYSIS;
+  // Tasks that reached a terminal state.
+  int TerminalCountLocked() const NO_THREAD_SAFETY_ANALYSIS { return terminal_; }
+  int ProgressCountLocked(const std::string& task_id) const NO_THREAD_SAFETY_ANALYSIS;
   std::vector<ProgressRecord> progress(const std::string& task_id) const;
   std::vector<Failure> failures() const;
   std::vector<std::string> releases() const;
@@ -112,24 +115,24 @@ class InMemoryTestWorkSource final : public WorkSource {
   };
 
   // The running record under `fencing`, or the kAborted/kNotFound a real store gives.
-  Result<Record*> Holder(const std::string& task_id, uint64_t fencing);
-  void Finish(Record& record, TaskState state);
+  Result<Record*> Holder(const std::string& task_id, uint64_t fencing) REQUIRES(mu_);
+  void Finish(Record& record, TaskState state) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   mutable std::condition_variable cv_;
-  std::map<std::string, Record> tasks_;    // GUARDED_BY(mu_)
-  int64_t next_seq_ = 0;                   // GUARDED_BY(mu_)
-  uint64_t next_fencing_ = 0;              // GUARDED_BY(mu_)
-  int lapses_ = 0;                         // GUARDED_BY(mu_)
-  SteadyTime unavailable_until_{};         // GUARDED_BY(mu_)
-  int terminal_ = 0;                       // GUARDED_BY(mu_)
-  std::vector<ProgressRecord> progress_;   // GUARDED_BY(mu_)
-  std::vector<Failure> failures_;          // GUARDED_BY(mu_)
-  std::vector<std::string> releases_;      // GUARDED_BY(mu_)
-  std::vector<WorkerInfo> registered_;     // GUARDED_BY(mu_)
-  std::vector<std::string> unregistered_;  // GUARDED_BY(mu_)
-  std::vector<size_t> complete_batches_;   // GUARDED_BY(mu_)
-  std::vector<size_t> progress_batches_;   // GUARDED_BY(mu_)
+  std::map<std::string, Record> tasks_ GUARDED_BY(mu_);
+  int64_t next_seq_ GUARDED_BY(mu_) = 0;
+  uint64_t next_fencing_ GUARDED_BY(mu_) = 0;
+  int lapses_ GUARDED_BY(mu_) = 0;
+  SteadyTime unavailable_until_ GUARDED_BY(mu_){};
+  int terminal_ GUARDED_BY(mu_) = 0;
+  std::vector<ProgressRecord> progress_ GUARDED_BY(mu_);
+  std::vector<Failure> failures_ GUARDED_BY(mu_);
+  std::vector<std::string> releases_ GUARDED_BY(mu_);
+  std::vector<WorkerInfo> registered_ GUARDED_BY(mu_);
+  std::vector<std::string> unregistered_ GUARDED_BY(mu_);
+  std::vector<size_t> complete_batches_ GUARDED_BY(mu_);
+  std::vector<size_t> progress_batches_ GUARDED_BY(mu_);
   // Set before the worker starts; called outside the lock.
   std::function<void(const std::string&, int)> on_progress_;
   std::function<void()> on_completed_;
@@ -174,10 +177,10 @@ class TestDoubleEngine final : public Engine {
   TestDoubleEngineOptions options_;
   std::function<void(int)> on_step_;
   std::function<void()> on_finish_;
-  mutable std::mutex mu_;
-  std::map<std::string, Status> failures_;  // GUARDED_BY(mu_)
-  std::vector<Call> calls_;                 // GUARDED_BY(mu_)
-  std::mutex generate_mu_;                  // one Generate at a time, as a model runs
+  mutable Mutex mu_;
+  std::map<std::string, Status> failures_ GUARDED_BY(mu_);
+  std::vector<Call> calls_ GUARDED_BY(mu_);
+  Mutex generate_mu_;  // one Generate at a time, as a model runs
 };
 
 }  // namespace stipple

@@ -212,7 +212,7 @@ Client::~Client() {
 
 void* Client::Acquire() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       void* h = idle_.back();
       idle_.pop_back();
@@ -224,7 +224,7 @@ void* Client::Acquire() {
 }
 
 void Client::Release(void* handle) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   idle_.push_back(handle);
 }
 

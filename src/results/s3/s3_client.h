@@ -28,6 +28,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "results/s3/sigv4.h"
 
 namespace stipple::s3 {
@@ -116,8 +117,8 @@ class Client {
   void Release(void* handle);
 
   const ClientOptions options_;
-  std::mutex mu_;
-  std::vector<void*> idle_;  // CURL* handles, GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<void*> idle_ GUARDED_BY(mu_);  // CURL* handles
 };
 
 // The text of the first <NAME>...</NAME> element of an XML document, entities decoded; "" when

@@ -125,7 +125,7 @@ Result<StoredOutput> S3ResultStore::Put(const std::string& task_id, uint64_t fen
   record.sha256_hex = Sha256Hex(bytes);
   record.etag = EtagForSha256(record.sha256_hex);
   const std::string key = ObjectKey(task_id, fencing, index);
-  std::lock_guard lock(put_locks_[std::hash<std::string>{}(key) % put_locks_.size()]);
+  MutexLock lock(put_locks_[std::hash<std::string>{}(key) % put_locks_.size()]);
   RETURN_IF_ERROR(ForContract(client_.PutObject(key, bytes, {{kShaMeta, record.sha256_hex}})));
   return record;
 }

@@ -14,7 +14,8 @@
 //    place — so Get checks the bytes against their checksum and, when they do not match, reads
 //    again (at least twice, and for up to `reread_window`) before it answers kDataLoss: a reader
 //    racing an overwrite gets the old bytes or the new ones, never a mix. Puts of one key from this
-//    process are serialized, so two of them never interleave on such a server either.
+//    process are serialized (one of put_locks_, chosen by the key's hash), so two of them never
+//    interleave on such a server either. Every call is safe from any thread.
 //  - Durable: a PUT that S3 acknowledged is stored by S3 (its durability, not ours).
 //  - Verified: the upload carries x-amz-content-sha256, which AWS checks against the bytes it
 //    received; Get recomputes the SHA-256 of what it read and compares it with the metadata.
@@ -35,6 +36,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/thread_annotations.h"
 #include "results/result_store.h"
 #include "results/s3/s3_client.h"
 
@@ -93,7 +95,7 @@ class S3ResultStore final : public ResultStore {
 
   const S3ResultStoreOptions options_;
   s3::Client client_;
-  std::array<std::mutex, 32> put_locks_;  // Puts of one key, one at a time (by key hash)
+  std::array<Mutex, 32> put_locks_;  // Puts of one key, one at a time (by key hash)
 };
 
 }  // namespace stipple

@@ -115,7 +115,7 @@ Result<std::unique_ptr<RedisWebhookOutbox>> RedisWebhookOutbox::Open(
 
 RedisWebhookOutbox::~RedisWebhookOutbox() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   stop_cv_.notify_all();
@@ -157,7 +157,7 @@ Status RedisWebhookOutbox::Materialize() {
     Result<Reply> stored = client_.Eval(redis_scripts::Materialize(), args);
     if (!stored.ok()) return stored.status();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       next_due_after_claim_.reset();
     }
     if (r->elements < static_cast<size_t>(kIntentBatch)) return Status::Ok();
@@ -171,7 +171,7 @@ Status RedisWebhookOutbox::AddProgress(const WebhookDelivery& d) {
        d.event, "url", d.url, "host", d.host, "created", Ms(d.created_at), "payload", d.payload});
   if (!added.ok()) return added.status();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     next_due_after_claim_.reset();
   }
   Wake();
@@ -216,7 +216,7 @@ Result<std::vector<WebhookDelivery>> RedisWebhookOutbox::Claim(
     out.push_back(std::move(d));
   }
   const int64_t next = ReplyInt(*r->element[1]);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const WebhookDelivery& d : out) held_.insert(d.id);
   next_due_after_claim_ = next < 0 ? std::optional<Timestamp>() : FromUnixMillis(next);
   return out;
@@ -224,7 +224,7 @@ Result<std::vector<WebhookDelivery>> RedisWebhookOutbox::Claim(
 
 Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     next_due_after_claim_.reset();
   }
   // Intents written since the claim count as later deliveries (a progress retry is dropped).
@@ -232,7 +232,7 @@ Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
     return o.state == DeliveryState::kPending && o.event == "task.progress";
   });
   if (Status s = progress_retry ? Materialize() : Status::Ok(); !s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const DeliveryOutcome& o : outcomes) held_.erase(o.delivery_id);
     return s;
   }
@@ -249,14 +249,14 @@ Status RedisWebhookOutbox::Record(std::span<const DeliveryOutcome> outcomes) {
   Result<Reply> r = client_.Eval(redis_scripts::Record(), args);
   // Recorded, no longer ours, or not recorded (Redis away): no longer renewed in any case, so an
   // unrecorded one lapses and is sent again (by any gateway) rather than stay claimed forever.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const DeliveryOutcome& o : outcomes) held_.erase(o.delivery_id);
   return r.status();
 }
 
 Result<std::optional<Timestamp>> RedisWebhookOutbox::NextDue() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (next_due_after_claim_) {
       std::optional<Timestamp> next = *next_due_after_claim_;
       next_due_after_claim_.reset();
@@ -309,12 +309,12 @@ Result<std::vector<DeliveryRecord>> RedisWebhookOutbox::ForTask(const std::strin
 }
 
 void RedisWebhookOutbox::SetWakeup(std::function<void()> wakeup) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   wakeup_ = std::move(wakeup);
 }
 
 void RedisWebhookOutbox::Wake() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (wakeup_) wakeup_();
 }
 
@@ -335,12 +335,12 @@ Status RedisWebhookOutbox::Renew() {
   std::vector<std::string> args = {options_.key_prefix, owner_,
                                    Ms(options_.clock->Now() + options_.claim_lease)};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (held_.empty()) return Status::Ok();
     args.insert(args.end(), held_.begin(), held_.end());
   }
   ASSIGN_OR_RETURN(Reply lost, client_.Eval(redis_scripts::Renew(), args));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < lost->elements; ++i) held_.erase(ReplyString(*lost->element[i]));
   return Status::Ok();
 }
@@ -352,7 +352,7 @@ void RedisWebhookOutbox::Background() {
   std::snprintf(seconds, sizeof(seconds), "%.3f", static_cast<double>(kWakePoll.count()) / 1000);
   while (true) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
     }
     if (std::chrono::steady_clock::now() >= next_renew) {
@@ -365,8 +365,8 @@ void RedisWebhookOutbox::Background() {
     // dispatcher. With several gateways one of them gets each token, and claims for everyone.
     Result<Reply> r = client_.BlockingCommand({"BLPOP", Key("wh:wake"), seconds}, kWakePoll);
     if (!r.ok()) {  // Redis away: wait a little, then try again
-      std::unique_lock<std::mutex> lock(mu_);
-      stop_cv_.wait_for(lock, kWakePoll, [this] { return stopping_; });
+      MutexLock lock(mu_);
+      stop_cv_.wait_for(lock.native(), kWakePoll, [this]() REQUIRES(mu_) { return stopping_; });
       continue;
     }
     if ((*r)->type == REDIS_REPLY_ARRAY) Wake();

@@ -31,6 +31,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "store/redis/redis_client.h"
 #include "webhook/outbox.h"
 #include "webhook/signing.h"
@@ -87,14 +88,14 @@ class RedisWebhookOutbox final : public WebhookOutbox {
   const std::string owner_;  // this instance's claim owner
   redis::RedisClient client_;
 
-  std::mutex mu_;
-  std::set<std::string> held_;  // GUARDED_BY(mu_): claimed by us, not recorded yet
-  // GUARDED_BY(mu_): NextDue's answer as the last Claim left it, for the NextDue that follows it
-  // (the dispatcher asks right after a claim; this saves it a round trip). Reset by any change.
-  std::optional<std::optional<Timestamp>> next_due_after_claim_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::set<std::string> held_ GUARDED_BY(mu_);  // claimed by us, not recorded yet
+  // NextDue's answer as the last Claim left it, for the NextDue that follows it (the dispatcher
+  // asks right after a claim; this saves it a round trip). Reset by any change.
+  std::optional<std::optional<Timestamp>> next_due_after_claim_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::condition_variable stop_cv_;
-  std::function<void()> wakeup_;  // GUARDED_BY(mu_)
+  std::function<void()> wakeup_ GUARDED_BY(mu_);
   std::thread background_;
 };
 

@@ -154,17 +154,17 @@ TEST(RedisWebhookOutbox, TwoOutboxesOnOneRedisNeverHandOutTheSameDeliveryAtOnce)
   auto a = OpenOutbox(*server, &clock);
   auto b = OpenOutbox(*server, &clock);
   ASSERT_TRUE(a && b);
-  std::mutex mu;
-  std::set<std::string> in_flight;                        // GUARDED_BY(mu)
-  std::map<std::string, int> recorded;                    // GUARDED_BY(mu): delivery id → times
-  std::map<std::string, std::vector<std::string>> order;  // GUARDED_BY(mu): task → events
+  Mutex mu;
+  std::set<std::string> in_flight GUARDED_BY(mu);
+  std::map<std::string, int> recorded GUARDED_BY(mu);                    // delivery id → times
+  std::map<std::string, std::vector<std::string>> order GUARDED_BY(mu);  // task → events
   std::atomic<int> overlaps{0};
   auto run = [&](RedisWebhookOutbox& outbox) {
     for (int round = 0; round < 2000; ++round) {
       auto claimed = outbox.Claim(clock.Now(), 7, {});
       ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (claimed->empty() && recorded.size() == kDeliveries) return;
         for (const WebhookDelivery& d : *claimed) {
           if (!in_flight.insert(d.id).second) ++overlaps;
@@ -177,7 +177,7 @@ TEST(RedisWebhookOutbox, TwoOutboxesOnOneRedisNeverHandOutTheSameDeliveryAtOnce)
             {d.id, d.task_id, d.event, {d.attempts + 1, clock.Now(), 204, "", Millis(1)}});
       }
       ASSERT_TRUE(outbox.Record(outcomes).ok());
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       for (const WebhookDelivery& d : *claimed) {
         in_flight.erase(d.id);
         ++recorded[d.id];
