@@ -35,7 +35,7 @@ class PerTaskWorkSource final : public WorkSource {
     return inner_.Progress(task_id, fencing, progress, std::move(preview_png));
   }
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
-                        std::vector<OutputImage> images) override {
+                        std::vector<GeneratedImage> images) override {
     return inner_.Complete(task_id, fencing, std::move(images));
   }
   Result<Task> Fail(const Failure& failure) override { return inner_.Fail(failure); }

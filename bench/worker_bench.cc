@@ -110,7 +110,7 @@ Run MeasureNaiveLoop(int max_batch, Millis step_delay) {
       (void)source.Progress(task.id, task.fencing, {e.step, e.steps}, "");
     });
     for (size_t i = 0; i < results.size(); ++i) {
-      std::vector<stipple::OutputImage> images;
+      std::vector<stipple::GeneratedImage> images;
       for (const auto& image : *results[i]) images.push_back({image.png, 8, 8, image.seed});
       (void)source.Complete((*leased)[i].task.id, (*leased)[i].task.fencing, std::move(images));
     }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "core/json.h"
 #include "core/task_event.h"
 #include "core/task_json.h"
 
@@ -106,7 +107,7 @@ std::string TaskBody(TaskState state) {
   Task task;
   task.id = kTaskId;
   task.state = state;
-  return TaskToJson(task);
+  return WriteJson(TaskToJson(task));
 }
 
 std::string Problem(int status) {
@@ -125,7 +126,7 @@ std::string Frame(int64_t seq, TaskEventType type) {
     event.task = task;
   }
   return "event: " + std::string(TaskEventTypeName(type)) + "\nid: " + std::to_string(seq) +
-         "\ndata: " + TaskEventToJson(event) + "\n\n";
+         "\ndata: " + WriteJson(TaskEventToJson(event)) + "\n\n";
 }
 
 // A close-delimited event stream: it ends where the server closes the connection.

@@ -227,13 +227,13 @@ TEST_F(ClientTest, ListModelsAndQueueAreRead) {
   EXPECT_FALSE(queue->json.empty());
 
   QueueSnapshot snap;
-  snap.workers = {WorkerStatus{.id = "wkr_a",
-                               .host = "gpu-1",
-                               .device = "cuda:0",
-                               .models = {"sd15", "shapes-32"},
+  snap.workers = {WorkerStatus{.info = {.id = "wkr_a",
+                                        .host = "gpu-1",
+                                        .device = "cuda:0",
+                                        .models = {"sd15", "shapes-32"}},
                                .state = WorkerState::kBusy,
                                .current_tasks = {first}},
-                  WorkerStatus{.id = "wkr_b", .models = {"sd15"}}};
+                  WorkerStatus{.info = {.id = "wkr_b", .models = {"sd15"}}}};
   server_.service.set_queue(snap);
   Result<WorkerList> workers = client->Workers();
   ASSERT_TRUE(workers.ok()) << workers.status().ToString();

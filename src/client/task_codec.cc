@@ -1,10 +1,9 @@
 #include "client/task_codec.h"
 
-#include <boost/json/parse.hpp>
 #include <cmath>
 
-#include "common/base64.h"
 #include "core/json.h"
+#include "core/task_json.h"
 
 namespace stipple::client {
 namespace {
@@ -16,20 +15,12 @@ Status Bad(std::string_view what, std::string_view field) {
                        std::string(field) + "'");
 }
 
-Result<json::value> ParseText(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  json::value value = json::parse(text, ec);
-  if (ec)
-    return DataLossError("the server's " + std::string(what) + " is not JSON: " + ec.message());
-  return value;
-}
-
 Result<json::object> ParseObject(std::string_view text, std::string_view what) {
-  ASSIGN_OR_RETURN(json::value value, ParseText(text, what));
-  if (!value.is_object()) {
-    return DataLossError("the server's " + std::string(what) + " is not a JSON object");
+  Result<json::object> object = ParseJsonObject(text);
+  if (!object.ok()) {
+    return DataLossError("the server's " + std::string(what) + " " + object.status().message());
   }
-  return std::move(value.as_object());
+  return object;
 }
 
 // The member's value, or null when absent or JSON null.
@@ -67,70 +58,11 @@ std::optional<int64_t> Int(const json::object& o, std::string_view key) {
   return std::nullopt;
 }
 
-std::optional<Timestamp> Time(const json::object& o, std::string_view key) {
-  std::optional<std::string> text = String(o, key);
-  if (!text) return std::nullopt;
-  Result<Timestamp> t = ParseRfc3339(*text);
-  if (!t.ok()) return std::nullopt;
-  return *t;
-}
-
-Result<Task> ParseTask(const json::object& o) {
-  Task task;
-  std::optional<std::string> id = String(o, "id");
-  if (!id || id->empty()) return Bad("task", "id");
-  task.id = *id;
-  std::optional<std::string> status = String(o, "status");
-  std::optional<TaskState> state = status ? ParseTaskState(*status) : std::nullopt;
-  if (!state) return Bad("task", "status");
-  task.state = *state;
-  if (auto t = Time(o, "created_at")) task.created_at = *t;
-  task.started_at = Time(o, "started_at");
-  task.completed_at = Time(o, "completed_at");
-  if (const json::value* request = Find(o, "request"); request && request->is_object()) {
-    Result<GenerationRequest> parsed = GenerationRequestFromJson(WriteJson(*request));
-    if (!parsed.ok()) return Bad("task", "request");
-    task.request = std::move(parsed).value();
-  }
-  task.queue_position = Int(o, "queue_position");
-  if (const json::value* p = Find(o, "progress"); p && p->is_object()) {
-    TaskProgress progress;
-    progress.step = static_cast<int>(Int(p->as_object(), "step").value_or(0));
-    progress.steps = static_cast<int>(Int(p->as_object(), "steps").value_or(0));
-    task.progress = progress;
-  }
-  task.attempts = static_cast<int>(Int(o, "attempts").value_or(0));
-  if (const json::value* c = Find(o, "cancel_requested"); c && c->is_bool()) {
-    task.cancel_requested = c->as_bool();
-  }
-  if (const json::value* e = Find(o, "error"); e && e->is_object()) {
-    task.error = TaskError{String(e->as_object(), "code").value_or(""),
-                           String(e->as_object(), "message").value_or("")};
-  }
-  if (const json::value* outputs = Find(o, "outputs"); outputs && outputs->is_array()) {
-    for (const json::value& item : outputs->as_array()) {
-      if (!item.is_object()) return Bad("task", "outputs");
-      const json::object& out = item.as_object();
-      TaskOutput output;
-      std::optional<int64_t> index = Int(out, "index");
-      if (!index) return Bad("task", "outputs[].index");
-      output.index = static_cast<int>(*index);
-      output.content_type = String(out, "content_type").value_or("image/png");
-      output.width = static_cast<int>(Int(out, "width").value_or(0));
-      output.height = static_cast<int>(Int(out, "height").value_or(0));
-      output.seed = static_cast<uint32_t>(Int(out, "seed").value_or(0));
-      task.outputs.push_back(std::move(output));
-    }
-  }
-  task.outputs_expire_at = Time(o, "outputs_expire_at");
-  return task;
-}
-
 }  // namespace
 
 Result<TaskSnapshot> ParseTaskSnapshot(const json::object& object) {
   TaskSnapshot snapshot;
-  ASSIGN_OR_RETURN(snapshot.task, ParseTask(object));
+  ASSIGN_OR_RETURN(snapshot.task, TaskFromJson(object));
   snapshot.eta_s = Number(object, "eta_s");
   snapshot.json = WriteJson(object);
   return snapshot;
@@ -144,31 +76,7 @@ Result<TaskSnapshot> ParseTaskSnapshot(std::string_view text) {
 Result<EventSnapshot> ParseEventSnapshot(std::string_view data) {
   ASSIGN_OR_RETURN(json::object o, ParseObject(data, "event"));
   EventSnapshot snapshot;
-  TaskEvent& event = snapshot.event;
-  std::optional<std::string> type = String(o, "type");
-  std::optional<TaskEventType> parsed = type ? ParseTaskEventType(*type) : std::nullopt;
-  if (!parsed) return Bad("event", "type");
-  event.type = *parsed;
-  event.task_id = String(o, "task_id").value_or("");
-  std::optional<int64_t> seq = Int(o, "seq");
-  if (!seq) return Bad("event", "seq");
-  event.seq = *seq;
-  if (auto t = Time(o, "time")) event.time = *t;
-  event.attempt = static_cast<int>(Int(o, "attempt").value_or(0));
-  event.worker_id = String(o, "worker").value_or("");
-  std::optional<int64_t> step = Int(o, "step");
-  std::optional<int64_t> steps = Int(o, "steps");
-  if (step && steps)
-    event.progress = TaskProgress{static_cast<int>(*step), static_cast<int>(*steps)};
-  if (std::optional<std::string> preview = String(o, "preview")) {
-    Result<std::string> png = Base64Decode(*preview);
-    if (!png.ok()) return Bad("event", "preview");
-    event.preview_png = std::move(png).value();
-  }
-  if (const json::value* task = Find(o, "task"); task && task->is_object()) {
-    ASSIGN_OR_RETURN(event.task, ParseTask(task->as_object()));
-  }
-  if (IsTerminalEvent(event.type) && !event.task) return Bad("event", "task");
+  ASSIGN_OR_RETURN(snapshot.event, TaskEventFromJson(o));
   snapshot.json = WriteJson(o);
   return snapshot;
 }

@@ -1,5 +1,7 @@
 // Reading what a stipple server sends (API.md's task, event, list, model and queue objects) back
-// into stipple's own types. The inverse of src/core's writers (task_json.h, task_event.h).
+// into stipple's own types. Tasks and events are read by src/core's codecs, the same ones the
+// gateway writes with (TaskFromJson, TaskEventFromJson); this adds the envelope (the received
+// text, eta_s, list pages) and the objects only the client reads (models, queue, workers).
 // Lenient where the API may grow: unknown members are ignored, absent optional ones stay empty.
 // Errors are kDataLoss naming the member that is missing or of the wrong type.
 #pragma once

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/json.h"
 #include "core/task_event.h"
 #include "core/task_json.h"
 
@@ -32,7 +33,7 @@ Task SampleTask() {
 
 TEST(TaskCodec, ReadsBackWhatTheServerWrites) {
   const Task task = SampleTask();
-  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(TaskToJson(task, 1.5));
+  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(WriteJson(TaskToJson(task, 1.5)));
   ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
   const Task& read = snapshot->task;
   EXPECT_EQ(read.id, task.id);
@@ -61,7 +62,7 @@ TEST(TaskCodec, QueuedTaskHasPositionAndEta) {
   task.state = TaskState::kQueued;
   task.queue_position = 3;
   task.outputs.clear();
-  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(TaskToJson(task, 7.5));
+  Result<TaskSnapshot> snapshot = ParseTaskSnapshot(WriteJson(TaskToJson(task, 7.5)));
   ASSERT_TRUE(snapshot.ok());
   EXPECT_EQ(snapshot->task.queue_position, 3);
   EXPECT_EQ(snapshot->eta_s, 7.5);
@@ -98,7 +99,7 @@ TEST(TaskCodec, ReadsEventsBackIncludingThePreviewAndTheTerminalTask) {
   progress.type = TaskEventType::kProgress;
   progress.progress = TaskProgress{3, 20};
   progress.preview_png = std::string("\x89PNG\0x", 6);
-  Result<EventSnapshot> read = ParseEventSnapshot(TaskEventToJson(progress));
+  Result<EventSnapshot> read = ParseEventSnapshot(WriteJson(TaskEventToJson(progress)));
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_EQ(read->event.seq, 4);
   EXPECT_EQ(read->event.progress, progress.progress);
@@ -109,7 +110,7 @@ TEST(TaskCodec, ReadsEventsBackIncludingThePreviewAndTheTerminalTask) {
   done.seq = 5;
   done.type = TaskEventType::kSucceeded;
   done.task = SampleTask();
-  read = ParseEventSnapshot(TaskEventToJson(done));
+  read = ParseEventSnapshot(WriteJson(TaskEventToJson(done)));
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_TRUE(read->event.task);
   EXPECT_EQ(read->event.task->request, done.task->request);

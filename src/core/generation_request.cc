@@ -485,10 +485,6 @@ Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body,
   }
 }
 
-std::string GenerationRequestToJson(const GenerationRequest& request) {
-  return WriteJson(GenerationRequestToJsonObject(request));
-}
-
 std::string RequestFingerprint(std::string_view json_body) {
   std::string canonical;
   boost::system::error_code ec;

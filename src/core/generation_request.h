@@ -163,18 +163,11 @@ int StepsToRun(const GenerationRequest& request);
 using SeedSource = std::function<uint32_t()>;
 SeedSource RandomSeedSource();
 
-// Parses, validates and normalizes a JSON request body (see the file comment).
+// Parses, validates and normalizes a JSON request body (see the file comment). Its JSON codec
+// (the normalized request as stored, leased and shown) is in core/generation_request_codec.h.
 Result<GenerationRequest> ParseGenerationRequest(std::string_view json_body,
                                                  const ModelCatalog& catalog,
                                                  const SeedSource& seeds);
-
-// The normalized request as a JSON object with every field present (API.md's "request"),
-// keys in a fixed order. ParseGenerationRequest(ToJson(r)) == r.
-std::string GenerationRequestToJson(const GenerationRequest& request);
-
-// Reads back what GenerationRequestToJson wrote (a stored, already normalized request) without
-// checking it against a catalog: a task stays readable after its model is removed.
-Result<GenerationRequest> GenerationRequestFromJson(std::string_view text);
 
 // A stable digest (hex SHA-256) of a request body's meaning: the same JSON with other key order
 // or whitespace gives the same fingerprint. Used for idempotency keys (same key + same body).

@@ -1,9 +1,9 @@
-// GenerationRequestFromJson: the reader for stored, normalized requests (see the header).
+#include "core/generation_request_codec.h"
+
 #include <boost/json.hpp>
 #include <limits>
 #include <utility>
 
-#include "core/generation_request.h"
 #include "core/json.h"
 
 namespace stipple {
@@ -55,13 +55,54 @@ std::optional<ImageInput> ImageInputOr(const json::object& o, std::string_view k
   return image;
 }
 
+// null, the source string (unresolved) or the stored reference (resolved).
+json::value ImageInputToJson(const std::optional<ImageInput>& image) {
+  if (!image) return nullptr;
+  if (!image->resolved()) return json::value(image->source);
+  return json::object{{"sha256", image->sha256},
+                      {"media_type", image->media_type},
+                      {"width", image->width},
+                      {"height", image->height}};
+}
+
 }  // namespace
 
-Result<GenerationRequest> GenerationRequestFromJson(std::string_view text) {
-  boost::system::error_code ec;
-  json::value root = json::parse(text, ec);
-  if (ec || !root.is_object()) return DataLossError("stored request is not a JSON object");
-  const json::object& o = root.get_object();
+json::object GenerationRequestToJson(const GenerationRequest& r) {
+  json::object o;
+  o["prompt"] = r.prompt;
+  o["negative_prompt"] = r.negative_prompt;
+  o["model"] = r.model;
+  o["width"] = r.width;
+  o["height"] = r.height;
+  o["steps"] = r.steps;
+  o["guidance_scale"] = r.guidance_scale;
+  o["scheduler"] = r.scheduler;
+  o["clip_skip"] = r.clip_skip;
+  o["seed"] = static_cast<int64_t>(r.seed);
+  o["num_images"] = r.num_images;
+  o["priority"] = PriorityName(r.priority);
+  o["ttl_s"] = r.ttl_s ? json::value(*r.ttl_s) : json::value(nullptr);
+  o["timeout_s"] = r.timeout_s;
+  if (r.webhook) {
+    json::array events;
+    for (const std::string& event : r.webhook->events) events.emplace_back(event);
+    o["webhook"] = json::object{{"url", r.webhook->url}, {"events", std::move(events)}};
+  } else {
+    o["webhook"] = nullptr;
+  }
+  o["metadata"] = ParseJsonObjectOrEmpty(r.metadata_json);
+  o["init_image"] = ImageInputToJson(r.init_image);
+  o["mask_image"] = ImageInputToJson(r.mask_image);
+  o["strength"] = r.init_image ? json::value(r.strength) : json::value(nullptr);
+  json::array loras;
+  for (const LoraRequest& lora : r.loras) {
+    loras.emplace_back(json::object{{"name", lora.name}, {"scale", lora.scale}});
+  }
+  o["loras"] = std::move(loras);
+  return o;
+}
+
+GenerationRequest GenerationRequestFromJson(const json::object& o) {
   GenerationRequest r;
   r.prompt = StringOr(o, "prompt");
   r.negative_prompt = StringOr(o, "negative_prompt");

@@ -65,16 +65,6 @@ void Append(const json::value& value, bool sort_keys, std::string& out) {
   }
 }
 
-// null, the source string (unresolved) or the stored reference (resolved).
-json::value ImageInputToJson(const std::optional<ImageInput>& image) {
-  if (!image) return nullptr;
-  if (!image->resolved()) return json::value(image->source);
-  return json::object{{"sha256", image->sha256},
-                      {"media_type", image->media_type},
-                      {"width", image->width},
-                      {"height", image->height}};
-}
-
 }  // namespace
 
 std::string WriteJson(const json::value& value) {
@@ -89,6 +79,18 @@ std::string WriteCanonicalJson(const json::value& value) {
   return out;
 }
 
+Result<json::object> ParseJsonObject(std::string_view text) {
+  boost::system::error_code ec;
+  try {
+    json::value value = json::parse(text, ec);
+    if (ec) return InvalidArgumentError("is not JSON: " + ec.message());
+    if (!value.is_object()) return InvalidArgumentError("is not a JSON object");
+    return std::move(value.get_object());
+  } catch (const std::exception& e) {  // out of memory or similar
+    return InternalError(std::string("reading JSON: ") + e.what());
+  }
+}
+
 json::object ParseJsonObjectOrEmpty(std::string_view text) {
   boost::system::error_code ec;
   try {
@@ -98,41 +100,6 @@ json::object ParseJsonObjectOrEmpty(std::string_view text) {
     // Out of memory or similar: the contract is an empty object.
   }
   return {};
-}
-
-json::object GenerationRequestToJsonObject(const GenerationRequest& r) {
-  json::object o;
-  o["prompt"] = r.prompt;
-  o["negative_prompt"] = r.negative_prompt;
-  o["model"] = r.model;
-  o["width"] = r.width;
-  o["height"] = r.height;
-  o["steps"] = r.steps;
-  o["guidance_scale"] = r.guidance_scale;
-  o["scheduler"] = r.scheduler;
-  o["clip_skip"] = r.clip_skip;
-  o["seed"] = static_cast<int64_t>(r.seed);
-  o["num_images"] = r.num_images;
-  o["priority"] = PriorityName(r.priority);
-  o["ttl_s"] = r.ttl_s ? json::value(*r.ttl_s) : json::value(nullptr);
-  o["timeout_s"] = r.timeout_s;
-  if (r.webhook) {
-    json::array events;
-    for (const std::string& event : r.webhook->events) events.emplace_back(event);
-    o["webhook"] = json::object{{"url", r.webhook->url}, {"events", std::move(events)}};
-  } else {
-    o["webhook"] = nullptr;
-  }
-  o["metadata"] = ParseJsonObjectOrEmpty(r.metadata_json);
-  o["init_image"] = ImageInputToJson(r.init_image);
-  o["mask_image"] = ImageInputToJson(r.mask_image);
-  o["strength"] = r.init_image ? json::value(r.strength) : json::value(nullptr);
-  json::array loras;
-  for (const LoraRequest& lora : r.loras) {
-    loras.emplace_back(json::object{{"name", lora.name}, {"scale", lora.scale}});
-  }
-  o["loras"] = std::move(loras);
-  return o;
 }
 
 }  // namespace stipple

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/generation_request.h"
+#include "common/status.h"
 
 namespace stipple {
 
@@ -21,11 +21,13 @@ std::string WriteJson(const boost::json::value& value);
 // documents give equal text whatever their key order or whitespace.
 std::string WriteCanonicalJson(const boost::json::value& value);
 
+// Parses text that must hold one JSON object: the edge where bytes come in. kInvalidArgument
+// "is not JSON: <why>" or "is not a JSON object" otherwise (callers say what the text was, and
+// may answer another code, e.g. kDataLoss for stored bytes). Never throws.
+Result<boost::json::object> ParseJsonObject(std::string_view text);
+
 // Parses a JSON object stored as text (e.g. GenerationRequest::metadata_json); an empty object
 // when the text is not a JSON object. Never throws.
 boost::json::object ParseJsonObjectOrEmpty(std::string_view text);
-
-// The object behind GenerationRequestToJson, for embedding in other objects without re-parsing.
-boost::json::object GenerationRequestToJsonObject(const GenerationRequest& request);
 
 }  // namespace stipple

@@ -5,12 +5,14 @@
 // carries the task as it ended.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "core/task.h"
 #include "core/task_state.h"
 
@@ -50,9 +52,15 @@ struct TaskEvent {
   bool operator==(const TaskEvent&) const = default;
 };
 
+// The event's JSON (API.md "Events"), one pair of functions on parsed values: the gateway writes
+// with TaskEventToJson (SSE, WebSocket, webhooks), the client reads with TaskEventFromJson.
 // {"type", "task_id", "seq", "time", ...}: started adds "attempt" and "worker"; progress "step",
 // "steps" and "preview" (base64) when there is one; retrying "attempt"; terminal events "task"
-// (TaskToJson's object; null if the event lacks it).
-std::string TaskEventToJson(const TaskEvent& event);
+// (TaskToJson's object; null if the event lacks it). fencing is internal and not written.
+boost::json::object TaskEventToJson(const TaskEvent& event);
+
+// Reads back what TaskEventToJson wrote; unknown members are ignored. kDataLoss naming the member
+// when type or seq is missing, the preview is not base64, or a terminal event has no valid task.
+Result<TaskEvent> TaskEventFromJson(const boost::json::object& object);
 
 }  // namespace stipple

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "core/generated_image.h"
 #include "core/generation_request.h"
 #include "engine/cancel_token.h"
 #include "imaging/png.h"
@@ -62,13 +63,6 @@ struct ProgressEvent {
 };
 
 using ProgressSink = std::function<void(const ProgressEvent&)>;
-
-struct GeneratedImage {
-  std::string png;  // RGB8 PNG bytes
-  int width = 0;
-  int height = 0;
-  uint32_t seed = 0;  // the seed this image was drawn with (request seed + its index)
-};
 
 class Engine {
  public:

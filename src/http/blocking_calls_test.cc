@@ -79,7 +79,8 @@ class GatedCompleteWorkSourceTestDouble : public WorkSource {
   Status Progress(const std::string&, uint64_t, TaskProgress, std::string) override {
     return Status::Ok();
   }
-  Result<Task> Complete(const std::string& task_id, uint64_t, std::vector<OutputImage>) override {
+  Result<Task> Complete(const std::string& task_id, uint64_t,
+                        std::vector<GeneratedImage>) override {
     gate_.Enter();
     return Ended(task_id, TaskState::kSucceeded);
   }
@@ -165,7 +166,7 @@ TEST(BlockingCalls, WorkerCompletionWaitsOffTheIoThreadAndIsReplied) {
   complete.type = wire::MessageType::kComplete;
   complete.task_id = "tsk_01JD5Y6K8Q2V9M3N4P5R6S7T8V";
   complete.fencing = 1;
-  complete.images.push_back(OutputImage{"png-bytes", 32, 32, 7});
+  complete.images.push_back(GeneratedImage{"png-bytes", 32, 32, 7});
   request.messages.push_back(complete);
   auto exchange = std::async(std::launch::async, [port = server.port(), &request] {
     return TestClient(port).Send(

@@ -1,6 +1,7 @@
 // /v1/tasks/{id}/events: a task's events as Server-Sent Events.
 #include <charconv>
 
+#include "core/json.h"
 #include "core/task_event.h"
 #include "http/handlers.h"
 #include "http/problem.h"
@@ -43,7 +44,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     if (ended_) return;
     std::string frame = "event: ";
     frame += TaskEventTypeName(event.type);
-    frame += "\nid: " + std::to_string(event.seq) + "\ndata: " + TaskEventToJson(event) + "\n\n";
+    frame += "\nid: " + std::to_string(event.seq) + "\ndata: " + WriteJson(TaskEventToJson(event)) +
+             "\n\n";
     exchange_->Write(std::move(frame));
     if (IsTerminalEvent(event.type)) End();
   }

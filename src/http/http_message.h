@@ -56,10 +56,15 @@ struct HttpRequest {
   std::optional<std::string_view> Query(std::string_view name) const;
 };
 
+struct Problem;  // problem.h
+
 struct HttpResponse {
   int status = 200;
   HttpHeaders headers;  // Content-Type among them; Content-Length is computed when sent
   std::string body;
+  // The problem this answer renders (set by ProblemResponse, null otherwise): for exchanges that
+  // answer problems in another shape (the OpenAI-compatible routes) without re-reading the body.
+  std::shared_ptr<const Problem> problem;
 };
 
 // Cancels a pending timer when destroyed (its callback then never runs).

@@ -76,7 +76,7 @@ void RenderService(std::string& out, const QueueSnapshot& snapshot, const QueueF
   }
 
   // Workers by state; an implementation that lists no workers gives only the counts.
-  int64_t by_state[3] = {0, 0, 0};  // WorkerState
+  int64_t by_state[4] = {0, 0, 0, 0};  // WorkerState (the registry holds no kStopped)
   if (snapshot.workers.empty()) {
     by_state[static_cast<int>(WorkerState::kBusy)] = queue.workers_busy;
     by_state[static_cast<int>(WorkerState::kIdle)] = queue.workers_online - queue.workers_busy;

@@ -28,32 +28,16 @@ std::string OpenAiField(const std::string& field) {
   return field;
 }
 
-// {"error": {"message", "type", "param", "code"}} from a problem+json answer, same status and
-// headers.
+// {"error": {"message", "type", "param", "code"}} from a problem answer (ProblemResponse's, whose
+// Problem it carries), same status and headers. Other answers pass as they are.
 HttpResponse ToOpenAiError(HttpResponse r) {
-  if (r.headers.Get("Content-Type") !=
-      std::optional<std::string_view>("application/problem+json")) {
-    return r;
-  }
-  boost::system::error_code ec;
-  json::value problem = json::parse(r.body, ec);
-  if (ec || !problem.is_object()) return r;
-  const json::object& p = problem.as_object();
-  auto text = [&](const char* key) {
-    const json::value* v = p.if_contains(key);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  std::string message = text("detail").empty() ? text("title") : text("detail");
+  if (r.problem == nullptr) return r;
+  const Problem& p = *r.problem;
+  const std::string& message = p.detail.empty() ? p.title : p.detail;
   json::value param = nullptr;
-  if (const json::value* errors = p.if_contains("errors");
-      errors != nullptr && errors->is_array() && !errors->as_array().empty()) {
-    const json::value& first = errors->as_array()[0];
-    if (first.is_object() && first.as_object().contains("field")) {
-      param = first.as_object().at("field");
-    }
-  }
+  if (!p.errors.empty()) param = json::value(p.errors.front().field);
   std::string type = "invalid_request_error";
-  std::string code = text("type");
+  std::string code = p.type;
   if (r.status == 401) {
     type = "authentication_error", code = "invalid_api_key";
   } else if (r.status == 403) {
@@ -66,10 +50,11 @@ HttpResponse ToOpenAiError(HttpResponse r) {
   json::object error{{"message", message}, {"type", type}, {"param", param}, {"code", code}};
   r.headers.Set("Content-Type", "application/json");
   r.body = WriteJson(json::object{{"error", std::move(error)}});
+  r.problem.reset();
   return r;
 }
 
-// Passes everything through to `inner`, turning problem+json answers into OpenAI's shape.
+// Passes everything through to `inner`, turning problem answers into OpenAI's shape.
 class OpenAiErrorExchange : public Exchange {
  public:
   explicit OpenAiErrorExchange(std::shared_ptr<Exchange> inner) : inner_(std::move(inner)) {

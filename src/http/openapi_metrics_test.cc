@@ -55,8 +55,8 @@ TEST(Metrics, ParsesLineByLineAsPrometheusText) {
   c.queued[1] = 3;
   c.oldest_queued_at = SystemClock::Get()->Now() - Millis(5000);
   snap.per_model = {c};
-  snap.workers = {WorkerStatus{.id = "w1", .state = WorkerState::kBusy},
-                  WorkerStatus{.id = "w2", .state = WorkerState::kIdle}};
+  snap.workers = {WorkerStatus{.info = {.id = "w1"}, .state = WorkerState::kBusy},
+                  WorkerStatus{.info = {.id = "w2"}, .state = WorkerState::kIdle}};
   snap.totals.ended[TaskState::kSucceeded] = 4;
   snap.totals.run.Observe(3.0);
   s.service.set_queue(snap);

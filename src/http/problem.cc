@@ -78,6 +78,7 @@ HttpResponse ProblemResponse(const Problem& problem) {
   if (problem.retry_after_s) r.headers.Set("Retry-After", std::to_string(*problem.retry_after_s));
   if (problem.status == 401) r.headers.Set("WWW-Authenticate", "Bearer");
   r.body = WriteJson(o);
+  r.problem = std::make_shared<const Problem>(problem);
   return r;
 }
 

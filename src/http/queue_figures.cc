@@ -60,7 +60,7 @@ QueueFigures ComputeQueueFigures(const QueueSnapshot& snapshot, Timestamp now,
   }
   // Every model a registered worker takes is listed, with or without tasks.
   for (const WorkerStatus& worker : snapshot.workers) {
-    for (const std::string& model : worker.models) {
+    for (const std::string& model : worker.info.models) {
       auto it = std::find_if(f.models.begin(), f.models.end(),
                              [&](const ModelQueueFigures& m) { return m.model == model; });
       if (it == f.models.end()) {
@@ -121,12 +121,12 @@ std::string WorkersToJson(const QueueSnapshot& snapshot) {
   json::array workers;
   for (const WorkerStatus& w : snapshot.workers) {
     json::array models, tasks;
-    for (const std::string& m : w.models) models.push_back(json::value(m));
+    for (const std::string& m : w.info.models) models.push_back(json::value(m));
     for (const std::string& t : w.current_tasks) tasks.push_back(json::value(t));
     workers.push_back(
-        json::object{{"id", w.id},
-                     {"host", w.host},
-                     {"device", w.device},
+        json::object{{"id", w.info.id},
+                     {"host", w.info.host},
+                     {"device", w.info.device},
                      {"models", std::move(models)},
                      {"state", WorkerStateName(w.state)},
                      {"current_tasks", std::move(tasks)},

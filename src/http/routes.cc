@@ -4,7 +4,7 @@
 namespace stipple::http {
 namespace {
 
-ResponseSpec Problem(int status, std::string description) {
+ResponseSpec ProblemSpec(int status, std::string description) {
   return ResponseSpec{status, std::move(description), "application/problem+json", "Problem"};
 }
 
@@ -30,13 +30,13 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "GenerationRequest",
          {{200, "The task ended within the wait (sync)", "application/json", "Task"},
           {202, "Accepted; Location names the task", "application/json", "Task"},
-          Problem(400, "Invalid request; errors name the fields"),
-          Problem(401, "Missing or unknown API key"),
-          Problem(409, "Idempotency key reused with another body"),
-          Problem(413, "Body over the limit"),
-          Problem(415, "Content-Type is not JSON"),
-          Problem(429, "Queue full or rate limited"),
-          Problem(503, "Draining")},
+          ProblemSpec(400, "Invalid request; errors name the fields"),
+          ProblemSpec(401, "Missing or unknown API key"),
+          ProblemSpec(409, "Idempotency key reused with another body"),
+          ProblemSpec(413, "Body over the limit"),
+          ProblemSpec(415, "Content-Type is not JSON"),
+          ProblemSpec(429, "Queue full or rate limited"),
+          ProblemSpec(503, "Draining")},
          bind(CreateTask)});
   t.Add({"GET",
          "/v1/tasks",
@@ -50,7 +50,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          "",
          {{200, "A page of tasks", "application/json", "TaskPage"},
-          Problem(400, "Bad status, limit or cursor")},
+          ProblemSpec(400, "Bad status, limit or cursor")},
          bind(ListTasks)});
   t.Add({"GET",
          "/v1/tasks/{id}",
@@ -61,7 +61,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          {kPrefer},
          "",
-         {{200, "The task", "application/json", "Task"}, Problem(404, "No such task")},
+         {{200, "The task", "application/json", "Task"}, ProblemSpec(404, "No such task")},
          bind(GetTask)});
   t.Add({"POST",
          "/v1/tasks/{id}/cancel",
@@ -74,7 +74,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "",
          {{200, "Canceled, or cancel requested", "application/json", "Task"},
           {409, "Already finished", "application/json", "Task"},
-          Problem(404, "No such task")},
+          ProblemSpec(404, "No such task")},
          bind(CancelTask)});
   t.Add({"GET",
          "/v1/tasks/{id}/outputs/{index}",
@@ -87,21 +87,22 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "",
          {{200, "The image", "image/png", ""},
           {304, "Not modified", "", ""},
-          Problem(404, "No such task or output"),
-          Problem(409, "Not finished"),
-          Problem(410, "Outputs expired")},
+          ProblemSpec(404, "No such task or output"),
+          ProblemSpec(409, "Not finished"),
+          ProblemSpec(410, "Outputs expired")},
          bind(GetOutput)});
-  t.Add({"GET",
-         "/v1/tasks/{id}/preview",
-         "getPreview",
-         "The latest preview of a running task",
-         "outputs",
-         true,
-         {},
-         {},
-         "",
-         {{200, "The preview", "image/png", ""}, Problem(404, "No such task or no preview yet")},
-         bind(GetPreview)});
+  t.Add(
+      {"GET",
+       "/v1/tasks/{id}/preview",
+       "getPreview",
+       "The latest preview of a running task",
+       "outputs",
+       true,
+       {},
+       {},
+       "",
+       {{200, "The preview", "image/png", ""}, ProblemSpec(404, "No such task or no preview yet")},
+       bind(GetPreview)});
   t.Add({"GET",
          "/v1/tasks/{id}/events",
          "streamEvents",
@@ -113,9 +114,9 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "",
          {{200, "event: / id: / data: frames; closes after the terminal event", "text/event-stream",
            ""},
-          Problem(400, "Bad Last-Event-ID"),
-          Problem(404, "No such task"),
-          Problem(429, "Too many event streams open for this tenant or client address")},
+          ProblemSpec(400, "Bad Last-Event-ID"),
+          ProblemSpec(404, "No such task"),
+          ProblemSpec(429, "Too many event streams open for this tenant or client address")},
          bind(StreamEvents)});
   t.Add({"GET",
          "/v1/tasks/{id}/webhooks",
@@ -127,7 +128,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          "",
          {{200, "The deliveries, oldest first", "application/json", "WebhookDeliveryList"},
-          Problem(404, "No such task")},
+          ProblemSpec(404, "No such task")},
          bind(ListWebhookDeliveries)});
   // GET /v1/ws (WebSocket) and POST /v1/images/generations (OpenAI-compatible), from their own
   // files.
@@ -154,7 +155,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          "",
          {{200, "The figures", "application/json", "QueueFigures"},
-          Problem(403, "Needs an admin key when keys are configured")},
+          ProblemSpec(403, "Needs an admin key when keys are configured")},
          bind(GetQueue)});
   t.Add({"GET",
          "/v1/workers",
@@ -166,7 +167,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          "",
          {{200, "The workers", "application/json", "WorkerList"},
-          Problem(403, "Needs an admin key when keys are configured")},
+          ProblemSpec(403, "Needs an admin key when keys are configured")},
          bind(ListWorkers)});
   t.Add({"GET",
          "/healthz",
@@ -188,7 +189,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          {},
          {},
          "",
-         {{200, "Ready", "application/json", ""}, Problem(503, "Draining or degraded")},
+         {{200, "Ready", "application/json", ""}, ProblemSpec(503, "Draining or degraded")},
          bind(Readyz)});
   t.Add({"GET",
          "/metrics",
@@ -234,7 +235,7 @@ RouteTable BuildRouteTable(HandlerContext& ctx) {
          "",
          {{200, "The file (its own Content-Type)", "*/*", ""},
           {304, "Not modified", "", ""},
-          Problem(404, "No such file")},
+          ProblemSpec(404, "No such file")},
          bind(GetWebAsset)});
   return t;
 }

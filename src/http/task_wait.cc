@@ -6,6 +6,7 @@
 
 #include "common/id.h"
 #include "common/log.h"
+#include "core/json.h"
 #include "core/task_json.h"
 #include "http/handlers.h"
 #include "http/problem.h"
@@ -144,7 +145,7 @@ void AnswerWhenTerminal(HandlerContext& ctx, ExchangePtr exchange, HeldRequests:
 }
 
 HttpResponse TaskResponse(int status, const Task& task, std::optional<double> eta_s) {
-  HttpResponse r = JsonResponse(status, TaskToJson(task, eta_s));
+  HttpResponse r = JsonResponse(status, WriteJson(TaskToJson(task, eta_s)));
   if (status == 202) r.headers.Set("Location", TaskUrl(task.id));
   return r;
 }

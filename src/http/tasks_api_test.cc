@@ -281,14 +281,12 @@ TEST(TasksApi, WorkersListTheRegistryAndQueueCountsWorkersPerModel) {
   c.model = "shapes-32";
   c.queued[1] = 3;
   snap.per_model = {c};
-  WorkerStatus a{.id = "wkr_a",
-                 .host = "gpu-1",
-                 .device = "cuda:0",
-                 .models = {"shapes-32", "sd15"},
-                 .state = WorkerState::kBusy,
-                 .current_tasks = {"tsk_1"},
-                 .last_seen = Timestamp(Millis(1'700'000'000'000))};
-  WorkerStatus b{.id = "wkr_b", .host = "gpu-2", .device = "cuda:0", .models = {"sd15"}};
+  WorkerStatus a{
+      .info = {.id = "wkr_a", .host = "gpu-1", .device = "cuda:0", .models = {"shapes-32", "sd15"}},
+      .state = WorkerState::kBusy,
+      .current_tasks = {"tsk_1"},
+      .last_seen = Timestamp(Millis(1'700'000'000'000))};
+  WorkerStatus b{.info = {.id = "wkr_b", .host = "gpu-2", .device = "cuda:0", .models = {"sd15"}}};
   snap.workers = {a, b};
   snap.workers_online = 2;
   snap.workers_busy = 1;

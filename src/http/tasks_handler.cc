@@ -208,7 +208,7 @@ void ListTasks(HandlerContext& ctx, HttpRequest& request, ExchangePtr exchange) 
     return exchange->Respond(ErrorResponse(s, ctx.options.retry_after_s));
   }
   boost::json::array data;
-  for (const Task& task : page->tasks) data.push_back(TaskToJsonObject(task, TaskEta(ctx, task)));
+  for (const Task& task : page->tasks) data.push_back(TaskToJson(task, TaskEta(ctx, task)));
   boost::json::object body;
   body["data"] = std::move(data);
   body["next_cursor"] = page->next_cursor.empty() ? boost::json::value(nullptr)

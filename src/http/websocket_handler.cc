@@ -222,7 +222,7 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
                        RetryAfterS(ctx_, s));
     }
     const Task& task = submitted->task;
-    json::object ack{{"type", "submitted"}, {"task", TaskToJsonObject(task, TaskEta(ctx_, task))}};
+    json::object ack{{"type", "submitted"}, {"task", TaskToJson(task, TaskEta(ctx_, task))}};
     if (!ref.is_null()) ack["ref"] = ref;
     Send(ack);
     if (Status s = SubscribeTask(task.id, 0); !s.ok()) SendError(ref, "submit", s, task.id);
@@ -264,7 +264,7 @@ class TaskSocket : public WebSocketSession, public std::enable_shared_from_this<
     auto [it, fresh] = last_seq_.try_emplace(event.task_id, 0);
     if (!fresh && event.seq <= it->second) return;
     it->second = event.seq;
-    channel_->Send(TaskEventToJson(event));
+    channel_->Send(WriteJson(TaskEventToJson(event)));
     if (!IsTerminalEvent(event.type)) return;
     if (subs_.erase(event.task_id) > 0) --ctx_.metrics.ws_subscriptions;
     // Remember the end for a while, so the feed's copy of it is dropped too.

@@ -198,7 +198,7 @@ TEST_F(ServiceStackTest, ConcurrentWorkersKeepEachTasksEventsNumberedAndInOrder)
         for (const LeasedTask& lt : *leased) {
           (void)service_->work().Progress(lt.task.id, lt.task.fencing, {1, 2}, "");
           if (service_->work()
-                  .Complete(lt.task.id, lt.task.fencing, {OutputImage{"png", 32, 32, 1}})
+                  .Complete(lt.task.id, lt.task.fencing, {GeneratedImage{"png", 32, 32, 1}})
                   .ok()) {
             ++completed;
           }

@@ -73,7 +73,7 @@ class ServiceStackTest : public ::testing::Test {
   }
   Result<Task> CompleteWith(const Task& leased, std::string png) {
     return service_->work().Complete(leased.id, leased.fencing,
-                                     {OutputImage{std::move(png), 32, 32, 42}});
+                                     {GeneratedImage{std::move(png), 32, 32, 42}});
   }
 
   std::filesystem::path dir_ =

@@ -61,7 +61,7 @@ Result<HeartbeatReply> StoreWorkSource::Heartbeat(const std::string& task_id, ui
 }
 
 Result<Task> StoreWorkSource::Complete(const std::string& task_id, uint64_t fencing,
-                                       std::vector<OutputImage> images) {
+                                       std::vector<GeneratedImage> images) {
   std::vector<TaskImages> one;
   one.push_back({task_id, fencing, std::move(images)});
   return std::move(CompleteBatch(std::move(one)).front());

@@ -47,7 +47,7 @@ class StoreWorkSource final : public WorkSource {
   Status Progress(const std::string& task_id, uint64_t fencing, TaskProgress progress,
                   std::string preview_png) override;
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
-                        std::vector<OutputImage> images) override;
+                        std::vector<GeneratedImage> images) override;
   std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
   std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports) override;
   Result<Task> Fail(const Failure& failure) override;

@@ -67,6 +67,7 @@ std::string_view WorkerStateName(WorkerState state) {
     case WorkerState::kIdle: return "idle";
     case WorkerState::kBusy: return "busy";
     case WorkerState::kDraining: return "draining";
+    case WorkerState::kStopped: return "stopped";
   }
   return "idle";
 }

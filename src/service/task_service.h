@@ -39,6 +39,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "core/generated_image.h"
 #include "core/subscription.h"
 #include "core/task.h"
 #include "core/task_event.h"
@@ -62,16 +63,29 @@ struct OutputBlob {
   std::string etag;  // quoted, strong
 };
 
-// A worker's state in the registry: draining once the service drains.
-enum class WorkerState { kIdle, kBusy, kDraining };
-std::string_view WorkerStateName(WorkerState state);  // "idle", "busy", "draining"
+// A worker's state: the same word for the worker process itself (Worker::state()) and for the
+// registry's view of it (WorkerStatus). The registry derives it from the leases it sees and the
+// service's draining; it never holds kStopped (a stopped worker unregisters).
+enum class WorkerState {
+  kIdle,      // started, no batch running (no leases)
+  kBusy,      // a batch is in the engine (holds leases)
+  kDraining,  // leases no more, finishing or giving back what it holds
+  kStopped,   // not started, or drained
+};
+std::string_view WorkerStateName(WorkerState state);  // "idle", "busy", "draining", "stopped"
 
-// One registered worker as the registry sees it now.
-struct WorkerStatus {
+// A worker as it announces itself (its hello): what it is and what it takes.
+struct WorkerInfo {
   std::string id;
   std::string host;
-  std::string device;
-  std::vector<std::string> models;
+  std::string device;               // "cpu", "cuda:0"
+  std::vector<std::string> models;  // it takes tasks of these only
+  int max_batch = 1;
+};
+
+// One registered worker as the registry sees it now: what it announced and what it is doing.
+struct WorkerStatus {
+  WorkerInfo info;
   WorkerState state = WorkerState::kIdle;
   std::vector<std::string> current_tasks;  // ids of the tasks it holds leases on
   std::optional<Timestamp> last_seen;      // its last lease call or heartbeat
@@ -180,19 +194,11 @@ class TaskService {
   virtual Status Ready() = 0;
 };
 
-// A generated image on its way to the result store.
-struct OutputImage {
-  std::string png;
-  int width = 0;
-  int height = 0;
-  uint32_t seed = 0;
-};
-
 // One task of a worker's batch, finished: CompleteBatch's input.
 struct TaskImages {
   std::string task_id;
   uint64_t fencing = 0;
-  std::vector<OutputImage> images;
+  std::vector<GeneratedImage> images;
 };
 
 // One task's step in a worker's batch: ProgressBatch's input.
@@ -201,15 +207,6 @@ struct ProgressReport {
   uint64_t fencing = 0;
   TaskProgress progress;
   std::string preview_png;  // empty: none
-};
-
-// A worker as the registry sees it (the data behind /v1/queue and the worker metrics).
-struct WorkerInfo {
-  std::string id;
-  std::string host;
-  std::string device;               // "cpu", "cuda:0"
-  std::vector<std::string> models;  // it takes tasks of these only
-  int max_batch = 1;
 };
 
 class WorkSource {
@@ -236,7 +233,7 @@ class WorkSource {
   // Stores the images (atomically, checksummed) and completes the task with `fencing`. A stale
   // lease → kAborted, and the images just stored are deleted: never a second result.
   virtual Result<Task> Complete(const std::string& task_id, uint64_t fencing,
-                                std::vector<OutputImage> images) = 0;
+                                std::vector<GeneratedImage> images) = 0;
 
   // Complete for every task of a worker's batch, each answered on its own (one result per
   // task, in order; a stale lease refuses that task only), made cheap together: the service

@@ -84,10 +84,8 @@ void WorkerRegistry::Fill(QueueSnapshot& snap, bool draining) const {
   MutexLock lock(mu_);
   for (const auto& [id, w] : workers_) {
     WorkerStatus status;
-    status.id = id;
-    status.host = w.info.host;
-    status.device = w.info.device;
-    status.models = w.info.models;
+    status.info = w.info;
+    status.info.id = id;
     status.current_tasks.assign(w.tasks.begin(), w.tasks.end());
     status.state = draining          ? WorkerState::kDraining
                    : w.tasks.empty() ? WorkerState::kIdle

@@ -87,9 +87,9 @@ TEST(WorkerRegistry, KeepsEachWorkersLeasesUntilTheyEndOrANewerLeaseTakesThem) {
   ASSERT_EQ(snap.workers.size(), 2u);
   EXPECT_EQ(snap.workers_online, 2);
   EXPECT_EQ(snap.workers_busy, 1);
-  EXPECT_EQ(snap.workers[0].host, "gpu-a");
+  EXPECT_EQ(snap.workers[0].info.host, "gpu-a");
   EXPECT_EQ(snap.workers[0].state, WorkerState::kIdle);
-  EXPECT_EQ(snap.workers[1].id, "w-2");
+  EXPECT_EQ(snap.workers[1].info.id, "w-2");
   EXPECT_EQ(snap.workers[1].current_tasks, std::vector<std::string>{"tsk_a"});
   registry.TaskLeft("tsk_a", 2);
   EXPECT_EQ(registry.WorkerOf("tsk_a"), "");

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "common/base64.h"
+#include "core/generation_request_codec.h"
 #include "core/json.h"
 
 namespace stipple::wire {
@@ -100,12 +101,12 @@ class Fields {
 };
 
 Result<json::object> ParseObject(std::string_view body) {
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
-  if (ec) return InvalidArgumentError("body is not JSON: " + ec.message(), {{"body", "not JSON"}});
-  if (!v.is_object())
-    return InvalidArgumentError("body must be a JSON object", {{"body", "not an object"}});
-  return std::move(v.as_object());
+  Result<json::object> object = ParseJsonObject(body);
+  if (!object.ok() && object.status().code() == StatusCode::kInvalidArgument) {
+    return InvalidArgumentError("body " + object.status().message(),
+                                {{"body", object.status().message()}});
+  }
+  return object;
 }
 
 constexpr int64_t kMaxMillis = 24LL * 3600 * 1000;
@@ -141,7 +142,7 @@ json::object MessageJson(const WorkerMessage& m) {
       break;
     case MessageType::kComplete: {
       json::array images;
-      for (const OutputImage& image : m.images) {
+      for (const GeneratedImage& image : m.images) {
         images.push_back(json::object{{"png", Base64Encode(image.png)},
                                       {"width", image.width},
                                       {"height", image.height},
@@ -212,7 +213,7 @@ Result<WorkerMessage> ReadMessage(const json::object& o, const std::string& path
           return InvalidArgumentError(at + " must be an object", {{at, "must be an object"}});
         }
         Fields img((*images)[i].get_object(), at);
-        OutputImage image;
+        GeneratedImage image;
         ASSIGN_OR_RETURN(std::string png, img.String("png"));
         Result<std::string> bytes = Base64Decode(png);
         if (!bytes.ok() || bytes->empty()) return img.Bad("png", "must be non-empty base64");
@@ -280,7 +281,7 @@ json::object LeasedJson(const LeasedTask& lt) {
   o["created_at_ms"] = ToUnixMillis(t.created_at);
   if (t.started_at) o["started_at_ms"] = ToUnixMillis(*t.started_at);
   if (t.lease_expires_at) o["lease_expires_at_ms"] = ToUnixMillis(*t.lease_expires_at);
-  o["request"] = GenerationRequestToJsonObject(t.request);
+  o["request"] = GenerationRequestToJson(t.request);
   return o;
 }
 
@@ -309,10 +310,7 @@ Result<LeasedTask> ReadLeased(const json::object& o, const std::string& path) {
   }
   ASSIGN_OR_RETURN(const json::object* request, f.Object("request"));
   if (request == nullptr) return f.Bad("request", "is required");
-  Result<GenerationRequest> parsed = GenerationRequestFromJson(WriteJson(*request));
-  if (!parsed.ok())
-    return f.Bad("request", "is not a stored request: " + parsed.status().message());
-  t.request = std::move(parsed).value();
+  t.request = GenerationRequestFromJson(*request);
   return lt;
 }
 

@@ -44,8 +44,8 @@ struct WorkerMessage {
   // kHeartbeat: the renewal; kHeartbeat and kProgress: the step.
   Millis lease_duration{0};
   std::optional<TaskProgress> progress;
-  std::string preview_png;          // kProgress; empty: none
-  std::vector<OutputImage> images;  // kComplete
+  std::string preview_png;             // kProgress; empty: none
+  std::vector<GeneratedImage> images;  // kComplete
   // kFail.
   TaskError error;
   FailureKind failure_kind = FailureKind::kPermanent;

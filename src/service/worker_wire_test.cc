@@ -22,7 +22,7 @@ TEST(WorkerWire, ARequestReadsBackAsItWasWritten) {
   done.type = MessageType::kComplete;
   done.task_id = "tsk_a";
   done.fencing = 7;
-  done.images = {OutputImage{std::string("\x89PNG\0\1", 6), 32, 32, 9}};
+  done.images = {GeneratedImage{std::string("\x89PNG\0\1", 6), 32, 32, 9}};
   WorkerMessage fail;
   fail.seq = 44;
   fail.type = MessageType::kFail;

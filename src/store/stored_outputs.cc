@@ -2,9 +2,22 @@
 
 #include <boost/json.hpp>
 
+#include "core/generation_request_codec.h"
+#include "core/json.h"
+
 namespace stipple {
 
 namespace json = boost::json;
+
+std::string StoredRequestToJson(const GenerationRequest& request) {
+  return WriteJson(GenerationRequestToJson(request));
+}
+
+Result<GenerationRequest> StoredRequestFromJson(std::string_view text) {
+  Result<json::object> object = ParseJsonObject(text);
+  if (!object.ok()) return DataLossError("stored request " + object.status().message());
+  return GenerationRequestFromJson(*object);
+}
 
 std::string StoredOutputsToJson(const std::vector<TaskOutput>& outputs) {
   if (outputs.empty()) return "";

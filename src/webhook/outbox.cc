@@ -26,7 +26,7 @@ std::optional<WebhookDelivery> MakeDelivery(const Task& task, std::string event,
   boost::json::object body;
   body["type"] = event;
   body["timestamp"] = FormatRfc3339(now);
-  body["data"] = TaskToJsonObject(task);
+  body["data"] = TaskToJson(task);
   d.payload = boost::json::serialize(body);
   d.event = std::move(event);
   return d;

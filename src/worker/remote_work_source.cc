@@ -231,7 +231,7 @@ Result<Task> RemoteWorkSource::Answered(const Call& call) {
 }
 
 Result<Task> RemoteWorkSource::Complete(const std::string& task_id, uint64_t fencing,
-                                        std::vector<OutputImage> images) {
+                                        std::vector<GeneratedImage> images) {
   std::vector<TaskImages> one;
   one.push_back({task_id, fencing, std::move(images)});
   return std::move(CompleteBatch(std::move(one)).front());

@@ -82,7 +82,7 @@ class RemoteWorkSource final : public WorkSource {
                   std::string preview_png) override;
   // The returned Task has only id, state and fencing set.
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
-                        std::vector<OutputImage> images) override;
+                        std::vector<GeneratedImage> images) override;
   // Every completion of the batch in the same exchange (one message each), answered together.
   std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
   // Queued together, so the step's reports go in one exchange; returns at once as Progress does.

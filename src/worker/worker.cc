@@ -28,16 +28,6 @@ bool AnyHighPriority(const std::vector<LeasedTask>& tasks) {
 
 }  // namespace
 
-std::string_view WorkerRunStateName(WorkerRunState state) {
-  switch (state) {
-    case WorkerRunState::kIdle: return "idle";
-    case WorkerRunState::kBusy: return "busy";
-    case WorkerRunState::kDraining: return "draining";
-    case WorkerRunState::kStopped: return "stopped";
-  }
-  return "unknown";
-}
-
 Worker::Worker(WorkSource* source, std::vector<Engine*> engines, WorkerOptions options)
     : source_(source), options_(std::move(options)) {
   for (Engine* engine : engines) {
@@ -87,7 +77,7 @@ Status Worker::Start() {
     started_ = true;
   }
   RETURN_IF_ERROR(source_->Register(info_));
-  SetState(WorkerRunState::kIdle);
+  SetState(WorkerState::kIdle);
   heartbeats_ = std::thread([this] { HeartbeatLoop(); });
   runner_ = std::thread([this] { RunLoop(); });
   leaser_ = std::thread([this] { LeaseLoop(); });
@@ -107,7 +97,7 @@ void Worker::Drain(Millis grace) {
     }
     ready_.clear();
   }
-  SetState(WorkerRunState::kDraining);
+  SetState(WorkerState::kDraining);
   leaser_cv_.notify_all();
   LogInfo("worker draining",
           {{"worker_id", info_.id}, {"grace_ms", std::to_string(grace.count())}});
@@ -139,7 +129,7 @@ void Worker::Drain(Millis grace) {
   heartbeat_cv_.notify_all();
   if (heartbeats_.joinable()) heartbeats_.join();
   source_->Unregister(info_.id);
-  SetState(WorkerRunState::kStopped);
+  SetState(WorkerState::kStopped);
   LogInfo("worker drained", {{"worker_id", info_.id}});
 }
 
@@ -300,7 +290,7 @@ void Worker::Forget(const HeldTask& task) {
   if (it != held_.end() && it->second.get() == &task) held_.erase(it);
 }
 
-void Worker::SetState(WorkerRunState state) {
+void Worker::SetState(WorkerState state) {
   if (state_.exchange(state) != state && options_.on_state_change) options_.on_state_change(state);
 }
 

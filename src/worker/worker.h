@@ -44,14 +44,6 @@
 
 namespace stipple {
 
-enum class WorkerRunState {
-  kIdle,      // started, no batch running
-  kBusy,      // a batch is in the engine
-  kDraining,  // Drain called: leases no more, finishing or giving back what it holds
-  kStopped,   // not started, or drained
-};
-std::string_view WorkerRunStateName(WorkerRunState state);
-
 struct WorkerOptions {
   // The registry's name for this worker. Empty: NewId("wkr").
   std::string worker_id;
@@ -97,7 +89,7 @@ struct WorkerOptions {
   const Clock* clock = SystemClock::Get();
   // Called on a worker thread whenever state() changes (e.g. to update the registry). Must not
   // block or call back into the Worker.
-  std::function<void(WorkerRunState)> on_state_change;
+  std::function<void(WorkerState)> on_state_change;
 };
 
 class Worker {
@@ -120,7 +112,7 @@ class Worker {
   // back. Takes about max(grace + one engine step, lease_wait) at most.
   void Drain(Millis grace);
 
-  WorkerRunState state() const { return state_.load(std::memory_order_acquire); }
+  WorkerState state() const { return state_.load(std::memory_order_acquire); }
   const WorkerInfo& info() const { return info_; }
 
  private:
@@ -170,14 +162,14 @@ class Worker {
 
   static void RequestStop(HeldTask& task, StopReason reason);
   void Forget(const HeldTask& task);
-  void SetState(WorkerRunState state);
+  void SetState(WorkerState state);
   void SetBusy(bool busy);  // idle <-> busy; never leaves kDraining
 
   WorkSource* const source_;
   std::map<std::string, Engine*> engines_;  // by model name
   WorkerOptions options_;
   WorkerInfo info_;
-  std::atomic<WorkerRunState> state_{WorkerRunState::kStopped};
+  std::atomic<WorkerState> state_{WorkerState::kStopped};
 
   Mutex mu_;
   // One condition variable per waiter, so a change wakes only the thread that waits for it.

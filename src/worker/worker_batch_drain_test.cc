@@ -145,10 +145,10 @@ TEST_F(WorkerTest, PrefetchHoldsAtMostOneBatchBeyondTheRunningOne) {
 TEST_F(WorkerTest, DrainLetsTheRunningBatchFinishThenReturns) {
   MakeEngine({.step_delay = milliseconds(10)});
   std::string id = source_.Enqueue(TestRequest("finishing", 20));
-  std::vector<WorkerRunState> states;
+  std::vector<WorkerState> states;
   Mutex states_mu;
   WorkerOptions options = Options();
-  options.on_state_change = [&](WorkerRunState s) {
+  options.on_state_change = [&](WorkerState s) {
     MutexLock lock(states_mu);
     states.push_back(s);
   };
@@ -157,12 +157,11 @@ TEST_F(WorkerTest, DrainLetsTheRunningBatchFinishThenReturns) {
   worker_->Drain(Millis(10'000));
   EXPECT_EQ(source_.Get(id).state, TaskState::kSucceeded);
   EXPECT_EQ(source_.progress(id).size(), 20u);
-  EXPECT_EQ(worker_->state(), WorkerRunState::kStopped);
+  EXPECT_EQ(worker_->state(), WorkerState::kStopped);
   EXPECT_EQ(source_.unregistered(), std::vector<std::string>{"wkr_test"});
   MutexLock lock(states_mu);
-  EXPECT_EQ(states,
-            (std::vector<WorkerRunState>{WorkerRunState::kIdle, WorkerRunState::kBusy,
-                                         WorkerRunState::kDraining, WorkerRunState::kStopped}));
+  EXPECT_EQ(states, (std::vector<WorkerState>{WorkerState::kIdle, WorkerState::kBusy,
+                                              WorkerState::kDraining, WorkerState::kStopped}));
 }
 
 TEST_F(WorkerTest, DrainWithAShortGraceStopsTheRunningTaskAndReleasesIt) {
@@ -221,7 +220,7 @@ TEST_F(WorkerTest, APoolRunsItsWorkersAndDrainsThemTogether) {
   for (const WorkerInfo& info : source_.registered()) registered.push_back(info.id);
   EXPECT_EQ(Sorted(registered), Sorted({"wkr_test-0", "wkr_test-1", "wkr_test-2"}));
   pool.Drain(Millis(1'000));
-  EXPECT_EQ(pool.states(), std::vector<WorkerRunState>(3, WorkerRunState::kStopped));
+  EXPECT_EQ(pool.states(), std::vector<WorkerState>(3, WorkerState::kStopped));
   EXPECT_EQ(source_.unregistered().size(), 3u);
 }
 

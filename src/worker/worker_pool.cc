@@ -40,8 +40,8 @@ void WorkerPool::Drain(Millis grace) {
   for (std::thread& t : drains) t.join();
 }
 
-std::vector<WorkerRunState> WorkerPool::states() const {
-  std::vector<WorkerRunState> out;
+std::vector<WorkerState> WorkerPool::states() const {
+  std::vector<WorkerState> out;
   for (const auto& worker : workers_) out.push_back(worker->state());
   return out;
 }

@@ -38,7 +38,7 @@ class WorkerPool {
   // Worker::Drain on every worker at once; returns when all have drained.
   void Drain(Millis grace);
 
-  std::vector<WorkerRunState> states() const;
+  std::vector<WorkerState> states() const;
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
 
  private:

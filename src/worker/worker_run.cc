@@ -52,8 +52,8 @@ void Worker::RunLoop() {
 }
 
 void Worker::SetBusy(bool busy) {
-  WorkerRunState from = busy ? WorkerRunState::kIdle : WorkerRunState::kBusy;
-  const WorkerRunState to = busy ? WorkerRunState::kBusy : WorkerRunState::kIdle;
+  WorkerState from = busy ? WorkerState::kIdle : WorkerState::kBusy;
+  const WorkerState to = busy ? WorkerState::kBusy : WorkerState::kIdle;
   if (state_.compare_exchange_strong(from, to) && options_.on_state_change) {
     options_.on_state_change(to);
   }
@@ -151,10 +151,7 @@ void Worker::RunBatch(Batch batch) {
     } else if (!results[i].ok()) {
       FinishFailed(*live[i], results[i].status());
     } else {
-      TaskImages done{live[i]->task.id, live[i]->task.fencing, {}};
-      for (const GeneratedImage& image : *results[i]) {
-        done.images.push_back({image.png, image.width, image.height, image.seed});
-      }
+      TaskImages done{live[i]->task.id, live[i]->task.fencing, std::move(*results[i])};
       succeeded.push_back(live[i].get());
       completions.push_back(std::move(done));
     }

@@ -18,7 +18,7 @@ TEST_F(WorkerTest, RegistersItsModelsAndBatchSize) {
   EXPECT_EQ(info.id, "wkr_test");
   EXPECT_EQ(info.models, std::vector<std::string>{"test-model"});
   EXPECT_EQ(info.max_batch, 4);
-  EXPECT_EQ(worker_->state(), WorkerRunState::kIdle);
+  EXPECT_EQ(worker_->state(), WorkerState::kIdle);
 }
 
 TEST_F(WorkerTest, StartRefusesAModelNoEngineRuns) {

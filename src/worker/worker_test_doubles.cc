@@ -50,7 +50,7 @@ void InMemoryTestWorkSource::SetOnCompleted(std::function<void()> on_completed) 
   on_completed_ = std::move(on_completed);
 }
 
-std::vector<OutputImage> InMemoryTestWorkSource::images(const std::string& task_id) const {
+std::vector<GeneratedImage> InMemoryTestWorkSource::images(const std::string& task_id) const {
   MutexLock lock(mu_);
   return tasks_.at(task_id).images;
 }
@@ -265,7 +265,7 @@ Status InMemoryTestWorkSource::Progress(const std::string& task_id, uint64_t fen
 }
 
 Result<Task> InMemoryTestWorkSource::Complete(const std::string& task_id, uint64_t fencing,
-                                              std::vector<OutputImage> images) {
+                                              std::vector<GeneratedImage> images) {
   MutexLock lock(mu_);
   auto it = tasks_.find(task_id);
   if (it != tasks_.end()) it->second.completes += 1;  // every call, stale ones included

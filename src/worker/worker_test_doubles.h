@@ -52,7 +52,7 @@ class InMemoryTestWorkSource final : public WorkSource {
   void SetOnCompleted(std::function<void()> on_completed);
 
   Task Get(const std::string& task_id) const;
-  std::vector<OutputImage> images(const std::string& task_id) const;  // as completed
+  std::vector<GeneratedImage> images(const std::string& task_id) const;  // as completed
   // Blocks until `predicate` (called under the lock with this object) holds or `timeout` passes.
   bool WaitFor(const std::function<bool(const InMemoryTestWorkSource&)>& predicate,
                std::chrono::milliseconds timeout) const;
@@ -93,7 +93,7 @@ class InMemoryTestWorkSource final : public WorkSource {
   Status Progress(const std::string& task_id, uint64_t fencing, TaskProgress progress,
                   std::string preview_png) override;
   Result<Task> Complete(const std::string& task_id, uint64_t fencing,
-                        std::vector<OutputImage> images) override;
+                        std::vector<GeneratedImage> images) override;
   std::vector<Result<Task>> CompleteBatch(std::vector<TaskImages> batch) override;
   std::vector<Status> ProgressBatch(std::vector<ProgressReport> reports) override;
   Result<Task> Fail(const Failure& failure) override;
@@ -111,7 +111,7 @@ class InMemoryTestWorkSource final : public WorkSource {
     std::optional<int> cancel_seen_at_step;
     int heartbeats = 0;
     int completes = 0;
-    std::vector<OutputImage> images;
+    std::vector<GeneratedImage> images;
   };
 
   // The running record under `fencing`, or the kAborted/kNotFound a real store gives.

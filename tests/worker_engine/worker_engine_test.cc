@@ -53,7 +53,7 @@ TEST(WorkerOnTorchEngine, ABatchOfFourWithOneCanceledGivesTheOthersTheirAloneIma
     std::vector<EngineJob> alone = {{requests[i], nullptr}};
     auto results = engine->Generate(alone, nullptr);
     ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
-    std::vector<OutputImage> images = source.images(ids[i]);
+    std::vector<GeneratedImage> images = source.images(ids[i]);
     ASSERT_EQ(images.size(), 1u);
     EXPECT_LE(MaxPixelDifference(images[0].png, (*results[0])[0].png), 1) << "request " << i;
     EXPECT_EQ(images[0].seed, requests[i].seed);

@@ -69,10 +69,10 @@ TEST(WorkerProtocol, ARemoteWorkerServesTasksAndAppearsInTheRegistry) {
 
   QueueSnapshot queue = gateway.service().Queue().value();
   ASSERT_EQ(queue.workers.size(), 1u);
-  EXPECT_EQ(queue.workers[0].id, "wkr_remote1");
-  EXPECT_EQ(queue.workers[0].host, "test-host");
-  EXPECT_EQ(queue.workers[0].device, "cpu");
-  EXPECT_EQ(queue.workers[0].models, std::vector<std::string>{"test-model"});
+  EXPECT_EQ(queue.workers[0].info.id, "wkr_remote1");
+  EXPECT_EQ(queue.workers[0].info.host, "test-host");
+  EXPECT_EQ(queue.workers[0].info.device, "cpu");
+  EXPECT_EQ(queue.workers[0].info.models, std::vector<std::string>{"test-model"});
 
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(gateway.Submit("a red circle " + std::to_string(i)));

@@ -248,7 +248,7 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
       if (!previewed) std::this_thread::sleep_for(10ms);
     }
     EXPECT_TRUE(previewed) << "gateway A never served the preview reported to B";
-    ASSERT_TRUE(gateway_b.Complete(t.id, running.fencing, {OutputImage{"png", 32, 32, 1}}).ok());
+    ASSERT_TRUE(gateway_b.Complete(t.id, running.fencing, {GeneratedImage{"png", 32, 32, 1}}).ok());
 
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return ended.has_value(); }));

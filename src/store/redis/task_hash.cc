@@ -30,7 +30,7 @@ std::vector<std::pair<std::string, std::string>> TaskToFields(const Task& t) {
   f.emplace_back("model", t.request.model);
   f.emplace_back("priority", std::to_string(static_cast<int>(t.request.priority)));
   f.emplace_back("state", std::to_string(static_cast<int>(t.state)));
-  f.emplace_back("request", GenerationRequestToJson(t.request));
+  f.emplace_back("request", StoredRequestToJson(t.request));
   f.emplace_back("idem", t.idempotency_key);
   f.emplace_back("created_at", std::to_string(ToUnixMillis(t.created_at)));
   f.emplace_back("started_at", Ms(t.started_at));
@@ -111,7 +111,7 @@ Result<StoredTask> TaskFromFields(const std::unordered_map<std::string, std::str
   out.version = integer("v");
   if (!ok) return DataLossError("stored task " + t.id + " has a missing or malformed field");
   ASSIGN_OR_RETURN(t.outputs, StoredOutputsFromJson(get("outputs")));
-  ASSIGN_OR_RETURN(t.request, GenerationRequestFromJson(get("request")));
+  ASSIGN_OR_RETURN(t.request, StoredRequestFromJson(get("request")));
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "common/id.h"
 #include "store/sqlite/task_rows.h"
+#include "store/stored_outputs.h"
 #include "store/transitions.h"
 
 namespace stipple {
@@ -249,7 +250,7 @@ Result<EnqueueResult> SqliteTaskStore::Enqueue(const NewTask& nt) {
   ASSIGN_OR_RETURN(out.task, transitions::NewQueuedTask(nt, now));
   Task& t = out.task;
 
-  std::string request_json = GenerationRequestToJson(t.request);  // off the writer thread
+  std::string request_json = StoredRequestToJson(t.request);  // off the writer thread
   Status s = Write(
       [&](WriteContext& ctx) -> Status {
         out.refused.reset();
@@ -295,7 +296,7 @@ Status SqliteTaskStore::EnqueueManyForTesting(std::span<const NewTask> tasks) {
   std::vector<std::pair<Task, std::string>> rows;
   for (const NewTask& nt : tasks) {
     ASSIGN_OR_RETURN(Task t, transitions::NewQueuedTask(nt, now));
-    std::string json = GenerationRequestToJson(t.request);
+    std::string json = StoredRequestToJson(t.request);
     rows.emplace_back(std::move(t), std::move(json));
   }
   return Write(

@@ -197,7 +197,7 @@ constexpr char kSelectById[] =
 Status CreateSchema(Connection& db) { return db.Exec(kSchema); }
 
 Result<Task> TaskRow::Finish() && {
-  ASSIGN_OR_RETURN(task.request, GenerationRequestFromJson(request_json));
+  ASSIGN_OR_RETURN(task.request, StoredRequestFromJson(request_json));
   return std::move(task);
 }
 

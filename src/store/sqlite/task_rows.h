@@ -29,7 +29,8 @@ struct TaskRow {
 // The task with this id; kNotFound if none.
 Result<Task> LoadTask(Connection& db, const std::string& id);
 Result<TaskRow> LoadTaskRow(Connection& db, const std::string& id);
-// `request_json` is GenerationRequestToJson(task.request), made by the caller off the writer.
+// `request_json` is StoredRequestToJson(task.request) (store/stored_outputs.h), made by the caller
+// off the writer.
 Status InsertTask(Connection& db, const Task& task, std::string_view request_json);
 // Writes every mutable column of `task` (state, lease, outputs, ...).
 Status UpdateTask(Connection& db, const Task& task);
