@@ -1,6 +1,6 @@
 # cmake -DDIR=<folder> -DOUTPUT=<file.cc> -P EmbedFiles.cmake
 #
-# Writes OUTPUT: a C++ file defining stipple::http::kWebAssets, one WebAsset (src/http/web_assets.h)
+# Writes OUTPUT: a C++ file defining stipple::http::kWebAssets, one WebAsset (src/api/web_assets.h)
 # per file directly in DIR, with its bytes, Content-Type and an ETag from its SHA-256. Used at
 # build time so the binary serves the web page with no files on disk.
 if(NOT DIR OR NOT OUTPUT)
