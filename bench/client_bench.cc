@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "api/testing/http_test_support.h"
 #include "bench/bench_report.h"
 #include "client/client.h"
 #include "common/log.h"
-#include "http/http_test_support.h"
 
 namespace {
 

@@ -55,7 +55,7 @@
 #include "engine/model_files.h"
 #include "engine/torch/sd_loader.h"
 #include "engine/torch/sd_pipeline.h"
-#include "engine/torch/sd_shaped_fixture.h"
+#include "engine/torch/testing/sd_shaped_fixture.h"
 
 namespace stipple {
 namespace {

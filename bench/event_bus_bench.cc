@@ -18,7 +18,7 @@
 #include "common/id.h"
 #include "notify/in_memory_event_bus.h"
 #include "notify/redis/redis_event_bus.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace {
 

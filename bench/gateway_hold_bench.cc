@@ -43,8 +43,8 @@ constexpr const char* kBody = R"({"prompt":"a red circle","steps":20})";
 
 double Ms(nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-http::HttpServerOptions Options() {
-  http::HttpServerOptions o;
+http::ApiServerOptions Options() {
+  http::ApiServerOptions o;
   o.gateway.sse_keepalive = std::chrono::hours(1);  // no keep-alive comments among the frames
   // What 10,000 held requests and 1,000 streams cost, all from one address and one tenant: their
   // bounds (docs/http.md "Limits") are off here.
@@ -76,7 +76,7 @@ bool WaitUntil(Pred pred, std::chrono::seconds timeout) {
 
 void HeldRequests(BenchReport& report) {
   http::testing::FakeTaskService test_double;  // keeps the task queued until Succeed
-  http::HttpServer server(test_double, http::testing::TestCatalog(), Options());
+  http::ApiServer server(test_double, http::testing::TestCatalog(), Options());
   if (!server.Start().ok()) std::abort();
   const std::string id = CreateTaskOver(server.port(), kBody);
   http::HttpMetrics& metrics = server.gateway().metrics();

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "http/http_test_support.h"
-#include "http/server.h"
+#include "api/api_server.h"
+#include "api/testing/http_test_support.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
 #include "service/service_stack.h"
@@ -21,7 +21,7 @@ namespace stipple::bench {
 
 struct GatewayStack {
   explicit GatewayStack(const std::filesystem::path& dir,
-                        http::HttpServerOptions options = http::HttpServerOptions{},
+                        http::ApiServerOptions options = http::ApiServerOptions{},
                         int64_t max_queue = 0) {
     std::filesystem::create_directories(dir);
     SqliteTaskStoreOptions store_options;
@@ -34,7 +34,7 @@ struct GatewayStack {
     service = std::make_unique<ServiceStack>(*store, *bus, *results, service_options);
     options.port = 0;
     server =
-        std::make_unique<http::HttpServer>(service->tasks(), http::testing::TestCatalog(), options);
+        std::make_unique<http::ApiServer>(service->tasks(), http::testing::TestCatalog(), options);
     if (!server->Start().ok()) std::abort();
   }
   ~GatewayStack() {
@@ -55,7 +55,7 @@ struct GatewayStack {
   std::unique_ptr<FsResultStore> results;
   std::unique_ptr<InMemoryEventBus> bus;
   std::unique_ptr<ServiceStack> service;
-  std::unique_ptr<http::HttpServer> server;
+  std::unique_ptr<http::ApiServer> server;
 };
 
 // POST /v1/tasks with `body`; the new task's id ("" on failure).

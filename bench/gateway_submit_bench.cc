@@ -156,7 +156,7 @@ DepthFigures MeasureAtDepth(const fs::path& dir, const std::string& body_file, i
   f.depth = depth;
   const int64_t serve_default = ServiceOptions{}.max_queue;
   f.max_queue = depth == 0 ? serve_default : depth + 50'000;
-  GatewayStack stipple(dir / ("stipple-" + std::to_string(depth)), http::HttpServerOptions{},
+  GatewayStack stipple(dir / ("stipple-" + std::to_string(depth)), http::ApiServerOptions{},
                        f.max_queue);
   const uint16_t port = stipple.port();
   const std::string head_id = CreateTaskOver(port, kBody);  // first in the queue

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "bench/bench_report.h"
-#include "engine/torch/sd_shaped_fixture.h"
+#include "engine/torch/testing/sd_shaped_fixture.h"
 #include "engine/torch_engine.h"
 #include "imaging/png.h"
 

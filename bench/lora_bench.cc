@@ -33,7 +33,7 @@
 #include "engine/safetensors.h"
 #include "engine/torch/lora_apply.h"
 #include "engine/torch/sd_loader.h"
-#include "engine/torch/sd_shaped_fixture.h"
+#include "engine/torch/testing/sd_shaped_fixture.h"
 
 namespace stipple {
 namespace {

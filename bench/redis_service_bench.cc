@@ -50,10 +50,10 @@
 #include "service/service_stack.h"
 #include "store/redis/redis_scripts.h"
 #include "store/redis/redis_task_store.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 #include "store/sqlite/sqlite_task_store.h"
+#include "worker/testing/worker_test_doubles.h"
 #include "worker/worker.h"
-#include "worker/worker_test_doubles.h"
 
 namespace stipple {
 namespace {

@@ -16,7 +16,7 @@
 #include "bench/bench_report.h"
 #include "common/id.h"
 #include "store/redis/redis_task_store.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 #include "store/sqlite/sqlite_task_store.h"
 
 namespace stipple {

@@ -20,8 +20,8 @@
 #include "results/fs_result_store.h"
 #include "results/redis/redis_result_store.h"
 #include "results/s3/s3_result_store.h"
-#include "results/s3/s3_test_server.h"
-#include "store/redis/redis_test_server.h"
+#include "results/s3/testing/s3_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace stipple {
 namespace {

@@ -16,7 +16,7 @@
 #include "store/sqlite/sqlite_task_store.h"
 #include "webhook/dispatcher.h"
 #include "webhook/sqlite_outbox.h"
-#include "webhook/test_receiver.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple {
 namespace {
@@ -30,7 +30,7 @@ struct Rig {
   std::filesystem::path dir;
   webhook::SqliteWebhookOutbox outbox;
   std::unique_ptr<SqliteTaskStore> store;
-  webhook::testing::TestReceiver receiver;
+  webhook::WebhookReceiver receiver;
   std::string url;
 
   Rig() : dir(std::filesystem::temp_directory_path() / ("stipple-webhook-bench-" + NewId("tmp"))) {

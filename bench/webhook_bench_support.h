@@ -16,7 +16,7 @@
 #include "common/id.h"
 #include "store/task_store.h"
 #include "webhook/dispatcher.h"
-#include "webhook/test_receiver.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple::bench {
 
@@ -82,8 +82,8 @@ inline std::string TaskIdOfDelivery(const std::string& body) {
 // its id), with a dispatcher running, and adds completion_to_delivery_p50/p99 to `report`: from
 // each completion to `receiver` having its delivery.
 template <typename CompleteOne>
-void AddCompletionToDelivery(BenchReport& report, webhook::testing::TestReceiver& receiver,
-                             int samples, CompleteOne complete_one) {
+void AddCompletionToDelivery(BenchReport& report, webhook::WebhookReceiver& receiver, int samples,
+                             CompleteOne complete_one) {
   std::map<std::string, std::chrono::steady_clock::time_point> completed;
   for (int i = 0; i < samples; ++i) {
     const std::string id = complete_one();

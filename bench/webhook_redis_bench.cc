@@ -18,10 +18,10 @@
 #include "bench/webhook_bench_support.h"
 #include "common/id.h"
 #include "store/redis/redis_task_store.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 #include "webhook/dispatcher.h"
 #include "webhook/redis/redis_outbox.h"
-#include "webhook/test_receiver.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple {
 namespace {
@@ -43,7 +43,7 @@ T OrDie(Result<T> r) {
 struct Rig {
   std::unique_ptr<redis::RedisTestServer> server = OrDie(redis::RedisTestServer::Start());
   std::unique_ptr<RedisTaskStore> store = OrDie(RedisTaskStore::Open({.url = server->url()}));
-  webhook::testing::TestReceiver receiver;
+  webhook::WebhookReceiver receiver;
   std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook";
 
   std::unique_ptr<webhook::RedisWebhookOutbox> Outbox() {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "bench/bench_report.h"
+#include "worker/testing/worker_test_doubles.h"
 #include "worker/worker.h"
-#include "worker/worker_test_doubles.h"
 
 namespace {
 

@@ -17,8 +17,8 @@
 
 #include "bench/bench_report.h"
 #include "engine/torch_engine.h"
+#include "worker/testing/worker_test_doubles.h"
 #include "worker/worker.h"
-#include "worker/worker_test_doubles.h"
 
 namespace stipple {
 namespace {

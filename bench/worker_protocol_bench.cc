@@ -20,17 +20,17 @@
 #include <thread>
 #include <vector>
 
+#include "api/api_server.h"
 #include "bench/bench_report.h"
 #include "bench/per_task_reports.h"
 #include "common/id.h"
-#include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
 #include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/remote_work_source.h"
+#include "worker/testing/worker_test_doubles.h"
 #include "worker/worker.h"
-#include "worker/worker_test_doubles.h"
 
 namespace {
 
@@ -90,15 +90,15 @@ Figures Measure(bool remote, bool batched = true) {
     ServiceStack service(*store, bus, batched ? static_cast<ResultStore&>(*results) : per_record,
                          {.max_queue = 0});
     TestDoubleEngine engine({.preview_every = 0});
-    std::unique_ptr<http::HttpServer> server;
+    std::unique_ptr<http::ApiServer> server;
     std::unique_ptr<RemoteWorkSource> remote_source;
     WorkSource* source = &service.work();
     if (remote) {
-      http::HttpServerOptions options;
+      http::ApiServerOptions options;
       options.port = 0;
       options.io_threads = 2;
-      server = std::make_unique<http::HttpServer>(service.tasks(), ModelCatalog{{engine.limits()}},
-                                                  options);
+      server = std::make_unique<http::ApiServer>(service.tasks(), ModelCatalog{{engine.limits()}},
+                                                 options);
       server->gateway().EnableWorkerProtocol(service.work(), {.tokens = {kToken}});
       if (!server->Start().ok()) std::abort();
       remote_source = RemoteWorkSource::Create(

@@ -9,7 +9,7 @@
 
 #include "commands.h"
 #include "common_options.h"
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 #include "imaging/png.h"
 
 namespace stipple::app {

@@ -16,14 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "api/api_keys.h"
+#include "api/api_server.h"
 #include "commands.h"
 #include "common/hex.h"
 #include "common/id.h"
 #include "common/log.h"
 #include "common_options.h"
 #include "engine/torch_engine.h"
-#include "http/api_keys.h"
-#include "http/server.h"
 #include "imaging/image_inputs.h"
 #include "model_dir.h"
 #include "model_loading.h"
@@ -414,7 +414,7 @@ int Serve(const Settings& s) {
   service_options.max_queue = s.max_queue;
   ServiceStack service(**store, *bus, **results, service_options);
 
-  http::HttpServerOptions http_options;
+  http::ApiServerOptions http_options;
   http_options.host = s.listen.host;
   http_options.port = s.listen.port;
   http_options.io_threads = static_cast<int>(s.io_threads);
@@ -438,7 +438,7 @@ int Serve(const Settings& s) {
   image_options.fetch_options.allow_private = dispatch.allow_private;
   StoreImageInputs image_inputs(**results, image_options);
   http_options.gateway.image_inputs = &image_inputs;
-  http::HttpServer server(service.tasks(), models->catalog, http_options);
+  http::ApiServer server(service.tasks(), models->catalog, http_options);
   dispatch.count_outcome = server.gateway().metrics().WebhookDeliveryCounter();
   // With Redis every gateway runs a dispatcher; their claims on the shared outbox never overlap.
   webhook::WebhookDispatcher dispatcher(outbox, dispatch);

@@ -1,7 +1,7 @@
 // Fuzz target: raw bytes through the gateway's HTTP connection (src/http/connection.cc, Beast's
 // parser) into its router and handlers, against the FakeTaskService test double
-// (src/http/http_test_support.h). Each input is sent on a new loopback connection, whose write
-// side is then shut; everything the server answers is read until it closes (or 2 s pass).
+// (src/api/testing/http_test_support.h). Each input is sent on a new loopback connection, whose
+// write side is then shut; everything the server answers is read until it closes (or 2 s pass).
 // Properties: the server never crashes, and whatever it answers begins with an HTTP/1.x status
 // line (malformed requests get a 4xx/5xx answer, never stray bytes). Seeds are requests from the
 // API reference (docs/http.md); the dictionary holds methods, paths and header names.
@@ -14,8 +14,8 @@
 #include <chrono>
 #include <memory>
 
+#include "api/testing/http_test_support.h"
 #include "fuzz_support.h"
-#include "http/http_test_support.h"
 
 namespace {
 
@@ -28,7 +28,7 @@ TestServer& Server() {
   static int uses = 0;
   if (!server || ++uses % 20000 == 0) {
     server.reset();
-    stipple::http::HttpServerOptions options = TestOptions();
+    stipple::http::ApiServerOptions options = TestOptions();
     options.io_threads = 1;
     server = std::make_unique<TestServer>(options);
   }

@@ -1,12 +1,12 @@
-// Fuzz target: the multipart/form-data parser (src/http/multipart.h) and the OpenAI edit form
-// built on it (src/http/openai_request.h). The first byte is the boundary's length, then the
+// Fuzz target: the multipart/form-data parser (src/api/multipart.h) and the OpenAI edit form
+// built on it (src/api/openai_request.h). The first byte is the boundary's length, then the
 // boundary, then the body. Properties: no crash; a parse that succeeds keeps to the bounds and
 // every part's body lies inside the input; a refusal names a field.
 #include <algorithm>
 
+#include "api/multipart.h"
+#include "api/openai_request.h"
 #include "fuzz_support.h"
-#include "http/multipart.h"
-#include "http/openai_request.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -8,9 +8,9 @@
 #include <sstream>
 #include <thread>
 
+#include "api/api_keys.h"
+#include "api/testing/http_test_support.h"
 #include "client/client.h"
-#include "http/api_keys.h"
-#include "http/http_test_support.h"
 
 namespace stipple::client {
 namespace {

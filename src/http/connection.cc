@@ -8,6 +8,7 @@
 
 #include "common/id.h"
 #include "common/log.h"
+#include "http/http_message.h"
 #include "http/problem.h"
 #include "http/server_internal.h"
 
@@ -230,13 +231,12 @@ void Connection::OnHeader(beast::error_code ec) {
 }
 
 size_t Connection::BodyLimit() const {
-  // Submits may carry images as data: URLs (docs/http.md, "Image inputs").
   const auto& header = parser_->get();
   const std::string_view target(header.target().data(), header.target().size());
   const std::string_view path = target.substr(0, target.find('?'));
-  const bool submit = header.method() == bhttp::verb::post &&
-                      (path == "/v1/tasks" || path.starts_with("/v1/images/"));
-  return submit ? core_.options.max_submit_body_bytes : core_.options.max_body_bytes;
+  const std::string_view method(header.method_string().data(), header.method_string().size());
+  return core_.handler.TakesLargeBody(method, path) ? core_.options.max_submit_body_bytes
+                                                    : core_.options.max_body_bytes;
 }
 
 void Connection::ReadBody() {
@@ -275,7 +275,7 @@ void Connection::OnBody(beast::error_code ec) {
   stream_.expires_never();  // a handler may hold the request (sync wait, stream)
   auto exchange = std::make_shared<ConnectionExchange>(shared_from_this(), request.method);
   current_ = exchange;
-  core_.gateway.Handle(std::move(request), std::move(exchange));
+  core_.handler.Handle(std::move(request), std::move(exchange));
   if (!current_.expired()) WatchPeer();  // held: notice when the client goes away
 }
 
@@ -382,7 +382,7 @@ void Connection::RejectRequest(int status, const char* type, const char* title, 
   }
   if (request_id.empty()) request_id = NewId("req");
   HttpResponse response = ProblemResponse({status, type, title, message, {{field, message}}, {}});
-  core_.gateway.metrics().CountRequest("unmatched", method_, status);
+  core_.handler.transport_metrics().CountRequest("unmatched", method_, status);
   SendProblemAndClose(response, request_id);
 }
 
@@ -430,7 +430,8 @@ void Connection::SendResponse(const ConnectionExchange& exchange, const HttpResp
   out.version(version_);  // before keep_alive: what it writes depends on the version
   out.keep_alive(keep);
   std::string bytes = Serialize(out, response, exchange.request_id());
-  core_.gateway.metrics().CountRequest(exchange.route(), exchange.method(), response.status);
+  core_.handler.transport_metrics().CountRequest(exchange.route(), exchange.method(),
+                                                 response.status);
   // Logged once written, from the write's completion: there the thread has no log context yet,
   // so the request id appears once.
   access_log_ = AccessLog{exchange.request_id(), response.status};
@@ -452,7 +453,7 @@ void Connection::SendStreamHead(const ConnectionExchange& exchange, const HttpRe
   out.set(bhttp::field::server, "stipple");
   out.set("X-Request-Id", exchange.request_id());
   out.keep_alive(false);  // the body ends when the connection closes
-  core_.gateway.metrics().CountRequest(exchange.route(), exchange.method(), head.status);
+  core_.handler.transport_metrics().CountRequest(exchange.route(), exchange.method(), head.status);
   std::ostringstream text;
   text << out.base();
   Enqueue(text.str());

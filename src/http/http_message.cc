@@ -42,4 +42,12 @@ std::optional<std::string_view> HttpRequest::Query(std::string_view name) const 
 
 void Exchange::AcceptWebSocket(HttpHeaders, WebSocketSessionFactory) { Respond(UpgradeRequired()); }
 
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 }  // namespace stipple::http

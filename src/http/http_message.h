@@ -1,7 +1,7 @@
-// The gateway's view of one HTTP exchange, free of Beast and Asio: a parsed request, a response
-// to send, and the Exchange through which a handler answers — at once, later (a sync wait), or
-// as a stream (Server-Sent Events), or by taking the connection over as a WebSocket. Handler
-// files include only this, so they compile fast and can be tested without sockets.
+// The request handler's view of one HTTP exchange, free of Beast and Asio: a parsed request, a
+// response to send, and the Exchange through which a handler answers — at once, later (a sync
+// wait), or as a stream (Server-Sent Events), or by taking the connection over as a WebSocket.
+// Handler files include only this, so they compile fast and can be tested without sockets.
 #pragma once
 
 #include <chrono>
@@ -140,8 +140,8 @@ class Exchange {
   // abandonment, it runs at once.
   virtual void OnAbort(std::function<void()> fn) = 0;
 
-  // Set by the gateway: the request id (echoed as X-Request-Id and put in every log line of the
-  // request) and the matched route pattern (the metrics label).
+  // Set by the request handler: the request id (echoed as X-Request-Id and put in every log line of
+  // the request) and the matched route pattern (the metrics label).
   void set_request_id(std::string id) { request_id_ = std::move(id); }
   const std::string& request_id() const { return request_id_; }
   void set_route(std::string route) { route_ = std::move(route); }
@@ -151,5 +151,8 @@ class Exchange {
   std::string request_id_;
   std::string route_ = "unmatched";
 };
+
+// X-Request-Id: 1..128 printable ASCII characters.
+bool IsValidRequestId(std::string_view id);
 
 }  // namespace stipple::http

@@ -37,13 +37,13 @@ size_t DefaultMaxConnections() {
 void ServerCore::Register(const std::shared_ptr<Connection>& connection) {
   MutexLock lock(mu);
   connections[connection.get()] = connection;
-  gateway.metrics().connections = static_cast<int64_t>(connections.size());
+  handler.transport_metrics().connections = static_cast<int64_t>(connections.size());
 }
 
 void ServerCore::Unregister(const Connection* connection) {
   MutexLock lock(mu);
   if (connections.erase(connection) > 0) {
-    gateway.metrics().connections = static_cast<int64_t>(connections.size());
+    handler.transport_metrics().connections = static_cast<int64_t>(connections.size());
   }
 }
 
@@ -62,8 +62,8 @@ size_t ServerCore::ConnectionCount() {
 }
 
 struct HttpServer::Impl {
-  Impl(TaskService& service, ModelCatalog models, HttpServerOptions options)
-      : core(service, std::move(models), std::move(options)),
+  Impl(RequestHandler& handler, HttpServerOptions options)
+      : core(handler, std::move(options)),
         acceptor(net::make_strand(core.ioc)),
         backoff_timer(acceptor.get_executor()) {}
 
@@ -88,18 +88,18 @@ struct HttpServer::Impl {
 
   // Past the cap: a 503 while descriptors remain to answer it, else a plain close.
   void Refuse(const std::shared_ptr<Connection>& connection) {
-    ++core.gateway.metrics().connections_refused;
+    ++core.handler.transport_metrics().connections_refused;
     if (core.refusing >= kMaxRefusing) return;  // a flood: closed unanswered (destroyed here)
     connection->Refuse(503, "unavailable", "temporarily unavailable",
                        "the server is at its limit of " + std::to_string(max_connections) +
                            " connections; retry later",
-                       core.options.gateway.retry_after_s);
+                       core.options.retry_after_s);
   }
 
   // The descriptor limit (and its kin) do not clear by retrying at once: back off.
   void OnAcceptError(beast::error_code ec) {
     if (core.stopping || ec == net::error::operation_aborted) return;
-    ++core.gateway.metrics().accept_errors;
+    ++core.handler.transport_metrics().accept_errors;
     ++failures_unlogged;
     backoff = std::clamp(backoff * 2, kAcceptBackoffMin, kAcceptBackoffMax);
     const auto now = std::chrono::steady_clock::now();
@@ -132,12 +132,10 @@ struct HttpServer::Impl {
   bool stopped = false;
 };
 
-HttpServer::HttpServer(TaskService& service, ModelCatalog models, HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(service, std::move(models), std::move(options))) {}
+HttpServer::HttpServer(RequestHandler& handler, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(handler, std::move(options))) {}
 
 HttpServer::~HttpServer() { Stop(); }
-
-Gateway& HttpServer::gateway() { return impl_->core.gateway; }
 
 uint16_t HttpServer::port() const { return impl_->port; }
 
@@ -180,7 +178,7 @@ void HttpServer::Stop() {
   Impl& d = *impl_;
   if (!d.started || d.stopped) return;
   d.stopped = true;
-  d.core.gateway.SetDraining();
+  d.core.handler.SetDraining();
   d.core.stopping = true;
   net::post(d.acceptor.get_executor(), [&d] {
     beast::error_code ignored;
@@ -194,9 +192,9 @@ void HttpServer::Stop() {
   while (d.core.ConnectionCount() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // Queued submits answer (their answers are posted to strands that still run), then the I/O
+  // What the handler queued answers (on strands that still run), then the I/O
   // threads stop.
-  d.core.gateway.FinishBlockingCalls();
+  d.core.handler.FinishPending();
   d.work.reset();
   d.core.ioc.stop();
   for (std::thread& t : d.threads) t.join();

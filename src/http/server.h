@@ -1,16 +1,16 @@
-// HttpServer: the stipple gateway over HTTP/1.1 (Boost.Beast), asynchronous on a pool of I/O
-// threads. Every request goes to a Gateway (gateway.h) built from the given TaskService and
-// models; nothing here knows what is behind the TaskService.
+// HttpServer: HTTP/1.1 and WebSocket transport (Boost.Beast), asynchronous on a pool of I/O
+// threads. Every request that passes the transport's limits goes to a RequestHandler
+// (request_handler.h); nothing here knows what the handler serves (stipple's API is src/api's
+// Gateway, put behind this server by api/api_server.h).
 //
 //   http::HttpServerOptions options;           // listen address, threads, limits, timeouts
 //   options.port = 8080;
-//   http::HttpServer server(service, catalog, options);
-//   server.gateway().SetApiKeys(*http::ApiKeys::Load(path));   // optional; none: open
+//   http::HttpServer server(handler, options);
 //   RETURN_IF_ERROR(server.Start());            // binds and serves; port() is the bound port
 //   ...
 //   server.Stop();                              // graceful: see Stop
 //
-// The TaskService must outlive the server. This header keeps Beast and Asio out of its users.
+// The handler must outlive the server. This header keeps Beast and Asio out of its users.
 #pragma once
 
 #include <chrono>
@@ -20,9 +20,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "core/generation_request.h"
-#include "http/gateway.h"
-#include "service/task_service.h"
+#include "http/request_handler.h"
 
 namespace stipple::http {
 
@@ -32,8 +30,9 @@ struct HttpServerOptions {
   int io_threads = 0;                   // 0: one per core
   size_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
   size_t max_body_bytes = 1024 * 1024;  // over it: 413
-  // The body limit of the submits that may carry images as data: URLs (POST /v1/tasks, POST
-  // /v1/images/*) and of WebSocket messages (the WebSocket submit); over it: 413 (1009).
+  // The body limit of the requests for which the handler's TakesLargeBody is true (stipple's
+  // submits, which may carry images as data: URLs) and of WebSocket messages; over it: 413
+  // (1009).
   size_t max_submit_body_bytes = size_t{20} << 20;
   // A request must arrive whole within read_timeout of its first read; a kept-alive connection
   // may stay idle between requests for idle_timeout; a write (a response, an SSE frame) must
@@ -52,7 +51,8 @@ struct HttpServerOptions {
   // 503 (problem+json, Retry-After) at once and closed. 0: DefaultMaxConnections(), derived
   // from the descriptor limit so that the server can still answer when it is reached.
   size_t max_connections = 0;
-  GatewayOptions gateway;
+  // Retry-After of the 503 answered at the connection cap.
+  int retry_after_s = 5;
 };
 
 // The connection cap for the process's descriptor limit (soft RLIMIT_NOFILE): the limit less
@@ -62,7 +62,7 @@ size_t DefaultMaxConnections();
 
 class HttpServer {
  public:
-  HttpServer(TaskService& service, ModelCatalog models, HttpServerOptions options);
+  HttpServer(RequestHandler& handler, HttpServerOptions options);
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -78,12 +78,11 @@ class HttpServer {
   // The bound port (after Start).
   uint16_t port() const;
 
-  // Graceful stop: /readyz turns 503, no new connections are accepted, idle connections close,
-  // requests being handled get their answer (sync waits answer 202 at once, SSE streams end),
-  // then after at most stop_grace the I/O threads stop. Idempotent; also run by the destructor.
+  // Graceful stop: the handler's SetDraining, no new connections are accepted, idle
+  // connections close, requests being handled get their answer (what the handler holds is
+  // aborted, streams end), the handler's FinishPending, then after at most stop_grace the I/O
+  // threads stop. Idempotent; also run by the destructor.
   void Stop();
-
-  Gateway& gateway();
 
  private:
   struct Impl;

@@ -25,14 +25,14 @@ using tcp = net::ip::tcp;
 
 class Connection;
 
-// What every connection shares: the options, the gateway, the registry of live connections (for
+// What every connection shares: the options, the handler, the registry of live connections (for
 // Stop) and the io_context. Declared so that the io_context is destroyed first: handlers it
 // still holds may reference everything else. Register and Unregister run on the I/O threads (a
 // connection's start and end), LiveConnections and ConnectionCount on the acceptor's and the
 // stopping thread; `mu` guards the registry only.
 struct ServerCore {
-  ServerCore(TaskService& service, ModelCatalog models, HttpServerOptions opts)
-      : options(std::move(opts)), gateway(service, std::move(models), options.gateway) {}
+  ServerCore(RequestHandler& request_handler, HttpServerOptions opts)
+      : options(std::move(opts)), handler(request_handler) {}
 
   void Register(const std::shared_ptr<Connection>& connection);
   void Unregister(const Connection* connection);
@@ -40,7 +40,7 @@ struct ServerCore {
   size_t ConnectionCount();
 
   HttpServerOptions options;
-  Gateway gateway;
+  RequestHandler& handler;
   std::atomic<bool> stopping{false};
   std::atomic<int> refusing{0};  // connections being answered 503 at the cap (Connection::Refuse)
   Mutex mu;
@@ -51,7 +51,7 @@ struct ServerCore {
 class ConnectionExchange;
 class WebSocketLink;
 
-// One connection: reads a request, hands it to the gateway, writes the answer (or a stream),
+// One connection: reads a request, hands it to the handler, writes the answer (or a stream),
 // then reads the next one while keep-alive holds. Everything runs on the connection's strand.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -84,7 +84,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The body limit of the request whose header was read: max_submit_body_bytes for a submit.
   size_t BodyLimit() const;
   void OnBody(beast::error_code ec);
-  // 413/431 and other problems found before the gateway saw the request; closes afterwards.
+  // 413/431 and other problems found before the handler saw the request; closes afterwards.
   void RejectRequest(int status, const char* type, const char* title, const char* field,
                      const std::string& message);
   // Errors of the HTTP syntax (not the client going away) answer 400.

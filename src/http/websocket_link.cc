@@ -82,7 +82,7 @@ void WebSocketLink::Accept(bhttp::request<bhttp::string_body> request, HttpHeade
                   .count();
     // Beast has answered a bad handshake itself (400 with the reason).
     int status = ec ? 400 : 101;
-    self->core_.gateway.metrics().CountRequest(self->route_, self->method_, status);
+    self->core_.handler.transport_metrics().CountRequest(self->route_, self->method_, status);
     LogInfo("http", {{"method", self->method_},
                      {"target", target},
                      {"status", std::to_string(status)},
@@ -92,7 +92,7 @@ void WebSocketLink::Accept(bhttp::request<bhttp::string_body> request, HttpHeade
       return self->Finish();
     }
     self->accepted_ = true;
-    ++self->core_.gateway.metrics().ws_connections;
+    ++self->core_.handler.transport_metrics().ws_connections;
     self->session_ = factory(std::make_shared<LinkChannel>(self, self->ws_.get_executor()));
     if (self->close_requested_) {
       self->StartClose();  // Shutdown came during the handshake
@@ -176,7 +176,7 @@ void WebSocketLink::Abandon() {
 void WebSocketLink::Finish() {
   if (finished_) return;
   finished_ = true;
-  if (accepted_) --core_.gateway.metrics().ws_connections;
+  if (accepted_) --core_.handler.transport_metrics().ws_connections;
   if (std::shared_ptr<WebSocketSession> session = std::move(session_)) session->OnClose();
   owner_.reset();  // the registry forgets the connection once nothing else holds it
 }

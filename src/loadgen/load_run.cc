@@ -18,7 +18,7 @@
 #include "client/client.h"
 #include "common/thread_annotations.h"
 #include "core/task_state.h"
-#include "webhook/test_receiver.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple::loadgen {
 namespace {
@@ -54,7 +54,7 @@ class Run {
 
   LoadRun Go() {
     if (options_.mix.Weight(RequestKind::kWebhook) > 0) {
-      receiver_ = std::make_unique<webhook::testing::TestReceiver>();
+      receiver_ = std::make_unique<webhook::WebhookReceiver>();
     }
     std::vector<std::jthread> threads;
     threads.emplace_back([this](std::stop_token stop) { SampleQueue(stop); });
@@ -273,7 +273,7 @@ class Run {
     while (!stop.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (receiver_->count() == static_cast<int>(read)) continue;
-      std::vector<webhook::testing::ReceivedRequest> got = receiver_->requests();
+      std::vector<webhook::ReceivedRequest> got = receiver_->requests();
       for (; read < got.size(); ++read) {
         boost::system::error_code ec;
         boost::json::value doc = boost::json::parse(got[read].body, ec);
@@ -322,7 +322,7 @@ class Run {
   std::unique_ptr<client::Client> submitter_;
   std::unique_ptr<client::Client> follower_;
   const Clock::time_point start_;
-  std::unique_ptr<webhook::testing::TestReceiver> receiver_;
+  std::unique_ptr<webhook::WebhookReceiver> receiver_;
   std::stop_source stop_;
   std::atomic<size_t> next_{0};
 

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "notify/event_bus_contract.h"
 #include "notify/event_collector.h"
+#include "notify/testing/event_bus_contract.h"
 
 namespace stipple {
 namespace {

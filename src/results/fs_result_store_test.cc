@@ -8,7 +8,7 @@
 #include <tuple>
 
 #include "common/id.h"
-#include "results/result_store_contract.h"
+#include "results/testing/result_store_contract.h"
 
 namespace stipple {
 namespace {

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "notify/event_collector.h"
-#include "service/service_test_fixture.h"
+#include "service/testing/service_test_fixture.h"
 
 namespace stipple {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "common/id.h"
 #include "notify/event_collector.h"
-#include "service/service_test_fixture.h"
+#include "service/testing/service_test_fixture.h"
 
 namespace stipple {
 namespace {

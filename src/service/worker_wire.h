@@ -1,6 +1,6 @@
 // The worker protocol's messages and their JSON (docs/worker-protocol.md): what a remote worker
 // sends to a gateway's POST /v1/worker/exchange and what it gets back. Shared by the gateway's
-// endpoint (src/http) and the worker's client (src/worker), so the two cannot drift apart.
+// endpoint (src/api) and the worker's client (src/worker), so the two cannot drift apart.
 //
 // One exchange carries, from the worker: its id, optionally its hello (the WorkerInfo it
 // registers with), the messages it has to report (heartbeat, progress, complete, fail, release,

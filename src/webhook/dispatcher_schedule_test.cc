@@ -8,16 +8,14 @@
 #include <thread>
 
 #include "webhook/dispatcher.h"
-#include "webhook/test_receiver.h"
-#include "webhook/webhook_test_fixture.h"
+#include "webhook/webhook_receiver.h"
+#include "webhook/testing/webhook_test_fixture.h"
 
 namespace stipple::webhook {
 namespace {
 
 using std::chrono::seconds;
-using testing::ReceivedRequest;
 using testing::RequestWithWebhook;
-using testing::TestReceiver;
 
 TEST(RetryDelay, ScalesEachStepOfTheScheduleByTheJitterFactor) {
   const std::vector<Millis> schedule = {seconds(5), seconds(300), seconds(1800)};
@@ -85,7 +83,7 @@ class WebhookScheduleTest : public testing::OutboxFixture {
 };
 
 TEST_F(WebhookScheduleTest, EachRetryWaitsForItsJitteredDelayOnTheInjectedClock) {
-  TestReceiver receiver([](int, const ReceivedRequest&) { return 500; });
+  WebhookReceiver receiver([](int, const ReceivedRequest&) { return 500; });
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   const std::string id = SubmitAndComplete(receiver.port());
@@ -119,7 +117,7 @@ TEST_F(WebhookScheduleTest, EachRetryWaitsForItsJitteredDelayOnTheInjectedClock)
 // Many deliveries failing at the same moment do not all come back at the same moment: their
 // first retries spread over the jitter window.
 TEST_F(WebhookScheduleTest, JitterSpreadsTheRetriesOfDeliveriesThatFailedTogether) {
-  TestReceiver receiver([](int, const ReceivedRequest&) { return 503; });
+  WebhookReceiver receiver([](int, const ReceivedRequest&) { return 503; });
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   std::vector<std::string> ids;

@@ -4,15 +4,13 @@
 
 #include <thread>
 
-#include "webhook/test_receiver.h"
-#include "webhook/webhook_test_fixture.h"
+#include "webhook/testing/webhook_test_fixture.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple::webhook {
 namespace {
 
-using testing::ReceivedRequest;
 using testing::RequestWithWebhook;
-using testing::TestReceiver;
 
 // The dispatcher on the real system clock (it waits for real answers), with a quick schedule.
 class WebhookDispatcherTest : public testing::OutboxFixture {
@@ -49,7 +47,7 @@ class WebhookDispatcherTest : public testing::OutboxFixture {
 };
 
 TEST_F(WebhookDispatcherTest, DeliversASignedPostWithTheStandardHeaders) {
-  TestReceiver receiver;
+  WebhookReceiver receiver;
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   const std::string id = SubmitAndComplete(receiver.port());
@@ -67,7 +65,7 @@ TEST_F(WebhookDispatcherTest, DeliversASignedPostWithTheStandardHeaders) {
 }
 
 TEST_F(WebhookDispatcherTest, RetriesA500WithTheSameIdUntilA2xx) {
-  TestReceiver receiver([](int n, const ReceivedRequest&) { return n < 2 ? 500 : 200; });
+  WebhookReceiver receiver([](int n, const ReceivedRequest&) { return n < 2 ? 500 : 200; });
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   const std::string id = SubmitAndComplete(receiver.port());
@@ -83,7 +81,7 @@ TEST_F(WebhookDispatcherTest, RetriesA500WithTheSameIdUntilA2xx) {
 }
 
 TEST_F(WebhookDispatcherTest, AHangingReceiverTimesOutAndIsRetried) {
-  TestReceiver receiver([](int n, const ReceivedRequest&) { return n == 0 ? 0 : 204; });
+  WebhookReceiver receiver([](int n, const ReceivedRequest&) { return n == 0 ? 0 : 204; });
   WebhookDispatcherOptions o = Options();
   o.timeout = Millis(500);
   WebhookDispatcher dispatcher(*outbox_, o);
@@ -96,7 +94,7 @@ TEST_F(WebhookDispatcherTest, AHangingReceiverTimesOutAndIsRetried) {
 
 TEST_F(WebhookDispatcherTest, ARefusedConnectionIsRetriedAndTheLastFailureRecorded) {
   int port;
-  { port = TestReceiver().port(); }  // a port nobody listens on any more
+  { port = WebhookReceiver().port(); }  // a port nobody listens on any more
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   auto records = Settled(SubmitAndComplete(port));
@@ -107,7 +105,7 @@ TEST_F(WebhookDispatcherTest, ARefusedConnectionIsRetriedAndTheLastFailureRecord
 }
 
 TEST_F(WebhookDispatcherTest, A410StopsTheTasksDeliveries) {
-  TestReceiver receiver([](int, const ReceivedRequest&) { return 410; });
+  WebhookReceiver receiver([](int, const ReceivedRequest&) { return 410; });
   WebhookDispatcher dispatcher(*outbox_, Options());
   ASSERT_TRUE(dispatcher.Start().ok());
   auto records = Settled(SubmitAndComplete(receiver.port(), {"started", "completed"}));
@@ -119,7 +117,7 @@ TEST_F(WebhookDispatcherTest, A410StopsTheTasksDeliveries) {
 }
 
 TEST_F(WebhookDispatcherTest, AForbiddenAddressAtConnectTimeIsRecordedAndNotDelivered) {
-  TestReceiver receiver;
+  WebhookReceiver receiver;
   WebhookDispatcherOptions o = Options();
   o.allow_private = false;
   WebhookDispatcher dispatcher(*outbox_, o);
@@ -136,7 +134,7 @@ TEST_F(WebhookDispatcherTest, AForbiddenAddressAtConnectTimeIsRecordedAndNotDeli
 }
 
 TEST_F(WebhookDispatcherTest, ANameThatResolvesToLoopbackIsRefusedAtConnectTime) {
-  TestReceiver receiver;
+  WebhookReceiver receiver;
   const std::string port = std::to_string(receiver.port());
   const std::string url = "http://hooks.example.test:" + port + "/hook";
   // The test resolver answers 127.0.0.1 for a name no DNS knows: what a rebinding name does.

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "common/id.h"
-#include "webhook/outbox_contract.h"
+#include "webhook/testing/outbox_contract.h"
 
 namespace stipple::webhook {
 namespace {

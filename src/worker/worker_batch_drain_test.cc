@@ -5,8 +5,8 @@
 
 #include "common/thread_annotations.h"
 #include "worker/shutdown_signal.h"
+#include "worker/testing/worker_test_fixture.h"
 #include "worker/worker_pool.h"
-#include "worker/worker_test_fixture.h"
 
 namespace stipple {
 namespace {

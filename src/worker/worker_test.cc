@@ -6,7 +6,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "worker/worker_test_fixture.h"
+#include "worker/testing/worker_test_fixture.h"
 
 namespace stipple {
 namespace {

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <thread>
 
-#include "http/http_test_support.h"
+#include "api/testing/http_test_support.h"
 
 namespace stipple::testing {
 namespace {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "process.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace stipple::testing {
 

@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/testing/http_test_support.h"
 #include "cluster.h"
-#include "http/http_test_support.h"
 
 namespace stipple::testing {
 namespace {

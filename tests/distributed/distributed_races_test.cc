@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "cluster.h"
-#include "http/http_test_support.h"
+#include "api/testing/http_test_support.h"
 
 namespace stipple::testing {
 namespace {

@@ -1,4 +1,4 @@
-// Image inputs across the parts: a real gateway (HttpServer on a ServiceStack with a SQLite task
+// Image inputs across the parts: a real gateway (ApiServer on a ServiceStack with a SQLite task
 // store and file results) with the real resolver (StoreImageInputs: decoders, result store, and
 // the guarded fetch), and workers that read the inputs back by hash — embedded
 // (StoreWorkSource) and remote (RemoteWorkSource over /v1/worker/input).
@@ -20,20 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include "api/api_server.h"
+#include "api/testing/http_test_support.h"
 #include "common/base64.h"
 #include "common/digest.h"
 #include "common/id.h"
-#include "http/http_test_support.h"
-#include "http/server.h"
 #include "imaging/image_inputs.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
 #include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
 #include "worker/remote_work_source.h"
+#include "worker/testing/worker_test_doubles.h"
+#include "worker/testing/worker_test_fixture.h"
 #include "worker/worker.h"
-#include "worker/worker_test_doubles.h"
-#include "worker/worker_test_fixture.h"
 
 namespace stipple::testing {
 namespace {
@@ -140,13 +140,13 @@ class ImageInputsAcrossParts : public ::testing::Test {
       return webhook::FetchImage("http" + std::string(url.substr(5)), fetch);
     };
     image_inputs_ = std::make_unique<StoreImageInputs>(*results_, inputs);
-    http::HttpServerOptions options;
+    http::ApiServerOptions options;
     options.port = 0;
     options.io_threads = 2;
     options.gateway.image_inputs = image_inputs_.get();
     ModelCatalog catalog{{engine_.limits()}};
     catalog.loras = {LoraInfo{"anime", "sdxl", 1000}};
-    server_ = std::make_unique<http::HttpServer>(service_->tasks(), catalog, options);
+    server_ = std::make_unique<http::ApiServer>(service_->tasks(), catalog, options);
     server_->gateway().EnableWorkerProtocol(service_->work(), {.tokens = {kToken}});
     EXPECT_TRUE(server_->Start().ok());
   }
@@ -185,7 +185,7 @@ class ImageInputsAcrossParts : public ::testing::Test {
   InMemoryEventBus bus_;
   std::unique_ptr<ServiceStack> service_;
   std::unique_ptr<StoreImageInputs> image_inputs_;
-  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<http::ApiServer> server_;
 };
 
 // Each bad input: a precise 400 naming the field, no task, no input bytes, the server unaffected.

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "http/http_test_support.h"
+#include "api/testing/http_test_support.h"
 #include "process.h"
 #include "results/s3/s3_client.h"
-#include "results/s3/s3_test_server.h"
+#include "results/s3/testing/s3_test_server.h"
 
 namespace stipple {
 namespace {

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "api/testing/http_test_support.h"
 #include "common/base64.h"
-#include "engine/torch/sd_shaped_fixture.h"
-#include "http/http_test_support.h"
+#include "engine/torch/testing/sd_shaped_fixture.h"
 #include "imaging/png.h"
 #include "process.h"
 

@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/testing/http_test_support.h"
 #include "common/base64.h"
-#include "http/http_test_support.h"
 #include "imaging/png.h"
 #include "process.h"
 

@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "http/http_test_support.h"
+#include "api/testing/http_test_support.h"
 #include "store/redis/redis_client.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace stipple {
 namespace {

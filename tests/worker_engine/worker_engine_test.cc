@@ -1,13 +1,13 @@
-// The worker on the real pipeline (the tiny random-weight SD model, engine/tiny_sd_model.h): a
-// batch of four with one task canceled mid-run gives the other three the images the same requests
-// give alone (within a level: docs/engine.md, "Determinism").
+// The worker on the real pipeline (the tiny random-weight SD model,
+// engine/testing/tiny_sd_model.h): a batch of four with one task canceled mid-run gives the other
+// three the images the same requests give alone (within a level: docs/engine.md, "Determinism").
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 #include "engine/torch_engine.h"
-#include "worker/worker_test_fixture.h"
+#include "worker/testing/worker_test_fixture.h"
 
 namespace stipple {
 namespace {

@@ -1,5 +1,5 @@
 // The worker-protocol tests' gateway: a real ServiceStack (SQLite store, file results,
-// in-memory events) behind a real HttpServer on a free loopback port, with the worker protocol
+// in-memory events) behind a real ApiServer on a free loopback port, with the worker protocol
 // enabled for the token kWorkerToken. Leases lapse in real time (short ones in these tests).
 // AddServer starts another gateway over the same service — two gateways sharing one task store,
 // as gateways share Redis — for the failover tests.
@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "api/api_server.h"
 #include "common/id.h"
-#include "http/server.h"
 #include "notify/in_memory_event_bus.h"
 #include "results/fs_result_store.h"
 #include "service/service_stack.h"
 #include "store/sqlite/sqlite_task_store.h"
-#include "worker/worker_test_fixture.h"
+#include "worker/testing/worker_test_fixture.h"
 
 namespace stipple::testing {
 
@@ -84,14 +84,14 @@ class GatewayStack {
   std::string url(size_t i = 0) const { return "http://127.0.0.1:" + std::to_string(port(i)); }
 
  private:
-  std::unique_ptr<http::HttpServer> StartServer(uint16_t port) {
-    http::HttpServerOptions options;
+  std::unique_ptr<http::ApiServer> StartServer(uint16_t port) {
+    http::ApiServerOptions options;
     options.port = port;
     options.io_threads = 2;
     options.stop_grace = std::chrono::milliseconds(2'000);
     ModelLimits limits = TestDoubleEngine().limits();
     auto server =
-        std::make_unique<http::HttpServer>(service_->tasks(), ModelCatalog{{limits}}, options);
+        std::make_unique<http::ApiServer>(service_->tasks(), ModelCatalog{{limits}}, options);
     http::WorkerProtocolOptions protocol;
     protocol.tokens = {kWorkerToken};
     server->gateway().EnableWorkerProtocol(service_->work(), protocol);
@@ -106,7 +106,7 @@ class GatewayStack {
   std::unique_ptr<FsResultStore> results_;
   InMemoryEventBus bus_;
   std::unique_ptr<ServiceStack> service_;
-  std::vector<std::unique_ptr<http::HttpServer>> servers_;  // null: stopped
+  std::vector<std::unique_ptr<http::ApiServer>> servers_;  // null: stopped
   std::vector<uint16_t> ports_;
 };
 

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "worker/testing/worker_test_doubles.h"
 #include "worker/worker_process.h"
-#include "worker/worker_test_doubles.h"
 
 namespace stipple {
 namespace {

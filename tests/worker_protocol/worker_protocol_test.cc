@@ -8,8 +8,8 @@
 #include <boost/json.hpp>
 #include <future>
 
+#include "api/testing/http_test_support.h"
 #include "gateway_stack.h"
-#include "http/http_test_support.h"
 #include "worker/remote_work_source.h"
 
 namespace stipple::testing {

@@ -13,7 +13,7 @@
 
 #include "engine/lora_file.h"
 #include "engine/safetensors.h"
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 #include "engine/torch_engine.h"
 
 namespace stipple {

@@ -25,7 +25,7 @@
 #include "common/file.h"
 #include "engine/model_files.h"
 #include "engine/safetensors.h"
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 #include "engine/torch/sd_loader.h"
 #include "engine/torch_engine.h"
 #include "imaging/png.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 #include "engine/torch_engine.h"
 
 namespace stipple {

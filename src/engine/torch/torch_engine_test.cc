@@ -1,4 +1,4 @@
-// TorchEngine on the tiny random-weight SD 1.x test model (engine/tiny_sd_model.h, 64x64):
+// TorchEngine on the tiny random-weight SD 1.x test model (engine/testing/tiny_sd_model.h, 64x64):
 // determinism, batching, cancellation, progress and previews, and loading errors.
 #include "engine/torch_engine.h"
 
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "engine/safetensors.h"
-#include "engine/tiny_sd_model.h"
+#include "engine/testing/tiny_sd_model.h"
 
 namespace stipple {
 namespace {

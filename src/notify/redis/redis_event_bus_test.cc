@@ -9,12 +9,12 @@
 #include <thread>
 
 #include "common/id.h"
-#include "notify/event_bus_contract.h"
 #include "notify/event_collector.h"
+#include "notify/testing/event_bus_contract.h"
 #include "results/fs_result_store.h"
 #include "service/service_stack.h"
 #include "store/redis/redis_task_store.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace stipple {
 namespace {

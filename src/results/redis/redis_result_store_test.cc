@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "common/id.h"
-#include "results/result_store_contract.h"
-#include "store/redis/redis_test_server.h"
+#include "results/testing/result_store_contract.h"
+#include "store/redis/testing/redis_test_server.h"
 
 namespace stipple {
 namespace {

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "common/id.h"
-#include "results/result_store_contract.h"
-#include "results/s3/s3_test_server.h"
+#include "results/s3/testing/s3_test_server.h"
+#include "results/testing/result_store_contract.h"
 
 namespace stipple {
 namespace {

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "common/id.h"
-#include "store/redis/redis_test_server.h"
-#include "store/task_store_contract.h"
-#include "store/transition_table.h"
+#include "store/redis/testing/redis_test_server.h"
+#include "store/testing/task_store_contract.h"
+#include "store/testing/transition_table.h"
 
 namespace stipple {
 namespace {

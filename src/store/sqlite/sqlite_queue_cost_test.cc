@@ -7,7 +7,7 @@
 
 #include "common/id.h"
 #include "store/sqlite/sqlite_task_store.h"
-#include "store/task_store_contract.h"
+#include "store/testing/task_store_contract.h"
 
 namespace stipple {
 namespace {

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "common/id.h"
-#include "store/task_store_contract.h"
-#include "store/transition_table.h"
+#include "store/testing/task_store_contract.h"
+#include "store/testing/transition_table.h"
 
 namespace stipple {
 namespace {

@@ -14,18 +14,17 @@
 
 #include "common/id.h"
 #include "store/redis/redis_task_store.h"
-#include "store/redis/redis_test_server.h"
+#include "store/redis/testing/redis_test_server.h"
 #include "webhook/dispatcher.h"
-#include "webhook/outbox_contract.h"
-#include "webhook/test_receiver.h"
-#include "webhook/webhook_test_fixture.h"
+#include "webhook/testing/outbox_contract.h"
+#include "webhook/testing/webhook_test_fixture.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple::webhook {
 namespace {
 
 using redis::RedisTestServer;
 using testing::RequestWithWebhook;
-using testing::TestReceiver;
 
 std::unique_ptr<RedisTestServer> StartServer(std::string appendfsync = "everysec") {
   auto server = RedisTestServer::Start({.appendfsync = std::move(appendfsync)});
@@ -125,7 +124,7 @@ TEST(RedisWebhookOutbox, ACompletionsDeliverySurvivesRedisKilledRightAfterAndIsD
   auto server = StartServer("always");
   ASSERT_TRUE(server);
   auto store = OpenStore(*server, SystemClock::Get());
-  TestReceiver receiver;
+  WebhookReceiver receiver;
   const std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook";
   // No outbox runs yet: the completion alone (one script) must have recorded the delivery.
   const std::string id = CompleteOne(*store, *SystemClock::Get(), url);
@@ -267,7 +266,7 @@ TEST(RedisWebhookOutbox, TwoDispatchersOnOneRedisDeliverEachEventOnceAndInOrder)
   auto server = StartServer();
   ASSERT_TRUE(server);
   auto store = OpenStore(*server, SystemClock::Get());
-  TestReceiver receiver;
+  WebhookReceiver receiver;
   const std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/hook";
   auto a = OpenOutbox(*server, SystemClock::Get());
   auto b = OpenOutbox(*server, SystemClock::Get());
