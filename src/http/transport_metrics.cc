@@ -4,12 +4,12 @@ namespace stipple::http {
 
 void TransportMetrics::CountRequest(const std::string& route, const std::string& method,
                                     int status) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++requests_[{route, method, status}];
 }
 
 TransportMetrics::RequestCounts TransportMetrics::request_counts() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return requests_;
 }
 

@@ -7,9 +7,10 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
+
+#include "common/thread_annotations.h"
 
 namespace stipple::http {
 
@@ -31,8 +32,8 @@ class TransportMetrics {
   std::atomic<int64_t> ws_connections{0};
 
  private:
-  mutable std::mutex mu_;
-  RequestCounts requests_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  RequestCounts requests_ GUARDED_BY(mu_);
 };
 
 }  // namespace stipple::http
