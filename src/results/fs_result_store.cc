@@ -194,6 +194,7 @@ Status FsResultStore::LoadPacks() {
     const uint64_t file_size = static_cast<uint64_t>(st.st_size);
     uint64_t at = sizeof(kPackMagic);
     int records = 0;
+    const uint32_t pack = AddPack(name);
     while (magic == std::string_view(kPackMagic, sizeof(kPackMagic))) {
       ASSIGN_OR_RETURN(std::string len, ReadAt(fd.get(), at, 1, path));
       if (len.empty()) break;  // the end
@@ -205,32 +206,56 @@ Status FsResultStore::LoadPacks() {
       const uint64_t fencing = GetLe(head, 1 + id_len, 8);
       const int index = static_cast<int>(GetLe(head, 1 + id_len + 8, 4));
       PackedRecord record;
-      record.pack = name;
-      record.sha256_hex = HexEncode(std::string_view(head).substr(1 + id_len + 12, kDigestBytes));
+      record.fencing = fencing;
+      record.index = index;
+      record.pack = pack;
+      std::memcpy(record.sha256.data(), head.data() + 1 + id_len + 12, kDigestBytes);
       record.size = GetLe(head, head_len - 8, 8);
       record.offset = at + head_len;
       if (record.offset + record.size > file_size) break;
       at = record.offset + record.size;
       if (!IsValidOutputKey(task_id)) break;  // not ours: stop reading this pack
-      auto& slot = packed_[task_id][{fencing, index}];
-      if (slot.pack != name) {
-        if (!slot.pack.empty()) ForgetPacked(slot.pack);
-        ++pack_records_[name];
-      }
-      slot = std::move(record);
+      IndexPacked(task_id, record);
       ++records;
     }
-    if (records == 0 && pack_records_.find(name) == pack_records_.end()) ::unlink(path.c_str());
+    if (records == 0) {
+      packs_.erase(pack);
+      ::unlink(path.c_str());
+    }
   }
   return Status::Ok();
 }
 
-void FsResultStore::ForgetPacked(const std::string& pack) {
-  auto it = pack_records_.find(pack);
-  if (it == pack_records_.end()) return;
-  if (--it->second > 0) return;
-  pack_records_.erase(it);
-  ::unlink((PacksDir() + "/" + pack).c_str());
+uint32_t FsResultStore::AddPack(std::string name) {
+  while (next_pack_ == 0 || packs_.count(next_pack_) > 0) ++next_pack_;  // after a wrap
+  const uint32_t pack = next_pack_++;
+  packs_[pack].name = std::move(name);
+  return pack;
+}
+
+void FsResultStore::IndexPacked(const std::string& task_id, const PackedRecord& record) {
+  std::vector<PackedRecord>& records = packed_[task_id];
+  auto it = std::find_if(records.begin(), records.end(), [&](const PackedRecord& r) {
+    return r.fencing == record.fencing && r.index == record.index;
+  });
+  if (it == records.end()) {
+    records.push_back(record);
+    ++packs_[record.pack].records;
+    return;
+  }
+  if (it->pack != record.pack) {
+    ForgetPacked(it->pack);
+    ++packs_[record.pack].records;
+  }
+  *it = record;
+}
+
+void FsResultStore::ForgetPacked(uint32_t pack) {
+  auto it = packs_.find(pack);
+  if (it == packs_.end()) return;
+  if (--it->second.records > 0) return;
+  ::unlink((PacksDir() + "/" + it->second.name).c_str());
+  packs_.erase(it);
 }
 
 Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const OutputToStore> outputs) {
@@ -256,7 +281,11 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
     head += DigestBytes(digest);
     PutLe(head, out.bytes.size(), 8);
     at += head.size();
-    records.push_back({name, at, out.bytes.size(), record.sha256_hex});
+    records.push_back({.fencing = out.fencing,
+                       .offset = at,
+                       .size = out.bytes.size(),
+                       .index = out.index,
+                       .sha256 = digest});
     at += out.bytes.size();
     heads.push_back(std::move(head));
     stored.push_back(std::move(record));
@@ -271,15 +300,12 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
   RETURN_IF_ERROR(SyncDir(syncer(), dir));
   // Durable: the pack now holds the last write of each key.
   MutexLock lock(mu_);
+  const uint32_t pack = AddPack(name);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const OutputToStore& out = outputs[i];
     ::unlink(PathOf(out.task_id, out.fencing, out.index).c_str());  // an older single file
-    auto& slot = packed_[out.task_id][{out.fencing, out.index}];
-    if (slot.pack != name) {
-      if (!slot.pack.empty()) ForgetPacked(slot.pack);
-      ++pack_records_[name];
-    }
-    slot = std::move(records[i]);
+    records[i].pack = pack;
+    IndexPacked(out.task_id, records[i]);
   }
   return stored;
 }
@@ -289,14 +315,17 @@ Result<std::pair<std::string, uint64_t>> FsResultStore::PackedAt(const std::stri
   MutexLock lock(mu_);
   auto task = packed_.find(task_id);
   if (task == packed_.end()) return NotFoundError("not packed");
-  auto it = task->second.find({fencing, index});
-  if (it == task->second.end()) return NotFoundError("not packed");
-  return std::make_pair(PacksDir() + "/" + it->second.pack, it->second.offset);
+  for (const PackedRecord& r : task->second) {
+    if (r.fencing == fencing && r.index == index) {
+      return std::make_pair(PacksDir() + "/" + packs_[r.pack].name, r.offset);
+    }
+  }
+  return NotFoundError("not packed");
 }
 
 size_t FsResultStore::PackCount() {
   MutexLock lock(mu_);
-  return pack_records_.size();
+  return packs_.size();
 }
 
 std::string FsResultStore::PathOf(const std::string& task_id, uint64_t fencing, int index) const {
@@ -348,11 +377,12 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   if (new_dir) RETURN_IF_ERROR(SyncDir(syncer(), options_.dir));
   MutexLock lock(mu_);  // an older packed record of the key is superseded
   if (auto task = packed_.find(task_id); task != packed_.end()) {
-    if (auto it = task->second.find({fencing, index}); it != task->second.end()) {
-      ForgetPacked(it->second.pack);
-      task->second.erase(it);
-      if (task->second.empty()) packed_.erase(task);
-    }
+    std::erase_if(task->second, [&](const PackedRecord& r) {
+      if (r.fencing != fencing || r.index != index) return false;
+      ForgetPacked(r.pack);
+      return true;
+    });
+    if (task->second.empty()) packed_.erase(task);
   }
   return record;
 }
@@ -360,19 +390,22 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
 Result<OutputBytes> FsResultStore::GetPacked(const std::string& task_id, uint64_t fencing,
                                              int index) {
   PackedRecord record;
+  std::string pack;
   {
     MutexLock lock(mu_);
-    auto task = packed_.find(task_id);
-    if (task == packed_.end()) {
+    const PackedRecord* found = nullptr;
+    if (auto task = packed_.find(task_id); task != packed_.end()) {
+      for (const PackedRecord& r : task->second) {
+        if (r.fencing == fencing && r.index == index) found = &r;
+      }
+    }
+    if (found == nullptr) {
       return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
     }
-    auto it = task->second.find({fencing, index});
-    if (it == task->second.end()) {
-      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
-    }
-    record = it->second;
+    record = *found;
+    pack = packs_[record.pack].name;
   }
-  const std::string path = PacksDir() + "/" + record.pack;
+  const std::string path = PacksDir() + "/" + pack;
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     // Deleted since the lookup.
@@ -386,13 +419,13 @@ Result<OutputBytes> FsResultStore::GetPacked(const std::string& task_id, uint64_
                          std::to_string(bytes.size()) + " of " + std::to_string(record.size) +
                          " bytes)");
   }
-  if (Sha256Hex(bytes) != record.sha256_hex) {
+  if (Sha256(bytes) != record.sha256) {
     return DataLossError("output " + path + " of " + task_id + ": checksum mismatch");
   }
   OutputBytes out;
   out.record.size_bytes = static_cast<int64_t>(bytes.size());
-  out.record.sha256_hex = record.sha256_hex;
-  out.record.etag = EtagForSha256(record.sha256_hex);
+  out.record.sha256_hex = HexEncode(record.sha256);
+  out.record.etag = EtagForSha256(out.record.sha256_hex);
   out.bytes = std::move(bytes);
   return out;
 }
@@ -438,14 +471,11 @@ Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) 
   {
     MutexLock lock(mu_);
     if (auto task = packed_.find(task_id); task != packed_.end()) {
-      for (auto it = task->second.begin(); it != task->second.end();) {
-        if (it->first.first != fencing) {
-          ++it;
-          continue;
-        }
-        ForgetPacked(it->second.pack);
-        it = task->second.erase(it);
-      }
+      std::erase_if(task->second, [&](const PackedRecord& r) {
+        if (r.fencing != fencing) return false;
+        ForgetPacked(r.pack);
+        return true;
+      });
       if (task->second.empty()) packed_.erase(task);
     }
   }
@@ -487,8 +517,8 @@ Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
   for (const StoredLease& lease : out) listed.emplace(lease.task_id, lease.fencing);
   MutexLock lock(mu_);
   for (const auto& [task_id, records] : packed_) {
-    for (const auto& [key, record] : records) {
-      if (listed.emplace(task_id, key.first).second) out.push_back({task_id, key.first});
+    for (const PackedRecord& r : records) {
+      if (listed.emplace(task_id, r.fencing).second) out.push_back({task_id, r.fencing});
     }
   }
   return out;
@@ -499,7 +529,7 @@ Status FsResultStore::Delete(const std::string& task_id) {
   {
     MutexLock lock(mu_);
     if (auto task = packed_.find(task_id); task != packed_.end()) {
-      for (const auto& [key, record] : task->second) ForgetPacked(record.pack);
+      for (const PackedRecord& r : task->second) ForgetPacked(r.pack);
       packed_.erase(task);
     }
   }

@@ -26,13 +26,14 @@
 // housekeeper). mu_ guards the pack index only; files are written and read outside it.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
+#include "common/digest.h"
 #include "common/file.h"
 #include "common/thread_annotations.h"
 #include "results/result_store.h"
@@ -74,14 +75,21 @@ class FsResultStore final : public ResultStore {
   size_t PackCount();
 
  private:
-  // Where a packed record's payload is.
+  // Where a packed record's payload is. The index holds one per packed output for as long as
+  // the output is kept (a day by default), so it is kept small: no strings of its own (the pack
+  // by number, the checksum as bytes), one vector per task (a task has few outputs).
   struct PackedRecord {
-    std::string pack;  // file name under .batches
+    uint64_t fencing = 0;
     uint64_t offset = 0;
     uint64_t size = 0;
-    std::string sha256_hex;
+    int32_t index = 0;
+    uint32_t pack = 0;  // a key of packs_
+    Sha256Digest sha256{};
   };
-  using RecordKey = std::pair<uint64_t, int>;  // fencing, index
+  struct Pack {
+    std::string name;  // file name under .batches
+    int records = 0;   // live records
+  };
 
   explicit FsResultStore(FsResultStoreOptions options) : options_(std::move(options)) {}
   // The fsyncs' seam, or null without sync.
@@ -92,14 +100,20 @@ class FsResultStore final : public ResultStore {
   // Reads the record headers of every pack into the index (Open); unreadable tails are skipped.
   Status LoadPacks();
   Result<OutputBytes> GetPacked(const std::string& task_id, uint64_t fencing, int index);
+  // A number for a new pack file.
+  uint32_t AddPack(std::string name) REQUIRES(mu_);
+  // Records `record` as the packed copy of its key for `task_id` (the last write wins; the record
+  // it replaces, if any, is forgotten).
+  void IndexPacked(const std::string& task_id, const PackedRecord& record) REQUIRES(mu_);
   // Drops one record from the index, unlinking its pack when it was the last one.
-  void ForgetPacked(const std::string& pack) REQUIRES(mu_);
+  void ForgetPacked(uint32_t pack) REQUIRES(mu_);
 
   const FsResultStoreOptions options_;
   Mutex mu_;
   // task id → its packed records.
-  std::unordered_map<std::string, std::map<RecordKey, PackedRecord>> packed_ GUARDED_BY(mu_);
-  std::unordered_map<std::string, int> pack_records_ GUARDED_BY(mu_);  // live records per pack
+  std::unordered_map<std::string, std::vector<PackedRecord>> packed_ GUARDED_BY(mu_);
+  std::unordered_map<uint32_t, Pack> packs_ GUARDED_BY(mu_);
+  uint32_t next_pack_ GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace stipple

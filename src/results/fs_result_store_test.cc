@@ -1,6 +1,8 @@
 #include "results/fs_result_store.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
+#include <cstdio>
 
 #include <algorithm>
 #include <filesystem>
@@ -185,6 +187,31 @@ TEST_F(FsResultStoreTest, OpenKeepsTheWholeRecordsOfACutPack) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ((*reopened)->Get(a, 1, 0)->bytes, "whole");
   EXPECT_EQ((*reopened)->Get(b, 1, 0).status().code(), StatusCode::kNotFound);
+}
+
+// The index of packed records lives as long as the outputs (a day by default): at a steady load
+// it is the part of serve's memory that grows with the outputs kept. Records (as the test
+// property heap_bytes_per_packed_record, and on stdout) what one record of a batch of one costs
+// on the heap, pack bookkeeping included — a figure, not a bound (docs/results.md has it) — and
+// checks that deleting every record drops every pack.
+TEST(FsResultStoreMemoryTest, APackedRecordCostsLittleHeap) {
+  TempDir dir;
+  auto store = FsResultStore::Open({.dir = dir.path(), .sync = false});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  constexpr int kRecords = 2000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kRecords; ++i) ids.push_back(NewId("tsk"));
+  const size_t before = mallinfo2().uordblks;
+  for (const std::string& id : ids) {
+    const std::vector<OutputToStore> one = {{id, 1, 0, "png"}};
+    ASSERT_TRUE((*store)->PutBatch(one).ok());
+  }
+  const size_t after = mallinfo2().uordblks;
+  const double per_record = (static_cast<double>(after) - static_cast<double>(before)) / kRecords;
+  RecordProperty("heap_bytes_per_packed_record", static_cast<int>(per_record));
+  std::printf("heap bytes per packed record: %.0f\n", per_record);
+  for (const std::string& id : ids) ASSERT_TRUE((*store)->Delete(id).ok());
+  EXPECT_EQ((*store)->PackCount(), 0u);
 }
 
 }  // namespace
