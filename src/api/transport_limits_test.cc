@@ -171,7 +171,7 @@ std::unique_ptr<StreamReader> Follow(const TestServer& s, const std::string& id,
 }
 
 TEST(StreamBound, PerAddressPastTheBoundAnswers429BeforeTheStreamStarts) {
-  HttpServerOptions options = TestOptions();
+  ApiServerOptions options = TestOptions();
   options.gateway.max_streams_per_address = 2;
   TestServer s(options);
   const std::string id = s.CreateTask();
@@ -205,7 +205,7 @@ TEST(StreamBound, PerAddressPastTheBoundAnswers429BeforeTheStreamStarts) {
 // The tenant bound counts one tenant's streams from every address; another tenant still gets in,
 // and a stream that ends (its task finished) frees its place.
 TEST(StreamBound, PerTenantPastTheBoundAnswers429AndOtherTenantsGetIn) {
-  HttpServerOptions options = TestOptions();
+  ApiServerOptions options = TestOptions();
   options.gateway.max_streams_per_tenant = 1;
   TestServer s(options);
   s.server->gateway().SetApiKeys(ApiKeys::Parse("alice key-a\nbob key-b\n").value());

@@ -230,7 +230,7 @@ TEST(WebSocket, OpenSocketsAreCountedAndStopClosesThemWithGoingAway) {
 // the handshake (an SSE stream from the same address is refused alike), and its place is free
 // again once it closes.
 TEST(WebSocket, AnUpgradePastTheStreamBoundAnswers429BeforeTheHandshake) {
-  HttpServerOptions options = TestOptions();
+  ApiServerOptions options = TestOptions();
   options.gateway.max_streams_per_address = 1;
   TestServer s(options);
   HttpMetrics& metrics = s.server->gateway().metrics();
@@ -240,9 +240,8 @@ TEST(WebSocket, AnUpgradePastTheStreamBoundAnswers429BeforeTheHandshake) {
 
   WsClient second(s.port());
   EXPECT_FALSE(second.open());
-  EXPECT_EQ(second.response().result_int(), 429);
-  EXPECT_NE(second.response()[beast::http::field::retry_after], "");
-  EXPECT_THAT(second.response().body(), ::testing::HasSubstr("client address 127.0.0.1"));
+  EXPECT_EQ(second.status(), 429);
+  EXPECT_NE(second.ResponseHeader("Retry-After"), "");
   TestResponse sse = s.Send("GET", "/v1/tasks/" + id + "/events");
   EXPECT_EQ(sse.status, 429);
   EXPECT_EQ(metrics.streams_refused, 2);
@@ -257,7 +256,7 @@ TEST(WebSocket, AnUpgradePastTheStreamBoundAnswers429BeforeTheHandshake) {
 // Subscriptions past max_ws_subscriptions: an error frame naming the bound, none of the message's
 // tasks subscribed, the socket open; a submit with no room is refused before the task exists.
 TEST(WebSocket, SubscriptionsPastTheBoundAnswerAnErrorAndSubscribeNothing) {
-  HttpServerOptions options = TestOptions();
+  ApiServerOptions options = TestOptions();
   options.gateway.max_ws_subscriptions = 2;
   TestServer s(options);
   const std::string a = s.CreateTask(), b = s.CreateTask(), c = s.CreateTask();
