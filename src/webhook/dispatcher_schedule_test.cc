@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "webhook/dispatcher.h"
-#include "webhook/webhook_receiver.h"
 #include "webhook/testing/webhook_test_fixture.h"
+#include "webhook/webhook_receiver.h"
 
 namespace stipple::webhook {
 namespace {

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
 #include "api/testing/http_test_support.h"
+#include "cluster.h"
 
 namespace stipple::testing {
 namespace {
