@@ -377,7 +377,7 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   if (new_dir) RETURN_IF_ERROR(SyncDir(syncer(), options_.dir));
   MutexLock lock(mu_);  // an older packed record of the key is superseded
   if (auto task = packed_.find(task_id); task != packed_.end()) {
-    std::erase_if(task->second, [&](const PackedRecord& r) {
+    std::erase_if(task->second, [&](const PackedRecord& r) REQUIRES(mu_) {
       if (r.fencing != fencing || r.index != index) return false;
       ForgetPacked(r.pack);
       return true;
@@ -471,7 +471,7 @@ Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) 
   {
     MutexLock lock(mu_);
     if (auto task = packed_.find(task_id); task != packed_.end()) {
-      std::erase_if(task->second, [&](const PackedRecord& r) {
+      std::erase_if(task->second, [&](const PackedRecord& r) REQUIRES(mu_) {
         if (r.fencing != fencing) return false;
         ForgetPacked(r.pack);
         return true;
