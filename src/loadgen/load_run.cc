@@ -175,10 +175,11 @@ class Run {
     }
   }
 
-  // Starts `body` on a thread of its own (an sse follower, a sync submit), mu_ held, and hands
+  // Starts `body` on a thread of its own (an sse follower, a sync submit) and hands
   // back the threads that have ended since, to be joined once mu_ is released: a long run keeps
   // only the threads still working, not every one it started.
-  std::vector<std::jthread> StartStream(std::function<void(const std::stop_token&)> body) {
+  std::vector<std::jthread> StartStream(std::function<void(const std::stop_token&)> body)
+      REQUIRES(mu_) {
     std::vector<std::jthread> ended;
     for (uint64_t id : ended_streams_) {
       auto node = streams_.extract(id);
