@@ -9,6 +9,13 @@
 namespace stipple {
 namespace {
 
+// libcrypto's first use registers an atexit handler that frees its state, and a thread still
+// hashing while the process exits (a request finishing on a server thread after main returned)
+// would then crash on the freed locks. Initialized here first, at static initialization of any
+// program that hashes, without that handler: the memory goes back with the process.
+[[maybe_unused]] const bool kCryptoInitialized =
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+
 const unsigned char* Bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }

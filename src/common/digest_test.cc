@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "common/hex.h"
 
@@ -25,6 +31,34 @@ TEST(Sha256, DigestAndHexAgree) {
   EXPECT_EQ(digest[31], 0xad);
   EXPECT_EQ(HexEncode(digest), Sha256Hex("abc"));
   EXPECT_EQ(HexEncode(DigestBytes(digest)), Sha256Hex("abc"));
+}
+
+// A process that exits while another of its threads is hashing (a server's request finishing
+// after main returned) exits cleanly: OpenSSL's state is not torn down under that thread at exit.
+TEST(Sha256, HashingWhileTheProcessExitsDoesNotCrashIt) {
+  for (int round = 0; round < 20; ++round) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::atomic<bool> hashing{false};
+      std::thread([&hashing] {
+        const std::string block(4096, 'x');
+        for (;;) {
+          Sha256(block);
+          HmacSha256("key", block);
+          hashing = true;
+        }
+      }).detach();
+      while (!hashing) std::this_thread::yield();
+      std::exit(0);  // runs the atexit handlers while the thread hashes
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "round " << round << ": the child "
+        << (WIFSIGNALED(status) ? "died of signal " + std::to_string(WTERMSIG(status))
+                                : "exited " + std::to_string(WEXITSTATUS(status)));
+  }
 }
 
 // RFC 4231 test cases 1, 2 and 6 (a key longer than the block size).

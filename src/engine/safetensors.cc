@@ -53,6 +53,33 @@ float HalfToFloat(uint16_t h) {
   return f;
 }
 
+// IEEE half of `f`, rounded to nearest, ties to even (HalfToFloat's inverse on every finite half).
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const auto sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) {  // infinity, or NaN (kept a quiet NaN)
+    return static_cast<uint16_t>(sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0));
+  }
+  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00);  // rounds past 65504
+  auto round = [](uint32_t value, int shift) {  // value >> shift, to nearest, ties to even
+    const uint32_t q = value >> shift;
+    const uint32_t rem = value & ((1u << shift) - 1);
+    const uint32_t half = 1u << (shift - 1);
+    return rem > half || (rem == half && (q & 1)) ? q + 1 : q;
+  };
+  if (abs < 0x38800000u) {                         // under 2^-14: a subnormal half, or zero
+    if (abs < 0x33000000u) return sign;            // under 2^-25: rounds to zero
+    const auto exp = static_cast<int>(abs >> 23);  // 102..112
+    // The value in units of 2^-24 (a half subnormal's step); reaching 0x400 is the least normal.
+    return static_cast<uint16_t>(sign | round((abs & 0x7fffffu) | 0x800000u, 126 - exp));
+  }
+  // Rebias the exponent (127 → 15) and round the mantissa to 10 bits; a carry moves into the
+  // exponent, which is the right answer (up to infinity).
+  return static_cast<uint16_t>(sign | round(abs - (112u << 23), 13));
+}
+
 float Bf16ToFloat(uint16_t b) {
   uint32_t bits = static_cast<uint32_t>(b) << 16;
   float f;
@@ -229,7 +256,14 @@ Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
   return parsed;
 }
 
-Result<std::string> SerializeSafetensors(const SafetensorsFile& file) {
+Result<std::string> SerializeSafetensors(const SafetensorsFile& file,
+                                         const SafetensorsWriteOptions& options) {
+  if (options.dtype != "F32" && options.dtype != "F16") {
+    return InvalidArgumentError("safetensors: cannot write dtype " + options.dtype +
+                                "; supported: F32, F16");
+  }
+  const bool half = options.dtype == "F16";
+  const uint64_t element_size = half ? 2 : 4;
   json::object header;
   if (!file.metadata.empty()) {
     json::object meta;
@@ -244,8 +278,9 @@ Result<std::string> SerializeSafetensors(const SafetensorsFile& file) {
     }
     json::array shape;
     for (int64_t d : tensor.shape) shape.push_back(d);
-    const uint64_t end = offset + tensor.values.size() * 4;
-    header[name] = {{"dtype", "F32"}, {"shape", std::move(shape)}, {"data_offsets", {offset, end}}};
+    const uint64_t end = offset + tensor.values.size() * element_size;
+    header[name] = {
+        {"dtype", options.dtype}, {"shape", std::move(shape)}, {"data_offsets", {offset, end}}};
     offset = end;
   }
   std::string text = json::serialize(header);
@@ -257,21 +292,30 @@ Result<std::string> SerializeSafetensors(const SafetensorsFile& file) {
   for (const auto& [name, tensor] : file.tensors) {
     for (float f : tensor.values) {
       uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+      if (half) {
+        bits = FloatToHalf(f);
+      } else {
+        std::memcpy(&bits, &f, 4);
+      }
+      for (uint64_t i = 0; i < element_size; ++i) {
+        out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+      }
     }
   }
   return out;
 }
 
-Status WriteSafetensorsFile(const std::string& path, const SafetensorsFile& file) {
-  ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(file));
+Status WriteSafetensorsFile(const std::string& path, const SafetensorsFile& file,
+                            const SafetensorsWriteOptions& options) {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(file, options));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out)
     return UnavailableError("safetensors " + path + ": cannot create: " + std::strerror(errno));
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  if (!out) return UnavailableError("safetensors " + path + ": write failed");
+  if (!out) {
+    return UnavailableError("safetensors " + path + ": write failed: " + std::strerror(errno));
+  }
   return Status::Ok();
 }
 

@@ -3,10 +3,10 @@
 // "__metadata__": {string: string}}, then the tensor bytes (offsets relative to their start).
 //
 // Torch-free: tensors come back as float buffers with their shapes. F32, F16 and BF16 are read
-// (the last two widened to float); the writer writes F32. A tensor of another dtype (I64, F64,
-// BOOL, ...) is an error, unless the caller asks to skip such tensors (SafetensorsReadOptions):
-// then they are left out and listed in `skipped` (e.g. the I64 `position_ids` buffer that
-// CLIP text encoders saved by older transformers carry).
+// (the last two widened to float); the writer writes F32 or F16 (SafetensorsWriteOptions). A tensor
+// of another dtype (I64, F64, BOOL, ...) is an error, unless the caller asks to skip such tensors
+// (SafetensorsReadOptions): then they are left out and listed in `skipped` (e.g. the I64
+// `position_ids` buffer that CLIP text encoders saved by older transformers carry).
 //
 // Errors, never a crash nor an exception:
 //   kNotFound         the file does not exist
@@ -58,9 +58,21 @@ Result<SafetensorsFile> ParseSafetensors(std::string_view bytes, std::string_vie
 Result<SafetensorsFile> ReadSafetensorsFile(const std::string& path,
                                             const SafetensorsReadOptions& options = {});
 
-// The bytes of a file holding `file`'s tensors as F32 (names in sorted order, 8-byte-aligned
-// data). kInvalidArgument if a tensor's values do not match its shape.
-Result<std::string> SerializeSafetensors(const SafetensorsFile& file);
-Status WriteSafetensorsFile(const std::string& path, const SafetensorsFile& file);
+struct SafetensorsWriteOptions {
+  // "F32" (the values as they are) or "F16" (IEEE half, rounded to nearest, ties to even;
+  // beyond ±65504 becomes ±infinity): half the bytes, as the fp16 checkpoints that are
+  // published.
+  std::string dtype = "F32";
+};
+
+// The bytes of a file holding `file`'s tensors in `options.dtype` (names in sorted order,
+// 8-byte-aligned data). kInvalidArgument if a tensor's values do not match its shape, or for a
+// dtype other than F32 and F16.
+Result<std::string> SerializeSafetensors(const SafetensorsFile& file,
+                                         const SafetensorsWriteOptions& options = {});
+// SerializeSafetensors written to `path` (created or truncated). kUnavailable with the system's
+// reason when it cannot be created or written (a full disk: "No space left on device").
+Status WriteSafetensorsFile(const std::string& path, const SafetensorsFile& file,
+                            const SafetensorsWriteOptions& options = {});
 
 }  // namespace stipple

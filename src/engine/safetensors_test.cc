@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 namespace stipple {
@@ -49,6 +50,61 @@ TEST(Safetensors, FileRoundTripsThroughDisk) {
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   EXPECT_EQ(file->tensors.size(), 2u);
   std::remove(path.c_str());
+}
+
+// The bytes of one tensor's data in a serialized file (the data section starts after the header).
+std::string DataOf(const std::string& bytes) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  return bytes.substr(8 + n);
+}
+
+TEST(Safetensors, F16WritesEveryFiniteHalfBackToItsOwnBits) {
+  // Every finite half value, read as float by the reader, written as F16 again: the same bits.
+  std::string halves;
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) == 0x7c00) continue;  // infinities and NaNs
+    halves.push_back(static_cast<char>(h & 0xff));
+    halves.push_back(static_cast<char>(h >> 8));
+  }
+  const int64_t count = static_cast<int64_t>(halves.size() / 2);
+  Result<SafetensorsFile> read = ParseSafetensors(
+      WithHeader(R"({"h":{"dtype":"F16","shape":[)" + std::to_string(count) +
+                     R"(],"data_offsets":[0,)" + std::to_string(halves.size()) + "]}}",
+                 halves));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  Result<std::string> written = SerializeSafetensors(*read, {.dtype = "F16"});
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_TRUE(DataOf(*written) == halves);
+  EXPECT_NE(written->find(R"("dtype":"F16")"), std::string::npos);
+}
+
+TEST(Safetensors, F16RoundsToNearestEvenAndOverflowsToInfinity) {
+  const float inf = std::numeric_limits<float>::infinity();
+  SafetensorsFile file;
+  file.tensors["x"] = {{9},
+                       {1.0f + 0x1p-11f,             // halfway between 1 and 1+2^-10: to 1 (even)
+                        1.0f + 3 * 0x1p-11f,         // halfway to 1+2^-9 (even), up
+                        1.0f + 0x1p-11f + 0x1p-20f,  // past halfway: up to 1+2^-10
+                        65519.0f,                    // to 65504, the largest half
+                        65520.0f,                    // halfway past it: infinity
+                        -1e6f,                       // -infinity
+                        0x1p-25f,               // halfway to the least subnormal: to zero (even)
+                        0x1p-25f + 0x1p-35f,    // past halfway: the least subnormal, 2^-24
+                        0x1p-14f - 0x1p-26f}};  // rounds up into the least normal, 2^-14
+  Result<std::string> written = SerializeSafetensors(file, {.dtype = "F16"});
+  ASSERT_TRUE(written.ok());
+  Result<SafetensorsFile> read = ParseSafetensors(*written);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->tensors.at("x").values,
+            (std::vector<float>{1.0f, 1.0f + 0x1p-9f, 1.0f + 0x1p-10f, 65504.0f, inf, -inf, 0.0f,
+                                0x1p-24f, 0x1p-14f}));
+}
+
+TEST(Safetensors, AnUnknownWriteDtypeIsRefused) {
+  Result<std::string> written = SerializeSafetensors(TwoTensors(), {.dtype = "I64"});
+  EXPECT_EQ(written.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(written.status().message().find("I64"), std::string::npos);
 }
 
 TEST(Safetensors, ReadsF16AndBf16AsFloat) {

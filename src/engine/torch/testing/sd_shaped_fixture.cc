@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
@@ -79,14 +80,17 @@ Status WriteText(const fs::path& path, std::string_view text) {
   return Status::Ok();
 }
 
-// Writes `weights` as shards of about `shard_bytes` with a diffusers/transformers index.
+size_t ElementBytes(const SdShape& shape) { return shape.dtype == "F16" ? 2 : 4; }
+
+// Writes `weights` as shards of about `shape.shard_bytes` with a diffusers/transformers index.
 Status WriteSharded(const fs::path& dir, const std::string& stem, SafetensorsFile weights,
-                    size_t shard_bytes) {
+                    const SdShape& shape) {
+  const size_t element_bytes = ElementBytes(shape);
   std::vector<SafetensorsFile> shards(1);
   size_t bytes = 0;
   for (auto& [name, tensor] : weights.tensors) {
-    const size_t size = tensor.values.size() * 4;
-    if (bytes > 0 && bytes + size > shard_bytes) {
+    const size_t size = tensor.values.size() * element_bytes;
+    if (bytes > 0 && bytes + size > shape.shard_bytes) {
       shards.emplace_back();
       bytes = 0;
     }
@@ -101,9 +105,9 @@ Status WriteSharded(const fs::path& dir, const std::string& stem, SafetensorsFil
                   shards.size());
     for (const auto& [name, tensor] : shards[i].tensors) {
       weight_map[name] = file;
-      total += tensor.values.size() * 4;
+      total += tensor.values.size() * element_bytes;
     }
-    RETURN_IF_ERROR(WriteSafetensorsFile((dir / file).string(), shards[i]));
+    RETURN_IF_ERROR(WriteSafetensorsFile((dir / file).string(), shards[i], {.dtype = shape.dtype}));
     shards[i] = {};
   }
   boost::json::object index{{"metadata", {{"total_size", total}}},
@@ -144,7 +148,8 @@ Status WriteSdShapedModel(const std::string& dir_text, const SdShape& shape, uin
     ASSIGN_OR_RETURN(ClipTextConfig config, ParseClipTextConfig(kTextEncoder, "config.json"));
     torch_engine::ClipTextModel model(config);
     RETURN_IF_ERROR(WriteSafetensorsFile((dir / "text_encoder" / "model.safetensors").string(),
-                                         torch_engine::ExportWeights(*model)));
+                                         torch_engine::ExportWeights(*model),
+                                         {.dtype = shape.dtype}));
   }
   {
     RETURN_IF_ERROR(WriteText(dir / "vae" / "config.json", vae_json));
@@ -152,7 +157,7 @@ Status WriteSdShapedModel(const std::string& dir_text, const SdShape& shape, uin
     torch_engine::AutoencoderKL model(config);
     RETURN_IF_ERROR(
         WriteSafetensorsFile((dir / "vae" / "diffusion_pytorch_model.safetensors").string(),
-                             torch_engine::ExportWeights(*model)));
+                             torch_engine::ExportWeights(*model), {.dtype = shape.dtype}));
   }
   RETURN_IF_ERROR(WriteText(dir / "unet" / "config.json", unet_json));
   ASSIGN_OR_RETURN(UNet2DConditionConfig config,
@@ -163,13 +168,30 @@ Status WriteSdShapedModel(const std::string& dir_text, const SdShape& shape, uin
     torch_engine::UNet2DCondition model(config);
     weights = torch_engine::ExportWeights(*model);
   }
-  for (const auto& [name, tensor] : weights.tensors) bytes += tensor.values.size() * 4;
+  for (const auto& [name, tensor] : weights.tensors) {
+    bytes += tensor.values.size() * ElementBytes(shape);
+  }
   if (bytes <= shape.shard_bytes) {
     return WriteSafetensorsFile((dir / "unet" / "diffusion_pytorch_model.safetensors").string(),
-                                weights);
+                                weights, {.dtype = shape.dtype});
   }
-  return WriteSharded(dir / "unet", "diffusion_pytorch_model", std::move(weights),
-                      shape.shard_bytes);
+  return WriteSharded(dir / "unet", "diffusion_pytorch_model", std::move(weights), shape);
+}
+
+uint64_t SdShapedModelBytes(const SdShape& shape) {
+  // The text encoder (123M parameters) does not scale; the UNet's parameters grow with the
+  // square of its widths (860M at 320..1280), the VAE's likewise (84M at 128..512).
+  auto scaled = [](double at_sd15, const std::vector<int>& widths, const std::vector<int>& sd15) {
+    double ratio = 0;
+    for (size_t i = 0; i < widths.size() && i < sd15.size(); ++i) {
+      ratio = std::max(ratio, static_cast<double>(widths[i]) / sd15[i]);
+    }
+    return at_sd15 * ratio * ratio;
+  };
+  const double parameters = 123.1e6 + scaled(859.5e6, shape.unet_channels, {320, 640, 1280, 1280}) +
+                            scaled(83.7e6, shape.vae_channels, {128, 256, 512, 512});
+  return static_cast<uint64_t>(parameters * static_cast<double>(ElementBytes(shape))) +
+         (8u << 20);  // the tokenizer's files and the headers
 }
 
 }  // namespace stipple
