@@ -12,22 +12,15 @@
 
 #include "api/api_keys.h"
 #include "api/testing/http_test_support.h"
+#include "common/testing/eventually.h"
 
 namespace stipple::http::testing {
 namespace {
 
+using stipple::testing::Eventually;
+
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-template <typename Fn>
-bool Eventually(Fn condition, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
 
 TEST(ConnectionCap, OneConnectionPastTheCapIsAnswered503AndCounted) {
   ApiServerOptions options = TestOptions();

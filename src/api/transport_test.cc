@@ -17,22 +17,15 @@
 #include <sstream>
 
 #include "api/testing/http_test_support.h"
+#include "common/testing/eventually.h"
 
 namespace stipple::http::testing {
 namespace {
 
+using stipple::testing::Eventually;
+
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-template <typename Fn>
-bool Eventually(Fn condition, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
 
 // A plain blocking TCP client socket on 127.0.0.1:port; -1 when the connect fails.
 int Connect(uint16_t port) {

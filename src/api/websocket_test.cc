@@ -8,9 +8,12 @@
 
 #include "api/api_keys.h"
 #include "api/testing/http_test_support.h"
+#include "common/testing/eventually.h"
 
 namespace stipple::http::testing {
 namespace {
+
+using stipple::testing::Eventually;
 
 namespace json = boost::json;
 
@@ -31,15 +34,6 @@ class WsClient : public TestWebSocket {
 // A JSON string as std::string ("<...>" for anything else), for comparisons.
 std::string Str(const json::value& v) {
   return v.is_string() ? std::string(v.as_string()) : "<" + json::serialize(v) + ">";
-}
-
-template <typename Fn>
-bool Eventually(Fn condition) {
-  for (int i = 0; i < 500; ++i) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
 }
 
 TEST(WebSocket, SubmitThenReceiveTheTasksEventsInOrder) {

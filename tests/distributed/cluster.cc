@@ -104,7 +104,8 @@ bool Cluster::Start(size_t gateways, const std::vector<WorkerSpec>& workers, int
     }
   }
   for (size_t i = 0; i < gateways_.size(); ++i) {
-    if (!Eventually([&] { return Call(ports_[i], "GET", "/readyz").status == 200; })) {
+    if (!Eventually([&] { return Call(ports_[i], "GET", "/readyz").status == 200; }, kClusterWait,
+                    std::chrono::milliseconds(50))) {
       error_ = "gateway g" + std::to_string(i) + " never ready";
       return false;
     }
@@ -173,15 +174,6 @@ std::optional<boost::json::object> GetTask(uint16_t port, const std::string& id)
   return Json(r.body);
 }
 
-bool Eventually(const std::function<bool()>& probe, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!probe()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
 std::optional<boost::json::object> AwaitTask(
     uint16_t port, const std::string& id,
     const std::function<bool(const boost::json::object&)>& done,
@@ -193,7 +185,7 @@ std::optional<boost::json::object> AwaitTask(
         if (task) last = std::move(task);
         return last && done(*last);
       },
-      timeout);
+      timeout, std::chrono::milliseconds(50));
   if (last && !done(*last)) return std::nullopt;
   return last;
 }

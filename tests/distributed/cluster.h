@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/testing/eventually.h"
 #include "process.h"
 #include "store/redis/testing/redis_test_server.h"
 
@@ -106,9 +107,9 @@ std::string Str(const boost::json::object& o, const char* key);
 int64_t Int(const boost::json::object& o, const char* key);
 // Whether the task's status is terminal.
 bool Terminal(const boost::json::object& task);
-// Calls `probe` every 50 ms until it returns true; false after `timeout`.
-bool Eventually(const std::function<bool()>& probe,
-                std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// How long the cluster's tests wait for what processes of the cluster do (Eventually,
+// common/testing/eventually.h): a bound on a broken run, generous on a loaded machine.
+inline constexpr std::chrono::milliseconds kClusterWait = std::chrono::seconds(120);
 // stipple_tasks_ended_total{status="STATUS"} of one gateway (-1 when unreadable).
 int64_t EndedTotal(uint16_t port, const std::string& status);
 

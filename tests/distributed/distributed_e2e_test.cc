@@ -274,17 +274,20 @@ TEST(DistributedE2e, AGatewayKilledItsWorkersMoveToTheOtherAndItsTasksCompleteTh
   }
   // Once one is running, gateway 0 dies.
   std::string running;
-  ASSERT_TRUE(Eventually([&] {
-    for (const std::string& id : ids) {
-      std::optional<Object> t = GetTask(cluster.port(1), id);
-      if (t && Str(*t, "status") == "running" && t->if_contains("progress") &&
-          t->at("progress").is_object()) {
-        running = id;
-        return true;
-      }
-    }
-    return false;
-  })) << cluster.Logs();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const std::string& id : ids) {
+          std::optional<Object> t = GetTask(cluster.port(1), id);
+          if (t && Str(*t, "status") == "running" && t->if_contains("progress") &&
+              t->at("progress").is_object()) {
+            running = id;
+            return true;
+          }
+        }
+        return false;
+      },
+      kClusterWait))
+      << cluster.Logs();
   EXPECT_EQ(cluster.gateway(0).Stop(SIGKILL), 128 + SIGKILL);
 
   ExpectSucceededEverywhere(cluster, ids, /*attempts=*/0, {1});
@@ -296,10 +299,13 @@ TEST(DistributedE2e, AGatewayKilledItsWorkersMoveToTheOtherAndItsTasksCompleteTh
   for (size_t w = 0; w < cluster.workers(); ++w) {
     EXPECT_NE(cluster.worker(w).Log().find("trying the next one"), std::string::npos) << w;
   }
-  EXPECT_TRUE(Eventually([&] {
-    return Json(Call(cluster.port(1), "GET", "/v1/queue").body)["workers"].as_object()["online"] ==
-           3;
-  })) << "every worker said hello to gateway 1";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Json(Call(cluster.port(1), "GET", "/v1/queue").body)["workers"]
+                   .as_object()["online"] == 3;
+      },
+      kClusterWait))
+      << "every worker said hello to gateway 1";
   // The workers now serve through gateway 1: a synchronous request there completes.
   HttpAnswer sync = SubmitTask(cluster.port(1), TaskBody(99), /*wait_s=*/25);
   EXPECT_EQ(sync.status, 200) << sync.body;
@@ -336,7 +342,8 @@ TEST(DistributedE2e, RedisDownAnswers503AndARestartWithAofLosesNothingAcknowledg
 
   ASSERT_TRUE(cluster.redis().Restart().ok());
   for (size_t g : {0, 1}) {
-    EXPECT_TRUE(Eventually([&] { return Call(cluster.port(g), "GET", "/readyz").status == 200; }))
+    EXPECT_TRUE(Eventually([&] { return Call(cluster.port(g), "GET", "/readyz").status == 200; },
+                           kClusterWait))
         << "gateway " << g << " ready again by itself";
   }
   ExpectSucceededEverywhere(cluster, acknowledged, /*attempts=*/0, {0, 1});

@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/testing/eventually.h"
 #include "worker/testing/worker_test_doubles.h"
 #include "worker/worker.h"
 
@@ -30,17 +31,8 @@ inline GenerationRequest TestRequest(std::string prompt, int steps = 4, int size
   return r;
 }
 
-// Polls `predicate` every millisecond until it holds or `timeout` passes (for conditions that
-// no test double signals, such as the engine's call count).
-template <typename Predicate>
-bool Eventually(Predicate predicate, milliseconds timeout = kWait) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!predicate()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return true;
-}
+// For conditions that no test double signals, such as the engine's call count.
+using stipple::testing::Eventually;
 
 class WorkerTest : public ::testing::Test {
  protected:
