@@ -46,6 +46,45 @@ std::vector<TaskEvent> RebuildHistory(const Task& task) {
 
 }  // namespace
 
+class EventSequencer::Waiter {
+ public:
+  Waiter(std::shared_ptr<Watches> watches, std::string task_id)
+      : watches_(std::move(watches)), task_id_(std::move(task_id)) {
+    MutexLock lock(watches_->mu);
+    ++watches_->waiters[task_id_];
+  }
+  ~Waiter() { Release(); }
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  void Release() {
+    if (released_.exchange(true)) return;
+    MutexLock lock(watches_->mu);
+    auto it = watches_->waiters.find(task_id_);
+    if (it != watches_->waiters.end() && --it->second <= 0) watches_->waiters.erase(it);
+  }
+
+ private:
+  const std::shared_ptr<Watches> watches_;
+  const std::string task_id_;
+  std::atomic<bool> released_{false};
+};
+
+class EventSequencer::Watched final : public Subscription {
+ public:
+  Watched(std::unique_ptr<Subscription> held, std::shared_ptr<Waiter> waiter)
+      : held_(std::move(held)), waiter_(std::move(waiter)) {}
+  // The callback may keep its copy of the waiter a while: release it here, with the handle.
+  ~Watched() override {
+    held_.reset();
+    waiter_->Release();
+  }
+
+ private:
+  std::unique_ptr<Subscription> held_;
+  std::shared_ptr<Waiter> waiter_;
+};
+
 EventSequencer::EventSequencer(TaskStore& store, EventBus& bus, const Clock* clock)
     : store_(store), bus_(bus), clock_(clock) {
   // Every gateway's progress reaches every gateway through the bus; the previews follow it.
@@ -282,16 +321,28 @@ Result<std::unique_ptr<Subscription>> EventSequencer::Subscribe(
     // The bus holds events already only when the task ended since Get: then no ledger is kept.
     if (!bus_.Seed(task.tenant, RebuildHistory(task))) ledger_.erase(it);
   }
+  // Watched until its end is delivered (released before the callback, which may destroy the
+  // handle) or the handle goes.
+  auto waiter = std::make_shared<Waiter>(watches_, task.id);
   // Under ledger_mu_: no event of this task is published between the replay and the live part.
-  return bus_.Subscribe(task.id, after_seq, std::move(on_event));
+  auto held = bus_.Subscribe(task.id, after_seq,
+                             [waiter, on_event = std::move(on_event)](const TaskEvent& e) {
+                               if (IsTerminalEvent(e.type)) waiter->Release();
+                               on_event(e);
+                             });
+  return std::unique_ptr<Subscription>(std::make_unique<Watched>(std::move(held), waiter));
 }
 
 Result<std::unique_ptr<Subscription>> EventSequencer::WhenTerminal(
     const Task& task, std::function<void(const Task&)> done) {
   // Two sources may offer the end (the live event, the late check below); `done` runs once.
   auto fired = std::make_shared<std::atomic<bool>>(false);
-  auto fire = [fired, done = std::move(done)](const TaskEvent& e) {
-    if (IsTerminalEvent(e.type) && e.task && !fired->exchange(true)) done(*e.task);
+  // A task not yet ended is watched until its end is delivered or the handle goes.
+  auto waiter = IsTerminal(task.state) ? nullptr : std::make_shared<Waiter>(watches_, task.id);
+  auto fire = [fired, waiter, done = std::move(done)](const TaskEvent& e) {
+    if (!IsTerminalEvent(e.type) || !e.task || fired->exchange(true)) return;
+    if (waiter) waiter->Release();
+    done(*e.task);
   };
   if (IsTerminal(task.state)) return bus_.Deliver({TerminalEventOf(task)}, fire);
   // After the newest seq there is nothing to replay but the terminal event, which the bus
@@ -300,9 +351,30 @@ Result<std::unique_ptr<Subscription>> EventSequencer::WhenTerminal(
   // The end may have been committed without the bus holding it (its history dropped): check
   // the record once more now that the live subscription is in place.
   ASSIGN_OR_RETURN(Task now, store_.Get(task.id));
-  if (!IsTerminal(now.state)) return live;
-  return std::unique_ptr<Subscription>(std::make_unique<SubscriptionPair>(
-      std::move(live), bus_.Deliver({TerminalEventOf(now)}, fire)));
+  if (IsTerminal(now.state)) {
+    live = std::make_unique<SubscriptionPair>(std::move(live),
+                                              bus_.Deliver({TerminalEventOf(now)}, fire));
+  }
+  return std::unique_ptr<Subscription>(std::make_unique<Watched>(std::move(live), waiter));
+}
+
+Status EventSequencer::RepairLostEnds() {
+  std::vector<std::string> watched;
+  {
+    MutexLock lock(watches_->mu);
+    watched.reserve(watches_->waiters.size());
+    for (const auto& [task_id, waiters] : watches_->waiters) watched.push_back(task_id);
+  }
+  Status result;
+  for (const std::string& task_id : watched) {
+    Result<Task> task = store_.Get(task_id);
+    if (!task.ok()) {
+      if (result.ok()) result = task.status();
+    } else if (IsTerminal(task->state)) {
+      CompleteHistory(*task);
+    }
+  }
+  return result;
 }
 
 std::unique_ptr<Subscription> EventSequencer::SubscribeAll(

@@ -21,9 +21,19 @@
 //    carries — this process's (kept at once) and, through an all-task subscription, every other
 //    gateway's on a shared bus — so Preview answers on every gateway. Dropped at the task's
 //    `retrying` and at its terminal event.
-//  - Owns the ledger and the preview cache (two mutexes; the ledger's is held across
-//    EventBus::Publish so per-task order is transition order) and the all-task subscription;
-//    not the store or the bus (the caller's, outliving it). Thread-safe.
+//  - Lost ends: the process that ended a task may die between the store's commit and the
+//    publish (a gateway killed there, in the distributed mode), leaving the bus without the end.
+//    A subscription to an ended task completes the history first (CompleteHistory). For the
+//    subscriptions already open, the sequencer watches the tasks they wait on — a Subscribe or
+//    WhenTerminal on a task not yet ended counts as one waiter from the call until its handle is
+//    destroyed or its terminal event is delivered to it — and RepairLostEnds, which the caller
+//    runs periodically (the housekeeper, every lost_end_check_interval), reads each watched task
+//    and gives the bus the end of those the store says ended. Cost: one TaskStore::Get per
+//    watched task (however many waiters it has) per call; nothing when nothing is watched.
+//  - Owns the ledger, the preview cache and the watched tasks (three mutexes; the ledger's is
+//    held across EventBus::Publish so per-task order is transition order) and the all-task
+//    subscription; not the store or the bus (the caller's, outliving it). The handles it returns
+//    may outlive it (not the bus). Thread-safe.
 #pragma once
 
 #include <functional>
@@ -54,7 +64,8 @@ class EventSequencer {
   // The progress of each report, one status per report, in order (see the header comment).
   std::vector<Status> PublishProgress(std::vector<ProgressReport> reports);
 
-  // TaskService::Subscribe and WhenTerminal for `task`, the record as just read.
+  // TaskService::Subscribe and WhenTerminal for `task`, the record as just read. On a task not
+  // yet ended each makes one waiter of the task until the handle goes or the end is delivered.
   Result<std::unique_ptr<Subscription>> Subscribe(const Task& task, int64_t after_seq,
                                                   std::function<void(const TaskEvent&)> on_event);
   Result<std::unique_ptr<Subscription>> WhenTerminal(const Task& task,
@@ -65,6 +76,10 @@ class EventSequencer {
   // Gives the bus the terminal event of `task` (ended, as the store just said) when it holds
   // none: the process that ended it may have died between the store's commit and the publish.
   void CompleteHistory(const Task& task);
+  // Reads every task with a waiter here (one Get each) and completes the history of those the
+  // store says ended (CompleteHistory: nothing when the bus holds the end). The first error of
+  // the reads, after trying them all.
+  Status RepairLostEnds();
 
   // The newest preview of the task; kNotFound when there is none (yet, or any more).
   Result<std::string> Preview(const std::string& task_id);
@@ -76,6 +91,14 @@ class EventSequencer {
     int attempt = 0;             // that lease's attempt
     bool back_in_queue = false;  // its `retrying` was published
   };
+
+  // The waiters per task, shared with the handles and the callbacks that release them.
+  struct Watches {
+    Mutex mu;
+    std::unordered_map<std::string, int> waiters GUARDED_BY(mu);
+  };
+  class Waiter;   // one waiter of a task; released once (end delivered, handle destroyed)
+  class Watched;  // a handle that releases its waiter when destroyed
 
   // ledger_mu_ held. Creates the ledger of an unknown task, publishing its `queued` first;
   // nullptr when the task's terminal event was published already (the caller's event is stale).
@@ -98,6 +121,8 @@ class EventSequencer {
 
   Mutex previews_mu_;
   std::unordered_map<std::string, std::string> previews_ GUARDED_BY(previews_mu_);
+  const std::shared_ptr<Watches> watches_ = std::make_shared<Watches>();
+
   std::unique_ptr<Subscription> preview_feed_;  // every task's events; destroyed first
 };
 

@@ -54,13 +54,21 @@ Status Housekeeper::Housekeep() {
     }
   }
   bool sweep = false;
+  bool check_lost_ends = false;
   {
     MutexLock lock(mu_);
     const Timestamp now = options_.clock->Now();
-    if (!last_sweep_ || *last_sweep_ + options_.output_sweep_interval <= now) {
-      last_sweep_ = now;
-      sweep = true;
-    }
+    auto due = [&](std::optional<Timestamp>& last, Millis interval) REQUIRES(mu_) {
+      if (last && *last + interval > now) return false;
+      last = now;
+      return true;
+    };
+    sweep = due(last_sweep_, options_.output_sweep_interval);
+    check_lost_ends =
+        options_.check_lost_ends && due(last_lost_end_check_, options_.lost_end_check_interval);
+  }
+  if (check_lost_ends) {
+    if (Status s = options_.check_lost_ends(); !s.ok()) result = s;
   }
   if (sweep) {
     if (Status s = SweepOutputs(); !s.ok()) result = s;

@@ -9,6 +9,9 @@
 //    succeeded task, every output of a task that ended without succeeding (or whose outputs
 //    expired), and every output of a task the store does not know. Tasks still queued or running
 //    are left alone; stores that cannot list (kUnimplemented) are skipped.
+//  - Lost ends: at its first pass and every lost_end_check_interval after (on `clock`), a pass
+//    also calls `check_lost_ends` when set (the ServiceStack's: EventSequencer::RepairLostEnds,
+//    one store read per task an open stream or wait of this process follows).
 //  - Image inputs (ResultStore::PutInput, shared by every task with the same bytes) are kept
 //    while a queued or running task references them (ImageInput::sha256), since only a run
 //    reads them: the same sweep deletes an input that no queued or running task referenced at
@@ -42,6 +45,8 @@ struct HousekeeperOptions {
   Millis reap_interval{1'000};                   // how often the thread runs a pass (real time)
   Millis output_sweep_interval{10 * 60 * 1000};  // how often a pass looks for orphan outputs
   bool thread = true;                            // false: only Housekeep() runs a pass
+  Millis lost_end_check_interval{5'000};         // how often a pass calls check_lost_ends
+  std::function<Status()> check_lost_ends;       // empty: none
 };
 
 class Housekeeper {
@@ -72,6 +77,7 @@ class Housekeeper {
   std::condition_variable cv_;
   bool stopping_ GUARDED_BY(mu_) = false;
   std::optional<Timestamp> last_sweep_ GUARDED_BY(mu_);
+  std::optional<Timestamp> last_lost_end_check_ GUARDED_BY(mu_);
   // Input SHA-256 → the sweep that first found it unreferenced (sweeps run one at a time).
   std::map<std::string, Timestamp> unreferenced_inputs_;
   std::thread thread_;

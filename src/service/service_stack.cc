@@ -19,7 +19,9 @@ ServiceStack::ServiceStack(TaskStore& store, EventBus& bus, ResultStore& results
                    {.clock = o.clock,
                     .reap_interval = o.reap_interval,
                     .output_sweep_interval = o.output_sweep_interval,
-                    .thread = o.housekeeping_thread}) {}
+                    .thread = o.housekeeping_thread,
+                    .lost_end_check_interval = o.lost_end_check_interval,
+                    .check_lost_ends = [this] { return events_.RepairLostEnds(); }}) {}
 
 ServiceStack::~ServiceStack() { Stop(); }
 

@@ -6,8 +6,8 @@
 //  - Admission: submits (queue bound, tenant quota, drain), readiness.
 //  - EventSequencer: each task's events in transition order, subscriptions, previews.
 //  - WorkerRegistry: the workers, their leases, the run figures and totals.
-//  - Housekeeper: its thread reaps lapsed leases and ttl-expired tasks and deletes outputs
-//    whose retention passed or that no lease owns.
+//  - Housekeeper: its thread reaps lapsed leases and ttl-expired tasks, deletes outputs whose
+//    retention passed or that no lease owns, and has the EventSequencer repair lost ends.
 //  - StoreTaskService (tasks()): the TaskService the HTTP gateway serves clients with.
 //  - StoreWorkSource (work()): the WorkSource of the in-process workers and of the
 //    worker-protocol endpoint.
@@ -36,6 +36,9 @@ struct ServiceOptions {
   Millis stats_window{5 * 60 * 1000};  // throughput and mean run time cover this much history
   Millis output_sweep_interval{10 * 60 * 1000};  // how often Housekeep looks for orphan outputs
   Millis write_refusal_hold{10'000};  // Ready() stays kUnavailable this long after a refusal
+  // How often housekeeping reads the tasks this process's open streams and waits follow, to
+  // publish an end the bus lacks (EventSequencer::RepairLostEnds; one store read per task).
+  Millis lost_end_check_interval{5'000};
 };
 
 class ServiceStack {

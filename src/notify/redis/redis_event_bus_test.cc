@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -198,6 +199,17 @@ TEST_F(RedisEventBusTest, SubscribePublishedSeesOnlyThisProcesssPublications) {
   EXPECT_EQ(WaitSeqs(mine, 2), (Seqs{{T::kStarted, 2}, {T::kSucceeded, 4}}));
 }
 
+NewTask ShapesTask() {
+  NewTask t;
+  t.id = NewId("tsk");
+  t.tenant = "acme";
+  t.request.prompt = "a red circle";
+  t.request.model = "shapes-32";
+  t.request.steps = 20;
+  t.request_fingerprint = t.id;
+  return t;
+}
+
 // Two task services (two gateways) over one Redis: a client waits on A while the worker reports
 // to B, and A serves the preview B received.
 TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
@@ -214,13 +226,7 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
     TaskService& gateway_a = stack_a.tasks();
     ServiceStack stack_b(**store_b, *b_, **results, options);
     WorkSource& gateway_b = stack_b.work();
-    NewTask t;
-    t.id = NewId("tsk");
-    t.tenant = "acme";
-    t.request.prompt = "a red circle";
-    t.request.model = "shapes-32";
-    t.request.steps = 20;
-    t.request_fingerprint = t.id;
+    NewTask t = ShapesTask();
     ASSERT_TRUE(gateway_a.Submit(t).ok());
 
     std::mutex mu;
@@ -260,6 +266,46 @@ TEST_F(RedisEventBusTest, WaiterOnOneGatewaySeesATaskRunOnAnother) {
     ASSERT_EQ(got.size(), 4u);
     EXPECT_EQ(got[2].preview_png, "preview");
     EXPECT_EQ(got[1].worker_id, "w-b");
+  }
+  fs::remove_all(dir);
+}
+
+// Two gateways over one Redis: B's task ends in the store, and B dies before publishing the end
+// (here: the store alone completes it). The stream and the wait open on A get the end at A's
+// next housekeeping pass (its first: the lost-end check is due), numbered after the held events.
+TEST_F(RedisEventBusTest, StreamsOnOneGatewayGetAnEndAnotherCommittedButNeverPublished) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("stipple-events-" + NewId("tmp"));
+  auto results = FsResultStore::Open({.dir = dir.string(), .sync = false});
+  ASSERT_TRUE(results.ok());
+  auto store_a = RedisTaskStore::Open({.url = server_->url()});
+  auto store_b = RedisTaskStore::Open({.url = server_->url()});
+  ASSERT_TRUE(store_a.ok() && store_b.ok());
+  ServiceOptions options{.housekeeping_thread = false};
+  {
+    ServiceStack stack_a(**store_a, *a_, **results, options);
+    ServiceStack stack_b(**store_b, *b_, **results, options);
+    NewTask t = ShapesTask();
+    ASSERT_TRUE(stack_a.tasks().Submit(t).ok());
+    std::promise<Task> ended;
+    auto waiter = stack_a.tasks().WhenTerminal("acme", t.id,
+                                               [&](const Task& task) { ended.set_value(task); });
+    ASSERT_TRUE(waiter.ok());
+    EventCollector events;
+    auto sub = stack_a.tasks().Subscribe("acme", t.id, 0, events.Callback());
+    ASSERT_TRUE(sub.ok());
+    auto leased =
+        stack_b.work().Lease({.worker_id = "w-b", .models = {"shapes-32"}, .max_tasks = 1});
+    ASSERT_TRUE(leased.ok() && leased->size() == 1);
+    EXPECT_EQ(WaitSeqs(events, 2), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}}));
+    const Task& running = leased->front().task;
+    ASSERT_TRUE((*store_b)->Complete({.task_id = t.id, .fencing = running.fencing}).ok());
+
+    ASSERT_TRUE(stack_a.Housekeep().ok());
+    EXPECT_EQ(WaitSeqs(events, 3), (Seqs{{T::kQueued, 1}, {T::kStarted, 2}, {T::kSucceeded, 3}}));
+    std::future<Task> end = ended.get_future();
+    ASSERT_EQ(end.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(end.get().state, TaskState::kSucceeded);
   }
   fs::remove_all(dir);
 }
