@@ -88,19 +88,30 @@ class EventSequencer::Watched final : public Subscription {
 EventSequencer::EventSequencer(TaskStore& store, EventBus& bus, const Clock* clock)
     : store_(store), bus_(bus), clock_(clock) {
   // Every gateway's progress reaches every gateway through the bus; the previews follow it.
-  preview_feed_ = bus_.SubscribeAll("", [this](const TaskEvent& e) { KeepPreview(e); });
+  preview_feed_ = bus_.SubscribeAll("", [this](const TaskEvent& e) { Observe(e); });
 }
 
 EventSequencer::~EventSequencer() { preview_feed_.reset(); }
 
-void EventSequencer::KeepPreview(const TaskEvent& e) {
+void EventSequencer::Observe(const TaskEvent& e) {
   if (e.type == TaskEventType::kProgress) {
     if (e.preview_png.empty()) return;
     MutexLock lock(previews_mu_);
     previews_[e.task_id] = e.preview_png;
-  } else if (e.type == TaskEventType::kRetrying || IsTerminalEvent(e.type)) {
-    DropPreview(e.task_id);
+    return;
   }
+  if (IsTerminalEvent(e.type)) {
+    // Ended, by this process or by another on a shared bus: this one's ledger of the task goes
+    // too (it would otherwise stay when another gateway published the end).
+    MutexLock lock(ledger_mu_);
+    ledger_.erase(e.task_id);
+  }
+  if (e.type == TaskEventType::kRetrying || IsTerminalEvent(e.type)) DropPreview(e.task_id);
+}
+
+size_t EventSequencer::LiveTasks() {
+  MutexLock lock(ledger_mu_);
+  return ledger_.size();
 }
 
 void EventSequencer::DropPreview(const std::string& task_id) {

@@ -9,7 +9,8 @@
 //    `started` of a new lease would come before the `retrying` of the lease it replaced (the
 //    housekeeper's Reap and a waiting worker's lease finishing at the same moment), the
 //    `retrying` is published first and the late one is dropped; a task's first event is always
-//    `queued`. The ledger forgets a task at its terminal event.
+//    `queued`. The ledger forgets a task at its terminal event, whichever process published it
+//    (the all-task feed below sees every gateway's).
 //  - Progress is checked against the ledger (a lost lease → kAborted; a task this process has
 //    not seen start is checked against the store's record) and published, a batch's at once
 //    (EventBus::PublishBatch).
@@ -84,6 +85,9 @@ class EventSequencer {
   // The newest preview of the task; kNotFound when there is none (yet, or any more).
   Result<std::string> Preview(const std::string& task_id);
 
+  // How many tasks the ledger holds (live tasks this process published events of; tests).
+  size_t LiveTasks();
+
  private:
   struct Ledger {
     std::string tenant;
@@ -108,8 +112,9 @@ class EventSequencer {
   TaskEvent TerminalEventOf(const Task& task);
   Result<std::unique_ptr<Subscription>> SubscribeEnded(
       const Task& task, int64_t after_seq, std::function<void(const TaskEvent&)> on_event);
-  // The preview cache's view of an event (any gateway's).
-  void KeepPreview(const TaskEvent& event);
+  // The all-task feed's view of an event (any gateway's): the preview cache, and the ledger
+  // dropped at a task's terminal event.
+  void Observe(const TaskEvent& event);
   void DropPreview(const std::string& task_id);
 
   TaskStore& store_;

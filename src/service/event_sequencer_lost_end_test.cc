@@ -8,6 +8,7 @@
 #include <chrono>
 #include <future>
 
+#include "common/testing/eventually.h"
 #include "notify/event_collector.h"
 #include "service/testing/counting_decorators.h"
 #include "service/testing/service_test_fixture.h"
@@ -92,6 +93,27 @@ TEST_F(ServiceEventsTest, StreamsOnAnotherGatewayGetTheEndOfATaskReapedByOneThat
   std::future<Task> end = ended.get_future();
   ASSERT_EQ(end.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(end.get().state, TaskState::kFailed);
+}
+
+TEST_F(ServiceEventsTest, ALedgerGoesWhenAnotherGatewayPublishesTheEnd) {
+  // This process queued and started the task; another on the same bus completed it.
+  ServiceStack second(*store_, *bus_, *results_, {.clock = &clock_, .housekeeping_thread = false});
+  Task t = Submit();
+  Task leased = LeaseOne();
+  EXPECT_EQ(service_->events().LiveTasks(), 1u);
+  std::promise<Task> ended;
+  auto wait =
+      service_->tasks().WhenTerminal("acme", t.id, [&](const Task& end) { ended.set_value(end); });
+  ASSERT_TRUE(wait.ok());
+  ASSERT_TRUE(second.work()
+                  .Complete(leased.id, leased.fencing, {GeneratedImage{"png bytes", 32, 32, 42}})
+                  .ok());
+  std::future<Task> end = ended.get_future();
+  ASSERT_EQ(end.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(end.get().state, TaskState::kSucceeded);
+  EXPECT_TRUE(stipple::testing::Eventually([&] { return service_->events().LiveTasks() == 0; }))
+      << "the ledger kept a task another gateway ended";
+  EXPECT_EQ(second.events().LiveTasks(), 0u);
 }
 
 // The check itself, over a store and a bus that count what it reads and publishes.

@@ -39,11 +39,13 @@ void Housekeeper::Loop() {
 }
 
 Status Housekeeper::Housekeep() {
-  ASSIGN_OR_RETURN(ReapReport report, store_.Reap());
+  Status result;
+  Result<ReapReport> reaped = store_.Reap();
+  if (!reaped.ok()) result = reaped.status();  // the other parts do not depend on it
+  ReapReport report = reaped.ok() ? std::move(reaped).value() : ReapReport{};
   for (const auto* list : {&report.requeued, &report.failed, &report.canceled, &report.expired}) {
     for (const Task& task : *list) on_transition_(task);
   }
-  Status result;
   for (const Task& task : report.outputs_expired) {
     Status s = results_.Delete(task.id);
     if (!s.ok()) {

@@ -13,6 +13,8 @@
 #include "common/digest.h"
 #include "common/id.h"
 #include "notify/event_collector.h"
+#include "service/housekeeper.h"
+#include "service/testing/counting_decorators.h"
 #include "service/testing/service_test_fixture.h"
 
 namespace stipple {
@@ -93,6 +95,18 @@ TEST_F(ServiceStackTest, HousekeepingRemovesOutputsNoLeaseOwns) {
             StatusCode::kNotFound);
   EXPECT_EQ(results_->Get(unknown, 3, 0).status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(fs::exists(dir_ / "outputs" / unknown));
+}
+
+// A pass whose Reap fails still runs its other parts (here the sweep of outputs no lease owns)
+// and reports the Reap's error.
+TEST_F(ServiceStackTest, AFailedReapLeavesTheRestOfThePassToRun) {
+  CountingTaskStore failing(*store_);
+  failing.FailReap(UnavailableError("the store is down"));
+  Housekeeper housekeeper(failing, *results_, [](const Task&) {}, {.thread = false});
+  const std::string unknown = NewId("tsk");
+  ASSERT_TRUE(results_->Put(unknown, 3, 0, "y").ok());
+  EXPECT_EQ(housekeeper.Housekeep().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(results_->Get(unknown, 3, 0).status().code(), StatusCode::kNotFound);
 }
 
 // Image inputs live while a queued or running task references them, then go after two sweeps.

@@ -50,6 +50,7 @@ class ServiceStack {
 
   TaskService& tasks() { return tasks_; }
   WorkSource& work() { return work_; }
+  EventSequencer& events() { return events_; }
 
   // Stops admitting (Submit → kUnavailable, Ready → kUnavailable) and leasing; running tasks
   // may still heartbeat, complete, fail and release. Irreversible.

@@ -1,7 +1,8 @@
 // Test decorators that count what the service asks of its TaskStore and its EventBus, for the
 // tests of what a periodic check costs (store reads per task) and of what it publishes (terminal
 // events per task, counted when offered, whether or not the bus keeps them). Each forwards every
-// call to the store or bus it wraps, which the caller owns and which outlives it. Thread-safe.
+// call to the store or bus it wraps, which the caller owns and which outlives it; the store's
+// Reap can be made to fail (FailReap). Thread-safe.
 #pragma once
 
 #include <map>
@@ -57,13 +58,25 @@ class CountingTaskStore final : public TaskStore {
     return store_.Cancel(task_id);
   }
   Result<TaskPage> List(const ListQuery& query) override { return store_.List(query); }
-  Result<ReapReport> Reap() override { return store_.Reap(); }
+  // From now on Reap answers `error` instead of reaping (OK: reaps again).
+  void FailReap(Status error) {
+    MutexLock lock(mu_);
+    reap_error_ = std::move(error);
+  }
+  Result<ReapReport> Reap() override {
+    {
+      MutexLock lock(mu_);
+      if (!reap_error_.ok()) return reap_error_;
+    }
+    return store_.Reap();
+  }
   Result<std::vector<QueueCounts>> Counts() override { return store_.Counts(); }
 
  private:
   TaskStore& store_;
   Mutex mu_;
   std::map<std::string, int> gets_ GUARDED_BY(mu_);
+  Status reap_error_ GUARDED_BY(mu_);
 };
 
 class CountingEventBus final : public EventBus {
