@@ -15,6 +15,7 @@
 #include "common/digest.h"
 #include "common/hex.h"
 #include "common/id.h"
+#include "common/log.h"
 
 namespace stipple {
 
@@ -29,6 +30,11 @@ constexpr std::string_view kTempPrefix = ".tmp-";
 constexpr char kPackMagic[8] = {'S', 'T', 'P', 'P', 'A', 'C', 'K', '1'};
 constexpr std::string_view kPacksDir = ".batches";
 constexpr std::string_view kPackSuffix = ".pack";
+constexpr std::string_view kIndexFile = "index.db";
+// Packs whose headers Open reads before it hands them to the index in one transaction.
+constexpr size_t kFoundPacksPerTransaction = 64;
+// Leases read from the index at a time by ListLeases.
+constexpr int kLeasesPerPage = 1024;
 
 void PutLe(std::string& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -142,6 +148,39 @@ Status WriteFileAtomically(const std::string& dir, const std::string& final_path
   return written;
 }
 
+// The records of a pack file, from its headers: the whole records before any cut (a pack written
+// without sync and cut short by a crash) or anything that is not a record of ours.
+Result<std::vector<PackedRecord>> ReadPackRecords(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError("open", path, errno);
+  ASSIGN_OR_RETURN(std::string magic, ReadAt(fd.get(), 0, sizeof(kPackMagic), path));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError("stat", path, errno);
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::vector<PackedRecord> records;
+  uint64_t at = sizeof(kPackMagic);
+  while (magic == std::string_view(kPackMagic, sizeof(kPackMagic))) {
+    ASSIGN_OR_RETURN(std::string len, ReadAt(fd.get(), at, 1, path));
+    if (len.empty()) break;  // the end
+    const size_t id_len = static_cast<unsigned char>(len[0]);
+    const size_t head_len = 1 + id_len + 8 + 4 + kDigestBytes + 8;
+    ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), at, head_len, path));
+    if (head.size() < head_len) break;  // cut short (written without sync before a crash)
+    PackedRecord record;
+    record.task_id = head.substr(1, id_len);
+    record.fencing = GetLe(head, 1 + id_len, 8);
+    record.index = static_cast<int>(GetLe(head, 1 + id_len + 8, 4));
+    std::memcpy(record.sha256.data(), head.data() + 1 + id_len + 12, kDigestBytes);
+    record.size = GetLe(head, head_len - 8, 8);
+    record.offset = at + head_len;
+    if (record.offset + record.size > file_size) break;
+    at = record.offset + record.size;
+    if (!IsValidOutputKey(record.task_id)) break;  // not ours: stop reading this pack
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOptions& options) {
@@ -149,113 +188,104 @@ Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOp
   std::error_code ec;
   fs::create_directories(options.dir, ec);
   if (ec) return InternalError("create " + options.dir + ": " + ec.message());
-  // Temp files are what a crash in the middle of a Put leaves; no reader ever opens them.
+  // Temp files are what a crash in the middle of a Put leaves; no reader ever opens them. The
+  // packs' directory is Reconcile's to scan.
   for (auto it = fs::recursive_directory_iterator(options.dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && it->path().filename().string().starts_with(kTempPrefix)) {
+    if (it.depth() == 0 && it->path().filename() == kPacksDir) {
+      it.disable_recursion_pending();
+    } else if (it->is_regular_file(ec) && it->path().filename().string().starts_with(kTempPrefix)) {
       fs::remove(it->path(), ec);
     }
   }
   if (ec) return InternalError("scan " + options.dir + ": " + ec.message());
-  std::unique_ptr<FsResultStore> store(new FsResultStore(options));
-  const std::string packs = store->PacksDir();
+  const std::string packs = (fs::path(options.dir) / kPacksDir).string();
+  FileSyncer* syncer = !options.sync    ? nullptr
+                       : options.syncer ? options.syncer
+                                        : &SystemFileSyncer();
   if (::mkdir(packs.c_str(), 0755) == 0) {
-    RETURN_IF_ERROR(SyncDir(store->syncer(), options.dir));
+    RETURN_IF_ERROR(SyncDir(syncer, options.dir));
   } else if (errno != EEXIST) {
     return ErrnoError("mkdir", packs, errno);
   }
-  RETURN_IF_ERROR(store->LoadPacks());
+  ASSIGN_OR_RETURN(std::unique_ptr<PackIndex> index,
+                   PackIndex::Open({.path = fs::absolute(fs::path(packs) / kIndexFile).string(),
+                                    .sync = options.sync,
+                                    .vfs = options.index_vfs}));
+  if (index->rebuilt()) {
+    LogWarn("result store: the pack index was unreadable; made anew from the packs",
+            {{"dir", options.dir}});
+  }
+  std::unique_ptr<FsResultStore> store(new FsResultStore(options, std::move(index)));
+  RETURN_IF_ERROR(store->Reconcile());
   return store;
+}
+
+bool FsResultStore::IsIndexFile(std::string_view file_name) {
+  return file_name == kIndexFile ||
+         (file_name.starts_with(kIndexFile) && file_name[kIndexFile.size()] == '-');
 }
 
 std::string FsResultStore::PacksDir() const {
   return (fs::path(options_.dir) / kPacksDir).string();
 }
 
-Status FsResultStore::LoadPacks() {
+Status FsResultStore::Reconcile() {
   const std::string dir = PacksDir();
-  std::vector<std::string> names;
+  ASSIGN_OR_RETURN(std::vector<std::string> dead, index_->DeadPacks());
+  DropDeadPacks(dead);
+  std::vector<std::string> found;
+  int64_t known = 0;
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (name.ends_with(kPackSuffix)) names.push_back(std::move(name));
+    if (name.starts_with(kTempPrefix)) {
+      fs::remove(it->path(), ec);  // a PutBatch cut short
+      continue;
+    }
+    if (!name.ends_with(kPackSuffix)) continue;
+    ASSIGN_OR_RETURN(bool knows, index_->Knows(name));
+    if (knows) {
+      ++known;
+    } else {
+      found.push_back(std::move(name));
+    }
   }
   if (ec) return InternalError("scan " + dir + ": " + ec.message());
+  ASSIGN_OR_RETURN(int64_t indexed, index_->PackCount());
+  if (known < indexed) {
+    RETURN_IF_ERROR(index_->DropPacksWhere([&](const std::string& name) {
+      struct stat st {};
+      return ::stat((dir + "/" + name).c_str(), &st) != 0 && errno == ENOENT;
+    }));
+  }
+  return IndexFoundPacks(std::move(found));
+}
+
+Status FsResultStore::IndexFoundPacks(std::vector<std::string> names) {
   std::sort(names.begin(), names.end());  // ids grow with time: a later pack wins a key
-  MutexLock lock(mu_);
-  for (const std::string& name : names) {
-    const std::string path = dir + "/" + name;
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return ErrnoError("open", path, errno);
-    ASSIGN_OR_RETURN(std::string magic, ReadAt(fd.get(), 0, sizeof(kPackMagic), path));
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return ErrnoError("stat", path, errno);
-    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-    uint64_t at = sizeof(kPackMagic);
-    int records = 0;
-    const uint32_t pack = AddPack(name);
-    while (magic == std::string_view(kPackMagic, sizeof(kPackMagic))) {
-      ASSIGN_OR_RETURN(std::string len, ReadAt(fd.get(), at, 1, path));
-      if (len.empty()) break;  // the end
-      const size_t id_len = static_cast<unsigned char>(len[0]);
-      const size_t head_len = 1 + id_len + 8 + 4 + kDigestBytes + 8;
-      ASSIGN_OR_RETURN(std::string head, ReadAt(fd.get(), at, head_len, path));
-      if (head.size() < head_len) break;  // cut short (written without sync before a crash)
-      std::string task_id = head.substr(1, id_len);
-      const uint64_t fencing = GetLe(head, 1 + id_len, 8);
-      const int index = static_cast<int>(GetLe(head, 1 + id_len + 8, 4));
-      PackedRecord record;
-      record.fencing = fencing;
-      record.index = index;
-      record.pack = pack;
-      std::memcpy(record.sha256.data(), head.data() + 1 + id_len + 12, kDigestBytes);
-      record.size = GetLe(head, head_len - 8, 8);
-      record.offset = at + head_len;
-      if (record.offset + record.size > file_size) break;
-      at = record.offset + record.size;
-      if (!IsValidOutputKey(task_id)) break;  // not ours: stop reading this pack
-      IndexPacked(task_id, record);
-      ++records;
+  const std::string dir = PacksDir();
+  for (size_t start = 0; start < names.size(); start += kFoundPacksPerTransaction) {
+    std::vector<FoundPack> packs;
+    for (size_t i = start; i < std::min(names.size(), start + kFoundPacksPerTransaction); ++i) {
+      ASSIGN_OR_RETURN(std::vector<PackedRecord> records, ReadPackRecords(dir + "/" + names[i]));
+      packs.push_back({names[i], std::move(records)});  // none: added dead, then unlinked
     }
-    if (records == 0) {
-      packs_.erase(pack);
-      ::unlink(path.c_str());
-    }
+    ASSIGN_OR_RETURN(std::vector<std::string> dead, index_->AddFound(packs));
+    DropDeadPacks(dead);
   }
   return Status::Ok();
 }
 
-uint32_t FsResultStore::AddPack(std::string name) {
-  while (next_pack_ == 0 || packs_.count(next_pack_) > 0) ++next_pack_;  // after a wrap
-  const uint32_t pack = next_pack_++;
-  packs_[pack].name = std::move(name);
-  return pack;
-}
-
-void FsResultStore::IndexPacked(const std::string& task_id, const PackedRecord& record) {
-  std::vector<PackedRecord>& records = packed_[task_id];
-  auto it = std::find_if(records.begin(), records.end(), [&](const PackedRecord& r) {
-    return r.fencing == record.fencing && r.index == record.index;
-  });
-  if (it == records.end()) {
-    records.push_back(record);
-    ++packs_[record.pack].records;
-    return;
+void FsResultStore::DropDeadPacks(const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  const std::string dir = PacksDir();
+  std::vector<std::string> unlinked;
+  for (const std::string& name : names) {
+    if (::unlink((dir + "/" + name).c_str()) == 0 || errno == ENOENT) unlinked.push_back(name);
   }
-  if (it->pack != record.pack) {
-    ForgetPacked(it->pack);
-    ++packs_[record.pack].records;
-  }
-  *it = record;
-}
-
-void FsResultStore::ForgetPacked(uint32_t pack) {
-  auto it = packs_.find(pack);
-  if (it == packs_.end()) return;
-  if (--it->second.records > 0) return;
-  ::unlink((PacksDir() + "/" + it->second.name).c_str());
-  packs_.erase(it);
+  (void)index_->Forget(unlinked);
 }
 
 Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const OutputToStore> outputs) {
@@ -281,10 +311,11 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
     head += DigestBytes(digest);
     PutLe(head, out.bytes.size(), 8);
     at += head.size();
-    records.push_back({.fencing = out.fencing,
+    records.push_back({.task_id = out.task_id,
+                       .fencing = out.fencing,
+                       .index = out.index,
                        .offset = at,
                        .size = out.bytes.size(),
-                       .index = out.index,
                        .sha256 = digest});
     at += out.bytes.size();
     heads.push_back(std::move(head));
@@ -299,33 +330,29 @@ Result<std::vector<StoredOutput>> FsResultStore::PutBatch(std::span<const Output
   RETURN_IF_ERROR(WriteFileAtomically(dir, dir + "/" + name, parts, syncer()));
   RETURN_IF_ERROR(SyncDir(syncer(), dir));
   // Durable: the pack now holds the last write of each key.
-  MutexLock lock(mu_);
-  const uint32_t pack = AddPack(name);
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const OutputToStore& out = outputs[i];
-    ::unlink(PathOf(out.task_id, out.fencing, out.index).c_str());  // an older single file
-    records[i].pack = pack;
-    IndexPacked(out.task_id, records[i]);
+  Result<std::vector<std::string>> dead = index_->Add(name, records);
+  if (!dead.ok()) {
+    // Not indexed: the caller deletes the batch's records, so no Open may index them either.
+    ::unlink((dir + "/" + name).c_str());
+    return dead.status();
   }
+  for (const OutputToStore& out : outputs) {
+    ::unlink(PathOf(out.task_id, out.fencing, out.index).c_str());  // an older single file
+  }
+  DropDeadPacks(*dead);  // packs whose every record this batch replaced
   return stored;
 }
 
 Result<std::pair<std::string, uint64_t>> FsResultStore::PackedAt(const std::string& task_id,
                                                                  uint64_t fencing, int index) {
-  MutexLock lock(mu_);
-  auto task = packed_.find(task_id);
-  if (task == packed_.end()) return NotFoundError("not packed");
-  for (const PackedRecord& r : task->second) {
-    if (r.fencing == fencing && r.index == index) {
-      return std::make_pair(PacksDir() + "/" + packs_[r.pack].name, r.offset);
-    }
-  }
-  return NotFoundError("not packed");
+  ASSIGN_OR_RETURN(std::optional<PackedLocation> at, index_->Find(task_id, fencing, index));
+  if (!at) return NotFoundError("not packed");
+  return std::make_pair(PacksDir() + "/" + at->pack, at->offset);
 }
 
 size_t FsResultStore::PackCount() {
-  MutexLock lock(mu_);
-  return packs_.size();
+  Result<int64_t> count = index_->PackCount();
+  return count.ok() ? static_cast<size_t>(*count) : 0;
 }
 
 std::string FsResultStore::PathOf(const std::string& task_id, uint64_t fencing, int index) const {
@@ -375,37 +402,20 @@ Result<StoredOutput> FsResultStore::Put(const std::string& task_id, uint64_t fen
   }
   RETURN_IF_ERROR(SyncDir(syncer(), dir));
   if (new_dir) RETURN_IF_ERROR(SyncDir(syncer(), options_.dir));
-  MutexLock lock(mu_);  // an older packed record of the key is superseded
-  if (auto task = packed_.find(task_id); task != packed_.end()) {
-    std::erase_if(task->second, [&](const PackedRecord& r) REQUIRES(mu_) {
-      if (r.fencing != fencing || r.index != index) return false;
-      ForgetPacked(r.pack);
-      return true;
-    });
-    if (task->second.empty()) packed_.erase(task);
+  // An older packed record of the key is superseded. Should dropping it fail, the single file
+  // still wins (Get reads it first), so the Put stands.
+  if (Result<std::vector<std::string>> dead = index_->Remove(task_id, fencing, index); dead.ok()) {
+    DropDeadPacks(*dead);
   }
   return record;
 }
 
 Result<OutputBytes> FsResultStore::GetPacked(const std::string& task_id, uint64_t fencing,
                                              int index) {
-  PackedRecord record;
-  std::string pack;
-  {
-    MutexLock lock(mu_);
-    const PackedRecord* found = nullptr;
-    if (auto task = packed_.find(task_id); task != packed_.end()) {
-      for (const PackedRecord& r : task->second) {
-        if (r.fencing == fencing && r.index == index) found = &r;
-      }
-    }
-    if (found == nullptr) {
-      return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
-    }
-    record = *found;
-    pack = packs_[record.pack].name;
-  }
-  const std::string path = PacksDir() + "/" + pack;
+  ASSIGN_OR_RETURN(std::optional<PackedLocation> found, index_->Find(task_id, fencing, index));
+  if (!found) return NotFoundError("no output " + std::to_string(index) + " of " + task_id);
+  const PackedLocation& record = *found;
+  const std::string path = PacksDir() + "/" + record.pack;
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     // Deleted since the lookup.
@@ -468,17 +478,8 @@ Result<OutputBytes> FsResultStore::Get(const std::string& task_id, uint64_t fenc
 
 Status FsResultStore::DeleteLease(const std::string& task_id, uint64_t fencing) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
-  {
-    MutexLock lock(mu_);
-    if (auto task = packed_.find(task_id); task != packed_.end()) {
-      std::erase_if(task->second, [&](const PackedRecord& r) REQUIRES(mu_) {
-        if (r.fencing != fencing) return false;
-        ForgetPacked(r.pack);
-        return true;
-      });
-      if (task->second.empty()) packed_.erase(task);
-    }
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> dead, index_->Remove(task_id, fencing));
+  DropDeadPacks(dead);
   const fs::path dir = fs::path(options_.dir) / task_id;
   const std::string prefix = std::to_string(fencing) + "-";
   std::error_code ec;
@@ -513,26 +514,25 @@ Result<std::vector<StoredLease>> FsResultStore::ListLeases() {
     for (uint64_t fencing : leases) out.push_back(StoredLease{task_id, fencing});
   }
   if (ec) return InternalError("list outputs in " + options_.dir + ": " + ec.message());
-  std::set<std::pair<std::string, uint64_t>> listed;
-  for (const StoredLease& lease : out) listed.emplace(lease.task_id, lease.fencing);
-  MutexLock lock(mu_);
-  for (const auto& [task_id, records] : packed_) {
-    for (const PackedRecord& r : records) {
-      if (listed.emplace(task_id, r.fencing).second) out.push_back({task_id, r.fencing});
+  // Single files are few (the service packs its outputs): the set of their leases stays small.
+  std::set<std::pair<std::string, uint64_t>> files;
+  for (const StoredLease& lease : out) files.emplace(lease.task_id, lease.fencing);
+  std::optional<StoredLease> after;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<StoredLease> page, index_->Leases(after, kLeasesPerPage));
+    for (StoredLease& lease : page) {
+      if (files.count({lease.task_id, lease.fencing}) == 0) out.push_back(lease);
     }
+    if (page.size() < static_cast<size_t>(kLeasesPerPage)) break;
+    after = std::move(page.back());
   }
   return out;
 }
 
 Status FsResultStore::Delete(const std::string& task_id) {
   if (!IsValidOutputKey(task_id)) return InvalidArgumentError("not a valid task id: " + task_id);
-  {
-    MutexLock lock(mu_);
-    if (auto task = packed_.find(task_id); task != packed_.end()) {
-      for (const PackedRecord& r : task->second) ForgetPacked(r.pack);
-      packed_.erase(task);
-    }
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> dead, index_->Remove(task_id));
+  DropDeadPacks(dead);
   std::error_code ec;
   fs::remove_all(fs::path(options_.dir) / task_id, ec);
   if (ec) return InternalError("delete outputs of " + task_id + ": " + ec.message());

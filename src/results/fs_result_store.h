@@ -15,27 +15,40 @@
 // one byte, the id, fencing 8 bytes and index 4 bytes, little-endian), the SHA-256, the size
 // (8 bytes) and the bytes. It is written as ".batches/.tmp-<random>", fsynced once, renamed and
 // the one directory fsynced once: two fsyncs per batch whatever its size, against two or three
-// per image for Put. Packed records are found through an index in memory (task → lease, index →
-// pack, offset), rebuilt by Open from the packs' record headers; a pack is unlinked when its
-// last record is deleted. A record of a key written both ways: the single file wins (PutBatch
-// removes an older single file of its keys once the pack is durable; Put forgets an older
-// packed record), so the last write wins, also after a restart. The store must be the only
-// writer of its directory (one process: `stipple serve`).
+// per image for Put. Then its records go into the pack index, a SQLite database beside the packs
+// (".batches/index.db", pack_index.h: why it is on disk, its schema and its durability), in one
+// transaction that waits for no fsync: every row of it can be made again from the pack, which is
+// durable already. The process's memory does not grow with the packed records kept.
+//
+// Open reconciles the index with the packs, reading no pack the index knows:
+//  - a pack whose last record was dropped but whose file a crash kept is unlinked;
+//  - a pack file the index does not know (a crash between the pack's rename and the index's
+//    commit, or an index that is new: missing, or unreadable and made anew) is indexed from its
+//    record headers, a pack cut short keeping its whole records; between two packs that hold a
+//    key, the later name (ids grow with time) wins;
+//  - a pack the index knows whose file is gone is dropped with its records (counted first: no
+//    stat per pack unless one is missing).
+// A pack is unlinked when its last record is dropped, after the commit that dropped it. A record
+// deleted from a pack that others keep alive stays deleted after a restart (its row is gone);
+// after a power cut, a recent deletion may be undone, as for single files (pack_index.h).
+//
+// A record of a key written both ways: the single file wins (PutBatch removes an older single
+// file of its keys once the pack is indexed; Put drops an older packed record), so the last write
+// wins, also after a restart. The store must be the only writer of its directory (one process:
+// `stipple serve`).
 //
 // Thread-safe: every call may come from any thread (gateway handlers, the worker's runner, the
-// housekeeper). mu_ guards the pack index only; files are written and read outside it.
+// housekeeper). The pack index has its own lock; files are written and read outside it.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include "common/digest.h"
 #include "common/file.h"
-#include "common/thread_annotations.h"
+#include "results/pack_index.h"
 #include "results/result_store.h"
 
 namespace stipple {
@@ -48,12 +61,20 @@ struct FsResultStoreOptions {
   // What the fsyncs go through (with sync); null: fsync(2). Must outlive the store. For tests
   // (results/testing/power_loss_files.h models a power cut).
   FileSyncer* syncer = nullptr;
+  // The SQLite VFS the pack index is opened through; empty: SQLite's default. For tests
+  // (store/sqlite/testing/power_loss_vfs.h models a power cut).
+  std::string index_vfs;
 };
 
 class FsResultStore final : public ResultStore {
  public:
-  // Creates the directory if needed and removes temp files left by a crash.
+  // Creates the directory if needed, removes temp files left by a crash, opens the pack index
+  // and reconciles it with the packs (see the file comment).
   static Result<std::unique_ptr<FsResultStore>> Open(const FsResultStoreOptions& options);
+
+  // Whether a file of the packs' directory is one of the pack index's (its database and
+  // SQLite's files beside it), for tests that model the disk under the store.
+  static bool IsIndexFile(std::string_view file_name);
 
   Result<StoredOutput> Put(const std::string& task_id, uint64_t fencing, int index,
                            std::string_view bytes) override;
@@ -71,49 +92,28 @@ class FsResultStore final : public ResultStore {
   // kNotFound when the record is not packed (tests).
   Result<std::pair<std::string, uint64_t>> PackedAt(const std::string& task_id, uint64_t fencing,
                                                     int index);
-  // How many pack files hold live records (tests).
+  // How many packs the index knows (each holds live records; tests).
   size_t PackCount();
 
  private:
-  // Where a packed record's payload is. The index holds one per packed output for as long as
-  // the output is kept (a day by default), so it is kept small: no strings of its own (the pack
-  // by number, the checksum as bytes), one vector per task (a task has few outputs).
-  struct PackedRecord {
-    uint64_t fencing = 0;
-    uint64_t offset = 0;
-    uint64_t size = 0;
-    int32_t index = 0;
-    uint32_t pack = 0;  // a key of packs_
-    Sha256Digest sha256{};
-  };
-  struct Pack {
-    std::string name;  // file name under .batches
-    int records = 0;   // live records
-  };
-
-  explicit FsResultStore(FsResultStoreOptions options) : options_(std::move(options)) {}
+  FsResultStore(FsResultStoreOptions options, std::unique_ptr<PackIndex> index)
+      : options_(std::move(options)), index_(std::move(index)) {}
   // The fsyncs' seam, or null without sync.
   FileSyncer* syncer() const {
     return !options_.sync ? nullptr : options_.syncer ? options_.syncer : &SystemFileSyncer();
   }
   std::string PacksDir() const;
-  // Reads the record headers of every pack into the index (Open); unreadable tails are skipped.
-  Status LoadPacks();
+  // Open's reconciliation of the index with the pack files (see the file comment).
+  Status Reconcile();
+  // Indexes packs the index does not know (sorted by name), from their record headers.
+  Status IndexFoundPacks(std::vector<std::string> names);
+  // Unlinks packs that hold no record any more, then drops their rows. Best effort: a pack left
+  // behind stays dead in the index, and the next Open unlinks it.
+  void DropDeadPacks(const std::vector<std::string>& names);
   Result<OutputBytes> GetPacked(const std::string& task_id, uint64_t fencing, int index);
-  // A number for a new pack file.
-  uint32_t AddPack(std::string name) REQUIRES(mu_);
-  // Records `record` as the packed copy of its key for `task_id` (the last write wins; the record
-  // it replaces, if any, is forgotten).
-  void IndexPacked(const std::string& task_id, const PackedRecord& record) REQUIRES(mu_);
-  // Drops one record from the index, unlinking its pack when it was the last one.
-  void ForgetPacked(uint32_t pack) REQUIRES(mu_);
 
   const FsResultStoreOptions options_;
-  Mutex mu_;
-  // task id → its packed records.
-  std::unordered_map<std::string, std::vector<PackedRecord>> packed_ GUARDED_BY(mu_);
-  std::unordered_map<uint32_t, Pack> packs_ GUARDED_BY(mu_);
-  uint32_t next_pack_ GUARDED_BY(mu_) = 1;
+  const std::unique_ptr<PackIndex> index_;  // thread-safe on its own
 };
 
 }  // namespace stipple

@@ -1,11 +1,12 @@
 // Power cuts through the embedded deployment's durable state: the SQLite task database (with the
-// webhook outbox in it) through PowerLossVfs, the output files through PowerLossFiles, both on
-// one power switch. Each round opens a ServiceStack over them (as `stipple serve` does, fsyncs
-// on), runs a seeded mix of submits, batch and single completions with outputs, cancels,
-// webhook deliveries and housekeeping passes, and cuts the power just before a random write,
-// truncate or sync of either layer (from the opening on); the process goes on writing into the
-// void until it is closed. The disk is then what the
-// cut left, the next round reopens it and checks, against what was acknowledged before the cut:
+// webhook outbox in it) and the result store's pack index through PowerLossVfs, the output files
+// through PowerLossFiles (which leaves the index's files to the VFS), both on one power switch.
+// Each round opens a ServiceStack over them (as `stipple serve` does, fsyncs on), runs a seeded mix
+// of submits, batch and single completions with outputs, cancels, webhook deliveries and
+// housekeeping passes, and cuts the power just before a random write, truncate or sync of either
+// layer (from the opening on); the process goes on writing into the void until it is closed. The
+// disk is then what the cut left, the next round reopens it and checks, against what was
+// acknowledged before the cut:
 //  - every acknowledged submit is a task; an acknowledged end (succeeded, canceled) is unchanged,
 //    a success with the fencing it was acknowledged under;
 //  - every succeeded task (acknowledged or not) has its outputs, which read back intact;
@@ -64,8 +65,9 @@ class PowerLossTest : public ::testing::Test {
     auto vfs = sqlite::testing::PowerLossVfs::Register("stipple-power-loss");
     ASSERT_TRUE(vfs.ok()) << vfs.status().ToString();
     vfs_ = std::move(*vfs);
-    files_ = std::make_unique<testing::PowerLossFiles>((dir_ / "outputs").string(),
-                                                       [this] { vfs_->Tick(); });
+    files_ = std::make_unique<testing::PowerLossFiles>(
+        (dir_ / "outputs").string(), [this] { vfs_->Tick(); },
+        [](std::string_view name) { return FsResultStore::IsIndexFile(name); });
     vfs_->SetOnCut([this] { files_->Cut(); });
   }
   void TearDown() override {
@@ -83,8 +85,8 @@ class PowerLossTest : public ::testing::Test {
     if (!store.ok()) return nullptr;
     d->store = std::move(*store);
     d->outbox.Attach(d->store.get());
-    auto results =
-        FsResultStore::Open({.dir = (dir_ / "outputs").string(), .syncer = files_.get()});
+    auto results = FsResultStore::Open(
+        {.dir = (dir_ / "outputs").string(), .syncer = files_.get(), .index_vfs = vfs_->name()});
     EXPECT_TRUE(results.ok()) << results.status().ToString();
     if (!results.ok()) return nullptr;
     d->results = std::move(*results);
@@ -251,7 +253,7 @@ TEST_F(PowerLossTest, WhatWasAcknowledgedSurvivesPowerCuts) {
     cuts_opening += cut_opening ? 1 : 0;
     cuts_working += cut_working && !cut_opening ? 1 : 0;
     d.reset();  // the process ends; what it wrote after the cut never reached the disk
-    ASSERT_TRUE(vfs_->RestoreImage().ok());
+    ASSERT_TRUE(vfs_->RestoreImage().ok());  // first: the files' restore keeps the index's files
     ASSERT_TRUE(files_->Restore().ok());
   }
   auto d = Open();

@@ -14,10 +14,31 @@ namespace stipple::testing {
 
 namespace fs = std::filesystem;
 
-PowerLossFiles::PowerLossFiles(std::string root, std::function<void()> before_sync)
-    : root_(std::move(root)), before_sync_(std::move(before_sync)) {
+namespace {
+
+// Creates or replaces the file at `path` with `bytes` (Restore).
+Status WriteFile(const std::string& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return UnavailableError("restore: create " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  ::close(fd);
+  if (!ok) return UnavailableError("restore: write " + path);
+  return Status::Ok();
+}
+
+}  // namespace
+
+PowerLossFiles::PowerLossFiles(std::string root, std::function<void()> before_sync,
+                               std::function<bool(std::string_view)> other_layer)
+    : root_(std::move(root)),
+      before_sync_(std::move(before_sync)),
+      other_layer_(std::move(other_layer)) {
   MutexLock lock(mu_);
   AdoptTree();
+}
+
+bool PowerLossFiles::OtherLayers(std::string_view name, bool directory) const {
+  return !directory && other_layer_ && other_layer_(name);
 }
 
 Result<PowerLossFiles::Listing> PowerLossFiles::List(const std::string& dir) {
@@ -29,6 +50,7 @@ Result<PowerLossFiles::Listing> PowerLossFiles::List(const std::string& dir) {
     if (name == "." || name == "..") continue;
     struct stat st {};
     if (::lstat((dir + "/" + name).c_str(), &st) != 0) continue;  // gone meanwhile
+    if (OtherLayers(name, S_ISDIR(st.st_mode))) continue;
     listing[name] = Entry{st.st_ino, S_ISDIR(st.st_mode)};
   }
   ::closedir(d);
@@ -45,6 +67,7 @@ void PowerLossFiles::AdoptTree() {
   for (auto it = fs::recursive_directory_iterator(root_, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (::lstat(it->path().c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (OtherLayers(it->path().filename().string(), false)) continue;
     Result<std::string> bytes = ReadTextFile(it->path().string());
     if (bytes.ok()) data_[st.st_ino] = std::move(*bytes);
   }
@@ -116,6 +139,14 @@ Status PowerLossFiles::Restore() {
   MutexLock lock(mu_);
   if (!image_) return FailedPreconditionError("power-loss files " + root_ + ": no cut to restore");
   std::error_code ec;
+  std::map<std::string, std::string> kept;  // another layer's files: relative path → bytes
+  for (auto it = fs::recursive_directory_iterator(root_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) || !OtherLayers(it->path().filename().string(), false)) continue;
+    Result<std::string> bytes = ReadTextFile(it->path().string());
+    if (!bytes.ok()) return bytes.status();
+    kept[fs::relative(it->path(), root_).string()] = std::move(*bytes);
+  }
   for (auto it = fs::directory_iterator(root_, ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
     fs::remove_all(it->path(), ec);
@@ -130,11 +161,12 @@ Status PowerLossFiles::Restore() {
       }
       continue;
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return UnavailableError("restore: create " + path + ": " + std::strerror(errno));
-    bool ok = ::write(fd, bytes->data(), bytes->size()) == static_cast<ssize_t>(bytes->size());
-    ::close(fd);
-    if (!ok) return UnavailableError("restore: write " + path);
+    RETURN_IF_ERROR(WriteFile(path, *bytes));
+  }
+  for (const auto& [relative, bytes] : kept) {
+    const fs::path path = fs::path(root_) / relative;
+    if (!fs::is_directory(path.parent_path(), ec)) continue;  // the cut took its directory
+    RETURN_IF_ERROR(WriteFile(path.string(), bytes));
   }
   image_.reset();
   AdoptTree();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "results/fs_result_store.h"
 
@@ -96,6 +97,26 @@ TEST_F(PowerLossFilesTest, WithoutADirectorySyncANewFileIsLost) {
   EXPECT_TRUE(fs::exists(root_ / "tsk_a" / "1-0.out"));
   EXPECT_FALSE(fs::exists(root_ / "tsk_a" / "stray"));
   EXPECT_EQ(files.Restore().code(), StatusCode::kFailedPrecondition);
+}
+
+// Another layer's files (the pack index, a SQLite database through PowerLossVfs) are not
+// modeled: Restore keeps them as they are on disk, in a directory the cut kept.
+TEST_F(PowerLossFilesTest, AnotherLayersFilesAreKeptAsTheyAreOnDisk) {
+  fs::create_directories(root_ / "kept");
+  PowerLossFiles files(root_.string(), nullptr,
+                       [](std::string_view name) { return name == "other.db"; });
+  std::ofstream(root_ / "kept" / "other.db") << "never synced through this model";
+  std::ofstream(root_ / "kept" / "stray") << "x";
+  fs::create_directories(root_ / "new");  // its entry in the root never synced: the cut takes it
+  std::ofstream(root_ / "new" / "other.db") << "goes with its directory";
+  files.Cut();
+  std::ofstream(root_ / "kept" / "other.db") << "as the other layer restored it";
+  ASSERT_TRUE(files.Restore().ok());
+  auto kept = ReadTextFile((root_ / "kept" / "other.db").string());
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(*kept, "as the other layer restored it");
+  EXPECT_FALSE(fs::exists(root_ / "kept" / "stray"));
+  EXPECT_FALSE(fs::exists(root_ / "new"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// Thin RAII wrappers over the SQLite C API for the SQLite task store: a connection with a cache
-// of prepared statements, and a statement with typed bind/column helpers. SQLite result codes
-// become Status here and nowhere else.
+// Thin RAII wrappers over the SQLite C API for the SQLite task store and the file result store's
+// index of packed outputs (results/pack_index.h): a connection with a cache of prepared
+// statements, and a statement with typed bind/column helpers. SQLite result codes become Status
+// here and nowhere else.
 //
 // A connection (and its statements) is used by one thread at a time; the store arranges that.
 #pragma once
@@ -38,6 +39,7 @@ class Statement {
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, std::string_view value);  // copied by SQLite
   Statement& Bind(int index, std::optional<int64_t> value);
+  Statement& BindBlob(int index, std::string_view bytes);  // copied by SQLite
   Statement& BindNull(int index);
 
   // True: a row is available; false: done. Errors carry the SQL's first words.
@@ -50,6 +52,8 @@ class Statement {
   double Double(int column) const { return sqlite3_column_double(stmt_, column); }
   std::optional<int64_t> OptInt(int column) const;
   std::string Text(int column) const;
+  // A BLOB column's bytes, valid until the next Step, Reset or conversion of this column.
+  std::string_view Blob(int column) const;
   bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
  private:

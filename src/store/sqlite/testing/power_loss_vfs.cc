@@ -278,6 +278,8 @@ int PowerLossVfs::Open(const char* name, OpenFile* file, int flags, int* out_fla
       }
       inode->synced = std::move(*bytes);
       durable_[path] = inode;
+      // First seen after a cut: nothing this VFS saw wrote it, so the cut left it as it is.
+      if (image_) (*image_)[path] = inode->synced;
     } else {
       file->sync_dir_on_first_sync =
           (flags & (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_WAL)) != 0;

@@ -14,9 +14,10 @@
 // A cut (CutNow, or armed with CutAtCall to happen just before the n-th write, truncate, sync or
 // delete) freezes the image: every durable name with its inode's synced bytes. Every unsynced write
 // is dropped; none is kept in part (a real disk may also keep some, or tear a sector; not modeled).
-// The process "goes on" after a cut, but nothing it writes reaches the image. Once every
-// connection is closed, RestoreImage rewrites the files on disk as the image says and forgets the
-// model; files seen next are taken as durable as they are on disk.
+// The process "goes on" after a cut, but nothing it writes reaches the image; a file it opens
+// for the first time after the cut is in the image as it is on disk (no write of it was seen). Once
+// every connection is closed, RestoreImage rewrites the files on disk as the image says and forgets
+// the model; files seen next are taken as durable as they are on disk.
 //
 // Thread-safe. The VFS must outlive every connection opened through it.
 #pragma once
