@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "client/sse_parser.h"
@@ -114,6 +115,8 @@ std::optional<Millis> ParseRetryAfter(std::string_view value) {
   if (value.empty() || ec != std::errc() || end != value.data() + value.size() || seconds < 0) {
     return std::nullopt;
   }
+  // Longer than the clock can count in milliseconds: as long as it can (never a wrapped value).
+  if (seconds > std::numeric_limits<int64_t>::max() / 1000) return Millis::max();
   return Millis(seconds * 1000);
 }
 

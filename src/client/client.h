@@ -175,7 +175,8 @@ bool IsRetryable(const Status& status);
 // random factor in [0.5, 1].
 Millis Backoff(int attempt, Millis initial, Millis max);
 
-// A Retry-After value in seconds ("120"); nullopt for a date or garbage.
+// A Retry-After value in seconds ("120"); nullopt for a date or garbage. A value past what
+// Millis counts reads as Millis::max() (a wait no client takes).
 std::optional<Millis> ParseRetryAfter(std::string_view value);
 
 }  // namespace stipple::client

@@ -248,6 +248,10 @@ TEST(ClientRetry, BackoffGrowsAndStaysWithinItsBounds) {
   }
   EXPECT_EQ(ParseRetryAfter("5"), Millis(5000));
   EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
+  // Found by the text_fields fuzz target: seconds * 1000 overflowed int64 (undefined; it could
+  // read as a negative or a short wait).
+  EXPECT_EQ(ParseRetryAfter("24850485485048500"), Millis::max());
+  EXPECT_EQ(ParseRetryAfter("9223372036854775"), Millis(9223372036854775000));
 }
 
 }  // namespace
