@@ -181,6 +181,16 @@ Result<std::vector<PackedRecord>> ReadPackRecords(const std::string& path) {
   return records;
 }
 
+// The packs' directory of a store.
+std::string PacksDirOf(const FsResultStoreOptions& options) {
+  return (fs::path(options.dir) / kPacksDir).string();
+}
+
+// The fsyncs' seam of a store, or null without sync.
+FileSyncer* SyncerOf(const FsResultStoreOptions& options) {
+  return !options.sync ? nullptr : options.syncer ? options.syncer : &SystemFileSyncer();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOptions& options) {
@@ -199,12 +209,9 @@ Result<std::unique_ptr<FsResultStore>> FsResultStore::Open(const FsResultStoreOp
     }
   }
   if (ec) return InternalError("scan " + options.dir + ": " + ec.message());
-  const std::string packs = (fs::path(options.dir) / kPacksDir).string();
-  FileSyncer* syncer = !options.sync    ? nullptr
-                       : options.syncer ? options.syncer
-                                        : &SystemFileSyncer();
+  const std::string packs = PacksDirOf(options);
   if (::mkdir(packs.c_str(), 0755) == 0) {
-    RETURN_IF_ERROR(SyncDir(syncer, options.dir));
+    RETURN_IF_ERROR(SyncDir(SyncerOf(options), options.dir));
   } else if (errno != EEXIST) {
     return ErrnoError("mkdir", packs, errno);
   }
@@ -226,9 +233,9 @@ bool FsResultStore::IsIndexFile(std::string_view file_name) {
          (file_name.starts_with(kIndexFile) && file_name[kIndexFile.size()] == '-');
 }
 
-std::string FsResultStore::PacksDir() const {
-  return (fs::path(options_.dir) / kPacksDir).string();
-}
+std::string FsResultStore::PacksDir() const { return PacksDirOf(options_); }
+
+FileSyncer* FsResultStore::syncer() const { return SyncerOf(options_); }
 
 Status FsResultStore::Reconcile() {
   const std::string dir = PacksDir();

@@ -99,9 +99,7 @@ class FsResultStore final : public ResultStore {
   FsResultStore(FsResultStoreOptions options, std::unique_ptr<PackIndex> index)
       : options_(std::move(options)), index_(std::move(index)) {}
   // The fsyncs' seam, or null without sync.
-  FileSyncer* syncer() const {
-    return !options_.sync ? nullptr : options_.syncer ? options_.syncer : &SystemFileSyncer();
-  }
+  FileSyncer* syncer() const;
   std::string PacksDir() const;
   // Open's reconciliation of the index with the pack files (see the file comment).
   Status Reconcile();
